@@ -1,0 +1,137 @@
+//! The clock: the only place that reads the wall clock, and Kubernetes' time formats.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// A source of the current time, injected wherever a rule depends on it.
+pub trait Clock: Send + Sync {
+    /// The current wall-clock time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The system's wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        #[allow(clippy::disallowed_methods)]
+        SystemTime::now()
+    }
+}
+
+/// Formats a time as `metav1.Time` does: RFC 3339, whole seconds, UTC with `Z`.
+pub fn format_rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs() as i64;
+    OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|d| d.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
+}
+
+/// Parses an RFC 3339 time (offsets and fractional seconds accepted, as Go's parser does).
+pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let t = OffsetDateTime::parse(s, &Rfc3339).ok()?;
+    let nanos = t.unix_timestamp_nanos();
+    if nanos < 0 {
+        return None;
+    }
+    Some(UNIX_EPOCH + Duration::from_nanos(u64::try_from(nanos).ok()?))
+}
+
+/// Kubernetes' `HumanDuration` (apimachinery `util/duration`), used for AGE columns.
+pub fn human_duration(d: i64) -> String {
+    // d is in seconds; negative durations mean clock skew.
+    if d < -1 {
+        return "<invalid>".to_owned();
+    }
+    if d < 0 {
+        return "0s".to_owned();
+    }
+    let (minutes, hours, days) = (d / 60, d / 3600, d / 86400);
+    let years = days / 365;
+    if d < 120 {
+        format!("{d}s")
+    } else if minutes < 10 {
+        let s = d % 60;
+        if s == 0 {
+            format!("{minutes}m")
+        } else {
+            format!("{minutes}m{s}s")
+        }
+    } else if hours < 3 {
+        format!("{minutes}m")
+    } else if hours < 8 {
+        let m = minutes % 60;
+        if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        }
+    } else if hours < 48 {
+        format!("{hours}h")
+    } else if days < 8 {
+        let h = hours % 24;
+        if h == 0 {
+            format!("{days}d")
+        } else {
+            format!("{days}d{h}h")
+        }
+    } else if years < 2 {
+        format!("{days}d")
+    } else if years < 8 {
+        let dd = days % 365;
+        if dd == 0 {
+            format!("{years}y")
+        } else {
+            format!("{years}y{dd}d")
+        }
+    } else {
+        format!("{years}y")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_durations_match_kubernetes() {
+        for (secs, want) in [
+            (-5, "<invalid>"),
+            (-1, "0s"),
+            (59, "59s"),
+            (119, "119s"),
+            (120, "2m"),
+            (125, "2m5s"),
+            (3600, "60m"),
+            (3 * 3600 + 60, "3h1m"),
+            (86400, "24h"),
+            (3 * 86400 + 3600, "3d1h"),
+            (8760 * 3600, "365d"),
+            (3 * 365 * 86400, "3y"),
+            (9 * 365 * 86400, "9y"),
+        ] {
+            assert_eq!(human_duration(secs), want, "{secs}s");
+        }
+    }
+
+    #[test]
+    fn rfc3339_round_trips_whole_seconds() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_714_644_000);
+        let s = format_rfc3339(t);
+        assert_eq!(s, "2024-05-02T10:00:00Z");
+        assert_eq!(parse_rfc3339(&s), Some(t));
+        assert_eq!(
+            parse_rfc3339("2024-05-02T12:00:00+02:00"),
+            Some(t),
+            "offsets are accepted"
+        );
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+}

@@ -1,0 +1,8 @@
+//! Bootstrap tokens and the Secret that stores them (the rules of Kubernetes'
+//! `bootstrap.kubernetes.io/token` Secrets). Pure: no I/O, no clock reads.
+
+pub mod secret;
+pub mod token;
+
+pub use secret::{TokenSecretError, validate_token_secret};
+pub use token::{BootstrapToken, TokenError, TokenId, TokenSecret};

@@ -1,0 +1,461 @@
+//! Certificate authorities and the certificates they issue.
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
+    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+};
+use time::OffsetDateTime;
+
+use crate::key::{KeyAlgorithm, PrivateKey};
+
+/// A CA: its certificate and the key that signs with it. `Debug` never prints the key.
+pub struct CertificateAuthority {
+    cert_der: Vec<u8>,
+    cert_pem: String,
+    not_after: SystemTime,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+/// What a leaf certificate should say. The signer decides every field explicitly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeafSpec {
+    /// Subject CN.
+    pub common_name: String,
+    /// Subject O values.
+    pub organizations: Vec<String>,
+    /// DNS subjectAltNames.
+    pub dns_names: Vec<String>,
+    /// IP subjectAltNames.
+    pub ip_addresses: Vec<IpAddr>,
+    /// Key and extended key usages.
+    pub usages: Vec<Usage>,
+    /// Start of validity.
+    pub not_before: SystemTime,
+    /// End of validity.
+    pub not_after: SystemTime,
+    /// Serial number: 16 random bytes (a positive 128-bit integer).
+    pub serial: [u8; 16],
+}
+
+/// The 23 usages of the Kubernetes CSR API, by their Kubernetes names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Usage {
+    /// `signing`
+    Signing,
+    /// `digital signature`
+    DigitalSignature,
+    /// `content commitment`
+    ContentCommitment,
+    /// `key encipherment`
+    KeyEncipherment,
+    /// `key agreement`
+    KeyAgreement,
+    /// `data encipherment`
+    DataEncipherment,
+    /// `cert sign`
+    CertSign,
+    /// `crl sign`
+    CrlSign,
+    /// `encipher only`
+    EncipherOnly,
+    /// `decipher only`
+    DecipherOnly,
+    /// `any`
+    Any,
+    /// `server auth`
+    ServerAuth,
+    /// `client auth`
+    ClientAuth,
+    /// `code signing`
+    CodeSigning,
+    /// `email protection`
+    EmailProtection,
+    /// `s/mime`
+    SMime,
+    /// `ipsec end system`
+    IpsecEndSystem,
+    /// `ipsec tunnel`
+    IpsecTunnel,
+    /// `ipsec user`
+    IpsecUser,
+    /// `timestamping`
+    Timestamping,
+    /// `ocsp signing`
+    OcspSigning,
+    /// `microsoft sgc`
+    MicrosoftSgc,
+    /// `netscape sgc`
+    NetscapeSgc,
+}
+
+/// Why a certificate could not be issued.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    /// rcgen refused the parameters or failed to sign.
+    #[error("failed to issue certificate: {0}")]
+    Sign(String),
+    /// The CA certificate or key does not parse or does not match.
+    #[error("unusable CA: {0}")]
+    Ca(String),
+    /// The public key in the request is not one we can certify.
+    #[error("unsupported public key: {0}")]
+    PublicKey(String),
+}
+
+impl CertificateAuthority {
+    /// Creates a self-signed CA (`CN=<common_name>`) valid from `now` for `validity`.
+    pub fn create(
+        common_name: &str,
+        alg: KeyAlgorithm,
+        now: SystemTime,
+        validity: Duration,
+        serial: [u8; 16],
+    ) -> Result<Self, IssueError> {
+        let key = PrivateKey::generate(alg).map_err(|e| IssueError::Sign(e.to_string()))?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+            KeyUsagePurpose::KeyCertSign,
+        ];
+        params.not_before = offset(now);
+        params.not_after = offset(now + validity);
+        params.serial_number = Some(serial_number(serial));
+        let cert = params
+            .self_signed(key.key_pair())
+            .map_err(|e| IssueError::Sign(e.to_string()))?;
+        Self::from_pem(&cert.pem(), &key.to_pem())
+    }
+
+    /// Loads a CA from its PEM certificate (the first block) and PEM key.
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, IssueError> {
+        let (_, block) = x509_parser::pem::parse_x509_pem(cert_pem.as_bytes())
+            .map_err(|e| IssueError::Ca(format!("CA certificate is not PEM: {e}")))?;
+        let (_, x509) = x509_parser::parse_x509_certificate(&block.contents)
+            .map_err(|e| IssueError::Ca(format!("CA certificate does not parse: {e}")))?;
+        let key = PrivateKey::from_pem(key_pem).map_err(|e| IssueError::Ca(e.to_string()))?;
+        if x509.public_key().raw != key.public_key_der().as_slice() {
+            return Err(IssueError::Ca(
+                "the CA key does not belong to the CA certificate".into(),
+            ));
+        }
+        let not_after = UNIX_EPOCH
+            + Duration::from_secs(x509.validity().not_after.timestamp().max(0) as u64);
+        let issuer = Issuer::from_ca_cert_der(&block.contents.clone().into(), key.into_key_pair())
+            .map_err(|e| IssueError::Ca(e.to_string()))?;
+        Ok(Self {
+            cert_pem: pem_encode("CERTIFICATE", &block.contents),
+            cert_der: block.contents,
+            not_after,
+            issuer,
+        })
+    }
+
+    /// The CA certificate, PEM.
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    /// The CA certificate, DER.
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+
+    /// The CA key, PEM (PKCS#8), for writing to a 0600 file.
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+
+    /// When the CA certificate expires.
+    pub fn not_after(&self) -> SystemTime {
+        self.not_after
+    }
+
+    /// Issues a certificate for a key the caller holds.
+    pub fn issue_for_key(&self, spec: &LeafSpec, key: &PrivateKey) -> Result<Cert, IssueError> {
+        self.issue(spec, key.key_pair())
+    }
+
+    /// Issues a certificate for a public key given as DER SubjectPublicKeyInfo (from a CSR).
+    pub fn issue_for_spki(&self, spec: &LeafSpec, spki_der: &[u8]) -> Result<Cert, IssueError> {
+        let public = rcgen::SubjectPublicKeyInfo::from_der(spki_der)
+            .map_err(|e| IssueError::PublicKey(e.to_string()))?;
+        self.issue(spec, &public)
+    }
+
+    fn issue(&self, spec: &LeafSpec, public: &impl rcgen::PublicKeyData) -> Result<Cert, IssueError> {
+        let params = leaf_params(spec)?;
+        let cert = params
+            .signed_by(public, &self.issuer)
+            .map_err(|e| IssueError::Sign(e.to_string()))?;
+        Ok(Cert {
+            der: cert.der().to_vec(),
+            pem: cert.pem(),
+        })
+    }
+}
+
+impl std::fmt::Debug for CertificateAuthority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CertificateAuthority")
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An issued certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cert {
+    /// DER.
+    pub der: Vec<u8>,
+    /// PEM.
+    pub pem: String,
+}
+
+impl Usage {
+    /// Every usage, in the order the Kubernetes API lists them.
+    pub const ALL: [Usage; 23] = [
+        Usage::Signing,
+        Usage::DigitalSignature,
+        Usage::ContentCommitment,
+        Usage::KeyEncipherment,
+        Usage::KeyAgreement,
+        Usage::DataEncipherment,
+        Usage::CertSign,
+        Usage::CrlSign,
+        Usage::EncipherOnly,
+        Usage::DecipherOnly,
+        Usage::Any,
+        Usage::ServerAuth,
+        Usage::ClientAuth,
+        Usage::CodeSigning,
+        Usage::EmailProtection,
+        Usage::SMime,
+        Usage::IpsecEndSystem,
+        Usage::IpsecTunnel,
+        Usage::IpsecUser,
+        Usage::Timestamping,
+        Usage::OcspSigning,
+        Usage::MicrosoftSgc,
+        Usage::NetscapeSgc,
+    ];
+
+    /// The Kubernetes name (`spec.usages` value).
+    pub fn k8s_name(self) -> &'static str {
+        match self {
+            Usage::Signing => "signing",
+            Usage::DigitalSignature => "digital signature",
+            Usage::ContentCommitment => "content commitment",
+            Usage::KeyEncipherment => "key encipherment",
+            Usage::KeyAgreement => "key agreement",
+            Usage::DataEncipherment => "data encipherment",
+            Usage::CertSign => "cert sign",
+            Usage::CrlSign => "crl sign",
+            Usage::EncipherOnly => "encipher only",
+            Usage::DecipherOnly => "decipher only",
+            Usage::Any => "any",
+            Usage::ServerAuth => "server auth",
+            Usage::ClientAuth => "client auth",
+            Usage::CodeSigning => "code signing",
+            Usage::EmailProtection => "email protection",
+            Usage::SMime => "s/mime",
+            Usage::IpsecEndSystem => "ipsec end system",
+            Usage::IpsecTunnel => "ipsec tunnel",
+            Usage::IpsecUser => "ipsec user",
+            Usage::Timestamping => "timestamping",
+            Usage::OcspSigning => "ocsp signing",
+            Usage::MicrosoftSgc => "microsoft sgc",
+            Usage::NetscapeSgc => "netscape sgc",
+        }
+    }
+
+    /// Parses a Kubernetes usage name.
+    pub fn from_k8s_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|u| u.k8s_name() == name)
+    }
+}
+
+fn leaf_params(spec: &LeafSpec) -> Result<CertificateParams, IssueError> {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = DistinguishedName::new();
+    for o in &spec.organizations {
+        p.distinguished_name.push(DnType::OrganizationName, o.as_str());
+    }
+    if !spec.common_name.is_empty() {
+        p.distinguished_name
+            .push(DnType::CommonName, spec.common_name.as_str());
+    }
+    for d in &spec.dns_names {
+        let name = d
+            .clone()
+            .try_into()
+            .map_err(|e| IssueError::Sign(format!("DNS name {d:?}: {e}")))?;
+        p.subject_alt_names.push(SanType::DnsName(name));
+    }
+    p.subject_alt_names
+        .extend(spec.ip_addresses.iter().map(|ip| SanType::IpAddress(*ip)));
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.use_authority_key_identifier_extension = true;
+    p.not_before = offset(spec.not_before);
+    p.not_after = offset(spec.not_after);
+    p.serial_number = Some(serial_number(spec.serial));
+    for u in &spec.usages {
+        match u {
+            Usage::Signing | Usage::DigitalSignature => {
+                push_unique(&mut p.key_usages, KeyUsagePurpose::DigitalSignature)
+            }
+            Usage::ContentCommitment => {
+                push_unique(&mut p.key_usages, KeyUsagePurpose::ContentCommitment)
+            }
+            Usage::KeyEncipherment => {
+                push_unique(&mut p.key_usages, KeyUsagePurpose::KeyEncipherment)
+            }
+            Usage::KeyAgreement => push_unique(&mut p.key_usages, KeyUsagePurpose::KeyAgreement),
+            Usage::DataEncipherment => {
+                push_unique(&mut p.key_usages, KeyUsagePurpose::DataEncipherment)
+            }
+            Usage::CertSign => push_unique(&mut p.key_usages, KeyUsagePurpose::KeyCertSign),
+            Usage::CrlSign => push_unique(&mut p.key_usages, KeyUsagePurpose::CrlSign),
+            Usage::EncipherOnly => push_unique(&mut p.key_usages, KeyUsagePurpose::EncipherOnly),
+            Usage::DecipherOnly => push_unique(&mut p.key_usages, KeyUsagePurpose::DecipherOnly),
+            other => {
+                if let Some(eku) = ext_key_usage(*other) {
+                    push_unique(&mut p.extended_key_usages, eku);
+                }
+            }
+        }
+    }
+    Ok(p)
+}
+
+fn ext_key_usage(u: Usage) -> Option<ExtendedKeyUsagePurpose> {
+    use ExtendedKeyUsagePurpose as E;
+    Some(match u {
+        Usage::Any => E::Any,
+        Usage::ServerAuth => E::ServerAuth,
+        Usage::ClientAuth => E::ClientAuth,
+        Usage::CodeSigning => E::CodeSigning,
+        Usage::EmailProtection | Usage::SMime => E::EmailProtection,
+        Usage::Timestamping => E::TimeStamping,
+        Usage::OcspSigning => E::OcspSigning,
+        Usage::IpsecEndSystem => E::Other(vec![1, 3, 6, 1, 5, 5, 7, 3, 5]),
+        Usage::IpsecTunnel => E::Other(vec![1, 3, 6, 1, 5, 5, 7, 3, 6]),
+        Usage::IpsecUser => E::Other(vec![1, 3, 6, 1, 5, 5, 7, 3, 7]),
+        Usage::MicrosoftSgc => E::Other(vec![1, 3, 6, 1, 4, 1, 311, 10, 3, 3]),
+        Usage::NetscapeSgc => E::Other(vec![2, 16, 840, 1, 113730, 4, 1]),
+        _ => return None,
+    })
+}
+
+fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
+    if !v.contains(&x) {
+        v.push(x);
+    }
+}
+
+fn serial_number(mut b: [u8; 16]) -> SerialNumber {
+    b[0] &= 0x7f; // a positive INTEGER
+    if b[0] == 0 {
+        b[0] = 1; // keep the full 16-byte length
+    }
+    SerialNumber::from_slice(&b)
+}
+
+fn offset(t: SystemTime) -> OffsetDateTime {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs() as i64;
+    OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// PEM-encodes DER with the given label, 64-column lines.
+pub fn pem_encode(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// 16 bytes from the operating system's CSPRNG, for serial numbers.
+pub fn random_serial() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    // aws-lc's RNG only fails if the OS RNG is unavailable, which is fatal anyway.
+    aws_lc_rs::rand::fill(&mut b).expect("the OS random number generator is available");
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use x509_parser::prelude::*;
+
+    fn now() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+    }
+
+    #[test]
+    fn issued_leaf_carries_exactly_the_spec() {
+        let ca = CertificateAuthority::create(
+            "kubernetes",
+            KeyAlgorithm::EcdsaP256,
+            now(),
+            Duration::from_secs(3650 * 86400),
+            random_serial(),
+        )
+        .unwrap();
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let spec = LeafSpec {
+            common_name: "system:node:n1".into(),
+            organizations: vec!["system:nodes".into()],
+            dns_names: vec!["n1".into()],
+            ip_addresses: vec!["10.0.0.5".parse().unwrap()],
+            usages: vec![Usage::DigitalSignature, Usage::ClientAuth],
+            not_before: now(),
+            not_after: now() + Duration::from_secs(3600),
+            serial: random_serial(),
+        };
+        let cert = ca.issue_for_key(&spec, &key).unwrap();
+        let (_, x) = X509Certificate::from_der(&cert.der).unwrap();
+        let (_, cax) = X509Certificate::from_der(ca.cert_der()).unwrap();
+        x.verify_signature(Some(cax.public_key())).unwrap();
+        assert_eq!(x.subject().to_string(), "O=system:nodes, CN=system:node:n1");
+        assert_eq!(x.issuer().to_string(), "CN=kubernetes");
+        assert_eq!(x.raw_serial().len(), 16);
+        let eku = x.extended_key_usage().unwrap().unwrap().value;
+        assert!(eku.client_auth && !eku.server_auth);
+        assert!(!x.is_ca());
+        assert_eq!(
+            x.validity().not_after.timestamp(),
+            1_800_003_600,
+            "notAfter as asked"
+        );
+    }
+
+    #[test]
+    fn a_key_from_another_ca_is_refused() {
+        let a = CertificateAuthority::create("a", KeyAlgorithm::EcdsaP256, now(), Duration::from_secs(60), random_serial()).unwrap();
+        let b = CertificateAuthority::create("b", KeyAlgorithm::EcdsaP256, now(), Duration::from_secs(60), random_serial()).unwrap();
+        assert!(CertificateAuthority::from_pem(a.cert_pem(), &b.key_pem()).is_err());
+        assert!(CertificateAuthority::from_pem(a.cert_pem(), &a.key_pem()).is_ok());
+    }
+
+    #[test]
+    fn usage_names_round_trip() {
+        for u in Usage::ALL {
+            assert_eq!(Usage::from_k8s_name(u.k8s_name()), Some(u));
+        }
+        assert_eq!(Usage::from_k8s_name("Client Auth"), None);
+    }
+}

@@ -1,0 +1,90 @@
+//! Parsing and checking PKCS#10 certificate signing requests sent by peers.
+
+use x509_parser::prelude::*;
+
+/// What the API server and signers need to know about a verified CSR.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParsedCsr {
+    /// Subject common name (empty when absent).
+    pub common_name: String,
+    /// Subject organizations, in order.
+    pub organizations: Vec<String>,
+    /// DNS subjectAltNames.
+    pub dns_names: Vec<String>,
+    /// IP subjectAltNames, as text.
+    pub ip_addresses: Vec<String>,
+    /// Email subjectAltNames.
+    pub emails: Vec<String>,
+    /// URI subjectAltNames.
+    pub uris: Vec<String>,
+    /// The DER SubjectPublicKeyInfo.
+    pub spki_der: Vec<u8>,
+}
+
+/// Why a CSR was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CsrError {
+    /// Not PEM, or not the right block type.
+    #[error("PEM block type must be CERTIFICATE REQUEST")]
+    NotPem,
+    /// Not a PKCS#10 structure.
+    #[error("failed to parse certificate request: {0}")]
+    Parse(String),
+    /// The self-signature does not verify.
+    #[error("certificate request signature does not verify")]
+    Signature,
+}
+
+/// Parses a PEM `CERTIFICATE REQUEST`, verifies its self-signature and extracts its names.
+pub fn parse_pem(pem: &[u8]) -> Result<ParsedCsr, CsrError> {
+    let (_, block) = x509_parser::pem::parse_x509_pem(pem).map_err(|_| CsrError::NotPem)?;
+    if block.label != "CERTIFICATE REQUEST" && block.label != "NEW CERTIFICATE REQUEST" {
+        return Err(CsrError::NotPem);
+    }
+    parse_der(&block.contents)
+}
+
+/// Parses a DER CSR, verifies its self-signature and extracts its names.
+pub fn parse_der(der: &[u8]) -> Result<ParsedCsr, CsrError> {
+    let (_, req) = X509CertificationRequest::from_der(der)
+        .map_err(|e| CsrError::Parse(e.to_string()))?;
+    req.verify_signature().map_err(|_| CsrError::Signature)?;
+    let info = &req.certification_request_info;
+    let subject = &info.subject;
+    let text = |attr: &AttributeTypeAndValue<'_>| attr.as_str().unwrap_or_default().to_owned();
+    let mut out = ParsedCsr {
+        common_name: subject.iter_common_name().next().map(text).unwrap_or_default(),
+        organizations: subject.iter_organization().map(text).collect(),
+        dns_names: vec![],
+        ip_addresses: vec![],
+        emails: vec![],
+        uris: vec![],
+        spki_der: info.subject_pki.raw.to_vec(),
+    };
+    for ext in req.requested_extensions().into_iter().flatten() {
+        if let ParsedExtension::SubjectAlternativeName(san) = ext {
+            for name in &san.general_names {
+                match name {
+                    GeneralName::DNSName(d) => out.dns_names.push((*d).to_owned()),
+                    GeneralName::RFC822Name(e) => out.emails.push((*e).to_owned()),
+                    GeneralName::URI(u) => out.uris.push((*u).to_owned()),
+                    GeneralName::IPAddress(b) => out.ip_addresses.push(ip_text(b)),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn ip_text(bytes: &[u8]) -> String {
+    match bytes.len() {
+        4 => std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string(),
+        16 => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(bytes);
+            std::net::Ipv6Addr::from(a).to_string()
+        }
+        _ => hex::encode(bytes),
+    }
+}

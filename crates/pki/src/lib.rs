@@ -1,0 +1,16 @@
+//! Keys, certificate requests, certificates, CA pins and kubeconfig files.
+//!
+//! Pure functions of their inputs (time and randomness are parameters, keys come from the
+//! caller) except `files`, which is the only module that touches the disk: it writes keys
+//! and kubeconfigs 0600 and everything atomically (write, fsync, rename).
+
+pub mod cert;
+pub mod csr;
+pub mod files;
+pub mod key;
+pub mod kubeconfig;
+pub mod pin;
+
+pub use cert::{CertificateAuthority, IssueError, LeafSpec, Usage};
+pub use key::{KeyAlgorithm, PrivateKey};
+pub use kubeconfig::Kubeconfig;

@@ -1,0 +1,547 @@
+//! The embedded backend: SQLite in WAL mode with `synchronous=FULL`, one writer thread
+//! that commits concurrent writes together (group commit: one fsync for many writes), and
+//! a revision-keyed event table that is the watch history.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use bytes::Bytes;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::{
+    BoxFuture, Event, EventKind, KeyValue, ListPage, Revision, Store, StoreError, WatchStream,
+    prefix_end,
+};
+
+/// How many events the history keeps by default (a watch can resume this far back).
+pub const DEFAULT_HISTORY: i64 = 100_000;
+/// The most writes one commit takes.
+const MAX_BATCH: usize = 2048;
+/// How many events a slow watcher may fall behind the live stream before it is ended.
+const BROADCAST_CAPACITY: usize = 65_536;
+
+/// The SQLite store. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<std_mpsc::Sender<WriteOp>>,
+    readers: Mutex<Vec<Connection>>,
+    events: broadcast::Sender<Arc<Event>>,
+    /// Guarded by the lock: `(revision, compacted)` as of the last commit.
+    state: Mutex<(Revision, Revision)>,
+    commit_observer: Option<CommitObserver>,
+}
+
+/// Called after each group commit with the number of writes and the time it took.
+pub type CommitObserver = Arc<dyn Fn(usize, std::time::Duration) + Send + Sync>;
+
+enum WriteKind {
+    Create { key: String, value: Bytes },
+    Update { key: String, value: Bytes, expected: Option<Revision> },
+    Delete { key: String, expected: Option<Revision> },
+    Compact { revision: Revision },
+}
+
+struct WriteOp {
+    kind: WriteKind,
+    reply: oneshot::Sender<Result<KeyValue, StoreError>>,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in file `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, DEFAULT_HISTORY, None)
+    }
+
+    /// Opens the store with a history size and an observer of commit latency.
+    pub fn open_with(
+        path: &Path,
+        history: i64,
+        commit_observer: Option<CommitObserver>,
+    ) -> Result<Self, StoreError> {
+        let conn = open_connection(path)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL,
+                 create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS events (rev INTEGER PRIMARY KEY, key TEXT NOT NULL,
+                 kind INTEGER NOT NULL, value BLOB NOT NULL, create_rev INTEGER NOT NULL,
+                 created INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+             INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0);",
+        )
+        .map_err(backend)?;
+        let meta = |name: &str| -> Result<i64, StoreError> {
+            conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0))
+                .map_err(backend)
+        };
+        let state = (meta("revision")?, meta("compacted")?);
+        let (tx, rx) = std_mpsc::channel();
+        let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let inner = Arc::new(Inner {
+            path: path.to_owned(),
+            writer: Mutex::new(tx),
+            readers: Mutex::new(Vec::new()),
+            events,
+            state: Mutex::new(state),
+            commit_observer,
+        });
+        let weak = Arc::downgrade(&inner);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, weak, history))
+            .map_err(backend)?;
+        Ok(Self { inner })
+    }
+
+    async fn write(&self, kind: WriteKind) -> Result<KeyValue, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .send(WriteOp { kind, reply })
+            .map_err(|_| StoreError::Backend("the store's writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Backend("the store's writer has stopped".into()))?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner
+                .readers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop();
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => open_connection(&inner.path)?,
+            };
+            let out = f(&mut conn);
+            inner
+                .readers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(conn);
+            out
+        })
+        .await
+        .map_err(backend)?
+    }
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(|e| {
+        StoreError::Backend(format!("cannot open the store {}: {e}", path.display()))
+    })?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;",
+    )
+    .map_err(backend)?;
+    Ok(conn)
+}
+
+fn row_kv(key: String, r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyValue> {
+    Ok(KeyValue {
+        key,
+        value: Bytes::from(r.get::<_, Vec<u8>>(0)?),
+        create_revision: r.get(1)?,
+        mod_revision: r.get(2)?,
+    })
+}
+
+impl Store for SqliteStore {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<KeyValue>, StoreError>> {
+        let key = key.to_owned();
+        Box::pin(self.read(move |c| {
+            c.query_row(
+                "SELECT value, create_rev, mod_rev FROM kv WHERE key = ?1",
+                [&key],
+                |r| row_kv(key.clone(), r),
+            )
+            .optional()
+            .map_err(backend)
+        }))
+    }
+
+    fn list<'a>(
+        &'a self,
+        prefix: &'a str,
+        start_after: Option<&'a str>,
+        limit: Option<usize>,
+    ) -> BoxFuture<'a, Result<ListPage, StoreError>> {
+        let lower = start_after.unwrap_or(prefix).to_owned();
+        let inclusive = start_after.is_none();
+        let upper = prefix_end(prefix).unwrap_or_else(|| "\u{7f}".repeat(8));
+        let limit = limit.unwrap_or(usize::MAX);
+        Box::pin(self.read(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            let revision: i64 = tx
+                .query_row("SELECT value FROM meta WHERE name = 'revision'", [], |r| {
+                    r.get(0)
+                })
+                .map_err(backend)?;
+            let sql = if inclusive {
+                "SELECT value, create_rev, mod_rev, key FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3"
+            } else {
+                "SELECT value, create_rev, mod_rev, key FROM kv WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3"
+            };
+            let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+            let mut stmt = tx.prepare_cached(sql).map_err(backend)?;
+            let mut items = stmt
+                .query_map(params![lower, upper, fetch], |r| {
+                    let key: String = r.get(3)?;
+                    row_kv(key, r)
+                })
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            let more = items.len() > limit;
+            items.truncate(limit);
+            Ok(ListPage {
+                items,
+                revision,
+                more,
+            })
+        }))
+    }
+
+    fn count<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
+        let lower = prefix.to_owned();
+        let upper = prefix_end(prefix).unwrap_or_else(|| "\u{7f}".repeat(8));
+        Box::pin(self.read(move |c| {
+            c.query_row(
+                "SELECT count(*) FROM kv WHERE key >= ?1 AND key < ?2",
+                [lower, upper],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(backend)
+        }))
+    }
+
+    fn create<'a>(
+        &'a self,
+        key: &'a str,
+        value: Bytes,
+    ) -> BoxFuture<'a, Result<KeyValue, StoreError>> {
+        Box::pin(self.write(WriteKind::Create {
+            key: key.to_owned(),
+            value,
+        }))
+    }
+
+    fn update<'a>(
+        &'a self,
+        key: &'a str,
+        value: Bytes,
+        expected: Option<Revision>,
+    ) -> BoxFuture<'a, Result<KeyValue, StoreError>> {
+        Box::pin(self.write(WriteKind::Update {
+            key: key.to_owned(),
+            value,
+            expected,
+        }))
+    }
+
+    fn delete<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Option<Revision>,
+    ) -> BoxFuture<'a, Result<KeyValue, StoreError>> {
+        Box::pin(self.write(WriteKind::Delete {
+            key: key.to_owned(),
+            expected,
+        }))
+    }
+
+    fn watch<'a>(
+        &'a self,
+        prefix: &'a str,
+        after: Revision,
+    ) -> BoxFuture<'a, Result<WatchStream, StoreError>> {
+        Box::pin(async move {
+            // Subscribe first, then read the history: nothing falls between the two.
+            let mut live = self.inner.events.subscribe();
+            let compacted = self
+                .inner
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .1;
+            if after < compacted {
+                return Err(StoreError::Compacted {
+                    requested: after,
+                    oldest: compacted,
+                });
+            }
+            let p = prefix.to_owned();
+            let history = self
+                .read(move |c| {
+                    let upper = prefix_end(&p).unwrap_or_else(|| "\u{7f}".repeat(8));
+                    let mut stmt = c
+                        .prepare_cached(
+                            "SELECT value, create_rev, rev, key, kind, created FROM events
+                             WHERE rev > ?1 AND key >= ?2 AND key < ?3 ORDER BY rev",
+                        )
+                        .map_err(backend)?;
+                    stmt.query_map(params![after, p, upper], |r| {
+                        let key: String = r.get(3)?;
+                        let kind: i64 = r.get(4)?;
+                        let created: i64 = r.get(5)?;
+                        Ok(Event {
+                            kind: if kind == 0 {
+                                EventKind::Put
+                            } else {
+                                EventKind::Delete
+                            },
+                            kv: row_kv(key, r)?,
+                            created: created != 0,
+                        })
+                    })
+                    .map_err(backend)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(backend)
+                })
+                .await?;
+            let (tx, rx) = mpsc::channel(1024);
+            let prefix = prefix.to_owned();
+            tokio::spawn(async move {
+                let mut last = after;
+                for ev in history {
+                    last = ev.kv.mod_revision;
+                    if tx.send(Ok(ev)).await.is_err() {
+                        return;
+                    }
+                }
+                loop {
+                    match live.recv().await {
+                        Ok(ev) => {
+                            if ev.kv.mod_revision <= last || !ev.kv.key.starts_with(&prefix) {
+                                continue;
+                            }
+                            last = ev.kv.mod_revision;
+                            if tx.send(Ok((*ev).clone())).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            let _ = tx
+                                .send(Err(StoreError::Compacted {
+                                    requested: last,
+                                    oldest: last + 1,
+                                }))
+                                .await;
+                            return;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            });
+            Ok(rx)
+        })
+    }
+
+    fn revision(&self) -> BoxFuture<'_, Result<Revision, StoreError>> {
+        let rev = self
+            .inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+        Box::pin(async move { Ok(rev) })
+    }
+
+    fn compact(&self, revision: Revision) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.write(WriteKind::Compact { revision }).await.map(|_| ())
+        })
+    }
+}
+
+fn writer_loop(
+    mut conn: Connection,
+    rx: std_mpsc::Receiver<WriteOp>,
+    inner: std::sync::Weak<Inner>,
+    history: i64,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        let started = Instant::now();
+        let (mut rev, mut compacted) = *inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let outcome = commit_batch(&mut conn, &batch, &mut rev, &mut compacted, history);
+        let elapsed = started.elapsed();
+        match outcome {
+            Ok(results) => {
+                *inner.state.lock().unwrap_or_else(PoisonError::into_inner) = (rev, compacted);
+                if let Some(obs) = &inner.commit_observer {
+                    obs(batch.len(), elapsed);
+                }
+                for (op, (result, event)) in batch.into_iter().zip(results) {
+                    if let Some(ev) = event {
+                        let _ = inner.events.send(Arc::new(ev));
+                    }
+                    let _ = op.reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store commit failed");
+                for op in batch {
+                    let _ = op.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+type OpResult = (Result<KeyValue, StoreError>, Option<Event>);
+
+fn commit_batch(
+    conn: &mut Connection,
+    batch: &[WriteOp],
+    rev: &mut Revision,
+    compacted: &mut Revision,
+    history: i64,
+) -> Result<Vec<OpResult>, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let mut next = *rev;
+    let mut results = Vec::with_capacity(batch.len());
+    for op in batch {
+        results.push(apply(&tx, &op.kind, &mut next)?);
+    }
+    tx.execute("UPDATE meta SET value = ?1 WHERE name = 'revision'", [next])
+        .map_err(backend)?;
+    let mut new_compacted: Revision = tx
+        .query_row("SELECT value FROM meta WHERE name = 'compacted'", [], |r| r.get(0))
+        .map_err(backend)?;
+    if next - history > new_compacted {
+        new_compacted = next - history;
+        tx.execute("DELETE FROM events WHERE rev <= ?1", [new_compacted])
+            .map_err(backend)?;
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE name = 'compacted'",
+            [new_compacted],
+        )
+        .map_err(backend)?;
+    }
+    tx.commit().map_err(backend)?;
+    *rev = next;
+    *compacted = new_compacted.max(*compacted);
+    Ok(results)
+}
+
+/// Applies one write inside the batch transaction. Err only for backend failures; a
+/// refused write (conflict, missing key) is an `Ok` carrying the refusal.
+fn apply(tx: &Transaction<'_>, kind: &WriteKind, rev: &mut Revision) -> Result<OpResult, StoreError> {
+    let (key, expected) = match kind {
+        WriteKind::Compact { revision } => {
+            let upto = (*revision).min(*rev);
+            tx.execute("DELETE FROM events WHERE rev <= ?1", [upto]).map_err(backend)?;
+            tx.execute(
+                "UPDATE meta SET value = max(value, ?1) WHERE name = 'compacted'",
+                [upto],
+            )
+            .map_err(backend)?;
+            let kv = KeyValue { key: String::new(), value: Bytes::new(), create_revision: 0, mod_revision: upto };
+            return Ok((Ok(kv), None));
+        }
+        WriteKind::Create { key, .. } => (key, None),
+        WriteKind::Update { key, expected, .. } | WriteKind::Delete { key, expected } => {
+            (key, *expected)
+        }
+    };
+    let current = tx
+        .prepare_cached("SELECT value, create_rev, mod_rev FROM kv WHERE key = ?1")
+        .map_err(backend)?
+        .query_row([key], |r| row_kv(key.clone(), r))
+        .optional()
+        .map_err(backend)?;
+    let refuse = |e: StoreError| Ok((Err(e), None));
+    match (kind, &current) {
+        (WriteKind::Create { .. }, Some(_)) => return refuse(StoreError::AlreadyExists(key.clone())),
+        (WriteKind::Compact { .. }, _) => unreachable!("handled above"),
+        (WriteKind::Update { .. } | WriteKind::Delete { .. }, None) => {
+            return refuse(StoreError::NotFound(key.clone()));
+        }
+        (_, Some(cur)) if expected.is_some_and(|e| e != cur.mod_revision) => {
+            return refuse(StoreError::Conflict {
+                key: key.clone(),
+                current: cur.mod_revision,
+            });
+        }
+        _ => {}
+    }
+    *rev += 1;
+    let r = *rev;
+    let (event_kind, kv, created) = match kind {
+        WriteKind::Create { value, .. } | WriteKind::Update { value, .. } => {
+            let create_revision = current.as_ref().map_or(r, |c| c.create_revision);
+            tx.prepare_cached(
+                "INSERT INTO kv (key, value, create_rev, mod_rev) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_rev = excluded.mod_rev",
+            )
+            .map_err(backend)?
+            .execute(params![key, value.as_ref(), create_revision, r])
+            .map_err(backend)?;
+            let kv = KeyValue {
+                key: key.clone(),
+                value: value.clone(),
+                create_revision,
+                mod_revision: r,
+            };
+            (EventKind::Put, kv, current.is_none())
+        }
+        WriteKind::Compact { .. } => unreachable!("handled above"),
+        WriteKind::Delete { .. } => {
+            tx.prepare_cached("DELETE FROM kv WHERE key = ?1")
+                .map_err(backend)?
+                .execute([key])
+                .map_err(backend)?;
+            let mut kv = current.clone().expect("presence checked above");
+            kv.mod_revision = r;
+            (EventKind::Delete, kv, false)
+        }
+    };
+    tx.prepare_cached(
+        "INSERT INTO events (rev, key, kind, value, create_rev, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .map_err(backend)?
+    .execute(params![
+        r,
+        key,
+        i64::from(event_kind == EventKind::Delete),
+        kv.value.as_ref(),
+        kv.create_revision,
+        i64::from(created)
+    ])
+    .map_err(backend)?;
+    let event = Event {
+        kind: event_kind,
+        kv: kv.clone(),
+        created,
+    };
+    Ok((Ok(kv), Some(event)))
+}
