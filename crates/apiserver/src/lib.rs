@@ -1,1 +1,28 @@
-//! placeholder
+//! The Kubernetes-compatible API server: TLS, authentication (client certificates, bearer
+//! tokens, anonymous), authorization (RBAC, Node), the served resources over a [`Store`],
+//! watch, discovery and OpenAPI. It depends on `store`, never the reverse.
+//!
+//! [`Store`]: kubeboot_store::Store
+
+pub mod authn;
+pub mod authz;
+pub mod bootstrap_token;
+pub mod datadir;
+pub mod discovery;
+pub mod http;
+pub mod metrics;
+pub mod object;
+pub mod patch;
+pub mod policy;
+pub mod protobuf;
+pub mod registry;
+pub mod requestinfo;
+pub mod selectors;
+pub mod server;
+pub mod status;
+pub mod strategy;
+pub mod tables;
+pub mod tls;
+pub mod watchcache;
+
+pub use server::{RunningServer, ServerConfig, StartError, start};

@@ -1,6 +1,7 @@
 //! Bootstrap tokens and the Secret that stores them (the rules of Kubernetes'
 //! `bootstrap.kubernetes.io/token` Secrets). Pure: no I/O, no clock reads.
 
+pub mod authn;
 pub mod secret;
 pub mod token;
 

@@ -132,3 +132,29 @@ mod tests {
         }
     }
 }
+
+/// The `data` of a new token Secret, as kubeadm's `encodeTokenSecretData` writes it.
+pub fn token_secret_data(
+    token: &crate::BootstrapToken,
+    description: &str,
+    expiration: Option<&str>,
+    usages: &[&str],
+    groups: &[&str],
+) -> BTreeMap<String, String> {
+    let mut d = BTreeMap::new();
+    d.insert("token-id".into(), token.id.as_str().to_owned());
+    d.insert("token-secret".into(), token.secret.expose().to_owned());
+    if !description.is_empty() {
+        d.insert("description".into(), description.to_owned());
+    }
+    if let Some(e) = expiration {
+        d.insert("expiration".into(), e.to_owned());
+    }
+    for u in usages {
+        d.insert(format!("usage-bootstrap-{u}"), "true".into());
+    }
+    if !groups.is_empty() {
+        d.insert("auth-extra-groups".into(), groups.join(","));
+    }
+    d
+}

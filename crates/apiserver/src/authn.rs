@@ -1,0 +1,142 @@
+//! Authentication: who is asking. x509 client certificates that chain to the client CA,
+//! bearer tokens (through a token authenticator), and anonymous requests.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use x509_parser::prelude::*;
+
+/// An authenticated user, as Kubernetes' `user.Info`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserInfo {
+    /// User name.
+    pub name: String,
+    /// UID (empty for certificate users).
+    pub uid: String,
+    /// Groups, including `system:authenticated` or `system:unauthenticated`.
+    pub groups: Vec<String>,
+    /// Extra attributes.
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+/// The group every authenticated user is in.
+pub const AUTHENTICATED: &str = "system:authenticated";
+/// The group of anonymous requests.
+pub const UNAUTHENTICATED: &str = "system:unauthenticated";
+/// The anonymous user.
+pub const ANONYMOUS: &str = "system:anonymous";
+
+impl UserInfo {
+    /// The anonymous user.
+    pub fn anonymous() -> Self {
+        Self {
+            name: ANONYMOUS.into(),
+            groups: vec![UNAUTHENTICATED.into()],
+            ..Default::default()
+        }
+    }
+
+    /// True when the user is in `group`.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+}
+
+/// The client-certificate authenticator: a bundle of trusted CA certificates (DER).
+#[derive(Clone, Debug, Default)]
+pub struct ClientCa {
+    cas: Vec<Vec<u8>>,
+}
+
+/// Why a presented client certificate was not accepted.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CertAuthError {
+    /// It does not parse.
+    #[error("client certificate does not parse")]
+    Parse,
+    /// No trusted CA signed it.
+    #[error("client certificate is not signed by a trusted CA")]
+    UnknownAuthority,
+    /// Outside its validity window.
+    #[error("client certificate has expired or is not yet valid")]
+    Expired,
+    /// Its extended key usage does not allow client authentication.
+    #[error("client certificate may not be used for client authentication")]
+    Usage,
+}
+
+impl ClientCa {
+    /// A bundle from PEM text holding one or more certificates.
+    pub fn from_pem(pem: &str) -> Result<Self, String> {
+        let mut cas = Vec::new();
+        for block in Pem::iter_from_buffer(pem.as_bytes()) {
+            let block = block.map_err(|e| format!("client CA bundle is not PEM: {e}"))?;
+            if block.label == "CERTIFICATE" {
+                X509Certificate::from_der(&block.contents)
+                    .map_err(|e| format!("client CA certificate does not parse: {e}"))?;
+                cas.push(block.contents);
+            }
+        }
+        if cas.is_empty() {
+            return Err("client CA bundle holds no certificate".into());
+        }
+        Ok(Self { cas })
+    }
+
+    /// The CA subjects (DER), sent as acceptable issuers in the TLS handshake.
+    pub fn subjects(&self) -> Vec<Vec<u8>> {
+        self.cas
+            .iter()
+            .filter_map(|der| {
+                X509Certificate::from_der(der)
+                    .ok()
+                    .map(|(_, c)| c.subject().as_raw().to_vec())
+            })
+            .collect()
+    }
+
+    /// Verifies a client certificate (leaf DER) and maps it to a user: CN is the name,
+    /// each O a group, plus `system:authenticated`.
+    pub fn authenticate(&self, leaf_der: &[u8], now: SystemTime) -> Result<UserInfo, CertAuthError> {
+        let (_, leaf) = X509Certificate::from_der(leaf_der).map_err(|_| CertAuthError::Parse)?;
+        let signed = self.cas.iter().any(|ca_der| {
+            X509Certificate::from_der(ca_der).is_ok_and(|(_, ca)| {
+                ca.subject().as_raw() == leaf.issuer().as_raw()
+                    && leaf.verify_signature(Some(ca.public_key())).is_ok()
+            })
+        });
+        if !signed {
+            return Err(CertAuthError::UnknownAuthority);
+        }
+        let t = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let v = leaf.validity();
+        if t < v.not_before.timestamp() || t > v.not_after.timestamp() {
+            return Err(CertAuthError::Expired);
+        }
+        if let Ok(Some(eku)) = leaf.extended_key_usage() {
+            if !(eku.value.client_auth || eku.value.any) {
+                return Err(CertAuthError::Usage);
+            }
+        }
+        let text = |a: &AttributeTypeAndValue<'_>| a.as_str().unwrap_or_default().to_owned();
+        let mut groups: Vec<String> = leaf.subject().iter_organization().map(text).collect();
+        groups.push(AUTHENTICATED.into());
+        Ok(UserInfo {
+            name: leaf.subject().iter_common_name().next().map(text).unwrap_or_default(),
+            uid: String::new(),
+            groups,
+            extra: BTreeMap::new(),
+        })
+    }
+}
+
+/// Extracts the bearer token of an `Authorization` header value, as Kubernetes does:
+/// the scheme is case-insensitive, the token is the rest, trimmed.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    (!token.is_empty()).then_some(token)
+}

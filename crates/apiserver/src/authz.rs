@@ -1,0 +1,405 @@
+//! Authorization: `system:masters` first, then the configured modes in order (RBAC, Node,
+//! AlwaysAllow). Each mode allows or has no opinion; nothing allowed means forbidden.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject};
+
+use crate::authn::UserInfo;
+
+/// What is being asked, as Kubernetes' `authorizer.Attributes`.
+#[derive(Clone, Debug, Default)]
+pub struct Attributes {
+    /// Resource or non-resource request.
+    pub is_resource: bool,
+    /// The verb.
+    pub verb: String,
+    /// The path (non-resource requests).
+    pub path: String,
+    /// API group.
+    pub group: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Plural resource.
+    pub resource: String,
+    /// Subresource.
+    pub subresource: String,
+    /// Object name.
+    pub name: String,
+}
+
+/// An authorization mode (`--authorization-mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Role-based access control.
+    Rbac,
+    /// The Node authorizer for kubelets.
+    Node,
+    /// Everything is allowed.
+    AlwaysAllow,
+}
+
+/// The authorizer chain with its RBAC snapshot.
+pub struct Authorizer {
+    modes: Vec<Mode>,
+    /// Replaced whole whenever an RBAC object changes; readers clone the `Arc`.
+    rbac: RwLock<Arc<RbacSnapshot>>,
+}
+
+/// All RBAC objects, indexed for evaluation.
+#[derive(Default, Debug)]
+pub struct RbacSnapshot {
+    cluster_roles: HashMap<String, Vec<PolicyRule>>,
+    cluster_role_bindings: Vec<ClusterRoleBinding>,
+    roles: HashMap<(String, String), Vec<PolicyRule>>,
+    role_bindings: HashMap<String, Vec<RoleBinding>>,
+}
+
+/// The group whose members may do anything.
+pub const MASTERS: &str = "system:masters";
+
+impl Mode {
+    /// Parses one `--authorization-mode` entry.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "RBAC" => Ok(Mode::Rbac),
+            "Node" => Ok(Mode::Node),
+            "AlwaysAllow" => Ok(Mode::AlwaysAllow),
+            other => Err(format!(
+                "unknown authorization mode {other:?} (supported: RBAC, Node, AlwaysAllow)"
+            )),
+        }
+    }
+}
+
+impl Authorizer {
+    /// An authorizer with the given modes and an empty RBAC snapshot.
+    pub fn new(modes: Vec<Mode>) -> Self {
+        Self {
+            modes,
+            rbac: RwLock::new(Arc::new(RbacSnapshot::default())),
+        }
+    }
+
+    /// Replaces the RBAC snapshot.
+    pub fn set_rbac(&self, snapshot: RbacSnapshot) {
+        *self.rbac.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
+    }
+
+    /// Allows (with a reason) or refuses.
+    pub fn authorize(&self, user: &UserInfo, a: &Attributes) -> Result<String, ()> {
+        if user.in_group(MASTERS) {
+            return Ok(String::new());
+        }
+        for mode in &self.modes {
+            let allowed = match mode {
+                Mode::AlwaysAllow => Some(String::new()),
+                Mode::Node => node_allows(user, a).then(|| "allowed by the Node authorizer".into()),
+                Mode::Rbac => {
+                    let snap = self.rbac.read().unwrap_or_else(PoisonError::into_inner).clone();
+                    snap.allows(user, a)
+                }
+            };
+            if let Some(reason) = allowed {
+                return Ok(reason);
+            }
+        }
+        Err(())
+    }
+}
+
+impl RbacSnapshot {
+    /// Builds the snapshot from the stored objects.
+    pub fn new(
+        cluster_roles: Vec<ClusterRole>,
+        cluster_role_bindings: Vec<ClusterRoleBinding>,
+        roles: Vec<Role>,
+        role_bindings: Vec<RoleBinding>,
+    ) -> Self {
+        let mut s = Self {
+            cluster_role_bindings,
+            ..Default::default()
+        };
+        for r in cluster_roles {
+            s.cluster_roles.insert(r.metadata.name.unwrap_or_default(), r.rules.unwrap_or_default());
+        }
+        for r in roles {
+            s.roles.insert(
+                (r.metadata.namespace.unwrap_or_default(), r.metadata.name.unwrap_or_default()),
+                r.rules.unwrap_or_default(),
+            );
+        }
+        for b in role_bindings {
+            s.role_bindings
+                .entry(b.metadata.namespace.clone().unwrap_or_default())
+                .or_default()
+                .push(b);
+        }
+        s
+    }
+
+    fn allows(&self, user: &UserInfo, a: &Attributes) -> Option<String> {
+        for b in &self.cluster_role_bindings {
+            if b.role_ref.kind != "ClusterRole" {
+                continue;
+            }
+            let Some(subject) = matching_subject(b.subjects.as_deref(), user, "") else {
+                continue;
+            };
+            let rules = self.cluster_roles.get(&b.role_ref.name);
+            if rules.is_some_and(|rules| rules.iter().any(|r| rule_allows(r, a))) {
+                return Some(format!(
+                    "RBAC: allowed by ClusterRoleBinding {:?} of ClusterRole {:?} to {}",
+                    b.metadata.name.as_deref().unwrap_or_default(),
+                    b.role_ref.name,
+                    describe(subject)
+                ));
+            }
+        }
+        if a.namespace.is_empty() {
+            return None;
+        }
+        for b in self.role_bindings.get(&a.namespace).into_iter().flatten() {
+            let Some(subject) = matching_subject(b.subjects.as_deref(), user, &a.namespace) else {
+                continue;
+            };
+            let rules = match b.role_ref.kind.as_str() {
+                "ClusterRole" => self.cluster_roles.get(&b.role_ref.name),
+                "Role" => self.roles.get(&(a.namespace.clone(), b.role_ref.name.clone())),
+                _ => None,
+            };
+            if rules.is_some_and(|rules| rules.iter().any(|r| rule_allows(r, a))) {
+                return Some(format!(
+                    "RBAC: allowed by RoleBinding \"{}/{}\" of {} {:?} to {}",
+                    b.metadata.name.as_deref().unwrap_or_default(),
+                    a.namespace,
+                    b.role_ref.kind,
+                    b.role_ref.name,
+                    describe(subject)
+                ));
+            }
+        }
+        None
+    }
+}
+
+fn describe(s: &Subject) -> String {
+    match s.kind.as_str() {
+        "ServiceAccount" => format!(
+            "ServiceAccount \"{}/{}\"",
+            s.name,
+            s.namespace.as_deref().unwrap_or_default()
+        ),
+        kind => format!("{kind} {:?}", s.name),
+    }
+}
+
+fn matching_subject<'a>(subjects: Option<&'a [Subject]>, user: &UserInfo, binding_ns: &str) -> Option<&'a Subject> {
+    subjects?.iter().find(|s| match s.kind.as_str() {
+        "User" => s.name == user.name,
+        "Group" => user.in_group(&s.name),
+        "ServiceAccount" => {
+            let ns = s.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or(binding_ns);
+            user.name == format!("system:serviceaccount:{ns}:{}", s.name)
+        }
+        _ => false,
+    })
+}
+
+/// Whether one policy rule allows the request (Kubernetes' `RuleAllows`).
+pub fn rule_allows(rule: &PolicyRule, a: &Attributes) -> bool {
+    let has = |list: &Option<Vec<String>>, want: &str| {
+        list.as_ref().is_some_and(|l| l.iter().any(|x| x == "*" || x == want))
+    };
+    if !rule.verbs.iter().any(|v| v == "*" || *v == a.verb) {
+        return false;
+    }
+    if !a.is_resource {
+        return rule.non_resource_urls.as_ref().is_some_and(|urls| {
+            urls.iter().any(|u| {
+                u == "*" || *u == a.path || u.strip_suffix('*').is_some_and(|p| a.path.starts_with(p))
+            })
+        });
+    }
+    if !has(&rule.api_groups, &a.group) {
+        return false;
+    }
+    let resources_ok = rule.resources.as_ref().is_some_and(|rs| {
+        rs.iter().any(|r| {
+            if a.subresource.is_empty() {
+                r == "*" || *r == a.resource
+            } else {
+                r == "*"
+                    || *r == format!("{}/{}", a.resource, a.subresource)
+                    || *r == format!("*/{}", a.subresource)
+            }
+        })
+    });
+    if !resources_ok {
+        return false;
+    }
+    match &rule.resource_names {
+        Some(names) if !names.is_empty() => names.iter().any(|n| *n == a.name),
+        _ => true,
+    }
+}
+
+/// The node a user is, if it is one (`system:node:<name>` in `system:nodes`).
+pub fn node_name(user: &UserInfo) -> Option<&str> {
+    let name = user.name.strip_prefix("system:node:")?;
+    (user.in_group("system:nodes") && !name.is_empty()).then_some(name)
+}
+
+/// The Node authorizer: a node may read and write its own Node and Lease and create and
+/// read CSRs; nothing of other nodes.
+fn node_allows(user: &UserInfo, a: &Attributes) -> bool {
+    let Some(node) = node_name(user) else {
+        return false;
+    };
+    if !a.is_resource {
+        return false;
+    }
+    let own = a.name == node;
+    match (a.group.as_str(), a.resource.as_str(), a.subresource.as_str()) {
+        ("", "nodes", "") => match a.verb.as_str() {
+            "create" => true,
+            "get" | "list" | "watch" | "update" | "patch" => own,
+            _ => false,
+        },
+        ("", "nodes", "status") => own && matches!(a.verb.as_str(), "get" | "update" | "patch"),
+        ("coordination.k8s.io", "leases", "") if a.namespace == "kube-node-lease" => {
+            match a.verb.as_str() {
+                "create" => true,
+                "get" | "list" | "watch" | "update" | "patch" | "delete" => own,
+                _ => false,
+            }
+        }
+        ("certificates.k8s.io", "certificatesigningrequests", "") => {
+            matches!(a.verb.as_str(), "create" | "get" | "list" | "watch")
+        }
+        _ => false,
+    }
+}
+
+/// The text of a 403, as kube-apiserver's `forbiddenMessage` writes it.
+pub fn forbidden_message(user: &UserInfo, a: &Attributes) -> String {
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let user = esc(&user.name);
+    if !a.is_resource {
+        return format!("User \"{user}\" cannot {} path \"{}\"", esc(&a.verb), esc(&a.path));
+    }
+    let resource = if a.subresource.is_empty() {
+        a.resource.clone()
+    } else {
+        format!("{}/{}", a.resource, a.subresource)
+    };
+    let scope = if a.namespace.is_empty() {
+        "at the cluster scope".to_owned()
+    } else {
+        format!("in the namespace \"{}\"", esc(&a.namespace))
+    };
+    format!(
+        "User \"{user}\" cannot {} resource \"{}\" in API group \"{}\" {scope}",
+        esc(&a.verb),
+        esc(&resource),
+        esc(&a.group)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> PolicyRule {
+        let v = |x: &[&str]| Some(x.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        PolicyRule {
+            verbs: verbs.iter().map(|s| s.to_string()).collect(),
+            api_groups: v(groups),
+            resources: v(resources),
+            resource_names: if names.is_empty() { None } else { v(names) },
+            non_resource_urls: None,
+        }
+    }
+
+    fn res(verb: &str, group: &str, resource: &str, sub: &str, name: &str) -> Attributes {
+        Attributes {
+            is_resource: true,
+            verb: verb.into(),
+            group: group.into(),
+            resource: resource.into(),
+            subresource: sub.into(),
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rules_match_as_kubernetes_evaluates_them() {
+        let pods = rule(&["get"], &[""], &["pods"], &[]);
+        assert!(rule_allows(&pods, &res("get", "", "pods", "", "p")));
+        assert!(!rule_allows(&pods, &res("get", "", "pods", "log", "p")), "pods does not cover pods/log");
+        assert!(!rule_allows(&pods, &res("list", "", "pods", "", "")));
+        let star_sub = rule(&["*"], &["*"], &["*/status"], &[]);
+        assert!(rule_allows(&star_sub, &res("update", "x", "nodes", "status", "n")));
+        assert!(!rule_allows(&star_sub, &res("update", "x", "nodes", "", "n")));
+        let named = rule(&["get"], &[""], &["configmaps"], &["cluster-info"]);
+        assert!(rule_allows(&named, &res("get", "", "configmaps", "", "cluster-info")));
+        assert!(!rule_allows(&named, &res("get", "", "configmaps", "", "other")));
+        assert!(!rule_allows(&named, &res("create", "", "configmaps", "", "")));
+    }
+
+    #[test]
+    fn non_resource_urls_with_trailing_star() {
+        let r = PolicyRule {
+            verbs: vec!["get".into()],
+            non_resource_urls: Some(vec!["/apis/*".into(), "/healthz".into()]),
+            ..Default::default()
+        };
+        let path = |p: &str| Attributes { verb: "get".into(), path: p.into(), ..Default::default() };
+        assert!(rule_allows(&r, &path("/apis/")));
+        assert!(rule_allows(&r, &path("/apis/x/y")));
+        assert!(!rule_allows(&r, &path("/apis")));
+        assert!(rule_allows(&r, &path("/healthz")));
+        assert!(!rule_allows(&r, &path("/healthz/x")));
+    }
+
+    #[test]
+    fn node_authorizer_scopes_to_own_objects() {
+        let n1 = UserInfo {
+            name: "system:node:n1".into(),
+            groups: vec!["system:nodes".into(), "system:authenticated".into()],
+            ..Default::default()
+        };
+        assert!(node_allows(&n1, &res("get", "", "nodes", "", "n1")));
+        assert!(!node_allows(&n1, &res("get", "", "nodes", "", "n2")));
+        assert!(node_allows(&n1, &res("patch", "", "nodes", "status", "n1")));
+        assert!(!node_allows(&n1, &res("delete", "", "nodes", "", "n1")));
+        let mut lease = res("update", "coordination.k8s.io", "leases", "", "n1");
+        lease.namespace = "kube-node-lease".into();
+        assert!(node_allows(&n1, &lease));
+        lease.name = "n2".into();
+        assert!(!node_allows(&n1, &lease));
+        assert!(node_allows(&n1, &res("create", "certificates.k8s.io", "certificatesigningrequests", "", "")));
+        let not_node = UserInfo { name: "system:node:n1".into(), ..Default::default() };
+        assert!(!node_allows(&not_node, &res("get", "", "nodes", "", "n1")), "needs the group too");
+    }
+
+    #[test]
+    fn forbidden_messages_word_for_word() {
+        let u = UserInfo { name: "system:bootstrap:abcdef".into(), ..Default::default() };
+        let a = Attributes { verb: "get".into(), path: "/".into(), ..Default::default() };
+        assert_eq!(forbidden_message(&u, &a), r#"User "system:bootstrap:abcdef" cannot get path "/""#);
+        let mut a = res("list", "", "secrets", "", "");
+        a.namespace = "kube-system".into();
+        assert_eq!(
+            forbidden_message(&u, &a),
+            r#"User "system:bootstrap:abcdef" cannot list resource "secrets" in API group "" in the namespace "kube-system""#
+        );
+        let a = res("update", "certificates.k8s.io", "certificatesigningrequests", "approval", "csr-x");
+        assert_eq!(
+            forbidden_message(&u, &a),
+            r#"User "system:bootstrap:abcdef" cannot update resource "certificatesigningrequests/approval" in API group "certificates.k8s.io" at the cluster scope"#
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! The control plane's data directory, as `kubeboot init` writes it and `server` reuses it:
+//!
+//! ```text
+//! pki/ca.crt pki/ca.key                 the cluster CA (ECDSA P-256, 10 years)
+//! pki/apiserver.crt pki/apiserver.key   the serving certificate
+//! admin.conf                            kubernetes-admin in system:masters (0600)
+//! controller-manager.conf               system:kube-controller-manager (0600)
+//! db/state.db                           the embedded store
+//! ```
+//!
+//! Nothing that exists is overwritten. A CA or serving certificate without its key (or
+//! the reverse), or a file that does not parse, is reported as a half-written directory.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use kubeboot_pki::cert::random_serial;
+use kubeboot_pki::files::{Mode, write_atomic};
+use kubeboot_pki::kubeconfig::Credential;
+use kubeboot_pki::{CertificateAuthority, KeyAlgorithm, Kubeconfig, LeafSpec, PrivateKey, Usage};
+
+/// The cluster name kubeadm uses in kubeconfigs.
+pub const CLUSTER_NAME: &str = "kubernetes";
+const YEAR: Duration = Duration::from_secs(365 * 86400);
+
+/// Where things live in a data dir.
+#[derive(Clone, Debug)]
+pub struct DataDir {
+    /// The directory.
+    pub root: PathBuf,
+}
+
+/// What `init` needs to know.
+#[derive(Clone, Debug, Default)]
+pub struct InitOptions {
+    /// The address nodes reach the API server at.
+    pub advertise_address: Option<IpAddr>,
+    /// Extra SANs (IPs or DNS names) for the serving certificate.
+    pub extra_sans: Vec<String>,
+    /// The port written into kubeconfigs.
+    pub port: u16,
+}
+
+/// Why a data dir cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    /// Part of a pair is missing.
+    #[error("the data dir {dir} is half-written: {present} exists but {missing} does not. Restore the missing file, or remove both to have them generated again")]
+    HalfWritten {
+        /// The dir.
+        dir: String,
+        /// The file found.
+        present: String,
+        /// The file missing.
+        missing: String,
+    },
+    /// A file does not parse.
+    #[error("{file} is not usable: {why}. Restore it from a backup, or remove it (and its pair) to have it generated again")]
+    Unusable {
+        /// The file.
+        file: String,
+        /// Why.
+        why: String,
+    },
+    /// Disk trouble.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl DataDir {
+    /// A data dir at `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// `pki/<name>`.
+    pub fn pki(&self, name: &str) -> PathBuf {
+        self.root.join("pki").join(name)
+    }
+
+    /// The admin kubeconfig.
+    pub fn admin_conf(&self) -> PathBuf {
+        self.root.join("admin.conf")
+    }
+
+    /// The controller-manager kubeconfig.
+    pub fn controller_manager_conf(&self) -> PathBuf {
+        self.root.join("controller-manager.conf")
+    }
+
+    /// The embedded store's file.
+    pub fn store_path(&self) -> PathBuf {
+        self.root.join("db").join("state.db")
+    }
+
+    /// Creates whatever is missing; returns the CA.
+    pub fn init(&self, opts: &InitOptions, now: SystemTime) -> Result<CertificateAuthority, DataDirError> {
+        std::fs::create_dir_all(self.root.join("pki"))?;
+        std::fs::create_dir_all(self.root.join("db"))?;
+        let ca = match self.read_pair("ca.crt", "ca.key")? {
+            Some((cert, key)) => CertificateAuthority::from_pem(&cert, &key).map_err(|e| unusable(&self.pki("ca.key"), e))?,
+            None => {
+                let ca = CertificateAuthority::create(CLUSTER_NAME, KeyAlgorithm::EcdsaP256, now, 10 * YEAR, random_serial())
+                    .map_err(|e| unusable(&self.pki("ca.crt"), e))?;
+                write_atomic(&self.pki("ca.key"), ca.key_pem().as_bytes(), Mode::Private)?;
+                write_atomic(&self.pki("ca.crt"), ca.cert_pem().as_bytes(), Mode::Public)?;
+                ca
+            }
+        };
+        if self.read_pair("apiserver.crt", "apiserver.key")?.is_none() {
+            let (dns, ips) = serving_sans(opts);
+            let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).map_err(|e| unusable(&self.pki("apiserver.key"), e))?;
+            let spec = LeafSpec {
+                common_name: "kube-apiserver".into(),
+                organizations: vec![],
+                dns_names: dns,
+                ip_addresses: ips,
+                usages: vec![Usage::DigitalSignature, Usage::KeyEncipherment, Usage::ServerAuth],
+                not_before: now - Duration::from_secs(300),
+                not_after: (now + YEAR).min(ca.not_after()),
+                serial: random_serial(),
+            };
+            let cert = ca.issue_for_key(&spec, &key).map_err(|e| unusable(&self.pki("apiserver.crt"), e))?;
+            write_atomic(&self.pki("apiserver.key"), key.to_pem().as_bytes(), Mode::Private)?;
+            write_atomic(&self.pki("apiserver.crt"), cert.pem.as_bytes(), Mode::Public)?;
+        }
+        let server = server_url(opts.advertise_address, opts.port);
+        for (path, user, groups) in [
+            (self.admin_conf(), "kubernetes-admin", vec!["system:masters".to_owned()]),
+            (self.controller_manager_conf(), "system:kube-controller-manager", vec![]),
+        ] {
+            if path.exists() {
+                Kubeconfig::from_yaml(&kubeboot_pki::files::read_text(&path)?).map_err(|e| unusable(&path, e))?;
+                continue;
+            }
+            let kc = client_kubeconfig(&ca, &server, user, groups, now).map_err(|e| unusable(&path, e))?;
+            write_atomic(&path, kc.to_yaml().as_bytes(), Mode::Private)?;
+        }
+        Ok(ca)
+    }
+
+    /// Points the kubeconfigs this dir holds at `server` (after the port is known).
+    pub fn set_server_url(&self, server: &str) -> Result<(), DataDirError> {
+        for path in [self.admin_conf(), self.controller_manager_conf()] {
+            let mut kc = Kubeconfig::from_yaml(&kubeboot_pki::files::read_text(&path)?).map_err(|e| unusable(&path, e))?;
+            let mut changed = false;
+            for c in &mut kc.clusters {
+                if c.name == CLUSTER_NAME && c.cluster.server != server {
+                    c.cluster.server = server.to_owned();
+                    changed = true;
+                }
+            }
+            if changed {
+                write_atomic(&path, kc.to_yaml().as_bytes(), Mode::Private)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `pki/<cert>` and `pki/<key>`: both or neither must exist.
+    pub fn read_pair(&self, cert: &str, key: &str) -> Result<Option<(String, String)>, DataDirError> {
+        let (c, k) = (self.pki(cert), self.pki(key));
+        match (c.exists(), k.exists()) {
+            (false, false) => Ok(None),
+            (true, true) => Ok(Some((kubeboot_pki::files::read_text(&c)?, kubeboot_pki::files::read_text(&k)?))),
+            (present, _) => {
+                let (p, m) = if present { (c, k) } else { (k, c) };
+                Err(DataDirError::HalfWritten {
+                    dir: self.root.display().to_string(),
+                    present: p.display().to_string(),
+                    missing: m.display().to_string(),
+                })
+            }
+        }
+    }
+}
+
+fn unusable(path: &Path, e: impl std::fmt::Display) -> DataDirError {
+    DataDirError::Unusable {
+        file: path.display().to_string(),
+        why: e.to_string(),
+    }
+}
+
+/// `https://<address>:<port>`, bracketing IPv6.
+pub fn server_url(addr: Option<IpAddr>, port: u16) -> String {
+    match addr {
+        Some(IpAddr::V6(a)) => format!("https://[{a}]:{port}"),
+        Some(a) => format!("https://{a}:{port}"),
+        None => format!("https://127.0.0.1:{port}"),
+    }
+}
+
+fn serving_sans(opts: &InitOptions) -> (Vec<String>, Vec<IpAddr>) {
+    let mut dns: Vec<String> = ["kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut ips: Vec<IpAddr> = vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST)];
+    if let Ok(host) = hostname_probe::gethostname().into_string() {
+        let host = host.to_lowercase();
+        if kubeboot_api_dns_ok(&host) && !dns.contains(&host) {
+            dns.push(host);
+        }
+    }
+    if let Some(a) = opts.advertise_address {
+        if !ips.contains(&a) {
+            ips.push(a);
+        }
+    }
+    for san in &opts.extra_sans {
+        match san.parse::<IpAddr>() {
+            Ok(ip) if !ips.contains(&ip) => ips.push(ip),
+            Ok(_) => {}
+            Err(_) if !dns.contains(san) => dns.push(san.clone()),
+            Err(_) => {}
+        }
+    }
+    (dns, ips)
+}
+
+fn kubeboot_api_dns_ok(h: &str) -> bool {
+    crate::object::is_dns1123_subdomain(h)
+}
+
+/// A kubeconfig with a fresh client certificate for `user` in `groups`.
+pub fn client_kubeconfig(ca: &CertificateAuthority, server: &str, user: &str, groups: Vec<String>, now: SystemTime) -> Result<Kubeconfig, String> {
+    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).map_err(|e| e.to_string())?;
+    let spec = LeafSpec {
+        common_name: user.into(),
+        organizations: groups,
+        dns_names: vec![],
+        ip_addresses: vec![],
+        usages: vec![Usage::DigitalSignature, Usage::KeyEncipherment, Usage::ClientAuth],
+        not_before: now - Duration::from_secs(300),
+        not_after: (now + YEAR).min(ca.not_after()),
+        serial: random_serial(),
+    };
+    let cert = ca.issue_for_key(&spec, &key).map_err(|e| e.to_string())?;
+    Ok(Kubeconfig::new(
+        CLUSTER_NAME,
+        server,
+        ca.cert_pem(),
+        user,
+        Credential::ClientCert { cert_pem: cert.pem, key_pem: key.to_pem() },
+    ))
+}

@@ -1,0 +1,187 @@
+//! Discovery (`/api`, `/apis`, per group-version, and the aggregated v2/v2beta1 format) and
+//! the OpenAPI v3 documents kubectl consults before `create -f` / `apply -f`.
+
+use serde_json::{Value, json};
+
+use crate::registry::{RESOURCES, REVIEWS, VERBS, group_versions};
+
+/// The aggregated discovery version a client asked for in `Accept`, if any.
+pub fn aggregated_version(accept: &str) -> Option<&'static str> {
+    for part in accept.split(',') {
+        let params: Vec<&str> = part.split(';').map(str::trim).collect();
+        let has = |p: &str| params.contains(&p);
+        if has("g=apidiscovery.k8s.io") && has("as=APIGroupDiscoveryList") {
+            if has("v=v2") {
+                return Some("v2");
+            }
+            if has("v=v2beta1") {
+                return Some("v2beta1");
+            }
+        }
+    }
+    None
+}
+
+/// The Content-Type of an aggregated discovery answer.
+pub fn aggregated_content_type(v: &str) -> String {
+    format!("application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList")
+}
+
+/// Legacy `GET /api`.
+pub fn api_versions() -> Value {
+    json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})
+}
+
+/// Legacy `GET /apis`.
+pub fn api_group_list() -> Value {
+    let groups: Vec<Value> = groups().into_iter().map(group_json).collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// Legacy `GET /apis/<group>`.
+pub fn api_group(group: &str) -> Option<Value> {
+    groups().into_iter().find(|(g, _)| *g == group).map(|g| {
+        let mut v = group_json(g);
+        v["kind"] = json!("APIGroup");
+        v["apiVersion"] = json!("v1");
+        v
+    })
+}
+
+fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (g, v) in group_versions().into_iter().filter(|(g, _)| !g.is_empty()) {
+        match out.iter_mut().find(|(og, _)| *og == g) {
+            Some((_, vs)) => vs.push(v),
+            None => out.push((g, vec![v])),
+        }
+    }
+    out
+}
+
+fn group_json((group, versions): (&str, Vec<&str>)) -> Value {
+    let gv = |v: &str| json!({"groupVersion": format!("{group}/{v}"), "version": v});
+    json!({"name": group, "versions": versions.iter().map(|v| gv(v)).collect::<Vec<_>>(), "preferredVersion": gv(versions[0])})
+}
+
+/// Legacy `GET /api/v1` or `/apis/<g>/<v>`.
+pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
+    if !group_versions().contains(&(group, version)) {
+        return None;
+    }
+    let mut resources = Vec::new();
+    for r in RESOURCES.iter().filter(|r| r.group == group && r.version == version) {
+        resources.push(json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
+            "kind": r.kind, "verbs": VERBS, "shortNames": r.short_names}));
+        for s in r.subresources {
+            resources.push(json!({"name": format!("{}/{s}", r.plural), "singularName": "", "namespaced": r.namespaced,
+                "kind": r.kind, "verbs": ["get", "patch", "update"]}));
+        }
+    }
+    for r in REVIEWS.iter().filter(|r| r.group == group && r.version == version) {
+        resources.push(json!({"name": r.plural, "singularName": r.kind.to_lowercase(), "namespaced": false, "kind": r.kind, "verbs": ["create"]}));
+    }
+    let gv = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
+    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+}
+
+/// Aggregated discovery for `/api` (core) or `/apis` (groups).
+pub fn aggregated(core: bool, v: &str) -> Value {
+    let mut items = Vec::new();
+    let gvs = group_versions();
+    let mut group_names: Vec<&str> = Vec::new();
+    for (g, _) in &gvs {
+        if (g.is_empty() == core) && !group_names.contains(g) {
+            group_names.push(g);
+        }
+    }
+    for g in group_names {
+        let versions: Vec<Value> = gvs
+            .iter()
+            .filter(|(gg, _)| *gg == g)
+            .map(|(_, ver)| {
+                let mut resources: Vec<Value> = RESOURCES
+                    .iter()
+                    .filter(|r| r.group == g && r.version == *ver)
+                    .map(|r| {
+                        let kind = json!({"group": g, "version": ver, "kind": r.kind});
+                        json!({"resource": r.plural, "responseKind": kind,
+                            "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+                            "singularResource": r.singular, "shortNames": r.short_names, "verbs": VERBS,
+                            "subresources": r.subresources.iter().map(|s| json!({"subresource": s, "responseKind": kind, "verbs": ["get", "patch", "update"]})).collect::<Vec<_>>()})
+                    })
+                    .collect();
+                resources.extend(REVIEWS.iter().filter(|r| r.group == g && r.version == *ver).map(|r| {
+                    json!({"resource": r.plural, "responseKind": {"group": g, "version": ver, "kind": r.kind},
+                        "scope": "Cluster", "singularResource": r.kind.to_lowercase(), "verbs": ["create"]})
+                }));
+                json!({"version": ver, "freshness": "Current", "resources": resources})
+            })
+            .collect();
+        items.push(json!({"metadata": {"name": g}, "versions": versions}));
+    }
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": format!("apidiscovery.k8s.io/{v}"), "metadata": {}, "items": items})
+}
+
+fn gv_path(group: &str, version: &str) -> String {
+    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
+}
+
+/// `GET /openapi/v3`: the group-versions and where their documents are.
+pub fn openapi_v3_root() -> Value {
+    let mut paths = serde_json::Map::new();
+    for (g, v) in group_versions() {
+        let p = gv_path(g, v);
+        paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", DOC_HASH)}));
+    }
+    json!({"paths": paths})
+}
+
+const DOC_HASH: &str = "kubeboot1";
+
+/// `GET /openapi/v3/<api path>`: per kind, a patch operation carrying the GVK and the
+/// `fieldValidation` parameter, which tells kubectl the server validates fields itself.
+pub fn openapi_v3_doc(api_path: &str) -> Option<Value> {
+    let (g, v) = group_versions().into_iter().find(|(g, v)| gv_path(g, v) == api_path)?;
+    let mut paths = serde_json::Map::new();
+    let mut schemas = serde_json::Map::new();
+    for r in RESOURCES.iter().filter(|r| r.group == g && r.version == v) {
+        let gvk = json!([{"group": g, "version": v, "kind": r.kind}]);
+        let base = if r.namespaced {
+            format!("/{}/namespaces/{{namespace}}/{}/{{name}}", gv_path(g, v), r.plural)
+        } else {
+            format!("/{}/{}/{{name}}", gv_path(g, v), r.plural)
+        };
+        let op = |verb: &str| json!({"operationId": format!("{verb}{}", r.kind), "x-kubernetes-action": verb,
+            "x-kubernetes-group-version-kind": gvk[0],
+            "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+                           {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}}],
+            "responses": {"200": {"description": "OK"}}});
+        paths.insert(base, json!({"patch": op("patch"), "put": op("put")}));
+        let name = format!("io.k8s.kubeboot.{}.{}", if g.is_empty() { "core" } else { g }, r.kind);
+        schemas.insert(name, json!({"type": "object", "x-kubernetes-group-version-kind": gvk,
+            "description": format!("{} ({})", r.kind, if g.is_empty() { v.to_owned() } else { format!("{g}/{v}") }),
+            "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}}));
+    }
+    Some(json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": paths, "components": {"schemas": schemas}}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregated_accept_headers_of_each_kubectl() {
+        assert_eq!(aggregated_version("application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"), Some("v2beta1"));
+        assert_eq!(aggregated_version("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"), Some("v2"));
+        assert_eq!(aggregated_version("application/json, */*"), None);
+    }
+
+    #[test]
+    fn csr_discovery_has_short_name_and_subresources() {
+        let l = api_resource_list("certificates.k8s.io", "v1").unwrap();
+        let names: Vec<&str> = l["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["certificatesigningrequests", "certificatesigningrequests/approval", "certificatesigningrequests/status"]);
+        assert_eq!(l["resources"][0]["shortNames"][0], "csr");
+    }
+}

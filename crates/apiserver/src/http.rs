@@ -1,0 +1,941 @@
+//! The HTTP layer: authentication, authorization and dispatch of every request, and the
+//! generic handlers (get, list, watch, create, update, patch, delete) over the resource
+//! descriptions of `registry`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine;
+use bytes::Bytes;
+use futures::StreamExt;
+use http::{HeaderMap, Method, Request, Response, StatusCode, header};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use kubeboot_api::clock::{Clock, format_rfc3339};
+use kubeboot_api::{Status, StatusCause};
+use kubeboot_store::{Revision, Store, StoreError};
+use serde_json::{Value, json};
+
+use crate::authn::{ClientCa, UserInfo, bearer_token};
+use crate::authz::{Attributes, Authorizer, forbidden_message};
+use crate::discovery;
+use crate::metrics::Metrics;
+use crate::object::{self, meta_mut, meta_str, set_resource_version, set_type};
+use crate::patch::{self, PatchType};
+use crate::registry::{self, NameRule, ResourceDef};
+use crate::requestinfo::{Query, RequestInfo, parse_query};
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::status::{from_store, status_response};
+use crate::strategy::{self, Admission};
+use crate::tables;
+use crate::watchcache::{CachedEvent, WatchCache};
+
+/// The response body type.
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// The largest request body accepted (kube-apiserver's limit).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// Authenticates bearer tokens (the bootstrap-token authenticator plugs in here).
+pub trait TokenAuthenticator: Send + Sync {
+    /// The user a token is, `Ok(None)` when this authenticator does not know it.
+    fn authenticate<'a>(&'a self, token: &'a str) -> kubeboot_store::BoxFuture<'a, Option<UserInfo>>;
+}
+
+/// The identity a TLS connection's client certificate established.
+#[derive(Clone, Debug)]
+pub enum PeerCert {
+    /// No certificate presented.
+    None,
+    /// A valid certificate: this user.
+    Valid(UserInfo),
+    /// A certificate that failed verification.
+    Invalid,
+}
+
+/// `/version`.
+#[derive(Clone, Debug)]
+pub struct VersionInfo {
+    /// The JSON body.
+    pub json: Value,
+}
+
+impl Default for VersionInfo {
+    fn default() -> Self {
+        Self {
+            json: json!({"major": "1", "minor": "33", "gitVersion": concat!("v1.33.0-kubeboot.", env!("CARGO_PKG_VERSION")),
+                "gitCommit": "", "gitTreeState": "clean", "buildDate": "1970-01-01T00:00:00Z",
+                "goVersion": "rust", "compiler": "rustc", "platform": format!("{}/{}", std::env::consts::OS, arch())}),
+        }
+    }
+}
+
+fn arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// Everything a request handler needs.
+pub struct App {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The watch cache.
+    pub cache: Arc<WatchCache>,
+    /// The authorizer.
+    pub authz: Arc<Authorizer>,
+    /// Client certificate authentication (None: client certificates are ignored).
+    pub client_ca: Option<ClientCa>,
+    /// Bearer token authentication.
+    pub tokens: Option<Arc<dyn TokenAuthenticator>>,
+    /// Whether anonymous requests are allowed (as `system:anonymous`).
+    pub anonymous: bool,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// `/version`.
+    pub version: VersionInfo,
+}
+
+type Res = Result<Response<Body>, Status>;
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
+
+/// A JSON response.
+pub fn json_response(code: StatusCode, v: &impl serde::Serialize) -> Response<Body> {
+    json_with_type(code, v, "application/json")
+}
+
+fn json_with_type(code: StatusCode, v: &impl serde::Serialize, content_type: &str) -> Response<Body> {
+    let body = serde_json::to_vec(v).unwrap_or_default();
+    Response::builder()
+        .status(code)
+        .header(header::CONTENT_TYPE, content_type)
+        .header("X-Content-Type-Options", "nosniff")
+        .body(full(body))
+        .expect("static headers are valid")
+}
+
+fn text_response(code: StatusCode, text: impl Into<Bytes>, content_type: &str) -> Response<Body> {
+    Response::builder()
+        .status(code)
+        .header(header::CONTENT_TYPE, content_type)
+        .header("X-Content-Type-Options", "nosniff")
+        .body(full(text))
+        .expect("static headers are valid")
+}
+
+/// What the client wants back, from `Accept` and the query.
+struct Want {
+    table: bool,
+    include_object: String,
+}
+
+impl Want {
+    fn new(headers: &HeaderMap, q: &Query) -> Self {
+        let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        Self {
+            table: accept.split(',').next().is_some_and(|first| first.contains("as=Table")),
+            include_object: q.get("includeObject").cloned().unwrap_or_else(|| "Metadata".into()),
+        }
+    }
+}
+
+impl App {
+    /// Serves one request.
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: Arc<PeerCert>) -> Response<Body> {
+        let started = Instant::now();
+        let query = parse_query(req.uri().query());
+        let info = RequestInfo::new(req.method().as_str(), req.uri().path(), &query);
+        let resp = match self.serve(req, &info, &query, &peer).await {
+            Ok(r) => r,
+            Err(s) => status_response(&s),
+        };
+        let resource = if info.is_resource { info.resource.as_str() } else { "" };
+        self.metrics.observe_request(&info.verb, resource, resp.status().as_u16(), started.elapsed());
+        resp
+    }
+
+    async fn authenticate(&self, headers: &HeaderMap, peer: &PeerCert) -> Result<UserInfo, Status> {
+        if let Some(auth) = headers.get(header::AUTHORIZATION) {
+            let token = auth.to_str().ok().and_then(bearer_token);
+            if let (Some(token), Some(tokens)) = (token, &self.tokens) {
+                if let Some(user) = tokens.authenticate(token).await {
+                    return Ok(user);
+                }
+            }
+            return Err(Status::unauthorized());
+        }
+        match peer {
+            PeerCert::Valid(u) => Ok(u.clone()),
+            PeerCert::Invalid => Err(Status::unauthorized()),
+            PeerCert::None if self.anonymous => Ok(UserInfo::anonymous()),
+            PeerCert::None => Err(Status::unauthorized()),
+        }
+    }
+
+    /// Asks the authorizer about a user.
+    pub fn can(&self, user: &UserInfo, a: &Attributes) -> bool {
+        self.authz.authorize(user, a).is_ok()
+    }
+
+    async fn serve(&self, req: Request<Incoming>, info: &RequestInfo, q: &Query, peer: &PeerCert) -> Res {
+        let user = self.authenticate(req.headers(), peer).await?;
+        let attrs = attributes(info);
+        if self.authz.authorize(&user, &attrs).is_err() {
+            let subject = info.is_resource.then(|| kubeboot_api::status::Subject {
+                resource: &info.resource,
+                group: &info.group,
+                name: &info.name,
+            });
+            return Err(Status::forbidden(subject, &forbidden_message(&user, &attrs)));
+        }
+        if !info.is_resource {
+            return self.non_resource(&req, info, q).await;
+        }
+        if let Some(review) = registry::REVIEWS.iter().find(|r| r.group == info.group && r.version == info.version && r.plural == info.resource) {
+            if req.method() != Method::POST {
+                return Err(Status::method_not_allowed(format!("the server does not allow this method on the requested resource ({})", review.plural)));
+            }
+            let (ct, body) = read_body(req).await?;
+            return self.review(review, &user, decode(&ct, &body)?);
+        }
+        let Some(def) = registry::find(&info.group, &info.version, &info.resource) else {
+            return Err(Status::failure(404, "NotFound", "the server could not find the requested resource"));
+        };
+        if !info.subresource.is_empty() && !def.subresources.contains(&info.subresource.as_str()) {
+            return Err(Status::failure(404, "NotFound", "the server could not find the requested resource"));
+        }
+        if !def.namespaced && !info.namespace.is_empty() && info.resource != "namespaces" {
+            return Err(Status::failure(404, "NotFound", "the server could not find the requested resource"));
+        }
+        if def.namespaced && info.namespace.is_empty() && !matches!(info.verb.as_str(), "list" | "watch") {
+            return Err(Status::failure(404, "NotFound", "the server could not find the requested resource"));
+        }
+        let want = Want::new(req.headers(), q);
+        let ns = if def.namespaced { info.namespace.as_str() } else { "" };
+        match info.verb.as_str() {
+            "get" => self.get(def, ns, &info.name, &want).await,
+            "list" => self.list(def, ns, q, &want).await,
+            "watch" => self.watch(def, ns, q, &want).await,
+            "create" => {
+                let (ct, body) = read_body(req).await?;
+                self.create(def, ns, &ct, &body, q, &user).await
+            }
+            "update" => {
+                let (ct, body) = read_body(req).await?;
+                let sent = decode(&ct, &body)?;
+                self.update(def, ns, &info.name, &info.subresource, Update::Replace(sent), q, &user).await
+            }
+            "patch" => {
+                let (ct, body) = read_body(req).await?;
+                let Some(ty) = PatchType::from_content_type(&ct) else {
+                    return Err(Status::unsupported_media_type(&ct));
+                };
+                self.update(def, ns, &info.name, &info.subresource, Update::Patch(ty, body), q, &user).await
+            }
+            "delete" => {
+                let (ct, body) = read_body(req).await?;
+                let opts = if body.is_empty() { None } else { Some(decode(&ct, &body)?) };
+                self.delete(def, ns, &info.name, opts).await
+            }
+            "deletecollection" => self.delete_collection(def, ns, q).await,
+            other => Err(Status::method_not_allowed(format!("verb {other:?} is not supported"))),
+        }
+    }
+
+    async fn non_resource(&self, req: &Request<Incoming>, info: &RequestInfo, q: &Query) -> Res {
+        let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let path = info.path.trim_end_matches('/');
+        let ok = |v: Value| Ok(json_response(StatusCode::OK, &v));
+        match path {
+            "/healthz" | "/livez" | "/readyz" => Ok(text_response(StatusCode::OK, "ok", "text/plain; charset=utf-8")),
+            "/version" => ok(self.version.json.clone()),
+            "/metrics" => Ok(text_response(StatusCode::OK, self.metrics.render(self.cache.watcher_count()), "text/plain; version=0.0.4")),
+            "/api" | "/apis" => match discovery::aggregated_version(accept) {
+                Some(v) => Ok(json_with_type(StatusCode::OK, &discovery::aggregated(path == "/api", v), &discovery::aggregated_content_type(v))),
+                None if path == "/api" => ok(discovery::api_versions()),
+                None => ok(discovery::api_group_list()),
+            },
+            "/openapi/v3" => ok(discovery::openapi_v3_root()),
+            "" => ok(json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/metrics", "/openapi/v3", "/readyz", "/version"]})),
+            _ => {
+                let _ = q;
+                if let Some(doc) = path.strip_prefix("/openapi/v3/").and_then(discovery::openapi_v3_doc) {
+                    return ok(doc);
+                }
+                let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+                let found = match parts.as_slice() {
+                    ["api", v] => discovery::api_resource_list("", v),
+                    ["apis", g] => discovery::api_group(g),
+                    ["apis", g, v] => discovery::api_resource_list(g, v),
+                    _ => None,
+                };
+                match found {
+                    Some(v) => ok(v),
+                    None => Err(Status::failure(404, "NotFound", "the server could not find the requested resource")),
+                }
+            }
+        }
+    }
+
+    fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    fn output(&self, def: &ResourceDef, mut obj: Value) -> Value {
+        set_type(&mut obj, &def.api_version(), def.kind);
+        obj
+    }
+
+    async fn read_object(&self, def: &ResourceDef, ns: &str, name: &str) -> Result<(Value, Revision), Status> {
+        let kv = self
+            .store
+            .get(&def.key(ns, name))
+            .await
+            .map_err(|e| from_store(e, def, name))?
+            .ok_or_else(|| Status::not_found(def.subject(name)))?;
+        let mut obj: Value = serde_json::from_slice(&kv.value).map_err(|e| Status::internal(format!("stored object is not JSON: {e}")))?;
+        set_resource_version(&mut obj, kv.mod_revision);
+        Ok((obj, kv.mod_revision))
+    }
+
+    async fn get(&self, def: &ResourceDef, ns: &str, name: &str, want: &Want) -> Res {
+        let (obj, _) = self.read_object(def, ns, name).await?;
+        let obj = self.output(def, obj);
+        if want.table {
+            return Ok(json_response(StatusCode::OK, &tables::table(def, &[obj], json!({}), self.now(), &want.include_object)));
+        }
+        Ok(json_response(StatusCode::OK, &obj))
+    }
+
+    async fn list(&self, def: &ResourceDef, ns: &str, q: &Query, want: &Want) -> Res {
+        let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or_default())?;
+        let fields = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or_default(), def.field_selectors)?;
+        let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0);
+        let cont = match q.get("continue").filter(|c| !c.is_empty()) {
+            Some(c) => Some(decode_continue(c)?),
+            None => None,
+        };
+        let prefix = def.ns_prefix(ns);
+        let mut items = Vec::new();
+        let mut after = cont.as_ref().map(|(key, _)| key.clone());
+        let mut revision = cont.as_ref().map(|(_, rev)| *rev);
+        let mut next: Option<String> = None;
+        // Page through the store until the selectors have yielded `limit` items.
+        for _ in 0..1_000_000 {
+            let page_size = limit.map(|l| (l - items.len()).max(1)).unwrap_or(10_000);
+            let page = self.store.list(&prefix, after.as_deref(), Some(page_size)).await.map_err(|e| from_store(e, def, ""))?;
+            revision.get_or_insert(page.revision);
+            let last_key = page.items.last().map(|kv| kv.key.clone());
+            for kv in page.items {
+                let mut obj: Value = match serde_json::from_slice(&kv.value) {
+                    Ok(v) => v,
+                    Err(_) => continue,
+                };
+                if !labels.is_empty() && !labels.matches(&object::labels(&obj)) {
+                    continue;
+                }
+                if !fields.is_empty() && !fields.matches(|f| object::field_text(&obj, f)) {
+                    continue;
+                }
+                set_resource_version(&mut obj, kv.mod_revision);
+                items.push(obj);
+            }
+            after = last_key;
+            if !page.more {
+                break;
+            }
+            if limit.is_some_and(|l| items.len() >= l) {
+                next = after.clone();
+                break;
+            }
+        }
+        let revision = revision.unwrap_or_default();
+        let mut meta = json!({"resourceVersion": revision.to_string()});
+        if let Some(key) = next {
+            meta["continue"] = json!(encode_continue(&key, revision));
+        }
+        if want.table {
+            let objs: Vec<Value> = items.into_iter().map(|o| self.output(def, o)).collect();
+            return Ok(json_response(StatusCode::OK, &tables::table(def, &objs, meta, self.now(), &want.include_object)));
+        }
+        let list = json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": meta, "items": items});
+        Ok(json_response(StatusCode::OK, &list))
+    }
+
+    async fn watch(&self, def: &'static ResourceDef, ns: &str, q: &Query, want: &Want) -> Res {
+        let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or_default())?;
+        let fields = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or_default(), def.field_selectors)?;
+        let rv = q.get("resourceVersion").map(String::as_str).unwrap_or_default();
+        let prefix = def.ns_prefix(ns);
+        let key = fields.name().map(|n| def.key(ns, n)).filter(|_| !def.namespaced || !ns.is_empty());
+        let mut initial: Vec<Value> = Vec::new();
+        let after: Revision = if rv.is_empty() || rv == "0" {
+            // Synthetic ADDED events for the current state, then changes after it.
+            let page = match &key {
+                Some(k) => {
+                    let kv = self.store.get(k).await.map_err(|e| from_store(e, def, ""))?;
+                    let revision = self.store.revision().await.map_err(|e| from_store(e, def, ""))?;
+                    kubeboot_store::ListPage { items: kv.into_iter().collect(), revision, more: false }
+                }
+                None => self.store.list(&prefix, None, None).await.map_err(|e| from_store(e, def, ""))?,
+            };
+            for kv in page.items {
+                if let Ok(mut obj) = serde_json::from_slice::<Value>(&kv.value) {
+                    set_resource_version(&mut obj, kv.mod_revision);
+                    initial.push(obj);
+                }
+            }
+            page.revision
+        } else {
+            rv.parse().map_err(|_| Status::bad_request(format!("invalid resourceVersion {rv:?}")))?
+        };
+        let handle = match self.cache.watch(&prefix, key, after) {
+            Ok(h) => h,
+            Err(oldest) => return Err(Status::expired(format!("too old resource version: {after} ({oldest})"))),
+        };
+        let timeout = q
+            .get("timeoutSeconds")
+            .and_then(|t| t.parse::<u64>().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(Duration::from_secs(1800));
+        let bookmarks = q.get("allowWatchBookmarks").is_some_and(|v| v == "true" || v == "1");
+        let filter = move |obj: &Value| {
+            (labels.is_empty() || labels.matches(&object::labels(obj))) && (fields.is_empty() || fields.matches(|f| object::field_text(obj, f)))
+        };
+        let frames = WatchFrames {
+            def,
+            table: want.table,
+            include_object: want.include_object.clone(),
+            clock: self.clock.clone(),
+        };
+        let first: Vec<Bytes> = initial
+            .into_iter()
+            .filter(|o| filter(o))
+            .map(|o| frames.frame("ADDED", o))
+            .chain(handle.backlog.iter().filter(|e| filter(&e.object)).map(|e| frames.event(e)))
+            .collect();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let cache = self.cache.clone();
+        struct State<F> {
+            handle: crate::watchcache::WatchHandle,
+            filter: F,
+            frames: WatchFrames,
+            last_rv: Revision,
+        }
+        let state = State { handle, filter, frames, last_rv: after };
+        let live = futures::stream::unfold(state, move |mut st| {
+            let cache = cache.clone();
+            async move {
+                loop {
+                    let tick = tokio::time::sleep(Duration::from_secs(if bookmarks { 30 } else { 3600 }));
+                    tokio::select! {
+                        ev = st.handle.rx.recv() => {
+                            let ev = ev?;
+                            st.last_rv = ev.revision;
+                            if (st.filter)(&ev.object) {
+                                return Some((st.frames.event(&ev), st));
+                            }
+                        }
+                        _ = tokio::time::sleep_until(deadline) => return None,
+                        _ = tick, if bookmarks => {
+                            let rev = cache.revision().max(st.last_rv);
+                            let frame = st.frames.bookmark(rev);
+                            return Some((frame, st));
+                        }
+                    }
+                }
+            }
+        });
+        let stream = futures::stream::iter(first).chain(live).map(|b| Ok::<_, Infallible>(Frame::data(b)));
+        Ok(Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CACHE_CONTROL, "no-cache, private")
+            .body(BodyExt::boxed(StreamBody::new(stream)))
+            .expect("static headers are valid"))
+    }
+
+    async fn ensure_namespace(&self, ns: &str) -> Result<(), Status> {
+        let def = registry::by_kind(registry::Kind::Namespace);
+        match self.store.get(&def.key("", ns)).await.map_err(|e| from_store(e, def, ns))? {
+            Some(_) => Ok(()),
+            None => Err(Status::not_found(def.subject(ns))),
+        }
+    }
+
+    async fn create(&self, def: &ResourceDef, ns: &str, ct: &str, body: &[u8], q: &Query, user: &UserInfo) -> Res {
+        let sent = decode(ct, body)?;
+        let mut obj = self.admit_new(def, ns, sent, q, user)?;
+        let name = meta_str(&obj, "name").to_owned();
+        if def.namespaced {
+            self.ensure_namespace(ns).await?;
+        }
+        if q.get("dryRun").is_some_and(|d| d == "All") {
+            return Ok(json_response(StatusCode::CREATED, &self.output(def, obj)));
+        }
+        let kv = self
+            .store
+            .create(&def.key(ns, &name), Bytes::from(serde_json::to_vec(&obj).unwrap_or_default()))
+            .await
+            .map_err(|e| from_store(e, def, &name))?;
+        set_resource_version(&mut obj, kv.mod_revision);
+        Ok(json_response(StatusCode::CREATED, &self.output(def, obj)))
+    }
+
+    /// Checks a new object and sets what the server owns; returns what will be stored.
+    pub fn admit_new(&self, def: &ResourceDef, ns: &str, sent: Value, q: &Query, user: &UserInfo) -> Result<Value, Status> {
+        check_type(def, &sent)?;
+        let mut obj = normalize(def, sent, q)?;
+        let meta = meta_mut(&mut obj);
+        let body_ns = meta.get("namespace").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if def.namespaced {
+            if !body_ns.is_empty() && body_ns != ns {
+                return Err(Status::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+            }
+            meta.insert("namespace".into(), json!(ns));
+        } else {
+            meta.remove("namespace");
+        }
+        let mut name = meta.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if name.is_empty() {
+            let generate = meta.get("generateName").and_then(Value::as_str).unwrap_or_default();
+            if generate.is_empty() {
+                return Err(Status::invalid(def.kind, def.group, "", vec![StatusCause::required("metadata.name", "name or generateName is required")]));
+            }
+            name = format!("{generate}{}", object::random_suffix());
+        }
+        validate_name(def, &name)?;
+        meta.insert("name".into(), json!(name));
+        meta.insert("uid".into(), json!(object::random_uid()));
+        meta.insert("creationTimestamp".into(), json!(format_rfc3339(self.now())));
+        meta.insert("generation".into(), json!(1));
+        for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+            meta.remove(k);
+        }
+        let can = |a: &Attributes| self.can(user, a);
+        let adm = Admission { user, now: self.now(), can: &can };
+        strategy::prepare_create(def, &mut obj, &adm)?;
+        let causes = strategy::validate(def, &obj, None);
+        if !causes.is_empty() {
+            return Err(Status::invalid(def.kind, def.group, &name, causes));
+        }
+        Ok(obj)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn update(&self, def: &ResourceDef, ns: &str, name: &str, sub: &str, change: Update, q: &Query, user: &UserInfo) -> Res {
+        // Retry on conflicts the client did not cause (it sent no resourceVersion).
+        for _ in 0..16 {
+            let (old, old_rev) = self.read_object(def, ns, name).await?;
+            let sent = match &change {
+                Update::Replace(v) => v.clone(),
+                Update::Patch(ty, body) => {
+                    let mut base = self.output(def, old.clone());
+                    if sub.is_empty() || *ty != PatchType::Json {
+                        base = patch::apply(&base, body, *ty)?;
+                    } else {
+                        base = patch::apply(&base, body, *ty)?;
+                    }
+                    base
+                }
+            };
+            check_type(def, &sent)?;
+            let sent_name = meta_str(&sent, "name");
+            if !sent_name.is_empty() && sent_name != name {
+                return Err(Status::bad_request(format!("the name of the object ({sent_name}) does not match the name on the URL ({name})")));
+            }
+            if def.namespaced {
+                let sent_ns = meta_str(&sent, "namespace");
+                if !sent_ns.is_empty() && sent_ns != ns {
+                    return Err(Status::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+                }
+            }
+            let mut new = normalize(def, sent, q)?;
+            let sent_rv = meta_str(&new, "resourceVersion").to_owned();
+            let expected: Revision = if sent_rv.is_empty() {
+                if matches!(change, Update::Replace(_)) && !def.unconditional_update {
+                    return Err(Status::invalid(def.kind, def.group, name, vec![StatusCause::required("metadata.resourceVersion", "must be specified for an update")]));
+                }
+                old_rev
+            } else {
+                let rv: Revision = sent_rv.parse().map_err(|_| Status::bad_request(format!("invalid resourceVersion {sent_rv:?}")))?;
+                if rv != old_rev {
+                    return Err(Status::conflict(def.subject(name), "the object has been modified; please apply your changes to the latest version and try again"));
+                }
+                rv
+            };
+            let can = |a: &Attributes| self.can(user, a);
+            let adm = Admission { user, now: self.now(), can: &can };
+            strategy::prepare_update(def, &mut new, &old, sub, &adm)?;
+            carry_server_metadata(&mut new, &old, def, ns);
+            let causes = strategy::validate(def, &new, Some(&old));
+            if !causes.is_empty() {
+                return Err(Status::invalid(def.kind, def.group, name, causes));
+            }
+            strip_rv(&mut new);
+            let mut old_cmp = old.clone();
+            strip_rv(&mut old_cmp);
+            if new == old_cmp {
+                return Ok(json_response(StatusCode::OK, &self.output(def, old)));
+            }
+            if q.get("dryRun").is_some_and(|d| d == "All") {
+                return Ok(json_response(StatusCode::OK, &self.output(def, new)));
+            }
+            match self.store.update(&def.key(ns, name), Bytes::from(serde_json::to_vec(&new).unwrap_or_default()), Some(expected)).await {
+                Ok(kv) => {
+                    set_resource_version(&mut new, kv.mod_revision);
+                    return Ok(json_response(StatusCode::OK, &self.output(def, new)));
+                }
+                Err(StoreError::Conflict { .. }) if sent_rv.is_empty() => continue,
+                Err(e) => return Err(from_store(e, def, name)),
+            }
+        }
+        Err(Status::conflict(def.subject(name), "the object is being modified too often; try again"))
+    }
+
+    async fn delete(&self, def: &ResourceDef, ns: &str, name: &str, opts: Option<Value>) -> Res {
+        let (old, old_rev) = self.read_object(def, ns, name).await?;
+        if let Some(opts) = opts {
+            if let Some(uid) = opts.pointer("/preconditions/uid").and_then(Value::as_str) {
+                if uid != meta_str(&old, "uid") {
+                    return Err(Status::conflict(def.subject(name), &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta_str(&old, "uid"))));
+                }
+            }
+            if let Some(rv) = opts.pointer("/preconditions/resourceVersion").and_then(Value::as_str) {
+                if rv != old_rev.to_string() {
+                    return Err(Status::conflict(def.subject(name), &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {old_rev}")));
+                }
+            }
+        }
+        if def.kind_id == registry::Kind::Namespace {
+            self.delete_namespace_contents(name).await?;
+        }
+        let kv = self.store.delete(&def.key(ns, name), Some(old_rev)).await.map_err(|e| from_store(e, def, name))?;
+        let mut obj = old;
+        set_resource_version(&mut obj, kv.mod_revision);
+        Ok(json_response(StatusCode::OK, &self.output(def, obj)))
+    }
+
+    async fn delete_namespace_contents(&self, ns: &str) -> Result<(), Status> {
+        for def in registry::RESOURCES.iter().filter(|d| d.namespaced && d.version == "v1") {
+            let prefix = def.ns_prefix(ns);
+            for _ in 0..10_000 {
+                let page = self.store.list(&prefix, None, Some(1000)).await.map_err(|e| from_store(e, def, ""))?;
+                for kv in &page.items {
+                    match self.store.delete(&kv.key, None).await {
+                        Ok(_) | Err(StoreError::NotFound(_)) => {}
+                        Err(e) => return Err(from_store(e, def, "")),
+                    }
+                }
+                if !page.more {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_collection(&self, def: &ResourceDef, ns: &str, q: &Query) -> Res {
+        let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or_default())?;
+        let fields = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or_default(), def.field_selectors)?;
+        let page = self.store.list(&def.ns_prefix(ns), None, None).await.map_err(|e| from_store(e, def, ""))?;
+        let mut deleted = Vec::new();
+        for kv in page.items {
+            let Ok(mut obj) = serde_json::from_slice::<Value>(&kv.value) else { continue };
+            if !labels.matches(&object::labels(&obj)) || !fields.matches(|f| object::field_text(&obj, f)) {
+                continue;
+            }
+            if def.kind_id == registry::Kind::Namespace {
+                self.delete_namespace_contents(meta_str(&obj, "name")).await?;
+            }
+            match self.store.delete(&kv.key, None).await {
+                Ok(d) => {
+                    set_resource_version(&mut obj, d.mod_revision);
+                    deleted.push(obj);
+                }
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(from_store(e, def, "")),
+            }
+        }
+        let rev = self.store.revision().await.map_err(|e| from_store(e, def, ""))?;
+        Ok(json_response(StatusCode::OK, &json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": {"resourceVersion": rev.to_string()}, "items": deleted})))
+    }
+
+    fn review(&self, review: &registry::ReviewDef, user: &UserInfo, mut obj: Value) -> Res {
+        let api_version = format!("{}/{}", review.group, review.version);
+        let status = match review.plural {
+            "selfsubjectreviews" => {
+                let mut ui = json!({"username": user.name, "groups": user.groups});
+                if !user.uid.is_empty() {
+                    ui["uid"] = json!(user.uid);
+                }
+                if !user.extra.is_empty() {
+                    ui["extra"] = json!(user.extra);
+                }
+                json!({"userInfo": ui})
+            }
+            "selfsubjectrulesreviews" => json!({"resourceRules": [], "nonResourceRules": [], "incomplete": true, "evaluationError": "rule listing is not supported by this server"}),
+            plural => {
+                let subject = if plural == "subjectaccessreviews" {
+                    let spec = obj.get("spec").cloned().unwrap_or(json!({}));
+                    let mut groups: Vec<String> = spec.get("groups").and_then(|g| serde_json::from_value(g.clone()).ok()).unwrap_or_default();
+                    if !groups.is_empty() && !groups.iter().any(|g| g == "system:authenticated" || g == "system:unauthenticated") {
+                        groups.push("system:authenticated".into());
+                    }
+                    UserInfo {
+                        name: spec.get("user").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                        uid: spec.get("uid").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                        groups,
+                        extra: spec.get("extra").and_then(|e| serde_json::from_value(e.clone()).ok()).unwrap_or_default(),
+                    }
+                } else {
+                    user.clone()
+                };
+                let a = review_attributes(obj.get("spec").unwrap_or(&Value::Null));
+                let Some(a) = a else {
+                    return Err(Status::invalid(review.kind, review.group, "", vec![StatusCause::required("spec.resourceAttributes", "exactly one of nonResourceAttributes or resourceAttributes must be specified")]));
+                };
+                match self.authz.authorize(&subject, &a) {
+                    Ok(reason) if reason.is_empty() => json!({"allowed": true}),
+                    Ok(reason) => json!({"allowed": true, "reason": reason}),
+                    Err(()) => json!({"allowed": false}),
+                }
+            }
+        };
+        obj["status"] = status;
+        set_type(&mut obj, &api_version, review.kind);
+        meta_mut(&mut obj).insert("creationTimestamp".into(), Value::Null);
+        Ok(json_response(StatusCode::CREATED, &obj))
+    }
+}
+
+enum Update {
+    Replace(Value),
+    Patch(PatchType, Bytes),
+}
+
+fn attributes(info: &RequestInfo) -> Attributes {
+    Attributes {
+        is_resource: info.is_resource,
+        verb: info.verb.clone(),
+        path: info.path.clone(),
+        group: info.group.clone(),
+        namespace: info.namespace.clone(),
+        resource: info.resource.clone(),
+        subresource: info.subresource.clone(),
+        name: info.name.clone(),
+    }
+}
+
+fn review_attributes(spec: &Value) -> Option<Attributes> {
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    if let Some(r) = spec.get("resourceAttributes") {
+        return Some(Attributes {
+            is_resource: true,
+            verb: s(r, "verb"),
+            group: s(r, "group"),
+            namespace: s(r, "namespace"),
+            resource: s(r, "resource"),
+            subresource: s(r, "subresource"),
+            name: s(r, "name"),
+            path: String::new(),
+        });
+    }
+    spec.get("nonResourceAttributes").map(|n| Attributes {
+        is_resource: false,
+        verb: s(n, "verb"),
+        path: s(n, "path"),
+        ..Default::default()
+    })
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<(String, Bytes), Status> {
+    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_owned();
+    if req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_BODY)
+    {
+        return Err(Status::too_large("the request body is larger than 3 MiB"));
+    }
+    let collected = tokio::time::timeout(Duration::from_secs(60), Limited::new(req.into_body(), MAX_BODY).collect())
+        .await
+        .map_err(|_| Status::timeout("timed out reading the request body"))?;
+    match collected {
+        Ok(c) => Ok((ct, c.to_bytes())),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(Status::too_large("the request body is larger than 3 MiB")),
+        Err(e) => Err(Status::bad_request(format!("failed to read the request body: {e}"))),
+    }
+}
+
+fn decode(ct: &str, body: &[u8]) -> Result<Value, Status> {
+    let media = ct.split(';').next().unwrap_or_default().trim();
+    let v: Value = match media {
+        "application/json" | "" | "*/*" => serde_json::from_slice(body).map_err(|e| Status::bad_request(format!("the body of the request could not be decoded as JSON: {e}")))?,
+        "application/yaml" => {
+            let text = std::str::from_utf8(body).map_err(|_| Status::bad_request("the body of the request is not UTF-8"))?;
+            serde_saphyr::from_str(text).map_err(|e| Status::bad_request(format!("the body of the request could not be decoded as YAML: {e}")))?
+        }
+        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body).map_err(|e| Status::bad_request(format!("the body of the request could not be decoded as protobuf: {e}")))?,
+        other => return Err(Status::unsupported_media_type(other)),
+    };
+    if !v.is_object() {
+        return Err(Status::bad_request("the body of the request must be a JSON object"));
+    }
+    Ok(v)
+}
+
+fn check_type(def: &ResourceDef, obj: &Value) -> Result<(), Status> {
+    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
+    if !kind.is_empty() && kind != def.kind {
+        return Err(Status::bad_request(format!("the kind of the provided object ({kind}) does not match the kind served at this path ({})", def.kind)));
+    }
+    if !api_version.is_empty() && api_version != def.api_version() {
+        return Err(Status::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            def.api_version()
+        )));
+    }
+    Ok(())
+}
+
+/// Round-trips through the typed schema; unknown fields are an error with
+/// `fieldValidation=Strict` and dropped otherwise.
+fn normalize(def: &ResourceDef, mut sent: Value, q: &Query) -> Result<Value, Status> {
+    // The typed schema is v1; v1beta1 CSRs share it.
+    set_type(&mut sent, &format!("{}/v1", def.group).trim_start_matches('/').to_owned(), def.kind);
+    if def.group.is_empty() {
+        set_type(&mut sent, "v1", def.kind);
+    }
+    let kept = (def.normalize)(sent.clone()).map_err(|e| Status::bad_request(format!("the body of the request could not be decoded: {e}")))?;
+    if q.get("fieldValidation").is_some_and(|v| v == "Strict") {
+        let unknown = object::unknown_fields(&sent, &kept);
+        if !unknown.is_empty() {
+            let list = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect::<Vec<_>>().join(", ");
+            return Err(Status::bad_request(format!("strict decoding error: {list}")));
+        }
+    }
+    let mut kept = kept;
+    if let Some(o) = kept.as_object_mut() {
+        o.remove("apiVersion");
+        o.remove("kind");
+    }
+    Ok(kept)
+}
+
+fn validate_name(def: &ResourceDef, name: &str) -> Result<(), Status> {
+    let (ok, rule) = match def.name_rule {
+        NameRule::Dns1123Label => (
+            object::is_dns1123_label(name),
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+        ),
+        NameRule::Dns1123Subdomain => (
+            object::is_dns1123_subdomain(name),
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+        ),
+        NameRule::PathSegment => (object::is_path_segment(name), "may not contain '/' or '%', and may not be '.' or '..'"),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Status::invalid(def.kind, def.group, name, vec![StatusCause::invalid("metadata.name", name, rule)]))
+    }
+}
+
+/// Keeps what only the server sets (uid, creation time, name, namespace) and bumps the
+/// generation when anything but metadata and status changed.
+fn carry_server_metadata(new: &mut Value, old: &Value, def: &ResourceDef, ns: &str) {
+    let body = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("metadata");
+            o.remove("status");
+        }
+        v
+    };
+    let changed = body(new) != body(old);
+    let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
+    let meta = meta_mut(new);
+    for k in ["uid", "creationTimestamp", "name", "generation"] {
+        match old_meta.get(k) {
+            Some(v) => {
+                meta.insert(k.into(), v.clone());
+            }
+            None => {
+                meta.remove(k);
+            }
+        }
+    }
+    if def.namespaced {
+        meta.insert("namespace".into(), json!(ns));
+    }
+    meta.remove("generateName").map(|g| meta.insert("generateName".into(), g));
+    if changed {
+        let g = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
+        meta.insert("generation".into(), json!(g));
+    }
+}
+
+fn strip_rv(obj: &mut Value) {
+    meta_mut(obj).remove("resourceVersion");
+}
+
+fn encode_continue(key: &str, rev: Revision) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({"v": "meta.k8s.io/v1", "rv": rev, "start": key}).to_string())
+}
+
+fn decode_continue(token: &str) -> Result<(String, Revision), Status> {
+    let bad = || Status::bad_request("continue key is not valid: the continue token is malformed");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.trim_end_matches('=')).map_err(|_| bad())?;
+    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    Ok((
+        v.get("start").and_then(Value::as_str).ok_or_else(bad)?.to_owned(),
+        v.get("rv").and_then(Value::as_i64).ok_or_else(bad)?,
+    ))
+}
+
+/// Turns events into watch frames (JSON lines), as objects or one-row tables.
+struct WatchFrames {
+    def: &'static ResourceDef,
+    table: bool,
+    include_object: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl WatchFrames {
+    fn event(&self, e: &CachedEvent) -> Bytes {
+        self.frame(e.kind.as_str(), e.object.clone())
+    }
+
+    fn frame(&self, ty: &str, obj: Value) -> Bytes {
+        let mut obj = obj;
+        set_type(&mut obj, &self.def.api_version(), self.def.kind);
+        let object = if self.table {
+            serde_json::to_value(tables::table(self.def, &[obj], json!({}), self.clock.now(), &self.include_object)).unwrap_or_default()
+        } else {
+            obj
+        };
+        let mut line = serde_json::to_vec(&json!({"type": ty, "object": object})).unwrap_or_default();
+        line.push(b'\n');
+        Bytes::from(line)
+    }
+
+    fn bookmark(&self, rev: Revision) -> Bytes {
+        let obj = json!({"kind": self.def.kind, "apiVersion": self.def.api_version(), "metadata": {"resourceVersion": rev.to_string()}});
+        let mut line = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
+        line.push(b'\n');
+        Bytes::from(line)
+    }
+}

@@ -1,0 +1,181 @@
+//! Reading and writing the common parts of objects held as JSON: metadata, names, and the
+//! difference between what a client sent and what the typed schema keeps.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+/// `metadata.<field>` as a string, or "".
+pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// The object's `metadata`, created if missing.
+pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.is_object() {
+        *obj = Value::Object(Map::new());
+    }
+    let o = obj.as_object_mut().expect("made an object above");
+    let m = o
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !m.is_object() {
+        *m = Value::Object(Map::new());
+    }
+    m.as_object_mut().expect("made an object above")
+}
+
+/// `metadata.labels` as a map.
+pub fn labels(obj: &Value) -> BTreeMap<String, String> {
+    obj.get("metadata")
+        .and_then(|m| m.get("labels"))
+        .and_then(Value::as_object)
+        .map(|l| {
+            l.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Reads a dotted field path (`spec.signerName`) as text, for field selectors.
+pub fn field_text(obj: &Value, path: &str) -> String {
+    let mut cur = obj;
+    for part in path.split('.') {
+        match cur.get(part) {
+            Some(v) => cur = v,
+            None => return String::new(),
+        }
+    }
+    match cur {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Sets `metadata.resourceVersion`.
+pub fn set_resource_version(obj: &mut Value, rev: i64) {
+    meta_mut(obj).insert("resourceVersion".into(), Value::String(rev.to_string()));
+}
+
+/// Sets `kind` and `apiVersion` (first, as kube-apiserver writes them).
+pub fn set_type(obj: &mut Value, api_version: &str, kind: &str) {
+    if let Value::Object(o) = obj {
+        let mut out = Map::with_capacity(o.len() + 2);
+        out.insert("kind".into(), Value::String(kind.into()));
+        out.insert("apiVersion".into(), Value::String(api_version.into()));
+        for (k, v) in std::mem::take(o) {
+            if k != "kind" && k != "apiVersion" {
+                out.insert(k, v);
+            }
+        }
+        *o = out;
+    }
+}
+
+/// The JSON paths present in `sent` that the typed form `kept` dropped: unknown fields.
+pub fn unknown_fields(sent: &Value, kept: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    walk_unknown(sent, kept, "", &mut out);
+    out
+}
+
+fn walk_unknown(sent: &Value, kept: &Value, path: &str, out: &mut Vec<String>) {
+    match (sent, kept) {
+        (Value::Object(s), Value::Object(k)) => {
+            for (key, sv) in s {
+                let p = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match k.get(key) {
+                    Some(kv) => walk_unknown(sv, kv, &p, out),
+                    None if !sv.is_null() => out.push(p),
+                    None => {}
+                }
+            }
+        }
+        (Value::Array(s), Value::Array(k)) => {
+            for (i, (sv, kv)) in s.iter().zip(k).enumerate() {
+                walk_unknown(sv, kv, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// DNS-1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63.
+pub fn is_dns1123_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// DNS-1123 subdomain: dot-separated labels, at most 253.
+pub fn is_dns1123_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns1123_label)
+}
+
+/// A valid path segment name: not `.`/`..`, no `/` or `%`.
+pub fn is_path_segment(s: &str) -> bool {
+    !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '%'])
+}
+
+/// A random name suffix as `generateName` uses: 5 characters without vowels.
+pub fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut b = [0u8; 5];
+    fill_random(&mut b);
+    b.iter()
+        .map(|x| ALPHABET[*x as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// A random version-4 UUID.
+pub fn random_uid() -> String {
+    let mut b = [0u8; 16];
+    fill_random(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
+    format!("{}-{}-{}-{}-{}", h(0..4), h(4..6), h(6..8), h(8..10), h(10..16))
+}
+
+fn fill_random(b: &mut [u8]) {
+    aws_lc_rs::rand::fill(b).expect("the OS random number generator is available");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_fields_are_the_ones_the_schema_dropped() {
+        let sent = json!({"metadata": {"name": "x", "bogus": 1}, "data": {"a": "b"}, "extra": null, "spec": {"x": [ {"y": 1, "z": 2} ]}});
+        let kept = json!({"metadata": {"name": "x"}, "data": {"a": "b"}, "spec": {"x": [ {"y": 1} ]}});
+        assert_eq!(unknown_fields(&sent, &kept), ["metadata.bogus", "spec.x[0].z"]);
+    }
+
+    #[test]
+    fn name_rules() {
+        assert!(is_dns1123_label("demo-1"));
+        assert!(!is_dns1123_label("Demo"));
+        assert!(!is_dns1123_label("-a"));
+        assert!(is_dns1123_subdomain("a.b-c"));
+        assert!(!is_dns1123_subdomain("a..b"));
+        assert!(is_path_segment("system:node-bootstrapper"));
+        assert!(!is_path_segment("a/b"));
+        assert_eq!(random_suffix().len(), 5);
+        assert_eq!(random_uid().len(), 36);
+    }
+}

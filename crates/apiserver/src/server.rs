@@ -1,0 +1,225 @@
+//! Starting the API server: open the store, start the watch cache and the RBAC snapshot,
+//! create the default objects, then accept TLS connections.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kubeboot_api::clock::SystemClock;
+use kubeboot_store::Store;
+use kubeboot_store::sqlite::SqliteStore;
+use serde::de::DeserializeOwned;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::authn::{ClientCa, UserInfo};
+use crate::authz::{Authorizer, Mode, RbacSnapshot};
+use crate::http::{App, PeerCert, TokenAuthenticator, VersionInfo};
+use crate::metrics::Metrics;
+use crate::registry;
+use crate::watchcache::WatchCache;
+
+/// What the server needs to start.
+pub struct ServerConfig {
+    /// Address to bind.
+    pub bind_address: IpAddr,
+    /// Port (0: pick a free one).
+    pub secure_port: u16,
+    /// Serving certificate chain, PEM.
+    pub tls_cert_pem: String,
+    /// Serving key, PEM.
+    pub tls_key_pem: String,
+    /// Client CA bundle, PEM (None: client certificates are not used).
+    pub client_ca_pem: Option<String>,
+    /// Allow anonymous requests.
+    pub anonymous_auth: bool,
+    /// Authorization modes in order.
+    pub authorization_modes: Vec<Mode>,
+    /// The embedded store's file.
+    pub storage_path: PathBuf,
+    /// Bearer-token authentication.
+    pub tokens: Option<Arc<dyn TokenAuthenticator>>,
+    /// Events kept for watch resumption.
+    pub watch_cache_size: usize,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The TLS material is unusable.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The store could not be opened.
+    #[error("storage: {0}")]
+    Store(#[from] kubeboot_store::StoreError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The default objects could not be created.
+    #[error("creating default objects: {0}")]
+    Seed(String),
+}
+
+/// A started server.
+pub struct RunningServer {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The request handler (and through it the store).
+    pub app: Arc<App>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Serves until the accept loop ends.
+    pub async fn wait(self) {
+        let _ = self.accept.await;
+    }
+}
+
+/// Opens the store, prepares everything and starts accepting connections.
+pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
+    let client_ca = match &cfg.client_ca_pem {
+        Some(pem) => Some(ClientCa::from_pem(pem).map_err(StartError::Tls)?),
+        None => None,
+    };
+    let subjects = client_ca.as_ref().map(ClientCa::subjects).unwrap_or_default();
+    let tls = crate::tls::server_config(&cfg.tls_cert_pem, &cfg.tls_key_pem, subjects).map_err(StartError::Tls)?;
+    let metrics = Arc::new(Metrics::default());
+    let observer = {
+        let m = metrics.clone();
+        Arc::new(move |n: usize, d: Duration| m.observe_commit(n, d)) as kubeboot_store::sqlite::CommitObserver
+    };
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_with(&cfg.storage_path, kubeboot_store::sqlite::DEFAULT_HISTORY, Some(observer))?);
+    let cache = WatchCache::start(store.clone(), cfg.watch_cache_size).await?;
+    let authz = Arc::new(Authorizer::new(cfg.authorization_modes.clone()));
+    let app = Arc::new(App {
+        store: store.clone(),
+        cache: cache.clone(),
+        authz: authz.clone(),
+        client_ca,
+        tokens: cfg.tokens,
+        anonymous: cfg.anonymous_auth,
+        clock: Arc::new(SystemClock),
+        metrics,
+        version: VersionInfo::default(),
+    });
+    seed_defaults(&app).await?;
+    authz.set_rbac(rbac_snapshot(store.as_ref()).await?);
+    spawn_rbac_refresher(cache, store, authz);
+    let addr = SocketAddr::new(cfg.bind_address, cfg.secure_port);
+    let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+    let accept = tokio::spawn(accept_loop(listener, TlsAcceptor::from(Arc::new(tls)), app.clone()));
+    Ok(RunningServer { addr, app, accept })
+}
+
+async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>) {
+    loop {
+        let (tcp, _remote) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            // A client that never finishes its handshake is dropped, never blocking others.
+            let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else {
+                return;
+            };
+            let peer = match (tls.get_ref().1.peer_certificates().and_then(|c| c.first()), &app.client_ca) {
+                (Some(leaf), Some(ca)) => match ca.authenticate(leaf, app.clock.now()) {
+                    Ok(user) => PeerCert::Valid(user),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "client certificate refused");
+                        PeerCert::Invalid
+                    }
+                },
+                _ => PeerCert::None,
+            };
+            let peer = Arc::new(peer);
+            let svc = hyper::service::service_fn(move |req| {
+                let app = app.clone();
+                let peer = peer.clone();
+                async move { Ok::<_, Infallible>(app.handle(req, peer).await) }
+            });
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30));
+            builder.http2().timer(TokioTimer::new()).keep_alive_interval(Duration::from_secs(30));
+            let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+        });
+    }
+}
+
+/// The identity the server uses for its own writes.
+fn server_user() -> UserInfo {
+    UserInfo {
+        name: "system:apiserver".into(),
+        uid: String::new(),
+        groups: vec!["system:masters".into(), "system:authenticated".into()],
+        extra: Default::default(),
+    }
+}
+
+async fn seed_defaults(app: &App) -> Result<(), StartError> {
+    let user = server_user();
+    for (kind, obj) in crate::policy::default_objects() {
+        let def = registry::by_kind(kind);
+        let ns = crate::object::meta_str(&obj, "namespace").to_owned();
+        let name = crate::object::meta_str(&obj, "name").to_owned();
+        if app.store.get(&def.key(&ns, &name)).await?.is_some() {
+            continue;
+        }
+        let obj = app
+            .admit_new(def, &ns, obj, &Default::default(), &user)
+            .map_err(|s| StartError::Seed(s.message))?;
+        match app.store.create(&def.key(&ns, &name), serde_json::to_vec(&obj).unwrap_or_default().into()).await {
+            Ok(_) | Err(kubeboot_store::StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+async fn list_typed<T: DeserializeOwned>(store: &dyn Store, prefix: &str) -> Result<Vec<T>, kubeboot_store::StoreError> {
+    let page = store.list(prefix, None, None).await?;
+    Ok(page.items.iter().filter_map(|kv| serde_json::from_slice(&kv.value).ok()).collect())
+}
+
+async fn rbac_snapshot(store: &dyn Store) -> Result<RbacSnapshot, kubeboot_store::StoreError> {
+    Ok(RbacSnapshot::new(
+        list_typed::<ClusterRole>(store, "/registry/clusterroles/").await?,
+        list_typed::<ClusterRoleBinding>(store, "/registry/clusterrolebindings/").await?,
+        list_typed::<Role>(store, "/registry/roles/").await?,
+        list_typed::<RoleBinding>(store, "/registry/rolebindings/").await?,
+    ))
+}
+
+fn spawn_rbac_refresher(cache: Arc<WatchCache>, store: Arc<dyn Store>, authz: Arc<Authorizer>) {
+    tokio::spawn(async move {
+        loop {
+            cache.rbac_changed.notified().await;
+            match rbac_snapshot(store.as_ref()).await {
+                Ok(s) => authz.set_rbac(s),
+                Err(e) => tracing::error!(error = %e, "cannot refresh the RBAC snapshot"),
+            }
+        }
+    });
+}
