@@ -240,7 +240,9 @@ impl Status {
         Self::failure(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json (got {content_type:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/merge-patch+json, application/json-patch+json, application/strategic-merge-patch+json (got {content_type:?})"
+            ),
         )
     }
 
@@ -262,10 +264,7 @@ impl Status {
         Self::failure(
             500,
             "InternalError",
-            format!(
-                "Internal error occurred: {}",
-                Into::<String>::into(message)
-            ),
+            format!("Internal error occurred: {}", Into::<String>::into(message)),
         )
     }
 

@@ -97,7 +97,11 @@ impl ClientCa {
 
     /// Verifies a client certificate (leaf DER) and maps it to a user: CN is the name,
     /// each O a group, plus `system:authenticated`.
-    pub fn authenticate(&self, leaf_der: &[u8], now: SystemTime) -> Result<UserInfo, CertAuthError> {
+    pub fn authenticate(
+        &self,
+        leaf_der: &[u8],
+        now: SystemTime,
+    ) -> Result<UserInfo, CertAuthError> {
         let (_, leaf) = X509Certificate::from_der(leaf_der).map_err(|_| CertAuthError::Parse)?;
         let signed = self.cas.iter().any(|ca_der| {
             X509Certificate::from_der(ca_der).is_ok_and(|(_, ca)| {
@@ -108,7 +112,10 @@ impl ClientCa {
         if !signed {
             return Err(CertAuthError::UnknownAuthority);
         }
-        let t = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let t = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
         let v = leaf.validity();
         if t < v.not_before.timestamp() || t > v.not_after.timestamp() {
             return Err(CertAuthError::Expired);
@@ -122,7 +129,12 @@ impl ClientCa {
         let mut groups: Vec<String> = leaf.subject().iter_organization().map(text).collect();
         groups.push(AUTHENTICATED.into());
         Ok(UserInfo {
-            name: leaf.subject().iter_common_name().next().map(text).unwrap_or_default(),
+            name: leaf
+                .subject()
+                .iter_common_name()
+                .next()
+                .map(text)
+                .unwrap_or_default(),
             uid: String::new(),
             groups,
             extra: BTreeMap::new(),

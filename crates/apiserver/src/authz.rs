@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject};
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject,
+};
 
 use crate::authn::UserInfo;
 
@@ -97,7 +99,11 @@ impl Authorizer {
                 Mode::AlwaysAllow => Some(String::new()),
                 Mode::Node => node_allows(user, a).then(|| "allowed by the Node authorizer".into()),
                 Mode::Rbac => {
-                    let snap = self.rbac.read().unwrap_or_else(PoisonError::into_inner).clone();
+                    let snap = self
+                        .rbac
+                        .read()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone();
                     snap.allows(user, a)
                 }
             };
@@ -122,11 +128,17 @@ impl RbacSnapshot {
             ..Default::default()
         };
         for r in cluster_roles {
-            s.cluster_roles.insert(r.metadata.name.unwrap_or_default(), r.rules.unwrap_or_default());
+            s.cluster_roles.insert(
+                r.metadata.name.unwrap_or_default(),
+                r.rules.unwrap_or_default(),
+            );
         }
         for r in roles {
             s.roles.insert(
-                (r.metadata.namespace.unwrap_or_default(), r.metadata.name.unwrap_or_default()),
+                (
+                    r.metadata.namespace.unwrap_or_default(),
+                    r.metadata.name.unwrap_or_default(),
+                ),
                 r.rules.unwrap_or_default(),
             );
         }
@@ -166,7 +178,9 @@ impl RbacSnapshot {
             };
             let rules = match b.role_ref.kind.as_str() {
                 "ClusterRole" => self.cluster_roles.get(&b.role_ref.name),
-                "Role" => self.roles.get(&(a.namespace.clone(), b.role_ref.name.clone())),
+                "Role" => self
+                    .roles
+                    .get(&(a.namespace.clone(), b.role_ref.name.clone())),
                 _ => None,
             };
             if rules.is_some_and(|rules| rules.iter().any(|r| rule_allows(r, a))) {
@@ -195,12 +209,20 @@ fn describe(s: &Subject) -> String {
     }
 }
 
-fn matching_subject<'a>(subjects: Option<&'a [Subject]>, user: &UserInfo, binding_ns: &str) -> Option<&'a Subject> {
+fn matching_subject<'a>(
+    subjects: Option<&'a [Subject]>,
+    user: &UserInfo,
+    binding_ns: &str,
+) -> Option<&'a Subject> {
     subjects?.iter().find(|s| match s.kind.as_str() {
         "User" => s.name == user.name,
         "Group" => user.in_group(&s.name),
         "ServiceAccount" => {
-            let ns = s.namespace.as_deref().filter(|n| !n.is_empty()).unwrap_or(binding_ns);
+            let ns = s
+                .namespace
+                .as_deref()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(binding_ns);
             user.name == format!("system:serviceaccount:{ns}:{}", s.name)
         }
         _ => false,
@@ -210,7 +232,8 @@ fn matching_subject<'a>(subjects: Option<&'a [Subject]>, user: &UserInfo, bindin
 /// Whether one policy rule allows the request (Kubernetes' `RuleAllows`).
 pub fn rule_allows(rule: &PolicyRule, a: &Attributes) -> bool {
     let has = |list: &Option<Vec<String>>, want: &str| {
-        list.as_ref().is_some_and(|l| l.iter().any(|x| x == "*" || x == want))
+        list.as_ref()
+            .is_some_and(|l| l.iter().any(|x| x == "*" || x == want))
     };
     if !rule.verbs.iter().any(|v| v == "*" || *v == a.verb) {
         return false;
@@ -218,7 +241,9 @@ pub fn rule_allows(rule: &PolicyRule, a: &Attributes) -> bool {
     if !a.is_resource {
         return rule.non_resource_urls.as_ref().is_some_and(|urls| {
             urls.iter().any(|u| {
-                u == "*" || *u == a.path || u.strip_suffix('*').is_some_and(|p| a.path.starts_with(p))
+                u == "*"
+                    || *u == a.path
+                    || u.strip_suffix('*').is_some_and(|p| a.path.starts_with(p))
             })
         });
     }
@@ -261,7 +286,11 @@ fn node_allows(user: &UserInfo, a: &Attributes) -> bool {
         return false;
     }
     let own = a.name == node;
-    match (a.group.as_str(), a.resource.as_str(), a.subresource.as_str()) {
+    match (
+        a.group.as_str(),
+        a.resource.as_str(),
+        a.subresource.as_str(),
+    ) {
         ("", "nodes", "") => match a.verb.as_str() {
             "create" => true,
             "get" | "list" | "watch" | "update" | "patch" => own,
@@ -284,10 +313,18 @@ fn node_allows(user: &UserInfo, a: &Attributes) -> bool {
 
 /// The text of a 403, as kube-apiserver's `forbiddenMessage` writes it.
 pub fn forbidden_message(user: &UserInfo, a: &Attributes) -> String {
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
     let user = esc(&user.name);
     if !a.is_resource {
-        return format!("User \"{user}\" cannot {} path \"{}\"", esc(&a.verb), esc(&a.path));
+        return format!(
+            "User \"{user}\" cannot {} path \"{}\"",
+            esc(&a.verb),
+            esc(&a.path)
+        );
     }
     let resource = if a.subresource.is_empty() {
         a.resource.clone()
@@ -338,15 +375,33 @@ mod tests {
     fn rules_match_as_kubernetes_evaluates_them() {
         let pods = rule(&["get"], &[""], &["pods"], &[]);
         assert!(rule_allows(&pods, &res("get", "", "pods", "", "p")));
-        assert!(!rule_allows(&pods, &res("get", "", "pods", "log", "p")), "pods does not cover pods/log");
+        assert!(
+            !rule_allows(&pods, &res("get", "", "pods", "log", "p")),
+            "pods does not cover pods/log"
+        );
         assert!(!rule_allows(&pods, &res("list", "", "pods", "", "")));
         let star_sub = rule(&["*"], &["*"], &["*/status"], &[]);
-        assert!(rule_allows(&star_sub, &res("update", "x", "nodes", "status", "n")));
-        assert!(!rule_allows(&star_sub, &res("update", "x", "nodes", "", "n")));
+        assert!(rule_allows(
+            &star_sub,
+            &res("update", "x", "nodes", "status", "n")
+        ));
+        assert!(!rule_allows(
+            &star_sub,
+            &res("update", "x", "nodes", "", "n")
+        ));
         let named = rule(&["get"], &[""], &["configmaps"], &["cluster-info"]);
-        assert!(rule_allows(&named, &res("get", "", "configmaps", "", "cluster-info")));
-        assert!(!rule_allows(&named, &res("get", "", "configmaps", "", "other")));
-        assert!(!rule_allows(&named, &res("create", "", "configmaps", "", "")));
+        assert!(rule_allows(
+            &named,
+            &res("get", "", "configmaps", "", "cluster-info")
+        ));
+        assert!(!rule_allows(
+            &named,
+            &res("get", "", "configmaps", "", "other")
+        ));
+        assert!(!rule_allows(
+            &named,
+            &res("create", "", "configmaps", "", "")
+        ));
     }
 
     #[test]
@@ -356,7 +411,11 @@ mod tests {
             non_resource_urls: Some(vec!["/apis/*".into(), "/healthz".into()]),
             ..Default::default()
         };
-        let path = |p: &str| Attributes { verb: "get".into(), path: p.into(), ..Default::default() };
+        let path = |p: &str| Attributes {
+            verb: "get".into(),
+            path: p.into(),
+            ..Default::default()
+        };
         assert!(rule_allows(&r, &path("/apis/")));
         assert!(rule_allows(&r, &path("/apis/x/y")));
         assert!(!rule_allows(&r, &path("/apis")));
@@ -380,23 +439,54 @@ mod tests {
         assert!(node_allows(&n1, &lease));
         lease.name = "n2".into();
         assert!(!node_allows(&n1, &lease));
-        assert!(node_allows(&n1, &res("create", "certificates.k8s.io", "certificatesigningrequests", "", "")));
-        let not_node = UserInfo { name: "system:node:n1".into(), ..Default::default() };
-        assert!(!node_allows(&not_node, &res("get", "", "nodes", "", "n1")), "needs the group too");
+        assert!(node_allows(
+            &n1,
+            &res(
+                "create",
+                "certificates.k8s.io",
+                "certificatesigningrequests",
+                "",
+                ""
+            )
+        ));
+        let not_node = UserInfo {
+            name: "system:node:n1".into(),
+            ..Default::default()
+        };
+        assert!(
+            !node_allows(&not_node, &res("get", "", "nodes", "", "n1")),
+            "needs the group too"
+        );
     }
 
     #[test]
     fn forbidden_messages_word_for_word() {
-        let u = UserInfo { name: "system:bootstrap:abcdef".into(), ..Default::default() };
-        let a = Attributes { verb: "get".into(), path: "/".into(), ..Default::default() };
-        assert_eq!(forbidden_message(&u, &a), r#"User "system:bootstrap:abcdef" cannot get path "/""#);
+        let u = UserInfo {
+            name: "system:bootstrap:abcdef".into(),
+            ..Default::default()
+        };
+        let a = Attributes {
+            verb: "get".into(),
+            path: "/".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            forbidden_message(&u, &a),
+            r#"User "system:bootstrap:abcdef" cannot get path "/""#
+        );
         let mut a = res("list", "", "secrets", "", "");
         a.namespace = "kube-system".into();
         assert_eq!(
             forbidden_message(&u, &a),
             r#"User "system:bootstrap:abcdef" cannot list resource "secrets" in API group "" in the namespace "kube-system""#
         );
-        let a = res("update", "certificates.k8s.io", "certificatesigningrequests", "approval", "csr-x");
+        let a = res(
+            "update",
+            "certificates.k8s.io",
+            "certificatesigningrequests",
+            "approval",
+            "csr-x",
+        );
         assert_eq!(
             forbidden_message(&u, &a),
             r#"User "system:bootstrap:abcdef" cannot update resource "certificatesigningrequests/approval" in API group "certificates.k8s.io" at the cluster scope"#

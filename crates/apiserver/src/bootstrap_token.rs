@@ -29,7 +29,11 @@ impl TokenAuthenticator for BootstrapTokenAuthenticator {
         Box::pin(async move {
             let token: BootstrapToken = token.parse().ok()?;
             let def = by_kind(Kind::Secret);
-            let kv = self.store.get(&def.key("kube-system", &token.id.secret_name())).await.ok()??;
+            let kv = self
+                .store
+                .get(&def.key("kube-system", &token.id.secret_name()))
+                .await
+                .ok()??;
             let obj: Value = serde_json::from_slice(&kv.value).ok()?;
             let data: BTreeMap<String, Vec<u8>> = obj
                 .get("data")
@@ -37,13 +41,17 @@ impl TokenAuthenticator for BootstrapTokenAuthenticator {
                 .into_iter()
                 .flatten()
                 .filter_map(|(k, v)| {
-                    let bytes = base64::engine::general_purpose::STANDARD.decode(v.as_str()?).ok()?;
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(v.as_str()?)
+                        .ok()?;
                     Some((k.clone(), bytes))
                 })
                 .collect();
             let view = SecretView {
                 type_: obj.get("type").and_then(Value::as_str).unwrap_or_default(),
-                deleting: obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()),
+                deleting: obj
+                    .pointer("/metadata/deletionTimestamp")
+                    .is_some_and(|v| !v.is_null()),
                 data: &data,
             };
             let user = authenticate(&token, &view, self.clock.now())?;

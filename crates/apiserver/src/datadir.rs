@@ -46,7 +46,9 @@ pub struct InitOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum DataDirError {
     /// Part of a pair is missing.
-    #[error("the data dir {dir} is half-written: {present} exists but {missing} does not. Restore the missing file, or remove both to have them generated again")]
+    #[error(
+        "the data dir {dir} is half-written: {present} exists but {missing} does not. Restore the missing file, or remove both to have them generated again"
+    )]
     HalfWritten {
         /// The dir.
         dir: String,
@@ -56,7 +58,9 @@ pub enum DataDirError {
         missing: String,
     },
     /// A file does not parse.
-    #[error("{file} is not usable: {why}. Restore it from a backup, or remove it (and its pair) to have it generated again")]
+    #[error(
+        "{file} is not usable: {why}. Restore it from a backup, or remove it (and its pair) to have it generated again"
+    )]
     Unusable {
         /// The file.
         file: String,
@@ -95,14 +99,25 @@ impl DataDir {
     }
 
     /// Creates whatever is missing; returns the CA.
-    pub fn init(&self, opts: &InitOptions, now: SystemTime) -> Result<CertificateAuthority, DataDirError> {
+    pub fn init(
+        &self,
+        opts: &InitOptions,
+        now: SystemTime,
+    ) -> Result<CertificateAuthority, DataDirError> {
         std::fs::create_dir_all(self.root.join("pki"))?;
         std::fs::create_dir_all(self.root.join("db"))?;
         let ca = match self.read_pair("ca.crt", "ca.key")? {
-            Some((cert, key)) => CertificateAuthority::from_pem(&cert, &key).map_err(|e| unusable(&self.pki("ca.key"), e))?,
+            Some((cert, key)) => CertificateAuthority::from_pem(&cert, &key)
+                .map_err(|e| unusable(&self.pki("ca.key"), e))?,
             None => {
-                let ca = CertificateAuthority::create(CLUSTER_NAME, KeyAlgorithm::EcdsaP256, now, 10 * YEAR, random_serial())
-                    .map_err(|e| unusable(&self.pki("ca.crt"), e))?;
+                let ca = CertificateAuthority::create(
+                    CLUSTER_NAME,
+                    KeyAlgorithm::EcdsaP256,
+                    now,
+                    10 * YEAR,
+                    random_serial(),
+                )
+                .map_err(|e| unusable(&self.pki("ca.crt"), e))?;
                 write_atomic(&self.pki("ca.key"), ca.key_pem().as_bytes(), Mode::Private)?;
                 write_atomic(&self.pki("ca.crt"), ca.cert_pem().as_bytes(), Mode::Public)?;
                 ca
@@ -110,31 +125,56 @@ impl DataDir {
         };
         if self.read_pair("apiserver.crt", "apiserver.key")?.is_none() {
             let (dns, ips) = serving_sans(opts);
-            let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).map_err(|e| unusable(&self.pki("apiserver.key"), e))?;
+            let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)
+                .map_err(|e| unusable(&self.pki("apiserver.key"), e))?;
             let spec = LeafSpec {
                 common_name: "kube-apiserver".into(),
                 organizations: vec![],
                 dns_names: dns,
                 ip_addresses: ips,
-                usages: vec![Usage::DigitalSignature, Usage::KeyEncipherment, Usage::ServerAuth],
+                usages: vec![
+                    Usage::DigitalSignature,
+                    Usage::KeyEncipherment,
+                    Usage::ServerAuth,
+                ],
                 not_before: now - Duration::from_secs(300),
                 not_after: (now + YEAR).min(ca.not_after()),
                 serial: random_serial(),
             };
-            let cert = ca.issue_for_key(&spec, &key).map_err(|e| unusable(&self.pki("apiserver.crt"), e))?;
-            write_atomic(&self.pki("apiserver.key"), key.to_pem().as_bytes(), Mode::Private)?;
-            write_atomic(&self.pki("apiserver.crt"), cert.pem.as_bytes(), Mode::Public)?;
+            let cert = ca
+                .issue_for_key(&spec, &key)
+                .map_err(|e| unusable(&self.pki("apiserver.crt"), e))?;
+            write_atomic(
+                &self.pki("apiserver.key"),
+                key.to_pem().as_bytes(),
+                Mode::Private,
+            )?;
+            write_atomic(
+                &self.pki("apiserver.crt"),
+                cert.pem.as_bytes(),
+                Mode::Public,
+            )?;
         }
         let server = server_url(opts.advertise_address, opts.port);
         for (path, user, groups) in [
-            (self.admin_conf(), "kubernetes-admin", vec!["system:masters".to_owned()]),
-            (self.controller_manager_conf(), "system:kube-controller-manager", vec![]),
+            (
+                self.admin_conf(),
+                "kubernetes-admin",
+                vec!["system:masters".to_owned()],
+            ),
+            (
+                self.controller_manager_conf(),
+                "system:kube-controller-manager",
+                vec![],
+            ),
         ] {
             if path.exists() {
-                Kubeconfig::from_yaml(&kubeboot_pki::files::read_text(&path)?).map_err(|e| unusable(&path, e))?;
+                Kubeconfig::from_yaml(&kubeboot_pki::files::read_text(&path)?)
+                    .map_err(|e| unusable(&path, e))?;
                 continue;
             }
-            let kc = client_kubeconfig(&ca, &server, user, groups, now).map_err(|e| unusable(&path, e))?;
+            let kc = client_kubeconfig(&ca, &server, user, groups, now)
+                .map_err(|e| unusable(&path, e))?;
             write_atomic(&path, kc.to_yaml().as_bytes(), Mode::Private)?;
         }
         Ok(ca)
@@ -143,7 +183,8 @@ impl DataDir {
     /// Points the kubeconfigs this dir holds at `server` (after the port is known).
     pub fn set_server_url(&self, server: &str) -> Result<(), DataDirError> {
         for path in [self.admin_conf(), self.controller_manager_conf()] {
-            let mut kc = Kubeconfig::from_yaml(&kubeboot_pki::files::read_text(&path)?).map_err(|e| unusable(&path, e))?;
+            let mut kc = Kubeconfig::from_yaml(&kubeboot_pki::files::read_text(&path)?)
+                .map_err(|e| unusable(&path, e))?;
             let mut changed = false;
             for c in &mut kc.clusters {
                 if c.name == CLUSTER_NAME && c.cluster.server != server {
@@ -159,11 +200,18 @@ impl DataDir {
     }
 
     /// Reads `pki/<cert>` and `pki/<key>`: both or neither must exist.
-    pub fn read_pair(&self, cert: &str, key: &str) -> Result<Option<(String, String)>, DataDirError> {
+    pub fn read_pair(
+        &self,
+        cert: &str,
+        key: &str,
+    ) -> Result<Option<(String, String)>, DataDirError> {
         let (c, k) = (self.pki(cert), self.pki(key));
         match (c.exists(), k.exists()) {
             (false, false) => Ok(None),
-            (true, true) => Ok(Some((kubeboot_pki::files::read_text(&c)?, kubeboot_pki::files::read_text(&k)?))),
+            (true, true) => Ok(Some((
+                kubeboot_pki::files::read_text(&c)?,
+                kubeboot_pki::files::read_text(&k)?,
+            ))),
             (present, _) => {
                 let (p, m) = if present { (c, k) } else { (k, c) };
                 Err(DataDirError::HalfWritten {
@@ -193,11 +241,20 @@ pub fn server_url(addr: Option<IpAddr>, port: u16) -> String {
 }
 
 fn serving_sans(opts: &InitOptions) -> (Vec<String>, Vec<IpAddr>) {
-    let mut dns: Vec<String> = ["kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "localhost"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let mut ips: Vec<IpAddr> = vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST)];
+    let mut dns: Vec<String> = [
+        "kubernetes",
+        "kubernetes.default",
+        "kubernetes.default.svc",
+        "kubernetes.default.svc.cluster.local",
+        "localhost",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut ips: Vec<IpAddr> = vec![
+        IpAddr::from([127, 0, 0, 1]),
+        IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+    ];
     if let Ok(host) = hostname_probe::gethostname().into_string() {
         let host = host.to_lowercase();
         if kubeboot_api_dns_ok(&host) && !dns.contains(&host) {
@@ -225,14 +282,24 @@ fn kubeboot_api_dns_ok(h: &str) -> bool {
 }
 
 /// A kubeconfig with a fresh client certificate for `user` in `groups`.
-pub fn client_kubeconfig(ca: &CertificateAuthority, server: &str, user: &str, groups: Vec<String>, now: SystemTime) -> Result<Kubeconfig, String> {
+pub fn client_kubeconfig(
+    ca: &CertificateAuthority,
+    server: &str,
+    user: &str,
+    groups: Vec<String>,
+    now: SystemTime,
+) -> Result<Kubeconfig, String> {
     let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).map_err(|e| e.to_string())?;
     let spec = LeafSpec {
         common_name: user.into(),
         organizations: groups,
         dns_names: vec![],
         ip_addresses: vec![],
-        usages: vec![Usage::DigitalSignature, Usage::KeyEncipherment, Usage::ClientAuth],
+        usages: vec![
+            Usage::DigitalSignature,
+            Usage::KeyEncipherment,
+            Usage::ClientAuth,
+        ],
         not_before: now - Duration::from_secs(300),
         not_after: (now + YEAR).min(ca.not_after()),
         serial: random_serial(),
@@ -243,6 +310,9 @@ pub fn client_kubeconfig(ca: &CertificateAuthority, server: &str, user: &str, gr
         server,
         ca.cert_pem(),
         user,
-        Credential::ClientCert { cert_pem: cert.pem, key_pem: key.to_pem() },
+        Credential::ClientCert {
+            cert_pem: cert.pem,
+            key_pem: key.to_pem(),
+        },
     ))
 }

@@ -70,19 +70,33 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
         return None;
     }
     let mut resources = Vec::new();
-    for r in RESOURCES.iter().filter(|r| r.group == group && r.version == version) {
-        resources.push(json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
-            "kind": r.kind, "verbs": VERBS, "shortNames": r.short_names}));
+    for r in RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
+        resources.push(
+            json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
+            "kind": r.kind, "verbs": VERBS, "shortNames": r.short_names}),
+        );
         for s in r.subresources {
             resources.push(json!({"name": format!("{}/{s}", r.plural), "singularName": "", "namespaced": r.namespaced,
                 "kind": r.kind, "verbs": ["get", "patch", "update"]}));
         }
     }
-    for r in REVIEWS.iter().filter(|r| r.group == group && r.version == version) {
+    for r in REVIEWS
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
         resources.push(json!({"name": r.plural, "singularName": r.kind.to_lowercase(), "namespaced": false, "kind": r.kind, "verbs": ["create"]}));
     }
-    let gv = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+    let gv = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
 }
 
 /// Aggregated discovery for `/api` (core) or `/apis` (groups).
@@ -124,7 +138,11 @@ pub fn aggregated(core: bool, v: &str) -> Value {
 }
 
 fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
 }
 
 /// `GET /openapi/v3`: the group-versions and where their documents are.
@@ -132,7 +150,10 @@ pub fn openapi_v3_root() -> Value {
     let mut paths = serde_json::Map::new();
     for (g, v) in group_versions() {
         let p = gv_path(g, v);
-        paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", DOC_HASH)}));
+        paths.insert(
+            p.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", DOC_HASH)}),
+        );
     }
     json!({"paths": paths})
 }
@@ -142,28 +163,42 @@ const DOC_HASH: &str = "kubeboot1";
 /// `GET /openapi/v3/<api path>`: per kind, a patch operation carrying the GVK and the
 /// `fieldValidation` parameter, which tells kubectl the server validates fields itself.
 pub fn openapi_v3_doc(api_path: &str) -> Option<Value> {
-    let (g, v) = group_versions().into_iter().find(|(g, v)| gv_path(g, v) == api_path)?;
+    let (g, v) = group_versions()
+        .into_iter()
+        .find(|(g, v)| gv_path(g, v) == api_path)?;
     let mut paths = serde_json::Map::new();
     let mut schemas = serde_json::Map::new();
     for r in RESOURCES.iter().filter(|r| r.group == g && r.version == v) {
         let gvk = json!([{"group": g, "version": v, "kind": r.kind}]);
         let base = if r.namespaced {
-            format!("/{}/namespaces/{{namespace}}/{}/{{name}}", gv_path(g, v), r.plural)
+            format!(
+                "/{}/namespaces/{{namespace}}/{}/{{name}}",
+                gv_path(g, v),
+                r.plural
+            )
         } else {
             format!("/{}/{}/{{name}}", gv_path(g, v), r.plural)
         };
-        let op = |verb: &str| json!({"operationId": format!("{verb}{}", r.kind), "x-kubernetes-action": verb,
+        let op = |verb: &str| {
+            json!({"operationId": format!("{verb}{}", r.kind), "x-kubernetes-action": verb,
             "x-kubernetes-group-version-kind": gvk[0],
             "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
                            {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}}],
-            "responses": {"200": {"description": "OK"}}});
+            "responses": {"200": {"description": "OK"}}})
+        };
         paths.insert(base, json!({"patch": op("patch"), "put": op("put")}));
-        let name = format!("io.k8s.kubeboot.{}.{}", if g.is_empty() { "core" } else { g }, r.kind);
+        let name = format!(
+            "io.k8s.kubeboot.{}.{}",
+            if g.is_empty() { "core" } else { g },
+            r.kind
+        );
         schemas.insert(name, json!({"type": "object", "x-kubernetes-group-version-kind": gvk,
             "description": format!("{} ({})", r.kind, if g.is_empty() { v.to_owned() } else { format!("{g}/{v}") }),
             "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}}));
     }
-    Some(json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": paths, "components": {"schemas": schemas}}))
+    Some(
+        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": paths, "components": {"schemas": schemas}}),
+    )
 }
 
 #[cfg(test)]
@@ -172,16 +207,70 @@ mod tests {
 
     #[test]
     fn aggregated_accept_headers_of_each_kubectl() {
-        assert_eq!(aggregated_version("application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"), Some("v2beta1"));
-        assert_eq!(aggregated_version("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"), Some("v2"));
+        assert_eq!(
+            aggregated_version(
+                "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
+            ),
+            Some("v2beta1")
+        );
+        assert_eq!(
+            aggregated_version(
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
+            ),
+            Some("v2")
+        );
         assert_eq!(aggregated_version("application/json, */*"), None);
     }
 
     #[test]
     fn csr_discovery_has_short_name_and_subresources() {
         let l = api_resource_list("certificates.k8s.io", "v1").unwrap();
-        let names: Vec<&str> = l["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
-        assert_eq!(names, ["certificatesigningrequests", "certificatesigningrequests/approval", "certificatesigningrequests/status"]);
+        let names: Vec<&str> = l["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "certificatesigningrequests",
+                "certificatesigningrequests/approval",
+                "certificatesigningrequests/status"
+            ]
+        );
         assert_eq!(l["resources"][0]["shortNames"][0], "csr");
     }
+}
+
+/// The Content-Type of the protobuf OpenAPI v2 answer (clients ask with an `@` in the
+/// `Accept` value, which Go's media-type parser refuses in a response).
+pub const OPENAPI_V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// A minimal OpenAPI v2 document (`swagger: "2.0"` and `info`), encoded as gnostic's
+/// `openapi_v2.Document` protobuf. Older kubectl (1.27) fetches it before `apply`; the
+/// kinds served here are built into kubectl, so it needs no schemas from it.
+pub fn openapi_v2_protobuf() -> Vec<u8> {
+    fn field(out: &mut Vec<u8>, num: u8, bytes: &[u8]) {
+        out.push((num << 3) | 2);
+        let mut n = bytes.len();
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+        out.extend_from_slice(bytes);
+    }
+    let mut info = Vec::new();
+    field(&mut info, 1, b"Kubernetes");
+    field(&mut info, 2, b"v1.33.0");
+    let mut doc = Vec::new();
+    field(&mut doc, 1, b"2.0");
+    field(&mut doc, 2, &info);
+    doc
+}
+
+/// The same minimal OpenAPI v2 document as JSON.
+pub fn openapi_v2_json() -> Value {
+    json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": {}, "definitions": {}})
 }

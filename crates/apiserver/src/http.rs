@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderMap, Method, Request, Response, StatusCode, header};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use kubeboot_api::clock::{Clock, format_rfc3339};
 use kubeboot_api::{Status, StatusCause};
@@ -41,7 +41,10 @@ pub const MAX_BODY: usize = 3 * 1024 * 1024;
 /// Authenticates bearer tokens (the bootstrap-token authenticator plugs in here).
 pub trait TokenAuthenticator: Send + Sync {
     /// The user a token is, `Ok(None)` when this authenticator does not know it.
-    fn authenticate<'a>(&'a self, token: &'a str) -> kubeboot_store::BoxFuture<'a, Option<UserInfo>>;
+    fn authenticate<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> kubeboot_store::BoxFuture<'a, Option<UserInfo>>;
 }
 
 /// The identity a TLS connection's client certificate established.
@@ -105,7 +108,9 @@ pub struct App {
 type Res = Result<Response<Body>, Status>;
 
 fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// A JSON response.
@@ -113,7 +118,11 @@ pub fn json_response(code: StatusCode, v: &impl serde::Serialize) -> Response<Bo
     json_with_type(code, v, "application/json")
 }
 
-fn json_with_type(code: StatusCode, v: &impl serde::Serialize, content_type: &str) -> Response<Body> {
+fn json_with_type(
+    code: StatusCode,
+    v: &impl serde::Serialize,
+    content_type: &str,
+) -> Response<Body> {
     let body = serde_json::to_vec(v).unwrap_or_default();
     Response::builder()
         .status(code)
@@ -140,17 +149,30 @@ struct Want {
 
 impl Want {
     fn new(headers: &HeaderMap, q: &Query) -> Self {
-        let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let accept = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         Self {
-            table: accept.split(',').next().is_some_and(|first| first.contains("as=Table")),
-            include_object: q.get("includeObject").cloned().unwrap_or_else(|| "Metadata".into()),
+            table: accept
+                .split(',')
+                .next()
+                .is_some_and(|first| first.contains("as=Table")),
+            include_object: q
+                .get("includeObject")
+                .cloned()
+                .unwrap_or_else(|| "Metadata".into()),
         }
     }
 }
 
 impl App {
     /// Serves one request.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: Arc<PeerCert>) -> Response<Body> {
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: Arc<PeerCert>,
+    ) -> Response<Body> {
         let started = Instant::now();
         let query = parse_query(req.uri().query());
         let info = RequestInfo::new(req.method().as_str(), req.uri().path(), &query);
@@ -158,8 +180,17 @@ impl App {
             Ok(r) => r,
             Err(s) => status_response(&s),
         };
-        let resource = if info.is_resource { info.resource.as_str() } else { "" };
-        self.metrics.observe_request(&info.verb, resource, resp.status().as_u16(), started.elapsed());
+        let resource = if info.is_resource {
+            info.resource.as_str()
+        } else {
+            ""
+        };
+        self.metrics.observe_request(
+            &info.verb,
+            resource,
+            resp.status().as_u16(),
+            started.elapsed(),
+        );
         resp
     }
 
@@ -186,7 +217,13 @@ impl App {
         self.authz.authorize(user, a).is_ok()
     }
 
-    async fn serve(&self, req: Request<Incoming>, info: &RequestInfo, q: &Query, peer: &PeerCert) -> Res {
+    async fn serve(
+        &self,
+        req: Request<Incoming>,
+        info: &RequestInfo,
+        q: &Query,
+        peer: &PeerCert,
+    ) -> Res {
         let user = self.authenticate(req.headers(), peer).await?;
         let attrs = attributes(info);
         if self.authz.authorize(&user, &attrs).is_err() {
@@ -195,80 +232,172 @@ impl App {
                 group: &info.group,
                 name: &info.name,
             });
-            return Err(Status::forbidden(subject, &forbidden_message(&user, &attrs)));
+            return Err(Status::forbidden(
+                subject,
+                &forbidden_message(&user, &attrs),
+            ));
         }
         if !info.is_resource {
             return self.non_resource(&req, info, q).await;
         }
-        if let Some(review) = registry::REVIEWS.iter().find(|r| r.group == info.group && r.version == info.version && r.plural == info.resource) {
-            if req.method() != Method::POST {
-                return Err(Status::method_not_allowed(format!("the server does not allow this method on the requested resource ({})", review.plural)));
+        let headers = req.headers().clone();
+        let method = req.method().clone();
+        // Read the body before anything can answer early, so clients never see their
+        // upload cut off; authentication and authorization have already passed.
+        let (ct, body) = if matches!(
+            method,
+            Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+        ) {
+            read_body(req).await?
+        } else {
+            (String::new(), Bytes::new())
+        };
+        if let Some(review) = registry::REVIEWS.iter().find(|r| {
+            r.group == info.group && r.version == info.version && r.plural == info.resource
+        }) {
+            if method != Method::POST {
+                return Err(Status::method_not_allowed(format!(
+                    "the server does not allow this method on the requested resource ({})",
+                    review.plural
+                )));
             }
-            let (ct, body) = read_body(req).await?;
             return self.review(review, &user, decode(&ct, &body)?);
         }
         let Some(def) = registry::find(&info.group, &info.version, &info.resource) else {
-            return Err(Status::failure(404, "NotFound", "the server could not find the requested resource"));
+            return Err(Status::failure(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ));
         };
         if !info.subresource.is_empty() && !def.subresources.contains(&info.subresource.as_str()) {
-            return Err(Status::failure(404, "NotFound", "the server could not find the requested resource"));
+            return Err(Status::failure(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ));
         }
         if !def.namespaced && !info.namespace.is_empty() && info.resource != "namespaces" {
-            return Err(Status::failure(404, "NotFound", "the server could not find the requested resource"));
+            return Err(Status::failure(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ));
         }
-        if def.namespaced && info.namespace.is_empty() && !matches!(info.verb.as_str(), "list" | "watch") {
-            return Err(Status::failure(404, "NotFound", "the server could not find the requested resource"));
+        if def.namespaced
+            && info.namespace.is_empty()
+            && !matches!(info.verb.as_str(), "list" | "watch")
+        {
+            return Err(Status::failure(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ));
         }
-        let want = Want::new(req.headers(), q);
-        let ns = if def.namespaced { info.namespace.as_str() } else { "" };
+        let want = Want::new(&headers, q);
+        let ns = if def.namespaced {
+            info.namespace.as_str()
+        } else {
+            ""
+        };
         match info.verb.as_str() {
             "get" => self.get(def, ns, &info.name, &want).await,
             "list" => self.list(def, ns, q, &want).await,
             "watch" => self.watch(def, ns, q, &want).await,
-            "create" => {
-                let (ct, body) = read_body(req).await?;
-                self.create(def, ns, &ct, &body, q, &user).await
-            }
+            "create" => self.create(def, ns, &ct, &body, q, &user).await,
             "update" => {
-                let (ct, body) = read_body(req).await?;
                 let sent = decode(&ct, &body)?;
-                self.update(def, ns, &info.name, &info.subresource, Update::Replace(sent), q, &user).await
+                self.update(
+                    def,
+                    ns,
+                    &info.name,
+                    &info.subresource,
+                    Update::Replace(sent),
+                    q,
+                    &user,
+                )
+                .await
             }
             "patch" => {
-                let (ct, body) = read_body(req).await?;
                 let Some(ty) = PatchType::from_content_type(&ct) else {
                     return Err(Status::unsupported_media_type(&ct));
                 };
-                self.update(def, ns, &info.name, &info.subresource, Update::Patch(ty, body), q, &user).await
+                self.update(
+                    def,
+                    ns,
+                    &info.name,
+                    &info.subresource,
+                    Update::Patch(ty, body),
+                    q,
+                    &user,
+                )
+                .await
             }
             "delete" => {
-                let (ct, body) = read_body(req).await?;
-                let opts = if body.is_empty() { None } else { Some(decode(&ct, &body)?) };
+                let opts = if body.is_empty() {
+                    None
+                } else {
+                    Some(decode(&ct, &body)?)
+                };
                 self.delete(def, ns, &info.name, opts).await
             }
             "deletecollection" => self.delete_collection(def, ns, q).await,
-            other => Err(Status::method_not_allowed(format!("verb {other:?} is not supported"))),
+            other => Err(Status::method_not_allowed(format!(
+                "verb {other:?} is not supported"
+            ))),
         }
     }
 
     async fn non_resource(&self, req: &Request<Incoming>, info: &RequestInfo, q: &Query) -> Res {
-        let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let accept = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         let path = info.path.trim_end_matches('/');
         let ok = |v: Value| Ok(json_response(StatusCode::OK, &v));
         match path {
-            "/healthz" | "/livez" | "/readyz" => Ok(text_response(StatusCode::OK, "ok", "text/plain; charset=utf-8")),
+            "/healthz" | "/livez" | "/readyz" => Ok(text_response(
+                StatusCode::OK,
+                "ok",
+                "text/plain; charset=utf-8",
+            )),
             "/version" => ok(self.version.json.clone()),
-            "/metrics" => Ok(text_response(StatusCode::OK, self.metrics.render(self.cache.watcher_count()), "text/plain; version=0.0.4")),
+            "/metrics" => Ok(text_response(
+                StatusCode::OK,
+                self.metrics.render(self.cache.watcher_count()),
+                "text/plain; version=0.0.4",
+            )),
             "/api" | "/apis" => match discovery::aggregated_version(accept) {
-                Some(v) => Ok(json_with_type(StatusCode::OK, &discovery::aggregated(path == "/api", v), &discovery::aggregated_content_type(v))),
+                Some(v) => Ok(json_with_type(
+                    StatusCode::OK,
+                    &discovery::aggregated(path == "/api", v),
+                    &discovery::aggregated_content_type(v),
+                )),
                 None if path == "/api" => ok(discovery::api_versions()),
                 None => ok(discovery::api_group_list()),
             },
             "/openapi/v3" => ok(discovery::openapi_v3_root()),
-            "" => ok(json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/metrics", "/openapi/v3", "/readyz", "/version"]})),
+            "/openapi/v2" | "/swagger-2.0.0.pb-v1" => {
+                if accept.contains("protobuf") || path.ends_with("pb-v1") {
+                    Ok(text_response(
+                        StatusCode::OK,
+                        discovery::openapi_v2_protobuf(),
+                        discovery::OPENAPI_V2_PROTOBUF,
+                    ))
+                } else {
+                    ok(discovery::openapi_v2_json())
+                }
+            }
+            "" => ok(
+                json!({"paths": ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/metrics", "/openapi/v3", "/readyz", "/version"]}),
+            ),
             _ => {
                 let _ = q;
-                if let Some(doc) = path.strip_prefix("/openapi/v3/").and_then(discovery::openapi_v3_doc) {
+                if let Some(doc) = path
+                    .strip_prefix("/openapi/v3/")
+                    .and_then(discovery::openapi_v3_doc)
+                {
                     return ok(doc);
                 }
                 let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -280,7 +409,11 @@ impl App {
                 };
                 match found {
                     Some(v) => ok(v),
-                    None => Err(Status::failure(404, "NotFound", "the server could not find the requested resource")),
+                    None => Err(Status::failure(
+                        404,
+                        "NotFound",
+                        "the server could not find the requested resource",
+                    )),
                 }
             }
         }
@@ -295,14 +428,20 @@ impl App {
         obj
     }
 
-    async fn read_object(&self, def: &ResourceDef, ns: &str, name: &str) -> Result<(Value, Revision), Status> {
+    async fn read_object(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+    ) -> Result<(Value, Revision), Status> {
         let kv = self
             .store
             .get(&def.key(ns, name))
             .await
             .map_err(|e| from_store(e, def, name))?
             .ok_or_else(|| Status::not_found(def.subject(name)))?;
-        let mut obj: Value = serde_json::from_slice(&kv.value).map_err(|e| Status::internal(format!("stored object is not JSON: {e}")))?;
+        let mut obj: Value = serde_json::from_slice(&kv.value)
+            .map_err(|e| Status::internal(format!("stored object is not JSON: {e}")))?;
         set_resource_version(&mut obj, kv.mod_revision);
         Ok((obj, kv.mod_revision))
     }
@@ -311,15 +450,30 @@ impl App {
         let (obj, _) = self.read_object(def, ns, name).await?;
         let obj = self.output(def, obj);
         if want.table {
-            return Ok(json_response(StatusCode::OK, &tables::table(def, &[obj], json!({}), self.now(), &want.include_object)));
+            return Ok(json_response(
+                StatusCode::OK,
+                &tables::table(def, &[obj], json!({}), self.now(), &want.include_object),
+            ));
         }
         Ok(json_response(StatusCode::OK, &obj))
     }
 
     async fn list(&self, def: &ResourceDef, ns: &str, q: &Query, want: &Want) -> Res {
-        let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or_default())?;
-        let fields = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or_default(), def.field_selectors)?;
-        let limit = q.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0);
+        let labels = LabelSelector::parse(
+            q.get("labelSelector")
+                .map(String::as_str)
+                .unwrap_or_default(),
+        )?;
+        let fields = FieldSelector::parse(
+            q.get("fieldSelector")
+                .map(String::as_str)
+                .unwrap_or_default(),
+            def.field_selectors,
+        )?;
+        let limit = q
+            .get("limit")
+            .and_then(|l| l.parse::<usize>().ok())
+            .filter(|l| *l > 0);
         let cont = match q.get("continue").filter(|c| !c.is_empty()) {
             Some(c) => Some(decode_continue(c)?),
             None => None,
@@ -332,7 +486,11 @@ impl App {
         // Page through the store until the selectors have yielded `limit` items.
         for _ in 0..1_000_000 {
             let page_size = limit.map(|l| (l - items.len()).max(1)).unwrap_or(10_000);
-            let page = self.store.list(&prefix, after.as_deref(), Some(page_size)).await.map_err(|e| from_store(e, def, ""))?;
+            let page = self
+                .store
+                .list(&prefix, after.as_deref(), Some(page_size))
+                .await
+                .map_err(|e| from_store(e, def, ""))?;
             revision.get_or_insert(page.revision);
             let last_key = page.items.last().map(|kv| kv.key.clone());
             for kv in page.items {
@@ -365,28 +523,62 @@ impl App {
         }
         if want.table {
             let objs: Vec<Value> = items.into_iter().map(|o| self.output(def, o)).collect();
-            return Ok(json_response(StatusCode::OK, &tables::table(def, &objs, meta, self.now(), &want.include_object)));
+            return Ok(json_response(
+                StatusCode::OK,
+                &tables::table(def, &objs, meta, self.now(), &want.include_object),
+            ));
         }
         let list = json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": meta, "items": items});
         Ok(json_response(StatusCode::OK, &list))
     }
 
     async fn watch(&self, def: &'static ResourceDef, ns: &str, q: &Query, want: &Want) -> Res {
-        let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or_default())?;
-        let fields = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or_default(), def.field_selectors)?;
-        let rv = q.get("resourceVersion").map(String::as_str).unwrap_or_default();
+        let labels = LabelSelector::parse(
+            q.get("labelSelector")
+                .map(String::as_str)
+                .unwrap_or_default(),
+        )?;
+        let fields = FieldSelector::parse(
+            q.get("fieldSelector")
+                .map(String::as_str)
+                .unwrap_or_default(),
+            def.field_selectors,
+        )?;
+        let rv = q
+            .get("resourceVersion")
+            .map(String::as_str)
+            .unwrap_or_default();
         let prefix = def.ns_prefix(ns);
-        let key = fields.name().map(|n| def.key(ns, n)).filter(|_| !def.namespaced || !ns.is_empty());
+        let key = fields
+            .name()
+            .map(|n| def.key(ns, n))
+            .filter(|_| !def.namespaced || !ns.is_empty());
         let mut initial: Vec<Value> = Vec::new();
         let after: Revision = if rv.is_empty() || rv == "0" {
             // Synthetic ADDED events for the current state, then changes after it.
             let page = match &key {
                 Some(k) => {
-                    let kv = self.store.get(k).await.map_err(|e| from_store(e, def, ""))?;
-                    let revision = self.store.revision().await.map_err(|e| from_store(e, def, ""))?;
-                    kubeboot_store::ListPage { items: kv.into_iter().collect(), revision, more: false }
+                    let kv = self
+                        .store
+                        .get(k)
+                        .await
+                        .map_err(|e| from_store(e, def, ""))?;
+                    let revision = self
+                        .store
+                        .revision()
+                        .await
+                        .map_err(|e| from_store(e, def, ""))?;
+                    kubeboot_store::ListPage {
+                        items: kv.into_iter().collect(),
+                        revision,
+                        more: false,
+                    }
                 }
-                None => self.store.list(&prefix, None, None).await.map_err(|e| from_store(e, def, ""))?,
+                None => self
+                    .store
+                    .list(&prefix, None, None)
+                    .await
+                    .map_err(|e| from_store(e, def, ""))?,
             };
             for kv in page.items {
                 if let Ok(mut obj) = serde_json::from_slice::<Value>(&kv.value) {
@@ -396,20 +588,28 @@ impl App {
             }
             page.revision
         } else {
-            rv.parse().map_err(|_| Status::bad_request(format!("invalid resourceVersion {rv:?}")))?
+            rv.parse()
+                .map_err(|_| Status::bad_request(format!("invalid resourceVersion {rv:?}")))?
         };
         let handle = match self.cache.watch(&prefix, key, after) {
             Ok(h) => h,
-            Err(oldest) => return Err(Status::expired(format!("too old resource version: {after} ({oldest})"))),
+            Err(oldest) => {
+                return Err(Status::expired(format!(
+                    "too old resource version: {after} ({oldest})"
+                )));
+            }
         };
         let timeout = q
             .get("timeoutSeconds")
             .and_then(|t| t.parse::<u64>().ok())
             .map(Duration::from_secs)
             .unwrap_or(Duration::from_secs(1800));
-        let bookmarks = q.get("allowWatchBookmarks").is_some_and(|v| v == "true" || v == "1");
+        let bookmarks = q
+            .get("allowWatchBookmarks")
+            .is_some_and(|v| v == "true" || v == "1");
         let filter = move |obj: &Value| {
-            (labels.is_empty() || labels.matches(&object::labels(obj))) && (fields.is_empty() || fields.matches(|f| object::field_text(obj, f)))
+            (labels.is_empty() || labels.matches(&object::labels(obj)))
+                && (fields.is_empty() || fields.matches(|f| object::field_text(obj, f)))
         };
         let frames = WatchFrames {
             def,
@@ -421,7 +621,13 @@ impl App {
             .into_iter()
             .filter(|o| filter(o))
             .map(|o| frames.frame("ADDED", o))
-            .chain(handle.backlog.iter().filter(|e| filter(&e.object)).map(|e| frames.event(e)))
+            .chain(
+                handle
+                    .backlog
+                    .iter()
+                    .filter(|e| filter(&e.object))
+                    .map(|e| frames.event(e)),
+            )
             .collect();
         let deadline = tokio::time::Instant::now() + timeout;
         let cache = self.cache.clone();
@@ -431,12 +637,18 @@ impl App {
             frames: WatchFrames,
             last_rv: Revision,
         }
-        let state = State { handle, filter, frames, last_rv: after };
+        let state = State {
+            handle,
+            filter,
+            frames,
+            last_rv: after,
+        };
         let live = futures::stream::unfold(state, move |mut st| {
             let cache = cache.clone();
             async move {
                 loop {
-                    let tick = tokio::time::sleep(Duration::from_secs(if bookmarks { 30 } else { 3600 }));
+                    let tick =
+                        tokio::time::sleep(Duration::from_secs(if bookmarks { 30 } else { 3600 }));
                     tokio::select! {
                         ev = st.handle.rx.recv() => {
                             let ev = ev?;
@@ -455,7 +667,9 @@ impl App {
                 }
             }
         });
-        let stream = futures::stream::iter(first).chain(live).map(|b| Ok::<_, Infallible>(Frame::data(b)));
+        let stream = futures::stream::iter(first)
+            .chain(live)
+            .map(|b| Ok::<_, Infallible>(Frame::data(b)));
         Ok(Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/json")
@@ -466,13 +680,26 @@ impl App {
 
     async fn ensure_namespace(&self, ns: &str) -> Result<(), Status> {
         let def = registry::by_kind(registry::Kind::Namespace);
-        match self.store.get(&def.key("", ns)).await.map_err(|e| from_store(e, def, ns))? {
+        match self
+            .store
+            .get(&def.key("", ns))
+            .await
+            .map_err(|e| from_store(e, def, ns))?
+        {
             Some(_) => Ok(()),
             None => Err(Status::not_found(def.subject(ns))),
         }
     }
 
-    async fn create(&self, def: &ResourceDef, ns: &str, ct: &str, body: &[u8], q: &Query, user: &UserInfo) -> Res {
+    async fn create(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        ct: &str,
+        body: &[u8],
+        q: &Query,
+        user: &UserInfo,
+    ) -> Res {
         let sent = decode(ct, body)?;
         let mut obj = self.admit_new(def, ns, sent, q, user)?;
         let name = meta_str(&obj, "name").to_owned();
@@ -484,7 +711,10 @@ impl App {
         }
         let kv = self
             .store
-            .create(&def.key(ns, &name), Bytes::from(serde_json::to_vec(&obj).unwrap_or_default()))
+            .create(
+                &def.key(ns, &name),
+                Bytes::from(serde_json::to_vec(&obj).unwrap_or_default()),
+            )
             .await
             .map_err(|e| from_store(e, def, &name))?;
         set_resource_version(&mut obj, kv.mod_revision);
@@ -492,37 +722,77 @@ impl App {
     }
 
     /// Checks a new object and sets what the server owns; returns what will be stored.
-    pub fn admit_new(&self, def: &ResourceDef, ns: &str, sent: Value, q: &Query, user: &UserInfo) -> Result<Value, Status> {
+    pub fn admit_new(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        sent: Value,
+        q: &Query,
+        user: &UserInfo,
+    ) -> Result<Value, Status> {
         check_type(def, &sent)?;
         let mut obj = normalize(def, sent, q)?;
         let meta = meta_mut(&mut obj);
-        let body_ns = meta.get("namespace").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let body_ns = meta
+            .get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         if def.namespaced {
             if !body_ns.is_empty() && body_ns != ns {
-                return Err(Status::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+                return Err(Status::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
             }
             meta.insert("namespace".into(), json!(ns));
         } else {
             meta.remove("namespace");
         }
-        let mut name = meta.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let mut name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         if name.is_empty() {
-            let generate = meta.get("generateName").and_then(Value::as_str).unwrap_or_default();
+            let generate = meta
+                .get("generateName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if generate.is_empty() {
-                return Err(Status::invalid(def.kind, def.group, "", vec![StatusCause::required("metadata.name", "name or generateName is required")]));
+                return Err(Status::invalid(
+                    def.kind,
+                    def.group,
+                    "",
+                    vec![StatusCause::required(
+                        "metadata.name",
+                        "name or generateName is required",
+                    )],
+                ));
             }
             name = format!("{generate}{}", object::random_suffix());
         }
         validate_name(def, &name)?;
         meta.insert("name".into(), json!(name));
         meta.insert("uid".into(), json!(object::random_uid()));
-        meta.insert("creationTimestamp".into(), json!(format_rfc3339(self.now())));
+        meta.insert(
+            "creationTimestamp".into(),
+            json!(format_rfc3339(self.now())),
+        );
         meta.insert("generation".into(), json!(1));
-        for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+        for k in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
             meta.remove(k);
         }
         let can = |a: &Attributes| self.can(user, a);
-        let adm = Admission { user, now: self.now(), can: &can };
+        let adm = Admission {
+            user,
+            now: self.now(),
+            can: &can,
+        };
         strategy::prepare_create(def, &mut obj, &adm)?;
         let causes = strategy::validate(def, &obj, None);
         if !causes.is_empty() {
@@ -532,7 +802,16 @@ impl App {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn update(&self, def: &ResourceDef, ns: &str, name: &str, sub: &str, change: Update, q: &Query, user: &UserInfo) -> Res {
+    async fn update(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        sub: &str,
+        change: Update,
+        q: &Query,
+        user: &UserInfo,
+    ) -> Res {
         // Retry on conflicts the client did not cause (it sent no resourceVersion).
         for _ in 0..16 {
             let (old, old_rev) = self.read_object(def, ns, name).await?;
@@ -551,30 +830,51 @@ impl App {
             check_type(def, &sent)?;
             let sent_name = meta_str(&sent, "name");
             if !sent_name.is_empty() && sent_name != name {
-                return Err(Status::bad_request(format!("the name of the object ({sent_name}) does not match the name on the URL ({name})")));
+                return Err(Status::bad_request(format!(
+                    "the name of the object ({sent_name}) does not match the name on the URL ({name})"
+                )));
             }
             if def.namespaced {
                 let sent_ns = meta_str(&sent, "namespace");
                 if !sent_ns.is_empty() && sent_ns != ns {
-                    return Err(Status::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+                    return Err(Status::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
                 }
             }
             let mut new = normalize(def, sent, q)?;
             let sent_rv = meta_str(&new, "resourceVersion").to_owned();
             let expected: Revision = if sent_rv.is_empty() {
                 if matches!(change, Update::Replace(_)) && !def.unconditional_update {
-                    return Err(Status::invalid(def.kind, def.group, name, vec![StatusCause::required("metadata.resourceVersion", "must be specified for an update")]));
+                    return Err(Status::invalid(
+                        def.kind,
+                        def.group,
+                        name,
+                        vec![StatusCause::required(
+                            "metadata.resourceVersion",
+                            "must be specified for an update",
+                        )],
+                    ));
                 }
                 old_rev
             } else {
-                let rv: Revision = sent_rv.parse().map_err(|_| Status::bad_request(format!("invalid resourceVersion {sent_rv:?}")))?;
+                let rv: Revision = sent_rv.parse().map_err(|_| {
+                    Status::bad_request(format!("invalid resourceVersion {sent_rv:?}"))
+                })?;
                 if rv != old_rev {
-                    return Err(Status::conflict(def.subject(name), "the object has been modified; please apply your changes to the latest version and try again"));
+                    return Err(Status::conflict(
+                        def.subject(name),
+                        "the object has been modified; please apply your changes to the latest version and try again",
+                    ));
                 }
                 rv
             };
             let can = |a: &Attributes| self.can(user, a);
-            let adm = Admission { user, now: self.now(), can: &can };
+            let adm = Admission {
+                user,
+                now: self.now(),
+                can: &can,
+            };
             strategy::prepare_update(def, &mut new, &old, sub, &adm)?;
             carry_server_metadata(&mut new, &old, def, ns);
             let causes = strategy::validate(def, &new, Some(&old));
@@ -590,7 +890,15 @@ impl App {
             if q.get("dryRun").is_some_and(|d| d == "All") {
                 return Ok(json_response(StatusCode::OK, &self.output(def, new)));
             }
-            match self.store.update(&def.key(ns, name), Bytes::from(serde_json::to_vec(&new).unwrap_or_default()), Some(expected)).await {
+            match self
+                .store
+                .update(
+                    &def.key(ns, name),
+                    Bytes::from(serde_json::to_vec(&new).unwrap_or_default()),
+                    Some(expected),
+                )
+                .await
+            {
                 Ok(kv) => {
                     set_resource_version(&mut new, kv.mod_revision);
                     return Ok(json_response(StatusCode::OK, &self.output(def, new)));
@@ -599,7 +907,10 @@ impl App {
                 Err(e) => return Err(from_store(e, def, name)),
             }
         }
-        Err(Status::conflict(def.subject(name), "the object is being modified too often; try again"))
+        Err(Status::conflict(
+            def.subject(name),
+            "the object is being modified too often; try again",
+        ))
     }
 
     async fn delete(&self, def: &ResourceDef, ns: &str, name: &str, opts: Option<Value>) -> Res {
@@ -607,29 +918,54 @@ impl App {
         if let Some(opts) = opts {
             if let Some(uid) = opts.pointer("/preconditions/uid").and_then(Value::as_str) {
                 if uid != meta_str(&old, "uid") {
-                    return Err(Status::conflict(def.subject(name), &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta_str(&old, "uid"))));
+                    return Err(Status::conflict(
+                        def.subject(name),
+                        &format!(
+                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                            meta_str(&old, "uid")
+                        ),
+                    ));
                 }
             }
-            if let Some(rv) = opts.pointer("/preconditions/resourceVersion").and_then(Value::as_str) {
+            if let Some(rv) = opts
+                .pointer("/preconditions/resourceVersion")
+                .and_then(Value::as_str)
+            {
                 if rv != old_rev.to_string() {
-                    return Err(Status::conflict(def.subject(name), &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {old_rev}")));
+                    return Err(Status::conflict(
+                        def.subject(name),
+                        &format!(
+                            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {old_rev}"
+                        ),
+                    ));
                 }
             }
         }
         if def.kind_id == registry::Kind::Namespace {
             self.delete_namespace_contents(name).await?;
         }
-        let kv = self.store.delete(&def.key(ns, name), Some(old_rev)).await.map_err(|e| from_store(e, def, name))?;
+        let kv = self
+            .store
+            .delete(&def.key(ns, name), Some(old_rev))
+            .await
+            .map_err(|e| from_store(e, def, name))?;
         let mut obj = old;
         set_resource_version(&mut obj, kv.mod_revision);
         Ok(json_response(StatusCode::OK, &self.output(def, obj)))
     }
 
     async fn delete_namespace_contents(&self, ns: &str) -> Result<(), Status> {
-        for def in registry::RESOURCES.iter().filter(|d| d.namespaced && d.version == "v1") {
+        for def in registry::RESOURCES
+            .iter()
+            .filter(|d| d.namespaced && d.version == "v1")
+        {
             let prefix = def.ns_prefix(ns);
             for _ in 0..10_000 {
-                let page = self.store.list(&prefix, None, Some(1000)).await.map_err(|e| from_store(e, def, ""))?;
+                let page = self
+                    .store
+                    .list(&prefix, None, Some(1000))
+                    .await
+                    .map_err(|e| from_store(e, def, ""))?;
                 for kv in &page.items {
                     match self.store.delete(&kv.key, None).await {
                         Ok(_) | Err(StoreError::NotFound(_)) => {}
@@ -645,17 +981,35 @@ impl App {
     }
 
     async fn delete_collection(&self, def: &ResourceDef, ns: &str, q: &Query) -> Res {
-        let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or_default())?;
-        let fields = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or_default(), def.field_selectors)?;
-        let page = self.store.list(&def.ns_prefix(ns), None, None).await.map_err(|e| from_store(e, def, ""))?;
+        let labels = LabelSelector::parse(
+            q.get("labelSelector")
+                .map(String::as_str)
+                .unwrap_or_default(),
+        )?;
+        let fields = FieldSelector::parse(
+            q.get("fieldSelector")
+                .map(String::as_str)
+                .unwrap_or_default(),
+            def.field_selectors,
+        )?;
+        let page = self
+            .store
+            .list(&def.ns_prefix(ns), None, None)
+            .await
+            .map_err(|e| from_store(e, def, ""))?;
         let mut deleted = Vec::new();
         for kv in page.items {
-            let Ok(mut obj) = serde_json::from_slice::<Value>(&kv.value) else { continue };
-            if !labels.matches(&object::labels(&obj)) || !fields.matches(|f| object::field_text(&obj, f)) {
+            let Ok(mut obj) = serde_json::from_slice::<Value>(&kv.value) else {
+                continue;
+            };
+            if !labels.matches(&object::labels(&obj))
+                || !fields.matches(|f| object::field_text(&obj, f))
+            {
                 continue;
             }
             if def.kind_id == registry::Kind::Namespace {
-                self.delete_namespace_contents(meta_str(&obj, "name")).await?;
+                self.delete_namespace_contents(meta_str(&obj, "name"))
+                    .await?;
             }
             match self.store.delete(&kv.key, None).await {
                 Ok(d) => {
@@ -666,8 +1020,15 @@ impl App {
                 Err(e) => return Err(from_store(e, def, "")),
             }
         }
-        let rev = self.store.revision().await.map_err(|e| from_store(e, def, ""))?;
-        Ok(json_response(StatusCode::OK, &json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": {"resourceVersion": rev.to_string()}, "items": deleted})))
+        let rev = self
+            .store
+            .revision()
+            .await
+            .map_err(|e| from_store(e, def, ""))?;
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": {"resourceVersion": rev.to_string()}, "items": deleted}),
+        ))
     }
 
     fn review(&self, review: &registry::ReviewDef, user: &UserInfo, mut obj: Value) -> Res {
@@ -683,26 +1044,54 @@ impl App {
                 }
                 json!({"userInfo": ui})
             }
-            "selfsubjectrulesreviews" => json!({"resourceRules": [], "nonResourceRules": [], "incomplete": true, "evaluationError": "rule listing is not supported by this server"}),
+            "selfsubjectrulesreviews" => {
+                json!({"resourceRules": [], "nonResourceRules": [], "incomplete": true, "evaluationError": "rule listing is not supported by this server"})
+            }
             plural => {
                 let subject = if plural == "subjectaccessreviews" {
                     let spec = obj.get("spec").cloned().unwrap_or(json!({}));
-                    let mut groups: Vec<String> = spec.get("groups").and_then(|g| serde_json::from_value(g.clone()).ok()).unwrap_or_default();
-                    if !groups.is_empty() && !groups.iter().any(|g| g == "system:authenticated" || g == "system:unauthenticated") {
+                    let mut groups: Vec<String> = spec
+                        .get("groups")
+                        .and_then(|g| serde_json::from_value(g.clone()).ok())
+                        .unwrap_or_default();
+                    if !groups.is_empty()
+                        && !groups
+                            .iter()
+                            .any(|g| g == "system:authenticated" || g == "system:unauthenticated")
+                    {
                         groups.push("system:authenticated".into());
                     }
                     UserInfo {
-                        name: spec.get("user").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                        uid: spec.get("uid").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                        name: spec
+                            .get("user")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        uid: spec
+                            .get("uid")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
                         groups,
-                        extra: spec.get("extra").and_then(|e| serde_json::from_value(e.clone()).ok()).unwrap_or_default(),
+                        extra: spec
+                            .get("extra")
+                            .and_then(|e| serde_json::from_value(e.clone()).ok())
+                            .unwrap_or_default(),
                     }
                 } else {
                     user.clone()
                 };
                 let a = review_attributes(obj.get("spec").unwrap_or(&Value::Null));
                 let Some(a) = a else {
-                    return Err(Status::invalid(review.kind, review.group, "", vec![StatusCause::required("spec.resourceAttributes", "exactly one of nonResourceAttributes or resourceAttributes must be specified")]));
+                    return Err(Status::invalid(
+                        review.kind,
+                        review.group,
+                        "",
+                        vec![StatusCause::required(
+                            "spec.resourceAttributes",
+                            "exactly one of nonResourceAttributes or resourceAttributes must be specified",
+                        )],
+                    ));
                 };
                 match self.authz.authorize(&subject, &a) {
                     Ok(reason) if reason.is_empty() => json!({"allowed": true}),
@@ -737,7 +1126,12 @@ fn attributes(info: &RequestInfo) -> Attributes {
 }
 
 fn review_attributes(spec: &Value) -> Option<Attributes> {
-    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let s = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     if let Some(r) = spec.get("resourceAttributes") {
         return Some(Attributes {
             is_resource: true,
@@ -759,48 +1153,90 @@ fn review_attributes(spec: &Value) -> Option<Attributes> {
 }
 
 async fn read_body(req: Request<Incoming>) -> Result<(String, Bytes), Status> {
-    let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_owned();
-    if req
+    let ct = req
         .headers()
-        .get(header::CONTENT_LENGTH)
+        .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > MAX_BODY)
-    {
+        .unwrap_or("application/json")
+        .to_owned();
+    let mut body = req.into_body();
+    let mut buf = bytes::BytesMut::new();
+    let mut too_large = false;
+    let mut seen = 0usize;
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                Status::bad_request(format!("failed to read the request body: {e}"))
+            })?;
+            if let Ok(data) = frame.into_data() {
+                seen += data.len();
+                // Past the limit the rest is read and dropped (up to 64 MiB), so the client
+                // hears the 413 instead of a reset connection.
+                if seen > MAX_BODY {
+                    too_large = true;
+                    buf.clear();
+                    if seen > 64 * MAX_BODY / 3 {
+                        break;
+                    }
+                } else {
+                    buf.extend_from_slice(&data);
+                }
+            }
+        }
+        Ok::<(), Status>(())
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .map_err(|_| Status::timeout("timed out reading the request body"))??;
+    if too_large {
         return Err(Status::too_large("the request body is larger than 3 MiB"));
     }
-    let collected = tokio::time::timeout(Duration::from_secs(60), Limited::new(req.into_body(), MAX_BODY).collect())
-        .await
-        .map_err(|_| Status::timeout("timed out reading the request body"))?;
-    match collected {
-        Ok(c) => Ok((ct, c.to_bytes())),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(Status::too_large("the request body is larger than 3 MiB")),
-        Err(e) => Err(Status::bad_request(format!("failed to read the request body: {e}"))),
-    }
+    Ok((ct, buf.freeze()))
 }
 
 fn decode(ct: &str, body: &[u8]) -> Result<Value, Status> {
     let media = ct.split(';').next().unwrap_or_default().trim();
     let v: Value = match media {
-        "application/json" | "" | "*/*" => serde_json::from_slice(body).map_err(|e| Status::bad_request(format!("the body of the request could not be decoded as JSON: {e}")))?,
+        "application/json" | "" | "*/*" => serde_json::from_slice(body).map_err(|e| {
+            Status::bad_request(format!(
+                "the body of the request could not be decoded as JSON: {e}"
+            ))
+        })?,
         "application/yaml" => {
-            let text = std::str::from_utf8(body).map_err(|_| Status::bad_request("the body of the request is not UTF-8"))?;
-            serde_saphyr::from_str(text).map_err(|e| Status::bad_request(format!("the body of the request could not be decoded as YAML: {e}")))?
+            let text = std::str::from_utf8(body)
+                .map_err(|_| Status::bad_request("the body of the request is not UTF-8"))?;
+            serde_saphyr::from_str(text).map_err(|e| {
+                Status::bad_request(format!(
+                    "the body of the request could not be decoded as YAML: {e}"
+                ))
+            })?
         }
-        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body).map_err(|e| Status::bad_request(format!("the body of the request could not be decoded as protobuf: {e}")))?,
+        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body).map_err(|e| {
+            Status::bad_request(format!(
+                "the body of the request could not be decoded as protobuf: {e}"
+            ))
+        })?,
         other => return Err(Status::unsupported_media_type(other)),
     };
     if !v.is_object() {
-        return Err(Status::bad_request("the body of the request must be a JSON object"));
+        return Err(Status::bad_request(
+            "the body of the request must be a JSON object",
+        ));
     }
     Ok(v)
 }
 
 fn check_type(def: &ResourceDef, obj: &Value) -> Result<(), Status> {
-    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let api_version = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default();
     if !kind.is_empty() && kind != def.kind {
-        return Err(Status::bad_request(format!("the kind of the provided object ({kind}) does not match the kind served at this path ({})", def.kind)));
+        return Err(Status::bad_request(format!(
+            "the kind of the provided object ({kind}) does not match the kind served at this path ({})",
+            def.kind
+        )));
     }
     if !api_version.is_empty() && api_version != def.api_version() {
         return Err(Status::bad_request(format!(
@@ -815,16 +1251,30 @@ fn check_type(def: &ResourceDef, obj: &Value) -> Result<(), Status> {
 /// `fieldValidation=Strict` and dropped otherwise.
 fn normalize(def: &ResourceDef, mut sent: Value, q: &Query) -> Result<Value, Status> {
     // The typed schema is v1; v1beta1 CSRs share it.
-    set_type(&mut sent, &format!("{}/v1", def.group).trim_start_matches('/').to_owned(), def.kind);
+    set_type(
+        &mut sent,
+        &format!("{}/v1", def.group)
+            .trim_start_matches('/')
+            .to_owned(),
+        def.kind,
+    );
     if def.group.is_empty() {
         set_type(&mut sent, "v1", def.kind);
     }
-    let kept = (def.normalize)(sent.clone()).map_err(|e| Status::bad_request(format!("the body of the request could not be decoded: {e}")))?;
+    let kept = (def.normalize)(sent.clone()).map_err(|e| {
+        Status::bad_request(format!("the body of the request could not be decoded: {e}"))
+    })?;
     if q.get("fieldValidation").is_some_and(|v| v == "Strict") {
         let unknown = object::unknown_fields(&sent, &kept);
         if !unknown.is_empty() {
-            let list = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect::<Vec<_>>().join(", ");
-            return Err(Status::bad_request(format!("strict decoding error: {list}")));
+            let list = unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(Status::bad_request(format!(
+                "strict decoding error: {list}"
+            )));
         }
     }
     let mut kept = kept;
@@ -845,12 +1295,20 @@ fn validate_name(def: &ResourceDef, name: &str) -> Result<(), Status> {
             object::is_dns1123_subdomain(name),
             "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
         ),
-        NameRule::PathSegment => (object::is_path_segment(name), "may not contain '/' or '%', and may not be '.' or '..'"),
+        NameRule::PathSegment => (
+            object::is_path_segment(name),
+            "may not contain '/' or '%', and may not be '.' or '..'",
+        ),
     };
     if ok {
         Ok(())
     } else {
-        Err(Status::invalid(def.kind, def.group, name, vec![StatusCause::invalid("metadata.name", name, rule)]))
+        Err(Status::invalid(
+            def.kind,
+            def.group,
+            name,
+            vec![StatusCause::invalid("metadata.name", name, rule)],
+        ))
     }
 }
 
@@ -881,9 +1339,14 @@ fn carry_server_metadata(new: &mut Value, old: &Value, def: &ResourceDef, ns: &s
     if def.namespaced {
         meta.insert("namespace".into(), json!(ns));
     }
-    meta.remove("generateName").map(|g| meta.insert("generateName".into(), g));
+    meta.remove("generateName")
+        .map(|g| meta.insert("generateName".into(), g));
     if changed {
-        let g = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
+        let g = old_meta
+            .get("generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            + 1;
         meta.insert("generation".into(), json!(g));
     }
 }
@@ -893,15 +1356,21 @@ fn strip_rv(obj: &mut Value) {
 }
 
 fn encode_continue(key: &str, rev: Revision) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json!({"v": "meta.k8s.io/v1", "rv": rev, "start": key}).to_string())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(json!({"v": "meta.k8s.io/v1", "rv": rev, "start": key}).to_string())
 }
 
 fn decode_continue(token: &str) -> Result<(String, Revision), Status> {
     let bad = || Status::bad_request("continue key is not valid: the continue token is malformed");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token.trim_end_matches('=')).map_err(|_| bad())?;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim_end_matches('='))
+        .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
     Ok((
-        v.get("start").and_then(Value::as_str).ok_or_else(bad)?.to_owned(),
+        v.get("start")
+            .and_then(Value::as_str)
+            .ok_or_else(bad)?
+            .to_owned(),
         v.get("rv").and_then(Value::as_i64).ok_or_else(bad)?,
     ))
 }
@@ -923,18 +1392,27 @@ impl WatchFrames {
         let mut obj = obj;
         set_type(&mut obj, &self.def.api_version(), self.def.kind);
         let object = if self.table {
-            serde_json::to_value(tables::table(self.def, &[obj], json!({}), self.clock.now(), &self.include_object)).unwrap_or_default()
+            serde_json::to_value(tables::table(
+                self.def,
+                &[obj],
+                json!({}),
+                self.clock.now(),
+                &self.include_object,
+            ))
+            .unwrap_or_default()
         } else {
             obj
         };
-        let mut line = serde_json::to_vec(&json!({"type": ty, "object": object})).unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({"type": ty, "object": object})).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
     }
 
     fn bookmark(&self, rev: Revision) -> Bytes {
         let obj = json!({"kind": self.def.kind, "apiVersion": self.def.api_version(), "metadata": {"resourceVersion": rev.to_string()}});
-        let mut line = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
     }

@@ -6,7 +6,9 @@ use std::fmt::Write;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-const BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0];
+const BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
+];
 
 #[derive(Default, Clone)]
 struct Histogram {
@@ -29,9 +31,17 @@ impl Histogram {
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {}", self.counts[i]);
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {}",
+                self.counts[i]
+            );
         }
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
         let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
         let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
     }
@@ -66,9 +76,17 @@ impl Metrics {
     pub fn render(&self, watchers: usize) -> String {
         let mut out = String::new();
         out.push_str("# HELP apiserver_request_total Counter of apiserver requests broken out by verb, resource and HTTP response code.\n# TYPE apiserver_request_total counter\n");
-        let reqs = self.requests.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let reqs = self
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         for ((verb, resource, code), h) in &reqs {
-            let _ = writeln!(out, "apiserver_request_total{{code=\"{code}\",resource=\"{resource}\",verb=\"{verb}\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "apiserver_request_total{{code=\"{code}\",resource=\"{resource}\",verb=\"{verb}\"}} {}",
+                h.count
+            );
         }
         out.push_str("# HELP apiserver_request_duration_seconds Response latency distribution in seconds by verb and resource.\n# TYPE apiserver_request_duration_seconds histogram\n");
         let mut by_vr: BTreeMap<(String, String), Histogram> = BTreeMap::new();
@@ -81,13 +99,27 @@ impl Metrics {
             e.sum += h.sum;
         }
         for ((verb, resource), h) in &by_vr {
-            h.render(&mut out, "apiserver_request_duration_seconds", &format!("resource=\"{resource}\",verb=\"{verb}\""));
+            h.render(
+                &mut out,
+                "apiserver_request_duration_seconds",
+                &format!("resource=\"{resource}\",verb=\"{verb}\""),
+            );
         }
-        let (commits, writes) = self.commits.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let (commits, writes) = self
+            .commits
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         out.push_str("# HELP kubeboot_storage_commit_duration_seconds Latency of durable storage commits (each may hold many writes).\n# TYPE kubeboot_storage_commit_duration_seconds histogram\n");
         commits.render(&mut out, "kubeboot_storage_commit_duration_seconds", "");
-        let _ = writeln!(out, "# HELP kubeboot_storage_writes_total Writes committed to storage.\n# TYPE kubeboot_storage_writes_total counter\nkubeboot_storage_writes_total {writes}");
-        let _ = writeln!(out, "# HELP apiserver_registered_watchers Number of currently registered watchers.\n# TYPE apiserver_registered_watchers gauge\napiserver_registered_watchers {watchers}");
+        let _ = writeln!(
+            out,
+            "# HELP kubeboot_storage_writes_total Writes committed to storage.\n# TYPE kubeboot_storage_writes_total counter\nkubeboot_storage_writes_total {writes}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP apiserver_registered_watchers Number of currently registered watchers.\n# TYPE apiserver_registered_watchers gauge\napiserver_registered_watchers {watchers}"
+        );
         out
     }
 }

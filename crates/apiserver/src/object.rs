@@ -115,7 +115,8 @@ pub fn is_dns1123_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -147,7 +148,14 @@ pub fn random_uid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
-    format!("{}-{}-{}-{}-{}", h(0..4), h(4..6), h(6..8), h(8..10), h(10..16))
+    format!(
+        "{}-{}-{}-{}-{}",
+        h(0..4),
+        h(4..6),
+        h(6..8),
+        h(8..10),
+        h(10..16)
+    )
 }
 
 fn fill_random(b: &mut [u8]) {
@@ -162,8 +170,12 @@ mod tests {
     #[test]
     fn unknown_fields_are_the_ones_the_schema_dropped() {
         let sent = json!({"metadata": {"name": "x", "bogus": 1}, "data": {"a": "b"}, "extra": null, "spec": {"x": [ {"y": 1, "z": 2} ]}});
-        let kept = json!({"metadata": {"name": "x"}, "data": {"a": "b"}, "spec": {"x": [ {"y": 1} ]}});
-        assert_eq!(unknown_fields(&sent, &kept), ["metadata.bogus", "spec.x[0].z"]);
+        let kept =
+            json!({"metadata": {"name": "x"}, "data": {"a": "b"}, "spec": {"x": [ {"y": 1} ]}});
+        assert_eq!(
+            unknown_fields(&sent, &kept),
+            ["metadata.bogus", "spec.x[0].z"]
+        );
     }
 
     #[test]

@@ -29,7 +29,11 @@ impl PatchType {
 
 /// Applies a patch to an object.
 pub fn apply(original: &Value, patch_body: &[u8], ty: PatchType) -> Result<Value, Status> {
-    let bad = |e: &dyn std::fmt::Display| Status::bad_request(format!("the body of the request was not a valid patch: {e}"));
+    let bad = |e: &dyn std::fmt::Display| {
+        Status::bad_request(format!(
+            "the body of the request was not a valid patch: {e}"
+        ))
+    };
     let patch: Value = serde_json::from_slice(patch_body).map_err(|e| bad(&e))?;
     let mut out = original.clone();
     match ty {
@@ -42,7 +46,11 @@ pub fn apply(original: &Value, patch_body: &[u8], ty: PatchType) -> Result<Value
         PatchType::Json => {
             let p: json_patch::Patch = serde_json::from_value(patch).map_err(|e| bad(&e))?;
             json_patch::patch(&mut out, &p).map_err(|e| {
-                Status::failure(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
+                Status::failure(
+                    422,
+                    "Invalid",
+                    format!("the server rejected our request due to an error in our request: {e}"),
+                )
             })?;
         }
         PatchType::Strategic => {
@@ -133,7 +141,9 @@ pub fn strategic_merge(original: &mut Value, patch: &Value) {
 fn merge_keyed_list(existing: &mut Vec<Value>, items: &[Value], key: &str) {
     for item in items {
         let id = item.get(key);
-        let pos = existing.iter().position(|e| id.is_some() && e.get(key) == id);
+        let pos = existing
+            .iter()
+            .position(|e| id.is_some() && e.get(key) == id);
         let delete = item.get("$patch").and_then(Value::as_str) == Some("delete");
         match (pos, delete) {
             (Some(i), true) => {
@@ -172,8 +182,11 @@ mod tests {
                            "$setElementOrder/conditions": [{"type": "Ready"}],
                            "status": {"conditions": [{"type": "Ready", "status": "True"}, {"type": "Disk", "$patch": "delete"}]}});
         let out = apply(&orig, patch.to_string().as_bytes(), PatchType::Strategic).unwrap();
-        assert_eq!(out, json!({"metadata": {"labels": {"b": "2", "c": "3"}}, "data": {"x": "1", "y": "2"},
-                               "status": {"conditions": [{"type": "Ready", "status": "True"}]}}));
+        assert_eq!(
+            out,
+            json!({"metadata": {"labels": {"b": "2", "c": "3"}}, "data": {"x": "1", "y": "2"},
+                               "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+        );
     }
 
     #[test]
@@ -181,9 +194,28 @@ mod tests {
         let orig = json!({"data": {"a": "1"}});
         let out = apply(&orig, br#"{"data":{"a":null,"b":"2"}}"#, PatchType::Merge).unwrap();
         assert_eq!(out, json!({"data": {"b": "2"}}));
-        let out = apply(&orig, br#"[{"op":"add","path":"/data/c","value":"3"}]"#, PatchType::Json).unwrap();
+        let out = apply(
+            &orig,
+            br#"[{"op":"add","path":"/data/c","value":"3"}]"#,
+            PatchType::Json,
+        )
+        .unwrap();
         assert_eq!(out, json!({"data": {"a": "1", "c": "3"}}));
-        assert_eq!(apply(&orig, br#"[{"op":"test","path":"/data/a","value":"9"}]"#, PatchType::Json).unwrap_err().code, 422);
-        assert_eq!(apply(&orig, b"{not json", PatchType::Merge).unwrap_err().code, 400);
+        assert_eq!(
+            apply(
+                &orig,
+                br#"[{"op":"test","path":"/data/a","value":"9"}]"#,
+                PatchType::Json
+            )
+            .unwrap_err()
+            .code,
+            422
+        );
+        assert_eq!(
+            apply(&orig, b"{not json", PatchType::Merge)
+                .unwrap_err()
+                .code,
+            400
+        );
     }
 }

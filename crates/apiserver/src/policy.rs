@@ -60,45 +60,102 @@ pub fn default_objects() -> Vec<(Kind, Value)> {
         .collect();
     let certs = "certificates.k8s.io";
     out.extend([
-        cluster_role("cluster-admin", vec![rule(&["*"], &["*"], &["*"]), urls(&["*"], &["*"])]),
+        cluster_role(
+            "cluster-admin",
+            vec![rule(&["*"], &["*"], &["*"]), urls(&["*"], &["*"])],
+        ),
         cluster_role(
             "system:discovery",
             vec![urls(
-                &["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"],
+                &[
+                    "/api",
+                    "/api/*",
+                    "/apis",
+                    "/apis/*",
+                    "/healthz",
+                    "/livez",
+                    "/openapi",
+                    "/openapi/*",
+                    "/readyz",
+                    "/version",
+                    "/version/",
+                ],
                 &["get"],
             )],
         ),
         cluster_role(
             "system:public-info-viewer",
-            vec![urls(&["/healthz", "/livez", "/readyz", "/version", "/version/"], &["get"])],
+            vec![urls(
+                &["/healthz", "/livez", "/readyz", "/version", "/version/"],
+                &["get"],
+            )],
         ),
         cluster_role(
             "system:basic-user",
             vec![
-                rule(&["authorization.k8s.io"], &["selfsubjectaccessreviews", "selfsubjectrulesreviews"], &["create"]),
-                rule(&["authentication.k8s.io"], &["selfsubjectreviews"], &["create"]),
+                rule(
+                    &["authorization.k8s.io"],
+                    &["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+                    &["create"],
+                ),
+                rule(
+                    &["authentication.k8s.io"],
+                    &["selfsubjectreviews"],
+                    &["create"],
+                ),
             ],
         ),
-        cluster_role("system:node-bootstrapper", vec![rule(&[certs], &["certificatesigningrequests"], &["create", "get", "list", "watch"])]),
+        cluster_role(
+            "system:node-bootstrapper",
+            vec![rule(
+                &[certs],
+                &["certificatesigningrequests"],
+                &["create", "get", "list", "watch"],
+            )],
+        ),
         cluster_role(
             "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
-            vec![rule(&[certs], &["certificatesigningrequests/nodeclient"], &["create"])],
+            vec![rule(
+                &[certs],
+                &["certificatesigningrequests/nodeclient"],
+                &["create"],
+            )],
         ),
         cluster_role(
             "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
-            vec![rule(&[certs], &["certificatesigningrequests/selfnodeclient"], &["create"])],
+            vec![rule(
+                &[certs],
+                &["certificatesigningrequests/selfnodeclient"],
+                &["create"],
+            )],
         ),
         cluster_role(
             "system:node",
             vec![
                 rule(&["authentication.k8s.io"], &["tokenreviews"], &["create"]),
-                rule(&["authorization.k8s.io"], &["subjectaccessreviews", "localsubjectaccessreviews"], &["create"]),
-                rule(&[""], &["nodes"], &["create", "get", "list", "watch", "update", "patch"]),
+                rule(
+                    &["authorization.k8s.io"],
+                    &["subjectaccessreviews", "localsubjectaccessreviews"],
+                    &["create"],
+                ),
+                rule(
+                    &[""],
+                    &["nodes"],
+                    &["create", "get", "list", "watch", "update", "patch"],
+                ),
                 rule(&[""], &["nodes/status"], &["patch", "update"]),
                 rule(&[""], &["events"], &["create", "patch", "update"]),
                 rule(&[""], &["secrets", "configmaps"], &["get", "list", "watch"]),
-                rule(&[certs], &["certificatesigningrequests"], &["create", "get", "list", "watch"]),
-                rule(&["coordination.k8s.io"], &["leases"], &["create", "delete", "get", "patch", "update"]),
+                rule(
+                    &[certs],
+                    &["certificatesigningrequests"],
+                    &["create", "get", "list", "watch"],
+                ),
+                rule(
+                    &["coordination.k8s.io"],
+                    &["leases"],
+                    &["create", "delete", "get", "patch", "update"],
+                ),
             ],
         ),
     ]);
@@ -110,7 +167,12 @@ pub fn default_objects() -> Vec<(Kind, Value)> {
     ] {
         out.push(cluster_role(
             &format!("system:certificates.k8s.io:{signer}-approver"),
-            vec![named_rule(&[certs], &["signers"], &[&format!("kubernetes.io/{signer}")], &["approve"])],
+            vec![named_rule(
+                &[certs],
+                &["signers"],
+                &[&format!("kubernetes.io/{signer}")],
+                &["approve"],
+            )],
         ));
     }
     let all_signers = [
@@ -120,36 +182,94 @@ pub fn default_objects() -> Vec<(Kind, Value)> {
         "kubernetes.io/kubelet-serving",
     ];
     let certificate_controller = vec![
-        rule(&[certs], &["certificatesigningrequests"], &["delete", "get", "list", "watch"]),
-        rule(&[certs], &["certificatesigningrequests/approval", "certificatesigningrequests/status"], &["update"]),
-        named_rule(&[certs], &["signers"], &["kubernetes.io/kube-apiserver-client-kubelet"], &["approve"]),
+        rule(
+            &[certs],
+            &["certificatesigningrequests"],
+            &["delete", "get", "list", "watch"],
+        ),
+        rule(
+            &[certs],
+            &[
+                "certificatesigningrequests/approval",
+                "certificatesigningrequests/status",
+            ],
+            &["update"],
+        ),
+        named_rule(
+            &[certs],
+            &["signers"],
+            &["kubernetes.io/kube-apiserver-client-kubelet"],
+            &["approve"],
+        ),
         named_rule(&[certs], &["signers"], &all_signers, &["sign"]),
-        rule(&["authorization.k8s.io"], &["subjectaccessreviews"], &["create"]),
-        rule(&["", "events.k8s.io"], &["events"], &["create", "patch", "update"]),
+        rule(
+            &["authorization.k8s.io"],
+            &["subjectaccessreviews"],
+            &["create"],
+        ),
+        rule(
+            &["", "events.k8s.io"],
+            &["events"],
+            &["create", "patch", "update"],
+        ),
     ];
     // kubeboot's controllers run as system:kube-controller-manager: it holds what the
     // certificate controllers, the bootstrap signer, the token cleaner and leader election need.
     let mut kcm = certificate_controller.clone();
     kcm.extend([
-        named_rule(&[certs], &["signers"], &["kubernetes.io/kubelet-serving"], &["approve"]),
+        named_rule(
+            &[certs],
+            &["signers"],
+            &["kubernetes.io/kubelet-serving"],
+            &["approve"],
+        ),
         rule(&[""], &["secrets"], &["get", "list", "watch", "delete"]),
-        rule(&[""], &["configmaps"], &["get", "list", "watch", "create", "update", "patch"]),
+        rule(
+            &[""],
+            &["configmaps"],
+            &["get", "list", "watch", "create", "update", "patch"],
+        ),
         rule(&[""], &["nodes"], &["get", "list", "watch"]),
-        rule(&["coordination.k8s.io"], &["leases"], &["create", "get", "update"]),
+        rule(
+            &["coordination.k8s.io"],
+            &["leases"],
+            &["create", "get", "update"],
+        ),
         rule(&[""], &["namespaces"], &["get", "list", "watch"]),
     ]);
-    out.push(cluster_role("system:controller:certificate-controller", certificate_controller));
+    out.push(cluster_role(
+        "system:controller:certificate-controller",
+        certificate_controller,
+    ));
     out.push(cluster_role("system:kube-controller-manager", kcm));
-    out.push(cluster_role("kubeadm:get-nodes", vec![rule(&[""], &["nodes"], &["get"])]));
+    out.push(cluster_role(
+        "kubeadm:get-nodes",
+        vec![rule(&[""], &["nodes"], &["get"])],
+    ));
     let group = |g: &str| subject("Group", g);
     out.extend([
-        cluster_binding("cluster-admin", "cluster-admin", vec![group("system:masters")]),
-        cluster_binding("system:basic-user", "system:basic-user", vec![group("system:authenticated")]),
-        cluster_binding("system:discovery", "system:discovery", vec![group("system:authenticated")]),
+        cluster_binding(
+            "cluster-admin",
+            "cluster-admin",
+            vec![group("system:masters")],
+        ),
+        cluster_binding(
+            "system:basic-user",
+            "system:basic-user",
+            vec![group("system:authenticated")],
+        ),
+        cluster_binding(
+            "system:discovery",
+            "system:discovery",
+            vec![group("system:authenticated")],
+        ),
         cluster_binding(
             "system:public-info-viewer",
             "system:public-info-viewer",
-            vec![group("system:authenticated"), group("system:unauthenticated")],
+            vec![
+                group("system:authenticated"),
+                group("system:unauthenticated"),
+            ],
         ),
         cluster_binding("system:node", "system:node", vec![]),
         cluster_binding(
@@ -157,7 +277,11 @@ pub fn default_objects() -> Vec<(Kind, Value)> {
             "system:kube-controller-manager",
             vec![subject("User", "system:kube-controller-manager")],
         ),
-        cluster_binding("kubeadm:kubelet-bootstrap", "system:node-bootstrapper", vec![group(DEFAULT_NODE_TOKEN_GROUP)]),
+        cluster_binding(
+            "kubeadm:kubelet-bootstrap",
+            "system:node-bootstrapper",
+            vec![group(DEFAULT_NODE_TOKEN_GROUP)],
+        ),
         cluster_binding(
             "kubeadm:node-autoapprove-bootstrap",
             "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
@@ -168,8 +292,16 @@ pub fn default_objects() -> Vec<(Kind, Value)> {
             "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
             vec![group("system:nodes")],
         ),
-        cluster_binding("kubeadm:get-nodes", "kubeadm:get-nodes", vec![group(DEFAULT_NODE_TOKEN_GROUP)]),
-        cluster_binding("kubeadm:cluster-admins", "cluster-admin", vec![group("kubeadm:cluster-admins")]),
+        cluster_binding(
+            "kubeadm:get-nodes",
+            "kubeadm:get-nodes",
+            vec![group(DEFAULT_NODE_TOKEN_GROUP)],
+        ),
+        cluster_binding(
+            "kubeadm:cluster-admins",
+            "cluster-admin",
+            vec![group("kubeadm:cluster-admins")],
+        ),
     ]);
     out.push((
         Kind::Role,

@@ -355,6 +355,19 @@ pub static REVIEWS: &[ReviewDef] = &[
         plural: "selfsubjectreviews",
         kind: "SelfSubjectReview",
     },
+    // kubectl 1.27 asks the beta and alpha versions for `auth whoami`.
+    ReviewDef {
+        group: "authentication.k8s.io",
+        version: "v1beta1",
+        plural: "selfsubjectreviews",
+        kind: "SelfSubjectReview",
+    },
+    ReviewDef {
+        group: "authentication.k8s.io",
+        version: "v1alpha1",
+        plural: "selfsubjectreviews",
+        kind: "SelfSubjectReview",
+    },
 ];
 
 /// Finds a stored resource by group, version and plural.

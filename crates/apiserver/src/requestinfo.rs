@@ -111,9 +111,13 @@ impl RequestInfo {
         // namespaces/<ns>/<resource>/... ; a bare namespaces[/<ns>[/status|finalize]] is the
         // namespace resource itself.
         let segs: Vec<&str> = match rest {
-            ["namespaces", ns, resource, tail @ ..] if !matches!(*resource, "status" | "finalize") || !tail.is_empty() => {
+            ["namespaces", ns, resource, tail @ ..]
+                if !matches!(*resource, "status" | "finalize") || !tail.is_empty() =>
+            {
                 info.namespace = (*ns).to_owned();
-                std::iter::once(*resource).chain(tail.iter().copied()).collect()
+                std::iter::once(*resource)
+                    .chain(tail.iter().copied())
+                    .collect()
             }
             other => other.to_vec(),
         };
@@ -185,23 +189,125 @@ mod tests {
     #[test]
     fn attributes_match_kubernetes_requestinfo() {
         for (method, url, verb, ns, resource, sub, name) in [
-            ("GET", "/api/v1/namespaces/kube-public/configmaps/cluster-info", "get", "kube-public", "configmaps", "", "cluster-info"),
-            ("GET", "/api/v1/namespaces/default/configmaps", "list", "default", "configmaps", "", ""),
-            ("GET", "/api/v1/namespaces/default/configmaps?watch=true", "watch", "default", "configmaps", "", ""),
-            ("GET", "/api/v1/namespaces/default/configmaps?watch=false", "list", "default", "configmaps", "", ""),
-            ("GET", "/api/v1/watch/namespaces/default/configmaps", "watch", "default", "configmaps", "", ""),
-            ("GET", "/apis/certificates.k8s.io/v1/certificatesigningrequests?fieldSelector=metadata.name%3Dcsr-1&watch=1", "watch", "", "certificatesigningrequests", "", "csr-1"),
-            ("PUT", "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-1/approval", "update", "", "certificatesigningrequests", "approval", "csr-1"),
-            ("POST", "/api/v1/namespaces", "create", "", "namespaces", "", ""),
-            ("GET", "/api/v1/namespaces/demo", "get", "demo", "namespaces", "", "demo"),
-            ("PUT", "/api/v1/namespaces/demo/status", "update", "demo", "namespaces", "status", "demo"),
-            ("DELETE", "/api/v1/namespaces/demo/secrets", "deletecollection", "demo", "secrets", "", ""),
-            ("PATCH", "/api/v1/nodes/n1/status", "patch", "", "nodes", "status", "n1"),
+            (
+                "GET",
+                "/api/v1/namespaces/kube-public/configmaps/cluster-info",
+                "get",
+                "kube-public",
+                "configmaps",
+                "",
+                "cluster-info",
+            ),
+            (
+                "GET",
+                "/api/v1/namespaces/default/configmaps",
+                "list",
+                "default",
+                "configmaps",
+                "",
+                "",
+            ),
+            (
+                "GET",
+                "/api/v1/namespaces/default/configmaps?watch=true",
+                "watch",
+                "default",
+                "configmaps",
+                "",
+                "",
+            ),
+            (
+                "GET",
+                "/api/v1/namespaces/default/configmaps?watch=false",
+                "list",
+                "default",
+                "configmaps",
+                "",
+                "",
+            ),
+            (
+                "GET",
+                "/api/v1/watch/namespaces/default/configmaps",
+                "watch",
+                "default",
+                "configmaps",
+                "",
+                "",
+            ),
+            (
+                "GET",
+                "/apis/certificates.k8s.io/v1/certificatesigningrequests?fieldSelector=metadata.name%3Dcsr-1&watch=1",
+                "watch",
+                "",
+                "certificatesigningrequests",
+                "",
+                "csr-1",
+            ),
+            (
+                "PUT",
+                "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-1/approval",
+                "update",
+                "",
+                "certificatesigningrequests",
+                "approval",
+                "csr-1",
+            ),
+            (
+                "POST",
+                "/api/v1/namespaces",
+                "create",
+                "",
+                "namespaces",
+                "",
+                "",
+            ),
+            (
+                "GET",
+                "/api/v1/namespaces/demo",
+                "get",
+                "demo",
+                "namespaces",
+                "",
+                "demo",
+            ),
+            (
+                "PUT",
+                "/api/v1/namespaces/demo/status",
+                "update",
+                "demo",
+                "namespaces",
+                "status",
+                "demo",
+            ),
+            (
+                "DELETE",
+                "/api/v1/namespaces/demo/secrets",
+                "deletecollection",
+                "demo",
+                "secrets",
+                "",
+                "",
+            ),
+            (
+                "PATCH",
+                "/api/v1/nodes/n1/status",
+                "patch",
+                "",
+                "nodes",
+                "status",
+                "n1",
+            ),
         ] {
             let i = info(method, url);
             assert!(i.is_resource, "{url}");
             assert_eq!(
-                (i.verb.as_str(), i.namespace.as_str(), i.resource.as_str(), i.subresource.as_str(), i.name.as_str()),
+                (
+                    i.verb.as_str(),
+                    i.namespace.as_str(),
+                    i.resource.as_str(),
+                    i.subresource.as_str(),
+                    i.name.as_str()
+                ),
                 (verb, ns, resource, sub, name),
                 "{method} {url}"
             );
@@ -210,7 +316,15 @@ mod tests {
 
     #[test]
     fn discovery_and_health_are_non_resource() {
-        for url in ["/", "/api", "/api/v1", "/apis", "/apis/certificates.k8s.io/v1", "/healthz", "/version"] {
+        for url in [
+            "/",
+            "/api",
+            "/api/v1",
+            "/apis",
+            "/apis/certificates.k8s.io/v1",
+            "/healthz",
+            "/version",
+        ] {
             let i = info("GET", url);
             assert!(!i.is_resource, "{url}");
             assert_eq!(i.verb, "get");

@@ -26,7 +26,11 @@ pub struct FieldSelector(Vec<(String, String, bool)>);
 impl LabelSelector {
     /// Parses `a=b,c!=d,e in (f,g),!h,i`.
     pub fn parse(s: &str) -> Result<Self, Status> {
-        let bad = |why: &str| Status::bad_request(format!("unable to parse requirement: {why} in label selector {s:?}"));
+        let bad = |why: &str| {
+            Status::bad_request(format!(
+                "unable to parse requirement: {why} in label selector {s:?}"
+            ))
+        };
         let mut reqs = Vec::new();
         for term in split_terms(s) {
             let term = term.trim();
@@ -114,7 +118,8 @@ impl FieldSelector {
                 )));
             };
             let field = field.trim();
-            if !matches!(field, "metadata.name" | "metadata.namespace") && !allowed.contains(&field) {
+            if !matches!(field, "metadata.name" | "metadata.namespace") && !allowed.contains(&field)
+            {
                 return Err(Status::bad_request(format!(
                     "field label not supported: {field}"
                 )));
@@ -148,7 +153,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -168,16 +176,25 @@ mod tests {
             ("app=web,tier=back", false),
             ("missing notin (x)", true),
         ] {
-            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&l), want, "{sel}");
+            assert_eq!(
+                LabelSelector::parse(sel).unwrap().matches(&l),
+                want,
+                "{sel}"
+            );
         }
         assert!(LabelSelector::parse("app in web)").is_err());
     }
 
     #[test]
     fn field_selectors_accept_only_known_fields() {
-        let f = FieldSelector::parse("metadata.name=x,spec.signerName!=y", &["spec.signerName"]).unwrap();
+        let f = FieldSelector::parse("metadata.name=x,spec.signerName!=y", &["spec.signerName"])
+            .unwrap();
         assert_eq!(f.name(), Some("x"));
-        assert!(f.matches(|k| if k == "metadata.name" { "x".into() } else { "z".into() }));
+        assert!(f.matches(|k| if k == "metadata.name" {
+            "x".into()
+        } else {
+            "z".into()
+        }));
         assert!(FieldSelector::parse("spec.foo=1", &[]).is_err());
     }
 }

@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::authn::{ClientCa, UserInfo};
 use crate::authz::{Authorizer, Mode, RbacSnapshot};
+use crate::bootstrap_token::BootstrapTokenAuthenticator;
 use crate::http::{App, PeerCert, TokenAuthenticator, VersionInfo};
 use crate::metrics::Metrics;
 use crate::registry;
@@ -42,8 +43,8 @@ pub struct ServerConfig {
     pub authorization_modes: Vec<Mode>,
     /// The embedded store's file.
     pub storage_path: PathBuf,
-    /// Bearer-token authentication.
-    pub tokens: Option<Arc<dyn TokenAuthenticator>>,
+    /// Authenticate bootstrap tokens (`--enable-bootstrap-token-auth`).
+    pub bootstrap_token_auth: bool,
     /// Events kept for watch resumption.
     pub watch_cache_size: usize,
 }
@@ -92,24 +93,40 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         Some(pem) => Some(ClientCa::from_pem(pem).map_err(StartError::Tls)?),
         None => None,
     };
-    let subjects = client_ca.as_ref().map(ClientCa::subjects).unwrap_or_default();
-    let tls = crate::tls::server_config(&cfg.tls_cert_pem, &cfg.tls_key_pem, subjects).map_err(StartError::Tls)?;
+    let subjects = client_ca
+        .as_ref()
+        .map(ClientCa::subjects)
+        .unwrap_or_default();
+    let tls = crate::tls::server_config(&cfg.tls_cert_pem, &cfg.tls_key_pem, subjects)
+        .map_err(StartError::Tls)?;
     let metrics = Arc::new(Metrics::default());
     let observer = {
         let m = metrics.clone();
-        Arc::new(move |n: usize, d: Duration| m.observe_commit(n, d)) as kubeboot_store::sqlite::CommitObserver
+        Arc::new(move |n: usize, d: Duration| m.observe_commit(n, d))
+            as kubeboot_store::sqlite::CommitObserver
     };
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_with(&cfg.storage_path, kubeboot_store::sqlite::DEFAULT_HISTORY, Some(observer))?);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_with(
+        &cfg.storage_path,
+        kubeboot_store::sqlite::DEFAULT_HISTORY,
+        Some(observer),
+    )?);
     let cache = WatchCache::start(store.clone(), cfg.watch_cache_size).await?;
     let authz = Arc::new(Authorizer::new(cfg.authorization_modes.clone()));
+    let clock: Arc<dyn kubeboot_api::Clock> = Arc::new(SystemClock);
+    let tokens = cfg.bootstrap_token_auth.then(|| {
+        Arc::new(BootstrapTokenAuthenticator {
+            store: store.clone(),
+            clock: clock.clone(),
+        }) as Arc<dyn TokenAuthenticator>
+    });
     let app = Arc::new(App {
         store: store.clone(),
         cache: cache.clone(),
         authz: authz.clone(),
         client_ca,
-        tokens: cfg.tokens,
+        tokens,
         anonymous: cfg.anonymous_auth,
-        clock: Arc::new(SystemClock),
+        clock,
         metrics,
         version: VersionInfo::default(),
     });
@@ -117,9 +134,17 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
     authz.set_rbac(rbac_snapshot(store.as_ref()).await?);
     spawn_rbac_refresher(cache, store, authz);
     let addr = SocketAddr::new(cfg.bind_address, cfg.secure_port);
-    let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
-    let accept = tokio::spawn(accept_loop(listener, TlsAcceptor::from(Arc::new(tls)), app.clone()));
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let accept = tokio::spawn(accept_loop(
+        listener,
+        TlsAcceptor::from(Arc::new(tls)),
+        app.clone(),
+    ));
     Ok(RunningServer { addr, app, accept })
 }
 
@@ -138,10 +163,15 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>
         let app = app.clone();
         tokio::spawn(async move {
             // A client that never finishes its handshake is dropped, never blocking others.
-            let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await else {
+            let Ok(Ok(tls)) =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
+            else {
                 return;
             };
-            let peer = match (tls.get_ref().1.peer_certificates().and_then(|c| c.first()), &app.client_ca) {
+            let peer = match (
+                tls.get_ref().1.peer_certificates().and_then(|c| c.first()),
+                &app.client_ca,
+            ) {
                 (Some(leaf), Some(ca)) => match ca.authenticate(leaf, app.clock.now()) {
                     Ok(user) => PeerCert::Valid(user),
                     Err(e) => {
@@ -162,7 +192,10 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>
                 .http1()
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(30));
-            builder.http2().timer(TokioTimer::new()).keep_alive_interval(Duration::from_secs(30));
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(Duration::from_secs(30));
             let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
         });
     }
@@ -190,7 +223,14 @@ async fn seed_defaults(app: &App) -> Result<(), StartError> {
         let obj = app
             .admit_new(def, &ns, obj, &Default::default(), &user)
             .map_err(|s| StartError::Seed(s.message))?;
-        match app.store.create(&def.key(&ns, &name), serde_json::to_vec(&obj).unwrap_or_default().into()).await {
+        match app
+            .store
+            .create(
+                &def.key(&ns, &name),
+                serde_json::to_vec(&obj).unwrap_or_default().into(),
+            )
+            .await
+        {
             Ok(_) | Err(kubeboot_store::StoreError::AlreadyExists(_)) => {}
             Err(e) => return Err(e.into()),
         }
@@ -198,9 +238,16 @@ async fn seed_defaults(app: &App) -> Result<(), StartError> {
     Ok(())
 }
 
-async fn list_typed<T: DeserializeOwned>(store: &dyn Store, prefix: &str) -> Result<Vec<T>, kubeboot_store::StoreError> {
+async fn list_typed<T: DeserializeOwned>(
+    store: &dyn Store,
+    prefix: &str,
+) -> Result<Vec<T>, kubeboot_store::StoreError> {
     let page = store.list(prefix, None, None).await?;
-    Ok(page.items.iter().filter_map(|kv| serde_json::from_slice(&kv.value).ok()).collect())
+    Ok(page
+        .items
+        .iter()
+        .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
+        .collect())
 }
 
 async fn rbac_snapshot(store: &dyn Store) -> Result<RbacSnapshot, kubeboot_store::StoreError> {
@@ -222,4 +269,57 @@ fn spawn_rbac_refresher(cache: Arc<WatchCache>, store: Arc<dyn Store>, authz: Ar
             }
         }
     });
+}
+
+/// Creates a bootstrap token with kubeadm's defaults (24 h, signing and authentication,
+/// the default node token group) when none exists yet; returns it if it was created.
+pub async fn ensure_first_token(
+    app: &App,
+) -> Result<Option<kubeboot_bootstrap::BootstrapToken>, StartError> {
+    use kubeboot_bootstrap::secret::{SECRET_TYPE, token_secret_data};
+    let def = registry::by_kind(registry::Kind::Secret);
+    let existing = app
+        .store
+        .list(&def.ns_prefix("kube-system"), None, None)
+        .await?;
+    let has_token = existing.items.iter().any(|kv| {
+        serde_json::from_slice::<serde_json::Value>(&kv.value)
+            .is_ok_and(|v| v.get("type").and_then(serde_json::Value::as_str) == Some(SECRET_TYPE))
+    });
+    if has_token {
+        return Ok(None);
+    }
+    let token = kubeboot_bootstrap::BootstrapToken::generate(|b| {
+        aws_lc_rs::rand::fill(b).expect("the OS random number generator is available")
+    });
+    let expiration =
+        kubeboot_api::clock::format_rfc3339(app.clock.now() + Duration::from_secs(24 * 3600));
+    let data = token_secret_data(
+        &token,
+        "The default bootstrap token generated by 'kubeboot server'.",
+        Some(&expiration),
+        &["authentication", "signing"],
+        &[crate::policy::DEFAULT_NODE_TOKEN_GROUP],
+    );
+    let secret = serde_json::json!({
+        "metadata": {"name": token.id.secret_name(), "namespace": "kube-system"},
+        "type": SECRET_TYPE,
+        "stringData": data,
+    });
+    let obj = app
+        .admit_new(
+            def,
+            "kube-system",
+            secret,
+            &Default::default(),
+            &server_user(),
+        )
+        .map_err(|s| StartError::Seed(s.message))?;
+    app.store
+        .create(
+            &def.key("kube-system", &token.id.secret_name()),
+            serde_json::to_vec(&obj).unwrap_or_default().into(),
+        )
+        .await?;
+    Ok(Some(token))
 }

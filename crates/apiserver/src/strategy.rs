@@ -28,7 +28,11 @@ pub struct Admission<'a> {
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// Sets what the server owns on create and runs create-time admission.
-pub fn prepare_create(def: &ResourceDef, obj: &mut Value, adm: &Admission<'_>) -> Result<(), Status> {
+pub fn prepare_create(
+    def: &ResourceDef,
+    obj: &mut Value,
+    adm: &Admission<'_>,
+) -> Result<(), Status> {
     let name = meta_str(obj, "name").to_owned();
     match def.kind_id {
         Kind::Namespace => {
@@ -79,8 +83,13 @@ pub fn prepare_update(
             merged["status"]["conditions"] = conditions.unwrap_or(json!([]));
             carry_metadata_from(&mut merged, new);
             *new = merged;
-            let signer = old.pointer("/spec/signerName").and_then(Value::as_str).unwrap_or_default();
-            if changed_types(old, new, &["Approved", "Denied"]) && !signer_allowed(adm, "approve", signer) {
+            let signer = old
+                .pointer("/spec/signerName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if changed_types(old, new, &["Approved", "Denied"])
+                && !signer_allowed(adm, "approve", signer)
+            {
                 return Err(Status::forbidden(
                     Some(def.subject(&name)),
                     &format!("user not permitted to approve requests with signerName {signer:?}"),
@@ -94,8 +103,16 @@ pub fn prepare_update(
             merged["status"] = status;
             carry_metadata_from(&mut merged, new);
             *new = merged;
-            let signer = old.pointer("/spec/signerName").and_then(Value::as_str).unwrap_or_default();
-            let cert = |v: &Value| v.pointer("/status/certificate").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let signer = old
+                .pointer("/spec/signerName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let cert = |v: &Value| {
+                v.pointer("/status/certificate")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
             if cert(new) != cert(old) && !signer_allowed(adm, "sign", signer) {
                 return Err(Status::forbidden(
                     Some(def.subject(&name)),
@@ -136,7 +153,10 @@ pub fn prepare_update(
                 Kind::Node | Kind::Lease => {
                     if let Some(node) = node_name(adm.user) {
                         if node != name {
-                            return Err(Status::forbidden(Some(def.subject(&name)), &format!("node {node:?} may not modify {name:?}")));
+                            return Err(Status::forbidden(
+                                Some(def.subject(&name)),
+                                &format!("node {node:?} may not modify {name:?}"),
+                            ));
                         }
                     }
                 }
@@ -178,10 +198,21 @@ pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<Stat
         Kind::RoleBinding | Kind::ClusterRoleBinding => {
             if let Some(old) = old {
                 if old.get("roleRef") != obj.get("roleRef") {
-                    causes.push(StatusCause::invalid("roleRef", &obj.get("roleRef").map(|r| r.to_string()).unwrap_or_default(), "cannot change roleRef"));
+                    causes.push(StatusCause::invalid(
+                        "roleRef",
+                        &obj.get("roleRef")
+                            .map(|r| r.to_string())
+                            .unwrap_or_default(),
+                        "cannot change roleRef",
+                    ));
                 }
             }
-            if obj.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or_default().is_empty() {
+            if obj
+                .pointer("/roleRef/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .is_empty()
+            {
                 causes.push(StatusCause::required("roleRef.name", ""));
             }
         }
@@ -210,7 +241,13 @@ fn secret_data(obj: &Value) -> BTreeMap<String, Vec<u8>> {
         .and_then(Value::as_object)
         .into_iter()
         .flatten()
-        .map(|(k, v)| (k.clone(), B64.decode(v.as_str().unwrap_or_default()).unwrap_or_default()))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                B64.decode(v.as_str().unwrap_or_default())
+                    .unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
@@ -221,19 +258,44 @@ fn validate_secret(obj: &Value, old: Option<&Value>, causes: &mut Vec<StatusCaus
         if old_ty != ty {
             causes.push(StatusCause::invalid("type", ty, "field is immutable"));
         }
-        if old.get("immutable").and_then(Value::as_bool) == Some(true) && old.get("data") != obj.get("data") {
-            causes.push(StatusCause::forbidden("data", "field is immutable when `immutable` is set"));
+        if old.get("immutable").and_then(Value::as_bool) == Some(true)
+            && old.get("data") != obj.get("data")
+        {
+            causes.push(StatusCause::forbidden(
+                "data",
+                "field is immutable when `immutable` is set",
+            ));
         }
     }
-    for key in obj.get("data").and_then(Value::as_object).into_iter().flatten().map(|(k, _)| k) {
-        let ok = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+    for key in obj
+        .get("data")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k)
+    {
+        let ok = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
         if !ok {
-            causes.push(StatusCause::invalid(&format!("data[{key}]"), key, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"));
+            causes.push(StatusCause::invalid(
+                &format!("data[{key}]"),
+                key,
+                "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+            ));
         }
     }
     if ty == kubeboot_bootstrap::secret::SECRET_TYPE {
-        let errs = kubeboot_bootstrap::validate_token_secret(meta_str(obj, "name"), meta_str(obj, "namespace"), &secret_data(obj));
-        causes.extend(errs.into_iter().map(|e| StatusCause::new("FieldValueInvalid", &e.field, e.message)));
+        let errs = kubeboot_bootstrap::validate_token_secret(
+            meta_str(obj, "name"),
+            meta_str(obj, "namespace"),
+            &secret_data(obj),
+        );
+        causes.extend(
+            errs.into_iter()
+                .map(|e| StatusCause::new("FieldValueInvalid", &e.field, e.message)),
+        );
     }
 }
 
@@ -257,7 +319,15 @@ fn condition_types(obj: &Value) -> Vec<(String, Value)> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .map(|c| (c.get("type").and_then(Value::as_str).unwrap_or_default().to_owned(), c.clone()))
+        .map(|c| {
+            (
+                c.get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                c.clone(),
+            )
+        })
         .collect()
 }
 
@@ -266,7 +336,14 @@ fn changed_types(old: &Value, new: &Value, types: &[&str]) -> bool {
         condition_types(v)
             .into_iter()
             .filter(|(t, _)| types.contains(&t.as_str()))
-            .map(|(t, c)| (t, c.get("status").cloned(), c.get("reason").cloned(), c.get("message").cloned()))
+            .map(|(t, c)| {
+                (
+                    t,
+                    c.get("status").cloned(),
+                    c.get("reason").cloned(),
+                    c.get("message").cloned(),
+                )
+            })
             .collect::<Vec<_>>()
     };
     pick(old) != pick(new)
@@ -275,12 +352,19 @@ fn changed_types(old: &Value, new: &Value, types: &[&str]) -> bool {
 fn default_condition_times(obj: &mut Value, old: &Value, now: SystemTime) {
     let now = format_rfc3339(now);
     let old_conds = condition_types(old);
-    let Some(conds) = obj.pointer_mut("/status/conditions").and_then(Value::as_array_mut) else {
+    let Some(conds) = obj
+        .pointer_mut("/status/conditions")
+        .and_then(Value::as_array_mut)
+    else {
         return;
     };
     for c in conds {
         let Some(c) = c.as_object_mut() else { continue };
-        let ty = c.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let ty = c
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         let status = c.get("status").cloned();
         if c.get("lastUpdateTime").is_none_or(Value::is_null) {
             c.insert("lastUpdateTime".into(), json!(now));
@@ -297,9 +381,20 @@ fn default_condition_times(obj: &mut Value, old: &Value, now: SystemTime) {
 }
 
 fn default_subject_groups(obj: &mut Value) {
-    for s in obj.get_mut("subjects").and_then(Value::as_array_mut).into_iter().flatten() {
-        let kind = s.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
-        if matches!(kind.as_str(), "User" | "Group") && s.get("apiGroup").is_none_or(|g| g.as_str() == Some("")) {
+    for s in obj
+        .get_mut("subjects")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let kind = s
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if matches!(kind.as_str(), "User" | "Group")
+            && s.get("apiGroup").is_none_or(|g| g.as_str() == Some(""))
+        {
             s["apiGroup"] = json!("rbac.authorization.k8s.io");
         }
         if kind == "ServiceAccount" && s.get("apiGroup").is_none() {
@@ -308,7 +403,12 @@ fn default_subject_groups(obj: &mut Value) {
     }
 }
 
-fn prepare_csr_create(def: &ResourceDef, obj: &mut Value, adm: &Admission<'_>, name: &str) -> Result<(), Status> {
+fn prepare_csr_create(
+    def: &ResourceDef,
+    obj: &mut Value,
+    adm: &Admission<'_>,
+    name: &str,
+) -> Result<(), Status> {
     let spec = obj.get_mut("spec").and_then(Value::as_object_mut);
     let Some(spec) = spec else {
         obj["spec"] = json!({});
@@ -328,22 +428,33 @@ fn prepare_csr_create(def: &ResourceDef, obj: &mut Value, adm: &Admission<'_>, n
         spec.insert("extra".into(), json!(u.extra));
     }
     if def.version == "v1beta1" {
-        spec.entry("signerName").or_insert_with(|| json!("kubernetes.io/legacy-unknown"));
-        spec.entry("usages").or_insert_with(|| json!(["digital signature", "key encipherment"]));
+        spec.entry("signerName")
+            .or_insert_with(|| json!("kubernetes.io/legacy-unknown"));
+        spec.entry("usages")
+            .or_insert_with(|| json!(["digital signature", "key encipherment"]));
     }
     obj["status"] = json!({});
     // Admission: what the subject may claim, before anything is stored.
-    let signer = obj.pointer("/spec/signerName").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let signer = obj
+        .pointer("/spec/signerName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let parsed = csr_request(obj).ok();
     if let Some(parsed) = &parsed {
-        if signer == "kubernetes.io/kube-apiserver-client" && parsed.organizations.iter().any(|o| o == "system:masters") {
+        if signer == "kubernetes.io/kube-apiserver-client"
+            && parsed.organizations.iter().any(|o| o == "system:masters")
+        {
             return Err(Status::forbidden(
                 Some(def.subject(name)),
                 "use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed",
             ));
         }
         if let Some(node) = node_name(u) {
-            let kubelet_signer = matches!(signer.as_str(), "kubernetes.io/kubelet-serving" | "kubernetes.io/kube-apiserver-client-kubelet");
+            let kubelet_signer = matches!(
+                signer.as_str(),
+                "kubernetes.io/kubelet-serving" | "kubernetes.io/kube-apiserver-client-kubelet"
+            );
             if kubelet_signer && parsed.common_name != format!("system:node:{node}") {
                 return Err(Status::forbidden(
                     Some(def.subject(name)),
@@ -357,19 +468,33 @@ fn prepare_csr_create(def: &ResourceDef, obj: &mut Value, adm: &Admission<'_>, n
 
 /// Decodes and verifies `spec.request` (base64 of a PEM CSR).
 pub fn csr_request(obj: &Value) -> Result<kubeboot_pki::csr::ParsedCsr, String> {
-    let b64 = obj.pointer("/spec/request").and_then(Value::as_str).unwrap_or_default();
+    let b64 = obj
+        .pointer("/spec/request")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let pem = B64.decode(b64).map_err(|e| format!("not base64: {e}"))?;
     kubeboot_pki::csr::parse_pem(&pem).map_err(|e| e.to_string())
 }
 
-fn validate_csr(def: &ResourceDef, obj: &Value, old: Option<&Value>, causes: &mut Vec<StatusCause>) {
-    let request = obj.pointer("/spec/request").and_then(Value::as_str).unwrap_or_default();
+fn validate_csr(
+    def: &ResourceDef,
+    obj: &Value,
+    old: Option<&Value>,
+    causes: &mut Vec<StatusCause>,
+) {
+    let request = obj
+        .pointer("/spec/request")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if request.is_empty() {
         causes.push(StatusCause::required("spec.request", ""));
     } else if let Err(e) = csr_request(obj) {
         causes.push(StatusCause::invalid("spec.request", "<request>", &e));
     }
-    let signer = obj.pointer("/spec/signerName").and_then(Value::as_str).unwrap_or_default();
+    let signer = obj
+        .pointer("/spec/signerName")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if let Err(why) = validate_signer_name(signer) {
         if signer.is_empty() {
             causes.push(StatusCause::required("spec.signerName", ""));
@@ -377,14 +502,21 @@ fn validate_csr(def: &ResourceDef, obj: &Value, old: Option<&Value>, causes: &mu
             causes.push(StatusCause::invalid("spec.signerName", signer, &why));
         }
     } else if signer == "kubernetes.io/legacy-unknown" && def.version == "v1" && old.is_none() {
-        causes.push(StatusCause::invalid("spec.signerName", signer, "the legacy signerName is not allowed via this API version"));
+        causes.push(StatusCause::invalid(
+            "spec.signerName",
+            signer,
+            "the legacy signerName is not allowed via this API version",
+        ));
     }
     match obj.pointer("/spec/usages").and_then(Value::as_array) {
         None => causes.push(StatusCause::required("spec.usages", "")),
         Some(u) if u.is_empty() => causes.push(StatusCause::required("spec.usages", "")),
         Some(usages) => {
             let mut seen = Vec::new();
-            let supported: Vec<&str> = kubeboot_pki::Usage::ALL.iter().map(|u| u.k8s_name()).collect();
+            let supported: Vec<&str> = kubeboot_pki::Usage::ALL
+                .iter()
+                .map(|u| u.k8s_name())
+                .collect();
             for (i, u) in usages.iter().enumerate() {
                 let s = u.as_str().unwrap_or_default();
                 let field = format!("spec.usages[{i}]");
@@ -397,9 +529,16 @@ fn validate_csr(def: &ResourceDef, obj: &Value, old: Option<&Value>, causes: &mu
             }
         }
     }
-    if let Some(secs) = obj.pointer("/spec/expirationSeconds").and_then(Value::as_i64) {
+    if let Some(secs) = obj
+        .pointer("/spec/expirationSeconds")
+        .and_then(Value::as_i64)
+    {
         if secs < 600 {
-            causes.push(StatusCause::invalid("spec.expirationSeconds", &secs.to_string(), "may not specify a duration less than 600 seconds (10 minutes)"));
+            causes.push(StatusCause::invalid(
+                "spec.expirationSeconds",
+                &secs.to_string(),
+                "may not specify a duration less than 600 seconds (10 minutes)",
+            ));
         }
     }
     validate_csr_status(obj, old, causes);
@@ -423,31 +562,62 @@ fn validate_csr_status(obj: &Value, old: Option<&Value>, causes: &mut Vec<Status
         if status.is_empty() {
             causes.push(StatusCause::required(&format!("{field}.status"), ""));
         } else if fixed && status != "True" {
-            causes.push(StatusCause::not_supported(&format!("{field}.status"), status, &["True"]));
+            causes.push(StatusCause::not_supported(
+                &format!("{field}.status"),
+                status,
+                &["True"],
+            ));
         } else if !matches!(status, "True" | "False" | "Unknown") {
-            causes.push(StatusCause::not_supported(&format!("{field}.status"), status, &["False", "True", "Unknown"]));
+            causes.push(StatusCause::not_supported(
+                &format!("{field}.status"),
+                status,
+                &["False", "True", "Unknown"],
+            ));
         }
     }
     if seen.contains(&"Approved") && seen.contains(&"Denied") {
-        causes.push(StatusCause::invalid("status.conditions", "", "Approved and Denied conditions are mutually exclusive"));
+        causes.push(StatusCause::invalid(
+            "status.conditions",
+            "",
+            "Approved and Denied conditions are mutually exclusive",
+        ));
     }
-    let cert = obj.pointer("/status/certificate").and_then(Value::as_str).unwrap_or_default();
+    let cert = obj
+        .pointer("/status/certificate")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if let Some(old) = old {
         let old_types: Vec<String> = condition_types(old).into_iter().map(|(t, _)| t).collect();
         for t in ["Approved", "Denied", "Failed"] {
             if old_types.iter().any(|o| o == t) && !seen.contains(&t) {
-                causes.push(StatusCause::forbidden("status.conditions", &format!("updates may not remove a condition of type {t:?}")));
+                causes.push(StatusCause::forbidden(
+                    "status.conditions",
+                    &format!("updates may not remove a condition of type {t:?}"),
+                ));
             }
         }
-        let old_cert = old.pointer("/status/certificate").and_then(Value::as_str).unwrap_or_default();
+        let old_cert = old
+            .pointer("/status/certificate")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if !old_cert.is_empty() && old_cert != cert {
-            causes.push(StatusCause::forbidden("status.certificate", "updates may not modify existing certificate content"));
+            causes.push(StatusCause::forbidden(
+                "status.certificate",
+                "updates may not modify existing certificate content",
+            ));
         }
     }
     if !cert.is_empty() {
-        let ok = B64.decode(cert).ok().is_some_and(|pem| valid_cert_bundle(&pem));
+        let ok = B64
+            .decode(cert)
+            .ok()
+            .is_some_and(|pem| valid_cert_bundle(&pem));
         if !ok {
-            causes.push(StatusCause::invalid("status.certificate", "<certificate data>", "must contain at least one PEM CERTIFICATE block that parses, and nothing else"));
+            causes.push(StatusCause::invalid(
+                "status.certificate",
+                "<certificate data>",
+                "must contain at least one PEM CERTIFICATE block that parses, and nothing else",
+            ));
         }
     }
 }
@@ -456,7 +626,12 @@ fn valid_cert_bundle(pem: &[u8]) -> bool {
     let mut n = 0;
     for block in x509_parser::pem::Pem::iter_from_buffer(pem) {
         match block {
-            Ok(b) if b.label == "CERTIFICATE" && x509_parser::parse_x509_certificate(&b.contents).is_ok() => n += 1,
+            Ok(b)
+                if b.label == "CERTIFICATE"
+                    && x509_parser::parse_x509_certificate(&b.contents).is_ok() =>
+            {
+                n += 1
+            }
             _ => return false,
         }
     }
@@ -469,12 +644,18 @@ pub fn validate_signer_name(s: &str) -> Result<(), String> {
         return Err("Required value".into());
     }
     let Some((domain, path)) = s.split_once('/') else {
-        return Err("must be a fully qualified domain and path of the form 'example.com/signer-name'".into());
+        return Err(
+            "must be a fully qualified domain and path of the form 'example.com/signer-name'"
+                .into(),
+        );
     };
     if path.contains('/') {
         return Err("may not contain more than one '/'".into());
     }
-    if domain.len() > 253 || domain.split('.').count() < 2 || !crate::object::is_dns1123_subdomain(domain) {
+    if domain.len() > 253
+        || domain.split('.').count() < 2
+        || !crate::object::is_dns1123_subdomain(domain)
+    {
         return Err("should be a domain with at least two segments separated by dots".into());
     }
     if path.is_empty() || !path.split('.').all(crate::object::is_dns1123_subdomain) {
@@ -497,10 +678,21 @@ mod tests {
 
     #[test]
     fn signer_names() {
-        for good in ["kubernetes.io/kube-apiserver-client-kubelet", "example.com/my-signer", "a.b/c.d"] {
+        for good in [
+            "kubernetes.io/kube-apiserver-client-kubelet",
+            "example.com/my-signer",
+            "a.b/c.d",
+        ] {
             assert_eq!(validate_signer_name(good), Ok(()), "{good}");
         }
-        for bad in ["", "kubernetes.io", "localhost/x", "a.b/c/d", "A.b/c", "a.b/"] {
+        for bad in [
+            "",
+            "kubernetes.io",
+            "localhost/x",
+            "a.b/c/d",
+            "A.b/c",
+            "a.b/",
+        ] {
             assert!(validate_signer_name(bad).is_err(), "{bad}");
         }
     }
@@ -509,6 +701,9 @@ mod tests {
     fn string_data_folds_into_data() {
         let mut s = json!({"stringData": {"a": "b"}, "data": {"c": "ZA=="}});
         fold_string_data(&mut s);
-        assert_eq!(s, json!({"data": {"a": "Yg==", "c": "ZA=="}, "type": "Opaque"}));
+        assert_eq!(
+            s,
+            json!({"data": {"a": "Yg==", "c": "ZA=="}, "type": "Opaque"})
+        );
     }
 }

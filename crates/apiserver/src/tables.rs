@@ -23,7 +23,11 @@ pub fn columns(kind: Kind) -> Vec<TableColumn> {
             TableColumn::integer("Data", "The number of entries in the data"),
             AGE,
         ],
-        Kind::ConfigMap => vec![NAME, TableColumn::integer("Data", "The number of entries in the data"), AGE],
+        Kind::ConfigMap => vec![
+            NAME,
+            TableColumn::integer("Data", "The number of entries in the data"),
+            AGE,
+        ],
         Kind::Node => vec![
             NAME,
             t("Status", "The status of the node"),
@@ -34,18 +38,30 @@ pub fn columns(kind: Kind) -> Vec<TableColumn> {
             t("External-IP", "List of external IPs for the node.").wide(),
             t("OS-Image", "OS image reported by the node.").wide(),
             t("Kernel-Version", "Kernel version reported by the node.").wide(),
-            t("Container-Runtime", "Container runtime version reported by the node.").wide(),
+            t(
+                "Container-Runtime",
+                "Container runtime version reported by the node.",
+            )
+            .wide(),
         ],
         Kind::Lease => vec![NAME, t("Holder", "Holder identity of the lease"), AGE],
         Kind::Csr => vec![
             NAME,
             AGE,
             t("SignerName", "Only requests with the given signer name."),
-            t("Requestor", "Name of the user who requested the certificate."),
-            t("RequestedDuration", "Requested duration of the certificate."),
+            t(
+                "Requestor",
+                "Name of the user who requested the certificate.",
+            ),
+            t(
+                "RequestedDuration",
+                "Requested duration of the certificate.",
+            ),
             t("Condition", "The conditions of the request."),
         ],
-        Kind::Role | Kind::ClusterRole => vec![NAME, t("Created At", "Time the object was created")],
+        Kind::Role | Kind::ClusterRole => {
+            vec![NAME, t("Created At", "Time the object was created")]
+        }
         Kind::RoleBinding | Kind::ClusterRoleBinding => vec![
             NAME,
             t("Role", "Role referred to by this binding"),
@@ -62,14 +78,31 @@ pub fn cells(kind: Kind, obj: &Value, now: SystemTime) -> Vec<Value> {
     let name = json!(meta_str(obj, "name"));
     let created = meta_str(obj, "creationTimestamp");
     let age = json!(age(created, now));
-    let count = |field: &str| json!(obj.get(field).and_then(Value::as_object).map_or(0, |m| m.len()));
+    let count = |field: &str| {
+        json!(
+            obj.get(field)
+                .and_then(Value::as_object)
+                .map_or(0, |m| m.len())
+        )
+    };
     let s = |v: &str| json!(v);
     match kind {
         Kind::Namespace => vec![name, s(str_at(obj, &["status", "phase"])), age],
-        Kind::Secret => vec![name, s(obj.get("type").and_then(Value::as_str).unwrap_or("Opaque")), json!(count_secret(obj)), age],
+        Kind::Secret => vec![
+            name,
+            s(obj.get("type").and_then(Value::as_str).unwrap_or("Opaque")),
+            json!(count_secret(obj)),
+            age,
+        ],
         Kind::ConfigMap => {
-            let n = obj.get("data").and_then(Value::as_object).map_or(0, |m| m.len())
-                + obj.get("binaryData").and_then(Value::as_object).map_or(0, |m| m.len());
+            let n = obj
+                .get("data")
+                .and_then(Value::as_object)
+                .map_or(0, |m| m.len())
+                + obj
+                    .get("binaryData")
+                    .and_then(Value::as_object)
+                    .map_or(0, |m| m.len());
             vec![name, json!(n), age]
         }
         Kind::Node => node_cells(obj, name, age),
@@ -87,7 +120,11 @@ pub fn cells(kind: Kind, obj: &Value, now: SystemTime) -> Vec<Value> {
         ],
         Kind::Role | Kind::ClusterRole => vec![name, s(created)],
         Kind::RoleBinding | Kind::ClusterRoleBinding => {
-            let role = format!("{}/{}", str_at(obj, &["roleRef", "kind"]), str_at(obj, &["roleRef", "name"]));
+            let role = format!(
+                "{}/{}",
+                str_at(obj, &["roleRef", "kind"]),
+                str_at(obj, &["roleRef", "name"])
+            );
             let of = |k: &str| {
                 let names: Vec<String> = obj
                     .get("subjects")
@@ -106,17 +143,32 @@ pub fn cells(kind: Kind, obj: &Value, now: SystemTime) -> Vec<Value> {
                 json!(names.join(", "))
             };
             let _ = count;
-            vec![name, s(&role), age, of("User"), of("Group"), of("ServiceAccount")]
+            vec![
+                name,
+                s(&role),
+                age,
+                of("User"),
+                of("Group"),
+                of("ServiceAccount"),
+            ]
         }
     }
 }
 
 fn count_secret(obj: &Value) -> usize {
-    obj.get("data").and_then(Value::as_object).map_or(0, |m| m.len())
+    obj.get("data")
+        .and_then(Value::as_object)
+        .map_or(0, |m| m.len())
 }
 
 /// A table of objects for `kubectl get`.
-pub fn table(def: &ResourceDef, objs: &[Value], list_meta: Value, now: SystemTime, include_object: &str) -> Table {
+pub fn table(
+    def: &ResourceDef,
+    objs: &[Value],
+    list_meta: Value,
+    now: SystemTime,
+    include_object: &str,
+) -> Table {
     Table {
         kind: "Table",
         api_version: "meta.k8s.io/v1",
@@ -163,7 +215,11 @@ fn age(created: &str, now: SystemTime) -> String {
     match parse_rfc3339(created) {
         None => "<unknown>".into(),
         Some(t) => {
-            let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+            let secs = |t: SystemTime| {
+                t.duration_since(UNIX_EPOCH)
+                    .map(|d| d.as_secs() as i64)
+                    .unwrap_or(0)
+            };
             human_duration(secs(now) - secs(t))
         }
     }
@@ -188,7 +244,11 @@ pub fn csr_condition(obj: &Value) -> String {
     if conds.contains(&"Failed") {
         out.push_str(",Failed");
     }
-    if obj.pointer("/status/certificate").and_then(Value::as_str).is_some_and(|c| !c.is_empty()) {
+    if obj
+        .pointer("/status/certificate")
+        .and_then(Value::as_str)
+        .is_some_and(|c| !c.is_empty())
+    {
         out.push_str(",Issued");
     }
     out
@@ -214,10 +274,17 @@ fn node_cells(obj: &Value, name: Value, age: Value) -> Vec<Value> {
         .and_then(Value::as_object)
         .into_iter()
         .flatten()
-        .filter_map(|(k, _)| k.strip_prefix("node-role.kubernetes.io/").map(str::to_owned))
+        .filter_map(|(k, _)| {
+            k.strip_prefix("node-role.kubernetes.io/")
+                .map(str::to_owned)
+        })
         .collect();
     roles.sort();
-    let roles = if roles.is_empty() { "<none>".to_owned() } else { roles.join(",") };
+    let roles = if roles.is_empty() {
+        "<none>".to_owned()
+    } else {
+        roles.join(",")
+    };
     let addr = |t: &str| {
         obj.pointer("/status/addresses")
             .and_then(Value::as_array)
@@ -251,8 +318,14 @@ mod tests {
     fn csr_condition_column() {
         for (status, want) in [
             (json!({}), "Pending"),
-            (json!({"conditions": [{"type": "Approved"}], "certificate": "x"}), "Approved,Issued"),
-            (json!({"conditions": [{"type": "Approved"}, {"type": "Failed"}]}), "Approved,Failed"),
+            (
+                json!({"conditions": [{"type": "Approved"}], "certificate": "x"}),
+                "Approved,Issued",
+            ),
+            (
+                json!({"conditions": [{"type": "Approved"}, {"type": "Failed"}]}),
+                "Approved,Failed",
+            ),
             (json!({"conditions": [{"type": "Denied"}]}), "Denied"),
         ] {
             assert_eq!(csr_condition(&json!({"status": status})), want);
@@ -261,8 +334,28 @@ mod tests {
 
     #[test]
     fn every_kind_has_as_many_cells_as_columns() {
-        for k in [Kind::Namespace, Kind::Secret, Kind::ConfigMap, Kind::Node, Kind::Lease, Kind::Csr, Kind::Role, Kind::ClusterRole, Kind::RoleBinding, Kind::ClusterRoleBinding] {
-            assert_eq!(columns(k).len(), cells(k, &json!({"metadata": {"name": "x"}}), SystemTime::UNIX_EPOCH).len(), "{k:?}");
+        for k in [
+            Kind::Namespace,
+            Kind::Secret,
+            Kind::ConfigMap,
+            Kind::Node,
+            Kind::Lease,
+            Kind::Csr,
+            Kind::Role,
+            Kind::ClusterRole,
+            Kind::RoleBinding,
+            Kind::ClusterRoleBinding,
+        ] {
+            assert_eq!(
+                columns(k).len(),
+                cells(
+                    k,
+                    &json!({"metadata": {"name": "x"}}),
+                    SystemTime::UNIX_EPOCH
+                )
+                .len(),
+                "{k:?}"
+            );
         }
     }
 }

@@ -17,17 +17,25 @@ pub fn provider() -> Arc<CryptoProvider> {
 }
 
 /// Builds the server's TLS configuration.
-pub fn server_config(cert_pem: &str, key_pem: &str, client_ca_subjects: Vec<Vec<u8>>) -> Result<ServerConfig, String> {
+pub fn server_config(
+    cert_pem: &str,
+    key_pem: &str,
+    client_ca_subjects: Vec<Vec<u8>>,
+) -> Result<ServerConfig, String> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
         .collect::<Result<_, _>>()
         .map_err(|e| format!("serving certificate is not PEM: {e}"))?;
     if chain.is_empty() {
         return Err("the serving certificate file holds no certificate".into());
     }
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| format!("serving key is not a PEM private key: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| format!("serving key is not a PEM private key: {e}"))?;
     let provider = provider();
     let verifier = Arc::new(DeferredClientCertVerifier {
-        subjects: client_ca_subjects.into_iter().map(DistinguishedName::from).collect(),
+        subjects: client_ca_subjects
+            .into_iter()
+            .map(DistinguishedName::from)
+            .collect(),
         provider: provider.clone(),
     });
     let mut cfg = ServerConfig::builder_with_provider(provider)
@@ -78,7 +86,12 @@ impl ClientCertVerifier for DeferredClientCertVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -87,10 +100,17 @@ impl ClientCertVerifier for DeferredClientCertVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

@@ -87,7 +87,10 @@ const RBAC_PREFIXES: [&str; 4] = [
 
 impl WatchCache {
     /// Starts the cache at the store's current revision, following `/registry/`.
-    pub async fn start(store: Arc<dyn Store>, capacity: usize) -> Result<Arc<Self>, kubeboot_store::StoreError> {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        capacity: usize,
+    ) -> Result<Arc<Self>, kubeboot_store::StoreError> {
         let rev = store.revision().await?;
         let cache = Arc::new(Self {
             inner: Mutex::new(Inner {
@@ -114,7 +117,9 @@ impl WatchCache {
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "watch cache fell behind the store; restarting it and closing client watches");
                         let Some(cache) = weak.upgrade() else { return };
-                        let Ok(rev) = store.revision().await else { return };
+                        let Ok(rev) = store.revision().await else {
+                            return;
+                        };
                         cache.reset(rev);
                         match store.watch("/registry/", rev).await {
                             Ok(s) => stream = s,
@@ -197,7 +202,10 @@ impl WatchCache {
 
     /// The last revision the cache has applied.
     pub fn revision(&self) -> Revision {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).revision
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .revision
     }
 
     /// Starts a client watch of keys under `prefix` (or exactly `key`) after revision
@@ -263,7 +271,11 @@ impl WatchCache {
 
     /// The number of client watches open.
     pub fn watcher_count(&self) -> usize {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner).watchers.len()
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .watchers
+            .len()
     }
 }
 
@@ -292,7 +304,11 @@ pub struct WatchHandle {
 
 impl Drop for WatchHandle {
     fn drop(&mut self) {
-        let mut g = self.cache.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut g = self
+            .cache
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         remove_watcher(&mut g, self.id);
     }
 }

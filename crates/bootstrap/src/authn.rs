@@ -33,14 +33,26 @@ pub struct TokenUser {
 
 /// Checks a presented token against its Secret, in Kubernetes' order; `None` for any
 /// failure (the caller answers 401 without saying which check failed).
-pub fn authenticate(token: &BootstrapToken, secret: &SecretView<'_>, now: SystemTime) -> Option<TokenUser> {
+pub fn authenticate(
+    token: &BootstrapToken,
+    secret: &SecretView<'_>,
+    now: SystemTime,
+) -> Option<TokenUser> {
     if secret.deleting || secret.type_ != SECRET_TYPE {
         return None;
     }
-    let text = |k: &str| secret.data.get(k).map(|v| String::from_utf8_lossy(v).into_owned());
+    let text = |k: &str| {
+        secret
+            .data
+            .get(k)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    };
     // Constant-time comparison of the secret first, as Kubernetes does.
     let stored_secret = secret.data.get("token-secret")?;
-    if !token.secret.matches(&String::from_utf8_lossy(stored_secret)) {
+    if !token
+        .secret
+        .matches(&String::from_utf8_lossy(stored_secret))
+    {
         return None;
     }
     if text("token-id")? != token.id.as_str() {
@@ -94,7 +106,10 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect()
     }
 
     #[test]
@@ -105,15 +120,33 @@ mod tests {
             ("token-secret", "0123456789abcdef"),
             ("expiration", "2024-05-02T11:00:00Z"),
             ("usage-bootstrap-authentication", "true"),
-            ("auth-extra-groups", "system:bootstrappers:kubeadm:default-node-token"),
+            (
+                "auth-extra-groups",
+                "system:bootstrappers:kubeadm:default-node-token",
+            ),
         ];
         let token: BootstrapToken = "abcdef.0123456789abcdef".parse().unwrap();
-        let check = |d: &BTreeMap<String, Vec<u8>>, ty: &str, deleting: bool, t: &BootstrapToken| {
-            authenticate(t, &SecretView { type_: ty, deleting, data: d }, now)
-        };
+        let check =
+            |d: &BTreeMap<String, Vec<u8>>, ty: &str, deleting: bool, t: &BootstrapToken| {
+                authenticate(
+                    t,
+                    &SecretView {
+                        type_: ty,
+                        deleting,
+                        data: d,
+                    },
+                    now,
+                )
+            };
         let ok = check(&data(&good), SECRET_TYPE, false, &token).unwrap();
         assert_eq!(ok.name, "system:bootstrap:abcdef");
-        assert_eq!(ok.groups, ["system:bootstrappers", "system:bootstrappers:kubeadm:default-node-token"]);
+        assert_eq!(
+            ok.groups,
+            [
+                "system:bootstrappers",
+                "system:bootstrappers:kubeadm:default-node-token"
+            ]
+        );
         let with = |k: &str, v: Option<&str>| {
             let mut d = data(&good);
             match v {
@@ -127,23 +160,68 @@ mod tests {
             ("being deleted", data(&good), SECRET_TYPE, true, &token),
             ("wrong type", data(&good), "Opaque", false, &token),
             ("wrong secret", data(&good), SECRET_TYPE, false, &wrong),
-            ("id differs", with("token-id", Some("abcdeg")), SECRET_TYPE, false, &token),
-            ("expired", with("expiration", Some("2024-05-02T10:00:00Z")), SECRET_TYPE, false, &token),
-            ("unparseable expiration", with("expiration", Some("soon")), SECRET_TYPE, false, &token),
-            ("no auth usage", with("usage-bootstrap-authentication", None), SECRET_TYPE, false, &token),
-            ("auth usage not exactly true", with("usage-bootstrap-authentication", Some("True")), SECRET_TYPE, false, &token),
-            ("bad group", with("auth-extra-groups", Some("system:masters")), SECRET_TYPE, false, &token),
+            (
+                "id differs",
+                with("token-id", Some("abcdeg")),
+                SECRET_TYPE,
+                false,
+                &token,
+            ),
+            (
+                "expired",
+                with("expiration", Some("2024-05-02T10:00:00Z")),
+                SECRET_TYPE,
+                false,
+                &token,
+            ),
+            (
+                "unparseable expiration",
+                with("expiration", Some("soon")),
+                SECRET_TYPE,
+                false,
+                &token,
+            ),
+            (
+                "no auth usage",
+                with("usage-bootstrap-authentication", None),
+                SECRET_TYPE,
+                false,
+                &token,
+            ),
+            (
+                "auth usage not exactly true",
+                with("usage-bootstrap-authentication", Some("True")),
+                SECRET_TYPE,
+                false,
+                &token,
+            ),
+            (
+                "bad group",
+                with("auth-extra-groups", Some("system:masters")),
+                SECRET_TYPE,
+                false,
+                &token,
+            ),
         ] {
             assert_eq!(check(&d, ty, deleting, t), None, "{case}");
         }
-        assert!(check(&with("expiration", None), SECRET_TYPE, false, &token).is_some(), "no expiration never expires");
+        assert!(
+            check(&with("expiration", None), SECRET_TYPE, false, &token).is_some(),
+            "no expiration never expires"
+        );
     }
 
     #[test]
     fn groups_vector_from_kubernetes() {
         assert_eq!(
-            groups(Some("system:bootstrappers:foo,system:bootstrappers:bar,system:bootstrappers:bar")),
-            Some(vec!["system:bootstrappers".into(), "system:bootstrappers:bar".into(), "system:bootstrappers:foo".into()])
+            groups(Some(
+                "system:bootstrappers:foo,system:bootstrappers:bar,system:bootstrappers:bar"
+            )),
+            Some(vec![
+                "system:bootstrappers".into(),
+                "system:bootstrappers:bar".into(),
+                "system:bootstrappers:foo".into()
+            ])
         );
         assert_eq!(groups(Some("foo")), None);
         assert_eq!(groups(None), Some(vec!["system:bootstrappers".into()]));

@@ -52,7 +52,10 @@ pub fn validate_token_secret(
             Err(e) => err("data[token-id]", e.to_string()),
             Ok(id) if name_id.as_ref().is_some_and(|n| *n != id) => err(
                 "data[token-id]",
-                format!("must equal the id in the Secret's name ({})", name_id.as_ref().map(TokenId::as_str).unwrap_or_default()),
+                format!(
+                    "must equal the id in the Secret's name ({})",
+                    name_id.as_ref().map(TokenId::as_str).unwrap_or_default()
+                ),
             ),
             Ok(_) => {}
         },
@@ -103,10 +106,16 @@ mod tests {
             ("token-id", "abcdef"),
             ("token-secret", "0123456789abcdef"),
             ("expiration", "2024-05-02T10:00:00Z"),
-            ("auth-extra-groups", "system:bootstrappers:kubeadm:default-node-token"),
+            (
+                "auth-extra-groups",
+                "system:bootstrappers:kubeadm:default-node-token",
+            ),
             ("usage-bootstrap-authentication", "true"),
         ];
-        assert_eq!(validate_token_secret("bootstrap-token-abcdef", "kube-system", &data(&good)), vec![]);
+        assert_eq!(
+            validate_token_secret("bootstrap-token-abcdef", "kube-system", &data(&good)),
+            vec![]
+        );
         let with = |k: &str, v: Option<&str>| {
             let mut d = data(&good);
             match v {
@@ -116,19 +125,70 @@ mod tests {
             d
         };
         for (case, name, ns, d, field) in [
-            ("wrong namespace", "bootstrap-token-abcdef", "default", data(&good), "metadata.namespace"),
-            ("bad name", "token-abcdef", "kube-system", data(&good), "metadata.name"),
-            ("id differs from name", "bootstrap-token-abcdeg", "kube-system", data(&good), "data[token-id]"),
-            ("missing id", "bootstrap-token-abcdef", "kube-system", with("token-id", None), "data[token-id]"),
-            ("missing secret", "bootstrap-token-abcdef", "kube-system", with("token-secret", None), "data[token-secret]"),
-            ("short secret", "bootstrap-token-abcdef", "kube-system", with("token-secret", Some("0123")), "data[token-secret]"),
-            ("bad expiration", "bootstrap-token-abcdef", "kube-system", with("expiration", Some("tomorrow")), "data[expiration]"),
-            ("bad group", "bootstrap-token-abcdef", "kube-system", with("auth-extra-groups", Some("system:masters")), "data[auth-extra-groups]"),
+            (
+                "wrong namespace",
+                "bootstrap-token-abcdef",
+                "default",
+                data(&good),
+                "metadata.namespace",
+            ),
+            (
+                "bad name",
+                "token-abcdef",
+                "kube-system",
+                data(&good),
+                "metadata.name",
+            ),
+            (
+                "id differs from name",
+                "bootstrap-token-abcdeg",
+                "kube-system",
+                data(&good),
+                "data[token-id]",
+            ),
+            (
+                "missing id",
+                "bootstrap-token-abcdef",
+                "kube-system",
+                with("token-id", None),
+                "data[token-id]",
+            ),
+            (
+                "missing secret",
+                "bootstrap-token-abcdef",
+                "kube-system",
+                with("token-secret", None),
+                "data[token-secret]",
+            ),
+            (
+                "short secret",
+                "bootstrap-token-abcdef",
+                "kube-system",
+                with("token-secret", Some("0123")),
+                "data[token-secret]",
+            ),
+            (
+                "bad expiration",
+                "bootstrap-token-abcdef",
+                "kube-system",
+                with("expiration", Some("tomorrow")),
+                "data[expiration]",
+            ),
+            (
+                "bad group",
+                "bootstrap-token-abcdef",
+                "kube-system",
+                with("auth-extra-groups", Some("system:masters")),
+                "data[auth-extra-groups]",
+            ),
         ] {
             let errs = validate_token_secret(name, ns, &d);
             assert_eq!(errs.len(), 1, "{case}: {errs:?}");
             assert_eq!(errs[0].field, field, "{case}");
-            assert!(!errs[0].message.contains("0123456789abcdef"), "{case}: no secret in errors");
+            assert!(
+                !errs[0].message.contains("0123456789abcdef"),
+                "{case}: no secret in errors"
+            );
         }
     }
 }

@@ -41,8 +41,7 @@ pub const SECRET_NAME_PREFIX: &str = "bootstrap-token-";
 
 fn alphabet_ok(s: &str, len: usize) -> bool {
     s.len() == len
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
@@ -167,24 +166,48 @@ mod tests {
     #[test]
     fn token_vectors_from_kubernetes() {
         for bad in [
-            "", ".", "1234567890123456789012", "12345.1234567890123456", ".1234567890123456",
-            "123456.", "123456:1234567890.123456", "abcdef:1234567890123456",
-            "Abcdef.1234567890123456", "ABCDEF.abcdef0123456789", "123456.AABBCCDDEEFFGGHH",
-            "123456.AABBCCD-EEFFGGHH", "abc*ef.1234567890123456",
+            "",
+            ".",
+            "1234567890123456789012",
+            "12345.1234567890123456",
+            ".1234567890123456",
+            "123456.",
+            "123456:1234567890.123456",
+            "abcdef:1234567890123456",
+            "Abcdef.1234567890123456",
+            "ABCDEF.abcdef0123456789",
+            "123456.AABBCCDDEEFFGGHH",
+            "123456.AABBCCD-EEFFGGHH",
+            "abc*ef.1234567890123456",
         ] {
-            assert!(bad.parse::<BootstrapToken>().is_err(), "{bad:?} must be refused");
+            assert!(
+                bad.parse::<BootstrapToken>().is_err(),
+                "{bad:?} must be refused"
+            );
         }
         for good in [
-            "abcdef.1234567890123456", "123456.aabbccddeeffgghh", "abcdef.abcdef0123456789",
+            "abcdef.1234567890123456",
+            "123456.aabbccddeeffgghh",
+            "abcdef.abcdef0123456789",
             "123456.1234560123456789",
         ] {
-            assert!(good.parse::<BootstrapToken>().is_ok(), "{good:?} must be accepted");
+            assert!(
+                good.parse::<BootstrapToken>().is_ok(),
+                "{good:?} must be accepted"
+            );
         }
     }
 
     #[test]
     fn id_vectors_from_kubernetes() {
-        for bad in ["", "1234567890123456789012", "12345", "Abcdef", "ABCDEF", "abcdef."] {
+        for bad in [
+            "",
+            "1234567890123456789012",
+            "12345",
+            "Abcdef",
+            "ABCDEF",
+            "abcdef.",
+        ] {
             assert!(bad.parse::<TokenId>().is_err(), "{bad:?}");
         }
         for good in ["abcdef", "123456"] {
@@ -199,7 +222,11 @@ mod tests {
             Some("abc123".to_owned())
         );
         for bad in [
-            "", "abc123", "bootstrap-token-", "bootstrap-token-abc", "bootstrap-token-abc123ghi",
+            "",
+            "abc123",
+            "bootstrap-token-",
+            "bootstrap-token-abc",
+            "bootstrap-token-abc123ghi",
             "bootstrap-token-ABC123",
         ] {
             assert_eq!(TokenId::from_secret_name(bad), None, "{bad:?}");
@@ -209,16 +236,23 @@ mod tests {
     #[test]
     fn group_vectors_from_kubernetes() {
         for good in [
-            "system:bootstrappers:foo", "system:bootstrappers:foo:bar:baz",
+            "system:bootstrappers:foo",
+            "system:bootstrappers:foo:bar:baz",
             "system:bootstrappers:foo-bar-42",
         ] {
             assert!(valid_extra_group(good), "{good:?}");
         }
         let long = format!("system:bootstrappers:{}", "x".repeat(300));
         for bad in [
-            "system:bootstrappers:Foo", "foo", "system:bootstrappers:", "system:bootstrappers: ",
-            "system:bootstrappers:*", "system:bootstrappers:foo:", "system:bootstrappers:foo-",
-            "system:bootstrappers:<x>", long.as_str(),
+            "system:bootstrappers:Foo",
+            "foo",
+            "system:bootstrappers:",
+            "system:bootstrappers: ",
+            "system:bootstrappers:*",
+            "system:bootstrappers:foo:",
+            "system:bootstrappers:foo-",
+            "system:bootstrappers:<x>",
+            long.as_str(),
         ] {
             assert!(!valid_extra_group(bad), "{bad:?}");
         }
@@ -228,7 +262,9 @@ mod tests {
     fn secrets_never_show_in_debug_or_errors() {
         let t: BootstrapToken = "abcdef.0123456789abcdef".parse().unwrap();
         assert_eq!(format!("{t:?}"), "abcdef.<redacted>");
-        let e = "abcdef.0123456789ABCDEF".parse::<BootstrapToken>().unwrap_err();
+        let e = "abcdef.0123456789ABCDEF"
+            .parse::<BootstrapToken>()
+            .unwrap_err();
         assert!(!e.to_string().contains("0123456789"), "{e}");
         assert!(t.secret.matches("0123456789abcdef"));
         assert!(!t.secret.matches("0123456789abcdee"));

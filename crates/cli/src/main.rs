@@ -9,10 +9,15 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use kubeboot_apiserver::authz::Mode;
 use kubeboot_apiserver::datadir::{DataDir, InitOptions, server_url};
+use kubeboot_apiserver::server::ensure_first_token;
 use kubeboot_apiserver::{ServerConfig, start};
 
 #[derive(Parser)]
-#[command(name = "kubeboot", version, about = "Kubernetes TLS bootstrapping: control plane, node and PKI in one binary")]
+#[command(
+    name = "kubeboot",
+    version,
+    about = "Kubernetes TLS bootstrapping: control plane, node and PKI in one binary"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -91,9 +96,13 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::Init(args) => init(&args).map(|_| ()),
         Command::Server(args) => runtime.block_on(server(args)),
@@ -115,7 +124,9 @@ fn init(args: &InitArgs) -> Result<DataDir> {
 
 async fn server(args: ServerArgs) -> Result<()> {
     let dir = init(&args.init)?;
-    let read = |p: PathBuf| std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()));
+    let read = |p: PathBuf| {
+        std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))
+    };
     let cfg = ServerConfig {
         bind_address: args.bind_address,
         secure_port: args.init.secure_port,
@@ -125,19 +136,41 @@ async fn server(args: ServerArgs) -> Result<()> {
         anonymous_auth: args.anonymous_auth,
         authorization_modes: vec![Mode::Node, Mode::Rbac],
         storage_path: dir.store_path(),
-        tokens: None,
+        bootstrap_token_auth: true,
         watch_cache_size: 100_000,
     };
     let running = start(cfg).await.context("starting the API server")?;
-    let url = server_url(Some(args.init.advertise_address.unwrap_or(local_address(args.bind_address))), running.addr.port());
+    let url = server_url(
+        Some(
+            args.init
+                .advertise_address
+                .unwrap_or(local_address(args.bind_address)),
+        ),
+        running.addr.port(),
+    );
     dir.set_server_url(&url)?;
     println!("kubeboot API server listening on https://{}", running.addr);
-    println!("To use it:\n  export KUBECONFIG={}\n  kubectl get --raw /version", dir.admin_conf().display());
+    if let Some(token) = ensure_first_token(&running.app).await? {
+        let ca = std::fs::read(dir.pki("ca.crt"))?;
+        let pin = kubeboot_pki::pin::pem_cert_pin(&ca).context("computing the CA pin")?;
+        let host = url.trim_start_matches("https://");
+        println!("To join a node (the token expires in 24h):");
+        println!(
+            "  kubeboot join {host} --token {} --discovery-token-ca-cert-hash {pin}",
+            token.expose()
+        );
+    }
+    println!(
+        "To use it:\n  export KUBECONFIG={}\n  kubectl get --raw /version",
+        dir.admin_conf().display()
+    );
     serve_until_signal(running).await
 }
 
 async fn apiserver(args: ApiserverArgs) -> Result<()> {
-    let read = |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    let read = |p: &PathBuf| {
+        std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+    };
     let modes = args
         .authorization_mode
         .iter()
@@ -146,7 +179,8 @@ async fn apiserver(args: ApiserverArgs) -> Result<()> {
     if modes.is_empty() {
         bail!("--authorization-mode needs at least one mode");
     }
-    std::fs::create_dir_all(&args.storage_dir).with_context(|| format!("creating {}", args.storage_dir.display()))?;
+    std::fs::create_dir_all(&args.storage_dir)
+        .with_context(|| format!("creating {}", args.storage_dir.display()))?;
     let cfg = ServerConfig {
         bind_address: args.bind_address,
         secure_port: args.secure_port,
@@ -156,10 +190,9 @@ async fn apiserver(args: ApiserverArgs) -> Result<()> {
         anonymous_auth: args.anonymous_auth,
         authorization_modes: modes,
         storage_path: args.storage_dir.join("state.db"),
-        tokens: None,
+        bootstrap_token_auth: args.enable_bootstrap_token_auth,
         watch_cache_size: 100_000,
     };
-    let _ = args.enable_bootstrap_token_auth;
     let running = start(cfg).await.context("starting the API server")?;
     println!("kubeboot API server listening on https://{}", running.addr);
     serve_until_signal(running).await
@@ -167,7 +200,11 @@ async fn apiserver(args: ApiserverArgs) -> Result<()> {
 
 /// The address kubeconfigs should use for a bind address: loopback for unspecified.
 fn local_address(bind: IpAddr) -> IpAddr {
-    if bind.is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { bind }
+    if bind.is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        bind
+    }
 }
 
 async fn serve_until_signal(running: kubeboot_apiserver::RunningServer) -> Result<()> {

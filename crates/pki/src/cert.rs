@@ -4,8 +4,8 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use time::OffsetDateTime;
 
@@ -117,7 +117,9 @@ impl CertificateAuthority {
         let key = PrivateKey::generate(alg).map_err(|e| IssueError::Sign(e.to_string()))?;
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
@@ -145,8 +147,8 @@ impl CertificateAuthority {
                 "the CA key does not belong to the CA certificate".into(),
             ));
         }
-        let not_after = UNIX_EPOCH
-            + Duration::from_secs(x509.validity().not_after.timestamp().max(0) as u64);
+        let not_after =
+            UNIX_EPOCH + Duration::from_secs(x509.validity().not_after.timestamp().max(0) as u64);
         let issuer = Issuer::from_ca_cert_der(&block.contents.clone().into(), key.into_key_pair())
             .map_err(|e| IssueError::Ca(e.to_string()))?;
         Ok(Self {
@@ -189,7 +191,11 @@ impl CertificateAuthority {
         self.issue(spec, &public)
     }
 
-    fn issue(&self, spec: &LeafSpec, public: &impl rcgen::PublicKeyData) -> Result<Cert, IssueError> {
+    fn issue(
+        &self,
+        spec: &LeafSpec,
+        public: &impl rcgen::PublicKeyData,
+    ) -> Result<Cert, IssueError> {
         let params = leaf_params(spec)?;
         let cert = params
             .signed_by(public, &self.issuer)
@@ -285,7 +291,8 @@ fn leaf_params(spec: &LeafSpec) -> Result<CertificateParams, IssueError> {
     let mut p = CertificateParams::default();
     p.distinguished_name = DistinguishedName::new();
     for o in &spec.organizations {
-        p.distinguished_name.push(DnType::OrganizationName, o.as_str());
+        p.distinguished_name
+            .push(DnType::OrganizationName, o.as_str());
     }
     if !spec.common_name.is_empty() {
         p.distinguished_name
@@ -445,8 +452,22 @@ mod tests {
 
     #[test]
     fn a_key_from_another_ca_is_refused() {
-        let a = CertificateAuthority::create("a", KeyAlgorithm::EcdsaP256, now(), Duration::from_secs(60), random_serial()).unwrap();
-        let b = CertificateAuthority::create("b", KeyAlgorithm::EcdsaP256, now(), Duration::from_secs(60), random_serial()).unwrap();
+        let a = CertificateAuthority::create(
+            "a",
+            KeyAlgorithm::EcdsaP256,
+            now(),
+            Duration::from_secs(60),
+            random_serial(),
+        )
+        .unwrap();
+        let b = CertificateAuthority::create(
+            "b",
+            KeyAlgorithm::EcdsaP256,
+            now(),
+            Duration::from_secs(60),
+            random_serial(),
+        )
+        .unwrap();
         assert!(CertificateAuthority::from_pem(a.cert_pem(), &b.key_pem()).is_err());
         assert!(CertificateAuthority::from_pem(a.cert_pem(), &a.key_pem()).is_ok());
     }

@@ -46,14 +46,18 @@ pub fn parse_pem(pem: &[u8]) -> Result<ParsedCsr, CsrError> {
 
 /// Parses a DER CSR, verifies its self-signature and extracts its names.
 pub fn parse_der(der: &[u8]) -> Result<ParsedCsr, CsrError> {
-    let (_, req) = X509CertificationRequest::from_der(der)
-        .map_err(|e| CsrError::Parse(e.to_string()))?;
+    let (_, req) =
+        X509CertificationRequest::from_der(der).map_err(|e| CsrError::Parse(e.to_string()))?;
     req.verify_signature().map_err(|_| CsrError::Signature)?;
     let info = &req.certification_request_info;
     let subject = &info.subject;
     let text = |attr: &AttributeTypeAndValue<'_>| attr.as_str().unwrap_or_default().to_owned();
     let mut out = ParsedCsr {
-        common_name: subject.iter_common_name().next().map(text).unwrap_or_default(),
+        common_name: subject
+            .iter_common_name()
+            .next()
+            .map(text)
+            .unwrap_or_default(),
         organizations: subject.iter_organization().map(text).collect(),
         dns_names: vec![],
         ip_addresses: vec![],

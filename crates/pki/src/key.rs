@@ -43,7 +43,9 @@ impl PrivateKey {
                     2048 => rcgen::RsaKeySize::_2048,
                     3072 => rcgen::RsaKeySize::_3072,
                     4096 => rcgen::RsaKeySize::_4096,
-                    other => return Err(KeyError::Generate(format!("unsupported RSA size {other}"))),
+                    other => {
+                        return Err(KeyError::Generate(format!("unsupported RSA size {other}")));
+                    }
                 };
                 KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, size)
             }

@@ -40,13 +40,25 @@ pub struct Cluster {
     /// `https://host:port`.
     pub server: String,
     /// Base64 of the CA bundle PEM.
-    #[serde(rename = "certificate-authority-data", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "certificate-authority-data",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub certificate_authority_data: Option<String>,
     /// Path of the CA bundle.
-    #[serde(rename = "certificate-authority", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "certificate-authority",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub certificate_authority: Option<String>,
     /// Skip server verification (never written by kubeboot).
-    #[serde(rename = "insecure-skip-tls-verify", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "insecure-skip-tls-verify",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub insecure_skip_tls_verify: Option<bool>,
 }
 
@@ -84,16 +96,32 @@ pub struct NamedUser {
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AuthInfo {
     /// Base64 of the client certificate PEM.
-    #[serde(rename = "client-certificate-data", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "client-certificate-data",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_certificate_data: Option<String>,
     /// Base64 of the client key PEM.
-    #[serde(rename = "client-key-data", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "client-key-data",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_key_data: Option<String>,
     /// Path of the client certificate.
-    #[serde(rename = "client-certificate", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "client-certificate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_certificate: Option<String>,
     /// Path of the client key.
-    #[serde(rename = "client-key", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "client-key",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub client_key: Option<String>,
     /// Bearer token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,7 +154,13 @@ pub enum Credential {
 
 impl Kubeconfig {
     /// One cluster, one user, one context named `<user>@<cluster>`.
-    pub fn new(cluster_name: &str, server: &str, ca_pem: &str, user: &str, cred: Credential) -> Self {
+    pub fn new(
+        cluster_name: &str,
+        server: &str,
+        ca_pem: &str,
+        user: &str,
+        cred: Credential,
+    ) -> Self {
         let b64 = |s: &str| {
             use base64::Engine;
             base64::engine::general_purpose::STANDARD.encode(s)
@@ -175,9 +209,11 @@ impl Kubeconfig {
         serde_saphyr::from_str(text).map_err(|e| KubeconfigError::Parse(e.to_string()))
     }
 
-    /// Renders YAML.
+    /// Renders YAML, one line per value (no folded scalars), as kubectl writes it.
     pub fn to_yaml(&self) -> String {
-        serde_saphyr::to_string(self).unwrap_or_default()
+        let mut opts = serde_saphyr::SerializerOptions::default();
+        opts.prefer_block_scalars = false;
+        serde_saphyr::to_string_with_options(self, opts).unwrap_or_default()
     }
 
     /// The cluster and user of the current context.
@@ -207,7 +243,10 @@ impl std::fmt::Debug for Kubeconfig {
         f.debug_struct("Kubeconfig")
             .field("clusters", &self.clusters)
             .field("current_context", &self.current_context)
-            .field("users", &self.users.iter().map(|u| &u.name).collect::<Vec<_>>())
+            .field(
+                "users",
+                &self.users.iter().map(|u| &u.name).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -232,12 +271,18 @@ mod tests {
             Credential::Token("abcdef.0123456789abcdef".into()),
         );
         let text = kc.to_yaml();
-        assert!(text.contains("current-context: kubernetes-admin@kubernetes"), "{text}");
+        assert!(
+            text.contains("current-context: kubernetes-admin@kubernetes"),
+            "{text}"
+        );
         let back = Kubeconfig::from_yaml(&text).unwrap();
         assert_eq!(back, kc);
         let (cluster, user) = back.current().unwrap();
         assert_eq!(cluster.server, "https://127.0.0.1:6443");
         assert_eq!(user.token.as_deref(), Some("abcdef.0123456789abcdef"));
-        assert!(!format!("{back:?}").contains("0123456789abcdef"), "Debug redacts");
+        assert!(
+            !format!("{back:?}").contains("0123456789abcdef"),
+            "Debug redacts"
+        );
     }
 }

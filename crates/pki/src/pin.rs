@@ -12,3 +12,9 @@ pub fn cert_pin(cert_der: &[u8]) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
     Some(spki_pin(cert.public_key().raw))
 }
+
+/// The pin of the first certificate of a PEM bundle.
+pub fn pem_cert_pin(pem: &[u8]) -> Option<String> {
+    let (_, block) = x509_parser::pem::parse_x509_pem(pem).ok()?;
+    cert_pin(&block.contents)
+}

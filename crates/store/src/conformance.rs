@@ -38,12 +38,22 @@ macro_rules! store_conformance {
 
 /// A created key reads back with its value and revisions.
 pub async fn create_then_get(s: Arc<dyn Store>) {
-    let kv = s.create("/registry/configmaps/default/a", b("1")).await.expect("create");
+    let kv = s
+        .create("/registry/configmaps/default/a", b("1"))
+        .await
+        .expect("create");
     assert!(kv.mod_revision > 0);
     assert_eq!(kv.create_revision, kv.mod_revision);
-    let got = s.get("/registry/configmaps/default/a").await.expect("get").expect("present");
+    let got = s
+        .get("/registry/configmaps/default/a")
+        .await
+        .expect("get")
+        .expect("present");
     assert_eq!(got, kv);
-    assert_eq!(s.get("/registry/configmaps/default/b").await.expect("get"), None);
+    assert_eq!(
+        s.get("/registry/configmaps/default/b").await.expect("get"),
+        None
+    );
 }
 
 /// Creating an existing key fails and changes nothing.
@@ -58,30 +68,60 @@ pub async fn create_of_existing_key_is_already_exists(s: Arc<dyn Store>) {
 /// An update with a stale expected revision is a conflict; a current one succeeds.
 pub async fn update_checks_the_expected_revision(s: Arc<dyn Store>) {
     let v1 = s.create("/k", b("1")).await.expect("create");
-    let v2 = s.update("/k", b("2"), Some(v1.mod_revision)).await.expect("update");
+    let v2 = s
+        .update("/k", b("2"), Some(v1.mod_revision))
+        .await
+        .expect("update");
     assert!(v2.mod_revision > v1.mod_revision);
     assert_eq!(v2.create_revision, v1.create_revision);
-    let err = s.update("/k", b("3"), Some(v1.mod_revision)).await.expect_err("stale");
-    assert_eq!(err, StoreError::Conflict { key: "/k".into(), current: v2.mod_revision });
-    assert_eq!(s.get("/k").await.expect("get").expect("present").value, b("2"));
-    let err = s.update("/missing", b("1"), None).await.expect_err("missing");
+    let err = s
+        .update("/k", b("3"), Some(v1.mod_revision))
+        .await
+        .expect_err("stale");
+    assert_eq!(
+        err,
+        StoreError::Conflict {
+            key: "/k".into(),
+            current: v2.mod_revision
+        }
+    );
+    assert_eq!(
+        s.get("/k").await.expect("get").expect("present").value,
+        b("2")
+    );
+    let err = s
+        .update("/missing", b("1"), None)
+        .await
+        .expect_err("missing");
     assert_eq!(err, StoreError::NotFound("/missing".into()));
-    let v3 = s.update("/k", b("3"), None).await.expect("unconditional update");
+    let v3 = s
+        .update("/k", b("3"), None)
+        .await
+        .expect("unconditional update");
     assert_eq!(v3.value, b("3"));
 }
 
 /// A delete returns the last value at the delete's revision; the key is gone.
 pub async fn delete_returns_the_last_value(s: Arc<dyn Store>) {
     let v1 = s.create("/k", b("1")).await.expect("create");
-    let err = s.delete("/k", Some(v1.mod_revision + 100)).await.expect_err("stale delete");
+    let err = s
+        .delete("/k", Some(v1.mod_revision + 100))
+        .await
+        .expect_err("stale delete");
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
     let gone = s.delete("/k", Some(v1.mod_revision)).await.expect("delete");
     assert_eq!(gone.value, b("1"));
     assert!(gone.mod_revision > v1.mod_revision);
     assert_eq!(s.get("/k").await.expect("get"), None);
-    assert_eq!(s.delete("/k", None).await.expect_err("again"), StoreError::NotFound("/k".into()));
+    assert_eq!(
+        s.delete("/k", None).await.expect_err("again"),
+        StoreError::NotFound("/k".into())
+    );
     let again = s.create("/k", b("new")).await.expect("recreate");
-    assert_eq!(again.create_revision, again.mod_revision, "a recreated key starts anew");
+    assert_eq!(
+        again.create_revision, again.mod_revision,
+        "a recreated key starts anew"
+    );
 }
 
 /// Every write gets a higher revision; the store revision is the last write's.
@@ -117,7 +157,10 @@ pub async fn list_pages_with_limit_and_continue(s: Arc<dyn Store>) {
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..10 {
-        let page = s.list("/p/", after.as_deref(), Some(3)).await.expect("list");
+        let page = s
+            .list("/p/", after.as_deref(), Some(3))
+            .await
+            .expect("list");
         assert!(page.items.len() <= 3);
         seen.extend(page.items.iter().map(|kv| kv.key.clone()));
         after = page.items.last().map(|kv| kv.key.clone());
@@ -146,8 +189,16 @@ pub async fn watch_replays_history_then_follows(s: Arc<dyn Store>) {
     let mut w = s.watch("/w/", start).await.expect("watch");
     s.delete("/w/a", None).await.expect("delete");
     s.create("/w/b", b("1")).await.expect("create");
-    let evs = [next_event(&mut w).await, next_event(&mut w).await, next_event(&mut w).await, next_event(&mut w).await];
-    let kinds: Vec<_> = evs.iter().map(|e| (e.kind, e.kv.key.as_str(), e.created)).collect();
+    let evs = [
+        next_event(&mut w).await,
+        next_event(&mut w).await,
+        next_event(&mut w).await,
+        next_event(&mut w).await,
+    ];
+    let kinds: Vec<_> = evs
+        .iter()
+        .map(|e| (e.kind, e.kv.key.as_str(), e.created))
+        .collect();
     assert_eq!(
         kinds,
         [
@@ -159,7 +210,10 @@ pub async fn watch_replays_history_then_follows(s: Arc<dyn Store>) {
     );
     assert_eq!(evs[0].kv.mod_revision, a.mod_revision);
     assert_eq!(evs[2].kv.value, b("2"), "a delete carries the last value");
-    assert!(evs.windows(2).all(|p| p[0].kv.mod_revision < p[1].kv.mod_revision));
+    assert!(
+        evs.windows(2)
+            .all(|p| p[0].kv.mod_revision < p[1].kv.mod_revision)
+    );
 }
 
 /// A watch from the current revision sees only later writes.
@@ -176,12 +230,20 @@ pub async fn watch_from_now_sees_only_new_writes(s: Arc<dyn Store>) {
 pub async fn watch_before_compaction_is_refused(s: Arc<dyn Store>) {
     let mut revs = Vec::new();
     for i in 0..6 {
-        revs.push(s.create(&format!("/c/{i}"), b("x")).await.expect("create").mod_revision);
+        revs.push(
+            s.create(&format!("/c/{i}"), b("x"))
+                .await
+                .expect("create")
+                .mod_revision,
+        );
     }
     s.compact(revs[3]).await.expect("compact");
     let err = s.watch("/c/", revs[1]).await.expect_err("too old");
     assert!(matches!(err, StoreError::Compacted { .. }), "{err:?}");
-    let mut w = s.watch("/c/", revs[3]).await.expect("at the compacted revision");
+    let mut w = s
+        .watch("/c/", revs[3])
+        .await
+        .expect("at the compacted revision");
     assert_eq!(next_event(&mut w).await.kv.mod_revision, revs[4]);
 }
 
@@ -193,7 +255,12 @@ pub async fn concurrent_writes_all_land(s: Arc<dyn Store>) {
         tasks.push(tokio::spawn(async move {
             let mut revs = Vec::new();
             for i in 0..10 {
-                revs.push(s.create(&format!("/cc/{t:02}-{i:02}"), b("x")).await.expect("create").mod_revision);
+                revs.push(
+                    s.create(&format!("/cc/{t:02}-{i:02}"), b("x"))
+                        .await
+                        .expect("create")
+                        .mod_revision,
+                );
             }
             revs
         }));
@@ -215,7 +282,8 @@ pub async fn concurrent_updates_of_one_key_let_one_win(s: Arc<dyn Store>) {
     for t in 0..16 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.update("/race", b(&t.to_string()), Some(v1.mod_revision)).await
+            s.update("/race", b(&t.to_string()), Some(v1.mod_revision))
+                .await
         }));
     }
     let mut wins = 0;

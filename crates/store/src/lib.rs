@@ -119,8 +119,11 @@ pub trait Store: Send + Sync + 'static {
     fn count<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, StoreError>>;
 
     /// Creates a key that must not exist.
-    fn create<'a>(&'a self, key: &'a str, value: Bytes)
-    -> BoxFuture<'a, Result<KeyValue, StoreError>>;
+    fn create<'a>(
+        &'a self,
+        key: &'a str,
+        value: Bytes,
+    ) -> BoxFuture<'a, Result<KeyValue, StoreError>>;
 
     /// Replaces a key that must exist; with `expected`, only if its mod revision matches.
     fn update<'a>(

@@ -43,10 +43,22 @@ struct Inner {
 pub type CommitObserver = Arc<dyn Fn(usize, std::time::Duration) + Send + Sync>;
 
 enum WriteKind {
-    Create { key: String, value: Bytes },
-    Update { key: String, value: Bytes, expected: Option<Revision> },
-    Delete { key: String, expected: Option<Revision> },
-    Compact { revision: Revision },
+    Create {
+        key: String,
+        value: Bytes,
+    },
+    Update {
+        key: String,
+        value: Bytes,
+        expected: Option<Revision>,
+    },
+    Delete {
+        key: String,
+        expected: Option<Revision>,
+    },
+    Compact {
+        revision: Revision,
+    },
 }
 
 struct WriteOp {
@@ -82,8 +94,10 @@ impl SqliteStore {
         )
         .map_err(backend)?;
         let meta = |name: &str| -> Result<i64, StoreError> {
-            conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| r.get(0))
-                .map_err(backend)
+            conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .map_err(backend)
         };
         let state = (meta("revision")?, meta("compacted")?);
         let (tx, rx) = std_mpsc::channel();
@@ -368,7 +382,9 @@ impl Store for SqliteStore {
 
     fn compact(&self, revision: Revision) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
-            self.write(WriteKind::Compact { revision }).await.map(|_| ())
+            self.write(WriteKind::Compact { revision })
+                .await
+                .map(|_| ())
         })
     }
 }
@@ -435,7 +451,9 @@ fn commit_batch(
     tx.execute("UPDATE meta SET value = ?1 WHERE name = 'revision'", [next])
         .map_err(backend)?;
     let mut new_compacted: Revision = tx
-        .query_row("SELECT value FROM meta WHERE name = 'compacted'", [], |r| r.get(0))
+        .query_row("SELECT value FROM meta WHERE name = 'compacted'", [], |r| {
+            r.get(0)
+        })
         .map_err(backend)?;
     if next - history > new_compacted {
         new_compacted = next - history;
@@ -455,17 +473,27 @@ fn commit_batch(
 
 /// Applies one write inside the batch transaction. Err only for backend failures; a
 /// refused write (conflict, missing key) is an `Ok` carrying the refusal.
-fn apply(tx: &Transaction<'_>, kind: &WriteKind, rev: &mut Revision) -> Result<OpResult, StoreError> {
+fn apply(
+    tx: &Transaction<'_>,
+    kind: &WriteKind,
+    rev: &mut Revision,
+) -> Result<OpResult, StoreError> {
     let (key, expected) = match kind {
         WriteKind::Compact { revision } => {
             let upto = (*revision).min(*rev);
-            tx.execute("DELETE FROM events WHERE rev <= ?1", [upto]).map_err(backend)?;
+            tx.execute("DELETE FROM events WHERE rev <= ?1", [upto])
+                .map_err(backend)?;
             tx.execute(
                 "UPDATE meta SET value = max(value, ?1) WHERE name = 'compacted'",
                 [upto],
             )
             .map_err(backend)?;
-            let kv = KeyValue { key: String::new(), value: Bytes::new(), create_revision: 0, mod_revision: upto };
+            let kv = KeyValue {
+                key: String::new(),
+                value: Bytes::new(),
+                create_revision: 0,
+                mod_revision: upto,
+            };
             return Ok((Ok(kv), None));
         }
         WriteKind::Create { key, .. } => (key, None),
@@ -481,7 +509,9 @@ fn apply(tx: &Transaction<'_>, kind: &WriteKind, rev: &mut Revision) -> Result<O
         .map_err(backend)?;
     let refuse = |e: StoreError| Ok((Err(e), None));
     match (kind, &current) {
-        (WriteKind::Create { .. }, Some(_)) => return refuse(StoreError::AlreadyExists(key.clone())),
+        (WriteKind::Create { .. }, Some(_)) => {
+            return refuse(StoreError::AlreadyExists(key.clone()));
+        }
         (WriteKind::Compact { .. }, _) => unreachable!("handled above"),
         (WriteKind::Update { .. } | WriteKind::Delete { .. }, None) => {
             return refuse(StoreError::NotFound(key.clone()));

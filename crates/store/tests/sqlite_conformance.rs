@@ -36,8 +36,13 @@ async fn history_is_bounded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = SqliteStore::open_with(&dir.path().join("state.db"), 5, None).expect("open");
     for i in 0..20 {
-        s.create(&format!("/h/{i}"), "v".into()).await.expect("create");
+        s.create(&format!("/h/{i}"), "v".into())
+            .await
+            .expect("create");
     }
-    assert!(s.watch("/h/", 2).await.is_err(), "revision 2 is out of the kept history");
+    assert!(
+        s.watch("/h/", 2).await.is_err(),
+        "revision 2 is out of the kept history"
+    );
     assert!(s.watch("/h/", 16).await.is_ok());
 }

@@ -16,13 +16,29 @@ const MAGIC: &[u8] = b"k8s\0";
 
 /// Decodes a protobuf request body into the JSON form of the object.
 pub fn decode(body: &[u8]) -> Result<Value, String> {
-    let rest = body.strip_prefix(MAGIC).ok_or("protobuf body does not start with the k8s magic prefix")?;
+    let rest = body
+        .strip_prefix(MAGIC)
+        .ok_or("protobuf body does not start with the k8s magic prefix")?;
     let unknown = decode_message(rest, schema::UNKNOWN)?;
-    let api_version = unknown.pointer("/typeMeta/apiVersion").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let kind = unknown.pointer("/typeMeta/kind").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let raw = unknown.get("raw").and_then(Value::as_str).unwrap_or_default();
-    let raw = base64::engine::general_purpose::STANDARD.decode(raw).map_err(|e| e.to_string())?;
-    let fields = schema::for_kind(&api_version, &kind).ok_or_else(|| format!("protobuf is not supported for {api_version} {kind}; send JSON"))?;
+    let api_version = unknown
+        .pointer("/typeMeta/apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let kind = unknown
+        .pointer("/typeMeta/kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let raw = unknown
+        .get("raw")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .map_err(|e| e.to_string())?;
+    let fields = schema::for_kind(&api_version, &kind)
+        .ok_or_else(|| format!("protobuf is not supported for {api_version} {kind}; send JSON"))?;
     let mut obj = decode_message(&raw, fields)?;
     if let Value::Object(o) = &mut obj {
         o.insert("apiVersion".into(), Value::String(api_version));
@@ -52,7 +68,11 @@ impl<'a> Reader<'a> {
 
     fn bytes(&mut self) -> Result<&'a [u8], String> {
         let n = usize::try_from(self.varint()?).map_err(|_| "length too large")?;
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or("truncated field")?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.buf.len())
+            .ok_or("truncated field")?;
         let out = &self.buf[self.pos..end];
         self.pos = end;
         Ok(out)
@@ -90,8 +110,10 @@ pub fn decode_message(buf: &[u8], fields: &[Field]) -> Result<Value, String> {
         };
         let v = decode_value(&mut r, wire, &f.ty)?;
         match &f.ty {
-            Ty::MapStr | Ty::MapBytes | Ty::MapMsg(_) | Ty::MapExtra => {
-                let entry = out.entry(f.name).or_insert_with(|| Value::Object(Map::new()));
+            Ty::MapStr | Ty::MapBytes | Ty::MapMsg(_) | Ty::MapExtra | Ty::MapQuantity => {
+                let entry = out
+                    .entry(f.name)
+                    .or_insert_with(|| Value::Object(Map::new()));
                 if let (Value::Object(m), Value::Array(kv)) = (entry, v) {
                     if let [Value::String(k), val] = kv.as_slice() {
                         m.insert(k.clone(), val.clone());
@@ -104,6 +126,8 @@ pub fn decode_message(buf: &[u8], fields: &[Field]) -> Result<Value, String> {
                     a.push(v);
                 }
             }
+            // proto2 writes every non-pointer field; JSON omits the empty ones.
+            _ if is_empty_value(&v) => {}
             _ => {
                 out.insert(f.name.to_owned(), v);
             }
@@ -112,46 +136,100 @@ pub fn decode_message(buf: &[u8], fields: &[Field]) -> Result<Value, String> {
     Ok(Value::Object(out))
 }
 
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_i64() == Some(0),
+        Value::Object(o) => o.is_empty(),
+        Value::Array(_) => false,
+    }
+}
+
 fn decode_value(r: &mut Reader<'_>, wire: u64, ty: &Ty) -> Result<Value, String> {
-    let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| "string field is not UTF-8".to_owned());
+    let text = |b: &[u8]| {
+        String::from_utf8(b.to_vec()).map_err(|_| "string field is not UTF-8".to_owned())
+    };
     Ok(match ty {
         Ty::Str => Value::String(text(r.bytes()?)?),
         Ty::Bytes => Value::String(base64::engine::general_purpose::STANDARD.encode(r.bytes()?)),
         Ty::I64 | Ty::I32 => {
             let v = r.varint()? as i64;
-            Value::from(if matches!(ty, Ty::I32) { i64::from(v as i32) } else { v })
+            Value::from(if matches!(ty, Ty::I32) {
+                i64::from(v as i32)
+            } else {
+                v
+            })
         }
         Ty::Bool => Value::Bool(r.varint()? != 0),
         Ty::Time | Ty::MicroTime => {
             let t = decode_message(r.bytes()?, schema::TIME)?;
             let secs = t.get("seconds").and_then(Value::as_i64).unwrap_or(0);
             let nanos = t.get("nanos").and_then(Value::as_i64).unwrap_or(0);
+            if secs == 0 && nanos == 0 {
+                return Ok(Value::Null);
+            }
             let ts = time::OffsetDateTime::from_unix_timestamp(secs).map_err(|e| e.to_string())?;
-            let base = ts.format(&time::format_description::well_known::Rfc3339).map_err(|e| e.to_string())?;
+            let base = ts
+                .format(&time::format_description::well_known::Rfc3339)
+                .map_err(|e| e.to_string())?;
             if matches!(ty, Ty::MicroTime) {
-                Value::String(format!("{}.{:06}Z", base.trim_end_matches('Z'), nanos / 1000))
+                Value::String(format!(
+                    "{}.{:06}Z",
+                    base.trim_end_matches('Z'),
+                    nanos / 1000
+                ))
             } else {
                 Value::String(base)
             }
         }
-        Ty::Quantity => decode_message(r.bytes()?, schema::QUANTITY)?.get("string").cloned().unwrap_or(Value::Null),
+        Ty::Quantity => decode_message(r.bytes()?, schema::QUANTITY)?
+            .get("string")
+            .cloned()
+            .unwrap_or(Value::Null),
         Ty::Msg(fields) => decode_message(r.bytes()?, fields)?,
-        Ty::MapStr | Ty::MapBytes | Ty::MapMsg(_) | Ty::MapExtra => {
+        Ty::MapStr | Ty::MapBytes | Ty::MapMsg(_) | Ty::MapExtra | Ty::MapQuantity => {
             let value_ty = match ty {
+                Ty::MapQuantity => Ty::Quantity,
                 Ty::MapStr => Ty::Str,
                 Ty::MapBytes => Ty::Bytes,
                 Ty::MapMsg(f) => Ty::Msg(f),
                 Ty::MapExtra => Ty::ExtraValue,
                 _ => unreachable!("matched map types above"),
             };
-            let entry_fields = [Field { num: 1, name: "key", ty: Ty::Str, repeated: false }, Field { num: 2, name: "value", ty: value_ty, repeated: false }];
+            let entry_fields = [
+                Field {
+                    num: 1,
+                    name: "key",
+                    ty: Ty::Str,
+                    repeated: false,
+                },
+                Field {
+                    num: 2,
+                    name: "value",
+                    ty: value_ty,
+                    repeated: false,
+                },
+            ];
             let e = decode_message(r.bytes()?, &entry_fields)?;
-            Value::Array(vec![e.get("key").cloned().unwrap_or(Value::String(String::new())), e.get("value").cloned().unwrap_or(Value::Null)])
+            Value::Array(vec![
+                e.get("key")
+                    .cloned()
+                    .unwrap_or(Value::String(String::new())),
+                e.get("value").cloned().unwrap_or(Value::Null),
+            ])
         }
         Ty::ExtraValue => {
             let m = decode_message(r.bytes()?, schema::EXTRA_VALUE)?;
             m.get("items").cloned().unwrap_or(Value::Array(vec![]))
         }
     })
-    .and_then(|v| if wire > 5 { Err("bad wire type".into()) } else { Ok(v) })
+    .and_then(|v| {
+        if wire > 5 {
+            Err("bad wire type".into())
+        } else {
+            Ok(v)
+        }
+    })
 }

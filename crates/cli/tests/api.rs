@@ -1,0 +1,378 @@
+//! The API on the wire with curl and openssl: authentication, authorization messages, and
+//! bad input answered with kube-apiserver's Status codes while nothing is stored.
+
+mod common;
+
+use std::process::Command;
+
+use common::Server;
+
+fn token_of(s: &Server) -> String {
+    let join = s
+        .join_command
+        .as_deref()
+        .expect("a first start prints the join command");
+    let mut words = join.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "--token" {
+            return words.next().expect("token value").to_owned();
+        }
+    }
+    panic!("no --token in {join}");
+}
+
+#[test]
+fn anonymous_and_bootstrap_token_users_get_kubernetes_answers() {
+    let s = Server::start();
+    let (code, body) = s.curl(&[], "/healthz");
+    assert_eq!((code, body.as_str()), (200, "ok"));
+    let (code, body) = s.curl(&[], "/");
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains(r#""message":"forbidden: User \"system:anonymous\" cannot get path \"/\"""#),
+        "{body}"
+    );
+
+    let token = token_of(&s);
+    let id = &token[..6];
+    let bearer = format!("Authorization: Bearer {token}");
+    let (code, body) = s.curl(&["-H", &bearer], "/");
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains(&format!(
+            r#"User \"system:bootstrap:{id}\" cannot get path \"/\""#
+        )),
+        "{body}"
+    );
+    let (code, body) = s.curl(
+        &["-H", &bearer],
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("CertificateSigningRequestList"), "{body}");
+    let (code, body) = s.curl(&["-H", &bearer], "/api/v1/namespaces/kube-system/secrets");
+    assert_eq!(code, 403, "{body}");
+
+    let wrong = format!("Authorization: Bearer {}.0000000000000000", id);
+    let (code, body) = s.curl(
+        &["-H", &wrong],
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+    );
+    assert_eq!(code, 401);
+    assert_eq!(
+        body,
+        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#
+    );
+    let (code, _) = s.curl(&["-H", "Authorization: Bearer not-a-token"], "/healthz");
+    assert_eq!(
+        code, 401,
+        "a bearer token nobody accepts is not downgraded to anonymous"
+    );
+}
+
+#[test]
+fn csr_requester_fields_come_from_the_authenticated_user() {
+    let s = Server::start();
+    let token = token_of(&s);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csr = openssl_csr(dir.path(), "/O=system:nodes/CN=system:node:n1");
+    use base64::Engine;
+    let body = format!(
+        r#"{{"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","metadata":{{"generateName":"csr-"}},
+            "spec":{{"request":"{}","signerName":"kubernetes.io/kube-apiserver-client-kubelet","usages":["digital signature","client auth"],
+                     "username":"system:admin","groups":["system:masters"]}},
+            "status":{{"conditions":[{{"type":"Approved","status":"True"}}]}}}}"#,
+        base64::engine::general_purpose::STANDARD.encode(csr)
+    );
+    let bearer = format!("Authorization: Bearer {token}");
+    let (code, out) = s.curl(
+        &[
+            "-H",
+            &bearer,
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &body,
+        ],
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+    );
+    assert_eq!(code, 201, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        v["spec"]["username"],
+        format!("system:bootstrap:{}", &token[..6])
+    );
+    assert_eq!(
+        v["spec"]["groups"],
+        serde_json::json!([
+            "system:bootstrappers",
+            "system:bootstrappers:kubeadm:default-node-token",
+            "system:authenticated"
+        ])
+    );
+    assert!(
+        v["status"]
+            .get("conditions")
+            .is_none_or(|c| c.as_array().is_some_and(|a| a.is_empty())),
+        "no pre-approved CSRs: {out}"
+    );
+    let name = v["metadata"]["name"].as_str().expect("name");
+    assert!(name.starts_with("csr-"));
+
+    // The bootstrap user may not approve its own CSR.
+    let approval = out.replace(
+        r#""status":{}"#,
+        r#""status":{"conditions":[{"type":"Approved","status":"True","reason":"Mine"}]}"#,
+    );
+    let (code, out) = s.curl(
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            &bearer,
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &approval,
+        ],
+        &format!("/apis/certificates.k8s.io/v1/certificatesigningrequests/{name}/approval"),
+    );
+    assert_eq!(code, 403, "{out}");
+}
+
+#[test]
+fn bad_input_gets_a_status_and_stores_nothing() {
+    let s = Server::start();
+    let (cert, key) = s.admin_cert_files();
+    let admin = [
+        "--cert",
+        cert.to_str().expect("utf8"),
+        "--key",
+        key.to_str().expect("utf8"),
+    ];
+    let post = |path: &str, body: &str| {
+        let mut args = admin.to_vec();
+        args.extend([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            body,
+        ]);
+        s.curl(&args, path)
+    };
+    let cms = "/api/v1/namespaces/default/configmaps";
+    for (case, path, body, code, reason) in [
+        ("malformed JSON", cms, "{not json", 400, "BadRequest"),
+        (
+            "wrong kind",
+            cms,
+            r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"a"}}"#,
+            400,
+            "BadRequest",
+        ),
+        (
+            "wrong apiVersion",
+            cms,
+            r#"{"apiVersion":"v2","kind":"ConfigMap","metadata":{"name":"a"}}"#,
+            400,
+            "BadRequest",
+        ),
+        (
+            "invalid name",
+            cms,
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Bad_Name"}}"#,
+            422,
+            "Invalid",
+        ),
+        (
+            "no name",
+            cms,
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{}}"#,
+            422,
+            "Invalid",
+        ),
+        (
+            "namespace mismatch",
+            cms,
+            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"kube-system"}}"#,
+            400,
+            "BadRequest",
+        ),
+        (
+            "unknown resource",
+            "/api/v1/namespaces/default/pods",
+            r#"{}"#,
+            404,
+            "NotFound",
+        ),
+        (
+            "missing namespace",
+            "/api/v1/namespaces/nope/configmaps",
+            r#"{"metadata":{"name":"a"}}"#,
+            404,
+            "NotFound",
+        ),
+        (
+            "strict unknown field",
+            "/api/v1/namespaces/default/configmaps?fieldValidation=Strict",
+            r#"{"metadata":{"name":"a"},"bogus":1}"#,
+            400,
+            "BadRequest",
+        ),
+        (
+            "bad CSR",
+            "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+            r#"{"metadata":{"name":"c"},"spec":{"request":"bm90IGEgY3Ny","signerName":"kubernetes.io/kube-apiserver-client","usages":["client auth"]}}"#,
+            422,
+            "Invalid",
+        ),
+        (
+            "bad secret type data",
+            "/api/v1/namespaces/kube-system/secrets",
+            r#"{"metadata":{"name":"bootstrap-token-abcdef"},"type":"bootstrap.kubernetes.io/token","stringData":{"token-id":"abcdef","token-secret":"short"}}"#,
+            422,
+            "Invalid",
+        ),
+    ] {
+        let (got, out) = post(path, body);
+        assert_eq!(got, code, "{case}: {out}");
+        assert!(
+            out.contains(&format!(r#""reason":"{reason}""#)) && out.contains(r#""kind":"Status""#),
+            "{case}: {out}"
+        );
+    }
+    let big = tempfile::NamedTempFile::new().expect("tmp");
+    std::fs::write(
+        big.path(),
+        format!(
+            r#"{{"metadata":{{"name":"big"}},"data":{{"a":"{}"}}}}"#,
+            "x".repeat(4 << 20)
+        ),
+    )
+    .expect("write");
+    let mut args = admin.to_vec();
+    let at = format!("@{}", big.path().display());
+    args.extend(["-H", "Content-Type: application/json", "--data-binary", &at]);
+    let (code, out) = s.curl(&args, cms);
+    assert_eq!(code, 413, "{out}");
+
+    let (code, out) = s.curl(&admin, cms);
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["items"], serde_json::json!([]), "nothing was stored");
+    let (_, out) = s.curl(
+        &admin,
+        "/api/v1/namespaces/kube-system/secrets/bootstrap-token-abcdef",
+    );
+    assert!(out.contains("NotFound"), "{out}");
+}
+
+#[test]
+fn a_client_certificate_from_another_ca_is_401() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-subj",
+        "/CN=evil",
+        "-days",
+        "1",
+    ]);
+    run(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "u.key",
+        "-out",
+        "u.csr",
+        "-subj",
+        "/O=system:masters/CN=mallory",
+    ]);
+    std::fs::write(d.join("ext.cnf"), "extendedKeyUsage=clientAuth\n").expect("write ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "u.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "u.crt",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    let cert = d.join("u.crt");
+    let key = d.join("u.key");
+    let (code, out) = s.curl(
+        &[
+            "--cert",
+            cert.to_str().expect("utf8"),
+            "--key",
+            key.to_str().expect("utf8"),
+        ],
+        "/api/v1/namespaces",
+    );
+    assert_eq!(code, 401, "{out}");
+    assert!(out.contains(r#""reason":"Unauthorized""#), "{out}");
+}
+
+fn openssl_csr(dir: &std::path::Path, subject: &str) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "n.key",
+            "-out",
+            "n.csr",
+            "-subj",
+            subject,
+        ])
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(dir.join("n.csr")).expect("csr")
+}

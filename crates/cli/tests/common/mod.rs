@@ -1,0 +1,253 @@
+//! Test harness: the real `kubeboot` binary on a free loopback port, driven by the real
+//! `kubectl`, `curl` and `openssl`. Every wait is bounded.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `kubeboot server` on 127.0.0.1 with its own data dir.
+pub struct Server {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub url: String,
+    pub join_command: Option<String>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_kubeboot")
+}
+
+impl Server {
+    /// Starts a server on a fresh data dir.
+    pub fn start() -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("cluster");
+        let mut s = Self::start_in(&dir);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts a server on `dir` (reusing what is there).
+    pub fn start_in(dir: &Path) -> Self {
+        let mut child = Command::new(bin())
+            .args(["server", "--data-dir"])
+            .arg(dir)
+            .args(["--secure-port", "0", "--bind-address", "127.0.0.1"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn kubeboot server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut url = None;
+        let mut join = None;
+        while Instant::now() < deadline {
+            match rx.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => {
+                    if let Some(addr) = line.strip_prefix("kubeboot API server listening on ") {
+                        url = Some(addr.trim().to_owned());
+                    }
+                    if line.trim_start().starts_with("kubeboot join ") {
+                        join = Some(line.trim().to_owned());
+                    }
+                    if line.contains("kubectl get --raw /version") {
+                        break;
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        panic!("kubeboot server exited early: {status}");
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let url = url.expect("the server printed its address within 60s");
+        Self {
+            child,
+            dir: dir.to_owned(),
+            url,
+            join_command: join,
+            _tmp: None,
+        }
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("admin.conf")
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("pki/ca.crt")
+    }
+
+    /// Runs a kubectl binary against this server as the admin.
+    pub fn kubectl(&self, kubectl: &str, args: &[&str]) -> Output {
+        self.kubectl_as(kubectl, &self.kubeconfig(), args, None)
+    }
+
+    pub fn kubectl_as(
+        &self,
+        kubectl: &str,
+        kubeconfig: &Path,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Output {
+        let cache = self.dir.join("kubectl-cache");
+        let mut cmd = Command::new(kubectl);
+        cmd.args(args)
+            .arg("--request-timeout=30s")
+            .arg(format!("--cache-dir={}", cache.display()))
+            .env("KUBECONFIG", kubeconfig)
+            .env("HOME", &self.dir)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn kubectl");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
+        }
+        wait_bounded(child, Duration::from_secs(60))
+    }
+
+    /// Extracts the admin's client certificate and key into files for curl.
+    pub fn admin_cert_files(&self) -> (PathBuf, PathBuf) {
+        let text = std::fs::read_to_string(self.kubeconfig()).expect("admin.conf");
+        let field = |name: &str| {
+            let line = text
+                .lines()
+                .find(|l| l.trim_start().starts_with(name))
+                .expect("field in kubeconfig");
+            let b64 = line
+                .split_once(':')
+                .expect("key: value")
+                .1
+                .trim()
+                .trim_matches('"');
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .expect("base64")
+        };
+        let cert = self.dir.join("admin.crt");
+        let key = self.dir.join("admin.key");
+        std::fs::write(&cert, field("client-certificate-data")).expect("write cert");
+        std::fs::write(&key, field("client-key-data")).expect("write key");
+        (cert, key)
+    }
+
+    /// `curl` against this server; returns (HTTP code, body).
+    pub fn curl(&self, args: &[&str], path: &str) -> (u16, String) {
+        let out = Command::new("curl")
+            .args(["-sS", "--max-time", "30", "--cacert"])
+            .arg(self.ca())
+            .args(["-w", "\n%{http_code}"])
+            .args(args)
+            .arg(format!(
+                "https://{}{}",
+                self.url.trim_start_matches("https://"),
+                path
+            ))
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_owned())
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits for a child at most `limit`, killing it after.
+pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return child.wait_with_output().expect("output"),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                return child.wait_with_output().expect("output");
+            }
+        }
+    }
+}
+
+/// The kubectl binaries to test: the oldest and the newest installed beside `kubectl`.
+pub fn kubectls() -> Vec<String> {
+    let found = Command::new("sh")
+        .args(["-c", "readlink -f \"$(command -v kubectl)\""])
+        .output()
+        .expect("sh");
+    let path = PathBuf::from(String::from_utf8_lossy(&found.stdout).trim());
+    let dir = path.parent().expect("kubectl has a directory").to_owned();
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(&dir)
+        .expect("read kubectl dir")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let minor = name.strip_prefix("kubectl.1.")?.parse().ok()?;
+            Some((minor, e.path()))
+        })
+        .collect();
+    versions.sort();
+    let mut out = Vec::new();
+    if let Some((_, p)) = versions.first() {
+        out.push(p.display().to_string());
+    }
+    if let Some((_, p)) = versions.last() {
+        out.push(p.display().to_string());
+    }
+    if out.is_empty() {
+        out.push("kubectl".into());
+    }
+    out.dedup();
+    out
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts a command succeeded, showing its output if not.
+pub fn ok(o: Output, what: &str) -> String {
+    assert!(
+        o.status.success(),
+        "{what} failed:\nstdout: {}\nstderr: {}",
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}

@@ -1,0 +1,292 @@
+//! The real kubectl (oldest and newest installed) against the real server: everything an
+//! operator types in the API server issue, with what they would check.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{Server, kubectls, ok, stderr, stdout};
+
+#[test]
+fn kubectl_drives_the_api_server() {
+    let server = Server::start();
+    for (i, k) in kubectls().iter().enumerate() {
+        let ns = format!("demo{i}");
+        scenario(&server, k, &ns);
+    }
+}
+
+fn scenario(s: &Server, k: &str, ns: &str) {
+    let what = |w: &str| format!("{k}: {w}");
+    let version = ok(
+        s.kubectl(k, &["get", "--raw", "/version"]),
+        &what("get --raw /version"),
+    );
+    assert!(version.contains("\"gitVersion\""), "{version}");
+
+    let out = ok(
+        s.kubectl(k, &["create", "namespace", ns]),
+        &what("create namespace"),
+    );
+    assert!(out.contains(&format!("namespace/{ns} created")), "{out}");
+    let out = ok(
+        s.kubectl(
+            k,
+            &["-n", ns, "create", "configmap", "x", "--from-literal=a=b"],
+        ),
+        &what("create configmap"),
+    );
+    assert!(out.contains("configmap/x created"), "{out}");
+
+    let yaml = ok(
+        s.kubectl(k, &["-n", ns, "get", "configmaps", "-o", "yaml"]),
+        &what("get -o yaml"),
+    );
+    assert!(yaml.contains("a: b") && yaml.contains("name: x"), "{yaml}");
+    let json = ok(
+        s.kubectl(k, &["-n", ns, "get", "configmap", "x", "-o", "json"]),
+        &what("get -o json"),
+    );
+    assert!(
+        json.contains("\"a\": \"b\"") && json.contains("\"uid\""),
+        "{json}"
+    );
+    let wide = ok(
+        s.kubectl(k, &["-n", ns, "get", "configmaps", "-o", "wide"]),
+        &what("get -o wide"),
+    );
+    assert!(
+        wide.contains("NAME") && wide.contains("DATA") && wide.lines().any(|l| l.starts_with("x ")),
+        "{wide}"
+    );
+
+    let roles = ok(
+        s.kubectl(k, &["get", "clusterroles"]),
+        &what("get clusterroles"),
+    );
+    assert!(
+        roles.contains("system:node-bootstrapper") && roles.contains("CREATED AT"),
+        "{roles}"
+    );
+    let can = ok(
+        s.kubectl(
+            k,
+            &["auth", "can-i", "create", "certificatesigningrequests"],
+        ),
+        &what("auth can-i"),
+    );
+    assert_eq!(can.trim(), "yes");
+    let whoami = s.kubectl(k, &["auth", "whoami"]);
+    let whoami = if whoami.status.success() {
+        whoami
+    } else {
+        s.kubectl(k, &["alpha", "auth", "whoami"])
+    };
+    let whoami = ok(whoami, &what("auth whoami"));
+    assert!(
+        whoami.contains("kubernetes-admin") && whoami.contains("system:masters"),
+        "{whoami}"
+    );
+
+    // apply -f: create, then change.
+    let manifest = |v: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\n  namespace: {ns}\ndata:\n  key: {v}\n"
+        )
+    };
+    let out = ok(
+        s.kubectl_as(
+            k,
+            &s.kubeconfig(),
+            &["apply", "-f", "-"],
+            Some(&manifest("one")),
+        ),
+        &what("apply (create)"),
+    );
+    assert!(out.contains("configmap/applied created"), "{out}");
+    let out = ok(
+        s.kubectl_as(
+            k,
+            &s.kubeconfig(),
+            &["apply", "-f", "-"],
+            Some(&manifest("two")),
+        ),
+        &what("apply (change)"),
+    );
+    assert!(out.contains("configmap/applied configured"), "{out}");
+    let val = ok(
+        s.kubectl(
+            k,
+            &[
+                "-n",
+                ns,
+                "get",
+                "configmap",
+                "applied",
+                "-o",
+                "jsonpath={.data.key}",
+            ],
+        ),
+        &what("jsonpath"),
+    );
+    assert_eq!(val, "two");
+
+    let out = ok(
+        s.kubectl(k, &["-n", ns, "label", "configmap", "x", "env=prod"]),
+        &what("label"),
+    );
+    assert!(out.contains("configmap/x labeled"), "{out}");
+    let sel = ok(
+        s.kubectl(
+            k,
+            &[
+                "-n",
+                ns,
+                "get",
+                "configmaps",
+                "-l",
+                "env=prod",
+                "-o",
+                "name",
+            ],
+        ),
+        &what("get -l"),
+    );
+    assert_eq!(sel.trim(), "configmap/x");
+
+    watch_sees_create_update_delete(s, k, ns);
+    stale_update_conflicts(s, k, ns);
+
+    let out = ok(
+        s.kubectl(k, &["-n", ns, "delete", "configmap", "x"]),
+        &what("delete"),
+    );
+    assert!(out.contains("configmap \"x\" deleted"), "{out}");
+    let gone = s.kubectl(k, &["-n", ns, "get", "configmap", "x"]);
+    assert!(
+        !gone.status.success() && stderr(&gone).contains("NotFound"),
+        "{}",
+        stderr(&gone)
+    );
+
+    let secrets = ok(
+        s.kubectl(k, &["-n", "kube-system", "get", "secrets"]),
+        &what("get secrets"),
+    );
+    assert!(
+        secrets.contains("TYPE") && secrets.contains("bootstrap.kubernetes.io/token"),
+        "{secrets}"
+    );
+
+    let out = ok(
+        s.kubectl(k, &["delete", "namespace", ns]),
+        &what("delete namespace"),
+    );
+    assert!(
+        out.contains(&format!("namespace \"{ns}\" deleted")),
+        "{out}"
+    );
+    let left = ok(
+        s.kubectl(k, &["get", "configmaps", "-A", "-o", "name"]),
+        &what("get -A"),
+    );
+    assert!(
+        !left.contains("configmap/applied"),
+        "a deleted namespace's objects are gone: {left}"
+    );
+}
+
+fn watch_sees_create_update_delete(s: &Server, k: &str, ns: &str) {
+    let mut child = Command::new(k)
+        .args(["-n", ns, "get", "configmaps", "-w", "--output-watch-events"])
+        .arg(format!(
+            "--cache-dir={}",
+            s.dir.join("kubectl-cache").display()
+        ))
+        .env("KUBECONFIG", s.kubeconfig())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl get -w");
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // Wait for the initial list (x and applied exist) before changing anything.
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let second = |l: &str| l.split_whitespace().nth(1).unwrap_or_default().to_owned();
+    while Instant::now() < deadline && !seen.iter().any(|l: &String| second(l) == "x") {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push(l);
+        }
+    }
+    ok(
+        s.kubectl(
+            k,
+            &["-n", ns, "create", "configmap", "w1", "--from-literal=a=1"],
+        ),
+        "create w1",
+    );
+    ok(
+        s.kubectl(k, &["-n", ns, "label", "configmap", "w1", "step=2"]),
+        "label w1",
+    );
+    ok(
+        s.kubectl(k, &["-n", ns, "delete", "configmap", "w1"]),
+        "delete w1",
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline
+        && !seen
+            .iter()
+            .any(|l| l.starts_with("DELETED") && second(l) == "w1")
+    {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            seen.push(l);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let w1: Vec<String> = seen
+        .iter()
+        .filter(|l| second(l) == "w1")
+        .map(|l| l.split_whitespace().next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        w1,
+        ["ADDED", "MODIFIED", "DELETED"],
+        "{k}: watch events: {seen:?}"
+    );
+}
+
+fn stale_update_conflicts(s: &Server, k: &str, ns: &str) {
+    let json = ok(
+        s.kubectl(k, &["-n", ns, "get", "configmap", "applied", "-o", "json"]),
+        "get for replace",
+    );
+    let first = json.replace("\"two\"", "\"three\"");
+    let out = ok(
+        s.kubectl_as(k, &s.kubeconfig(), &["replace", "-f", "-"], Some(&first)),
+        "replace",
+    );
+    assert!(out.contains("replaced"), "{out}");
+    let stale = json.replace("\"two\"", "\"four\"");
+    let out = s.kubectl_as(k, &s.kubeconfig(), &["replace", "-f", "-"], Some(&stale));
+    assert!(
+        !out.status.success(),
+        "a stale replace must fail: {}",
+        stdout(&out)
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("Conflict") || err.contains("the object has been modified"),
+        "{k}: {err}"
+    );
+}
