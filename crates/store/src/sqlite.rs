@@ -550,7 +550,7 @@ fn apply(
                 .map_err(backend)?
                 .execute([key])
                 .map_err(backend)?;
-            let mut kv = current.clone().expect("presence checked above");
+            let mut kv = current.expect("presence checked above");
             kv.mod_revision = r;
             (EventKind::Delete, kv, false)
         }
