@@ -120,10 +120,10 @@ impl ClientCa {
         if t < v.not_before.timestamp() || t > v.not_after.timestamp() {
             return Err(CertAuthError::Expired);
         }
-        if let Ok(Some(eku)) = leaf.extended_key_usage() {
-            if !(eku.value.client_auth || eku.value.any) {
-                return Err(CertAuthError::Usage);
-            }
+        if let Ok(Some(eku)) = leaf.extended_key_usage()
+            && !(eku.value.client_auth || eku.value.any)
+        {
+            return Err(CertAuthError::Usage);
         }
         let text = |a: &AttributeTypeAndValue<'_>| a.as_str().unwrap_or_default().to_owned();
         let mut groups: Vec<String> = leaf.subject().iter_organization().map(text).collect();

@@ -31,6 +31,18 @@ pub struct Attributes {
     pub name: String,
 }
 
+/// What the authorizer chain decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Allowed; the reason names the rule (empty for `system:masters`).
+    Allowed {
+        /// Why.
+        reason: String,
+    },
+    /// No mode allowed it.
+    Denied,
+}
+
 /// An authorization mode (`--authorization-mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -90,9 +102,11 @@ impl Authorizer {
     }
 
     /// Allows (with a reason) or refuses.
-    pub fn authorize(&self, user: &UserInfo, a: &Attributes) -> Result<String, ()> {
+    pub fn authorize(&self, user: &UserInfo, a: &Attributes) -> Decision {
         if user.in_group(MASTERS) {
-            return Ok(String::new());
+            return Decision::Allowed {
+                reason: String::new(),
+            };
         }
         for mode in &self.modes {
             let allowed = match mode {
@@ -108,10 +122,10 @@ impl Authorizer {
                 }
             };
             if let Some(reason) = allowed {
-                return Ok(reason);
+                return Decision::Allowed { reason };
             }
         }
-        Err(())
+        Decision::Denied
     }
 }
 
@@ -265,7 +279,7 @@ pub fn rule_allows(rule: &PolicyRule, a: &Attributes) -> bool {
         return false;
     }
     match &rule.resource_names {
-        Some(names) if !names.is_empty() => names.iter().any(|n| *n == a.name),
+        Some(names) if !names.is_empty() => names.contains(&a.name),
         _ => true,
     }
 }

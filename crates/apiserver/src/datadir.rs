@@ -261,10 +261,10 @@ fn serving_sans(opts: &InitOptions) -> (Vec<String>, Vec<IpAddr>) {
             dns.push(host);
         }
     }
-    if let Some(a) = opts.advertise_address {
-        if !ips.contains(&a) {
-            ips.push(a);
-        }
+    if let Some(a) = opts.advertise_address
+        && !ips.contains(&a)
+    {
+        ips.push(a);
     }
     for san in &opts.extra_sans {
         match san.parse::<IpAddr>() {

@@ -201,6 +201,38 @@ pub fn openapi_v3_doc(api_path: &str) -> Option<Value> {
     )
 }
 
+/// The Content-Type of the protobuf OpenAPI v2 answer (clients ask with an `@` in the
+/// `Accept` value, which Go's media-type parser refuses in a response).
+pub const OPENAPI_V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// A minimal OpenAPI v2 document (`swagger: "2.0"` and `info`), encoded as gnostic's
+/// `openapi_v2.Document` protobuf. Older kubectl (1.27) fetches it before `apply`; the
+/// kinds served here are built into kubectl, so it needs no schemas from it.
+pub fn openapi_v2_protobuf() -> Vec<u8> {
+    fn field(out: &mut Vec<u8>, num: u8, bytes: &[u8]) {
+        out.push((num << 3) | 2);
+        let mut n = bytes.len();
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+        out.extend_from_slice(bytes);
+    }
+    let mut info = Vec::new();
+    field(&mut info, 1, b"Kubernetes");
+    field(&mut info, 2, b"v1.33.0");
+    let mut doc = Vec::new();
+    field(&mut doc, 1, b"2.0");
+    field(&mut doc, 2, &info);
+    doc
+}
+
+/// The same minimal OpenAPI v2 document as JSON.
+pub fn openapi_v2_json() -> Value {
+    json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": {}, "definitions": {}})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,36 +273,4 @@ mod tests {
         );
         assert_eq!(l["resources"][0]["shortNames"][0], "csr");
     }
-}
-
-/// The Content-Type of the protobuf OpenAPI v2 answer (clients ask with an `@` in the
-/// `Accept` value, which Go's media-type parser refuses in a response).
-pub const OPENAPI_V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
-
-/// A minimal OpenAPI v2 document (`swagger: "2.0"` and `info`), encoded as gnostic's
-/// `openapi_v2.Document` protobuf. Older kubectl (1.27) fetches it before `apply`; the
-/// kinds served here are built into kubectl, so it needs no schemas from it.
-pub fn openapi_v2_protobuf() -> Vec<u8> {
-    fn field(out: &mut Vec<u8>, num: u8, bytes: &[u8]) {
-        out.push((num << 3) | 2);
-        let mut n = bytes.len();
-        while n >= 0x80 {
-            out.push((n as u8) | 0x80);
-            n >>= 7;
-        }
-        out.push(n as u8);
-        out.extend_from_slice(bytes);
-    }
-    let mut info = Vec::new();
-    field(&mut info, 1, b"Kubernetes");
-    field(&mut info, 2, b"v1.33.0");
-    let mut doc = Vec::new();
-    field(&mut doc, 1, b"2.0");
-    field(&mut doc, 2, &info);
-    doc
-}
-
-/// The same minimal OpenAPI v2 document as JSON.
-pub fn openapi_v2_json() -> Value {
-    json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": {}, "definitions": {}})
 }

@@ -19,7 +19,7 @@ use kubeboot_store::{Revision, Store, StoreError};
 use serde_json::{Value, json};
 
 use crate::authn::{ClientCa, UserInfo, bearer_token};
-use crate::authz::{Attributes, Authorizer, forbidden_message};
+use crate::authz::{Attributes, Authorizer, Decision, forbidden_message};
 use crate::discovery;
 use crate::metrics::Metrics;
 use crate::object::{self, meta_mut, meta_str, set_resource_version, set_type};
@@ -197,10 +197,10 @@ impl App {
     async fn authenticate(&self, headers: &HeaderMap, peer: &PeerCert) -> Result<UserInfo, Status> {
         if let Some(auth) = headers.get(header::AUTHORIZATION) {
             let token = auth.to_str().ok().and_then(bearer_token);
-            if let (Some(token), Some(tokens)) = (token, &self.tokens) {
-                if let Some(user) = tokens.authenticate(token).await {
-                    return Ok(user);
-                }
+            if let (Some(token), Some(tokens)) = (token, &self.tokens)
+                && let Some(user) = tokens.authenticate(token).await
+            {
+                return Ok(user);
             }
             return Err(Status::unauthorized());
         }
@@ -214,7 +214,7 @@ impl App {
 
     /// Asks the authorizer about a user.
     pub fn can(&self, user: &UserInfo, a: &Attributes) -> bool {
-        self.authz.authorize(user, a).is_ok()
+        matches!(self.authz.authorize(user, a), Decision::Allowed { .. })
     }
 
     async fn serve(
@@ -226,7 +226,7 @@ impl App {
     ) -> Res {
         let user = self.authenticate(req.headers(), peer).await?;
         let attrs = attributes(info);
-        if self.authz.authorize(&user, &attrs).is_err() {
+        if self.authz.authorize(&user, &attrs) == Decision::Denied {
             let subject = info.is_resource.then(|| kubeboot_api::status::Subject {
                 resource: &info.resource,
                 group: &info.group,
@@ -818,13 +818,8 @@ impl App {
             let sent = match &change {
                 Update::Replace(v) => v.clone(),
                 Update::Patch(ty, body) => {
-                    let mut base = self.output(def, old.clone());
-                    if sub.is_empty() || *ty != PatchType::Json {
-                        base = patch::apply(&base, body, *ty)?;
-                    } else {
-                        base = patch::apply(&base, body, *ty)?;
-                    }
-                    base
+                    let base = self.output(def, old.clone());
+                    patch::apply(&base, body, *ty)?
                 }
             };
             check_type(def, &sent)?;
@@ -916,29 +911,28 @@ impl App {
     async fn delete(&self, def: &ResourceDef, ns: &str, name: &str, opts: Option<Value>) -> Res {
         let (old, old_rev) = self.read_object(def, ns, name).await?;
         if let Some(opts) = opts {
-            if let Some(uid) = opts.pointer("/preconditions/uid").and_then(Value::as_str) {
-                if uid != meta_str(&old, "uid") {
-                    return Err(Status::conflict(
-                        def.subject(name),
-                        &format!(
-                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                            meta_str(&old, "uid")
-                        ),
-                    ));
-                }
+            if let Some(uid) = opts.pointer("/preconditions/uid").and_then(Value::as_str)
+                && uid != meta_str(&old, "uid")
+            {
+                return Err(Status::conflict(
+                    def.subject(name),
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        meta_str(&old, "uid")
+                    ),
+                ));
             }
             if let Some(rv) = opts
                 .pointer("/preconditions/resourceVersion")
                 .and_then(Value::as_str)
+                && rv != old_rev.to_string()
             {
-                if rv != old_rev.to_string() {
-                    return Err(Status::conflict(
-                        def.subject(name),
-                        &format!(
-                            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {old_rev}"
-                        ),
-                    ));
-                }
+                return Err(Status::conflict(
+                    def.subject(name),
+                    &format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {old_rev}"
+                    ),
+                ));
             }
         }
         if def.kind_id == registry::Kind::Namespace {
@@ -1094,9 +1088,9 @@ impl App {
                     ));
                 };
                 match self.authz.authorize(&subject, &a) {
-                    Ok(reason) if reason.is_empty() => json!({"allowed": true}),
-                    Ok(reason) => json!({"allowed": true, "reason": reason}),
-                    Err(()) => json!({"allowed": false}),
+                    Decision::Allowed { reason } if reason.is_empty() => json!({"allowed": true}),
+                    Decision::Allowed { reason } => json!({"allowed": true, "reason": reason}),
+                    Decision::Denied => json!({"allowed": false}),
                 }
             }
         };
@@ -1253,9 +1247,7 @@ fn normalize(def: &ResourceDef, mut sent: Value, q: &Query) -> Result<Value, Sta
     // The typed schema is v1; v1beta1 CSRs share it.
     set_type(
         &mut sent,
-        &format!("{}/v1", def.group)
-            .trim_start_matches('/')
-            .to_owned(),
+        format!("{}/v1", def.group).trim_start_matches('/'),
         def.kind,
     );
     if def.group.is_empty() {

@@ -150,13 +150,12 @@ impl RequestInfo {
             }
             other => other.to_ascii_lowercase(),
         };
-        if matches!(info.verb.as_str(), "list" | "watch") {
-            if let Some(name) = query
+        if matches!(info.verb.as_str(), "list" | "watch")
+            && let Some(name) = query
                 .get("fieldSelector")
                 .and_then(|fs| single_name_selector(fs))
-            {
-                info.name = name;
-            }
+        {
+            info.name = name;
         }
         info
     }

@@ -11,10 +11,10 @@ use crate::registry::ResourceDef;
 pub fn status_response(s: &Status) -> Response<Body> {
     let code = StatusCode::from_u16(s.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = json_response(code, s);
-    if let Some(secs) = s.details.as_ref().and_then(|d| d.retry_after_seconds) {
-        if let Ok(v) = secs.to_string().parse() {
-            resp.headers_mut().insert(http::header::RETRY_AFTER, v);
-        }
+    if let Some(secs) = s.details.as_ref().and_then(|d| d.retry_after_seconds)
+        && let Ok(v) = secs.to_string().parse()
+    {
+        resp.headers_mut().insert(http::header::RETRY_AFTER, v);
     }
     resp
 }

@@ -40,23 +40,23 @@ pub fn prepare_create(
         }
         Kind::Secret => fold_string_data(obj),
         Kind::Node => {
-            if let Some(node) = node_name(adm.user) {
-                if node != name {
-                    return Err(Status::forbidden(
-                        Some(def.subject(&name)),
-                        &format!("node {node:?} is not allowed to modify node {name:?}"),
-                    ));
-                }
+            if let Some(node) = node_name(adm.user)
+                && node != name
+            {
+                return Err(Status::forbidden(
+                    Some(def.subject(&name)),
+                    &format!("node {node:?} is not allowed to modify node {name:?}"),
+                ));
             }
         }
         Kind::Lease => {
-            if let Some(node) = node_name(adm.user) {
-                if node != name {
-                    return Err(Status::forbidden(
-                        Some(def.subject(&name)),
-                        &format!("node {node:?} is not allowed to modify lease {name:?}"),
-                    ));
-                }
+            if let Some(node) = node_name(adm.user)
+                && node != name
+            {
+                return Err(Status::forbidden(
+                    Some(def.subject(&name)),
+                    &format!("node {node:?} is not allowed to modify lease {name:?}"),
+                ));
             }
         }
         Kind::Csr => prepare_csr_create(def, obj, adm, &name)?,
@@ -151,13 +151,13 @@ pub fn prepare_update(
                 Kind::Secret => fold_string_data(new),
                 Kind::RoleBinding | Kind::ClusterRoleBinding => default_subject_groups(new),
                 Kind::Node | Kind::Lease => {
-                    if let Some(node) = node_name(adm.user) {
-                        if node != name {
-                            return Err(Status::forbidden(
-                                Some(def.subject(&name)),
-                                &format!("node {node:?} may not modify {name:?}"),
-                            ));
-                        }
+                    if let Some(node) = node_name(adm.user)
+                        && node != name
+                    {
+                        return Err(Status::forbidden(
+                            Some(def.subject(&name)),
+                            &format!("node {node:?} may not modify {name:?}"),
+                        ));
                     }
                 }
                 _ => {}
@@ -196,16 +196,16 @@ pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<Stat
         Kind::Secret => validate_secret(obj, old, &mut causes),
         Kind::Csr => validate_csr(def, obj, old, &mut causes),
         Kind::RoleBinding | Kind::ClusterRoleBinding => {
-            if let Some(old) = old {
-                if old.get("roleRef") != obj.get("roleRef") {
-                    causes.push(StatusCause::invalid(
-                        "roleRef",
-                        &obj.get("roleRef")
-                            .map(|r| r.to_string())
-                            .unwrap_or_default(),
-                        "cannot change roleRef",
-                    ));
-                }
+            if let Some(old) = old
+                && old.get("roleRef") != obj.get("roleRef")
+            {
+                causes.push(StatusCause::invalid(
+                    "roleRef",
+                    &obj.get("roleRef")
+                        .map(|r| r.to_string())
+                        .unwrap_or_default(),
+                    "cannot change roleRef",
+                ));
             }
             if obj
                 .pointer("/roleRef/name")
@@ -532,14 +532,13 @@ fn validate_csr(
     if let Some(secs) = obj
         .pointer("/spec/expirationSeconds")
         .and_then(Value::as_i64)
+        && secs < 600
     {
-        if secs < 600 {
-            causes.push(StatusCause::invalid(
-                "spec.expirationSeconds",
-                &secs.to_string(),
-                "may not specify a duration less than 600 seconds (10 minutes)",
-            ));
-        }
+        causes.push(StatusCause::invalid(
+            "spec.expirationSeconds",
+            &secs.to_string(),
+            "may not specify a duration less than 600 seconds (10 minutes)",
+        ));
     }
     validate_csr_status(obj, old, causes);
 }

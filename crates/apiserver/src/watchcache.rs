@@ -168,10 +168,10 @@ impl WatchCache {
         });
         {
             let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-            if g.ring.len() >= self.capacity {
-                if let Some(old) = g.ring.pop_front() {
-                    g.oldest = old.revision;
-                }
+            if g.ring.len() >= self.capacity
+                && let Some(old) = g.ring.pop_front()
+            {
+                g.oldest = old.revision;
             }
             g.ring.push_back(event.clone());
             g.revision = event.revision;
@@ -184,10 +184,11 @@ impl WatchCache {
             );
             let mut dead = Vec::new();
             for id in targets {
-                if let Some(w) = g.watchers.get(&id) {
-                    if event.revision > w.after && w.tx.try_send(event.clone()).is_err() {
-                        dead.push(id);
-                    }
+                if let Some(w) = g.watchers.get(&id)
+                    && event.revision > w.after
+                    && w.tx.try_send(event.clone()).is_err()
+                {
+                    dead.push(id);
                 }
             }
             for id in dead {
@@ -280,14 +281,13 @@ impl WatchCache {
 }
 
 fn remove_watcher(g: &mut Inner, id: u64) {
-    if let Some(w) = g.watchers.remove(&id) {
-        if let Some(k) = w.key {
-            if let Some(ids) = g.by_key.get_mut(&k) {
-                ids.retain(|x| *x != id);
-                if ids.is_empty() {
-                    g.by_key.remove(&k);
-                }
-            }
+    if let Some(w) = g.watchers.remove(&id)
+        && let Some(k) = w.key
+        && let Some(ids) = g.by_key.get_mut(&k)
+    {
+        ids.retain(|x| *x != id);
+        if ids.is_empty() {
+            g.by_key.remove(&k);
         }
     }
 }

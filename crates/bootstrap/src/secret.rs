@@ -68,13 +68,13 @@ pub fn validate_token_secret(
             }
         }
     }
-    if let Some(exp) = text("expiration") {
-        if kubeboot_api::clock::parse_rfc3339(&exp).is_none() {
-            err(
-                "data[expiration]",
-                format!("{exp:?} is not an RFC 3339 time (e.g. 2024-05-02T10:00:00Z)"),
-            );
-        }
+    if let Some(exp) = text("expiration")
+        && kubeboot_api::clock::parse_rfc3339(&exp).is_none()
+    {
+        err(
+            "data[expiration]",
+            format!("{exp:?} is not an RFC 3339 time (e.g. 2024-05-02T10:00:00Z)"),
+        );
     }
     if let Some(groups) = text("auth-extra-groups") {
         for g in groups.split(',').filter(|_| !groups.is_empty()) {
@@ -87,6 +87,32 @@ pub fn validate_token_secret(
         }
     }
     errs
+}
+
+/// The `data` of a new token Secret, as kubeadm's `encodeTokenSecretData` writes it.
+pub fn token_secret_data(
+    token: &crate::BootstrapToken,
+    description: &str,
+    expiration: Option<&str>,
+    usages: &[&str],
+    groups: &[&str],
+) -> BTreeMap<String, String> {
+    let mut d = BTreeMap::new();
+    d.insert("token-id".into(), token.id.as_str().to_owned());
+    d.insert("token-secret".into(), token.secret.expose().to_owned());
+    if !description.is_empty() {
+        d.insert("description".into(), description.to_owned());
+    }
+    if let Some(e) = expiration {
+        d.insert("expiration".into(), e.to_owned());
+    }
+    for u in usages {
+        d.insert(format!("usage-bootstrap-{u}"), "true".into());
+    }
+    if !groups.is_empty() {
+        d.insert("auth-extra-groups".into(), groups.join(","));
+    }
+    d
 }
 
 #[cfg(test)]
@@ -191,30 +217,4 @@ mod tests {
             );
         }
     }
-}
-
-/// The `data` of a new token Secret, as kubeadm's `encodeTokenSecretData` writes it.
-pub fn token_secret_data(
-    token: &crate::BootstrapToken,
-    description: &str,
-    expiration: Option<&str>,
-    usages: &[&str],
-    groups: &[&str],
-) -> BTreeMap<String, String> {
-    let mut d = BTreeMap::new();
-    d.insert("token-id".into(), token.id.as_str().to_owned());
-    d.insert("token-secret".into(), token.secret.expose().to_owned());
-    if !description.is_empty() {
-        d.insert("description".into(), description.to_owned());
-    }
-    if let Some(e) = expiration {
-        d.insert("expiration".into(), e.to_owned());
-    }
-    for u in usages {
-        d.insert(format!("usage-bootstrap-{u}"), "true".into());
-    }
-    if !groups.is_empty() {
-        d.insert("auth-extra-groups".into(), groups.join(","));
-    }
-    d
 }

@@ -114,10 +114,10 @@ pub fn decode_message(buf: &[u8], fields: &[Field]) -> Result<Value, String> {
                 let entry = out
                     .entry(f.name)
                     .or_insert_with(|| Value::Object(Map::new()));
-                if let (Value::Object(m), Value::Array(kv)) = (entry, v) {
-                    if let [Value::String(k), val] = kv.as_slice() {
-                        m.insert(k.clone(), val.clone());
-                    }
+                if let (Value::Object(m), Value::Array(kv)) = (entry, v)
+                    && let [Value::String(k), val] = kv.as_slice()
+                {
+                    m.insert(k.clone(), val.clone());
                 }
             }
             _ if f.repeated => {
