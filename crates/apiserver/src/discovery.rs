@@ -162,7 +162,18 @@ const DOC_HASH: &str = "kubeboot1";
 
 /// `GET /openapi/v3/<api path>`: per kind, a patch operation carrying the GVK and the
 /// `fieldValidation` parameter, which tells kubectl the server validates fields itself.
-pub fn openapi_v3_doc(api_path: &str) -> Option<Value> {
+pub fn openapi_v3_doc(api_path: &str) -> Option<&'static Value> {
+    static DOCS: std::sync::OnceLock<Vec<(String, Value)>> = std::sync::OnceLock::new();
+    let docs = DOCS.get_or_init(|| {
+        group_versions()
+            .into_iter()
+            .filter_map(|(g, v)| Some((gv_path(g, v), build_openapi_v3_doc(&gv_path(g, v))?)))
+            .collect()
+    });
+    docs.iter().find(|(p, _)| p == api_path).map(|(_, d)| d)
+}
+
+fn build_openapi_v3_doc(api_path: &str) -> Option<Value> {
     let (g, v) = group_versions()
         .into_iter()
         .find(|(g, v)| gv_path(g, v) == api_path)?;
@@ -187,18 +198,49 @@ pub fn openapi_v3_doc(api_path: &str) -> Option<Value> {
             "responses": {"200": {"description": "OK"}}})
         };
         paths.insert(base, json!({"patch": op("patch"), "put": op("put")}));
-        let name = format!(
-            "io.k8s.kubeboot.{}.{}",
-            if g.is_empty() { "core" } else { g },
-            r.kind
-        );
-        schemas.insert(name, json!({"type": "object", "x-kubernetes-group-version-kind": gvk,
-            "description": format!("{} ({})", r.kind, if g.is_empty() { v.to_owned() } else { format!("{g}/{v}") }),
-            "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}}));
+        let mut kind_schema = (r.schema)();
+        let defs = kind_schema.as_object_mut().and_then(|o| o.remove("$defs"));
+        for (name, def) in defs
+            .as_ref()
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            schemas.insert(name.clone(), openapi_refs(def.clone()));
+        }
+        let name = kind_schema
+            .get("title")
+            .and_then(Value::as_str)
+            .map_or_else(|| r.kind.to_owned(), str::to_owned);
+        if let Some(o) = kind_schema.as_object_mut() {
+            o.remove("$schema");
+            o.remove("title");
+            o.insert("x-kubernetes-group-version-kind".into(), gvk.clone());
+        }
+        schemas.insert(name, openapi_refs(kind_schema));
     }
     Some(
         json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.33.0"}, "paths": paths, "components": {"schemas": schemas}}),
     )
+}
+
+/// Rewrites JSON Schema `$defs` references into OpenAPI `components/schemas` ones.
+fn openapi_refs(v: Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.into_iter()
+                .map(|(k, v)| match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => {
+                        let r = r.replace("#/$defs/", "#/components/schemas/");
+                        (k, Value::String(r))
+                    }
+                    (_, v) => (k, openapi_refs(v)),
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(openapi_refs).collect()),
+        other => other,
+    }
 }
 
 /// The Content-Type of the protobuf OpenAPI v2 answer (clients ask with an `@` in the

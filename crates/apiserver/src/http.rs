@@ -398,7 +398,7 @@ impl App {
                     .strip_prefix("/openapi/v3/")
                     .and_then(discovery::openapi_v3_doc)
                 {
-                    return ok(doc);
+                    return Ok(json_response(StatusCode::OK, doc));
                 }
                 let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
                 let found = match parts.as_slice() {

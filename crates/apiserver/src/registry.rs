@@ -75,6 +75,8 @@ pub struct ResourceDef {
     pub normalize: fn(Value) -> Result<Value, String>,
     /// Whether a PUT without `metadata.resourceVersion` is allowed.
     pub unconditional_update: bool,
+    /// The JSON Schema (2020-12, with `$defs`) of the kind, for OpenAPI and `kubectl explain`.
+    pub schema: fn() -> Value,
 }
 
 /// The verbs every stored resource serves.
@@ -132,6 +134,10 @@ impl ResourceDef {
     }
 }
 
+fn schema<T: schemars::JsonSchema>() -> Value {
+    serde_json::to_value(schemars::schema_for!(T)).unwrap_or_default()
+}
+
 fn normalize<T: serde::de::DeserializeOwned + serde::Serialize>(v: Value) -> Result<Value, String> {
     let typed: T = serde_json::from_value(v).map_err(|e| e.to_string())?;
     serde_json::to_value(typed).map_err(|e| e.to_string())
@@ -154,6 +160,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::Dns1123Label,
         normalize: normalize::<Namespace>,
         unconditional_update: true,
+        schema: schema::<Namespace>,
     },
     ResourceDef {
         kind_id: Kind::Secret,
@@ -170,6 +177,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::Dns1123Subdomain,
         normalize: normalize::<Secret>,
         unconditional_update: true,
+        schema: schema::<Secret>,
     },
     ResourceDef {
         kind_id: Kind::ConfigMap,
@@ -186,6 +194,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::Dns1123Subdomain,
         normalize: normalize::<ConfigMap>,
         unconditional_update: true,
+        schema: schema::<ConfigMap>,
     },
     ResourceDef {
         kind_id: Kind::Node,
@@ -202,6 +211,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::Dns1123Subdomain,
         normalize: normalize::<Node>,
         unconditional_update: true,
+        schema: schema::<Node>,
     },
     ResourceDef {
         kind_id: Kind::Lease,
@@ -218,6 +228,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::Dns1123Subdomain,
         normalize: normalize::<Lease>,
         unconditional_update: true,
+        schema: schema::<Lease>,
     },
     ResourceDef {
         kind_id: Kind::Csr,
@@ -234,6 +245,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::PathSegment,
         normalize: normalize::<CertificateSigningRequest>,
         unconditional_update: true,
+        schema: schema::<CertificateSigningRequest>,
     },
     ResourceDef {
         kind_id: Kind::Csr,
@@ -250,6 +262,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::PathSegment,
         normalize: normalize::<CertificateSigningRequest>,
         unconditional_update: true,
+        schema: schema::<CertificateSigningRequest>,
     },
     ResourceDef {
         kind_id: Kind::ClusterRole,
@@ -266,6 +279,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::PathSegment,
         normalize: normalize::<ClusterRole>,
         unconditional_update: true,
+        schema: schema::<ClusterRole>,
     },
     ResourceDef {
         kind_id: Kind::ClusterRoleBinding,
@@ -282,6 +296,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::PathSegment,
         normalize: normalize::<ClusterRoleBinding>,
         unconditional_update: true,
+        schema: schema::<ClusterRoleBinding>,
     },
     ResourceDef {
         kind_id: Kind::Role,
@@ -298,6 +313,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::PathSegment,
         normalize: normalize::<Role>,
         unconditional_update: true,
+        schema: schema::<Role>,
     },
     ResourceDef {
         kind_id: Kind::RoleBinding,
@@ -314,6 +330,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::PathSegment,
         normalize: normalize::<RoleBinding>,
         unconditional_update: true,
+        schema: schema::<RoleBinding>,
     },
 ];
 

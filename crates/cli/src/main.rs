@@ -59,6 +59,9 @@ struct ServerArgs {
     /// Allow anonymous requests (as system:anonymous).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     anonymous_auth: bool,
+    /// Events the watch cache keeps so watches can resume from a resourceVersion.
+    #[arg(long, default_value_t = 100_000)]
+    default_watch_cache_size: usize,
 }
 
 #[derive(Args)]
@@ -90,6 +93,9 @@ struct ApiserverArgs {
     /// The directory of the embedded store.
     #[arg(long, default_value = "kubeboot-storage")]
     storage_dir: PathBuf,
+    /// Events the watch cache keeps so watches can resume from a resourceVersion.
+    #[arg(long, default_value_t = 100_000)]
+    default_watch_cache_size: usize,
 }
 
 fn main() -> Result<()> {
@@ -137,7 +143,7 @@ async fn server(args: ServerArgs) -> Result<()> {
         authorization_modes: vec![Mode::Node, Mode::Rbac],
         storage_path: dir.store_path(),
         bootstrap_token_auth: true,
-        watch_cache_size: 100_000,
+        watch_cache_size: args.default_watch_cache_size.max(1),
     };
     let running = start(cfg).await.context("starting the API server")?;
     let url = server_url(
@@ -191,7 +197,7 @@ async fn apiserver(args: ApiserverArgs) -> Result<()> {
         authorization_modes: modes,
         storage_path: args.storage_dir.join("state.db"),
         bootstrap_token_auth: args.enable_bootstrap_token_auth,
-        watch_cache_size: 100_000,
+        watch_cache_size: args.default_watch_cache_size.max(1),
     };
     let running = start(cfg).await.context("starting the API server")?;
     println!("kubeboot API server listening on https://{}", running.addr);

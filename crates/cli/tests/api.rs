@@ -376,3 +376,126 @@ fn openssl_csr(dir: &std::path::Path, subject: &str) -> Vec<u8> {
     );
     std::fs::read(dir.join("n.csr")).expect("csr")
 }
+
+#[test]
+fn the_node_authorizer_limits_a_node_to_its_own_objects() {
+    let s = Server::start();
+    for n in ["n1", "n2"] {
+        let body = format!(r#"{{"apiVersion":"v1","kind":"Node","metadata":{{"name":"{n}"}}}}"#);
+        let (code, out) = s.admin_curl(
+            &[
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                &body,
+            ],
+            "/api/v1/nodes",
+        );
+        assert_eq!(code, 201, "{out}");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ca = s.ca();
+    let ca_key = s.dir.join("pki/ca.key");
+    run(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "n1.key",
+        "-out",
+        "n1.csr",
+        "-subj",
+        "/O=system:nodes/CN=system:node:n1",
+    ]);
+    std::fs::write(d.join("ext.cnf"), "extendedKeyUsage=clientAuth\n").expect("ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "n1.csr",
+        "-CA",
+        ca.to_str().expect("utf8"),
+        "-CAkey",
+        ca_key.to_str().expect("utf8"),
+        "-CAcreateserial",
+        "-out",
+        "n1.crt",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    let (cert, key) = (d.join("n1.crt"), d.join("n1.key"));
+    let node = [
+        "--cert",
+        cert.to_str().expect("utf8"),
+        "--key",
+        key.to_str().expect("utf8"),
+    ];
+    let (code, out) = s.curl(&node, "/api/v1/nodes/n1");
+    assert_eq!(code, 200, "{out}");
+    let (code, out) = s.curl(&node, "/api/v1/nodes/n2");
+    assert_eq!(code, 403, "{out}");
+    assert!(out.contains(r#"nodes \"n2\" is forbidden: User \"system:node:n1\" cannot get resource \"nodes\" in API group \"\" at the cluster scope"#), "{out}");
+    let (code, _) = s.curl(&node, "/api/v1/namespaces/kube-system/secrets");
+    assert_eq!(code, 403);
+
+    // A node may ask only for its own identity.
+    use base64::Engine;
+    let other = openssl_csr(d, "/O=system:nodes/CN=system:node:n2");
+    let body = format!(
+        r#"{{"metadata":{{"generateName":"csr-"}},"spec":{{"request":"{}","signerName":"kubernetes.io/kube-apiserver-client-kubelet","usages":["digital signature","client auth"]}}}}"#,
+        base64::engine::general_purpose::STANDARD.encode(other)
+    );
+    let mut args = node.to_vec();
+    args.extend([
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &body,
+    ]);
+    let (code, out) = s.curl(
+        &args,
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+    );
+    assert_eq!(code, 403, "{out}");
+    assert!(
+        out.contains("can only create a node CSR with CN=system:node:n1"),
+        "{out}"
+    );
+    let own = openssl_csr(d, "/O=system:nodes/CN=system:node:n1");
+    let body = format!(
+        r#"{{"metadata":{{"generateName":"csr-"}},"spec":{{"request":"{}","signerName":"kubernetes.io/kube-apiserver-client-kubelet","usages":["digital signature","client auth"]}}}}"#,
+        base64::engine::general_purpose::STANDARD.encode(own)
+    );
+    let mut args = node.to_vec();
+    args.extend([
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &body,
+    ]);
+    let (code, out) = s.curl(
+        &args,
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+    );
+    assert_eq!(code, 201, "{out}");
+    assert!(out.contains(r#""username":"system:node:n1""#), "{out}");
+}

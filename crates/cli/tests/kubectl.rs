@@ -157,6 +157,18 @@ fn scenario(s: &Server, k: &str, ns: &str) {
     );
     assert_eq!(sel.trim(), "configmap/x");
 
+    let explain = ok(
+        s.kubectl(k, &["explain", "csr.spec"]),
+        &what("explain csr.spec"),
+    );
+    assert!(
+        explain.contains("KIND:")
+            && explain.contains("CertificateSigningRequest")
+            && explain.contains("signerName"),
+        "{explain}"
+    );
+
+    csr_approve_and_deny(s, k, ns);
     watch_sees_create_update_delete(s, k, ns);
     stale_update_conflicts(s, k, ns);
 
@@ -289,4 +301,135 @@ fn stale_update_conflicts(s: &Server, k: &str, ns: &str) {
         err.contains("Conflict") || err.contains("the object has been modified"),
         "{k}: {err}"
     );
+}
+
+fn csr_manifest(s: &Server, name: &str) -> String {
+    let dir = s.dir.join(format!("csr-{name}"));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "k.pem",
+            "-out",
+            "r.pem",
+            "-subj",
+        ])
+        .arg(format!("/CN={name}"))
+        .current_dir(&dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use base64::Engine;
+    let request = base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(dir.join("r.pem")).expect("csr"));
+    format!(
+        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: {name}\nspec:\n  request: {request}\n  signerName: kubernetes.io/kube-apiserver-client\n  expirationSeconds: 86400\n  usages:\n  - client auth\n"
+    )
+}
+
+fn csr_approve_and_deny(s: &Server, k: &str, ns: &str) {
+    let (a, d) = (format!("{ns}-approve"), format!("{ns}-deny"));
+    for name in [&a, &d] {
+        let out = ok(
+            s.kubectl_as(
+                k,
+                &s.kubeconfig(),
+                &["create", "-f", "-"],
+                Some(&csr_manifest(s, name)),
+            ),
+            "create csr",
+        );
+        assert!(
+            out.contains(&format!(
+                "certificatesigningrequest.certificates.k8s.io/{name} created"
+            )),
+            "{out}"
+        );
+    }
+    let table = ok(s.kubectl(k, &["get", "csr"]), "get csr");
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "AGE",
+            "SIGNERNAME",
+            "REQUESTOR",
+            "REQUESTEDDURATION",
+            "CONDITION"
+        ],
+        "{table}"
+    );
+    let row = table.lines().find(|l| l.starts_with(&a)).expect("row");
+    assert!(
+        row.contains("kubernetes-admin")
+            && row.contains("24h")
+            && row.trim_end().ends_with("Pending"),
+        "{row}"
+    );
+    let out = ok(
+        s.kubectl(k, &["certificate", "approve", &a]),
+        "certificate approve",
+    );
+    assert!(
+        out.contains(&format!(
+            "certificatesigningrequest.certificates.k8s.io/{a} approved"
+        )),
+        "{out}"
+    );
+    let out = ok(
+        s.kubectl(k, &["certificate", "deny", &d]),
+        "certificate deny",
+    );
+    assert!(
+        out.contains(&format!(
+            "certificatesigningrequest.certificates.k8s.io/{d} denied"
+        )),
+        "{out}"
+    );
+    let table = ok(s.kubectl(k, &["get", "csr"]), "get csr");
+    let cond = |n: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(n))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(
+        (cond(&a), cond(&d)),
+        ("Approved".to_owned(), "Denied".to_owned()),
+        "{table}"
+    );
+    let reason = ok(
+        s.kubectl(
+            k,
+            &[
+                "get",
+                "csr",
+                &a,
+                "-o",
+                "jsonpath={.status.conditions[0].reason}",
+            ],
+        ),
+        "jsonpath",
+    );
+    assert_eq!(reason, "KubectlApprove");
+    ok(s.kubectl(k, &["delete", "csr", &a, &d]), "delete csrs");
 }

@@ -30,12 +30,27 @@ impl Server {
         s
     }
 
+    /// Starts a server on a fresh data dir with extra flags.
+    pub fn start_with(extra: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("cluster");
+        let mut s = Self::start_in_with(&dir, extra);
+        s._tmp = Some(tmp);
+        s
+    }
+
     /// Starts a server on `dir` (reusing what is there).
     pub fn start_in(dir: &Path) -> Self {
+        Self::start_in_with(dir, &[])
+    }
+
+    /// Starts a server on `dir` with extra flags.
+    pub fn start_in_with(dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(bin())
             .args(["server", "--data-dir"])
             .arg(dir)
             .args(["--secure-port", "0", "--bind-address", "127.0.0.1"])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -172,6 +187,19 @@ impl Server {
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
         (code.trim().parse().unwrap_or(0), body.to_owned())
+    }
+
+    /// curl as the admin (client certificate).
+    pub fn admin_curl(&self, args: &[&str], path: &str) -> (u16, String) {
+        let (cert, key) = self.admin_cert_files();
+        let mut all = vec![
+            "--cert",
+            cert.to_str().expect("utf8"),
+            "--key",
+            key.to_str().expect("utf8"),
+        ];
+        all.extend_from_slice(args);
+        self.curl(&all, path)
     }
 
     pub fn kill(&mut self) {
