@@ -607,10 +607,14 @@ impl App {
         let bookmarks = q
             .get("allowWatchBookmarks")
             .is_some_and(|v| v == "true" || v == "1");
-        let filter = move |obj: &Value| {
+        let selects_all = labels.is_empty() && fields.is_empty();
+        let matches = Arc::new(move |obj: &Value| {
             (labels.is_empty() || labels.matches(&object::labels(obj)))
                 && (fields.is_empty() || fields.matches(|f| object::field_text(obj, f)))
-        };
+        });
+        let matches_initial = matches.clone();
+        // Events are parsed only for watchers with selectors.
+        let filter = move |e: &CachedEvent| selects_all || matches(&e.object());
         let frames = WatchFrames {
             def,
             table: want.table,
@@ -619,13 +623,13 @@ impl App {
         };
         let first: Vec<Bytes> = initial
             .into_iter()
-            .filter(|o| filter(o))
+            .filter(|o| selects_all || matches_initial(o))
             .map(|o| frames.frame("ADDED", o))
             .chain(
                 handle
                     .backlog
                     .iter()
-                    .filter(|e| filter(&e.object))
+                    .filter(|e| filter(e))
                     .map(|e| frames.event(e)),
             )
             .collect();
@@ -653,7 +657,7 @@ impl App {
                         ev = st.handle.rx.recv() => {
                             let ev = ev?;
                             st.last_rv = ev.revision;
-                            if (st.filter)(&ev.object) {
+                            if (st.filter)(&ev) {
                                 return Some((st.frames.event(&ev), st));
                             }
                         }
@@ -1377,7 +1381,21 @@ struct WatchFrames {
 
 impl WatchFrames {
     fn event(&self, e: &CachedEvent) -> Bytes {
-        self.frame(e.kind.as_str(), e.object.clone())
+        if self.table || !e.json.starts_with(b"{\"") {
+            return self.frame(e.kind.as_str(), e.object());
+        }
+        // Splice the shared bytes: {"type":T,"object":{"kind":K,"apiVersion":V, <rest>}
+        let head = format!(
+            r#"{{"type":"{}","object":{{"kind":"{}","apiVersion":"{}","#,
+            e.kind.as_str(),
+            self.def.kind,
+            self.def.api_version()
+        );
+        let mut line = Vec::with_capacity(head.len() + e.json.len() + 2);
+        line.extend_from_slice(head.as_bytes());
+        line.extend_from_slice(&e.json[1..]);
+        line.extend_from_slice(b"}\n");
+        Bytes::from(line)
     }
 
     fn frame(&self, ty: &str, obj: Value) -> Bytes {

@@ -43,8 +43,16 @@ pub struct CachedEvent {
     pub key: String,
     /// The event's revision.
     pub revision: Revision,
-    /// The object (last state for deletes), with `metadata.resourceVersion` set.
-    pub object: Value,
+    /// The object's JSON (last state for deletes), with `metadata.resourceVersion` set and
+    /// without `kind`/`apiVersion`: serialised once, shared by every watcher.
+    pub json: bytes::Bytes,
+}
+
+impl CachedEvent {
+    /// The object, parsed (for watchers with selectors or tables).
+    pub fn object(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or_default()
+    }
 }
 
 struct Watcher {
@@ -164,7 +172,7 @@ impl WatchCache {
             kind,
             key: ev.kv.key,
             revision: ev.kv.mod_revision,
-            object,
+            json: serde_json::to_vec(&object).unwrap_or_default().into(),
         });
         {
             let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);

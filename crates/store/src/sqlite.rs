@@ -18,6 +18,8 @@ use crate::{
 
 /// How many events the history keeps by default (a watch can resume this far back).
 pub const DEFAULT_HISTORY: i64 = 100_000;
+/// The most read connections open at once.
+const MAX_READERS: usize = 8;
 /// The most writes one commit takes.
 const MAX_BATCH: usize = 2048;
 /// How many events a slow watcher may fall behind the live stream before it is ended.
@@ -33,6 +35,8 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<std_mpsc::Sender<WriteOp>>,
     readers: Mutex<Vec<Connection>>,
+    /// Bounds the read connections (each has its own page cache).
+    reader_slots: tokio::sync::Semaphore,
     events: broadcast::Sender<Arc<Event>>,
     /// Guarded by the lock: `(revision, compacted)` as of the last commit.
     state: Mutex<(Revision, Revision)>,
@@ -106,6 +110,7 @@ impl SqliteStore {
             path: path.to_owned(),
             writer: Mutex::new(tx),
             readers: Mutex::new(Vec::new()),
+            reader_slots: tokio::sync::Semaphore::new(MAX_READERS),
             events,
             state: Mutex::new(state),
             commit_observer,
@@ -134,6 +139,12 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let _slot = self
+            .inner
+            .reader_slots
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Backend("the store is closed".into()))?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let pooled = inner

@@ -1,0 +1,428 @@
+//! A thin HTTPS client for Kubernetes API servers — ours or a real kube-apiserver.
+//!
+//! It trusts exactly the CA bundle it is given (or, only when asked through
+//! [`Trust::InsecureSkipVerify`], nothing at all, for discovery's first fetch), presents a
+//! bearer token or a client certificate that can change while connections live
+//! ([`CertSource`]), keeps connections alive and speaks JSON. Errors from the server come
+//! back as the `Status` it sent.
+
+mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use kubeboot_pki::Kubeconfig;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+pub use http::Method;
+pub use kubeboot_api::Status;
+pub use tls::{CertSource, Trust};
+
+/// A client of one API server.
+#[derive(Clone)]
+pub struct Client {
+    http: HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    server: Arc<str>,
+    token: Option<HeaderValue>,
+    timeout: Duration,
+}
+
+/// Who the client is.
+#[derive(Clone)]
+pub enum Identity {
+    /// No credentials (`system:anonymous`).
+    Anonymous,
+    /// A bearer token.
+    Token(String),
+    /// A client certificate, possibly replaced while the client lives.
+    Cert(CertSource),
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The client could not be built (bad CA, bad key, bad URL).
+    #[error("client configuration: {0}")]
+    Config(String),
+    /// The server could not be reached, or the connection failed.
+    #[error("cannot reach {server}: {message}")]
+    Transport {
+        /// The server URL.
+        server: String,
+        /// What failed.
+        message: String,
+    },
+    /// The server answered with an error `Status`.
+    #[error("{} ({}): {}", .0.reason, .0.code, .0.message)]
+    Api(Box<Status>),
+    /// The answer was not what was expected.
+    #[error("unexpected answer from the server: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    /// The HTTP code of an API error.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            ClientError::Api(s) => Some(s.code),
+            _ => None,
+        }
+    }
+}
+
+/// A raw response.
+#[derive(Debug)]
+pub struct RawResponse {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl Client {
+    /// A client of `server` (`https://host:port`) trusting `trust`, acting as `identity`.
+    pub fn new(server: &str, trust: Trust, identity: Identity) -> Result<Self, ClientError> {
+        let cert = match &identity {
+            Identity::Cert(c) => Some(c.clone()),
+            _ => None,
+        };
+        let tls = tls::client_config(&trust, cert)?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http1()
+            .build();
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
+        let token = match identity {
+            Identity::Token(t) => {
+                Some(HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
+                    ClientError::Config("the token is not a valid header value".into())
+                })?)
+            }
+            _ => None,
+        };
+        Ok(Self {
+            http,
+            server: server.trim_end_matches('/').into(),
+            token,
+            timeout: Duration::from_secs(30),
+        })
+    }
+
+    /// A client from a kubeconfig's current context (inline data or file paths).
+    pub fn from_kubeconfig(kc: &Kubeconfig) -> Result<Self, ClientError> {
+        let (cluster, user) = kc
+            .current()
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let read = |data: &Option<String>,
+                    path: &Option<String>,
+                    what: &str|
+         -> Result<Option<Vec<u8>>, ClientError> {
+            if let Some(d) = data {
+                return base64::engine::general_purpose::STANDARD
+                    .decode(d.trim())
+                    .map(Some)
+                    .map_err(|e| ClientError::Config(format!("{what} is not base64: {e}")));
+            }
+            if let Some(p) = path {
+                return std::fs::read(p)
+                    .map(Some)
+                    .map_err(|e| ClientError::Config(format!("reading {what} {p}: {e}")));
+            }
+            Ok(None)
+        };
+        let trust = match read(
+            &cluster.certificate_authority_data,
+            &cluster.certificate_authority,
+            "the CA",
+        )? {
+            Some(pem) => Trust::from_pem(&pem)?,
+            None if cluster.insecure_skip_tls_verify == Some(true) => Trust::InsecureSkipVerify,
+            None => {
+                return Err(ClientError::Config(
+                    "the kubeconfig names no CA for the cluster".into(),
+                ));
+            }
+        };
+        let identity = match (
+            read(
+                &user.client_certificate_data,
+                &user.client_certificate,
+                "the client certificate",
+            )?,
+            read(&user.client_key_data, &user.client_key, "the client key")?,
+            &user.token,
+        ) {
+            (Some(cert), Some(key), _) => Identity::Cert(CertSource::from_pem(&cert, &key)?),
+            (_, _, Some(token)) => Identity::Token(token.clone()),
+            _ => Identity::Anonymous,
+        };
+        Self::new(&cluster.server, trust, identity)
+    }
+
+    /// The server URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// Sets the per-request timeout (watches are not bound by it).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Bytes)>,
+    ) -> Result<Request<Full<Bytes>>, ClientError> {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("{}{}", self.server, path))
+            .header(header::ACCEPT, "application/json");
+        if let Some(t) = &self.token {
+            b = b.header(header::AUTHORIZATION, t.clone());
+        }
+        let body = match body {
+            Some((ct, bytes)) => {
+                b = b.header(header::CONTENT_TYPE, ct);
+                bytes
+            }
+            None => Bytes::new(),
+        };
+        b.body(Full::new(body))
+            .map_err(|e| ClientError::Config(format!("bad request {path}: {e}")))
+    }
+
+    /// Sends a request and reads the whole answer, whatever its status.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Bytes)>,
+    ) -> Result<RawResponse, ClientError> {
+        let req = self.request(method, path, body)?;
+        let transport = |e: &dyn std::fmt::Display| ClientError::Transport {
+            server: self.server.to_string(),
+            message: e.to_string(),
+        };
+        let fut = async {
+            let resp = self
+                .http
+                .request(req)
+                .await
+                .map_err(|e| transport(&error_chain(&e)))?;
+            let (parts, body) = resp.into_parts();
+            let body = body.collect().await.map_err(|e| transport(&e))?.to_bytes();
+            Ok(RawResponse {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            })
+        };
+        tokio::time::timeout(self.timeout, fut)
+            .await
+            .map_err(|_| transport(&format!("no answer within {:?}", self.timeout)))?
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&str, Bytes)>,
+    ) -> Result<T, ClientError> {
+        let resp = self.send(method, path, body).await?;
+        if !resp.status.is_success() {
+            return Err(ClientError::Api(Box::new(status_of(
+                resp.status,
+                &resp.body,
+            ))));
+        }
+        serde_json::from_slice(&resp.body).map_err(|e| ClientError::Decode(format!("{path}: {e}")))
+    }
+
+    /// GET a JSON object.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.json(Method::GET, path, None).await
+    }
+
+    /// POST a JSON object (create).
+    pub async fn create<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        obj: &impl Serialize,
+    ) -> Result<T, ClientError> {
+        self.json(
+            Method::POST,
+            path,
+            Some(("application/json", to_bytes(obj)?)),
+        )
+        .await
+    }
+
+    /// PUT a JSON object (update).
+    pub async fn update<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        obj: &impl Serialize,
+    ) -> Result<T, ClientError> {
+        self.json(
+            Method::PUT,
+            path,
+            Some(("application/json", to_bytes(obj)?)),
+        )
+        .await
+    }
+
+    /// PATCH with a JSON merge patch.
+    pub async fn merge_patch<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        patch: &impl Serialize,
+    ) -> Result<T, ClientError> {
+        self.json(
+            Method::PATCH,
+            path,
+            Some(("application/merge-patch+json", to_bytes(patch)?)),
+        )
+        .await
+    }
+
+    /// DELETE, with optional `DeleteOptions`.
+    pub async fn delete(
+        &self,
+        path: &str,
+        options: Option<&serde_json::Value>,
+    ) -> Result<(), ClientError> {
+        let body = options
+            .map(|o| to_bytes(o).map(|b| ("application/json", b)))
+            .transpose()?;
+        let _: serde_json::Value = self.json(Method::DELETE, path, body).await?;
+        Ok(())
+    }
+
+    /// Watches a collection path (the `watch=1` parameter is added): each event is a JSON
+    /// object `{"type": …, "object": …}`. The stream ends when the server closes it.
+    pub async fn watch(
+        &self,
+        path: &str,
+    ) -> Result<mpsc::Receiver<Result<serde_json::Value, ClientError>>, ClientError> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let req = self.request(Method::GET, &format!("{path}{sep}watch=1"), None)?;
+        let resp = tokio::time::timeout(self.timeout, self.http.request(req))
+            .await
+            .map_err(|_| ClientError::Transport {
+                server: self.server.to_string(),
+                message: "no answer to the watch".into(),
+            })?
+            .map_err(|e| ClientError::Transport {
+                server: self.server.to_string(),
+                message: error_chain(&e),
+            })?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            return Err(ClientError::Api(Box::new(status_of(status, &body))));
+        }
+        let (tx, rx) = mpsc::channel(256);
+        let mut body = resp.into_body();
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let Ok(frame) = frame else { return };
+                let Ok(data) = frame.into_data() else {
+                    continue;
+                };
+                buf.extend_from_slice(&data);
+                while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=pos).collect();
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    let ev = serde_json::from_slice(&line)
+                        .map_err(|e| ClientError::Decode(format!("watch event: {e}")));
+                    if tx.send(ev).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(rx)
+    }
+}
+
+fn to_bytes(v: &impl Serialize) -> Result<Bytes, ClientError> {
+    serde_json::to_vec(v)
+        .map(Bytes::from)
+        .map_err(|e| ClientError::Decode(e.to_string()))
+}
+
+/// The `Status` in an error answer, or one made from the HTTP code.
+fn status_of(code: StatusCode, body: &[u8]) -> Status {
+    serde_json::from_slice::<Status>(body).unwrap_or_else(|_| {
+        Status::failure(
+            code.as_u16(),
+            code.canonical_reason().unwrap_or("Unknown"),
+            String::from_utf8_lossy(body)
+                .chars()
+                .take(300)
+                .collect::<String>(),
+        )
+    })
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
+/// `/api/v1/...` or `/apis/<group>/<version>/...` for a resource, namespace and name.
+pub fn resource_path(
+    group: &str,
+    version: &str,
+    namespace: Option<&str>,
+    plural: &str,
+    name: Option<&str>,
+) -> String {
+    let mut p = if group.is_empty() {
+        format!("/api/{version}")
+    } else {
+        format!("/apis/{group}/{version}")
+    };
+    if let Some(ns) = namespace {
+        p.push_str(&format!("/namespaces/{ns}"));
+    }
+    p.push('/');
+    p.push_str(plural);
+    if let Some(n) = name {
+        p.push('/');
+        p.push_str(n);
+    }
+    p
+}
