@@ -499,3 +499,105 @@ fn the_node_authorizer_limits_a_node_to_its_own_objects() {
     assert_eq!(code, 201, "{out}");
     assert!(out.contains(r#""username":"system:node:n1""#), "{out}");
 }
+
+#[test]
+fn metrics_count_requests_and_storage_commits() {
+    let s = Server::start();
+    let (code, _) = s.admin_curl(&[], "/api/v1/namespaces");
+    assert_eq!(code, 200);
+    let (code, body) = s.admin_curl(&[], "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        body.contains(r#"apiserver_request_total{code="200",resource="namespaces",verb="list"} "#),
+        "{body}"
+    );
+    assert!(body.contains("apiserver_request_duration_seconds_bucket{resource=\"namespaces\",verb=\"list\",le=\"0.005\"}"), "{body}");
+    assert!(
+        body.contains("kubeboot_storage_commit_duration_seconds_count "),
+        "{body}"
+    );
+    assert!(body.contains("apiserver_registered_watchers "), "{body}");
+    let (code, _) = s.curl(&[], "/metrics");
+    assert_eq!(code, 403, "metrics are not public");
+}
+
+#[test]
+fn a_client_that_never_finishes_its_handshake_blocks_nobody() {
+    let s = Server::start();
+    let addr = s.url.trim_start_matches("https://").to_owned();
+    // Half-open connections: TCP up, no TLS handshake, held open.
+    let idle: Vec<std::net::TcpStream> = (0..50)
+        .map(|_| std::net::TcpStream::connect(&addr).expect("connect"))
+        .collect();
+    let (code, body) = s.curl(&[], "/healthz");
+    assert_eq!((code, body.as_str()), (200, "ok"));
+    drop(idle);
+}
+
+#[test]
+fn apiserver_serves_with_kube_apiserver_flags() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("d");
+    let out = Command::new(common::bin())
+        .args(["init", "--data-dir"])
+        .arg(&data)
+        .output()
+        .expect("init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pki = data.join("pki");
+    let mut child = Command::new(common::bin())
+        .args([
+            "apiserver",
+            "--bind-address",
+            "127.0.0.1",
+            "--secure-port",
+            "0",
+            "--authorization-mode",
+            "Node,RBAC",
+            "--anonymous-auth",
+            "false",
+        ])
+        .arg("--tls-cert-file")
+        .arg(pki.join("apiserver.crt"))
+        .arg("--tls-private-key-file")
+        .arg(pki.join("apiserver.key"))
+        .arg("--client-ca-file")
+        .arg(pki.join("ca.crt"))
+        .arg("--storage-dir")
+        .arg(dir.path().join("store"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("apiserver");
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    let url = line
+        .trim()
+        .strip_prefix("kubeboot API server listening on ")
+        .expect("address line")
+        .to_owned();
+    let kubectl = |args: &[&str]| {
+        Command::new("kubectl")
+            .args(args)
+            .arg(format!("--server={url}"))
+            .env("KUBECONFIG", data.join("admin.conf"))
+            .env("HOME", dir.path())
+            .output()
+            .expect("kubectl")
+    };
+    let out = kubectl(&["get", "namespaces", "-o", "name"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("namespace/kube-system"));
+}
