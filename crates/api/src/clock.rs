@@ -135,3 +135,98 @@ mod tests {
         assert_eq!(parse_rfc3339("yesterday"), None);
     }
 }
+
+/// Parses a Go duration (`24h`, `1h30m`, `90s`, `500ms`, `0`), as Kubernetes flags take them.
+pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {s:?} (examples: 24h, 1h30m, 90s, 0)");
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        if num_len == 0 {
+            return Err(bad());
+        }
+        let value: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let secs = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            "us" | "µs" => 0.000_001,
+            "ns" => 0.000_000_001,
+            _ => return Err(bad()),
+        };
+        total += value * secs;
+        rest = &rest[unit_len..];
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+/// Kubernetes' `ShortHumanDuration` (the TTL column of `kubeadm token list`).
+pub fn short_human_duration(secs: i64) -> String {
+    if secs < -1 {
+        "<invalid>".into()
+    } else if secs < 0 {
+        "0s".into()
+    } else if secs < 60 {
+        format!("{secs}s")
+    } else if secs < 3600 {
+        format!("{}m", secs / 60)
+    } else if secs < 86400 {
+        format!("{}h", secs / 3600)
+    } else if secs < 365 * 86400 {
+        format!("{}d", secs / 86400)
+    } else {
+        format!("{}y", secs / (365 * 86400))
+    }
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        for (s, secs) in [
+            ("24h", 86400.0),
+            ("1h30m", 5400.0),
+            ("90s", 90.0),
+            ("0", 0.0),
+            ("24h0m0s", 86400.0),
+            ("1.5h", 5400.0),
+            ("500ms", 0.5),
+        ] {
+            assert_eq!(parse_go_duration(s).unwrap().as_secs_f64(), secs, "{s}");
+        }
+        for bad in ["", "h", "5", "5x", "-1h"] {
+            assert!(parse_go_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn short_human_durations() {
+        for (secs, want) in [
+            (-5, "<invalid>"),
+            (-1, "0s"),
+            (59, "59s"),
+            (3599, "59m"),
+            (82800, "23h"),
+            (86400 * 3, "3d"),
+            (86400 * 400, "1y"),
+        ] {
+            assert_eq!(short_human_duration(secs), want);
+        }
+    }
+}

@@ -58,6 +58,15 @@ pub enum PeerCert {
     Invalid,
 }
 
+/// What a connection brings to each of its requests.
+#[derive(Clone, Debug)]
+pub struct Conn {
+    /// The client certificate's verdict.
+    pub cert: PeerCert,
+    /// The client's address.
+    pub remote: std::net::IpAddr,
+}
+
 /// `/version`.
 #[derive(Clone, Debug)]
 pub struct VersionInfo {
@@ -103,6 +112,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// `/version`.
     pub version: VersionInfo,
+    /// Per-address limit on anonymous requests.
+    pub anonymous_limiter: Option<crate::ratelimit::Limiter>,
 }
 
 type Res = Result<Response<Body>, Status>;
@@ -171,7 +182,7 @@ impl App {
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
-        peer: Arc<PeerCert>,
+        peer: Arc<Conn>,
     ) -> Response<Body> {
         let started = Instant::now();
         let query = parse_query(req.uri().query());
@@ -222,9 +233,16 @@ impl App {
         req: Request<Incoming>,
         info: &RequestInfo,
         q: &Query,
-        peer: &PeerCert,
+        conn: &Conn,
     ) -> Res {
-        let user = self.authenticate(req.headers(), peer).await?;
+        let user = self.authenticate(req.headers(), &conn.cert).await?;
+        if user.name == crate::authn::ANONYMOUS {
+            if let Some(limiter) = &self.anonymous_limiter {
+                if let Err(wait) = limiter.check(conn.remote, Instant::now()) {
+                    return Err(Status::too_many_requests(wait));
+                }
+            }
+        }
         let attrs = attributes(info);
         if self.authz.authorize(&user, &attrs) == Decision::Denied {
             let subject = info.is_resource.then(|| kubeboot_api::status::Subject {

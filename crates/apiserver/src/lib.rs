@@ -15,6 +15,7 @@ pub mod object;
 pub mod patch;
 pub mod policy;
 pub mod protobuf;
+pub mod ratelimit;
 pub mod registry;
 pub mod requestinfo;
 pub mod selectors;

@@ -20,8 +20,9 @@ use tokio_rustls::TlsAcceptor;
 use crate::authn::{ClientCa, UserInfo};
 use crate::authz::{Authorizer, Mode, RbacSnapshot};
 use crate::bootstrap_token::BootstrapTokenAuthenticator;
-use crate::http::{App, PeerCert, TokenAuthenticator, VersionInfo};
+use crate::http::{App, Conn, PeerCert, TokenAuthenticator, VersionInfo};
 use crate::metrics::Metrics;
+pub use crate::ratelimit::RateLimit;
 use crate::registry;
 use crate::watchcache::WatchCache;
 
@@ -47,6 +48,8 @@ pub struct ServerConfig {
     pub bootstrap_token_auth: bool,
     /// Events kept for watch resumption.
     pub watch_cache_size: usize,
+    /// Limit on anonymous requests per client address (None: unlimited).
+    pub anonymous_rate_limit: Option<RateLimit>,
 }
 
 /// Why the server could not start.
@@ -129,6 +132,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         clock,
         metrics,
         version: VersionInfo::default(),
+        anonymous_limiter: cfg.anonymous_rate_limit.map(crate::ratelimit::Limiter::new),
     });
     seed_defaults(&app).await?;
     authz.set_rbac(rbac_snapshot(store.as_ref()).await?);
@@ -150,7 +154,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
 
 async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>) {
     loop {
-        let (tcp, _remote) = match listener.accept().await {
+        let (tcp, remote) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -181,7 +185,10 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>
                 },
                 _ => PeerCert::None,
             };
-            let peer = Arc::new(peer);
+            let peer = Arc::new(Conn {
+                cert: peer,
+                remote: remote.ip(),
+            });
             let svc = hyper::service::service_fn(move |req| {
                 let app = app.clone();
                 let peer = peer.clone();
@@ -322,4 +329,65 @@ pub async fn ensure_first_token(
         )
         .await?;
     Ok(Some(token))
+}
+
+/// Publishes `kube-public/cluster-info` with the kubeconfig nodes discover (the server URL
+/// and the CA bundle), creating it or updating its kubeconfig when they changed. The
+/// bootstrap signer then signs it.
+pub async fn ensure_cluster_info(
+    app: &App,
+    server_url: &str,
+    ca_pem: &str,
+) -> Result<(), StartError> {
+    use kubeboot_bootstrap::cluster_info::{KUBECONFIG_KEY, NAME, NAMESPACE, kubeconfig};
+    let def = registry::by_kind(registry::Kind::ConfigMap);
+    let key = def.key(NAMESPACE, NAME);
+    let text = kubeconfig(server_url, ca_pem);
+    for _ in 0..10 {
+        match app.store.get(&key).await? {
+            None => {
+                let obj = serde_json::json!({"metadata": {"name": NAME, "namespace": NAMESPACE}, "data": {KUBECONFIG_KEY: text}});
+                let obj = app
+                    .admit_new(def, NAMESPACE, obj, &Default::default(), &server_user())
+                    .map_err(|s| StartError::Seed(s.message))?;
+                match app
+                    .store
+                    .create(&key, serde_json::to_vec(&obj).unwrap_or_default().into())
+                    .await
+                {
+                    Ok(_) => return Ok(()),
+                    Err(kubeboot_store::StoreError::AlreadyExists(_)) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Some(kv) => {
+                let mut obj: serde_json::Value = serde_json::from_slice(&kv.value)
+                    .map_err(|e| StartError::Seed(e.to_string()))?;
+                if obj
+                    .pointer("/data/kubeconfig")
+                    .and_then(serde_json::Value::as_str)
+                    == Some(text.as_str())
+                {
+                    return Ok(());
+                }
+                obj["data"][KUBECONFIG_KEY] = serde_json::Value::String(text.clone());
+                match app
+                    .store
+                    .update(
+                        &key,
+                        serde_json::to_vec(&obj).unwrap_or_default().into(),
+                        Some(kv.mod_revision),
+                    )
+                    .await
+                {
+                    Ok(_) => return Ok(()),
+                    Err(kubeboot_store::StoreError::Conflict { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    Err(StartError::Seed(
+        "cluster-info kept changing while it was being published".into(),
+    ))
 }

@@ -1,0 +1,197 @@
+//! Wiring of the control-plane commands: `init`, `server`, `apiserver`, `controller-manager`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use kubeboot_api::SystemClock;
+use kubeboot_apiserver::authz::Mode;
+use kubeboot_apiserver::datadir::{DataDir, InitOptions, server_url};
+use kubeboot_apiserver::server::{RateLimit, ensure_cluster_info, ensure_first_token};
+use kubeboot_apiserver::{RunningServer, ServerConfig, start};
+use kubeboot_pki::Kubeconfig;
+
+use crate::{ApiserverArgs, ControllerManagerArgs, InitArgs, ServingArgs};
+
+/// kube-controller-manager's signing flags.
+#[derive(Args, Clone, Default)]
+pub(crate) struct SigningArgs {
+    /// The CA certificate that signs cluster certificates (default for `server`: <data-dir>/pki/ca.crt).
+    #[arg(long)]
+    pub(crate) cluster_signing_cert_file: Option<PathBuf>,
+    /// The CA key (default for `server`: <data-dir>/pki/ca.key).
+    #[arg(long)]
+    pub(crate) cluster_signing_key_file: Option<PathBuf>,
+    /// The longest validity of a signed certificate.
+    #[arg(long, default_value = "8760h")]
+    pub(crate) cluster_signing_duration: String,
+}
+
+pub(crate) fn init(args: &InitArgs) -> Result<DataDir> {
+    let dir = DataDir::new(&args.data_dir);
+    let opts = InitOptions {
+        advertise_address: args.advertise_address,
+        extra_sans: args.apiserver_cert_extra_sans.clone(),
+        port: args.secure_port,
+    };
+    dir.init(&opts, SystemTime::now())
+        .with_context(|| format!("initialising the data dir {}", args.data_dir.display()))?;
+    Ok(dir)
+}
+
+fn read(p: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+}
+
+fn rate_limit(s: &ServingArgs) -> Option<RateLimit> {
+    (s.anonymous_requests_per_second > 0.0).then_some(RateLimit {
+        per_second: s.anonymous_requests_per_second,
+        burst: s.anonymous_burst.max(1),
+    })
+}
+
+pub(crate) async fn server(
+    init_args: InitArgs,
+    serving: ServingArgs,
+    mut signing: SigningArgs,
+) -> Result<()> {
+    let dir = init(&init_args)?;
+    let cfg = ServerConfig {
+        bind_address: serving.bind_address,
+        secure_port: init_args.secure_port,
+        tls_cert_pem: read(&dir.pki("apiserver.crt"))?,
+        tls_key_pem: read(&dir.pki("apiserver.key"))?,
+        client_ca_pem: Some(read(&dir.pki("ca.crt"))?),
+        anonymous_auth: serving.anonymous_auth,
+        authorization_modes: vec![Mode::Node, Mode::Rbac],
+        storage_path: dir.store_path(),
+        bootstrap_token_auth: true,
+        watch_cache_size: serving.default_watch_cache_size.max(1),
+        anonymous_rate_limit: rate_limit(&serving),
+    };
+    let running = start(cfg).await.context("starting the API server")?;
+    let url = server_url(
+        Some(
+            init_args
+                .advertise_address
+                .unwrap_or(local_address(serving.bind_address)),
+        ),
+        running.addr.port(),
+    );
+    dir.set_server_url(&url)?;
+    let ca_pem = read(&dir.pki("ca.crt"))?;
+    ensure_cluster_info(&running.app, &url, &ca_pem)
+        .await
+        .context("publishing cluster-info")?;
+    signing
+        .cluster_signing_cert_file
+        .get_or_insert_with(|| dir.pki("ca.crt"));
+    signing
+        .cluster_signing_key_file
+        .get_or_insert_with(|| dir.pki("ca.key"));
+    let kc = Kubeconfig::from_yaml(&read(&dir.controller_manager_conf())?)?;
+    let controllers = ["*", "bootstrapsigner", "tokencleaner"].map(String::from);
+    start_controllers(&kc, &controllers, &signing)?;
+
+    println!("kubeboot API server listening on https://{}", running.addr);
+    if let Some(token) = ensure_first_token(&running.app).await? {
+        let pin =
+            kubeboot_pki::pin::pem_cert_pin(ca_pem.as_bytes()).context("computing the CA pin")?;
+        println!("To join a node (the token expires in 24h):");
+        println!(
+            "  {}",
+            kubeboot_bootstrap::listing::join_command(&url, &token.expose(), &[pin]).trim_end()
+        );
+    }
+    println!(
+        "To use it:\n  export KUBECONFIG={}\n  kubectl get --raw /version",
+        dir.admin_conf().display()
+    );
+    serve_until_signal(running).await
+}
+
+pub(crate) async fn apiserver(args: ApiserverArgs) -> Result<()> {
+    let modes = args
+        .authorization_mode
+        .iter()
+        .map(|m| Mode::parse(m).map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    if modes.is_empty() {
+        bail!("--authorization-mode needs at least one mode");
+    }
+    std::fs::create_dir_all(&args.storage_dir)
+        .with_context(|| format!("creating {}", args.storage_dir.display()))?;
+    let cfg = ServerConfig {
+        bind_address: args.serving.bind_address,
+        secure_port: args.secure_port,
+        tls_cert_pem: read(&args.tls_cert_file)?,
+        tls_key_pem: read(&args.tls_private_key_file)?,
+        client_ca_pem: args.client_ca_file.as_deref().map(read).transpose()?,
+        anonymous_auth: args.serving.anonymous_auth,
+        authorization_modes: modes,
+        storage_path: args.storage_dir.join("state.db"),
+        bootstrap_token_auth: args.enable_bootstrap_token_auth,
+        watch_cache_size: args.serving.default_watch_cache_size.max(1),
+        anonymous_rate_limit: rate_limit(&args.serving),
+    };
+    let running = start(cfg).await.context("starting the API server")?;
+    println!("kubeboot API server listening on https://{}", running.addr);
+    serve_until_signal(running).await
+}
+
+pub(crate) async fn controller_manager(args: ControllerManagerArgs) -> Result<()> {
+    let kc = Kubeconfig::from_yaml(&read(&args.kubeconfig)?)
+        .with_context(|| format!("reading {}", args.kubeconfig.display()))?;
+    start_controllers(&kc, &args.controllers, &args.signing)?;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+fn start_controllers(kc: &Kubeconfig, spec: &[String], signing: &SigningArgs) -> Result<()> {
+    let selected = kubeboot_controllers::selected(spec).map_err(anyhow::Error::msg)?;
+    let client = kubeboot_client::Client::from_kubeconfig(kc)?;
+    let clock = Arc::new(SystemClock);
+    let _ = signing;
+    for name in &selected {
+        match *name {
+            "bootstrapsigner" => {
+                kubeboot_controllers::bootstrap_signer::start(client.clone(), clock.clone())
+            }
+            "tokencleaner" => {
+                kubeboot_controllers::token_cleaner::start(client.clone(), clock.clone())
+            }
+            _ => {}
+        }
+    }
+    tracing::info!(controllers = ?selected, "controllers started");
+    Ok(())
+}
+
+/// The address kubeconfigs should use for a bind address: loopback for unspecified.
+fn local_address(bind: IpAddr) -> IpAddr {
+    if bind.is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        bind
+    }
+}
+
+async fn serve_until_signal(running: RunningServer) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = running.wait() => bail!("the API server stopped accepting connections"),
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    Ok(())
+}

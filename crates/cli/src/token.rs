@@ -1,0 +1,311 @@
+//! `kubeboot token`: kubeadm token's commands, flags and output.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use kubeboot_api::clock::{format_rfc3339, parse_go_duration};
+use kubeboot_bootstrap::listing::{self, TokenRow, USAGES};
+use kubeboot_bootstrap::secret::{SECRET_TYPE, token_secret_data};
+use kubeboot_bootstrap::token::{EXTRA_GROUP_PATTERN, valid_extra_group};
+use kubeboot_bootstrap::{BootstrapToken, TokenId};
+use kubeboot_client::Client;
+use kubeboot_pki::Kubeconfig;
+use serde_json::{Value, json};
+
+const SECRETS: &str = "/api/v1/namespaces/kube-system/secrets";
+
+#[derive(Args, Clone)]
+pub(crate) struct Common {
+    /// The kubeconfig to use (default: <data-dir>/admin.conf if present, else $KUBECONFIG, else ~/.kube/config).
+    #[arg(long, global = true)]
+    kubeconfig: Option<PathBuf>,
+    /// The data dir of a kubeboot server on this machine.
+    #[arg(long, global = true, default_value = "kubeboot-data")]
+    data_dir: PathBuf,
+}
+
+#[derive(Args)]
+pub(crate) struct TokenArgs {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: TokenCommand,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Create a bootstrap token on the server.
+    Create {
+        /// The token to create (random if omitted), as [a-z0-9]{6}.[a-z0-9]{16}.
+        token: Option<String>,
+        /// How long the token is valid (0: forever).
+        #[arg(long, default_value = "24h0m0s")]
+        ttl: String,
+        /// What the token may be used for: signing, authentication.
+        #[arg(long, value_delimiter = ',', default_value = "signing,authentication")]
+        usages: Vec<String>,
+        /// Extra groups the token authenticates with.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "system:bootstrappers:kubeadm:default-node-token"
+        )]
+        groups: Vec<String>,
+        /// A human-readable description.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Print the whole `kubeboot join` command instead of the token.
+        #[arg(long)]
+        print_join_command: bool,
+    },
+    /// List bootstrap tokens.
+    List {
+        /// Output format: text, json, yaml.
+        #[arg(short = 'o', long = "output", default_value = "text")]
+        output: String,
+    },
+    /// Delete bootstrap tokens, given as ids or whole tokens.
+    Delete {
+        /// Token ids or tokens.
+        tokens: Vec<String>,
+    },
+    /// Print a new random token (nothing is created).
+    Generate,
+}
+
+pub(crate) async fn run(args: TokenArgs) -> Result<()> {
+    let common = args.common;
+    match args.command {
+        TokenCommand::Generate => {
+            println!("{}", new_token().expose());
+            Ok(())
+        }
+        TokenCommand::Create {
+            token,
+            ttl,
+            usages,
+            groups,
+            description,
+            print_join_command,
+        } => {
+            let token = match token {
+                Some(t) => t
+                    .parse::<BootstrapToken>()
+                    .map_err(|_| anyhow::anyhow!("the bootstrap token is invalid"))?,
+                None => new_token(),
+            };
+            let ttl = parse_go_duration(&ttl).map_err(anyhow::Error::msg)?;
+            let bad: Vec<&str> = usages
+                .iter()
+                .map(String::as_str)
+                .filter(|u| !USAGES.contains(u))
+                .collect();
+            if !bad.is_empty() {
+                bail!(
+                    "invalid bootstrap token usage string: {}, valid usage options: {}",
+                    bad.join(","),
+                    USAGES.join(",")
+                );
+            }
+            for g in &groups {
+                if !valid_extra_group(g) {
+                    bail!("bootstrap group {g:?} is invalid (must match {EXTRA_GROUP_PATTERN})");
+                }
+            }
+            if !groups.is_empty() && !usages.iter().any(|u| u == "authentication") {
+                bail!(
+                    "token groups cannot be specified unless --usages includes \"authentication\""
+                );
+            }
+            let (kc, client) = connect(&common)?;
+            let name = token.id.secret_name();
+            if client
+                .get::<Value>(&format!("{SECRETS}/{name}"))
+                .await
+                .is_ok()
+            {
+                bail!("a token with id {:?} already exists", token.id.as_str());
+            }
+            let expiration = (!ttl.is_zero()).then(|| format_rfc3339(SystemTime::now() + ttl));
+            let usages: Vec<&str> = usages.iter().map(String::as_str).collect();
+            let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+            let data = token_secret_data(
+                &token,
+                &description,
+                expiration.as_deref(),
+                &usages,
+                &groups,
+            );
+            let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "kube-system"}, "type": SECRET_TYPE, "stringData": data});
+            client
+                .create::<Value>(SECRETS, &secret)
+                .await
+                .with_context(|| format!("creating bootstrap token {:?}", token.id.as_str()))?;
+            if print_join_command {
+                let (cluster, _) = kc.current()?;
+                let ca = ca_pem(cluster)?;
+                let pins = pins_of(&ca);
+                println!(
+                    "{}",
+                    listing::join_command(&cluster.server, &token.expose(), &pins)
+                );
+            } else {
+                println!("{}", token.expose());
+            }
+            Ok(())
+        }
+        TokenCommand::List { output } => {
+            let (_, client) = connect(&common)?;
+            let list: Value = client
+                .get(&format!(
+                    "{SECRETS}?fieldSelector=type%3D{}",
+                    SECRET_TYPE.replace('/', "%2F")
+                ))
+                .await?;
+            let mut rows: Vec<TokenRow> = Vec::new();
+            for s in list
+                .get("items")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let name = s
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                match listing::row_from_secret(name, &kubeboot_controllers::secret_data(s)) {
+                    Ok(r) => rows.push(r),
+                    Err(e) => eprint!("{e}"),
+                }
+            }
+            match output.as_str() {
+                "text" => print!("{}", listing::format_table(&rows, SystemTime::now())),
+                "json" | "yaml" => {
+                    for r in &rows {
+                        let mut obj = json!({"kind": "BootstrapToken", "apiVersion": "output.kubeadm.k8s.io/v1alpha3",
+                            "token": r.token, "usages": r.usages, "groups": r.groups});
+                        if !r.description.is_empty() {
+                            obj["description"] = json!(r.description);
+                        }
+                        if let Some(e) = &r.expires {
+                            obj["expires"] = json!(e);
+                        }
+                        if output == "json" {
+                            println!("{}", serde_json::to_string_pretty(&obj)?);
+                        } else {
+                            println!("---\n{}", serde_saphyr_free_yaml(&obj));
+                        }
+                    }
+                }
+                other => bail!("unsupported output format {other:?} (text, json, yaml)"),
+            }
+            Ok(())
+        }
+        TokenCommand::Delete { tokens } => {
+            if tokens.is_empty() {
+                bail!(
+                    "missing argument; 'token delete' is missing token of form \"[a-z0-9]{{6}}.[a-z0-9]{{16}}\" or \"[a-z0-9]{{6}}\""
+                );
+            }
+            let (_, client) = connect(&common)?;
+            for t in tokens {
+                let id = match (t.parse::<BootstrapToken>(), t.parse::<TokenId>()) {
+                    (Ok(tok), _) => tok.id,
+                    (_, Ok(id)) => id,
+                    _ => bail!(
+                        "given token didn't match pattern \"[a-z0-9]{{6}}.[a-z0-9]{{16}}\" or \"[a-z0-9]{{6}}\""
+                    ),
+                };
+                client
+                    .delete(&format!("{SECRETS}/{}", id.secret_name()), None)
+                    .await
+                    .with_context(|| {
+                        format!("failed to delete bootstrap token {:?}", id.as_str())
+                    })?;
+                println!("bootstrap token {:?} deleted", id.as_str());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn new_token() -> BootstrapToken {
+    BootstrapToken::generate(|b| {
+        // The OS RNG failing is not recoverable; kubeadm panics likewise.
+        getrandom_fill(b);
+    })
+}
+
+fn getrandom_fill(b: &mut [u8]) {
+    let mut f = std::fs::File::open("/dev/urandom").expect("/dev/urandom is readable");
+    std::io::Read::read_exact(&mut f, b).expect("/dev/urandom yields bytes");
+}
+
+fn kubeconfig_path(c: &Common) -> PathBuf {
+    if let Some(p) = &c.kubeconfig {
+        return p.clone();
+    }
+    let beside_server = c.data_dir.join("admin.conf");
+    if beside_server.exists() {
+        return beside_server;
+    }
+    if let Some(p) = std::env::var_os("KUBECONFIG").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".kube/config")
+}
+
+fn connect(c: &Common) -> Result<(Kubeconfig, Client)> {
+    let path = kubeconfig_path(c);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the kubeconfig {}", path.display()))?;
+    let kc = Kubeconfig::from_yaml(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let client = Client::from_kubeconfig(&kc)?;
+    Ok((kc, client))
+}
+
+fn ca_pem(cluster: &kubeboot_pki::kubeconfig::Cluster) -> Result<Vec<u8>> {
+    use base64::Engine;
+    if let Some(d) = &cluster.certificate_authority_data {
+        return Ok(base64::engine::general_purpose::STANDARD.decode(d.trim())?);
+    }
+    if let Some(p) = &cluster.certificate_authority {
+        return Ok(std::fs::read(p)?);
+    }
+    bail!("the kubeconfig's cluster has no CA to pin")
+}
+
+fn pins_of(ca_pem: &[u8]) -> Vec<String> {
+    x509_parser::pem::Pem::iter_from_buffer(ca_pem)
+        .filter_map(Result::ok)
+        .filter_map(|p| kubeboot_pki::pin::cert_pin(&p.contents))
+        .collect()
+}
+
+fn serde_saphyr_free_yaml(v: &Value) -> String {
+    // A flat object of strings and string lists: YAML by hand keeps the dependency graph lean.
+    let mut out = String::new();
+    if let Some(o) = v.as_object() {
+        for (k, v) in o {
+            match v {
+                Value::Array(a) if a.is_empty() => out.push_str(&format!("{k}: []\n")),
+                Value::Array(a) => {
+                    out.push_str(&format!("{k}:\n"));
+                    for i in a {
+                        out.push_str(&format!(
+                            "- {}\n",
+                            serde_json::to_string(i).unwrap_or_default()
+                        ));
+                    }
+                }
+                other => out.push_str(&format!(
+                    "{k}: {}\n",
+                    serde_json::to_string(other).unwrap_or_default()
+                )),
+            }
+        }
+    }
+    out
+}
