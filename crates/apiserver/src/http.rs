@@ -236,12 +236,11 @@ impl App {
         conn: &Conn,
     ) -> Res {
         let user = self.authenticate(req.headers(), &conn.cert).await?;
-        if user.name == crate::authn::ANONYMOUS {
-            if let Some(limiter) = &self.anonymous_limiter {
-                if let Err(wait) = limiter.check(conn.remote, Instant::now()) {
-                    return Err(Status::too_many_requests(wait));
-                }
-            }
+        if user.name == crate::authn::ANONYMOUS
+            && let Some(limiter) = &self.anonymous_limiter
+            && let Err(wait) = limiter.check(conn.remote, Instant::now())
+        {
+            return Err(Status::too_many_requests(wait));
         }
         let attrs = attributes(info);
         if self.authz.authorize(&user, &attrs) == Decision::Denied {

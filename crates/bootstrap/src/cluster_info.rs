@@ -144,7 +144,7 @@ mod tests {
             d.extend(data(extra));
             d
         };
-        let cases: Vec<(&str, &str, BTreeMap<String, Vec<u8>>, bool)> = vec![
+        let cases = [
             ("good", "bootstrap-token-abcdef", with(&[], ""), true),
             (
                 "future expiry",
@@ -190,7 +190,7 @@ mod tests {
                 false,
             ),
         ];
-        for (case, name, d, want) in &cases {
+        for (case, name, d, want) in cases.iter() {
             let got = signing_tokens(&[TokenSecretView { name, data: d }], now);
             assert_eq!(!got.is_empty(), *want, "{case}");
         }
