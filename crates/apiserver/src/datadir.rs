@@ -128,10 +128,11 @@ impl DataDir {
             let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)
                 .map_err(|e| unusable(&self.pki("apiserver.key"), e))?;
             let spec = LeafSpec {
-                common_name: "kube-apiserver".into(),
-                organizations: vec![],
+                subject: kubeboot_pki::cert::subject("kube-apiserver", &[]),
                 dns_names: dns,
                 ip_addresses: ips,
+                emails: vec![],
+                uris: vec![],
                 usages: vec![
                     Usage::DigitalSignature,
                     Usage::KeyEncipherment,
@@ -291,10 +292,11 @@ pub fn client_kubeconfig(
 ) -> Result<Kubeconfig, String> {
     let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).map_err(|e| e.to_string())?;
     let spec = LeafSpec {
-        common_name: user.into(),
-        organizations: groups,
+        subject: kubeboot_pki::cert::subject(user, &groups),
         dns_names: vec![],
         ip_addresses: vec![],
+        emails: vec![],
+        uris: vec![],
         usages: vec![
             Usage::DigitalSignature,
             Usage::KeyEncipherment,

@@ -59,6 +59,8 @@ pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), Histogram>>,
     /// Storage commits; guarded by the lock.
     commits: Mutex<(Histogram, u64)>,
+    /// Other renderers appended to the output (in-process controllers); guarded by the lock.
+    sources: Mutex<Vec<Box<dyn Fn() -> String + Send + Sync>>>,
 }
 
 impl Metrics {
@@ -75,6 +77,14 @@ impl Metrics {
         let mut g = self.commits.lock().unwrap_or_else(PoisonError::into_inner);
         g.0.observe(took.as_secs_f64());
         g.1 += writes as u64;
+    }
+
+    /// Appends another component's metrics text to every render.
+    pub fn add_source(&self, f: Box<dyn Fn() -> String + Send + Sync>) {
+        self.sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(f);
     }
 
     /// Renders the Prometheus text format.
@@ -125,6 +135,14 @@ impl Metrics {
             out,
             "# HELP apiserver_registered_watchers Number of currently registered watchers.\n# TYPE apiserver_registered_watchers gauge\napiserver_registered_watchers {watchers}"
         );
+        for source in self
+            .sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            out.push_str(&source());
+        }
         out
     }
 }

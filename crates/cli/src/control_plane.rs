@@ -1,5 +1,6 @@
 //! Wiring of the control-plane commands: `init`, `server`, `apiserver`, `controller-manager`.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,11 +13,12 @@ use kubeboot_apiserver::authz::Mode;
 use kubeboot_apiserver::datadir::{DataDir, InitOptions, server_url};
 use kubeboot_apiserver::server::{RateLimit, ensure_cluster_info, ensure_first_token};
 use kubeboot_apiserver::{RunningServer, ServerConfig, start};
-use kubeboot_pki::Kubeconfig;
+use kubeboot_controllers::metrics::Counters;
+use kubeboot_pki::{CertificateAuthority, Kubeconfig};
 
 use crate::{ApiserverArgs, ControllerManagerArgs, InitArgs, ServingArgs};
 
-/// kube-controller-manager's signing flags.
+/// kube-controller-manager's signing and approving flags.
 #[derive(Args, Clone, Default)]
 pub(crate) struct SigningArgs {
     /// The CA certificate that signs cluster certificates (default for `server`: <data-dir>/pki/ca.crt).
@@ -28,6 +30,40 @@ pub(crate) struct SigningArgs {
     /// The longest validity of a signed certificate.
     #[arg(long, default_value = "8760h")]
     pub(crate) cluster_signing_duration: String,
+    /// CA certificate for kubernetes.io/kube-apiserver-client-kubelet.
+    #[arg(long)]
+    pub(crate) cluster_signing_kubelet_client_cert_file: Option<PathBuf>,
+    /// CA key for kubernetes.io/kube-apiserver-client-kubelet.
+    #[arg(long)]
+    pub(crate) cluster_signing_kubelet_client_key_file: Option<PathBuf>,
+    /// CA certificate for kubernetes.io/kubelet-serving.
+    #[arg(long)]
+    pub(crate) cluster_signing_kubelet_serving_cert_file: Option<PathBuf>,
+    /// CA key for kubernetes.io/kubelet-serving.
+    #[arg(long)]
+    pub(crate) cluster_signing_kubelet_serving_key_file: Option<PathBuf>,
+    /// CA certificate for kubernetes.io/kube-apiserver-client.
+    #[arg(long)]
+    pub(crate) cluster_signing_kube_apiserver_client_cert_file: Option<PathBuf>,
+    /// CA key for kubernetes.io/kube-apiserver-client.
+    #[arg(long)]
+    pub(crate) cluster_signing_kube_apiserver_client_key_file: Option<PathBuf>,
+    /// CA certificate for kubernetes.io/legacy-unknown.
+    #[arg(long)]
+    pub(crate) cluster_signing_legacy_unknown_cert_file: Option<PathBuf>,
+    /// CA key for kubernetes.io/legacy-unknown.
+    #[arg(long)]
+    pub(crate) cluster_signing_legacy_unknown_key_file: Option<PathBuf>,
+    /// Approve kubelet-serving CSRs whose names are all addresses of the requesting node
+    /// (Kubernetes never approves these by itself).
+    #[arg(long)]
+    pub(crate) approve_kubelet_serving: bool,
+    /// Also allow DNS names matching this regular expression in kubelet serving certificates.
+    #[arg(long)]
+    pub(crate) kubelet_serving_allowed_dns_regex: Option<String>,
+    /// Also allow IPs in these ranges (CIDRs) in kubelet serving certificates.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) kubelet_serving_allowed_ip_ranges: Vec<String>,
 }
 
 pub(crate) fn init(args: &InitArgs) -> Result<DataDir> {
@@ -94,7 +130,11 @@ pub(crate) async fn server(
         .get_or_insert_with(|| dir.pki("ca.key"));
     let kc = Kubeconfig::from_yaml(&read(&dir.controller_manager_conf())?)?;
     let controllers = ["*", "bootstrapsigner", "tokencleaner"].map(String::from);
-    start_controllers(&kc, &controllers, &signing)?;
+    let counters = start_controllers(&kc, &controllers, &signing)?;
+    running
+        .app
+        .metrics
+        .add_source(Box::new(move || counters.render()));
 
     println!("kubeboot API server listening on https://{}", running.addr);
     if let Some(token) = ensure_first_token(&running.app).await? {
@@ -155,11 +195,16 @@ pub(crate) async fn controller_manager(args: ControllerManagerArgs) -> Result<()
     Ok(())
 }
 
-fn start_controllers(kc: &Kubeconfig, spec: &[String], signing: &SigningArgs) -> Result<()> {
+fn start_controllers(
+    kc: &Kubeconfig,
+    spec: &[String],
+    signing: &SigningArgs,
+) -> Result<Arc<Counters>> {
+    use kubeboot_controllers::csr;
     let selected = kubeboot_controllers::selected(spec).map_err(anyhow::Error::msg)?;
     let client = kubeboot_client::Client::from_kubeconfig(kc)?;
     let clock = Arc::new(SystemClock);
-    let _ = signing;
+    let counters = Arc::new(Counters::default());
     for name in &selected {
         match *name {
             "bootstrapsigner" => {
@@ -168,11 +213,129 @@ fn start_controllers(kc: &Kubeconfig, spec: &[String], signing: &SigningArgs) ->
             "tokencleaner" => {
                 kubeboot_controllers::token_cleaner::start(client.clone(), clock.clone())
             }
+            "csrcleaner" => csr::cleaner::start(client.clone(), clock.clone(), counters.clone()),
+            "csrapproving" => {
+                let serving = signing
+                    .approve_kubelet_serving
+                    .then(|| serving_rules(signing))
+                    .transpose()?;
+                csr::approver::start(client.clone(), clock.clone(), counters.clone(), serving);
+            }
+            "csrsigning" => {
+                let cas = signer_cas(signing)?;
+                if cas.is_empty() {
+                    tracing::warn!(
+                        "csrsigning has no CA (--cluster-signing-cert-file/--cluster-signing-key-file): it signs nothing"
+                    );
+                }
+                let max_duration =
+                    kubeboot_api::clock::parse_go_duration(&signing.cluster_signing_duration)
+                        .map_err(|e| anyhow::anyhow!("--cluster-signing-duration: {e}"))?;
+                csr::signer::start(
+                    client.clone(),
+                    clock.clone(),
+                    counters.clone(),
+                    cas,
+                    csr::policy::SigningPolicy { max_duration },
+                );
+            }
             _ => {}
         }
     }
     tracing::info!(controllers = ?selected, "controllers started");
-    Ok(())
+    Ok(counters)
+}
+
+fn serving_rules(s: &SigningArgs) -> Result<kubeboot_controllers::csr::policy::ServingRules> {
+    use kubeboot_controllers::csr::policy::{ServingRules, parse_cidr};
+    let dns = s
+        .kubelet_serving_allowed_dns_regex
+        .as_deref()
+        .map(|r| {
+            regex_lite::Regex::new(r)
+                .map_err(|e| anyhow::anyhow!("--kubelet-serving-allowed-dns-regex: {e}"))
+        })
+        .transpose()?;
+    let ip_ranges = s
+        .kubelet_serving_allowed_ip_ranges
+        .iter()
+        .map(|r| {
+            parse_cidr(r).map_err(|e| anyhow::anyhow!("--kubelet-serving-allowed-ip-ranges: {e}"))
+        })
+        .collect::<Result<_>>()?;
+    Ok(ServingRules { dns, ip_ranges })
+}
+
+/// The CA of each signer: its own flags if given, else the cluster signing CA. Each key
+/// file is read once.
+fn signer_cas(s: &SigningArgs) -> Result<HashMap<&'static str, Arc<CertificateAuthority>>> {
+    use kubeboot_controllers::csr::policy::{
+        KUBE_APISERVER_CLIENT, KUBELET_CLIENT, KUBELET_SERVING, LEGACY_UNKNOWN,
+    };
+    let mut loaded: HashMap<(PathBuf, PathBuf), Arc<CertificateAuthority>> = HashMap::new();
+    let mut load = |cert: &PathBuf, key: &PathBuf| -> Result<Arc<CertificateAuthority>> {
+        if let Some(ca) = loaded.get(&(cert.clone(), key.clone())) {
+            return Ok(ca.clone());
+        }
+        let ca = CertificateAuthority::from_pem(&read(cert)?, &read(key)?).with_context(|| {
+            format!(
+                "loading the signing CA {} / {}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+        let ca = Arc::new(ca);
+        loaded.insert((cert.clone(), key.clone()), ca.clone());
+        Ok(ca)
+    };
+    let default = (&s.cluster_signing_cert_file, &s.cluster_signing_key_file);
+    let mut out = HashMap::new();
+    for (signer, own) in [
+        (
+            KUBELET_CLIENT,
+            (
+                &s.cluster_signing_kubelet_client_cert_file,
+                &s.cluster_signing_kubelet_client_key_file,
+            ),
+        ),
+        (
+            KUBELET_SERVING,
+            (
+                &s.cluster_signing_kubelet_serving_cert_file,
+                &s.cluster_signing_kubelet_serving_key_file,
+            ),
+        ),
+        (
+            KUBE_APISERVER_CLIENT,
+            (
+                &s.cluster_signing_kube_apiserver_client_cert_file,
+                &s.cluster_signing_kube_apiserver_client_key_file,
+            ),
+        ),
+        (
+            LEGACY_UNKNOWN,
+            (
+                &s.cluster_signing_legacy_unknown_cert_file,
+                &s.cluster_signing_legacy_unknown_key_file,
+            ),
+        ),
+    ] {
+        let pair = match own {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => match default {
+                (Some(c), Some(k)) => Some((c, k)),
+                (None, None) => None,
+                _ => {
+                    bail!("--cluster-signing-cert-file and --cluster-signing-key-file go together")
+                }
+            },
+            _ => bail!("the per-signer certificate and key flags of {signer} go together"),
+        };
+        if let Some((c, k)) = pair {
+            out.insert(signer, load(c, k)?);
+        }
+    }
+    Ok(out)
 }
 
 /// The address kubeconfigs should use for a bind address: loopback for unspecified.

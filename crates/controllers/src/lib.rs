@@ -4,6 +4,8 @@
 //! real kube-apiserver. Each is a reconcile function over a shared runner.
 
 pub mod bootstrap_signer;
+pub mod csr;
+pub mod metrics;
 pub mod runner;
 pub mod token_cleaner;
 

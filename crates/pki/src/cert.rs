@@ -22,14 +22,16 @@ pub struct CertificateAuthority {
 /// What a leaf certificate should say. The signer decides every field explicitly.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LeafSpec {
-    /// Subject CN.
-    pub common_name: String,
-    /// Subject O values.
-    pub organizations: Vec<String>,
+    /// Subject attributes in order, as `(OID arcs, value)`; see [`subject`].
+    pub subject: Vec<(Vec<u64>, String)>,
     /// DNS subjectAltNames.
     pub dns_names: Vec<String>,
     /// IP subjectAltNames.
     pub ip_addresses: Vec<IpAddr>,
+    /// Email subjectAltNames.
+    pub emails: Vec<String>,
+    /// URI subjectAltNames.
+    pub uris: Vec<String>,
     /// Key and extended key usages.
     pub usages: Vec<Usage>,
     /// Start of validity.
@@ -287,16 +289,43 @@ impl Usage {
     }
 }
 
+/// The OID of `O` (organizationName).
+pub const OID_ORGANIZATION: &[u64] = &[2, 5, 4, 10];
+/// The OID of `CN` (commonName).
+pub const OID_COMMON_NAME: &[u64] = &[2, 5, 4, 3];
+
+/// A subject of organizations then a common name, in the order Go writes them.
+pub fn subject(common_name: &str, organizations: &[String]) -> Vec<(Vec<u64>, String)> {
+    let mut out: Vec<(Vec<u64>, String)> = organizations
+        .iter()
+        .map(|o| (OID_ORGANIZATION.to_vec(), o.clone()))
+        .collect();
+    if !common_name.is_empty() {
+        out.push((OID_COMMON_NAME.to_vec(), common_name.to_owned()));
+    }
+    out
+}
+
 fn leaf_params(spec: &LeafSpec) -> Result<CertificateParams, IssueError> {
     let mut p = CertificateParams::default();
     p.distinguished_name = DistinguishedName::new();
-    for o in &spec.organizations {
+    for (oid, value) in &spec.subject {
         p.distinguished_name
-            .push(DnType::OrganizationName, o.as_str());
+            .push(DnType::from_oid(oid), value.as_str());
     }
-    if !spec.common_name.is_empty() {
-        p.distinguished_name
-            .push(DnType::CommonName, spec.common_name.as_str());
+    for e in &spec.emails {
+        let v = e
+            .clone()
+            .try_into()
+            .map_err(|err| IssueError::Sign(format!("email {e:?}: {err}")))?;
+        p.subject_alt_names.push(SanType::Rfc822Name(v));
+    }
+    for u in &spec.uris {
+        let v = u
+            .clone()
+            .try_into()
+            .map_err(|err| IssueError::Sign(format!("URI {u:?}: {err}")))?;
+        p.subject_alt_names.push(SanType::URI(v));
     }
     for d in &spec.dns_names {
         let name = d
@@ -307,7 +336,12 @@ fn leaf_params(spec: &LeafSpec) -> Result<CertificateParams, IssueError> {
     }
     p.subject_alt_names
         .extend(spec.ip_addresses.iter().map(|ip| SanType::IpAddress(*ip)));
-    p.is_ca = IsCa::ExplicitNoCa;
+    // As Go's x509 writes a non-CA leaf: basicConstraints CA:FALSE (critical), an
+    // authority key identifier, and no subject key identifier.
+    p.is_ca = IsCa::NoCa;
+    let mut bc = rcgen::CustomExtension::from_oid_content(&[2, 5, 29, 19], vec![0x30, 0x00]);
+    bc.set_criticality(true);
+    p.custom_extensions.push(bc);
     p.use_authority_key_identifier_extension = true;
     p.not_before = offset(spec.not_before);
     p.not_after = offset(spec.not_after);
@@ -424,10 +458,11 @@ mod tests {
         .unwrap();
         let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
         let spec = LeafSpec {
-            common_name: "system:node:n1".into(),
-            organizations: vec!["system:nodes".into()],
+            subject: subject("system:node:n1", &["system:nodes".into()]),
             dns_names: vec!["n1".into()],
             ip_addresses: vec!["10.0.0.5".parse().unwrap()],
+            emails: vec![],
+            uris: vec![],
             usages: vec![Usage::DigitalSignature, Usage::ClientAuth],
             not_before: now(),
             not_after: now() + Duration::from_secs(3600),
@@ -443,6 +478,22 @@ mod tests {
         let eku = x.extended_key_usage().unwrap().unwrap().value;
         assert!(eku.client_auth && !eku.server_auth);
         assert!(!x.is_ca());
+        let bc = x
+            .basic_constraints()
+            .unwrap()
+            .expect("basicConstraints present");
+        assert!(bc.critical && !bc.value.ca);
+        assert!(x.extensions().iter().any(|e| matches!(
+            e.parsed_extension(),
+            ParsedExtension::AuthorityKeyIdentifier(_)
+        )));
+        assert!(
+            !x.extensions().iter().any(|e| matches!(
+                e.parsed_extension(),
+                ParsedExtension::SubjectKeyIdentifier(_)
+            )),
+            "no SKI on leaves, as Go writes them"
+        );
         assert_eq!(
             x.validity().not_after.timestamp(),
             1_800_003_600,

@@ -17,8 +17,25 @@ pub struct ParsedCsr {
     pub emails: Vec<String>,
     /// URI subjectAltNames.
     pub uris: Vec<String>,
+    /// Every subject attribute in order, as `(OID arcs, value)`.
+    pub subject: Vec<(Vec<u64>, String)>,
     /// The DER SubjectPublicKeyInfo.
     pub spki_der: Vec<u8>,
+    /// The public key's algorithm.
+    pub key: KeyKind,
+}
+
+/// The kind of public key a CSR carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// RSA.
+    Rsa,
+    /// ECDSA.
+    Ecdsa,
+    /// Ed25519.
+    Ed25519,
+    /// Anything else.
+    Other,
 }
 
 /// Why a CSR was refused.
@@ -63,7 +80,17 @@ pub fn parse_der(der: &[u8]) -> Result<ParsedCsr, CsrError> {
         ip_addresses: vec![],
         emails: vec![],
         uris: vec![],
+        subject: subject
+            .iter_attributes()
+            .filter_map(|a| Some((a.attr_type().iter()?.collect(), a.as_str().ok()?.to_owned())))
+            .collect(),
         spki_der: info.subject_pki.raw.to_vec(),
+        key: match info.subject_pki.algorithm.algorithm.to_id_string().as_str() {
+            "1.2.840.113549.1.1.1" => KeyKind::Rsa,
+            "1.2.840.10045.2.1" => KeyKind::Ecdsa,
+            "1.3.101.112" => KeyKind::Ed25519,
+            _ => KeyKind::Other,
+        },
     };
     for ext in req.requested_extensions().into_iter().flatten() {
         if let ParsedExtension::SubjectAlternativeName(san) = ext {
@@ -91,4 +118,52 @@ fn ip_text(bytes: &[u8]) -> String {
         }
         _ => hex::encode(bytes),
     }
+}
+
+/// What a new CSR asks for.
+#[derive(Clone, Debug, Default)]
+pub struct CsrRequest {
+    /// Subject attributes in order, as `(OID arcs, value)` (see `cert::subject`).
+    pub subject: Vec<(Vec<u64>, String)>,
+    /// DNS subjectAltNames.
+    pub dns_names: Vec<String>,
+    /// IP subjectAltNames.
+    pub ip_addresses: Vec<std::net::IpAddr>,
+    /// Email subjectAltNames.
+    pub emails: Vec<String>,
+    /// URI subjectAltNames.
+    pub uris: Vec<String>,
+}
+
+/// Builds and signs a PEM `CERTIFICATE REQUEST` with `key`.
+pub fn create_pem(key: &crate::PrivateKey, req: &CsrRequest) -> Result<String, CsrError> {
+    let mut p = rcgen::CertificateParams::default();
+    p.distinguished_name = rcgen::DistinguishedName::new();
+    for (oid, v) in &req.subject {
+        p.distinguished_name
+            .push(rcgen::DnType::from_oid(oid), v.as_str());
+    }
+    let bad = |e: &dyn std::fmt::Display| CsrError::Parse(e.to_string());
+    for d in &req.dns_names {
+        p.subject_alt_names.push(rcgen::SanType::DnsName(
+            d.clone().try_into().map_err(|e| bad(&e))?,
+        ));
+    }
+    p.subject_alt_names.extend(
+        req.ip_addresses
+            .iter()
+            .map(|ip| rcgen::SanType::IpAddress(*ip)),
+    );
+    for e in &req.emails {
+        p.subject_alt_names.push(rcgen::SanType::Rfc822Name(
+            e.clone().try_into().map_err(|err| bad(&err))?,
+        ));
+    }
+    for u in &req.uris {
+        p.subject_alt_names.push(rcgen::SanType::URI(
+            u.clone().try_into().map_err(|err| bad(&err))?,
+        ));
+    }
+    let csr = p.serialize_request(key.key_pair()).map_err(|e| bad(&e))?;
+    csr.pem().map_err(|e| bad(&e))
 }

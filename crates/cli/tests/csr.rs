@@ -1,0 +1,347 @@
+//! The CSR controllers end to end with the real binary, openssl, curl and kubectl: a
+//! bootstrap token's node CSR is approved and signed, a node renews itself, what no policy
+//! approves waits for a person, bad requests fail, expired ones are cleaned.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::{Server, ok};
+
+const CSRS: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn new_csr(dir: &Path, name: &str, subject: &str) -> String {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            subject,
+        ],
+    );
+    base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(dir.join(format!("{name}.csr"))).expect("csr"))
+}
+
+fn post_csr(
+    s: &Server,
+    auth: &[&str],
+    request: &str,
+    signer: &str,
+    usages: &[&str],
+    extra: &str,
+) -> (u16, serde_json::Value) {
+    let body = format!(
+        r#"{{"metadata":{{"generateName":"csr-"}},"spec":{{"request":"{request}","signerName":"{signer}","usages":{}{extra}}}}}"#,
+        serde_json::to_string(usages).expect("json")
+    );
+    let mut args = auth.to_vec();
+    args.extend([
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &body,
+    ]);
+    let (code, out) = s.curl(&args, CSRS);
+    (code, serde_json::from_str(&out).unwrap_or_default())
+}
+
+fn get_csr(s: &Server, name: &str) -> serde_json::Value {
+    let (_, out) = s.admin_curl(&[], &format!("{CSRS}/{name}"));
+    serde_json::from_str(&out).unwrap_or_default()
+}
+
+fn wait_csr(
+    s: &Server,
+    name: &str,
+    limit: Duration,
+    cond: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let v = get_csr(s, name);
+        if cond(&v) || Instant::now() > deadline {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn issued(v: &serde_json::Value) -> bool {
+    v.pointer("/status/certificate")
+        .and_then(|c| c.as_str())
+        .is_some_and(|c| !c.is_empty())
+}
+
+fn conditions(v: &serde_json::Value) -> Vec<String> {
+    v.pointer("/status/conditions")
+        .and_then(|c| c.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["type"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn token_of(s: &Server) -> String {
+    s.join_command
+        .as_deref()
+        .expect("join")
+        .split_whitespace()
+        .skip_while(|w| *w != "--token")
+        .nth(1)
+        .expect("token")
+        .to_owned()
+}
+
+#[test]
+fn node_client_certificates_are_approved_and_signed_and_renewed_by_the_node() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let bearer = format!("Authorization: Bearer {}", token_of(&s));
+    let client_usages = ["digital signature", "client auth"];
+    let kubelet = "kubernetes.io/kube-apiserver-client-kubelet";
+
+    let (code, v) = post_csr(
+        &s,
+        &["-H", &bearer],
+        &new_csr(d, "n1", "/O=system:nodes/CN=system:node:n1"),
+        kubelet,
+        &client_usages,
+        "",
+    );
+    assert_eq!(code, 201, "{v}");
+    let n1 = v["metadata"]["name"].as_str().expect("name").to_owned();
+    let (code, v) = post_csr(
+        &s,
+        &["-H", &bearer],
+        &new_csr(d, "evil", "/O=system:masters/CN=system:node:n1"),
+        kubelet,
+        &client_usages,
+        "",
+    );
+    assert_eq!(code, 201, "{v}");
+    let evil = v["metadata"]["name"].as_str().expect("name").to_owned();
+
+    let v = wait_csr(&s, &n1, Duration::from_secs(20), issued);
+    assert!(issued(&v), "approved and issued: {v}");
+    let approved = v["status"]["conditions"][0].clone();
+    assert_eq!(approved["type"], "Approved");
+    assert_eq!(approved["reason"], "AutoApproved");
+    assert_eq!(
+        approved["message"],
+        "Auto approving kubelet client certificate after SubjectAccessReview."
+    );
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(v["status"]["certificate"].as_str().expect("cert"))
+        .expect("b64");
+    std::fs::write(d.join("n1.crt"), &pem).expect("write");
+    let ca = s.ca();
+    openssl(
+        d,
+        &["verify", "-CAfile", ca.to_str().expect("utf8"), "n1.crt"],
+    );
+
+    let table = ok(s.kubectl("kubectl", &["get", "csr"]), "get csr");
+    let row = table.lines().find(|l| l.starts_with(&n1)).expect("row");
+    assert!(
+        row.contains("kubernetes.io/kube-apiserver-client-kubelet")
+            && row.contains("system:bootstrap:")
+            && row.trim_end().ends_with("Approved,Issued"),
+        "{row}"
+    );
+
+    // The request naming system:masters is recognised by nobody: pending, never signed.
+    let v = get_csr(&s, &evil);
+    assert!(conditions(&v).is_empty() && !issued(&v), "{v}");
+
+    // n1 renews with its own certificate: auto-approved as a self node client.
+    let n1_auth = ["--cert", "n1.crt", "--key", "n1.key"].map(|a| {
+        if a.ends_with(".crt") || a.ends_with(".key") {
+            d.join(a).display().to_string()
+        } else {
+            a.to_owned()
+        }
+    });
+    let n1_auth: Vec<&str> = n1_auth.iter().map(String::as_str).collect();
+    let (code, v) = post_csr(
+        &s,
+        &n1_auth,
+        &new_csr(d, "n1b", "/O=system:nodes/CN=system:node:n1"),
+        kubelet,
+        &client_usages,
+        "",
+    );
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(v["spec"]["username"], "system:node:n1");
+    let renewal = v["metadata"]["name"].as_str().expect("name").to_owned();
+    let v = wait_csr(&s, &renewal, Duration::from_secs(20), issued);
+    assert!(issued(&v), "{v}");
+    assert_eq!(
+        v["status"]["conditions"][0]["message"],
+        "Auto approving self kubelet client certificate after SubjectAccessReview."
+    );
+
+    // n1 may not ask for n2's identity.
+    let (code, v) = post_csr(
+        &s,
+        &n1_auth,
+        &new_csr(d, "n2", "/O=system:nodes/CN=system:node:n2"),
+        kubelet,
+        &client_usages,
+        "",
+    );
+    assert_eq!(code, 403, "{v}");
+
+    let v = get_csr(&s, &evil);
+    assert!(
+        conditions(&v).is_empty() && !issued(&v),
+        "still pending after the others were handled: {v}"
+    );
+    let (_, metrics) = s.admin_curl(&[], "/metrics");
+    assert!(
+        metrics.contains("kubeboot_csr_decisions_total{decision=\"approved\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("kubeboot_csr_decisions_total{decision=\"signed\"} 2"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn what_no_policy_approves_waits_for_a_person_and_bad_requests_fail() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let (cert, key) = s.admin_cert_files();
+    let admin = [
+        "--cert",
+        cert.to_str().expect("utf8"),
+        "--key",
+        key.to_str().expect("utf8"),
+    ];
+    let signer = "kubernetes.io/kube-apiserver-client";
+    let (_, v) = post_csr(
+        &s,
+        &admin,
+        &new_csr(d, "jane", "/O=devs/CN=jane"),
+        signer,
+        &["client auth"],
+        "",
+    );
+    let jane = v["metadata"]["name"].as_str().expect("name").to_owned();
+    let (_, v) = post_csr(
+        &s,
+        &admin,
+        &new_csr(d, "joe", "/O=devs/CN=joe"),
+        signer,
+        &["client auth"],
+        "",
+    );
+    let joe = v["metadata"]["name"].as_str().expect("name").to_owned();
+    let (_, v) = post_csr(
+        &s,
+        &admin,
+        &new_csr(d, "srv", "/O=devs/CN=srv"),
+        signer,
+        &["client auth", "server auth"],
+        "",
+    );
+    let bad = v["metadata"]["name"].as_str().expect("name").to_owned();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        conditions(&get_csr(&s, &jane)).is_empty(),
+        "not auto-approved"
+    );
+
+    ok(
+        s.kubectl("kubectl", &["certificate", "approve", &jane, &bad]),
+        "approve",
+    );
+    ok(s.kubectl("kubectl", &["certificate", "deny", &joe]), "deny");
+    let v = wait_csr(&s, &jane, Duration::from_secs(20), issued);
+    assert!(issued(&v), "{v}");
+    let v = wait_csr(&s, &bad, Duration::from_secs(20), |v| {
+        conditions(v).contains(&"Failed".to_owned())
+    });
+    let failed = v["status"]["conditions"]
+        .as_array()
+        .expect("conds")
+        .iter()
+        .find(|c| c["type"] == "Failed")
+        .expect("Failed")
+        .clone();
+    assert_eq!(failed["reason"], "SignerValidationFailure");
+    assert_eq!(
+        failed["message"],
+        "invalid usage for client certificate: server auth"
+    );
+    assert!(!issued(&v));
+    std::thread::sleep(Duration::from_millis(300));
+    let v = get_csr(&s, &joe);
+    assert_eq!(conditions(&v), ["Denied"]);
+    assert!(!issued(&v), "a denied CSR gets no certificate");
+    let table = ok(s.kubectl("kubectl", &["get", "csr"]), "get csr");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&bad) && l.trim_end().ends_with("Approved,Failed")),
+        "{table}"
+    );
+}
+
+#[test]
+fn an_issued_csr_whose_certificate_expired_is_cleaned() {
+    let s = Server::start_with(&["--cluster-signing-duration", "2s"]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bearer = format!("Authorization: Bearer {}", token_of(&s));
+    let (code, v) = post_csr(
+        &s,
+        &["-H", &bearer],
+        &new_csr(dir.path(), "n1", "/O=system:nodes/CN=system:node:n1"),
+        "kubernetes.io/kube-apiserver-client-kubelet",
+        &["digital signature", "client auth"],
+        "",
+    );
+    assert_eq!(code, 201, "{v}");
+    let name = v["metadata"]["name"].as_str().expect("name").to_owned();
+    let v = wait_csr(&s, &name, Duration::from_secs(20), issued);
+    assert!(issued(&v), "{v}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut code = 200;
+    while Instant::now() < deadline && code != 404 {
+        code = s.admin_curl(&[], &format!("{CSRS}/{name}")).0;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        code, 404,
+        "the cleaner deleted the CSR once its certificate expired"
+    );
+}

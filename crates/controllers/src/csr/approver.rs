@@ -1,0 +1,181 @@
+//! csrapproving: approves kubelet client CSRs exactly as Kubernetes' approver does (a
+//! SubjectAccessReview per recogniser), and — only when enabled — kubelet serving CSRs
+//! whose names are all the node's own addresses. It never denies.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kubeboot_client::Client;
+use serde_json::{Value, json};
+
+use super::policy::{self, Recognizer, ServingRules};
+use super::{CSRS, CsrView, parse_request};
+use crate::metrics::Counters;
+use crate::runner::{Action, BoxFuture, Informer, Queue, ReconcileError, Reconciler};
+
+/// The approver.
+pub struct Approver {
+    client: Client,
+    csrs: Informer,
+    counters: Arc<Counters>,
+    clock: Arc<dyn kubeboot_api::Clock>,
+    /// `Some` when `--approve-kubelet-serving` is on.
+    serving: Option<ServingRules>,
+}
+
+/// Starts the approver.
+pub fn start(
+    client: Client,
+    clock: Arc<dyn kubeboot_api::Clock>,
+    counters: Arc<Counters>,
+    serving: Option<ServingRules>,
+) {
+    let queue = Arc::new(Queue::default());
+    let q = queue.clone();
+    let csrs = Informer::start(client.clone(), CSRS.into(), move |k| q.add(k));
+    crate::runner::run(
+        Arc::new(Approver {
+            client,
+            csrs,
+            counters,
+            clock,
+            serving,
+        }),
+        queue,
+        4,
+    );
+}
+
+impl Reconciler for Approver {
+    fn name(&self) -> &'static str {
+        "csrapproving"
+    }
+
+    fn reconcile(&self, key: String) -> BoxFuture<'_, Result<Action, ReconcileError>> {
+        Box::pin(async move {
+            let Some(obj) = self.csrs.get(&key) else {
+                return Ok(Action::Done);
+            };
+            let view = CsrView::from_object(&obj);
+            if view.has("Denied") && view.certificate.is_empty() {
+                tracing::debug!(csr = %view.name, "denied");
+            }
+            if !policy::needs_approval(&view) {
+                return Ok(Action::Done);
+            }
+            let csr = parse_request(&obj).map_err(ReconcileError)?;
+            let recognized = policy::recognize(&view, &csr);
+            for r in &recognized {
+                if self.access_review(&obj, *r).await? {
+                    return self.approve(&obj, &view, "AutoApproved", r.message()).await;
+                }
+            }
+            if !recognized.is_empty() {
+                let names: Vec<&str> = recognized.iter().map(|r| r.subresource()).collect();
+                tracing::info!(csr = %view.name, requester = %view.username, "recognized csr {:?} as {names:?} but subject access review was not approved", view.name);
+                return Ok(Action::RequeueAfter(Duration::from_secs(30)));
+            }
+            if let Some(rules) = &self.serving {
+                if view.signer == policy::KUBELET_SERVING {
+                    let groups: Vec<String> = obj
+                        .pointer("/spec/groups")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|g| g.as_str().map(str::to_owned))
+                        .collect();
+                    let node = view
+                        .username
+                        .strip_prefix("system:node:")
+                        .unwrap_or_default();
+                    let addresses = self.node_addresses(node).await?;
+                    return match policy::serving_approvable(&view, &csr, &groups, &addresses, rules) {
+                        Ok(()) => {
+                            self.approve(&obj, &view, "AutoApproved", "Auto approving kubelet serving certificate: every requested name is an address of the node.").await
+                        }
+                        Err(why) => {
+                            tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, reason = %why, "not approving serving certificate");
+                            // The node may publish its addresses later.
+                            Ok(Action::RequeueAfter(Duration::from_secs(15)))
+                        }
+                    };
+                }
+            }
+            Ok(Action::Done)
+        })
+    }
+}
+
+impl Approver {
+    async fn access_review(&self, obj: &Value, r: Recognizer) -> Result<bool, ReconcileError> {
+        let spec = obj.get("spec").cloned().unwrap_or_default();
+        let mut sar_spec = json!({
+            "user": spec.get("username").cloned().unwrap_or_default(),
+            "groups": spec.get("groups").cloned().unwrap_or(json!([])),
+            "resourceAttributes": {"group": "certificates.k8s.io", "version": "*", "resource": "certificatesigningrequests", "subresource": r.subresource(), "verb": "create"},
+        });
+        if let Some(uid) = spec.get("uid") {
+            sar_spec["uid"] = uid.clone();
+        }
+        if let Some(extra) = spec.get("extra") {
+            sar_spec["extra"] = extra.clone();
+        }
+        let sar = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": sar_spec});
+        let out: Value = self
+            .client
+            .create("/apis/authorization.k8s.io/v1/subjectaccessreviews", &sar)
+            .await?;
+        Ok(out.pointer("/status/allowed").and_then(Value::as_bool) == Some(true))
+    }
+
+    async fn approve(
+        &self,
+        obj: &Value,
+        view: &CsrView,
+        reason: &str,
+        message: &str,
+    ) -> Result<Action, ReconcileError> {
+        let mut updated = obj.clone();
+        let now = kubeboot_api::clock::format_rfc3339(self.clock.now());
+        let cond = json!({"type": "Approved", "status": "True", "reason": reason, "message": message, "lastUpdateTime": now});
+        match updated
+            .pointer_mut("/status/conditions")
+            .and_then(Value::as_array_mut)
+        {
+            Some(c) => c.push(cond),
+            None => updated["status"]["conditions"] = json!([cond]),
+        }
+        match self
+            .client
+            .update::<Value>(&format!("{CSRS}/{}/approval", view.name), &updated)
+            .await
+        {
+            Ok(_) => {
+                Counters::inc(&self.counters.approved);
+                tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, %message, "approved");
+                Ok(Action::Done)
+            }
+            // Changed meanwhile: the informer brings the newer version back.
+            Err(e) if matches!(e.code(), Some(404 | 409)) => Ok(Action::Done),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn node_addresses(&self, node: &str) -> Result<Vec<String>, ReconcileError> {
+        match self
+            .client
+            .get::<Value>(&format!("/api/v1/nodes/{node}"))
+            .await
+        {
+            Ok(n) => Ok(n
+                .pointer("/status/addresses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.get("address").and_then(Value::as_str).map(str::to_owned))
+                .collect()),
+            Err(e) if e.code() == Some(404) => Ok(vec![]),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

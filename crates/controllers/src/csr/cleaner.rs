@@ -1,0 +1,87 @@
+//! csrcleaner: deletes CSRs at Kubernetes' ages — each one scheduled for its own deadline,
+//! not found by an hourly sweep.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kubeboot_client::Client;
+use serde_json::json;
+
+use super::policy;
+use super::{CSRS, CsrView};
+use crate::metrics::Counters;
+use crate::runner::{Action, BoxFuture, Informer, Queue, ReconcileError, Reconciler};
+
+/// The cleaner.
+pub struct Cleaner {
+    client: Client,
+    csrs: Informer,
+    counters: Arc<Counters>,
+    clock: Arc<dyn kubeboot_api::Clock>,
+}
+
+/// Starts the cleaner.
+pub fn start(client: Client, clock: Arc<dyn kubeboot_api::Clock>, counters: Arc<Counters>) {
+    let queue = Arc::new(Queue::default());
+    let q = queue.clone();
+    let csrs = Informer::start(client.clone(), CSRS.into(), move |k| q.add(k));
+    crate::runner::run(
+        Arc::new(Cleaner {
+            client,
+            csrs,
+            counters,
+            clock,
+        }),
+        queue,
+        2,
+    );
+}
+
+/// The notAfter of the first certificate of a PEM bundle.
+pub fn cert_not_after(pem: &[u8]) -> Option<SystemTime> {
+    let (_, block) = x509_parser::pem::parse_x509_pem(pem).ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&block.contents).ok()?;
+    Some(
+        UNIX_EPOCH
+            + Duration::from_secs(u64::try_from(cert.validity().not_after.timestamp()).ok()?),
+    )
+}
+
+impl Reconciler for Cleaner {
+    fn name(&self) -> &'static str {
+        "csrcleaner"
+    }
+
+    fn reconcile(&self, key: String) -> BoxFuture<'_, Result<Action, ReconcileError>> {
+        Box::pin(async move {
+            let Some(obj) = self.csrs.get(&key) else {
+                return Ok(Action::Done);
+            };
+            let view = CsrView::from_object(&obj);
+            let Some((at, why)) = policy::cleanup_at(&view, cert_not_after(&view.certificate))
+            else {
+                return Ok(Action::Done);
+            };
+            let now = self.clock.now();
+            if at > now {
+                return Ok(Action::RequeueAfter(
+                    at.duration_since(now).unwrap_or_default() + Duration::from_millis(20),
+                ));
+            }
+            let opts = json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": view.uid}});
+            match self
+                .client
+                .delete(&format!("{CSRS}/{}", view.name), Some(&opts))
+                .await
+            {
+                Ok(()) => {
+                    Counters::inc(&self.counters.cleaned);
+                    tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, reason = why, "cleaned");
+                }
+                Err(e) if matches!(e.code(), Some(404 | 409)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            Ok(Action::Done)
+        })
+    }
+}

@@ -1,0 +1,124 @@
+//! The CSR controllers (approving, signing, cleaning) and the facts about a
+//! CertificateSigningRequest they share.
+
+pub mod approver;
+pub mod cleaner;
+pub mod policy;
+pub mod signer;
+
+#[cfg(test)]
+mod policy_tests;
+
+use std::time::SystemTime;
+
+use base64::Engine;
+use kubeboot_pki::csr::ParsedCsr;
+use serde_json::Value;
+
+/// The CSR collection path.
+pub const CSRS: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+
+/// What the controllers read from a CSR object.
+#[derive(Clone, Debug)]
+pub struct CsrView {
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.uid`.
+    pub uid: String,
+    /// `metadata.creationTimestamp`.
+    pub created: Option<SystemTime>,
+    /// `spec.signerName`.
+    pub signer: String,
+    /// `spec.username`.
+    pub username: String,
+    /// `spec.usages`.
+    pub usages: Vec<String>,
+    /// `spec.expirationSeconds`.
+    pub expiration_seconds: Option<i64>,
+    /// Conditions: `(type, status, lastUpdateTime)`.
+    pub conditions: Vec<(String, String, Option<SystemTime>)>,
+    /// `status.certificate` (PEM), empty if none.
+    pub certificate: Vec<u8>,
+}
+
+impl CsrView {
+    /// Reads a CSR object.
+    pub fn from_object(obj: &Value) -> Self {
+        let s = |p: &str| {
+            obj.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let time = |v: Option<&Value>| {
+            v.and_then(Value::as_str)
+                .and_then(kubeboot_api::clock::parse_rfc3339)
+        };
+        Self {
+            name: s("/metadata/name"),
+            uid: s("/metadata/uid"),
+            created: time(obj.pointer("/metadata/creationTimestamp")),
+            signer: s("/spec/signerName"),
+            username: s("/spec/username"),
+            usages: obj
+                .pointer("/spec/usages")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|u| u.as_str().map(str::to_owned))
+                .collect(),
+            expiration_seconds: obj
+                .pointer("/spec/expirationSeconds")
+                .and_then(Value::as_i64),
+            conditions: obj
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    (
+                        c.get("type")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        c.get("status")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        time(c.get("lastUpdateTime")),
+                    )
+                })
+                .collect(),
+            certificate: obj
+                .pointer("/status/certificate")
+                .and_then(Value::as_str)
+                .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Whether a condition of this type exists (status not inspected, as Kubernetes does).
+    pub fn has(&self, ty: &str) -> bool {
+        self.conditions.iter().any(|(t, _, _)| t == ty)
+    }
+
+    /// The `lastUpdateTime` of the first condition of this type.
+    pub fn condition_time(&self, ty: &str) -> Option<SystemTime> {
+        self.conditions
+            .iter()
+            .find(|(t, _, _)| t == ty)
+            .and_then(|(_, _, at)| *at)
+    }
+}
+
+/// Decodes and verifies `spec.request`.
+pub fn parse_request(obj: &Value) -> Result<ParsedCsr, String> {
+    let b64 = obj
+        .pointer("/spec/request")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| format!("spec.request is not base64: {e}"))?;
+    kubeboot_pki::csr::parse_pem(&pem).map_err(|e| e.to_string())
+}

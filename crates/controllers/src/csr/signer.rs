@@ -1,0 +1,147 @@
+//! csrsigning: signs approved CSRs of the signers it serves with their CA, after checking
+//! each signer's rules; a CSR that breaks them gets a `Failed` condition and no certificate.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine;
+use kubeboot_client::Client;
+use kubeboot_pki::CertificateAuthority;
+use serde_json::{Value, json};
+
+use super::policy::{self, SigningPolicy};
+use super::{CSRS, CsrView, parse_request};
+use crate::metrics::Counters;
+use crate::runner::{Action, BoxFuture, Informer, Queue, ReconcileError, Reconciler};
+
+/// The signer.
+pub struct Signer {
+    client: Client,
+    csrs: Informer,
+    /// The CA of each served signer name. Keys are read once, at start.
+    cas: HashMap<&'static str, Arc<CertificateAuthority>>,
+    policy: SigningPolicy,
+    counters: Arc<Counters>,
+    clock: Arc<dyn kubeboot_api::Clock>,
+}
+
+/// Starts the signer for the signers in `cas`.
+pub fn start(
+    client: Client,
+    clock: Arc<dyn kubeboot_api::Clock>,
+    counters: Arc<Counters>,
+    cas: HashMap<&'static str, Arc<CertificateAuthority>>,
+    policy: SigningPolicy,
+) {
+    let queue = Arc::new(Queue::default());
+    let q = queue.clone();
+    let csrs = Informer::start(client.clone(), CSRS.into(), move |k| q.add(k));
+    crate::runner::run(
+        Arc::new(Signer {
+            client,
+            csrs,
+            cas,
+            policy,
+            counters,
+            clock,
+        }),
+        queue,
+        4,
+    );
+}
+
+impl Reconciler for Signer {
+    fn name(&self) -> &'static str {
+        "csrsigning"
+    }
+
+    fn reconcile(&self, key: String) -> BoxFuture<'_, Result<Action, ReconcileError>> {
+        Box::pin(async move {
+            let Some(obj) = self.csrs.get(&key) else {
+                return Ok(Action::Done);
+            };
+            let view = CsrView::from_object(&obj);
+            let Some(ca) = self.cas.get(view.signer.as_str()).cloned() else {
+                return Ok(Action::Done);
+            };
+            if !policy::ready_to_sign(&view) {
+                return Ok(Action::Done);
+            }
+            let csr = match parse_request(&obj) {
+                Ok(c) => c,
+                Err(e) => return self.fail(&obj, &view, &e).await,
+            };
+            if let Some(violation) = policy::signer_violation(&view.signer, &csr, &view.usages) {
+                return self.fail(&obj, &view, &violation).await;
+            }
+            let spec = match policy::leaf_spec(
+                &self.policy,
+                &view,
+                &csr,
+                ca.not_after(),
+                self.clock.now(),
+            ) {
+                Ok(s) => s,
+                Err(e) => return self.fail(&obj, &view, &e).await,
+            };
+            let spki = csr.spki_der.clone();
+            let spec_for_log = (spec.serial, spec.not_after);
+            let cert = tokio::task::spawn_blocking(move || ca.issue_for_spki(&spec, &spki))
+                .await
+                .map_err(|e| ReconcileError(e.to_string()))?
+                .map_err(|e| ReconcileError(e.to_string()))?;
+            let mut updated = obj.clone();
+            updated["status"]["certificate"] =
+                json!(base64::engine::general_purpose::STANDARD.encode(cert.pem.as_bytes()));
+            match self
+                .client
+                .update::<Value>(&format!("{CSRS}/{}/status", view.name), &updated)
+                .await
+            {
+                Ok(_) => {
+                    Counters::inc(&self.counters.signed);
+                    let serial: String =
+                        spec_for_log.0.iter().map(|b| format!("{b:02x}")).collect();
+                    tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, %serial,
+                        not_after = %kubeboot_api::clock::format_rfc3339(spec_for_log.1), "signed");
+                    Ok(Action::Done)
+                }
+                Err(e) if matches!(e.code(), Some(404 | 409)) => Ok(Action::Done),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+}
+
+impl Signer {
+    async fn fail(
+        &self,
+        obj: &Value,
+        view: &CsrView,
+        message: &str,
+    ) -> Result<Action, ReconcileError> {
+        let mut updated = obj.clone();
+        let now = kubeboot_api::clock::format_rfc3339(self.clock.now());
+        let cond = json!({"type": "Failed", "status": "True", "reason": "SignerValidationFailure", "message": message, "lastUpdateTime": now});
+        match updated
+            .pointer_mut("/status/conditions")
+            .and_then(Value::as_array_mut)
+        {
+            Some(c) => c.push(cond),
+            None => updated["status"]["conditions"] = json!([cond]),
+        }
+        match self
+            .client
+            .update::<Value>(&format!("{CSRS}/{}/status", view.name), &updated)
+            .await
+        {
+            Ok(_) => {
+                Counters::inc(&self.counters.failed);
+                tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, %message, "failed");
+                Ok(Action::Done)
+            }
+            Err(e) if matches!(e.code(), Some(404 | 409)) => Ok(Action::Done),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
