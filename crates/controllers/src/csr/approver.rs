@@ -75,21 +75,22 @@ impl Reconciler for Approver {
                 tracing::info!(csr = %view.name, requester = %view.username, "recognized csr {:?} as {names:?} but subject access review was not approved", view.name);
                 return Ok(Action::RequeueAfter(Duration::from_secs(30)));
             }
-            if let Some(rules) = &self.serving {
-                if view.signer == policy::KUBELET_SERVING {
-                    let groups: Vec<String> = obj
-                        .pointer("/spec/groups")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|g| g.as_str().map(str::to_owned))
-                        .collect();
-                    let node = view
-                        .username
-                        .strip_prefix("system:node:")
-                        .unwrap_or_default();
-                    let addresses = self.node_addresses(node).await?;
-                    return match policy::serving_approvable(&view, &csr, &groups, &addresses, rules) {
+            if let Some(rules) = &self.serving
+                && view.signer == policy::KUBELET_SERVING
+            {
+                let groups: Vec<String> = obj
+                    .pointer("/spec/groups")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|g| g.as_str().map(str::to_owned))
+                    .collect();
+                let node = view
+                    .username
+                    .strip_prefix("system:node:")
+                    .unwrap_or_default();
+                let addresses = self.node_addresses(node).await?;
+                return match policy::serving_approvable(&view, &csr, &groups, &addresses, rules) {
                         Ok(()) => {
                             self.approve(&obj, &view, "AutoApproved", "Auto approving kubelet serving certificate: every requested name is an address of the node.").await
                         }
@@ -99,7 +100,6 @@ impl Reconciler for Approver {
                             Ok(Action::RequeueAfter(Duration::from_secs(15)))
                         }
                     };
-                }
             }
             Ok(Action::Done)
         })

@@ -268,15 +268,16 @@ pub fn cleanup_at(
     if let Some(t) = view.condition_time("Failed") {
         candidates.push((t + ages::DECIDED, "failed more than 1h ago"));
     }
-    if view.conditions.is_empty() {
-        if let Some(c) = view.created {
-            candidates.push((c + ages::PENDING, "pending for more than 24h"));
-        }
+    if view.conditions.is_empty()
+        && let Some(c) = view.created
+    {
+        candidates.push((c + ages::PENDING, "pending for more than 24h"));
     }
-    if issued && view.has("Approved") {
-        if let Some(na) = cert_not_after {
-            candidates.push((na, "its certificate has expired"));
-        }
+    if issued
+        && view.has("Approved")
+        && let Some(na) = cert_not_after
+    {
+        candidates.push((na, "its certificate has expired"));
     }
     candidates.into_iter().min_by_key(|(t, _)| *t)
 }
