@@ -412,11 +412,8 @@ fn csr_approve_and_deny(s: &Server, k: &str, ns: &str) {
             .unwrap_or_default()
             .to_owned()
     };
-    assert_eq!(
-        (cond(&a), cond(&d)),
-        ("Approved".to_owned(), "Denied".to_owned()),
-        "{table}"
-    );
+    assert!(cond(&a).starts_with("Approved"), "{table}");
+    assert_eq!(cond(&d), "Denied", "{table}");
     let reason = ok(
         s.kubectl(
             k,
