@@ -2,6 +2,7 @@
 
 mod bench;
 mod control_plane;
+mod node;
 mod token;
 
 use std::net::IpAddr;
@@ -31,6 +32,10 @@ enum Command {
     ControllerManager(ControllerManagerArgs),
     /// Write the cluster CA, serving certificate and kubeconfigs into --data-dir (offline).
     Init(InitArgs),
+    /// Join this machine to a cluster: token discovery with CA pinning, then the TLS bootstrap.
+    Join(node::JoinArgs),
+    /// Run the node agent: client certificate bootstrap and rotation, serving certificate, Node and Lease.
+    Node(node::NodeArgs),
     /// Manage bootstrap tokens, as kubeadm token does.
     Token(token::TokenArgs),
     /// Measure a server: `bench api` drives the API path with concurrent clients.
@@ -147,6 +152,8 @@ fn main() -> Result<()> {
             runtime.block_on(control_plane::controller_manager(args))
         }
         Command::Token(cmd) => runtime.block_on(token::run(cmd)),
+        Command::Join(args) => runtime.block_on(node::join(args)),
+        Command::Node(args) => runtime.block_on(node::node(args)),
         Command::Bench(cmd) => runtime.block_on(bench::run(cmd)),
     }
 }

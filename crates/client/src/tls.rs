@@ -23,6 +23,20 @@ pub enum Trust {
 }
 
 impl Trust {
+    /// The system's trust store (`$SSL_CERT_FILE`, else Debian's bundle), for fetching a
+    /// discovery file over public HTTPS.
+    pub fn system() -> Result<Self, ClientError> {
+        let path = std::env::var_os("SSL_CERT_FILE")
+            .unwrap_or_else(|| "/etc/ssl/certs/ca-certificates.crt".into());
+        let pem = std::fs::read(&path).map_err(|e| {
+            ClientError::Config(format!(
+                "reading the system CA bundle {}: {e}",
+                path.to_string_lossy()
+            ))
+        })?;
+        Self::from_pem(&pem)
+    }
+
     /// A CA bundle from PEM text.
     pub fn from_pem(pem: &[u8]) -> Result<Self, ClientError> {
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
@@ -95,6 +109,31 @@ impl ResolvesClientCert for CertSource {
 
     fn has_certs(&self) -> bool {
         true
+    }
+}
+
+impl rustls::server::ResolvesServerCert for CertSource {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.get()
+    }
+}
+
+impl CertSource {
+    /// A TLS server configuration presenting this source's certificate (for a node's
+    /// serving endpoint); a rotated certificate is used by the next handshake.
+    pub fn server_config(&self) -> Result<rustls::ServerConfig, ClientError> {
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ClientError::Config(e.to_string()))?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(self.clone()));
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(cfg)
+    }
+
+    /// Whether a certificate is loaded.
+    pub fn is_set(&self) -> bool {
+        self.get().is_some()
     }
 }
 

@@ -6,23 +6,36 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Kubeconfig {
     /// `v1`.
-    #[serde(rename = "apiVersion", default)]
+    #[serde(rename = "apiVersion", default, deserialize_with = "null_as_default")]
     pub api_version: String,
     /// `Config`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub kind: String,
     /// Named clusters.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub clusters: Vec<NamedCluster>,
     /// Named contexts.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub contexts: Vec<NamedContext>,
     /// The context in use.
-    #[serde(rename = "current-context", default)]
+    #[serde(
+        rename = "current-context",
+        default,
+        deserialize_with = "null_as_default"
+    )]
     pub current_context: String,
     /// Named users (credentials).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub users: Vec<NamedUser>,
+}
+
+/// `null` reads as the default (client-go writes `contexts: null`).
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// A cluster entry.

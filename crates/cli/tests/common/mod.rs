@@ -46,10 +46,29 @@ impl Server {
 
     /// Starts a server on `dir` with extra flags.
     pub fn start_in_with(dir: &Path, extra: &[&str]) -> Self {
+        Self::start_on(dir, 0, extra)
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port in url")
+    }
+
+    /// Starts a server on `dir` and `port` (0: a free one) with extra flags.
+    pub fn start_on(dir: &Path, port: u16, extra: &[&str]) -> Self {
         let mut child = Command::new(bin())
             .args(["server", "--data-dir"])
             .arg(dir)
-            .args(["--secure-port", "0", "--bind-address", "127.0.0.1"])
+            .args([
+                "--secure-port",
+                &port.to_string(),
+                "--bind-address",
+                "127.0.0.1",
+            ])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

@@ -1,0 +1,468 @@
+//! `kubeboot join` and `kubeboot node` against the real server: a node joins, registers,
+//! serves with a cluster-signed certificate, rotates while the server restarts; and every
+//! way join can fail says so and leaves no credentials.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Server, bin, ok};
+
+fn join_args(s: &Server) -> Vec<String> {
+    s.join_command
+        .as_deref()
+        .expect("join command")
+        .split_whitespace()
+        .skip(1)
+        .map(str::to_owned)
+        .collect()
+}
+
+fn join(args: &[String], extra: &[&str]) -> std::process::Output {
+    let child = Command::new(bin())
+        .args(args)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("join");
+    common::wait_bounded(child, Duration::from_secs(60))
+}
+
+struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_agent(dir: &Path, name: &str) -> (Agent, String) {
+    let mut child = Command::new(bin())
+        .args(["node", "--dir"])
+        .arg(dir)
+        .args([
+            "--node-name",
+            name,
+            "--rotate-certificates",
+            "--rotate-server-certificates",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    let addr = line
+        .trim()
+        .strip_prefix("kubeboot node serving on https://")
+        .expect("serving line")
+        .to_owned();
+    (Agent(child), addr)
+}
+
+fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    cond()
+}
+
+fn current_target(dir: &Path) -> std::path::PathBuf {
+    std::fs::read_link(dir.join("pki/kubelet-client-current.pem")).expect("current symlink")
+}
+
+fn serial(pem_path: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-serial", "-in"])
+        .arg(pem_path)
+        .output()
+        .expect("openssl");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn a_node_joins_serves_and_rotates_through_a_server_restart() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("cluster");
+    let flags = [
+        "--approve-kubelet-serving",
+        "--cluster-signing-duration",
+        "100s",
+    ];
+    let mut s = Server::start_in_with(&data, &flags);
+    let node_dir = tmp.path().join("worker-1");
+    let mut args = join_args(&s);
+    args.extend(["--node-name", "worker-1", "--dir"].map(String::from));
+    args.push(node_dir.display().to_string());
+    let out = join(&args, &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("[discovery] Cluster info signature and contents are valid")
+            && text.contains("This node has joined the cluster"),
+        "{text}"
+    );
+    for f in ["bootstrap-kubelet.conf", "kubelet.conf"] {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(node_dir.join(f))
+                .expect(f)
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600,
+            "{f}"
+        );
+    }
+    let node_kc = node_dir.join("kubelet.conf");
+    let who = ok(
+        s.kubectl_as(
+            "kubectl",
+            &node_kc,
+            &[
+                "auth",
+                "whoami",
+                "-o",
+                "jsonpath={.status.userInfo.username}",
+            ],
+            None,
+        ),
+        "whoami as the node",
+    );
+    assert_eq!(who, "system:node:worker-1");
+
+    let (agent, addr) = start_agent(&node_dir, "worker-1");
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let out = s.kubectl("kubectl", &["get", "nodes", "--no-headers"]);
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.starts_with("worker-1") && l.split_whitespace().nth(1) == Some("Ready"))
+        }),
+        "worker-1 is Ready"
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let table = String::from_utf8_lossy(
+                &s.kubectl("kubectl", &["get", "csr", "--no-headers"]).stdout,
+            )
+            .into_owned();
+            table.lines().any(|l| {
+                l.contains("kubernetes.io/kubelet-serving") && l.contains("Approved,Issued")
+            }) && table.lines().any(|l| {
+                l.contains("kube-apiserver-client-kubelet") && l.contains("Approved,Issued")
+            })
+        }),
+        "the client and the serving CSRs are issued"
+    );
+    // The serving certificate is used for real and verifies against the cluster CA.
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let out = Command::new("openssl")
+                .args([
+                    "s_client",
+                    "-connect",
+                    &addr,
+                    "-verify_return_error",
+                    "-CAfile",
+                ])
+                .arg(s.ca())
+                .stdin(Stdio::null())
+                .output()
+                .expect("openssl s_client");
+            let text = String::from_utf8_lossy(&out.stdout);
+            out.status.success()
+                && text.contains("Verify return code: 0 (ok)")
+                && text.contains("system:node:worker-1")
+        }),
+        "openssl s_client verifies the node's serving certificate"
+    );
+    let (code, body) = {
+        let out = Command::new("curl")
+            .args(["-s", "--cacert"])
+            .arg(s.ca())
+            .args([
+                "--resolve",
+                &format!(
+                    "worker-1:{}:127.0.0.1",
+                    addr.rsplit(':').next().expect("port")
+                ),
+            ])
+            .arg(format!(
+                "https://worker-1:{}/healthz",
+                addr.rsplit(':').next().expect("port")
+            ))
+            .args(["-w", "\n%{http_code}"])
+            .output()
+            .expect("curl");
+        let t = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (b, c) = t.rsplit_once('\n').unwrap_or(("", "0"));
+        (c.to_owned(), b.to_owned())
+    };
+    assert_eq!((code.as_str(), body.as_str()), ("200", "ok"));
+
+    // Rotation: kill the server while the client certificate nears renewal, restart it,
+    // and see a new certificate (new serial, moved symlink) while the node stays Ready.
+    let first_target = current_target(&node_dir);
+    let first_serial = serial(&node_dir.join("pki/kubelet-client-current.pem"));
+    let port = s.port();
+    s.kill();
+    std::thread::sleep(Duration::from_secs(4));
+    let s = Server::start_on(&data, port, &flags);
+    assert!(
+        eventually(Duration::from_secs(90), || current_target(&node_dir)
+            != first_target),
+        "the client certificate rotated"
+    );
+    assert_ne!(
+        serial(&node_dir.join("pki/kubelet-client-current.pem")),
+        first_serial
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let out = s.kubectl("kubectl", &["get", "node", "worker-1", "--no-headers"]);
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .nth(1)
+                == Some("Ready")
+        }),
+        "still Ready after rotation"
+    );
+    let who = ok(
+        s.kubectl_as(
+            "kubectl",
+            &node_kc,
+            &[
+                "auth",
+                "whoami",
+                "-o",
+                "jsonpath={.status.userInfo.username}",
+            ],
+            None,
+        ),
+        "whoami with the rotated certificate",
+    );
+    assert_eq!(who, "system:node:worker-1");
+    drop(agent);
+}
+
+fn assert_failed_cleanly(out: &std::process::Output, dir: &Path, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "join must fail");
+    assert!(err.contains(needle), "expected {needle:?} in: {err}");
+    assert!(
+        !dir.join("bootstrap-kubelet.conf").exists() && !dir.join("kubelet.conf").exists(),
+        "no node credentials are left"
+    );
+    assert!(!dir.join("pki/kubelet-client-current.pem").exists());
+}
+
+#[test]
+fn join_fails_clearly_and_leaves_nothing_behind() {
+    let s = Server::start();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let base = join_args(&s);
+    let with = |dir: &str, replace: Option<(&str, &str)>, extra: &[&str]| {
+        let mut a: Vec<String> = base.clone();
+        if let Some((from, to)) = replace {
+            for x in a.iter_mut() {
+                if x == from {
+                    *x = to.to_owned();
+                }
+            }
+        }
+        a.extend([
+            "--node-name".into(),
+            "n1".into(),
+            "--dir".into(),
+            tmp.path().join(dir).display().to_string(),
+            "--discovery-timeout".into(),
+            "3s".into(),
+        ]);
+        join(&a, extra)
+    };
+    let good_pin = base[base
+        .iter()
+        .position(|a| a == "--discovery-token-ca-cert-hash")
+        .expect("pin")
+        + 1]
+    .clone();
+
+    // A wrong pin: both hashes are shown.
+    let wrong = format!("sha256:{}", "ab".repeat(32));
+    let out = with("wrong-pin", Some((&good_pin, &wrong)), &[]);
+    assert_failed_cleanly(
+        &out,
+        &tmp.path().join("wrong-pin"),
+        "none of the public keys",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&wrong) && err.contains(&good_pin), "{err}");
+
+    // An unknown token: no signature for its id.
+    let token = base[base.iter().position(|a| a == "--token").expect("token") + 1].clone();
+    let unknown = format!("zzzzzz.{}", &token[7..]);
+    let out = with("unknown", Some((&token, &unknown)), &[]);
+    assert_failed_cleanly(
+        &out,
+        &tmp.path().join("unknown"),
+        "could not find a JWS signature in the cluster-info ConfigMap for token ID \"zzzzzz\"",
+    );
+
+    // A man in the middle: another server answering at an address the node was given.
+    // It can sign cluster-info only with tokens it knows; with a guessed secret the JWS
+    // fails, and with a stolen token its own CA fails the pin.
+    let attacker = Server::start();
+    let token_cmd = |server: &Server, args: &[&str]| {
+        ok(
+            Command::new(bin())
+                .arg("token")
+                .args(args)
+                .arg("--kubeconfig")
+                .arg(server.kubeconfig())
+                .output()
+                .expect("token"),
+            "token",
+        )
+        .trim()
+        .to_owned()
+    };
+    token_cmd(
+        &attacker,
+        &["create", &format!("{}.0000000000000000", &token[..6])],
+    );
+    let evil_endpoint = attacker.url.trim_start_matches("https://").to_owned();
+    let real_endpoint = base[1].clone();
+    let out = with("forged", Some((&real_endpoint, &evil_endpoint)), &[]);
+    assert_failed_cleanly(
+        &out,
+        &tmp.path().join("forged"),
+        "failed to verify JWS signature",
+    );
+    let stolen = token_cmd(&s, &["create"]);
+    token_cmd(&attacker, &["create", &stolen]);
+    let mut a = base.clone();
+    a[1] = evil_endpoint.clone();
+    let t = a.iter().position(|x| x == "--token").expect("token") + 1;
+    a[t] = stolen;
+    a.extend([
+        "--node-name".into(),
+        "n1".into(),
+        "--dir".into(),
+        tmp.path().join("swapped-ca").display().to_string(),
+        "--discovery-timeout".into(),
+        "3s".into(),
+    ]);
+    let out = join(&a, &[]);
+    assert_failed_cleanly(
+        &out,
+        &tmp.path().join("swapped-ca"),
+        "none of the public keys",
+    );
+
+    // An expired token.
+    let short = ok(
+        Command::new(bin())
+            .args(["token", "create", "--ttl", "1s", "--kubeconfig"])
+            .arg(s.kubeconfig())
+            .output()
+            .expect("token"),
+        "token create",
+    )
+    .trim()
+    .to_owned();
+    std::thread::sleep(Duration::from_secs(3));
+    let out = with("expired", Some((&token, &short)), &[]);
+    assert_failed_cleanly(
+        &out,
+        &tmp.path().join("expired"),
+        "could not find a JWS signature",
+    );
+
+    // A denied CSR: a token whose group no policy approves, denied by a person.
+    ok(
+        s.kubectl(
+            "kubectl",
+            &[
+                "create",
+                "clusterrolebinding",
+                "manual-bootstrap",
+                "--clusterrole=system:node-bootstrapper",
+                "--group=system:bootstrappers:manual",
+            ],
+        ),
+        "binding",
+    );
+    let manual = ok(
+        Command::new(bin())
+            .args([
+                "token",
+                "create",
+                "--groups",
+                "system:bootstrappers:manual",
+                "--kubeconfig",
+            ])
+            .arg(s.kubeconfig())
+            .output()
+            .expect("token"),
+        "token create",
+    )
+    .trim()
+    .to_owned();
+    let denier = {
+        let kc = s.kubeconfig();
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                let out = Command::new("kubectl")
+                    .args([
+                        "get",
+                        "csr",
+                        "-o",
+                        "jsonpath={range .items[*]}{.metadata.name} {.spec.username}{\"\\n\"}{end}",
+                    ])
+                    .env("KUBECONFIG", &kc)
+                    .output()
+                    .expect("kubectl");
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                for line in text.lines() {
+                    let mut parts = line.split_whitespace();
+                    let (Some(name), Some(user)) = (parts.next(), parts.next()) else {
+                        continue;
+                    };
+                    if user.starts_with("system:bootstrap:") {
+                        let _ = Command::new("kubectl")
+                            .args(["certificate", "deny", name])
+                            .env("KUBECONFIG", &kc)
+                            .output();
+                        return;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let out = with("denied", Some((&token, &manual)), &[]);
+    denier.join().expect("denier");
+    assert_failed_cleanly(&out, &tmp.path().join("denied"), "is denied");
+}

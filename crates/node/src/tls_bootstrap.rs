@@ -1,0 +1,265 @@
+//! Asking the cluster for a certificate, as the kubelet does: a fresh ECDSA P-256 key, a CSR
+//! with the node's identity, then a watch on that CSR (by name) until it is issued, denied
+//! or failed. The key never leaves the node.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use base64::Engine;
+use kubeboot_client::{Client, ClientError};
+use kubeboot_pki::cert::subject;
+use kubeboot_pki::csr::{CsrRequest, create_pem};
+use kubeboot_pki::{KeyAlgorithm, PrivateKey};
+use serde_json::{Value, json};
+
+/// `kubernetes.io/kube-apiserver-client-kubelet`.
+pub const CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client-kubelet";
+/// `kubernetes.io/kubelet-serving`.
+pub const SERVING_SIGNER: &str = "kubernetes.io/kubelet-serving";
+const CSRS: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+
+/// What to ask for.
+#[derive(Clone, Debug)]
+pub struct CertRequest {
+    /// The node's name (CN `system:node:<name>`, O `system:nodes`).
+    pub node_name: String,
+    /// The signer.
+    pub signer: &'static str,
+    /// DNS SANs (serving only).
+    pub dns_names: Vec<String>,
+    /// IP SANs (serving only).
+    pub ip_addresses: Vec<IpAddr>,
+}
+
+/// An issued certificate and its key, both PEM.
+#[derive(Clone)]
+pub struct Issued {
+    /// The certificate chain.
+    pub cert_pem: Vec<u8>,
+    /// The private key.
+    pub key_pem: Vec<u8>,
+    /// The CSR's name.
+    pub csr_name: String,
+}
+
+/// Why no certificate came.
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    /// The API call failed.
+    #[error("{0}")]
+    Api(#[from] ClientError),
+    /// Denied by a person or policy.
+    #[error("certificate signing request {name} is denied, reason: {reason}, message: {message}")]
+    Denied {
+        /// CSR name.
+        name: String,
+        /// Reason.
+        reason: String,
+        /// Message.
+        message: String,
+    },
+    /// The signer refused it.
+    #[error("certificate signing request {name} failed, reason: {reason}, message: {message}")]
+    Failed {
+        /// CSR name.
+        name: String,
+        /// Reason.
+        reason: String,
+        /// Message.
+        message: String,
+    },
+    /// Not approved and issued in time.
+    #[error(
+        "certificate signing request {name} was not approved and issued within {timeout:?}; approve it with `kubectl certificate approve {name}` or check the controllers"
+    )]
+    Timeout {
+        /// CSR name.
+        name: String,
+        /// The wait.
+        timeout: Duration,
+    },
+    /// Deleted or replaced while waiting.
+    #[error("csr {0:?} was deleted or replaced while waiting")]
+    Gone(String),
+    /// Key or CSR generation failed.
+    #[error("{0}")]
+    Crypto(String),
+}
+
+impl CertRequest {
+    fn usages(&self) -> Vec<&'static str> {
+        if self.signer == SERVING_SIGNER {
+            vec!["digital signature", "server auth"]
+        } else {
+            vec!["digital signature", "client auth"]
+        }
+    }
+}
+
+/// Creates the CSR with `client` and waits for its certificate.
+pub async fn request_certificate(
+    client: &Client,
+    req: &CertRequest,
+    timeout: Duration,
+) -> Result<Issued, BootstrapError> {
+    let r = req.clone();
+    let (key_pem, csr_pem) =
+        tokio::task::spawn_blocking(move || -> Result<(String, String), String> {
+            let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).map_err(|e| e.to_string())?;
+            let csr = create_pem(
+                &key,
+                &CsrRequest {
+                    subject: subject(
+                        &format!("system:node:{}", r.node_name),
+                        &["system:nodes".into()],
+                    ),
+                    dns_names: r.dns_names.clone(),
+                    ip_addresses: r.ip_addresses.clone(),
+                    emails: vec![],
+                    uris: vec![],
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            Ok((key.to_pem(), csr))
+        })
+        .await
+        .map_err(|e| BootstrapError::Crypto(e.to_string()))?
+        .map_err(BootstrapError::Crypto)?;
+    let body = json!({
+        "apiVersion": "certificates.k8s.io/v1",
+        "kind": "CertificateSigningRequest",
+        "metadata": {"generateName": "csr-"},
+        "spec": {
+            "request": base64::engine::general_purpose::STANDARD.encode(csr_pem.as_bytes()),
+            "signerName": req.signer,
+            "usages": req.usages(),
+        }
+    });
+    let created: Value = client.create(CSRS, &body).await?;
+    let name = created
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let uid = created
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let cert_pem = tokio::time::timeout(timeout, wait_for_certificate(client, &name, &uid))
+        .await
+        .map_err(|_| BootstrapError::Timeout {
+            name: name.clone(),
+            timeout,
+        })??;
+    Ok(Issued {
+        cert_pem,
+        key_pem: key_pem.into_bytes(),
+        csr_name: name,
+    })
+}
+
+/// Decides on one observed state of the CSR: issued, still waiting, or a final error.
+pub fn check(csr: &Value, name: &str, uid: &str) -> Result<Option<Vec<u8>>, BootstrapError> {
+    if csr
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .is_some_and(|u| u != uid)
+    {
+        return Err(BootstrapError::Gone(name.to_owned()));
+    }
+    let conds: Vec<&Value> = csr
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .collect();
+    let field = |c: &Value, f: &str| {
+        c.get(f)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    if let Some(c) = conds
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some("Denied"))
+    {
+        return Err(BootstrapError::Denied {
+            name: name.into(),
+            reason: field(c, "reason"),
+            message: field(c, "message"),
+        });
+    }
+    if let Some(c) = conds
+        .iter()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some("Failed"))
+    {
+        return Err(BootstrapError::Failed {
+            name: name.into(),
+            reason: field(c, "reason"),
+            message: field(c, "message"),
+        });
+    }
+    let approved = conds
+        .iter()
+        .any(|c| c.get("type").and_then(Value::as_str) == Some("Approved"));
+    let cert = csr
+        .pointer("/status/certificate")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if approved && !cert.is_empty() {
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(cert)
+            .map_err(|e| {
+                BootstrapError::Crypto(format!("issued certificate is not base64: {e}"))
+            })?;
+        return Ok(Some(pem));
+    }
+    Ok(None)
+}
+
+async fn wait_for_certificate(
+    client: &Client,
+    name: &str,
+    uid: &str,
+) -> Result<Vec<u8>, BootstrapError> {
+    let path = format!("{CSRS}?fieldSelector=metadata.name%3D{name}");
+    loop {
+        let list: Value = client.get(&path).await?;
+        let rv = list
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        match list
+            .get("items")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+        {
+            None => return Err(BootstrapError::Gone(name.to_owned())),
+            Some(csr) => {
+                if let Some(pem) = check(csr, name, uid)? {
+                    return Ok(pem);
+                }
+            }
+        }
+        let mut events = client
+            .watch(&format!(
+                "{path}&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=300"
+            ))
+            .await?;
+        while let Some(ev) = events.recv().await {
+            let ev = ev?;
+            match ev.get("type").and_then(Value::as_str) {
+                Some("ADDED" | "MODIFIED") => {
+                    if let Some(pem) = check(&ev["object"], name, uid)? {
+                        return Ok(pem);
+                    }
+                }
+                Some("DELETED") => return Err(BootstrapError::Gone(name.to_owned())),
+                Some("ERROR") => break, // re-list
+                _ => {}
+            }
+        }
+    }
+}
