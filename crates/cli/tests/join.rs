@@ -362,7 +362,7 @@ fn join_fails_clearly_and_leaves_nothing_behind() {
     let stolen = token_cmd(&s, &["create"]);
     token_cmd(&attacker, &["create", &stolen]);
     let mut a = base.clone();
-    a[1] = evil_endpoint.clone();
+    a[1] = evil_endpoint;
     let t = a.iter().position(|x| x == "--token").expect("token") + 1;
     a[t] = stolen;
     a.extend([

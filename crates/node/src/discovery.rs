@@ -351,7 +351,7 @@ mod tests {
             verify_cluster_info(
                 &good,
                 &token,
-                &pinned(&["sha256:00".repeat(1).replace("00", &"00".repeat(32))])
+                &pinned(&["sha256:00".to_string().replace("00", &"00".repeat(32))])
             )
             .is_err()
         );
@@ -360,7 +360,7 @@ mod tests {
             verify_cluster_info(&good, &token, &pinned(&[other.clone(), pin_of(&old)])).is_ok(),
             "any one matching pin is enough"
         );
-        match verify_cluster_info(&good, &token, &pinned(&[other.clone()])) {
+        match verify_cluster_info(&good, &token, &pinned(std::slice::from_ref(&other))) {
             Err(DiscoveryError::PinMismatch {
                 presented,
                 expected,

@@ -114,7 +114,7 @@ pub async fn request_certificate(
                         &["system:nodes".into()],
                     ),
                     dns_names: r.dns_names.clone(),
-                    ip_addresses: r.ip_addresses.clone(),
+                    ip_addresses: r.ip_addresses,
                     emails: vec![],
                     uris: vec![],
                 },
