@@ -2,5 +2,6 @@
 //! client would, and reports throughput, latency percentiles and the server's resources.
 
 pub mod api;
+pub mod flows;
 pub mod server;
 pub mod stats;

@@ -1,0 +1,200 @@
+//! Benchmarks of the bootstrapping flows: bearer-token vs client-certificate requests, the
+//! bootstrap signer with many tokens, CSRs from creation to certificate, and whole joins.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use kubeboot_bootstrap::BootstrapToken;
+use kubeboot_client::{Client, Identity, Trust};
+use kubeboot_node::discovery::{CaTrust, token_discovery};
+use kubeboot_node::tls_bootstrap::{CLIENT_SIGNER, CertRequest, request_certificate};
+use kubeboot_pki::Kubeconfig;
+use kubeboot_pki::pin::PinSet;
+use serde_json::{Value, json};
+
+use crate::stats::{Summary, rate, summarize};
+
+/// A new bootstrap token created through `admin`, with kubeadm's defaults.
+pub async fn create_token(admin: &Client) -> Result<BootstrapToken> {
+    let token = BootstrapToken::generate(fill);
+    let data = kubeboot_bootstrap::secret::token_secret_data(&token, "bench", None, &["authentication", "signing"], &["system:bootstrappers:kubeadm:default-node-token"]);
+    let secret = json!({"metadata": {"name": token.id.secret_name(), "namespace": "kube-system"}, "type": "bootstrap.kubernetes.io/token", "stringData": data});
+    admin.create::<Value>("/api/v1/namespaces/kube-system/secrets", &secret).await?;
+    Ok(token)
+}
+
+fn fill(b: &mut [u8]) {
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = std::io::Read::read_exact(&mut f, b);
+    }
+}
+
+/// Runs `count` requests with `concurrency` tasks, each calling `op(i)`.
+pub async fn run_concurrent<F, Fut>(count: usize, concurrency: usize, op: F) -> (f64, Summary, usize)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let op = Arc::new(op);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (op, next) = (op.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut errors) = (Vec::new(), 0usize);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    return (lat, errors);
+                }
+                let t = Instant::now();
+                if op(i).await {
+                    lat.push(t.elapsed());
+                } else {
+                    errors += 1;
+                }
+            }
+        }));
+    }
+    let (mut lat, mut errors): (Vec<Duration>, usize) = (Vec::new(), 0);
+    for t in tasks {
+        let (l, e) = t.await.unwrap_or_default();
+        lat.extend(l);
+        errors += e;
+    }
+    (rate(lat.len(), started.elapsed()), summarize(&mut lat), errors)
+}
+
+/// The same GET as a bootstrap token and as a client certificate: `(token, cert)` results.
+pub async fn auth(admin_kc: &Kubeconfig, requests: usize, concurrency: usize) -> Result<[(f64, Summary, usize); 2]> {
+    let admin = Client::from_kubeconfig(admin_kc)?;
+    let token = create_token(&admin).await?;
+    let (cluster, _) = admin_kc.current()?;
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.decode(cluster.certificate_authority_data.as_deref().unwrap_or_default())?;
+    let by_token = Client::new(&cluster.server, Trust::from_pem(&ca)?, Identity::Token(token.expose()))?;
+    let path = "/apis/certificates.k8s.io/v1/certificatesigningrequests?limit=1";
+    let mut out = Vec::new();
+    for client in [by_token, admin] {
+        let c = client.clone();
+        out.push(run_concurrent(requests, concurrency, move |_| {
+            let c = c.clone();
+            async move { c.get::<Value>(path).await.is_ok() }
+        })
+        .await);
+    }
+    Ok([out.remove(0), out.remove(0)])
+}
+
+/// Creates `tokens` tokens and times how long until cluster-info carries all their
+/// signatures, then changes the kubeconfig and times the re-signing of all of them.
+pub async fn signer(admin_kc: &Kubeconfig, tokens: usize) -> Result<(Duration, Duration)> {
+    let admin = Client::from_kubeconfig(admin_kc)?;
+    let created: Arc<std::sync::Mutex<Vec<BootstrapToken>>> = Arc::default();
+    let started = Instant::now();
+    let (_, _, errors) = run_concurrent(tokens, 32, {
+        let (admin, created) = (admin.clone(), created.clone());
+        move |_| {
+            let (admin, created) = (admin.clone(), created.clone());
+            async move {
+                match create_token(&admin).await {
+                    Ok(t) => {
+                        created.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(t);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+        }
+    })
+    .await;
+    if errors > 0 {
+        bail!("{errors} tokens could not be created");
+    }
+    let tokens = created.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let path = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
+    let all_signed = |cm: &Value| {
+        let content = cm.pointer("/data/kubeconfig").and_then(Value::as_str).unwrap_or_default();
+        tokens.iter().all(|t| {
+            cm.pointer(&format!("/data/jws-kubeconfig-{}", t.id)).and_then(Value::as_str)
+                == Some(kubeboot_bootstrap::jws::sign_detached(content, t.id.as_str(), t.secret.expose()).as_str())
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut cm: Value = admin.get(path).await?;
+    while !all_signed(&cm) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        cm = admin.get(path).await?;
+    }
+    let signed_all = started.elapsed();
+    let kubeconfig = format!("{}# re-signed by kubeboot bench\n", cm["data"]["kubeconfig"].as_str().unwrap_or_default());
+    cm["data"]["kubeconfig"] = Value::String(kubeconfig);
+    let started = Instant::now();
+    admin.update::<Value>(path, &cm).await?;
+    let mut cm: Value = admin.get(path).await?;
+    while !all_signed(&cm) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        cm = admin.get(path).await?;
+    }
+    if !all_signed(&cm) {
+        bail!("cluster-info was not re-signed within 300s");
+    }
+    Ok((signed_all, started.elapsed()))
+}
+
+/// Creates `count` node-client CSRs at once with a bootstrap token and times each from
+/// creation to issuance. Returns (signed per second, latency summary, errors).
+pub async fn csrs(admin_kc: &Kubeconfig, count: usize, concurrency: usize) -> Result<(f64, Summary, usize)> {
+    let admin = Client::from_kubeconfig(admin_kc)?;
+    let token = create_token(&admin).await?;
+    let (cluster, _) = admin_kc.current()?;
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.decode(cluster.certificate_authority_data.as_deref().unwrap_or_default())?;
+    let client = Client::new(&cluster.server, Trust::from_pem(&ca)?, Identity::Token(token.expose()))?;
+    Ok(run_concurrent(count, concurrency, move |i| {
+        let client = client.clone();
+        async move {
+            let req = CertRequest { node_name: format!("bench-{i}"), signer: CLIENT_SIGNER, dns_names: vec![], ip_addresses: vec![] };
+            request_certificate(&client, &req, Duration::from_secs(120)).await.is_ok()
+        }
+    })
+    .await)
+}
+
+/// Whole joins, as `kubeboot join` does them: discovery with JWS and pin checks, key and
+/// CSR, wait for the certificate, one request with it. Returns (joins/s, latency, errors).
+pub async fn joins(admin_kc: &Kubeconfig, nodes: usize, concurrency: usize) -> Result<(f64, Summary, usize)> {
+    let admin = Client::from_kubeconfig(admin_kc)?;
+    let token = Arc::new(create_token(&admin).await?);
+    let (cluster, _) = admin_kc.current()?;
+    let endpoint = cluster.server.trim_start_matches("https://").to_owned();
+    use base64::Engine;
+    let ca = base64::engine::general_purpose::STANDARD.decode(cluster.certificate_authority_data.as_deref().unwrap_or_default())?;
+    let pin = kubeboot_pki::pin::pem_cert_pin(&ca).context("CA pin")?;
+    let trust = Arc::new(CaTrust::Pinned(PinSet::parse([pin.as_str()])?));
+    Ok(run_concurrent(nodes, concurrency, move |i| {
+        let (token, trust, endpoint) = (token.clone(), trust.clone(), endpoint.clone());
+        async move { one_join(&endpoint, &token, &trust, i).await.is_ok() }
+    })
+    .await)
+}
+
+async fn one_join(endpoint: &str, token: &BootstrapToken, trust: &CaTrust, i: usize) -> Result<()> {
+    let cluster = token_discovery(endpoint, token, trust, Duration::from_secs(60), &|_| {}).await?;
+    let boot = Client::new(&cluster.server, Trust::from_pem(&cluster.ca_pem)?, Identity::Token(token.expose()))?;
+    let name = format!("join-{}-{i}", std::process::id());
+    let req = CertRequest { node_name: name.clone(), signer: CLIENT_SIGNER, dns_names: vec![], ip_addresses: vec![] };
+    let issued = request_certificate(&boot, &req, Duration::from_secs(120)).await?;
+    let certs = kubeboot_client::CertSource::from_pem(&issued.cert_pem, &issued.key_pem)?;
+    let node = Client::new(&cluster.server, Trust::from_pem(&cluster.ca_pem)?, Identity::Cert(certs))?;
+    let review: Value = node
+        .create("/apis/authentication.k8s.io/v1/selfsubjectreviews", &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}))
+        .await?;
+    if review.pointer("/status/userInfo/username").and_then(Value::as_str) != Some(&format!("system:node:{name}")) {
+        bail!("the new certificate does not authenticate as the node");
+    }
+    Ok(())
+}
