@@ -19,9 +19,17 @@ use crate::stats::{Summary, rate, summarize};
 /// A new bootstrap token created through `admin`, with kubeadm's defaults.
 pub async fn create_token(admin: &Client) -> Result<BootstrapToken> {
     let token = BootstrapToken::generate(fill);
-    let data = kubeboot_bootstrap::secret::token_secret_data(&token, "bench", None, &["authentication", "signing"], &["system:bootstrappers:kubeadm:default-node-token"]);
+    let data = kubeboot_bootstrap::secret::token_secret_data(
+        &token,
+        "bench",
+        None,
+        &["authentication", "signing"],
+        &["system:bootstrappers:kubeadm:default-node-token"],
+    );
     let secret = json!({"metadata": {"name": token.id.secret_name(), "namespace": "kube-system"}, "type": "bootstrap.kubernetes.io/token", "stringData": data});
-    admin.create::<Value>("/api/v1/namespaces/kube-system/secrets", &secret).await?;
+    admin
+        .create::<Value>("/api/v1/namespaces/kube-system/secrets", &secret)
+        .await?;
     Ok(token)
 }
 
@@ -32,7 +40,11 @@ fn fill(b: &mut [u8]) {
 }
 
 /// Runs `count` requests with `concurrency` tasks, each calling `op(i)`.
-pub async fn run_concurrent<F, Fut>(count: usize, concurrency: usize, op: F) -> (f64, Summary, usize)
+pub async fn run_concurrent<F, Fut>(
+    count: usize,
+    concurrency: usize,
+    op: F,
+) -> (f64, Summary, usize)
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
@@ -65,26 +77,45 @@ where
         lat.extend(l);
         errors += e;
     }
-    (rate(lat.len(), started.elapsed()), summarize(&mut lat), errors)
+    (
+        rate(lat.len(), started.elapsed()),
+        summarize(&mut lat),
+        errors,
+    )
 }
 
 /// The same GET as a bootstrap token and as a client certificate: `(token, cert)` results.
-pub async fn auth(admin_kc: &Kubeconfig, requests: usize, concurrency: usize) -> Result<[(f64, Summary, usize); 2]> {
+pub async fn auth(
+    admin_kc: &Kubeconfig,
+    requests: usize,
+    concurrency: usize,
+) -> Result<[(f64, Summary, usize); 2]> {
     let admin = Client::from_kubeconfig(admin_kc)?;
     let token = create_token(&admin).await?;
     let (cluster, _) = admin_kc.current()?;
     use base64::Engine;
-    let ca = base64::engine::general_purpose::STANDARD.decode(cluster.certificate_authority_data.as_deref().unwrap_or_default())?;
-    let by_token = Client::new(&cluster.server, Trust::from_pem(&ca)?, Identity::Token(token.expose()))?;
+    let ca = base64::engine::general_purpose::STANDARD.decode(
+        cluster
+            .certificate_authority_data
+            .as_deref()
+            .unwrap_or_default(),
+    )?;
+    let by_token = Client::new(
+        &cluster.server,
+        Trust::from_pem(&ca)?,
+        Identity::Token(token.expose()),
+    )?;
     let path = "/apis/certificates.k8s.io/v1/certificatesigningrequests?limit=1";
     let mut out = Vec::new();
     for client in [by_token, admin] {
         let c = client.clone();
-        out.push(run_concurrent(requests, concurrency, move |_| {
-            let c = c.clone();
-            async move { c.get::<Value>(path).await.is_ok() }
-        })
-        .await);
+        out.push(
+            run_concurrent(requests, concurrency, move |_| {
+                let c = c.clone();
+                async move { c.get::<Value>(path).await.is_ok() }
+            })
+            .await,
+        );
     }
     Ok([out.remove(0), out.remove(0)])
 }
@@ -102,7 +133,10 @@ pub async fn signer(admin_kc: &Kubeconfig, tokens: usize) -> Result<(Duration, D
             async move {
                 match create_token(&admin).await {
                     Ok(t) => {
-                        created.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(t);
+                        created
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(t);
                         true
                     }
                     Err(_) => false,
@@ -114,13 +148,27 @@ pub async fn signer(admin_kc: &Kubeconfig, tokens: usize) -> Result<(Duration, D
     if errors > 0 {
         bail!("{errors} tokens could not be created");
     }
-    let tokens = created.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let tokens = created
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
     let path = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
     let all_signed = |cm: &Value| {
-        let content = cm.pointer("/data/kubeconfig").and_then(Value::as_str).unwrap_or_default();
+        let content = cm
+            .pointer("/data/kubeconfig")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         tokens.iter().all(|t| {
-            cm.pointer(&format!("/data/jws-kubeconfig-{}", t.id)).and_then(Value::as_str)
-                == Some(kubeboot_bootstrap::jws::sign_detached(content, t.id.as_str(), t.secret.expose()).as_str())
+            cm.pointer(&format!("/data/jws-kubeconfig-{}", t.id))
+                .and_then(Value::as_str)
+                == Some(
+                    kubeboot_bootstrap::jws::sign_detached(
+                        content,
+                        t.id.as_str(),
+                        t.secret.expose(),
+                    )
+                    .as_str(),
+                )
         })
     };
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -130,7 +178,10 @@ pub async fn signer(admin_kc: &Kubeconfig, tokens: usize) -> Result<(Duration, D
         cm = admin.get(path).await?;
     }
     let signed_all = started.elapsed();
-    let kubeconfig = format!("{}# re-signed by kubeboot bench\n", cm["data"]["kubeconfig"].as_str().unwrap_or_default());
+    let kubeconfig = format!(
+        "{}# re-signed by kubeboot bench\n",
+        cm["data"]["kubeconfig"].as_str().unwrap_or_default()
+    );
     cm["data"]["kubeconfig"] = Value::String(kubeconfig);
     let started = Instant::now();
     admin.update::<Value>(path, &cm).await?;
@@ -147,18 +198,38 @@ pub async fn signer(admin_kc: &Kubeconfig, tokens: usize) -> Result<(Duration, D
 
 /// Creates `count` node-client CSRs at once with a bootstrap token and times each from
 /// creation to issuance. Returns (signed per second, latency summary, errors).
-pub async fn csrs(admin_kc: &Kubeconfig, count: usize, concurrency: usize) -> Result<(f64, Summary, usize)> {
+pub async fn csrs(
+    admin_kc: &Kubeconfig,
+    count: usize,
+    concurrency: usize,
+) -> Result<(f64, Summary, usize)> {
     let admin = Client::from_kubeconfig(admin_kc)?;
     let token = create_token(&admin).await?;
     let (cluster, _) = admin_kc.current()?;
     use base64::Engine;
-    let ca = base64::engine::general_purpose::STANDARD.decode(cluster.certificate_authority_data.as_deref().unwrap_or_default())?;
-    let client = Client::new(&cluster.server, Trust::from_pem(&ca)?, Identity::Token(token.expose()))?;
+    let ca = base64::engine::general_purpose::STANDARD.decode(
+        cluster
+            .certificate_authority_data
+            .as_deref()
+            .unwrap_or_default(),
+    )?;
+    let client = Client::new(
+        &cluster.server,
+        Trust::from_pem(&ca)?,
+        Identity::Token(token.expose()),
+    )?;
     Ok(run_concurrent(count, concurrency, move |i| {
         let client = client.clone();
         async move {
-            let req = CertRequest { node_name: format!("bench-{i}"), signer: CLIENT_SIGNER, dns_names: vec![], ip_addresses: vec![] };
-            request_certificate(&client, &req, Duration::from_secs(120)).await.is_ok()
+            let req = CertRequest {
+                node_name: format!("bench-{i}"),
+                signer: CLIENT_SIGNER,
+                dns_names: vec![],
+                ip_addresses: vec![],
+            };
+            request_certificate(&client, &req, Duration::from_secs(120))
+                .await
+                .is_ok()
         }
     })
     .await)
@@ -166,13 +237,22 @@ pub async fn csrs(admin_kc: &Kubeconfig, count: usize, concurrency: usize) -> Re
 
 /// Whole joins, as `kubeboot join` does them: discovery with JWS and pin checks, key and
 /// CSR, wait for the certificate, one request with it. Returns (joins/s, latency, errors).
-pub async fn joins(admin_kc: &Kubeconfig, nodes: usize, concurrency: usize) -> Result<(f64, Summary, usize)> {
+pub async fn joins(
+    admin_kc: &Kubeconfig,
+    nodes: usize,
+    concurrency: usize,
+) -> Result<(f64, Summary, usize)> {
     let admin = Client::from_kubeconfig(admin_kc)?;
     let token = Arc::new(create_token(&admin).await?);
     let (cluster, _) = admin_kc.current()?;
     let endpoint = cluster.server.trim_start_matches("https://").to_owned();
     use base64::Engine;
-    let ca = base64::engine::general_purpose::STANDARD.decode(cluster.certificate_authority_data.as_deref().unwrap_or_default())?;
+    let ca = base64::engine::general_purpose::STANDARD.decode(
+        cluster
+            .certificate_authority_data
+            .as_deref()
+            .unwrap_or_default(),
+    )?;
     let pin = kubeboot_pki::pin::pem_cert_pin(&ca).context("CA pin")?;
     let trust = Arc::new(CaTrust::Pinned(PinSet::parse([pin.as_str()])?));
     Ok(run_concurrent(nodes, concurrency, move |i| {
@@ -184,16 +264,36 @@ pub async fn joins(admin_kc: &Kubeconfig, nodes: usize, concurrency: usize) -> R
 
 async fn one_join(endpoint: &str, token: &BootstrapToken, trust: &CaTrust, i: usize) -> Result<()> {
     let cluster = token_discovery(endpoint, token, trust, Duration::from_secs(60), &|_| {}).await?;
-    let boot = Client::new(&cluster.server, Trust::from_pem(&cluster.ca_pem)?, Identity::Token(token.expose()))?;
+    let boot = Client::new(
+        &cluster.server,
+        Trust::from_pem(&cluster.ca_pem)?,
+        Identity::Token(token.expose()),
+    )?;
     let name = format!("join-{}-{i}", std::process::id());
-    let req = CertRequest { node_name: name.clone(), signer: CLIENT_SIGNER, dns_names: vec![], ip_addresses: vec![] };
+    let req = CertRequest {
+        node_name: name.clone(),
+        signer: CLIENT_SIGNER,
+        dns_names: vec![],
+        ip_addresses: vec![],
+    };
     let issued = request_certificate(&boot, &req, Duration::from_secs(120)).await?;
     let certs = kubeboot_client::CertSource::from_pem(&issued.cert_pem, &issued.key_pem)?;
-    let node = Client::new(&cluster.server, Trust::from_pem(&cluster.ca_pem)?, Identity::Cert(certs))?;
+    let node = Client::new(
+        &cluster.server,
+        Trust::from_pem(&cluster.ca_pem)?,
+        Identity::Cert(certs),
+    )?;
     let review: Value = node
-        .create("/apis/authentication.k8s.io/v1/selfsubjectreviews", &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}))
+        .create(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}),
+        )
         .await?;
-    if review.pointer("/status/userInfo/username").and_then(Value::as_str) != Some(&format!("system:node:{name}")) {
+    if review
+        .pointer("/status/userInfo/username")
+        .and_then(Value::as_str)
+        != Some(&format!("system:node:{name}"))
+    {
         bail!("the new certificate does not authenticate as the node");
     }
     Ok(())

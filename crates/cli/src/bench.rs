@@ -135,21 +135,66 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
 async fn bench_flows(args: BenchFlowsArgs) -> Result<()> {
     use kubeboot_bench::flows;
     use kubeboot_bench::server::{SelfServer, cpu_seconds, memory_kib};
-    let fmt = |s: &kubeboot_bench::stats::Summary| format!("p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms", s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms);
-    let server = SelfServer::start(&std::env::current_exe()?, &["--anonymous-requests-per-second", "0"]).await?;
+    let fmt = |s: &kubeboot_bench::stats::Summary| {
+        format!(
+            "p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms
+        )
+    };
+    let server = SelfServer::start(
+        &std::env::current_exe()?,
+        &["--anonymous-requests-per-second", "0"],
+    )
+    .await?;
     let kc = server.admin_kubeconfig()?;
-    println!("server ready after {:.0} ms", server.ready_after.as_secs_f64() * 1000.0);
+    println!(
+        "server ready after {:.0} ms",
+        server.ready_after.as_secs_f64() * 1000.0
+    );
     let [token, cert] = flows::auth(&kc, args.requests, args.concurrency).await?;
-    println!("GET (same request) by bootstrap token:     {:>8.0} req/s  {}  errors {}", token.0, fmt(&token.1), token.2);
-    println!("GET (same request) by client certificate:  {:>8.0} req/s  {}  errors {}", cert.0, fmt(&cert.1), cert.2);
+    println!(
+        "GET (same request) by bootstrap token:     {:>8.0} req/s  {}  errors {}",
+        token.0,
+        fmt(&token.1),
+        token.2
+    );
+    println!(
+        "GET (same request) by client certificate:  {:>8.0} req/s  {}  errors {}",
+        cert.0,
+        fmt(&cert.1),
+        cert.2
+    );
     let (signed, resigned) = flows::signer(&kc, args.tokens).await?;
-    println!("bootstrap signer: {} tokens created and all signed in {:.0} ms; re-signing all after a kubeconfig change took {:.0} ms", args.tokens, signed.as_secs_f64() * 1000.0, resigned.as_secs_f64() * 1000.0);
+    println!(
+        "bootstrap signer: {} tokens created and all signed in {:.0} ms; re-signing all after a kubeconfig change took {:.0} ms",
+        args.tokens,
+        signed.as_secs_f64() * 1000.0,
+        resigned.as_secs_f64() * 1000.0
+    );
     let (rate, lat, errors) = flows::csrs(&kc, args.csrs, args.concurrency).await?;
-    println!("CSRs: {} created at once ({} clients): {:.0} signed/s; create to issued {}  errors {}", args.csrs, args.concurrency, rate, fmt(&lat), errors);
+    println!(
+        "CSRs: {} created at once ({} clients): {:.0} signed/s; create to issued {}  errors {}",
+        args.csrs,
+        args.concurrency,
+        rate,
+        fmt(&lat),
+        errors
+    );
     let (rate, lat, errors) = flows::joins(&kc, args.joins, 1).await?;
-    println!("joins: {} one after another: {:.1} joins/s; one join {}  errors {}", args.joins, rate, fmt(&lat), errors);
+    println!(
+        "joins: {} one after another: {:.1} joins/s; one join {}  errors {}",
+        args.joins,
+        rate,
+        fmt(&lat),
+        errors
+    );
     if let (Some((rss, peak)), Some(cpu)) = (memory_kib(server.pid()), cpu_seconds(server.pid())) {
-        println!("server: RSS {:.1} MiB, peak {:.1} MiB, CPU {:.1} s", rss as f64 / 1024.0, peak as f64 / 1024.0, cpu);
+        println!(
+            "server: RSS {:.1} MiB, peak {:.1} MiB, CPU {:.1} s",
+            rss as f64 / 1024.0,
+            peak as f64 / 1024.0,
+            cpu
+        );
     }
     Ok(())
 }
