@@ -64,6 +64,8 @@ struct Watcher {
 
 struct Inner {
     ring: VecDeque<Arc<CachedEvent>>,
+    /// The bytes of the events in the ring.
+    ring_bytes: usize,
     /// Every event after this revision is in the ring.
     oldest: Revision,
     /// The last revision the cache has seen.
@@ -82,6 +84,9 @@ pub struct WatchCache {
     /// Notified after every applied event (readiness, tests).
     pub progressed: Notify,
 }
+
+/// The most bytes of events the ring keeps.
+const MAX_RING_BYTES: usize = 48 << 20;
 
 /// How many events a client watch may have in flight before it is closed as too slow.
 const WATCHER_BUFFER: usize = 4096;
@@ -103,6 +108,7 @@ impl WatchCache {
         let cache = Arc::new(Self {
             inner: Mutex::new(Inner {
                 ring: VecDeque::with_capacity(capacity.min(1 << 16)),
+                ring_bytes: 0,
                 oldest: rev,
                 revision: rev,
                 next_id: 0,
@@ -147,6 +153,7 @@ impl WatchCache {
     fn reset(&self, rev: Revision) {
         let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         g.ring.clear();
+        g.ring_bytes = 0;
         g.oldest = rev;
         g.revision = rev;
         g.watchers.clear();
@@ -176,11 +183,16 @@ impl WatchCache {
         });
         {
             let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-            if g.ring.len() >= self.capacity
-                && let Some(old) = g.ring.pop_front()
+            // Bounded by count and by bytes: large objects changing often (cluster-info
+            // with many signatures) must not fill memory.
+            while g.ring.len() >= self.capacity
+                || (g.ring_bytes + event.json.len() > MAX_RING_BYTES && !g.ring.is_empty())
             {
+                let Some(old) = g.ring.pop_front() else { break };
+                g.ring_bytes -= old.json.len();
                 g.oldest = old.revision;
             }
+            g.ring_bytes += event.json.len();
             g.ring.push_back(event.clone());
             g.revision = event.revision;
             let mut targets: Vec<u64> = g.by_key.get(&event.key).cloned().unwrap_or_default();

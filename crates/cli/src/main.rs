@@ -139,7 +139,9 @@ fn main() -> Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+    // Few blocking threads: store reads are bounded anyway, and each thread costs memory.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(16)
         .enable_all()
         .build()?;
     match cli.command {
