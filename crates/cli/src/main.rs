@@ -1,6 +1,7 @@
 //! The `kubeboot` binary: argument parsing and wiring, nothing else.
 
 mod bench;
+mod certs;
 mod control_plane;
 mod node;
 mod token;
@@ -38,6 +39,11 @@ enum Command {
     Node(node::NodeArgs),
     /// Manage bootstrap tokens, as kubeadm token does.
     Token(token::TokenArgs),
+    /// The whole PKI of a cluster built by hand, from one spec.
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
+    /// Print a kubeconfig for a client certificate.
+    Kubeconfig(certs::KubeconfigArgs),
     /// Measure a server: `bench api` drives the API path with concurrent clients.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -157,5 +163,7 @@ fn main() -> Result<()> {
         Command::Join(args) => runtime.block_on(node::join(args)),
         Command::Node(args) => runtime.block_on(node::node(args)),
         Command::Bench(cmd) => runtime.block_on(bench::run(cmd)),
+        Command::Certs(cmd) => certs::run(cmd),
+        Command::Kubeconfig(args) => certs::kubeconfig(args),
     }
 }

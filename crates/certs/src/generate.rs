@@ -1,0 +1,545 @@
+//! Writing the PKI to a directory (cfssl's file names), checking expiry, renewing.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use kubeboot_pki::cert::{Cert, random_serial, subject};
+use kubeboot_pki::files::{Mode, write_atomic};
+use kubeboot_pki::kubeconfig::Credential;
+use kubeboot_pki::{CertificateAuthority, Kubeconfig, LeafSpec, PrivateKey, Usage};
+use x509_parser::prelude::*;
+
+use crate::plan::{Identity, identities};
+use crate::spec::Checked;
+
+/// What a run did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Files written.
+    pub written: Vec<String>,
+    /// Files found up to date and left alone.
+    pub kept: Vec<String>,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GenError {
+    /// Disk trouble.
+    #[error("{0}")]
+    Io(String),
+    /// A file is unusable or half of a pair is missing.
+    #[error("{0}")]
+    Unusable(String),
+}
+
+fn io(path: &Path, e: impl std::fmt::Display) -> GenError {
+    GenError::Io(format!("{}: {e}", path.display()))
+}
+
+impl Outcome {
+    fn write_if_changed(
+        &mut self,
+        path: &Path,
+        contents: &[u8],
+        mode: Mode,
+    ) -> Result<(), GenError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if std::fs::read(path).ok().as_deref() == Some(contents) {
+            self.kept.push(name);
+            return Ok(());
+        }
+        write_atomic(path, contents, mode).map_err(|e| io(path, e))?;
+        self.written.push(name);
+        Ok(())
+    }
+}
+
+/// Generates (or completes, or leaves alone) the PKI of `c` in `out`.
+pub fn generate(
+    c: &Checked,
+    out: &Path,
+    force: bool,
+    now: SystemTime,
+) -> Result<Outcome, GenError> {
+    std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
+    let mut outcome = Outcome::default();
+    let ca = load_or_create_ca(c, out, force, now, &mut outcome)?;
+    for id in identities(c) {
+        let key_path = out.join(format!("{}-key.pem", id.stem));
+        let key = match (key_path.exists(), force) {
+            (true, false) => PrivateKey::from_pem(&read(&key_path)?)
+                .map_err(|e| GenError::Unusable(format!("{}: {e}", key_path.display())))?,
+            _ => {
+                let k =
+                    PrivateKey::generate(c.alg).map_err(|e| GenError::Unusable(e.to_string()))?;
+                write_atomic(&key_path, k.to_pem().as_bytes(), Mode::Private)
+                    .map_err(|e| io(&key_path, e))?;
+                outcome.written.push(format!("{}-key.pem", id.stem));
+                k
+            }
+        };
+        let cert_path = out.join(format!("{}.pem", id.stem));
+        let current = std::fs::read(&cert_path).ok();
+        let cert_pem = match current.filter(|pem| up_to_date(pem, &id, &ca, &key, now)) {
+            Some(pem) => {
+                outcome.kept.push(format!("{}.pem", id.stem));
+                String::from_utf8_lossy(&pem).into_owned()
+            }
+            None => {
+                let cert = issue(&ca, &id, &key, now, c.leaf_validity)?;
+                outcome.write_if_changed(&cert_path, cert.pem.as_bytes(), Mode::Public)?;
+                cert.pem
+            }
+        };
+        if id.kubeconfig {
+            let kc = Kubeconfig::new(
+                &c.spec.cluster_name,
+                &c.spec.api_endpoint,
+                ca.cert_pem(),
+                &id.cn,
+                Credential::ClientCert {
+                    cert_pem,
+                    key_pem: key.to_pem(),
+                },
+            );
+            outcome.write_if_changed(
+                &out.join(format!("{}.kubeconfig", id.stem)),
+                kc.to_yaml().as_bytes(),
+                Mode::Private,
+            )?;
+        }
+    }
+    let enc = out.join("encryption-config.yaml");
+    if force || !enc.exists() {
+        let mut key = [0u8; 32];
+        fill(&mut key);
+        write_atomic(
+            &enc,
+            encryption_config(&c.spec.encryption.provider, &key).as_bytes(),
+            Mode::Private,
+        )
+        .map_err(|e| io(&enc, e))?;
+        outcome.written.push("encryption-config.yaml".into());
+    } else {
+        outcome.kept.push("encryption-config.yaml".into());
+    }
+    Ok(outcome)
+}
+
+fn fill(b: &mut [u8]) {
+    let _ =
+        std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, b));
+}
+
+/// An `EncryptionConfiguration` for Secrets with one 32-byte key, reading plaintext too.
+pub fn encryption_config(provider: &str, key: &[u8; 32]) -> String {
+    let secret = base64::engine::general_purpose::STANDARD.encode(key);
+    format!(
+        "kind: EncryptionConfiguration\napiVersion: apiserver.config.k8s.io/v1\nresources:\n  - resources:\n      - secrets\n    providers:\n      - {provider}:\n          keys:\n            - name: key1\n              secret: {secret}\n      - identity: {{}}\n"
+    )
+}
+
+fn read(path: &Path) -> Result<String, GenError> {
+    std::fs::read_to_string(path).map_err(|e| io(path, e))
+}
+
+fn load_or_create_ca(
+    c: &Checked,
+    out: &Path,
+    force: bool,
+    now: SystemTime,
+    outcome: &mut Outcome,
+) -> Result<CertificateAuthority, GenError> {
+    let (cert, key) = (out.join("ca.pem"), out.join("ca-key.pem"));
+    match (cert.exists(), key.exists(), force) {
+        (true, true, false) => {
+            outcome
+                .kept
+                .extend(["ca.pem".to_owned(), "ca-key.pem".to_owned()]);
+            CertificateAuthority::from_pem(&read(&cert)?, &read(&key)?)
+                .map_err(|e| GenError::Unusable(format!("{}: {e}", cert.display())))
+        }
+        (true, false, false) | (false, true, false) => Err(GenError::Unusable(format!(
+            "{} holds half of the CA (ca.pem and ca-key.pem go together): restore the other file, or pass --force to make a new CA",
+            out.display()
+        ))),
+        _ => {
+            let ca = CertificateAuthority::create(
+                "Kubernetes",
+                c.alg,
+                now - Duration::from_secs(300),
+                c.ca_validity,
+                random_serial(),
+            )
+            .map_err(|e| GenError::Unusable(e.to_string()))?;
+            write_atomic(&key, ca.key_pem().as_bytes(), Mode::Private).map_err(|e| io(&key, e))?;
+            write_atomic(&cert, ca.cert_pem().as_bytes(), Mode::Public)
+                .map_err(|e| io(&cert, e))?;
+            outcome
+                .written
+                .extend(["ca-key.pem".to_owned(), "ca.pem".to_owned()]);
+            Ok(ca)
+        }
+    }
+}
+
+fn issue(
+    ca: &CertificateAuthority,
+    id: &Identity,
+    key: &PrivateKey,
+    now: SystemTime,
+    validity: Duration,
+) -> Result<Cert, GenError> {
+    let spec = LeafSpec {
+        subject: subject(&id.cn, &id.orgs),
+        dns_names: id.dns.clone(),
+        ip_addresses: id.ips.clone(),
+        emails: vec![],
+        uris: vec![],
+        usages: id.usages.clone(),
+        not_before: now - Duration::from_secs(300),
+        not_after: (now + validity).min(ca.not_after()),
+        serial: random_serial(),
+    };
+    ca.issue_for_key(&spec, key)
+        .map_err(|e| GenError::Unusable(e.to_string()))
+}
+
+/// Whether an existing certificate already is what the identity asks for.
+fn up_to_date(
+    pem: &[u8],
+    id: &Identity,
+    ca: &CertificateAuthority,
+    key: &PrivateKey,
+    now: SystemTime,
+) -> bool {
+    let Ok((_, block)) = x509_parser::pem::parse_x509_pem(pem) else {
+        return false;
+    };
+    let Ok((_, cert)) = X509Certificate::from_der(&block.contents) else {
+        return false;
+    };
+    let Ok((_, ca_cert)) = X509Certificate::from_der(ca.cert_der()) else {
+        return false;
+    };
+    let secs = |t: SystemTime| {
+        t.duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    };
+    let (dns, ips) = sans(&cert);
+    let mut want_dns = id.dns.clone();
+    want_dns.sort();
+    let mut want_ips = id.ips.clone();
+    want_ips.sort();
+    cert.verify_signature(Some(ca_cert.public_key())).is_ok()
+        && cert.public_key().raw == key.public_key_der().as_slice()
+        && cert.subject().to_string() == subject_text(&id.cn, &id.orgs)
+        && dns == want_dns
+        && ips == want_ips
+        && usages_of(&cert) == sorted(&id.usages)
+        && cert.validity().not_after.timestamp() > secs(now)
+}
+
+fn sorted(u: &[Usage]) -> Vec<Usage> {
+    let mut v = u.to_vec();
+    v.sort();
+    v
+}
+
+fn subject_text(cn: &str, orgs: &[String]) -> String {
+    let mut parts: Vec<String> = orgs.iter().map(|o| format!("O={o}")).collect();
+    parts.push(format!("CN={cn}"));
+    parts.join(", ")
+}
+
+fn sans(cert: &X509Certificate<'_>) -> (Vec<String>, Vec<IpAddr>) {
+    let (mut dns, mut ips) = (Vec::new(), Vec::new());
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                GeneralName::DNSName(d) => dns.push((*d).to_owned()),
+                GeneralName::IPAddress(b) if b.len() == 4 => {
+                    ips.push(IpAddr::from([b[0], b[1], b[2], b[3]]))
+                }
+                GeneralName::IPAddress(b) if b.len() == 16 => {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(b);
+                    ips.push(IpAddr::from(a));
+                }
+                _ => {}
+            }
+        }
+    }
+    dns.sort();
+    ips.sort();
+    (dns, ips)
+}
+
+fn usages_of(cert: &X509Certificate<'_>) -> Vec<Usage> {
+    let mut out = Vec::new();
+    if let Ok(Some(ku)) = cert.key_usage() {
+        if ku.value.digital_signature() {
+            out.push(Usage::DigitalSignature);
+        }
+        if ku.value.key_encipherment() {
+            out.push(Usage::KeyEncipherment);
+        }
+    }
+    if let Ok(Some(eku)) = cert.extended_key_usage() {
+        if eku.value.server_auth {
+            out.push(Usage::ServerAuth);
+        }
+        if eku.value.client_auth {
+            out.push(Usage::ClientAuth);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Re-issues every certificate in `dir` from the same CA and keys (names, usages and
+/// subjects kept), and updates the kubeconfigs that carry them.
+pub fn renew_all(dir: &Path, validity: Duration, now: SystemTime) -> Result<Outcome, GenError> {
+    let (ca_cert, ca_key) = (dir.join("ca.pem"), dir.join("ca-key.pem"));
+    if !ca_key.exists() {
+        return Err(GenError::Unusable(format!(
+            "{} is missing: certificates of an external CA cannot be renewed here",
+            ca_key.display()
+        )));
+    }
+    let ca = CertificateAuthority::from_pem(&read(&ca_cert)?, &read(&ca_key)?)
+        .map_err(|e| GenError::Unusable(e.to_string()))?;
+    let mut outcome = Outcome::default();
+    for (stem, path) in leaf_files(dir)? {
+        let key_path = dir.join(format!("{stem}-key.pem"));
+        let Ok(key_pem) = read(&key_path) else {
+            continue;
+        };
+        let key = PrivateKey::from_pem(&key_pem)
+            .map_err(|e| GenError::Unusable(format!("{}: {e}", key_path.display())))?;
+        let pem = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        let Ok((_, block)) = x509_parser::pem::parse_x509_pem(&pem) else {
+            continue;
+        };
+        let Ok((_, cert)) = X509Certificate::from_der(&block.contents) else {
+            continue;
+        };
+        let text = |a: &AttributeTypeAndValue<'_>| a.as_str().unwrap_or_default().to_owned();
+        let (dns, ips) = sans(&cert);
+        let id = Identity {
+            stem: stem.clone(),
+            cn: cert
+                .subject()
+                .iter_common_name()
+                .next()
+                .map(text)
+                .unwrap_or_default(),
+            orgs: cert.subject().iter_organization().map(text).collect(),
+            dns,
+            ips,
+            usages: usages_of(&cert),
+            kubeconfig: false,
+        };
+        let new = issue(&ca, &id, &key, now, validity)?;
+        outcome.write_if_changed(&path, new.pem.as_bytes(), Mode::Public)?;
+        let kc_path = dir.join(format!("{stem}.kubeconfig"));
+        if let Ok(text) = std::fs::read_to_string(&kc_path) {
+            let mut kc = Kubeconfig::from_yaml(&text)
+                .map_err(|e| GenError::Unusable(format!("{}: {e}", kc_path.display())))?;
+            for u in &mut kc.users {
+                if u.user.client_certificate_data.is_some() {
+                    u.user.client_certificate_data =
+                        Some(base64::engine::general_purpose::STANDARD.encode(&new.pem));
+                }
+            }
+            outcome.write_if_changed(&kc_path, kc.to_yaml().as_bytes(), Mode::Private)?;
+        }
+    }
+    Ok(outcome)
+}
+
+fn leaf_files(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>, GenError> {
+    let mut out: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(dir)
+        .map_err(|e| io(dir, e))?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".pem")?;
+            (!stem.ends_with("-key") && stem != "ca").then(|| (stem.to_owned(), e.path()))
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// kubeadm's `certs check-expiration` tables for the certificates in `dir`.
+pub fn check_expiration(dir: &Path, now: SystemTime) -> Result<String, GenError> {
+    let external = if dir.join("ca-key.pem").exists() {
+        "no"
+    } else {
+        "yes"
+    };
+    let ca_pem = std::fs::read(dir.join("ca.pem")).map_err(|e| io(&dir.join("ca.pem"), e))?;
+    let parse = |pem: &[u8]| -> Option<(String, i64)> {
+        let (_, block) = x509_parser::pem::parse_x509_pem(pem).ok()?;
+        let (_, c) = X509Certificate::from_der(&block.contents).ok()?;
+        Some((c.issuer().to_string(), c.validity().not_after.timestamp()))
+    };
+    let (ca_subject, ca_end) = {
+        let (_, block) = x509_parser::pem::parse_x509_pem(&ca_pem)
+            .map_err(|e| GenError::Unusable(format!("ca.pem: {e}")))?;
+        let (_, c) = X509Certificate::from_der(&block.contents)
+            .map_err(|e| GenError::Unusable(format!("ca.pem: {e}")))?;
+        (c.subject().to_string(), c.validity().not_after.timestamp())
+    };
+    let now_s = now
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut rows = vec![[
+        "CERTIFICATE".to_owned(),
+        "EXPIRES".into(),
+        "RESIDUAL TIME".into(),
+        "CERTIFICATE AUTHORITY".into(),
+        "EXTERNALLY MANAGED".into(),
+    ]];
+    for (stem, path) in leaf_files(dir)? {
+        let Some((issuer, end)) = std::fs::read(&path).ok().as_deref().and_then(parse) else {
+            continue;
+        };
+        let ca = if issuer == ca_subject { "ca" } else { "" };
+        rows.push([
+            stem,
+            expiry_text(end),
+            kubeboot_api::clock::short_human_duration(end - now_s),
+            ca.into(),
+            external.into(),
+        ]);
+    }
+    let mut out = table(&rows);
+    out.push('\n');
+    out.push_str(&table(&[
+        [
+            "CERTIFICATE AUTHORITY".to_owned(),
+            "EXPIRES".into(),
+            "RESIDUAL TIME".into(),
+            "EXTERNALLY MANAGED".into(),
+        ],
+        [
+            "ca".into(),
+            expiry_text(ca_end),
+            kubeboot_api::clock::short_human_duration(ca_end - now_s),
+            external.into(),
+        ],
+    ]));
+    Ok(out)
+}
+
+fn expiry_text(ts: i64) -> String {
+    let t = ::time::OffsetDateTime::from_unix_timestamp(ts)
+        .unwrap_or(::time::OffsetDateTime::UNIX_EPOCH);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {:02}, {} {:02}:{:02} UTC",
+        MONTHS[usize::from(u8::from(t.month())) - 1],
+        t.day(),
+        t.year(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+fn table<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0) + 3)
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == N {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}", w = widths[c]));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generating_twice_changes_nothing_and_keys_survive() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::spec::parse(crate::spec::STARTING_SPEC).unwrap();
+        let now = SystemTime::now();
+        let first = generate(&c, dir.path(), false, now).unwrap();
+        assert!(
+            first.written.iter().any(|f| f == "admin.kubeconfig")
+                && first.written.iter().any(|f| f == "kubernetes.pem")
+        );
+        let key_before = std::fs::read(dir.path().join("admin-key.pem")).unwrap();
+        let second = generate(&c, dir.path(), false, now).unwrap();
+        assert_eq!(
+            second.written,
+            Vec::<String>::new(),
+            "an unchanged spec changes nothing"
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("admin-key.pem")).unwrap(),
+            key_before
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |f: &str| {
+            std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(
+            (
+                mode("ca-key.pem"),
+                mode("admin.kubeconfig"),
+                mode("ca.pem"),
+                mode("worker-0.pem")
+            ),
+            (0o600, 0o600, 0o644, 0o644)
+        );
+        // A new SAN re-issues the API server certificate with the same key.
+        let more = crate::spec::parse(
+            &crate::spec::STARTING_SPEC.replace("extraSANs: []", "extraSANs: [api.example.com]"),
+        )
+        .unwrap();
+        let key = std::fs::read(dir.path().join("kubernetes-key.pem")).unwrap();
+        let third = generate(&more, dir.path(), false, now).unwrap();
+        assert_eq!(third.written, ["kubernetes.pem"]);
+        assert_eq!(
+            std::fs::read(dir.path().join("kubernetes-key.pem")).unwrap(),
+            key
+        );
+        let table = check_expiration(dir.path(), now).unwrap();
+        assert!(
+            table.starts_with("CERTIFICATE")
+                && table.contains("worker-0")
+                && table.contains("CERTIFICATE AUTHORITY"),
+            "{table}"
+        );
+        let renewed = renew_all(dir.path(), Duration::from_secs(3600), now).unwrap();
+        assert!(
+            renewed.written.iter().any(|f| f == "admin.kubeconfig"),
+            "{renewed:?}"
+        );
+    }
+}
