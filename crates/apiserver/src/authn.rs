@@ -101,7 +101,7 @@ impl ClientCa {
         &self,
         leaf_der: &[u8],
         now: SystemTime,
-    ) -> Result<UserInfo, CertAuthError> {
+    ) -> Result<(UserInfo, SystemTime), CertAuthError> {
         let (_, leaf) = X509Certificate::from_der(leaf_der).map_err(|_| CertAuthError::Parse)?;
         let signed = self.cas.iter().any(|ca_der| {
             X509Certificate::from_der(ca_der).is_ok_and(|(_, ca)| {
@@ -128,7 +128,9 @@ impl ClientCa {
         let text = |a: &AttributeTypeAndValue<'_>| a.as_str().unwrap_or_default().to_owned();
         let mut groups: Vec<String> = leaf.subject().iter_organization().map(text).collect();
         groups.push(AUTHENTICATED.into());
-        Ok(UserInfo {
+        let not_after = UNIX_EPOCH
+            + std::time::Duration::from_secs(u64::try_from(v.not_after.timestamp()).unwrap_or(0));
+        let user = UserInfo {
             name: leaf
                 .subject()
                 .iter_common_name()
@@ -138,7 +140,8 @@ impl ClientCa {
             uid: String::new(),
             groups,
             extra: BTreeMap::new(),
-        })
+        };
+        Ok((user, not_after))
     }
 }
 

@@ -52,8 +52,8 @@ pub trait TokenAuthenticator: Send + Sync {
 pub enum PeerCert {
     /// No certificate presented.
     None,
-    /// A valid certificate: this user.
-    Valid(UserInfo),
+    /// A valid certificate: this user, until the certificate's end.
+    Valid(UserInfo, std::time::SystemTime),
     /// A certificate that failed verification.
     Invalid,
 }
@@ -191,17 +191,23 @@ impl App {
             Ok(r) => r,
             Err(s) => status_response(&s),
         };
-        let resource = if info.is_resource {
-            info.resource.as_str()
-        } else {
-            ""
+        // Labels come from fixed sets, so no client can grow the metrics without bound.
+        let resource = match info.is_resource {
+            false => "",
+            true if registry::find(&info.group, &info.version, &info.resource).is_some()
+                || registry::REVIEWS.iter().any(|r| r.plural == info.resource) =>
+            {
+                info.resource.as_str()
+            }
+            true => "unknown",
         };
-        self.metrics.observe_request(
-            &info.verb,
-            resource,
-            resp.status().as_u16(),
-            started.elapsed(),
-        );
+        let verb = match info.verb.as_str() {
+            v @ ("get" | "list" | "watch" | "create" | "update" | "patch" | "delete"
+            | "deletecollection" | "head" | "post" | "put" | "options") => v,
+            _ => "other",
+        };
+        self.metrics
+            .observe_request(verb, resource, resp.status().as_u16(), started.elapsed());
         resp
     }
 
@@ -216,7 +222,9 @@ impl App {
             return Err(Status::unauthorized());
         }
         match peer {
-            PeerCert::Valid(u) => Ok(u.clone()),
+            PeerCert::Valid(u, not_after) if self.clock.now() <= *not_after => Ok(u.clone()),
+            // The certificate expired while the connection lived.
+            PeerCert::Valid(..) => Err(Status::unauthorized()),
             PeerCert::Invalid => Err(Status::unauthorized()),
             PeerCert::None if self.anonymous => Ok(UserInfo::anonymous()),
             PeerCert::None => Err(Status::unauthorized()),
@@ -287,6 +295,30 @@ impl App {
                 "the server could not find the requested resource",
             ));
         };
+        let not_found = || {
+            Status::failure(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            )
+        };
+        // `namespaces/<a>/namespaces/<b>` would be authorized in namespace <a> but act on <b>.
+        if info.resource == "namespaces"
+            && !info.namespace.is_empty()
+            && info.namespace != info.name
+        {
+            return Err(not_found());
+        }
+        // What is authorized is what is done: no create of a named URL, and no create or
+        // delete through a subresource.
+        if (info.verb == "create" && !info.name.is_empty())
+            || (!info.subresource.is_empty()
+                && matches!(info.verb.as_str(), "create" | "delete" | "deletecollection"))
+        {
+            return Err(Status::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            ));
+        }
         if !info.subresource.is_empty() && !def.subresources.contains(&info.subresource.as_str()) {
             return Err(Status::failure(
                 404,
@@ -496,6 +528,14 @@ impl App {
             None => None,
         };
         let prefix = def.ns_prefix(ns);
+        if cont
+            .as_ref()
+            .is_some_and(|(key, _)| !key.starts_with(&prefix))
+        {
+            return Err(Status::bad_request(
+                "continue key is not valid: it belongs to another list",
+            ));
+        }
         let mut items = Vec::new();
         let mut after = cont.as_ref().map(|(key, _)| key.clone());
         let mut revision = cont.as_ref().map(|(_, rev)| *rev);
@@ -575,14 +615,16 @@ impl App {
             // Synthetic ADDED events for the current state, then changes after it.
             let page = match &key {
                 Some(k) => {
-                    let kv = self
-                        .store
-                        .get(k)
-                        .await
-                        .map_err(|e| from_store(e, def, ""))?;
+                    // The revision first: a write between the two reads is then sent again
+                    // rather than lost.
                     let revision = self
                         .store
                         .revision()
+                        .await
+                        .map_err(|e| from_store(e, def, ""))?;
+                    let kv = self
+                        .store
+                        .get(k)
                         .await
                         .map_err(|e| from_store(e, def, ""))?;
                     kubeboot_store::ListPage {
@@ -619,7 +661,7 @@ impl App {
         let timeout = q
             .get("timeoutSeconds")
             .and_then(|t| t.parse::<u64>().ok())
-            .map(Duration::from_secs)
+            .map(|t| Duration::from_secs(t.clamp(1, 3600)))
             .unwrap_or(Duration::from_secs(1800));
         let bookmarks = q
             .get("allowWatchBookmarks")

@@ -9,6 +9,7 @@ pub mod authz;
 pub mod bootstrap_token;
 pub mod datadir;
 pub mod discovery;
+pub mod encryption;
 pub mod http;
 pub mod metrics;
 pub mod object;

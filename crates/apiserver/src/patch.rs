@@ -45,13 +45,36 @@ pub fn apply(original: &Value, patch_body: &[u8], ty: PatchType) -> Result<Value
         }
         PatchType::Json => {
             let p: json_patch::Patch = serde_json::from_value(patch).map_err(|e| bad(&e))?;
-            json_patch::patch(&mut out, &p).map_err(|e| {
-                Status::failure(
-                    422,
-                    "Invalid",
-                    format!("the server rejected our request due to an error in our request: {e}"),
-                )
-            })?;
+            if p.0.len() > MAX_JSON_PATCH_OPS {
+                return Err(Status::too_large(format!(
+                    "the JSON patch has more than {MAX_JSON_PATCH_OPS} operations"
+                )));
+            }
+            // Applied one operation at a time so that copies cannot grow the object past
+            // the size a request may have.
+            for op in p.0 {
+                let grows = matches!(
+                    op,
+                    json_patch::PatchOperation::Copy(_) | json_patch::PatchOperation::Add(_)
+                );
+                json_patch::patch(&mut out, &[op]).map_err(|e| {
+                    Status::failure(
+                        422,
+                        "Invalid",
+                        format!(
+                            "the server rejected our request due to an error in our request: {e}"
+                        ),
+                    )
+                })?;
+                if grows
+                    && serde_json::to_vec(&out).map_or(usize::MAX, |v| v.len())
+                        > crate::http::MAX_BODY
+                {
+                    return Err(Status::too_large(
+                        "the JSON patch makes the object larger than 3 MiB",
+                    ));
+                }
+            }
         }
         PatchType::Strategic => {
             if !patch.is_object() {
@@ -62,6 +85,9 @@ pub fn apply(original: &Value, patch_body: &[u8], ty: PatchType) -> Result<Value
     }
     Ok(out)
 }
+
+/// The most operations a JSON patch may have (Kubernetes' limit).
+const MAX_JSON_PATCH_OPS: usize = 10_000;
 
 /// The merge key of a list field, by field name, for the kinds served here.
 fn merge_key(field: &str) -> Option<&'static str> {

@@ -50,6 +50,8 @@ pub struct ServerConfig {
     pub watch_cache_size: usize,
     /// Limit on anonymous requests per client address (None: unlimited).
     pub anonymous_rate_limit: Option<RateLimit>,
+    /// Encryption at rest of Secrets (`--encryption-provider-config`).
+    pub encryption: Option<crate::encryption::Encryption>,
 }
 
 /// Why the server could not start.
@@ -113,6 +115,19 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         kubeboot_store::sqlite::DEFAULT_HISTORY,
         Some(observer),
     )?);
+    let store: Arc<dyn Store> = match cfg.encryption {
+        Some(enc) => {
+            let wrapped = Arc::new(crate::encryption::EncryptingStore::new(store, enc));
+            // Every stored Secret must be readable with the configured keys: a wrong or
+            // missing key stops the server here, never later and never as plaintext.
+            wrapped
+                .list("/registry/secrets/", None, None)
+                .await
+                .map_err(|e| StartError::Seed(format!("--encryption-provider-config: {e}")))?;
+            wrapped
+        }
+        None => store,
+    };
     let cache = WatchCache::start(store.clone(), cfg.watch_cache_size).await?;
     let authz = Arc::new(Authorizer::new(cfg.authorization_modes.clone()));
     let clock: Arc<dyn kubeboot_api::Clock> = Arc::new(SystemClock);
@@ -177,7 +192,7 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>
                 &app.client_ca,
             ) {
                 (Some(leaf), Some(ca)) => match ca.authenticate(leaf, app.clock.now()) {
-                    Ok(user) => PeerCert::Valid(user),
+                    Ok((user, not_after)) => PeerCert::Valid(user, not_after),
                     Err(e) => {
                         tracing::debug!(error = %e, "client certificate refused");
                         PeerCert::Invalid

@@ -98,7 +98,36 @@ pub fn prepare_update(
             default_condition_times(new, old, adm.now);
         }
         (Kind::Csr, "status") => {
-            let status = new.get("status").cloned().unwrap_or(json!({}));
+            let mut status = new.get("status").cloned().unwrap_or(json!({}));
+            // Approved and Denied change only through /approval: keep the stored ones
+            // (Kubernetes' preserveConditionInstances) and drop any the client sent.
+            let decided = |c: &Value| {
+                matches!(
+                    c.get("type").and_then(Value::as_str),
+                    Some("Approved" | "Denied")
+                )
+            };
+            let mut conds: Vec<Value> = old
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|c| decided(c))
+                .cloned()
+                .collect();
+            conds.extend(
+                status
+                    .get("conditions")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| !decided(c))
+                    .cloned(),
+            );
+            if !status.is_object() {
+                status = json!({});
+            }
+            status["conditions"] = json!(conds);
             let mut merged = old.clone();
             merged["status"] = status;
             carry_metadata_from(&mut merged, new);

@@ -82,6 +82,50 @@ fn read(p: &std::path::Path) -> Result<String> {
     std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
 }
 
+fn encryption(s: &ServingArgs) -> Result<Option<kubeboot_apiserver::encryption::Encryption>> {
+    s.encryption_provider_config
+        .as_deref()
+        .map(|p| {
+            kubeboot_apiserver::encryption::Encryption::parse(&read(p)?)
+                .map_err(|e| anyhow::anyhow!("--encryption-provider-config {}: {e}", p.display()))
+        })
+        .transpose()
+}
+
+/// `rewrite-secrets` flags.
+#[derive(Args)]
+pub(crate) struct RewriteArgs {
+    /// The data dir of a `server` (its store is db/state.db).
+    #[arg(long, conflicts_with = "storage_dir")]
+    data_dir: Option<PathBuf>,
+    /// The storage dir of an `apiserver`.
+    #[arg(long)]
+    storage_dir: Option<PathBuf>,
+    /// The EncryptionConfiguration whose first key all Secrets are rewritten with.
+    #[arg(long)]
+    encryption_provider_config: PathBuf,
+}
+
+pub(crate) async fn rewrite_secrets(args: RewriteArgs) -> Result<()> {
+    let path = match (&args.data_dir, &args.storage_dir) {
+        (Some(d), _) => DataDir::new(d).store_path(),
+        (None, Some(s)) => s.join("state.db"),
+        (None, None) => bail!("give --data-dir or --storage-dir"),
+    };
+    let enc =
+        kubeboot_apiserver::encryption::Encryption::parse(&read(&args.encryption_provider_config)?)
+            .map_err(anyhow::Error::msg)?;
+    let store: Arc<dyn kubeboot_store::Store> =
+        Arc::new(kubeboot_store::sqlite::SqliteStore::open(&path)?);
+    let wrapped = kubeboot_apiserver::encryption::EncryptingStore::new(store, enc);
+    let n = kubeboot_apiserver::encryption::rewrite_secrets(&wrapped).await?;
+    println!(
+        "rewrote {n} secret(s) with the first key of {}",
+        args.encryption_provider_config.display()
+    );
+    Ok(())
+}
+
 fn rate_limit(s: &ServingArgs) -> Option<RateLimit> {
     (s.anonymous_requests_per_second > 0.0).then_some(RateLimit {
         per_second: s.anonymous_requests_per_second,
@@ -107,6 +151,7 @@ pub(crate) async fn server(
         bootstrap_token_auth: true,
         watch_cache_size: serving.default_watch_cache_size.max(1),
         anonymous_rate_limit: rate_limit(&serving),
+        encryption: encryption(&serving)?,
     };
     let running = start(cfg).await.context("starting the API server")?;
     let url = server_url(
@@ -176,6 +221,7 @@ pub(crate) async fn apiserver(args: ApiserverArgs) -> Result<()> {
         bootstrap_token_auth: args.enable_bootstrap_token_auth,
         watch_cache_size: args.serving.default_watch_cache_size.max(1),
         anonymous_rate_limit: rate_limit(&args.serving),
+        encryption: encryption(&args.serving)?,
     };
     let running = start(cfg).await.context("starting the API server")?;
     println!("kubeboot API server listening on https://{}", running.addr);

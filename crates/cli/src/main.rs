@@ -44,6 +44,8 @@ enum Command {
     Certs(certs::CertsCommand),
     /// Print a kubeconfig for a client certificate.
     Kubeconfig(certs::KubeconfigArgs),
+    /// Rewrite every stored Secret with the first key of --encryption-provider-config (after a key rotation).
+    RewriteSecrets(control_plane::RewriteArgs),
     /// Measure a server: `bench api` drives the API path with concurrent clients.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -84,6 +86,9 @@ pub(crate) struct ServingArgs {
     /// Events the watch cache keeps so watches can resume from a resourceVersion.
     #[arg(long, default_value_t = 100_000)]
     pub(crate) default_watch_cache_size: usize,
+    /// Encrypt Secrets at rest as this EncryptionConfiguration says.
+    #[arg(long)]
+    pub(crate) encryption_provider_config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -164,6 +169,7 @@ fn main() -> Result<()> {
         Command::Node(args) => runtime.block_on(node::node(args)),
         Command::Bench(cmd) => runtime.block_on(bench::run(cmd)),
         Command::Certs(cmd) => certs::run(cmd),
+        Command::RewriteSecrets(args) => runtime.block_on(control_plane::rewrite_secrets(args)),
         Command::Kubeconfig(args) => certs::kubeconfig(args),
     }
 }

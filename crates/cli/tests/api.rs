@@ -549,7 +549,7 @@ fn apiserver_serves_with_kube_apiserver_flags() {
         String::from_utf8_lossy(&out.stderr)
     );
     let pki = data.join("pki");
-    let mut child = Command::new(common::bin())
+    let child = Command::new(common::bin())
         .args([
             "apiserver",
             "--bind-address",
@@ -572,9 +572,10 @@ fn apiserver_serves_with_kube_apiserver_flags() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("apiserver");
+    let mut child = common::KillOnDrop(child);
     let mut line = String::new();
     use std::io::BufRead;
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+    std::io::BufReader::new(child.0.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("read");
     let url = line
@@ -592,12 +593,95 @@ fn apiserver_serves_with_kube_apiserver_flags() {
             .expect("kubectl")
     };
     let out = kubectl(&["get", "namespaces", "-o", "name"]);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("namespace/kube-system"));
+}
+
+#[test]
+fn requests_cannot_reach_beyond_what_was_authorized() {
+    let s = Server::start();
+    use base64::Engine;
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(r#"{"v":"meta.k8s.io/v1","rv":1,"start":"/registry/"}"#);
+    let (code, out) = s.admin_curl(
+        &[],
+        &format!("/api/v1/namespaces/default/secrets?limit=5&continue={forged}"),
+    );
+    assert_eq!(
+        code, 400,
+        "a continue token of another list is refused: {out}"
+    );
+    let (code, _) = s.admin_curl(
+        &["-X", "DELETE"],
+        "/api/v1/namespaces/default/namespaces/kube-system",
+    );
+    assert_eq!(
+        code, 404,
+        "no namespace reached through another namespace's URL"
+    );
+    let (code, _) = s.admin_curl(&[], "/api/v1/namespaces/kube-system");
+    assert_eq!(code, 200, "kube-system is still there");
+    let (code, _) = s.admin_curl(
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            r#"{"metadata":{"name":"other"}}"#,
+        ],
+        "/api/v1/namespaces/default/configmaps/foo",
+    );
+    assert_eq!(code, 405, "create at a named URL is not allowed");
+    let (code, _) = s.admin_curl(
+        &["--max-time", "5"],
+        "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=18446744073709551615",
+    );
+    assert!(
+        code == 200 || code == 0,
+        "a huge timeout is clamped, not a crash"
+    );
+    let (code, _) = s.admin_curl(&[], "/healthz");
+    assert_eq!(code, 200);
+
+    // Approved/Denied change only through /approval.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csr = openssl_csr(dir.path(), "/CN=jane");
+    let body = format!(
+        r#"{{"metadata":{{"name":"via-status"}},"spec":{{"request":"{}","signerName":"kubernetes.io/kube-apiserver-client","usages":["client auth"]}}}}"#,
+        base64::engine::general_purpose::STANDARD.encode(csr)
+    );
+    let (code, out) = s.admin_curl(
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &body,
+        ],
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+    );
+    assert_eq!(code, 201, "{out}");
+    let with_approval = out.replace(
+        r#""status":{}"#,
+        r#""status":{"conditions":[{"type":"Approved","status":"True","reason":"Sneaky"}]}"#,
+    );
+    let (code, out) = s.admin_curl(
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &with_approval,
+        ],
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests/via-status/status",
+    );
+    assert_eq!(code, 200, "{out}");
+    assert!(
+        !out.contains("Sneaky"),
+        "an Approved condition sent to /status is dropped: {out}"
+    );
 }

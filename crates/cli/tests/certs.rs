@@ -246,7 +246,7 @@ fn a_hand_built_cluster_pki_from_one_spec() {
     );
 
     // The generated files run a real API server; each identity gets exactly its rights.
-    let mut api = Command::new(bin())
+    let api = Command::new(bin())
         .args([
             "apiserver",
             "--bind-address",
@@ -262,11 +262,14 @@ fn a_hand_built_cluster_pki_from_one_spec() {
         .arg(&ca)
         .arg("--storage-dir")
         .arg(tmp.path().join("store"))
+        .arg("--encryption-provider-config")
+        .arg(auth.join("encryption-config.yaml"))
         .stdout(Stdio::piped())
         .spawn()
         .expect("apiserver");
+    let mut api = common::KillOnDrop(api);
     let mut line = String::new();
-    std::io::BufReader::new(api.stdout.take().expect("stdout"))
+    std::io::BufReader::new(api.0.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("read");
     let url = line
@@ -311,14 +314,68 @@ fn a_hand_built_cluster_pki_from_one_spec() {
         );
     }
     let admin = kubectl("admin.kubeconfig", &["auth", "can-i", "*", "*"]);
+    let secret = kubectl(
+        "admin.kubeconfig",
+        &[
+            "create",
+            "secret",
+            "generic",
+            "x",
+            "--from-literal=k=plain-value",
+        ],
+    );
+    assert!(
+        secret.status.success(),
+        "{}",
+        String::from_utf8_lossy(&secret.stderr)
+    );
+    let script = format!(
+        "import sqlite3,sys; r=sqlite3.connect('{}').execute('select value from kv where key=?',('/registry/secrets/default/x',)).fetchone(); sys.stdout.buffer.write(r[0])",
+        tmp.path().join("store/state.db").display()
+    );
+    let stored = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3")
+        .stdout;
+    assert!(
+        stored.starts_with(b"k8s:enc:aescbc:v1:key1:"),
+        "the generated encryption config encrypts Secrets"
+    );
+    // `kubeboot kubeconfig` writes a working kubeconfig from a certificate and key.
+    let made = Command::new(bin())
+        .args(["kubeconfig", "--ca"])
+        .arg(&ca)
+        .arg("--cert")
+        .arg(auth.join("admin.pem"))
+        .arg("--key")
+        .arg(auth.join("admin-key.pem"))
+        .args(["--server", &url, "--user", "admin"])
+        .output()
+        .expect("kubeconfig");
+    std::fs::write(auth.join("made.kubeconfig"), &made.stdout).expect("write");
+    let who = kubectl(
+        "made.kubeconfig",
+        &[
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&who.stdout),
+        "admin",
+        "{}",
+        String::from_utf8_lossy(&who.stderr)
+    );
     let own = kubectl(
         "worker-0.kubeconfig",
         &["get", "node", "worker-0", "-o", "name"],
     );
     let other = kubectl("worker-0.kubeconfig", &["get", "node", "worker-1"]);
     let secrets = kubectl("worker-0.kubeconfig", &["get", "secrets", "-A"]);
-    let _ = api.kill();
-    let _ = api.wait();
+    drop(api);
     assert_eq!(
         String::from_utf8_lossy(&admin.stdout).trim(),
         "yes",

@@ -225,7 +225,7 @@ fn the_controller_manager_runs_alone_against_an_apiserver() {
             .success()
     );
     let pki = data.join("pki");
-    let mut api = Command::new(bin())
+    let api = Command::new(bin())
         .args([
             "apiserver",
             "--bind-address",
@@ -246,9 +246,10 @@ fn the_controller_manager_runs_alone_against_an_apiserver() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("apiserver");
+    let mut api = common::KillOnDrop(api);
     let mut line = String::new();
     use std::io::BufRead;
-    std::io::BufReader::new(api.stdout.take().expect("stdout"))
+    std::io::BufReader::new(api.0.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("read");
     let url = line
@@ -264,7 +265,7 @@ fn the_controller_manager_runs_alone_against_an_apiserver() {
             .replace("https://127.0.0.1:6443", &url);
         std::fs::write(&p, text).expect("write");
     }
-    let mut cm = Command::new(bin())
+    let cm = Command::new(bin())
         .args([
             "controller-manager",
             "--controllers=*,bootstrapsigner,tokencleaner",
@@ -278,6 +279,7 @@ fn the_controller_manager_runs_alone_against_an_apiserver() {
         .stderr(Stdio::null())
         .spawn()
         .expect("controller-manager");
+    let cm = common::KillOnDrop(cm);
     let kc = data.join("admin.conf");
     let ca = kubeboot_api_ca(&kc);
     // What kubeadm's bootstrap-token phase publishes for a hand-run control plane.
@@ -323,10 +325,8 @@ fn the_controller_manager_runs_alone_against_an_apiserver() {
             .expect("curl");
         String::from_utf8_lossy(&out.stdout).contains(&format!("jws-kubeconfig-{}", &token[..6]))
     });
-    let _ = cm.kill();
-    let _ = api.kill();
-    let _ = cm.wait();
-    let _ = api.wait();
+    drop(cm);
+    drop(api);
     assert!(
         signed,
         "the standalone bootstrap signer signed cluster-info"

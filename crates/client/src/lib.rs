@@ -228,7 +228,13 @@ impl Client {
                 .await
                 .map_err(|e| transport(&error_chain(&e)))?;
             let (parts, body) = resp.into_parts();
-            let body = body.collect().await.map_err(|e| transport(&e))?.to_bytes();
+            // A server (or, before discovery has verified it, anyone) cannot make us buffer
+            // more than this.
+            let body = http_body_util::Limited::new(body, MAX_RESPONSE)
+                .collect()
+                .await
+                .map_err(|e| transport(&e))?
+                .to_bytes();
             Ok(RawResponse {
                 status: parts.status,
                 headers: parts.headers,
@@ -354,6 +360,14 @@ impl Client {
                     continue;
                 };
                 buf.extend_from_slice(&data);
+                if buf.len() > MAX_RESPONSE {
+                    let _ = tx
+                        .send(Err(ClientError::Decode(
+                            "a watch event is larger than 64 MiB".into(),
+                        )))
+                        .await;
+                    return;
+                }
                 while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
                     let line: Vec<u8> = buf.drain(..=pos).collect();
                     if line.iter().all(u8::is_ascii_whitespace) {
@@ -370,6 +384,9 @@ impl Client {
         Ok(rx)
     }
 }
+
+/// The largest answer (or watch event) the client reads.
+const MAX_RESPONSE: usize = 64 << 20;
 
 fn to_bytes(v: &impl Serialize) -> Result<Bytes, ClientError> {
     serde_json::to_vec(v)

@@ -209,8 +209,11 @@ impl Store for SqliteStore {
         start_after: Option<&'a str>,
         limit: Option<usize>,
     ) -> BoxFuture<'a, Result<ListPage, StoreError>> {
-        let lower = start_after.unwrap_or(prefix).to_owned();
-        let inclusive = start_after.is_none();
+        // Never below the prefix, whatever `start_after` says.
+        let (lower, inclusive) = match start_after {
+            Some(a) if a >= prefix => (a.to_owned(), false),
+            _ => (prefix.to_owned(), true),
+        };
         let upper = prefix_end(prefix).unwrap_or_else(|| "\u{7f}".repeat(8));
         let limit = limit.unwrap_or(usize::MAX);
         Box::pin(self.read(move |c| {

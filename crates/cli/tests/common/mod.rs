@@ -298,3 +298,14 @@ pub fn ok(o: Output, what: &str) -> String {
     );
     stdout(&o)
 }
+
+/// Kills a child process however the test ends (a failed assertion must not leave a
+/// server holding the test's pipes).
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
