@@ -21,6 +21,9 @@ pub struct Approver {
     clock: Arc<dyn kubeboot_api::Clock>,
     /// `Some` when `--approve-kubelet-serving` is on.
     serving: Option<ServingRules>,
+    /// The UID of each CSR (by name) already counted as denied, so each denial is logged
+    /// and counted once; guarded by the lock; an entry goes when its CSR goes.
+    denied_seen: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// Starts the approver.
@@ -40,6 +43,7 @@ pub fn start(
             counters,
             clock,
             serving,
+            denied_seen: Default::default(),
         }),
         queue,
         4,
@@ -54,11 +58,25 @@ impl Reconciler for Approver {
     fn reconcile(&self, key: String) -> BoxFuture<'_, Result<Action, ReconcileError>> {
         Box::pin(async move {
             let Some(obj) = self.csrs.get(&key) else {
+                self.denied_seen
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&key);
                 return Ok(Action::Done);
             };
             let view = CsrView::from_object(&obj);
-            if view.has("Denied") && view.certificate.is_empty() {
-                tracing::debug!(csr = %view.name, "denied");
+            if view.has("Denied") {
+                let first = self
+                    .denied_seen
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .insert(view.name.clone(), view.uid.clone())
+                    .as_ref()
+                    != Some(&view.uid);
+                if first {
+                    Counters::inc(&self.counters.denied);
+                    tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, "denied");
+                }
             }
             if !policy::needs_approval(&view) {
                 return Ok(Action::Done);
