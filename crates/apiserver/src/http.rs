@@ -508,17 +508,7 @@ impl App {
     }
 
     async fn list(&self, def: &ResourceDef, ns: &str, q: &Query, want: &Want) -> Res {
-        let labels = LabelSelector::parse(
-            q.get("labelSelector")
-                .map(String::as_str)
-                .unwrap_or_default(),
-        )?;
-        let fields = FieldSelector::parse(
-            q.get("fieldSelector")
-                .map(String::as_str)
-                .unwrap_or_default(),
-            def.field_selectors,
-        )?;
+        let (labels, fields) = selectors(def, q)?;
         let limit = q
             .get("limit")
             .and_then(|l| l.parse::<usize>().ok())
@@ -590,17 +580,7 @@ impl App {
     }
 
     async fn watch(&self, def: &'static ResourceDef, ns: &str, q: &Query, want: &Want) -> Res {
-        let labels = LabelSelector::parse(
-            q.get("labelSelector")
-                .map(String::as_str)
-                .unwrap_or_default(),
-        )?;
-        let fields = FieldSelector::parse(
-            q.get("fieldSelector")
-                .map(String::as_str)
-                .unwrap_or_default(),
-            def.field_selectors,
-        )?;
+        let (labels, fields) = selectors(def, q)?;
         let rv = q
             .get("resourceVersion")
             .map(String::as_str)
@@ -1038,17 +1018,7 @@ impl App {
     }
 
     async fn delete_collection(&self, def: &ResourceDef, ns: &str, q: &Query) -> Res {
-        let labels = LabelSelector::parse(
-            q.get("labelSelector")
-                .map(String::as_str)
-                .unwrap_or_default(),
-        )?;
-        let fields = FieldSelector::parse(
-            q.get("fieldSelector")
-                .map(String::as_str)
-                .unwrap_or_default(),
-            def.field_selectors,
-        )?;
+        let (labels, fields) = selectors(def, q)?;
         let page = self
             .store
             .list(&def.ns_prefix(ns), None, None)
@@ -1413,6 +1383,15 @@ fn strip_rv(obj: &mut Value) {
 fn encode_continue(key: &str, rev: Revision) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(json!({"v": "meta.k8s.io/v1", "rv": rev, "start": key}).to_string())
+}
+
+/// The label and field selectors of a list, watch or deletecollection.
+fn selectors(def: &ResourceDef, q: &Query) -> Result<(LabelSelector, FieldSelector), Status> {
+    let param = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
+    Ok((
+        LabelSelector::parse(param("labelSelector"))?,
+        FieldSelector::parse(param("fieldSelector"), def.field_selectors)?,
+    ))
 }
 
 fn decode_continue(token: &str) -> Result<(String, Revision), Status> {

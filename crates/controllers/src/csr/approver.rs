@@ -153,30 +153,19 @@ impl Approver {
         reason: &str,
         message: &str,
     ) -> Result<Action, ReconcileError> {
-        let mut updated = obj.clone();
-        let now = kubeboot_api::clock::format_rfc3339(self.clock.now());
-        let cond = json!({"type": "Approved", "status": "True", "reason": reason, "message": message, "lastUpdateTime": now});
-        match updated
-            .pointer_mut("/status/conditions")
-            .and_then(Value::as_array_mut)
+        if super::add_condition(
+            &self.client,
+            obj,
+            "approval",
+            ("Approved", reason, message),
+            self.clock.now(),
+        )
+        .await?
         {
-            Some(c) => c.push(cond),
-            None => updated["status"]["conditions"] = json!([cond]),
+            Counters::inc(&self.counters.approved);
+            tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, %message, "approved");
         }
-        match self
-            .client
-            .update::<Value>(&format!("{CSRS}/{}/approval", view.name), &updated)
-            .await
-        {
-            Ok(_) => {
-                Counters::inc(&self.counters.approved);
-                tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, %message, "approved");
-                Ok(Action::Done)
-            }
-            // Changed meanwhile: the informer brings the newer version back.
-            Err(e) if matches!(e.code(), Some(404 | 409)) => Ok(Action::Done),
-            Err(e) => Err(e.into()),
-        }
+        Ok(Action::Done)
     }
 
     async fn node_addresses(&self, node: &str) -> Result<Vec<String>, ReconcileError> {

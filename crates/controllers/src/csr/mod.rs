@@ -122,3 +122,37 @@ pub fn parse_request(obj: &Value) -> Result<ParsedCsr, String> {
         .map_err(|e| format!("spec.request is not base64: {e}"))?;
     kubeboot_pki::csr::parse_pem(&pem).map_err(|e| e.to_string())
 }
+
+/// Appends a `True` condition to a CSR and writes it through a subresource (`approval` or
+/// `status`). `Ok(false)` when the CSR changed or went meanwhile: its informer brings the
+/// newer version back.
+pub async fn add_condition(
+    client: &kubeboot_client::Client,
+    obj: &Value,
+    subresource: &str,
+    (ty, reason, message): (&str, &str, &str),
+    now: SystemTime,
+) -> Result<bool, kubeboot_client::ClientError> {
+    let mut updated = obj.clone();
+    let cond = serde_json::json!({"type": ty, "status": "True", "reason": reason, "message": message,
+        "lastUpdateTime": kubeboot_api::clock::format_rfc3339(now)});
+    match updated
+        .pointer_mut("/status/conditions")
+        .and_then(Value::as_array_mut)
+    {
+        Some(c) => c.push(cond),
+        None => updated["status"]["conditions"] = serde_json::json!([cond]),
+    }
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match client
+        .update::<Value>(&format!("{CSRS}/{name}/{subresource}"), &updated)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.code(), Some(404 | 409)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}

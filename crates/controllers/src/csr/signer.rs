@@ -120,28 +120,18 @@ impl Signer {
         view: &CsrView,
         message: &str,
     ) -> Result<Action, ReconcileError> {
-        let mut updated = obj.clone();
-        let now = kubeboot_api::clock::format_rfc3339(self.clock.now());
-        let cond = json!({"type": "Failed", "status": "True", "reason": "SignerValidationFailure", "message": message, "lastUpdateTime": now});
-        match updated
-            .pointer_mut("/status/conditions")
-            .and_then(Value::as_array_mut)
+        if super::add_condition(
+            &self.client,
+            obj,
+            "status",
+            ("Failed", "SignerValidationFailure", message),
+            self.clock.now(),
+        )
+        .await?
         {
-            Some(c) => c.push(cond),
-            None => updated["status"]["conditions"] = json!([cond]),
+            Counters::inc(&self.counters.failed);
+            tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, %message, "failed");
         }
-        match self
-            .client
-            .update::<Value>(&format!("{CSRS}/{}/status", view.name), &updated)
-            .await
-        {
-            Ok(_) => {
-                Counters::inc(&self.counters.failed);
-                tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, %message, "failed");
-                Ok(Action::Done)
-            }
-            Err(e) if matches!(e.code(), Some(404 | 409)) => Ok(Action::Done),
-            Err(e) => Err(e.into()),
-        }
+        Ok(Action::Done)
     }
 }
