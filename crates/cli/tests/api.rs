@@ -549,40 +549,20 @@ fn apiserver_serves_with_kube_apiserver_flags() {
         String::from_utf8_lossy(&out.stderr)
     );
     let pki = data.join("pki");
-    let child = Command::new(common::bin())
-        .args([
-            "apiserver",
-            "--bind-address",
-            "127.0.0.1",
-            "--secure-port",
-            "0",
-            "--authorization-mode",
-            "Node,RBAC",
-            "--anonymous-auth",
-            "false",
-        ])
-        .arg("--tls-cert-file")
-        .arg(pki.join("apiserver.crt"))
-        .arg("--tls-private-key-file")
-        .arg(pki.join("apiserver.key"))
-        .arg("--client-ca-file")
-        .arg(pki.join("ca.crt"))
-        .arg("--storage-dir")
-        .arg(dir.path().join("store"))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("apiserver");
-    let mut child = common::KillOnDrop(child);
-    let mut line = String::new();
-    use std::io::BufRead;
-    std::io::BufReader::new(child.0.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read");
-    let url = line
-        .trim()
-        .strip_prefix("kubeboot API server listening on ")
-        .expect("address line")
-        .to_owned();
+    let (child, url) = common::start_apiserver(&[
+        "--authorization-mode".as_ref(),
+        "Node,RBAC".as_ref(),
+        "--anonymous-auth".as_ref(),
+        "false".as_ref(),
+        "--tls-cert-file".as_ref(),
+        pki.join("apiserver.crt").as_os_str(),
+        "--tls-private-key-file".as_ref(),
+        pki.join("apiserver.key").as_os_str(),
+        "--client-ca-file".as_ref(),
+        pki.join("ca.crt").as_os_str(),
+        "--storage-dir".as_ref(),
+        dir.path().join("store").as_os_str(),
+    ]);
     let kubectl = |args: &[&str]| {
         Command::new("kubectl")
             .args(args)

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -246,37 +245,18 @@ fn a_hand_built_cluster_pki_from_one_spec() {
     );
 
     // The generated files run a real API server; each identity gets exactly its rights.
-    let api = Command::new(bin())
-        .args([
-            "apiserver",
-            "--bind-address",
-            "127.0.0.1",
-            "--secure-port",
-            "0",
-        ])
-        .arg("--tls-cert-file")
-        .arg(auth.join("kubernetes.pem"))
-        .arg("--tls-private-key-file")
-        .arg(auth.join("kubernetes-key.pem"))
-        .arg("--client-ca-file")
-        .arg(&ca)
-        .arg("--storage-dir")
-        .arg(tmp.path().join("store"))
-        .arg("--encryption-provider-config")
-        .arg(auth.join("encryption-config.yaml"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("apiserver");
-    let mut api = common::KillOnDrop(api);
-    let mut line = String::new();
-    std::io::BufReader::new(api.0.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read");
-    let url = line
-        .trim()
-        .strip_prefix("kubeboot API server listening on ")
-        .expect("address")
-        .to_owned();
+    let (api, url) = common::start_apiserver(&[
+        "--tls-cert-file".as_ref(),
+        auth.join("kubernetes.pem").as_os_str(),
+        "--tls-private-key-file".as_ref(),
+        auth.join("kubernetes-key.pem").as_os_str(),
+        "--client-ca-file".as_ref(),
+        ca.as_os_str(),
+        "--storage-dir".as_ref(),
+        tmp.path().join("store").as_os_str(),
+        "--encryption-provider-config".as_ref(),
+        auth.join("encryption-config.yaml").as_os_str(),
+    ]);
     let kubectl = |kc: &str, args: &[&str]| {
         Command::new("kubectl")
             .args(args)

@@ -225,38 +225,18 @@ fn the_controller_manager_runs_alone_against_an_apiserver() {
             .success()
     );
     let pki = data.join("pki");
-    let api = Command::new(bin())
-        .args([
-            "apiserver",
-            "--bind-address",
-            "127.0.0.1",
-            "--secure-port",
-            "0",
-            "--enable-bootstrap-token-auth",
-            "true",
-        ])
-        .arg("--tls-cert-file")
-        .arg(pki.join("apiserver.crt"))
-        .arg("--tls-private-key-file")
-        .arg(pki.join("apiserver.key"))
-        .arg("--client-ca-file")
-        .arg(pki.join("ca.crt"))
-        .arg("--storage-dir")
-        .arg(tmp.path().join("store"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("apiserver");
-    let mut api = common::KillOnDrop(api);
-    let mut line = String::new();
-    use std::io::BufRead;
-    std::io::BufReader::new(api.0.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read");
-    let url = line
-        .trim()
-        .strip_prefix("kubeboot API server listening on ")
-        .expect("address")
-        .to_owned();
+    let (api, url) = common::start_apiserver(&[
+        "--enable-bootstrap-token-auth".as_ref(),
+        "true".as_ref(),
+        "--tls-cert-file".as_ref(),
+        pki.join("apiserver.crt").as_os_str(),
+        "--tls-private-key-file".as_ref(),
+        pki.join("apiserver.key").as_os_str(),
+        "--client-ca-file".as_ref(),
+        pki.join("ca.crt").as_os_str(),
+        "--storage-dir".as_ref(),
+        tmp.path().join("store").as_os_str(),
+    ]);
     // Point the kubeconfigs at the port the apiserver picked.
     for f in ["admin.conf", "controller-manager.conf"] {
         let p = data.join(f);

@@ -309,3 +309,31 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Starts `kubeboot apiserver` on 127.0.0.1 and a free port with `args`; returns the
+/// process (killed on drop) and its `https://` URL.
+pub fn start_apiserver(args: &[&std::ffi::OsStr]) -> (KillOnDrop, String) {
+    let child = Command::new(bin())
+        .args([
+            "apiserver",
+            "--bind-address",
+            "127.0.0.1",
+            "--secure-port",
+            "0",
+        ])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn kubeboot apiserver");
+    let mut child = KillOnDrop(child);
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the address line");
+    let url = line
+        .trim()
+        .strip_prefix("kubeboot API server listening on ")
+        .expect("the address line")
+        .to_owned();
+    (child, url)
+}
