@@ -60,8 +60,12 @@ pub fn prepare_create(
             }
         }
         Kind::Csr => prepare_csr_create(def, obj, adm, &name)?,
-        Kind::RoleBinding | Kind::ClusterRoleBinding => default_subject_groups(obj),
-        Kind::Role | Kind::ClusterRole | Kind::ConfigMap => {}
+        Kind::RoleBinding | Kind::ClusterRoleBinding => {
+            default_subject_groups(obj);
+            check_rbac_escalation(def, obj, adm)?;
+        }
+        Kind::Role | Kind::ClusterRole => check_rbac_escalation(def, obj, adm)?,
+        Kind::ConfigMap => {}
     }
     Ok(())
 }
@@ -178,7 +182,11 @@ pub fn prepare_update(
             match def.kind_id {
                 Kind::Csr => new["spec"] = old.get("spec").cloned().unwrap_or(json!({})),
                 Kind::Secret => fold_string_data(new),
-                Kind::RoleBinding | Kind::ClusterRoleBinding => default_subject_groups(new),
+                Kind::RoleBinding | Kind::ClusterRoleBinding => {
+                    default_subject_groups(new);
+                    check_rbac_escalation(def, new, adm)?;
+                }
+                Kind::Role | Kind::ClusterRole => check_rbac_escalation(def, new, adm)?,
                 Kind::Node | Kind::Lease => {
                     if let Some(node) = node_name(adm.user)
                         && node != name
@@ -197,6 +205,65 @@ pub fn prepare_update(
         }
     }
     Ok(())
+}
+
+/// RBAC escalation prevention: writing a role needs `escalate` on it, and binding a role
+/// needs `bind` on the role it refers to (`system:masters` holds both). Kubernetes also
+/// allows these when the writer already holds every permission granted; kubeboot asks for
+/// the explicit verb, which is never more permissive.
+fn check_rbac_escalation(
+    def: &ResourceDef,
+    obj: &Value,
+    adm: &Admission<'_>,
+) -> Result<(), Status> {
+    let ns = meta_str(obj, "namespace").to_owned();
+    let name = meta_str(obj, "name").to_owned();
+    let (verb, resource, target) = match def.kind_id {
+        Kind::Role => ("escalate", "roles", name.clone()),
+        Kind::ClusterRole => ("escalate", "clusterroles", name.clone()),
+        _ => {
+            let kind = obj
+                .pointer("/roleRef/kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let resource = if kind == "Role" {
+                "roles"
+            } else {
+                "clusterroles"
+            };
+            (
+                "bind",
+                resource,
+                obj.pointer("/roleRef/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        }
+    };
+    let allowed = (adm.can)(&Attributes {
+        is_resource: true,
+        verb: verb.into(),
+        group: "rbac.authorization.k8s.io".into(),
+        namespace: if resource == "roles" || def.namespaced {
+            ns
+        } else {
+            String::new()
+        },
+        resource: resource.into(),
+        name: target.clone(),
+        ..Default::default()
+    });
+    if allowed {
+        return Ok(());
+    }
+    Err(Status::forbidden(
+        Some(def.subject(&name)),
+        &format!(
+            "user {:?} (groups={:?}) is attempting to grant RBAC permissions not currently held: {verb} on {resource} {target:?} is required",
+            adm.user.name, adm.user.groups
+        ),
+    ))
 }
 
 /// The metadata a client may change with any update: labels, annotations, finalizers,

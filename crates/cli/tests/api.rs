@@ -665,3 +665,125 @@ fn requests_cannot_reach_beyond_what_was_authorized() {
         "an Approved condition sent to /status is dropped: {out}"
     );
 }
+
+#[test]
+fn rbac_cannot_be_used_to_escalate() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "alice.key",
+        "-out",
+        "alice.csr",
+        "-subj",
+        "/CN=alice",
+    ]);
+    std::fs::write(d.join("ext.cnf"), "extendedKeyUsage=clientAuth\n").expect("ext");
+    let (ca, ca_key) = (s.ca(), s.dir.join("pki/ca.key"));
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "alice.csr",
+        "-CA",
+        ca.to_str().expect("utf8"),
+        "-CAkey",
+        ca_key.to_str().expect("utf8"),
+        "-CAcreateserial",
+        "-out",
+        "alice.crt",
+        "-days",
+        "1",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    let (cert, key) = (d.join("alice.crt"), d.join("alice.key"));
+    let alice = [
+        "--cert",
+        cert.to_str().expect("utf8"),
+        "--key",
+        key.to_str().expect("utf8"),
+    ];
+    let admin_post = |path: &str, body: &str| {
+        let (code, out) = s.admin_curl(
+            &[
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                body,
+            ],
+            path,
+        );
+        assert_eq!(code, 201, "{out}");
+    };
+    admin_post("/api/v1/namespaces", r#"{"metadata":{"name":"team"}}"#);
+    admin_post(
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/team/roles",
+        r#"{"metadata":{"name":"binder"},"rules":[{"apiGroups":["rbac.authorization.k8s.io"],"resources":["rolebindings"],"verbs":["create"]}]}"#,
+    );
+    admin_post(
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings",
+        r#"{"metadata":{"name":"alice-binder"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"Role","name":"binder"},"subjects":[{"kind":"User","name":"alice"}]}"#,
+    );
+    let grab = r#"{"metadata":{"name":"grab"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"cluster-admin"},"subjects":[{"kind":"User","name":"alice"}]}"#;
+    let post_as_alice = |body: &str| {
+        let mut args = alice.to_vec();
+        args.extend([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            body,
+        ]);
+        let mut result = (0, String::new());
+        // The RBAC snapshot follows writes within moments.
+        for _ in 0..50 {
+            result = s.curl(
+                &args,
+                "/apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings",
+            );
+            if result.0 != 403 || result.1.contains("attempting to grant") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        result
+    };
+    let (code, out) = post_as_alice(grab);
+    assert_eq!(code, 403, "{out}");
+    assert!(
+        out.contains("attempting to grant RBAC permissions not currently held"),
+        "{out}"
+    );
+    admin_post(
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/team/roles",
+        r#"{"metadata":{"name":"may-bind-view"},"rules":[{"apiGroups":["rbac.authorization.k8s.io"],"resources":["clusterroles"],"resourceNames":["system:basic-user"],"verbs":["bind"]}]}"#,
+    );
+    admin_post(
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings",
+        r#"{"metadata":{"name":"alice-may-bind"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"Role","name":"may-bind-view"},"subjects":[{"kind":"User","name":"alice"}]}"#,
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let ok_binding = r#"{"metadata":{"name":"fine"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"system:basic-user"},"subjects":[{"kind":"User","name":"bob"}]}"#;
+    let (code, out) = post_as_alice(ok_binding);
+    assert_eq!(code, 201, "binding a role one may bind works: {out}");
+}
