@@ -3,5 +3,6 @@
 
 pub mod api;
 pub mod flows;
+pub mod join;
 pub mod server;
 pub mod stats;

@@ -2,16 +2,49 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
 #[derive(Subcommand)]
 pub(crate) enum BenchCommand {
     /// Durable creates, sequential and concurrent, with latency percentiles and server memory.
     Api(BenchApiArgs),
+    /// Node admission at scale: many simulated nodes doing the whole join.
+    Join(BenchJoinArgs),
     /// Bootstrapping flows on a server of this binary: token vs certificate requests, the
     /// bootstrap signer with many tokens, CSRs to certificates, and whole joins.
     Flows(BenchFlowsArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct BenchJoinArgs {
+    /// The API server (`https://host:port`); with --token and --discovery-token-ca-cert-hash.
+    #[arg(long, conflicts_with = "self_server")]
+    server: Option<String>,
+    /// A bootstrap token allowed to sign and authenticate.
+    #[arg(long)]
+    token: Option<String>,
+    /// The cluster CA's pin.
+    #[arg(long)]
+    discovery_token_ca_cert_hash: Vec<String>,
+    /// Start a server of this binary on a temporary data dir and measure it too.
+    #[arg(long = "self")]
+    self_server: bool,
+    /// Simulated nodes.
+    #[arg(long, default_value_t = 1000)]
+    nodes: usize,
+    /// Nodes joining at once.
+    #[arg(long, default_value_t = 100)]
+    concurrency: usize,
+    /// The nodes' key type: ecdsa-p256, rsa-2048 or ed25519.
+    #[arg(long, default_value = "ecdsa-p256")]
+    key: String,
+    /// Renew once as the node after joining (the self node client path).
+    #[arg(long)]
+    rotate: bool,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    output: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -62,6 +95,7 @@ pub(crate) async fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Api(args) => bench_api(args).await,
         BenchCommand::Flows(args) => bench_flows(args).await,
+        BenchCommand::Join(args) => bench_join(args).await,
     }
 }
 
@@ -194,6 +228,152 @@ async fn bench_flows(args: BenchFlowsArgs) -> Result<()> {
             rss as f64 / 1024.0,
             peak as f64 / 1024.0,
             cpu
+        );
+    }
+    Ok(())
+}
+
+async fn bench_join(args: BenchJoinArgs) -> Result<()> {
+    use kubeboot_bench::join;
+    use kubeboot_bench::server::{SelfServer, cpu_seconds, memory_kib};
+    use kubeboot_node::discovery::CaTrust;
+    use kubeboot_pki::pin::PinSet;
+    let key = match args.key.as_str() {
+        "ecdsa-p256" => kubeboot_pki::KeyAlgorithm::EcdsaP256,
+        "rsa-2048" => kubeboot_pki::KeyAlgorithm::Rsa(2048),
+        "ed25519" => kubeboot_pki::KeyAlgorithm::Ed25519,
+        other => bail!("--key {other:?} is not ecdsa-p256, rsa-2048 or ed25519"),
+    };
+    eprintln!("measuring this machine's crypto bound for {} ...", args.key);
+    let crypto = tokio::task::spawn_blocking(move || join::crypto_bound(key)).await??;
+    let server = if args.self_server {
+        Some(
+            SelfServer::start(
+                &std::env::current_exe()?,
+                &["--anonymous-requests-per-second", "0"],
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    let (endpoint, token, pins) = match &server {
+        Some(s) => {
+            let kc = s.admin_kubeconfig()?;
+            let admin = kubeboot_client::Client::from_kubeconfig(&kc)?;
+            let token = kubeboot_bench::flows::create_token(&admin).await?;
+            let ca = std::fs::read(s.dir.join("pki/ca.crt"))?;
+            let pin = kubeboot_pki::pin::pem_cert_pin(&ca).context("CA pin")?;
+            (
+                s.url.trim_start_matches("https://").to_owned(),
+                token,
+                vec![pin],
+            )
+        }
+        None => {
+            let server = args.server.as_deref().context(
+                "give --self, or --server with --token and --discovery-token-ca-cert-hash",
+            )?;
+            let token: kubeboot_bootstrap::BootstrapToken = args
+                .token
+                .as_deref()
+                .context("--token is required with --server")?
+                .parse()?;
+            if args.discovery_token_ca_cert_hash.is_empty() {
+                bail!("--discovery-token-ca-cert-hash is required with --server");
+            }
+            (
+                server.trim_start_matches("https://").to_owned(),
+                token,
+                args.discovery_token_ca_cert_hash.clone(),
+            )
+        }
+    };
+    let trust = CaTrust::Pinned(PinSet::parse(pins.iter().map(String::as_str))?);
+    let opts = join::Options {
+        nodes: args.nodes,
+        concurrency: args.concurrency,
+        key,
+        rotate: args.rotate,
+    };
+    let total = args.nodes;
+    let last = std::sync::Mutex::new(std::time::Instant::now());
+    let report = join::run(&endpoint, &token, trust, &opts, crypto, move |done| {
+        let mut l = last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if done == total || l.elapsed() >= std::time::Duration::from_secs(1) {
+            eprintln!("admitted {done}/{total}");
+            *l = std::time::Instant::now();
+        }
+    })
+    .await;
+    let fmt = |s: &kubeboot_bench::stats::Summary| {
+        format!(
+            "{:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms
+        )
+    };
+    println!(
+        "nodes admitted: {} of {} in {:.2} s = {:.0} nodes/s (concurrency {}, {} keys{})",
+        report.admitted,
+        total,
+        report.seconds,
+        report.nodes_per_second,
+        args.concurrency,
+        args.key,
+        if args.rotate {
+            ", with one rotation each"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "{:<16} {:>9} {:>9} {:>9} {:>9}",
+        "STEP (ms)", "P50", "P90", "P99", "MAX"
+    );
+    for (name, s) in &report.steps {
+        println!("{name:<16} {}", fmt(s));
+    }
+    println!("{:<16} {}", "whole join", fmt(&report.join));
+    println!(
+        "errors: {}",
+        if report.errors.is_empty() {
+            "none".to_owned()
+        } else {
+            format!("{:?}", report.errors)
+        }
+    );
+    let c = &report.crypto;
+    println!(
+        "crypto bound ({} cores): keygen {:.0}/s, CSR sign {:.0}/s, CSR verify {:.0}/s, issue {:.0}/s per core => {:.0} nodes/s; achieved {:.0}% of it",
+        c.cores,
+        c.keygen_per_second,
+        c.csr_sign_per_second,
+        c.csr_verify_per_second,
+        c.issue_per_second,
+        c.nodes_per_second,
+        report.ratio_to_bound * 100.0
+    );
+    let mut json = serde_json::to_value(&report)?;
+    if let Some(s) = &server {
+        if let (Some((rss, peak)), Some(cpu)) = (memory_kib(s.pid()), cpu_seconds(s.pid())) {
+            println!(
+                "server: CPU {:.1} s, RSS {:.1} MiB, peak {:.1} MiB",
+                cpu,
+                rss as f64 / 1024.0,
+                peak as f64 / 1024.0
+            );
+            json["server"] = serde_json::json!({"cpu_seconds": cpu, "rss_mib": rss as f64 / 1024.0, "peak_rss_mib": peak as f64 / 1024.0});
+        }
+    }
+    if let Some(out) = args.output {
+        std::fs::write(&out, serde_json::to_vec_pretty(&json)?)?;
+    }
+    if report.admitted != total {
+        bail!(
+            "{} of {total} nodes were not admitted",
+            total - report.admitted
         );
     }
     Ok(())

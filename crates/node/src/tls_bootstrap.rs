@@ -87,25 +87,42 @@ pub enum BootstrapError {
 }
 
 impl CertRequest {
-    fn usages(&self) -> Vec<&'static str> {
-        if self.signer == SERVING_SIGNER {
-            vec!["digital signature", "server auth"]
-        } else {
-            vec!["digital signature", "client auth"]
+    /// The kubelet's usages: `key encipherment` only for RSA keys (1.27+).
+    fn usages(&self, alg: KeyAlgorithm) -> Vec<&'static str> {
+        let mut u = vec!["digital signature"];
+        if matches!(alg, KeyAlgorithm::Rsa(_)) {
+            u.push("key encipherment");
         }
+        u.push(if self.signer == SERVING_SIGNER {
+            "server auth"
+        } else {
+            "client auth"
+        });
+        u
     }
 }
 
-/// Creates the CSR with `client` and waits for its certificate.
+/// Creates the CSR with `client` and waits for its certificate (an ECDSA P-256 key, as the
+/// kubelet makes).
 pub async fn request_certificate(
     client: &Client,
     req: &CertRequest,
     timeout: Duration,
 ) -> Result<Issued, BootstrapError> {
+    request_certificate_with_key(client, req, KeyAlgorithm::EcdsaP256, timeout).await
+}
+
+/// Creates the CSR for a new key of `alg` with `client` and waits for its certificate.
+pub async fn request_certificate_with_key(
+    client: &Client,
+    req: &CertRequest,
+    alg: KeyAlgorithm,
+    timeout: Duration,
+) -> Result<Issued, BootstrapError> {
     let r = req.clone();
     let (key_pem, csr_pem) =
         tokio::task::spawn_blocking(move || -> Result<(String, String), String> {
-            let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).map_err(|e| e.to_string())?;
+            let key = PrivateKey::generate(alg).map_err(|e| e.to_string())?;
             let csr = create_pem(
                 &key,
                 &CsrRequest {
@@ -132,7 +149,7 @@ pub async fn request_certificate(
         "spec": {
             "request": base64::engine::general_purpose::STANDARD.encode(csr_pem.as_bytes()),
             "signerName": req.signer,
-            "usages": req.usages(),
+            "usages": req.usages(alg),
         }
     });
     let created: Value = client.create(CSRS, &body).await?;

@@ -1,0 +1,324 @@
+//! `kubeboot bench join`: many simulated nodes doing the whole join — token discovery with
+//! JWS and pin checks, key generation, CSR with the bootstrap token, waiting for the
+//! certificate, one request with it (and, with `--rotate`, one renewal as the node) — with
+//! the machine's crypto bound measured in the same run.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Result;
+use kubeboot_bootstrap::BootstrapToken;
+use kubeboot_client::{CertSource, Client, Identity, Trust};
+use kubeboot_node::discovery::{CaTrust, token_discovery};
+use kubeboot_node::tls_bootstrap::{CLIENT_SIGNER, CertRequest, request_certificate_with_key};
+use kubeboot_pki::KeyAlgorithm;
+use serde_json::{Value, json};
+
+use crate::stats::{Summary, rate, summarize};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Simulated nodes.
+    pub nodes: usize,
+    /// Nodes joining at once.
+    pub concurrency: usize,
+    /// The nodes' key type.
+    pub key: KeyAlgorithm,
+    /// Renew once as the node after joining.
+    pub rotate: bool,
+}
+
+/// The steps a join is timed in.
+pub const STEPS: [&str; 4] = ["discovery", "certificate", "first-request", "rotation"];
+
+/// The results.
+#[derive(Debug, serde::Serialize)]
+pub struct Report {
+    /// Nodes that joined.
+    pub admitted: usize,
+    /// Failures by kind.
+    pub errors: BTreeMap<String, usize>,
+    /// Wall time.
+    pub seconds: f64,
+    /// Nodes admitted per second.
+    pub nodes_per_second: f64,
+    /// Latency of each step.
+    pub steps: BTreeMap<String, Summary>,
+    /// Latency of the whole join.
+    pub join: Summary,
+    /// The crypto bound of this machine for this workload.
+    pub crypto: CryptoBound,
+    /// `nodes_per_second / crypto.nodes_per_second`.
+    pub ratio_to_bound: f64,
+}
+
+/// Single-core rates of the crypto one admission needs, and the bound they imply.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CryptoBound {
+    /// Node key generations per second.
+    pub keygen_per_second: f64,
+    /// CSR signatures per second.
+    pub csr_sign_per_second: f64,
+    /// CSR parse-and-verify per second.
+    pub csr_verify_per_second: f64,
+    /// Certificate issuances (P-256 CA) per second.
+    pub issue_per_second: f64,
+    /// Cores.
+    pub cores: usize,
+    /// Admissions per second if crypto were the only cost: cores / (keygen + sign + 3
+    /// verifies (API admission, approver, signer) + issuance).
+    pub nodes_per_second: f64,
+}
+
+/// Measures the crypto bound for `alg` (about a second per operation).
+pub fn crypto_bound(alg: KeyAlgorithm) -> Result<CryptoBound> {
+    use kubeboot_pki::cert::{random_serial, subject};
+    use kubeboot_pki::csr::{CsrRequest, create_pem, parse_pem};
+    use kubeboot_pki::{CertificateAuthority, LeafSpec, PrivateKey, Usage};
+    let per_second = |mut f: Box<dyn FnMut() -> Result<()>>| -> Result<f64> {
+        let started = Instant::now();
+        let mut n = 0u32;
+        while started.elapsed() < Duration::from_millis(400) || n < 3 {
+            f()?;
+            n += 1;
+        }
+        Ok(f64::from(n) / started.elapsed().as_secs_f64())
+    };
+    let req = CsrRequest {
+        subject: subject("system:node:bench", &["system:nodes".into()]),
+        ..Default::default()
+    };
+    let key = PrivateKey::generate(alg)?;
+    let csr = create_pem(&key, &req)?;
+    let parsed = parse_pem(csr.as_bytes())?;
+    let now = SystemTime::now();
+    let ca = CertificateAuthority::create(
+        "bench",
+        KeyAlgorithm::EcdsaP256,
+        now,
+        Duration::from_secs(3600),
+        random_serial(),
+    )?;
+    let keygen = per_second(Box::new(move || {
+        PrivateKey::generate(alg).map(|_| ()).map_err(Into::into)
+    }))?;
+    let sign = per_second(Box::new(move || {
+        create_pem(&key, &req).map(|_| ()).map_err(Into::into)
+    }))?;
+    let csr_bytes = csr.into_bytes();
+    let verify = per_second(Box::new(move || {
+        parse_pem(&csr_bytes).map(|_| ()).map_err(Into::into)
+    }))?;
+    let spec = LeafSpec {
+        subject: parsed.subject.clone(),
+        dns_names: vec![],
+        ip_addresses: vec![],
+        emails: vec![],
+        uris: vec![],
+        usages: vec![Usage::DigitalSignature, Usage::ClientAuth],
+        not_before: now,
+        not_after: now + Duration::from_secs(600),
+        serial: random_serial(),
+    };
+    let spki = parsed.spki_der;
+    let issue = per_second(Box::new(move || {
+        ca.issue_for_spki(&spec, &spki)
+            .map(|_| ())
+            .map_err(Into::into)
+    }))?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Ok(CryptoBound {
+        keygen_per_second: keygen,
+        csr_sign_per_second: sign,
+        csr_verify_per_second: verify,
+        issue_per_second: issue,
+        cores,
+        nodes_per_second: bound(cores, keygen, sign, verify, issue),
+    })
+}
+
+/// Admissions per second if crypto were the only cost: each admission needs one key, one
+/// CSR signature, three CSR verifications (API admission, approver, signer) and one
+/// issuance; `cores` cores run them in parallel. Rates are per core.
+pub fn bound(cores: usize, keygen: f64, sign: f64, verify: f64, issue: f64) -> f64 {
+    let seconds_per_node = 1.0 / keygen + 1.0 / sign + 3.0 / verify + 1.0 / issue;
+    if seconds_per_node.is_finite() && seconds_per_node > 0.0 {
+        cores as f64 / seconds_per_node
+    } else {
+        0.0
+    }
+}
+
+/// Joins `opts.nodes` simulated nodes to the cluster at `endpoint`.
+pub async fn run(
+    endpoint: &str,
+    token: &BootstrapToken,
+    trust: CaTrust,
+    opts: &Options,
+    crypto: CryptoBound,
+    progress: impl Fn(usize) + Send + Sync + 'static,
+) -> Report {
+    let token = Arc::new(token.clone());
+    let trust = Arc::new(trust);
+    let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let errors: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+    let progress = Arc::new(progress);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..opts.concurrency.max(1) {
+        let (token, trust, next, done, errors, progress) = (
+            token.clone(),
+            trust.clone(),
+            next.clone(),
+            done.clone(),
+            errors.clone(),
+            progress.clone(),
+        );
+        let (endpoint, opts) = (endpoint.to_owned(), opts.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut times: Vec<[Option<Duration>; 5]> = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= opts.nodes {
+                    return times;
+                }
+                match one(&endpoint, &token, &trust, &opts, i).await {
+                    Ok(t) => times.push(t),
+                    Err((kind, e)) => {
+                        tracing::debug!(node = i, error = %e, "join failed");
+                        *errors
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .entry(kind.to_owned())
+                            .or_default() += 1;
+                    }
+                }
+                progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap_or_default());
+    }
+    let elapsed = started.elapsed();
+    let mut steps = BTreeMap::new();
+    for (i, name) in STEPS.iter().enumerate() {
+        let mut v: Vec<Duration> = all.iter().filter_map(|t| t[i]).collect();
+        if !v.is_empty() {
+            steps.insert((*name).to_owned(), summarize(&mut v));
+        }
+    }
+    let mut total: Vec<Duration> = all.iter().filter_map(|t| t[4]).collect();
+    let nodes_per_second = rate(all.len(), elapsed);
+    let errors = errors
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    Report {
+        admitted: all.len(),
+        errors,
+        seconds: elapsed.as_secs_f64(),
+        nodes_per_second,
+        steps,
+        join: summarize(&mut total),
+        ratio_to_bound: if crypto.nodes_per_second > 0.0 {
+            nodes_per_second / crypto.nodes_per_second
+        } else {
+            0.0
+        },
+        crypto,
+    }
+}
+
+type Timings = [Option<Duration>; 5];
+
+async fn one(
+    endpoint: &str,
+    token: &BootstrapToken,
+    trust: &CaTrust,
+    opts: &Options,
+    i: usize,
+) -> Result<Timings, (&'static str, String)> {
+    let t0 = Instant::now();
+    let cluster = token_discovery(endpoint, token, trust, Duration::from_secs(120), &|_| {})
+        .await
+        .map_err(|e| ("discovery", e.to_string()))?;
+    let t1 = Instant::now();
+    let ca = Trust::from_pem(&cluster.ca_pem).map_err(|e| ("discovery", e.to_string()))?;
+    let boot = Client::new(&cluster.server, ca.clone(), Identity::Token(token.expose()))
+        .map_err(|e| ("certificate", e.to_string()))?;
+    let name = format!("bench-{}-{i}", std::process::id());
+    let req = CertRequest {
+        node_name: name.clone(),
+        signer: CLIENT_SIGNER,
+        dns_names: vec![],
+        ip_addresses: vec![],
+    };
+    let issued = request_certificate_with_key(&boot, &req, opts.key, Duration::from_secs(300))
+        .await
+        .map_err(|e| ("certificate", e.to_string()))?;
+    let t2 = Instant::now();
+    let certs = CertSource::from_pem(&issued.cert_pem, &issued.key_pem)
+        .map_err(|e| ("first-request", e.to_string()))?;
+    let node = Client::new(&cluster.server, ca, Identity::Cert(certs.clone()))
+        .map_err(|e| ("first-request", e.to_string()))?;
+    let review: Value = node
+        .create(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}),
+        )
+        .await
+        .map_err(|e| ("first-request", e.to_string()))?;
+    if review
+        .pointer("/status/userInfo/username")
+        .and_then(Value::as_str)
+        != Some(&format!("system:node:{name}"))
+    {
+        return Err((
+            "first-request",
+            "the certificate does not authenticate as the node".into(),
+        ));
+    }
+    let t3 = Instant::now();
+    let rotated = if opts.rotate {
+        let renewed = request_certificate_with_key(&node, &req, opts.key, Duration::from_secs(300))
+            .await
+            .map_err(|e| ("rotation", e.to_string()))?;
+        certs
+            .set_pem(&renewed.cert_pem, &renewed.key_pem)
+            .map_err(|e| ("rotation", e.to_string()))?;
+        Some(t3.elapsed())
+    } else {
+        None
+    };
+    Ok([
+        Some(t1 - t0),
+        Some(t2 - t1),
+        Some(t3 - t2),
+        rotated,
+        Some(t0.elapsed()),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bound_adds_the_costs_of_one_admission() {
+        // 1 ms + 1 ms + 3 x 1 ms + 1 ms = 6 ms per admission per core.
+        assert!((bound(1, 1000.0, 1000.0, 1000.0, 1000.0) - 1000.0 / 6.0).abs() < 1e-9);
+        assert!((bound(2, 1000.0, 1000.0, 1000.0, 1000.0) - 2000.0 / 6.0).abs() < 1e-9);
+        assert!((bound(2, 500.0, 1000.0, 3000.0, 1000.0) - 2.0 / 0.005).abs() < 1e-9);
+        assert_eq!(
+            bound(2, 0.0, 1.0, 1.0, 1.0),
+            0.0,
+            "a zero rate gives no bound, not infinity"
+        );
+    }
+}
