@@ -356,16 +356,16 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
         report.ratio_to_bound * 100.0
     );
     let mut json = serde_json::to_value(&report)?;
-    if let Some(s) = &server {
-        if let (Some((rss, peak)), Some(cpu)) = (memory_kib(s.pid()), cpu_seconds(s.pid())) {
-            println!(
-                "server: CPU {:.1} s, RSS {:.1} MiB, peak {:.1} MiB",
-                cpu,
-                rss as f64 / 1024.0,
-                peak as f64 / 1024.0
-            );
-            json["server"] = serde_json::json!({"cpu_seconds": cpu, "rss_mib": rss as f64 / 1024.0, "peak_rss_mib": peak as f64 / 1024.0});
-        }
+    if let Some(s) = &server
+        && let (Some((rss, peak)), Some(cpu)) = (memory_kib(s.pid()), cpu_seconds(s.pid()))
+    {
+        println!(
+            "server: CPU {:.1} s, RSS {:.1} MiB, peak {:.1} MiB",
+            cpu,
+            rss as f64 / 1024.0,
+            peak as f64 / 1024.0
+        );
+        json["server"] = serde_json::json!({"cpu_seconds": cpu, "rss_mib": rss as f64 / 1024.0, "peak_rss_mib": peak as f64 / 1024.0});
     }
     if let Some(out) = args.output {
         std::fs::write(&out, serde_json::to_vec_pretty(&json)?)?;
