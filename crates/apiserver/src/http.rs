@@ -526,6 +526,11 @@ impl App {
                 "continue key is not valid: it belongs to another list",
             ));
         }
+        // A list pinned to one name reads that one key, not the whole collection.
+        let key = fields
+            .name()
+            .map(|n| def.key(ns, n))
+            .filter(|_| !def.namespaced || !ns.is_empty());
         let mut items = Vec::new();
         let mut after = cont.as_ref().map(|(key, _)| key.clone());
         let mut revision = cont.as_ref().map(|(_, rev)| *rev);
@@ -534,10 +539,14 @@ impl App {
         for _ in 0..1_000_000 {
             let page_size = limit.map(|l| (l - items.len()).max(1)).unwrap_or(10_000);
             let page = self
-                .store
-                .list(&prefix, after.as_deref(), Some(page_size))
-                .await
-                .map_err(|e| from_store(e, def, ""))?;
+                .read_page(
+                    def,
+                    &prefix,
+                    key.as_deref(),
+                    after.as_deref(),
+                    Some(page_size),
+                )
+                .await?;
             revision.get_or_insert(page.revision);
             let last_key = page.items.last().map(|kv| kv.key.clone());
             for kv in page.items {
@@ -593,32 +602,9 @@ impl App {
         let mut initial: Vec<Value> = Vec::new();
         let after: Revision = if rv.is_empty() || rv == "0" {
             // Synthetic ADDED events for the current state, then changes after it.
-            let page = match &key {
-                Some(k) => {
-                    // The revision first: a write between the two reads is then sent again
-                    // rather than lost.
-                    let revision = self
-                        .store
-                        .revision()
-                        .await
-                        .map_err(|e| from_store(e, def, ""))?;
-                    let kv = self
-                        .store
-                        .get(k)
-                        .await
-                        .map_err(|e| from_store(e, def, ""))?;
-                    kubeboot_store::ListPage {
-                        items: kv.into_iter().collect(),
-                        revision,
-                        more: false,
-                    }
-                }
-                None => self
-                    .store
-                    .list(&prefix, None, None)
-                    .await
-                    .map_err(|e| from_store(e, def, ""))?,
-            };
+            let page = self
+                .read_page(def, &prefix, key.as_deref(), None, None)
+                .await?;
             for kv in page.items {
                 if let Ok(mut obj) = serde_json::from_slice::<Value>(&kv.value) {
                     set_resource_version(&mut obj, kv.mod_revision);
@@ -719,6 +705,43 @@ impl App {
             .header(header::CACHE_CONTROL, "no-cache, private")
             .body(BodyExt::boxed(StreamBody::new(stream)))
             .expect("static headers are valid"))
+    }
+
+    /// A page of a collection, or just the one key a name selector pins (the revision read
+    /// first, so that a write between the two reads is seen again rather than lost).
+    async fn read_page(
+        &self,
+        def: &ResourceDef,
+        prefix: &str,
+        key: Option<&str>,
+        after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<kubeboot_store::ListPage, Status> {
+        let Some(k) = key else {
+            return self
+                .store
+                .list(prefix, after, limit)
+                .await
+                .map_err(|e| from_store(e, def, ""));
+        };
+        let revision = self
+            .store
+            .revision()
+            .await
+            .map_err(|e| from_store(e, def, ""))?;
+        let kv = match after {
+            Some(_) => None, // the one key was the first page
+            None => self
+                .store
+                .get(k)
+                .await
+                .map_err(|e| from_store(e, def, ""))?,
+        };
+        Ok(kubeboot_store::ListPage {
+            items: kv.into_iter().collect(),
+            revision,
+            more: false,
+        })
     }
 
     async fn ensure_namespace(&self, ns: &str) -> Result<(), Status> {
