@@ -246,10 +246,12 @@ impl WatchCache {
             Some(k) => e.key == *k,
             None => e.key.starts_with(prefix),
         };
+        // The ring is ordered by revision: start at the first event after `after`.
+        let start = g.ring.partition_point(|e| e.revision <= after);
         let backlog: Vec<Arc<CachedEvent>> = g
             .ring
-            .iter()
-            .filter(|e| e.revision > after && matches(e))
+            .range(start..)
+            .filter(|e| matches(e))
             .cloned()
             .collect();
         let (tx, rx) = mpsc::channel(WATCHER_BUFFER);
