@@ -251,6 +251,10 @@ fn start_controllers(
     let client = kubeboot_client::Client::from_kubeconfig(kc)?;
     let clock = Arc::new(SystemClock);
     let counters = Arc::new(Counters::default());
+    let csr_source = selected
+        .iter()
+        .any(|c| c.starts_with("csr"))
+        .then(|| csr::CsrSource::start(client.clone()));
     for name in &selected {
         match *name {
             "bootstrapsigner" => {
@@ -259,13 +263,24 @@ fn start_controllers(
             "tokencleaner" => {
                 kubeboot_controllers::token_cleaner::start(client.clone(), clock.clone())
             }
-            "csrcleaner" => csr::cleaner::start(client.clone(), clock.clone(), counters.clone()),
+            "csrcleaner" => csr::cleaner::start(
+                csr_source.as_ref().expect("started for csr controllers"),
+                client.clone(),
+                clock.clone(),
+                counters.clone(),
+            ),
             "csrapproving" => {
                 let serving = signing
                     .approve_kubelet_serving
                     .then(|| serving_rules(signing))
                     .transpose()?;
-                csr::approver::start(client.clone(), clock.clone(), counters.clone(), serving);
+                csr::approver::start(
+                    csr_source.as_ref().expect("started for csr controllers"),
+                    client.clone(),
+                    clock.clone(),
+                    counters.clone(),
+                    serving,
+                );
             }
             "csrsigning" => {
                 let cas = signer_cas(signing)?;
@@ -278,6 +293,7 @@ fn start_controllers(
                     kubeboot_api::clock::parse_go_duration(&signing.cluster_signing_duration)
                         .map_err(|e| anyhow::anyhow!("--cluster-signing-duration: {e}"))?;
                 csr::signer::start(
+                    csr_source.as_ref().expect("started for csr controllers"),
                     client.clone(),
                     clock.clone(),
                     counters.clone(),

@@ -9,9 +9,9 @@ use kubeboot_client::Client;
 use serde_json::{Value, json};
 
 use super::policy::{self, Recognizer, ServingRules};
-use super::{CSRS, CsrView, parse_request};
+use super::{CsrView, parse_request};
 use crate::metrics::Counters;
-use crate::runner::{Action, BoxFuture, Informer, Queue, ReconcileError, Reconciler};
+use crate::runner::{Action, BoxFuture, Informer, ReconcileError, Reconciler};
 
 /// The approver.
 pub struct Approver {
@@ -28,14 +28,13 @@ pub struct Approver {
 
 /// Starts the approver.
 pub fn start(
+    source: &super::CsrSource,
     client: Client,
     clock: Arc<dyn kubeboot_api::Clock>,
     counters: Arc<Counters>,
     serving: Option<ServingRules>,
 ) {
-    let queue = Arc::new(Queue::default());
-    let q = queue.clone();
-    let csrs = Informer::start(client.clone(), CSRS.into(), move |k| q.add(k));
+    let (csrs, queue) = source.subscribe();
     crate::runner::run(
         Arc::new(Approver {
             client,

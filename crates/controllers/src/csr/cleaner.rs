@@ -10,7 +10,7 @@ use serde_json::json;
 use super::policy;
 use super::{CSRS, CsrView};
 use crate::metrics::Counters;
-use crate::runner::{Action, BoxFuture, Informer, Queue, ReconcileError, Reconciler};
+use crate::runner::{Action, BoxFuture, Informer, ReconcileError, Reconciler};
 
 /// The cleaner.
 pub struct Cleaner {
@@ -21,10 +21,13 @@ pub struct Cleaner {
 }
 
 /// Starts the cleaner.
-pub fn start(client: Client, clock: Arc<dyn kubeboot_api::Clock>, counters: Arc<Counters>) {
-    let queue = Arc::new(Queue::default());
-    let q = queue.clone();
-    let csrs = Informer::start(client.clone(), CSRS.into(), move |k| q.add(k));
+pub fn start(
+    source: &super::CsrSource,
+    client: Client,
+    clock: Arc<dyn kubeboot_api::Clock>,
+    counters: Arc<Counters>,
+) {
+    let (csrs, queue) = source.subscribe();
     crate::runner::run(
         Arc::new(Cleaner {
             client,

@@ -18,6 +18,52 @@ use serde_json::Value;
 /// The CSR collection path.
 pub const CSRS: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 
+/// One informer over CSRs shared by the CSR controllers: each change is queued for every
+/// controller that subscribed, and each CSR is held in memory once, not once per controller.
+#[derive(Clone)]
+pub struct CsrSource {
+    informer: crate::runner::Informer,
+    /// The subscribers' queues; guarded by the lock.
+    queues: std::sync::Arc<std::sync::Mutex<Vec<std::sync::Arc<crate::runner::Queue>>>>,
+}
+
+impl CsrSource {
+    /// Starts following the CSRs.
+    pub fn start(client: kubeboot_client::Client) -> Self {
+        let queues: std::sync::Arc<std::sync::Mutex<Vec<std::sync::Arc<crate::runner::Queue>>>> =
+            Default::default();
+        let qs = queues.clone();
+        let informer = crate::runner::Informer::start(client, CSRS.into(), move |key| {
+            for q in qs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+            {
+                q.add(key);
+            }
+        });
+        Self { informer, queues }
+    }
+
+    /// A new queue fed by every change (and by every CSR already known), and the informer.
+    pub fn subscribe(
+        &self,
+    ) -> (
+        crate::runner::Informer,
+        std::sync::Arc<crate::runner::Queue>,
+    ) {
+        let q = std::sync::Arc::new(crate::runner::Queue::default());
+        self.queues
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(q.clone());
+        for obj in self.informer.list() {
+            q.add(&crate::runner::key_of(&obj));
+        }
+        (self.informer.clone(), q)
+    }
+}
+
 /// What the controllers read from a CSR object.
 #[derive(Clone, Debug)]
 pub struct CsrView {

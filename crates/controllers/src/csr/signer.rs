@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::policy::{self, SigningPolicy};
 use super::{CSRS, CsrView, parse_request};
 use crate::metrics::Counters;
-use crate::runner::{Action, BoxFuture, Informer, Queue, ReconcileError, Reconciler};
+use crate::runner::{Action, BoxFuture, Informer, ReconcileError, Reconciler};
 
 /// The signer.
 pub struct Signer {
@@ -27,15 +27,14 @@ pub struct Signer {
 
 /// Starts the signer for the signers in `cas`.
 pub fn start(
+    source: &super::CsrSource,
     client: Client,
     clock: Arc<dyn kubeboot_api::Clock>,
     counters: Arc<Counters>,
     cas: HashMap<&'static str, Arc<CertificateAuthority>>,
     policy: SigningPolicy,
 ) {
-    let queue = Arc::new(Queue::default());
-    let q = queue.clone();
-    let csrs = Informer::start(client.clone(), CSRS.into(), move |k| q.add(k));
+    let (csrs, queue) = source.subscribe();
     crate::runner::run(
         Arc::new(Signer {
             client,
