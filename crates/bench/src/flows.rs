@@ -16,6 +16,25 @@ use serde_json::{Value, json};
 
 use crate::stats::{Summary, rate, summarize};
 
+/// The cluster CA's PEM from the admin kubeconfig.
+fn cluster_ca(admin_kc: &Kubeconfig) -> Result<Vec<u8>> {
+    use base64::Engine;
+    let (cluster, _) = admin_kc.current()?;
+    let data = cluster.certificate_authority_data.as_deref();
+    Ok(base64::engine::general_purpose::STANDARD.decode(data.unwrap_or_default())?)
+}
+
+/// A client that authenticates with a new bootstrap token, trusting the cluster CA.
+async fn bootstrap_token_client(admin_kc: &Kubeconfig, admin: &Client) -> Result<Client> {
+    let token = create_token(admin).await?;
+    let (cluster, _) = admin_kc.current()?;
+    Ok(Client::new(
+        &cluster.server,
+        Trust::from_pem(&cluster_ca(admin_kc)?)?,
+        Identity::Token(token.expose()),
+    )?)
+}
+
 /// A new bootstrap token created through `admin`, with kubeadm's defaults.
 pub async fn create_token(admin: &Client) -> Result<BootstrapToken> {
     let token = BootstrapToken::generate(fill);
@@ -91,20 +110,7 @@ pub async fn auth(
     concurrency: usize,
 ) -> Result<[(f64, Summary, usize); 2]> {
     let admin = Client::from_kubeconfig(admin_kc)?;
-    let token = create_token(&admin).await?;
-    let (cluster, _) = admin_kc.current()?;
-    use base64::Engine;
-    let ca = base64::engine::general_purpose::STANDARD.decode(
-        cluster
-            .certificate_authority_data
-            .as_deref()
-            .unwrap_or_default(),
-    )?;
-    let by_token = Client::new(
-        &cluster.server,
-        Trust::from_pem(&ca)?,
-        Identity::Token(token.expose()),
-    )?;
+    let by_token = bootstrap_token_client(admin_kc, &admin).await?;
     let path = "/apis/certificates.k8s.io/v1/certificatesigningrequests?limit=1";
     let mut out = Vec::new();
     for client in [by_token, admin] {
@@ -204,20 +210,7 @@ pub async fn csrs(
     concurrency: usize,
 ) -> Result<(f64, Summary, usize)> {
     let admin = Client::from_kubeconfig(admin_kc)?;
-    let token = create_token(&admin).await?;
-    let (cluster, _) = admin_kc.current()?;
-    use base64::Engine;
-    let ca = base64::engine::general_purpose::STANDARD.decode(
-        cluster
-            .certificate_authority_data
-            .as_deref()
-            .unwrap_or_default(),
-    )?;
-    let client = Client::new(
-        &cluster.server,
-        Trust::from_pem(&ca)?,
-        Identity::Token(token.expose()),
-    )?;
+    let client = bootstrap_token_client(admin_kc, &admin).await?;
     Ok(run_concurrent(count, concurrency, move |i| {
         let client = client.clone();
         async move {
@@ -246,13 +239,7 @@ pub async fn joins(
     let token = Arc::new(create_token(&admin).await?);
     let (cluster, _) = admin_kc.current()?;
     let endpoint = cluster.server.trim_start_matches("https://").to_owned();
-    use base64::Engine;
-    let ca = base64::engine::general_purpose::STANDARD.decode(
-        cluster
-            .certificate_authority_data
-            .as_deref()
-            .unwrap_or_default(),
-    )?;
+    let ca = cluster_ca(admin_kc)?;
     let pin = kubeboot_pki::pin::pem_cert_pin(&ca).context("CA pin")?;
     let trust = Arc::new(CaTrust::Pinned(PinSet::parse([pin.as_str()])?));
     Ok(run_concurrent(nodes, concurrency, move |i| {

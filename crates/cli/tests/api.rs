@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::Server;
+use common::{Server, client_cert, csr_pem, openssl};
 
 fn token_of(s: &Server) -> String {
     let join = s
@@ -75,7 +75,7 @@ fn csr_requester_fields_come_from_the_authenticated_user() {
     let s = Server::start();
     let token = token_of(&s);
     let dir = tempfile::tempdir().expect("tempdir");
-    let csr = openssl_csr(dir.path(), "/O=system:nodes/CN=system:node:n1");
+    let csr = csr_pem(dir.path(), "n", "/O=system:nodes/CN=system:node:n1");
     use base64::Engine;
     let body = format!(
         r#"{{"apiVersion":"certificates.k8s.io/v1","kind":"CertificateSigningRequest","metadata":{{"generateName":"csr-"}},
@@ -272,109 +272,39 @@ fn a_client_certificate_from_another_ca_is_401() {
     let s = Server::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(d)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-subj",
-        "/CN=evil",
-        "-days",
-        "1",
-    ]);
-    run(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "u.key",
-        "-out",
-        "u.csr",
-        "-subj",
-        "/O=system:masters/CN=mallory",
-    ]);
-    std::fs::write(d.join("ext.cnf"), "extendedKeyUsage=clientAuth\n").expect("write ext");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "u.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "u.crt",
-        "-days",
-        "1",
-        "-extfile",
-        "ext.cnf",
-    ]);
-    let cert = d.join("u.crt");
-    let key = d.join("u.key");
-    let (code, out) = s.curl(
+    openssl(
+        d,
         &[
-            "--cert",
-            cert.to_str().expect("utf8"),
-            "--key",
-            key.to_str().expect("utf8"),
-        ],
-        "/api/v1/namespaces",
-    );
-    assert_eq!(code, 401, "{out}");
-    assert!(out.contains(r#""reason":"Unauthorized""#), "{out}");
-}
-
-fn openssl_csr(dir: &std::path::Path, subject: &str) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args([
             "req",
-            "-new",
+            "-x509",
             "-newkey",
             "ec",
             "-pkeyopt",
             "ec_paramgen_curve:prime256v1",
             "-nodes",
             "-keyout",
-            "n.key",
+            "ca.key",
             "-out",
-            "n.csr",
+            "ca.crt",
             "-subj",
-            subject,
-        ])
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            "/CN=evil",
+            "-days",
+            "1",
+        ],
     );
-    std::fs::read(dir.join("n.csr")).expect("csr")
+    let mallory = client_cert(
+        d,
+        "u",
+        "/O=system:masters/CN=mallory",
+        &d.join("ca.crt"),
+        &d.join("ca.key"),
+    );
+    let (code, out) = s.curl(
+        &mallory.each_ref().map(String::as_str),
+        "/api/v1/namespaces",
+    );
+    assert_eq!(code, 401, "{out}");
+    assert!(out.contains(r#""reason":"Unauthorized""#), "{out}");
 }
 
 #[test]
@@ -395,60 +325,14 @@ fn the_node_authorizer_limits_a_node_to_its_own_objects() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(d)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let ca = s.ca();
-    let ca_key = s.dir.join("pki/ca.key");
-    run(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "n1.key",
-        "-out",
-        "n1.csr",
-        "-subj",
+    let node = client_cert(
+        d,
+        "n1",
         "/O=system:nodes/CN=system:node:n1",
-    ]);
-    std::fs::write(d.join("ext.cnf"), "extendedKeyUsage=clientAuth\n").expect("ext");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "n1.csr",
-        "-CA",
-        ca.to_str().expect("utf8"),
-        "-CAkey",
-        ca_key.to_str().expect("utf8"),
-        "-CAcreateserial",
-        "-out",
-        "n1.crt",
-        "-days",
-        "1",
-        "-extfile",
-        "ext.cnf",
-    ]);
-    let (cert, key) = (d.join("n1.crt"), d.join("n1.key"));
-    let node = [
-        "--cert",
-        cert.to_str().expect("utf8"),
-        "--key",
-        key.to_str().expect("utf8"),
-    ];
+        &s.ca(),
+        &s.dir.join("pki/ca.key"),
+    );
+    let node = node.each_ref().map(String::as_str);
     let (code, out) = s.curl(&node, "/api/v1/nodes/n1");
     assert_eq!(code, 200, "{out}");
     let (code, out) = s.curl(&node, "/api/v1/nodes/n2");
@@ -459,7 +343,7 @@ fn the_node_authorizer_limits_a_node_to_its_own_objects() {
 
     // A node may ask only for its own identity.
     use base64::Engine;
-    let other = openssl_csr(d, "/O=system:nodes/CN=system:node:n2");
+    let other = csr_pem(d, "n", "/O=system:nodes/CN=system:node:n2");
     let body = format!(
         r#"{{"metadata":{{"generateName":"csr-"}},"spec":{{"request":"{}","signerName":"kubernetes.io/kube-apiserver-client-kubelet","usages":["digital signature","client auth"]}}}}"#,
         base64::engine::general_purpose::STANDARD.encode(other)
@@ -480,7 +364,7 @@ fn the_node_authorizer_limits_a_node_to_its_own_objects() {
         out.contains("can only create a node CSR with CN=system:node:n1"),
         "{out}"
     );
-    let own = openssl_csr(d, "/O=system:nodes/CN=system:node:n1");
+    let own = csr_pem(d, "n", "/O=system:nodes/CN=system:node:n1");
     let body = format!(
         r#"{{"metadata":{{"generateName":"csr-"}},"spec":{{"request":"{}","signerName":"kubernetes.io/kube-apiserver-client-kubelet","usages":["digital signature","client auth"]}}}}"#,
         base64::engine::general_purpose::STANDARD.encode(own)
@@ -629,7 +513,7 @@ fn requests_cannot_reach_beyond_what_was_authorized() {
 
     // Approved/Denied change only through /approval.
     let dir = tempfile::tempdir().expect("tempdir");
-    let csr = openssl_csr(dir.path(), "/CN=jane");
+    let csr = csr_pem(dir.path(), "n", "/CN=jane");
     let body = format!(
         r#"{{"metadata":{{"name":"via-status"}},"spec":{{"request":"{}","signerName":"kubernetes.io/kube-apiserver-client","usages":["client auth"]}}}}"#,
         base64::engine::general_purpose::STANDARD.encode(csr)
@@ -671,59 +555,8 @@ fn rbac_cannot_be_used_to_escalate() {
     let s = Server::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(d)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        "alice.key",
-        "-out",
-        "alice.csr",
-        "-subj",
-        "/CN=alice",
-    ]);
-    std::fs::write(d.join("ext.cnf"), "extendedKeyUsage=clientAuth\n").expect("ext");
-    let (ca, ca_key) = (s.ca(), s.dir.join("pki/ca.key"));
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "alice.csr",
-        "-CA",
-        ca.to_str().expect("utf8"),
-        "-CAkey",
-        ca_key.to_str().expect("utf8"),
-        "-CAcreateserial",
-        "-out",
-        "alice.crt",
-        "-days",
-        "1",
-        "-extfile",
-        "ext.cnf",
-    ]);
-    let (cert, key) = (d.join("alice.crt"), d.join("alice.key"));
-    let alice = [
-        "--cert",
-        cert.to_str().expect("utf8"),
-        "--key",
-        key.to_str().expect("utf8"),
-    ];
+    let alice = client_cert(d, "alice", "/CN=alice", &s.ca(), &s.dir.join("pki/ca.key"));
+    let alice = alice.each_ref().map(String::as_str);
     let admin_post = |path: &str, body: &str| {
         let (code, out) = s.admin_curl(
             &[

@@ -5,48 +5,15 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use common::{Server, ok};
+use common::{Server, csr_pem, ok, openssl};
 
 const CSRS: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn new_csr(dir: &Path, name: &str, subject: &str) -> String {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            subject,
-        ],
-    );
-    base64::engine::general_purpose::STANDARD
-        .encode(std::fs::read(dir.join(format!("{name}.csr"))).expect("csr"))
+    base64::engine::general_purpose::STANDARD.encode(csr_pem(dir, name, subject))
 }
 
 fn post_csr(

@@ -306,33 +306,12 @@ fn stale_update_conflicts(s: &Server, k: &str, ns: &str) {
 fn csr_manifest(s: &Server, name: &str) -> String {
     let dir = s.dir.join(format!("csr-{name}"));
     std::fs::create_dir_all(&dir).expect("mkdir");
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "k.pem",
-            "-out",
-            "r.pem",
-            "-subj",
-        ])
-        .arg(format!("/CN={name}"))
-        .current_dir(&dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     use base64::Engine;
-    let request = base64::engine::general_purpose::STANDARD
-        .encode(std::fs::read(dir.join("r.pem")).expect("csr"));
+    let request = base64::engine::general_purpose::STANDARD.encode(common::csr_pem(
+        &dir,
+        "r",
+        &format!("/CN={name}"),
+    ));
     format!(
         "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: {name}\nspec:\n  request: {request}\n  signerName: kubernetes.io/kube-apiserver-client\n  expirationSeconds: 86400\n  usages:\n  - client auth\n"
     )

@@ -337,3 +337,77 @@ pub fn start_apiserver(args: &[&std::ffi::OsStr]) -> (KillOnDrop, String) {
         .to_owned();
     (child, url)
 }
+
+/// Runs the real `openssl` in `dir`; a failure fails the test with openssl's stderr.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A new P-256 key and PKCS#10 request for `subject`, written as `{name}.key` and
+/// `{name}.csr` in `dir`; returns the request's PEM.
+pub fn csr_pem(dir: &Path, name: &str, subject: &str) -> Vec<u8> {
+    let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            subject,
+        ],
+    );
+    std::fs::read(dir.join(csr)).expect("read csr")
+}
+
+/// A one-day client certificate for `subject` signed by `ca`/`ca_key` with openssl:
+/// writes `{name}.key` and `{name}.crt` in `dir` and returns the curl flags that present it.
+pub fn client_cert(dir: &Path, name: &str, subject: &str, ca: &Path, ca_key: &Path) -> [String; 4] {
+    csr_pem(dir, name, subject);
+    std::fs::write(dir.join("ext.cnf"), "extendedKeyUsage=clientAuth\n").expect("write ext");
+    let (csr, crt) = (format!("{name}.csr"), format!("{name}.crt"));
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            ca.to_str().expect("utf8"),
+            "-CAkey",
+            ca_key.to_str().expect("utf8"),
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let path = |f: String| dir.join(f).to_str().expect("utf8").to_owned();
+    [
+        "--cert".to_owned(),
+        path(crt),
+        "--key".to_owned(),
+        path(format!("{name}.key")),
+    ]
+}
