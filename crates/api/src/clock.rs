@@ -34,6 +34,17 @@ pub fn format_rfc3339(t: SystemTime) -> String {
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
 }
 
+/// Formats a time as `metav1.MicroTime` does (Lease times): RFC 3339 with microseconds.
+pub fn format_micro_time(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    let whole = format_rfc3339(UNIX_EPOCH + Duration::from_secs(since.as_secs()));
+    format!(
+        "{}.{:06}Z",
+        whole.trim_end_matches('Z'),
+        since.subsec_micros()
+    )
+}
+
 /// Parses an RFC 3339 time (offsets and fractional seconds accepted, as Go's parser does).
 pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     let t = OffsetDateTime::parse(s, &Rfc3339).ok()?;
@@ -133,6 +144,13 @@ mod tests {
             "offsets are accepted"
         );
         assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn micro_time_has_six_fraction_digits() {
+        let t = UNIX_EPOCH + Duration::from_micros(1_714_644_000_000_042);
+        assert_eq!(format_micro_time(t), "2024-05-02T10:00:00.000042Z");
+        assert_eq!(parse_rfc3339(&format_micro_time(t)), Some(t));
     }
 }
 

@@ -200,6 +200,49 @@ impl DataDir {
         Ok(())
     }
 
+    /// Takes the keys a control plane shares from another server's data dir
+    /// (`--join-control-plane`): the cluster CA and, where present, the service-account and
+    /// front-proxy keys. Keys are written 0600, atomically. A file this dir already holds
+    /// must be identical: a data dir never changes CA.
+    pub fn adopt_shared_pki(&self, from: &DataDir) -> Result<Vec<PathBuf>, DataDirError> {
+        std::fs::create_dir_all(self.root.join("pki"))?;
+        if from.read_pair("ca.crt", "ca.key")?.is_none() {
+            return Err(unusable(
+                &from.pki("ca.key"),
+                "the control plane to join has no cluster CA (pki/ca.crt and pki/ca.key)",
+            ));
+        }
+        let mut adopted = Vec::new();
+        for name in SHARED_PKI {
+            let src = from.pki(name);
+            if !src.exists() {
+                continue;
+            }
+            let data = std::fs::read(&src)?;
+            let dst = self.pki(name);
+            if dst.exists() {
+                if std::fs::read(&dst)? != data {
+                    return Err(unusable(
+                        &dst,
+                        format!(
+                            "it differs from {}: this data dir belongs to another cluster; use a new --data-dir to join",
+                            src.display()
+                        ),
+                    ));
+                }
+                continue;
+            }
+            let mode = if name.ends_with(".key") {
+                Mode::Private
+            } else {
+                Mode::Public
+            };
+            write_atomic(&dst, &data, mode)?;
+            adopted.push(dst);
+        }
+        Ok(adopted)
+    }
+
     /// Reads `pki/<cert>` and `pki/<key>`: both or neither must exist.
     pub fn read_pair(
         &self,
@@ -224,6 +267,16 @@ impl DataDir {
         }
     }
 }
+
+/// The files every server of one control plane holds alike.
+const SHARED_PKI: [&str; 6] = [
+    "ca.crt",
+    "ca.key",
+    "sa.key",
+    "sa.pub",
+    "front-proxy-ca.crt",
+    "front-proxy-ca.key",
+];
 
 fn unusable(path: &Path, e: impl std::fmt::Display) -> DataDirError {
     DataDirError::Unusable {

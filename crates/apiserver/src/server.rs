@@ -12,6 +12,7 @@ use hyper_util::server::conn::auto;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kubeboot_api::clock::SystemClock;
 use kubeboot_store::Store;
+use kubeboot_store::etcd::EtcdStore;
 use kubeboot_store::sqlite::SqliteStore;
 use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
@@ -42,8 +43,8 @@ pub struct ServerConfig {
     pub anonymous_auth: bool,
     /// Authorization modes in order.
     pub authorization_modes: Vec<Mode>,
-    /// The embedded store's file.
-    pub storage_path: PathBuf,
+    /// Where the objects are stored.
+    pub storage: Storage,
     /// Authenticate bootstrap tokens (`--enable-bootstrap-token-auth`).
     pub bootstrap_token_auth: bool,
     /// Events kept for watch resumption.
@@ -52,6 +53,19 @@ pub struct ServerConfig {
     pub anonymous_rate_limit: Option<RateLimit>,
     /// Encryption at rest of Secrets (`--encryption-provider-config`).
     pub encryption: Option<crate::encryption::Encryption>,
+}
+
+/// Where the API server keeps its objects.
+pub enum Storage {
+    /// The embedded SQLite store in this file.
+    Embedded(PathBuf),
+    /// An etcd cluster, shared with other API servers.
+    Etcd {
+        /// How to reach it.
+        options: Box<kubeboot_store::etcd::EtcdOptions>,
+        /// How often history is compacted (`--etcd-compaction-interval`; zero: never).
+        compaction_interval: Duration,
+    },
 }
 
 /// Why the server could not start.
@@ -110,11 +124,27 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         Arc::new(move |n: usize, d: Duration| m.observe_commit(n, d))
             as kubeboot_store::sqlite::CommitObserver
     };
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_with(
-        &cfg.storage_path,
-        kubeboot_store::sqlite::DEFAULT_HISTORY,
-        Some(observer),
-    )?);
+    let store: Arc<dyn Store> = match cfg.storage {
+        Storage::Embedded(path) => Arc::new(SqliteStore::open_with(
+            &path,
+            kubeboot_store::sqlite::DEFAULT_HISTORY,
+            Some(observer),
+        )?),
+        Storage::Etcd {
+            options,
+            compaction_interval,
+        } => {
+            let endpoints = options.endpoints.join(",");
+            let etcd = EtcdStore::new(*options)?;
+            etcd.check()
+                .await
+                .map_err(|e| StartError::Seed(format!("cannot reach etcd at {endpoints}: {e}")))?;
+            if !compaction_interval.is_zero() {
+                etcd.spawn_compactor(compaction_interval);
+            }
+            Arc::new(etcd)
+        }
+    };
     let store: Arc<dyn Store> = match cfg.encryption {
         Some(enc) => {
             let wrapped = Arc::new(crate::encryption::EncryptingStore::new(store, enc));
@@ -347,12 +377,14 @@ pub async fn ensure_first_token(
 }
 
 /// Publishes `kube-public/cluster-info` with the kubeconfig nodes discover (the server URL
-/// and the CA bundle), creating it or updating its kubeconfig when they changed. The
-/// bootstrap signer then signs it.
+/// and the CA bundle), creating it or, with `overwrite`, updating its kubeconfig when they
+/// changed. A server that joined a control plane does not overwrite: nodes keep discovering
+/// the endpoint the first server published. The bootstrap signer then signs it.
 pub async fn ensure_cluster_info(
     app: &App,
     server_url: &str,
     ca_pem: &str,
+    overwrite: bool,
 ) -> Result<(), StartError> {
     use kubeboot_bootstrap::cluster_info::{KUBECONFIG_KEY, NAME, NAMESPACE, kubeconfig};
     let def = registry::by_kind(registry::Kind::ConfigMap);
@@ -378,10 +410,11 @@ pub async fn ensure_cluster_info(
             Some(kv) => {
                 let mut obj: serde_json::Value = serde_json::from_slice(&kv.value)
                     .map_err(|e| StartError::Seed(e.to_string()))?;
-                if obj
-                    .pointer("/data/kubeconfig")
-                    .and_then(serde_json::Value::as_str)
-                    == Some(text.as_str())
+                if !overwrite
+                    || obj
+                        .pointer("/data/kubeconfig")
+                        .and_then(serde_json::Value::as_str)
+                        == Some(text.as_str())
                 {
                     return Ok(());
                 }

@@ -39,6 +39,8 @@ pub const STEPS: [&str; 4] = ["discovery", "certificate", "first-request", "rota
 pub struct Report {
     /// Nodes that joined.
     pub admitted: usize,
+    /// Nodes that joined only on a later attempt, through another server.
+    pub retried: usize,
     /// Failures by kind.
     pub errors: BTreeMap<String, usize>,
     /// Wall time.
@@ -152,9 +154,13 @@ pub fn bound(cores: usize, keygen: f64, sign: f64, verify: f64, issue: f64) -> f
     }
 }
 
-/// Joins `opts.nodes` simulated nodes to the cluster at `endpoint`.
+/// Joins `opts.nodes` simulated nodes to the cluster served at `endpoints` (`host:port`).
+/// Node `i` starts at endpoint `i mod n`, and every request of its join goes there, as
+/// through a load balancer (not to the URL cluster-info names). With several endpoints, a
+/// join that fails starts again, with a new key and CSR, through the next one — as a
+/// kubelet restarts its bootstrap — up to three rounds over all of them.
 pub async fn run(
-    endpoint: &str,
+    endpoints: &[String],
     token: &BootstrapToken,
     trust: CaTrust,
     opts: &Options,
@@ -166,6 +172,15 @@ pub async fn run(
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     let errors: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+    let retried = Arc::new(AtomicUsize::new(0));
+    let endpoints: Arc<[String]> = endpoints.into();
+    let health = Arc::new(Health::new(endpoints.len()));
+    // Behind several servers a node gives up on an unreachable one quickly and moves on.
+    let discovery_timeout = if endpoints.len() > 1 {
+        Duration::from_secs(10)
+    } else {
+        Duration::from_secs(120)
+    };
     let progress = Arc::new(progress);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -178,7 +193,12 @@ pub async fn run(
             errors.clone(),
             progress.clone(),
         );
-        let (endpoint, opts) = (endpoint.to_owned(), opts.clone());
+        let (endpoints, opts, retried, health) = (
+            endpoints.clone(),
+            opts.clone(),
+            retried.clone(),
+            health.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut times: Vec<[Option<Duration>; 5]> = Vec::new();
             loop {
@@ -186,7 +206,31 @@ pub async fn run(
                 if i >= opts.nodes {
                     return times;
                 }
-                match one(&endpoint, &token, &trust, &opts, i).await {
+                let attempts = if endpoints.len() > 1 {
+                    3 * endpoints.len()
+                } else {
+                    1
+                };
+                let mut outcome = Err(("none", String::new()));
+                for attempt in 0..attempts {
+                    let e = health.pick(i + attempt);
+                    let endpoint = &endpoints[e];
+                    outcome = one(endpoint, &token, &trust, &opts, i, discovery_timeout).await;
+                    match &outcome {
+                        Ok(_) if attempt > 0 => {
+                            retried.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                        Ok(_) => break,
+                        Err((_, err)) => {
+                            tracing::debug!(node = i, %endpoint, error = %err, "join attempt failed");
+                            if endpoints.len() > 1 {
+                                health.mark_down(e);
+                            }
+                        }
+                    }
+                }
+                match outcome {
                     Ok(t) => times.push(t),
                     Err((kind, e)) => {
                         tracing::debug!(node = i, error = %e, "join failed");
@@ -221,6 +265,7 @@ pub async fn run(
         .clone();
     Report {
         admitted: all.len(),
+        retried: retried.load(Ordering::Relaxed),
         errors,
         seconds: elapsed.as_secs_f64(),
         nodes_per_second,
@@ -237,20 +282,61 @@ pub async fn run(
 
 type Timings = [Option<Duration>; 5];
 
+/// Which servers recently failed a join, as a load balancer's health checks would know: new
+/// attempts skip them for a few seconds.
+struct Health {
+    down_until: Vec<Mutex<Option<Instant>>>,
+}
+
+impl Health {
+    const HOLD_DOWN: Duration = Duration::from_secs(5);
+
+    fn new(n: usize) -> Self {
+        Self {
+            down_until: (0..n).map(|_| Mutex::new(None)).collect(),
+        }
+    }
+
+    fn is_down(&self, e: usize, now: Instant) -> bool {
+        self.down_until[e]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|t| t > now)
+    }
+
+    /// The first server from `start` (mod n) that is not held down; `start` itself when all are.
+    fn pick(&self, start: usize) -> usize {
+        let n = self.down_until.len();
+        let now = Instant::now();
+        (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&e| !self.is_down(e, now))
+            .unwrap_or(start % n)
+    }
+
+    fn mark_down(&self, e: usize) {
+        *self.down_until[e]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + Self::HOLD_DOWN);
+    }
+}
+
 async fn one(
     endpoint: &str,
     token: &BootstrapToken,
     trust: &CaTrust,
     opts: &Options,
     i: usize,
+    discovery_timeout: Duration,
 ) -> Result<Timings, (&'static str, String)> {
     let t0 = Instant::now();
-    let cluster = token_discovery(endpoint, token, trust, Duration::from_secs(120), &|_| {})
+    let cluster = token_discovery(endpoint, token, trust, discovery_timeout, &|_| {})
         .await
         .map_err(|e| ("discovery", e.to_string()))?;
     let t1 = Instant::now();
     let ca = Trust::from_pem(&cluster.ca_pem).map_err(|e| ("discovery", e.to_string()))?;
-    let boot = Client::new(&cluster.server, ca.clone(), Identity::Token(token.expose()))
+    let server = format!("https://{endpoint}");
+    let boot = Client::new(&server, ca.clone(), Identity::Token(token.expose()))
         .map_err(|e| ("certificate", e.to_string()))?;
     let name = format!("bench-{}-{i}", std::process::id());
     let req = CertRequest {
@@ -265,7 +351,7 @@ async fn one(
     let t2 = Instant::now();
     let certs = CertSource::from_pem(&issued.cert_pem, &issued.key_pem)
         .map_err(|e| ("first-request", e.to_string()))?;
-    let node = Client::new(&cluster.server, ca, Identity::Cert(certs.clone()))
+    let node = Client::new(&server, ca, Identity::Cert(certs.clone()))
         .map_err(|e| ("first-request", e.to_string()))?;
     let review: Value = node
         .create(
@@ -308,6 +394,20 @@ async fn one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_server_is_skipped_until_its_hold_down_ends() {
+        let h = Health::new(3);
+        assert_eq!(h.pick(4), 1, "node 4 starts at server 4 mod 3");
+        h.mark_down(1);
+        assert_eq!(h.pick(4), 2);
+        assert_eq!(h.pick(0), 0);
+        h.mark_down(2);
+        h.mark_down(0);
+        assert_eq!(h.pick(4), 1, "all down: try the node's own");
+        *h.down_until[1].lock().unwrap() = Some(Instant::now() - Duration::from_secs(1));
+        assert_eq!(h.pick(0), 1, "a hold-down ends");
+    }
 
     #[test]
     fn the_bound_adds_the_costs_of_one_admission() {

@@ -19,8 +19,10 @@ pub(crate) enum BenchCommand {
 #[derive(Args)]
 pub(crate) struct BenchJoinArgs {
     /// The API server (`https://host:port`); with --token and --discovery-token-ca-cert-hash.
-    #[arg(long, conflicts_with = "self_server")]
-    server: Option<String>,
+    /// Several (comma-separated or repeated) spread the nodes over the servers of one control
+    /// plane, and a node whose server fails joins again through the next.
+    #[arg(long, conflicts_with = "self_server", value_delimiter = ',')]
+    server: Vec<String>,
     /// A bootstrap token allowed to sign and authenticate.
     #[arg(long)]
     token: Option<String>,
@@ -30,6 +32,9 @@ pub(crate) struct BenchJoinArgs {
     /// Start a server of this binary on a temporary data dir and measure it too.
     #[arg(long = "self")]
     self_server: bool,
+    /// With --self: the server stores objects in these etcd members instead of its embedded store.
+    #[arg(long, requires = "self_server", value_delimiter = ',')]
+    etcd_servers: Vec<String>,
     /// Simulated nodes.
     #[arg(long, default_value_t = 1000)]
     nodes: usize,
@@ -247,17 +252,16 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
     eprintln!("measuring this machine's crypto bound for {} ...", args.key);
     let crypto = tokio::task::spawn_blocking(move || join::crypto_bound(key)).await??;
     let server = if args.self_server {
-        Some(
-            SelfServer::start(
-                &std::env::current_exe()?,
-                &["--anonymous-requests-per-second", "0"],
-            )
-            .await?,
-        )
+        let etcd = args.etcd_servers.join(",");
+        let mut flags = vec!["--anonymous-requests-per-second", "0"];
+        if !etcd.is_empty() {
+            flags.extend(["--etcd-servers", &etcd]);
+        }
+        Some(SelfServer::start(&std::env::current_exe()?, &flags).await?)
     } else {
         None
     };
-    let (endpoint, token, pins) = match &server {
+    let (endpoints, token, pins) = match &server {
         Some(s) => {
             let kc = s.admin_kubeconfig()?;
             let admin = kubeboot_client::Client::from_kubeconfig(&kc)?;
@@ -265,15 +269,15 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
             let ca = std::fs::read(s.dir.join("pki/ca.crt"))?;
             let pin = kubeboot_pki::pin::pem_cert_pin(&ca).context("CA pin")?;
             (
-                s.url.trim_start_matches("https://").to_owned(),
+                vec![s.url.trim_start_matches("https://").to_owned()],
                 token,
                 vec![pin],
             )
         }
         None => {
-            let server = args.server.as_deref().context(
-                "give --self, or --server with --token and --discovery-token-ca-cert-hash",
-            )?;
+            if args.server.is_empty() {
+                bail!("give --self, or --server with --token and --discovery-token-ca-cert-hash");
+            }
             let token: kubeboot_bootstrap::BootstrapToken = args
                 .token
                 .as_deref()
@@ -283,7 +287,14 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
                 bail!("--discovery-token-ca-cert-hash is required with --server");
             }
             (
-                server.trim_start_matches("https://").to_owned(),
+                args.server
+                    .iter()
+                    .map(|s| {
+                        s.trim_start_matches("https://")
+                            .trim_end_matches('/')
+                            .to_owned()
+                    })
+                    .collect(),
                 token,
                 args.discovery_token_ca_cert_hash.clone(),
             )
@@ -298,7 +309,7 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
     };
     let total = args.nodes;
     let last = std::sync::Mutex::new(std::time::Instant::now());
-    let report = join::run(&endpoint, &token, trust, &opts, crypto, move |done| {
+    let report = join::run(&endpoints, &token, trust, &opts, crypto, move |done| {
         let mut l = last
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -336,6 +347,9 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
         println!("{name:<16} {}", fmt(s));
     }
     println!("{:<16} {}", "whole join", fmt(&report.join));
+    if report.retried > 0 {
+        println!("retried through another server: {} nodes", report.retried);
+    }
     println!(
         "errors: {}",
         if report.errors.is_empty() {

@@ -11,12 +11,135 @@ use clap::Args;
 use kubeboot_api::SystemClock;
 use kubeboot_apiserver::authz::Mode;
 use kubeboot_apiserver::datadir::{DataDir, InitOptions, server_url};
-use kubeboot_apiserver::server::{RateLimit, ensure_cluster_info, ensure_first_token};
+use kubeboot_apiserver::server::{RateLimit, Storage, ensure_cluster_info, ensure_first_token};
 use kubeboot_apiserver::{RunningServer, ServerConfig, start};
+use kubeboot_controllers::leader_election::{self, LeaderElection};
 use kubeboot_controllers::metrics::Counters;
 use kubeboot_pki::{CertificateAuthority, Kubeconfig};
 
-use crate::{ApiserverArgs, ControllerManagerArgs, InitArgs, ServingArgs};
+use crate::{ApiserverArgs, ControllerManagerArgs, InitArgs, ServerArgs, ServingArgs};
+
+/// kube-controller-manager's leader election flags.
+#[derive(Args, Clone)]
+pub(crate) struct LeaderElectArgs {
+    /// Run the controllers only while holding the leader Lease, so that of several servers
+    /// exactly one acts.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) leader_elect: bool,
+    /// How long other candidates wait after the leader's last renewal before taking over.
+    #[arg(long, default_value = "15s")]
+    pub(crate) leader_elect_lease_duration: String,
+    /// How long the leader tries to renew before it stops its controllers.
+    #[arg(long, default_value = "10s")]
+    pub(crate) leader_elect_renew_deadline: String,
+    /// How often candidates try to acquire and the leader renews.
+    #[arg(long, default_value = "2s")]
+    pub(crate) leader_elect_retry_period: String,
+    /// The Lease's name.
+    #[arg(long, default_value = "kube-controller-manager")]
+    pub(crate) leader_elect_resource_name: String,
+    /// The Lease's namespace.
+    #[arg(long, default_value = "kube-system")]
+    pub(crate) leader_elect_resource_namespace: String,
+}
+
+impl LeaderElectArgs {
+    /// The election, for a candidate named `identity` (None: `--leader-elect=false`).
+    fn election(&self, identity: String) -> Result<Option<LeaderElection>> {
+        if !self.leader_elect {
+            return Ok(None);
+        }
+        let d = |flag: &str, v: &str| {
+            kubeboot_api::clock::parse_go_duration(v).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
+        };
+        let le = LeaderElection {
+            namespace: self.leader_elect_resource_namespace.clone(),
+            name: self.leader_elect_resource_name.clone(),
+            identity,
+            lease_duration: d(
+                "leader-elect-lease-duration",
+                &self.leader_elect_lease_duration,
+            )?,
+            renew_deadline: d(
+                "leader-elect-renew-deadline",
+                &self.leader_elect_renew_deadline,
+            )?,
+            retry_period: d("leader-elect-retry-period", &self.leader_elect_retry_period)?,
+        };
+        le.validate().map_err(anyhow::Error::msg)?;
+        Ok(Some(le))
+    }
+}
+
+/// This machine's name, as leader election identities start with it.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A hex id: of `seed` when given (stable across restarts), else random.
+fn short_id(seed: Option<&[u8]>) -> String {
+    let bytes: Vec<u8> = match seed {
+        Some(s) => aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s)
+            .as_ref()
+            .to_vec(),
+        None => {
+            let mut b = [0u8; 8];
+            aws_lc_rs::rand::fill(&mut b).map_err(|_| ()).ok();
+            b.to_vec()
+        }
+    };
+    hex::encode(&bytes[..8])
+}
+
+/// Where the API server stores objects: etcd when `--etcd-servers` is given, else the
+/// embedded store at `embedded`.
+fn storage(s: &ServingArgs, embedded: PathBuf) -> Result<Storage> {
+    if s.etcd_servers.is_empty() {
+        return Ok(Storage::Embedded(embedded));
+    }
+    let compaction_interval = kubeboot_api::clock::parse_go_duration(&s.etcd_compaction_interval)
+        .map_err(|e| anyhow::anyhow!("--etcd-compaction-interval: {e}"))?;
+    let uses_tls = s.etcd_servers.iter().any(|e| e.starts_with("https://"))
+        || s.etcd_cafile.is_some()
+        || s.etcd_certfile.is_some();
+    let tls = if uses_tls {
+        let trust = match &s.etcd_cafile {
+            Some(p) => kubeboot_client::Trust::from_pem(read(p)?.as_bytes())
+                .with_context(|| format!("--etcd-cafile {}", p.display()))?,
+            None => kubeboot_client::Trust::system()?,
+        };
+        let cert = match (&s.etcd_certfile, &s.etcd_keyfile) {
+            (Some(c), Some(k)) => Some(
+                kubeboot_client::CertSource::from_pem(read(c)?.as_bytes(), read(k)?.as_bytes())
+                    .with_context(|| {
+                        format!(
+                            "--etcd-certfile {} / --etcd-keyfile {}",
+                            c.display(),
+                            k.display()
+                        )
+                    })?,
+            ),
+            _ => None,
+        };
+        Some(kubeboot_client::tls_client_config(&trust, cert)?)
+    } else {
+        None
+    };
+    let mut options = kubeboot_store::etcd::EtcdOptions::new(s.etcd_servers.clone());
+    options.tls = tls;
+    options.prefix = s.etcd_prefix.clone();
+    if !options.prefix.starts_with('/') {
+        bail!("--etcd-prefix must start with '/'");
+    }
+    Ok(Storage::Etcd {
+        options: Box::new(options),
+        compaction_interval,
+    })
+}
 
 /// kube-controller-manager's signing and approving flags.
 #[derive(Args, Clone, Default)]
@@ -133,11 +256,22 @@ fn rate_limit(s: &ServingArgs) -> Option<RateLimit> {
     })
 }
 
-pub(crate) async fn server(
-    init_args: InitArgs,
-    serving: ServingArgs,
-    mut signing: SigningArgs,
-) -> Result<()> {
+pub(crate) async fn server(args: ServerArgs) -> Result<()> {
+    let ServerArgs {
+        init: init_args,
+        serving,
+        mut signing,
+        election,
+        join_control_plane,
+    } = args;
+    if let Some(from) = &join_control_plane {
+        let adopted = DataDir::new(&init_args.data_dir)
+            .adopt_shared_pki(&DataDir::new(from))
+            .with_context(|| format!("joining the control plane of {}", from.display()))?;
+        for f in adopted {
+            tracing::info!(file = %f.display(), "took the shared key material of the control plane");
+        }
+    }
     let dir = init(&init_args)?;
     let cfg = ServerConfig {
         bind_address: serving.bind_address,
@@ -147,7 +281,7 @@ pub(crate) async fn server(
         client_ca_pem: Some(read(&dir.pki("ca.crt"))?),
         anonymous_auth: serving.anonymous_auth,
         authorization_modes: vec![Mode::Node, Mode::Rbac],
-        storage_path: dir.store_path(),
+        storage: storage(&serving, dir.store_path())?,
         bootstrap_token_auth: true,
         watch_cache_size: serving.default_watch_cache_size.max(1),
         anonymous_rate_limit: rate_limit(&serving),
@@ -164,7 +298,7 @@ pub(crate) async fn server(
     );
     dir.set_server_url(&url)?;
     let ca_pem = read(&dir.pki("ca.crt"))?;
-    ensure_cluster_info(&running.app, &url, &ca_pem)
+    ensure_cluster_info(&running.app, &url, &ca_pem, join_control_plane.is_none())
         .await
         .context("publishing cluster-info")?;
     signing
@@ -175,7 +309,22 @@ pub(crate) async fn server(
         .get_or_insert_with(|| dir.pki("ca.key"));
     let kc = Kubeconfig::from_yaml(&read(&dir.controller_manager_conf())?)?;
     let controllers = ["*", "bootstrapsigner", "tokencleaner"].map(String::from);
-    let counters = start_controllers(&kc, &controllers, &signing)?;
+    // The identity is stable for a data dir, so a restarted server takes back its own Lease
+    // at once instead of waiting for it to expire.
+    let data_dir = std::fs::canonicalize(&init_args.data_dir)?;
+    let identity = format!(
+        "{}_{}",
+        hostname(),
+        short_id(Some(data_dir.as_os_str().as_encoded_bytes()))
+    );
+    let counters = Arc::new(Counters::default());
+    run_controllers(
+        &kc,
+        &controllers,
+        &signing,
+        election.election(identity)?,
+        counters.clone(),
+    )?;
     running
         .app
         .metrics
@@ -189,6 +338,11 @@ pub(crate) async fn server(
         println!(
             "  {}",
             kubeboot_bootstrap::listing::join_command(&url, &token.expose(), &[pin]).trim_end()
+        );
+    } else {
+        println!(
+            "To join a node: kubeboot token create --print-join-command --kubeconfig {}",
+            dir.admin_conf().display()
         );
     }
     println!(
@@ -217,7 +371,7 @@ pub(crate) async fn apiserver(args: ApiserverArgs) -> Result<()> {
         client_ca_pem: args.client_ca_file.as_deref().map(read).transpose()?,
         anonymous_auth: args.serving.anonymous_auth,
         authorization_modes: modes,
-        storage_path: args.storage_dir.join("state.db"),
+        storage: storage(&args.serving, args.storage_dir.join("state.db"))?,
         bootstrap_token_auth: args.enable_bootstrap_token_auth,
         watch_cache_size: args.serving.default_watch_cache_size.max(1),
         anonymous_rate_limit: rate_limit(&args.serving),
@@ -231,7 +385,14 @@ pub(crate) async fn apiserver(args: ApiserverArgs) -> Result<()> {
 pub(crate) async fn controller_manager(args: ControllerManagerArgs) -> Result<()> {
     let kc = Kubeconfig::from_yaml(&read(&args.kubeconfig)?)
         .with_context(|| format!("reading {}", args.kubeconfig.display()))?;
-    start_controllers(&kc, &args.controllers, &args.signing)?;
+    let identity = format!("{}_{}", hostname(), short_id(None));
+    run_controllers(
+        &kc,
+        &args.controllers,
+        &args.signing,
+        args.election.election(identity)?,
+        Arc::new(Counters::default()),
+    )?;
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     tokio::select! {
@@ -241,71 +402,129 @@ pub(crate) async fn controller_manager(args: ControllerManagerArgs) -> Result<()
     Ok(())
 }
 
-fn start_controllers(
+/// What the selected controllers need, checked before any of them starts.
+#[derive(Clone)]
+struct ControllerPlan {
+    selected: Vec<&'static str>,
+    serving: Option<kubeboot_controllers::csr::policy::ServingRules>,
+    cas: HashMap<&'static str, Arc<CertificateAuthority>>,
+    policy: kubeboot_controllers::csr::policy::SigningPolicy,
+}
+
+impl ControllerPlan {
+    fn new(spec: &[String], signing: &SigningArgs) -> Result<Self> {
+        let selected = kubeboot_controllers::selected(spec).map_err(anyhow::Error::msg)?;
+        let serving = signing
+            .approve_kubelet_serving
+            .then(|| serving_rules(signing))
+            .transpose()?;
+        let cas = if selected.contains(&"csrsigning") {
+            let cas = signer_cas(signing)?;
+            if cas.is_empty() {
+                tracing::warn!(
+                    "csrsigning has no CA (--cluster-signing-cert-file/--cluster-signing-key-file): it signs nothing"
+                );
+            }
+            cas
+        } else {
+            HashMap::new()
+        };
+        let max_duration =
+            kubeboot_api::clock::parse_go_duration(&signing.cluster_signing_duration)
+                .map_err(|e| anyhow::anyhow!("--cluster-signing-duration: {e}"))?;
+        Ok(Self {
+            selected,
+            serving,
+            cas,
+            policy: kubeboot_controllers::csr::policy::SigningPolicy { max_duration },
+        })
+    }
+
+    /// Starts the controllers on the current runtime.
+    fn start(&self, client: &kubeboot_client::Client, counters: &Arc<Counters>) {
+        use kubeboot_controllers::csr;
+        let clock = Arc::new(SystemClock);
+        let csr_source = self
+            .selected
+            .iter()
+            .any(|c| c.starts_with("csr"))
+            .then(|| csr::CsrSource::start(client.clone()));
+        let source = || csr_source.as_ref().expect("started for csr controllers");
+        for name in &self.selected {
+            match *name {
+                "bootstrapsigner" => {
+                    kubeboot_controllers::bootstrap_signer::start(client.clone(), clock.clone())
+                }
+                "tokencleaner" => {
+                    kubeboot_controllers::token_cleaner::start(client.clone(), clock.clone())
+                }
+                "csrcleaner" => {
+                    csr::cleaner::start(source(), client.clone(), clock.clone(), counters.clone())
+                }
+                "csrapproving" => csr::approver::start(
+                    source(),
+                    client.clone(),
+                    clock.clone(),
+                    counters.clone(),
+                    self.serving.clone(),
+                ),
+                "csrsigning" => csr::signer::start(
+                    source(),
+                    client.clone(),
+                    clock.clone(),
+                    counters.clone(),
+                    self.cas.clone(),
+                    self.policy,
+                ),
+                _ => {}
+            }
+        }
+        tracing::info!(controllers = ?self.selected, "controllers started");
+    }
+}
+
+/// Runs the selected controllers: at once, or with `election` only while holding the
+/// leader Lease. Each term as leader runs them on a runtime of their own, which is shut
+/// down (ending every controller task) the moment the Lease is lost.
+fn run_controllers(
     kc: &Kubeconfig,
     spec: &[String],
     signing: &SigningArgs,
-) -> Result<Arc<Counters>> {
-    use kubeboot_controllers::csr;
-    let selected = kubeboot_controllers::selected(spec).map_err(anyhow::Error::msg)?;
+    election: Option<LeaderElection>,
+    counters: Arc<Counters>,
+) -> Result<()> {
+    let plan = ControllerPlan::new(spec, signing)?;
     let client = kubeboot_client::Client::from_kubeconfig(kc)?;
-    let clock = Arc::new(SystemClock);
-    let counters = Arc::new(Counters::default());
-    let csr_source = selected
-        .iter()
-        .any(|c| c.starts_with("csr"))
-        .then(|| csr::CsrSource::start(client.clone()));
-    for name in &selected {
-        match *name {
-            "bootstrapsigner" => {
-                kubeboot_controllers::bootstrap_signer::start(client.clone(), clock.clone())
-            }
-            "tokencleaner" => {
-                kubeboot_controllers::token_cleaner::start(client.clone(), clock.clone())
-            }
-            "csrcleaner" => csr::cleaner::start(
-                csr_source.as_ref().expect("started for csr controllers"),
-                client.clone(),
-                clock.clone(),
-                counters.clone(),
-            ),
-            "csrapproving" => {
-                let serving = signing
-                    .approve_kubelet_serving
-                    .then(|| serving_rules(signing))
-                    .transpose()?;
-                csr::approver::start(
-                    csr_source.as_ref().expect("started for csr controllers"),
-                    client.clone(),
-                    clock.clone(),
-                    counters.clone(),
-                    serving,
-                );
-            }
-            "csrsigning" => {
-                let cas = signer_cas(signing)?;
-                if cas.is_empty() {
-                    tracing::warn!(
-                        "csrsigning has no CA (--cluster-signing-cert-file/--cluster-signing-key-file): it signs nothing"
-                    );
+    let Some(le) = election else {
+        plan.start(&client, &counters);
+        return Ok(());
+    };
+    tokio::spawn(async move {
+        loop {
+            let observed = leader_election::acquire(&client, &le).await;
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("controllers")
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the controllers' runtime");
+                    return;
                 }
-                let max_duration =
-                    kubeboot_api::clock::parse_go_duration(&signing.cluster_signing_duration)
-                        .map_err(|e| anyhow::anyhow!("--cluster-signing-duration: {e}"))?;
-                csr::signer::start(
-                    csr_source.as_ref().expect("started for csr controllers"),
-                    client.clone(),
-                    clock.clone(),
-                    counters.clone(),
-                    cas,
-                    csr::policy::SigningPolicy { max_duration },
-                );
+            };
+            {
+                let _in_runtime = runtime.enter();
+                // The controllers' own client, so its connections live on their runtime.
+                plan.start(&client.clone(), &counters);
             }
-            _ => {}
+            leader_election::renew_until_lost(&client, &le, observed).await;
+            tracing::error!("leaderelection lost: stopping the controllers");
+            runtime.shutdown_background();
         }
-    }
-    tracing::info!(controllers = ?selected, "controllers started");
-    Ok(counters)
+    });
+    Ok(())
 }
 
 fn serving_rules(s: &SigningArgs) -> Result<kubeboot_controllers::csr::policy::ServingRules> {

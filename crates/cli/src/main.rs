@@ -25,8 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the control plane (API server and controllers) on an embedded store, initialising --data-dir on first start.
-    Server(ServerArgs),
+    /// Run the control plane (API server and controllers) on an embedded store or etcd, initialising --data-dir on first start.
+    Server(Box<ServerArgs>),
     /// Run the API server alone, with kube-apiserver's flags.
     Apiserver(ApiserverArgs),
     /// Run the controllers alone against an API server, with kube-controller-manager's flags.
@@ -89,16 +89,40 @@ pub(crate) struct ServingArgs {
     /// Encrypt Secrets at rest as this EncryptionConfiguration says.
     #[arg(long)]
     pub(crate) encryption_provider_config: Option<PathBuf>,
+    /// Store objects in these etcd members (comma-separated client URLs) instead of the embedded store.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) etcd_servers: Vec<String>,
+    /// The CA bundle that verifies etcd's serving certificates.
+    #[arg(long)]
+    pub(crate) etcd_cafile: Option<PathBuf>,
+    /// The client certificate presented to etcd (mTLS).
+    #[arg(long, requires = "etcd_keyfile")]
+    pub(crate) etcd_certfile: Option<PathBuf>,
+    /// The key of --etcd-certfile.
+    #[arg(long, requires = "etcd_certfile")]
+    pub(crate) etcd_keyfile: Option<PathBuf>,
+    /// The prefix of every key in etcd.
+    #[arg(long, default_value = "/registry")]
+    pub(crate) etcd_prefix: String,
+    /// How often etcd's history is compacted (0 disables).
+    #[arg(long, default_value = "5m")]
+    pub(crate) etcd_compaction_interval: String,
 }
 
 #[derive(Args)]
-struct ServerArgs {
+pub(crate) struct ServerArgs {
     #[command(flatten)]
     init: InitArgs,
     #[command(flatten)]
     serving: ServingArgs,
     #[command(flatten)]
     signing: control_plane::SigningArgs,
+    #[command(flatten)]
+    election: control_plane::LeaderElectArgs,
+    /// Join the control plane whose data dir this is: take its cluster CA (and
+    /// service-account and front-proxy keys), then serve the same cluster from the same etcd.
+    #[arg(long, requires = "etcd_servers")]
+    join_control_plane: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -139,6 +163,8 @@ struct ControllerManagerArgs {
     controllers: Vec<String>,
     #[command(flatten)]
     signing: control_plane::SigningArgs,
+    #[command(flatten)]
+    election: control_plane::LeaderElectArgs,
 }
 
 fn main() -> Result<()> {
@@ -157,9 +183,7 @@ fn main() -> Result<()> {
         .build()?;
     match cli.command {
         Command::Init(args) => control_plane::init(&args).map(|_| ()),
-        Command::Server(args) => {
-            runtime.block_on(control_plane::server(args.init, args.serving, args.signing))
-        }
+        Command::Server(args) => runtime.block_on(control_plane::server(*args)),
         Command::Apiserver(args) => runtime.block_on(control_plane::apiserver(args)),
         Command::ControllerManager(args) => {
             runtime.block_on(control_plane::controller_manager(args))

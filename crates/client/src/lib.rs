@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 
 pub use http::Method;
 pub use kubeboot_api::Status;
-pub use tls::{CertSource, Trust};
+pub use tls::{CertSource, Trust, client_config as tls_client_config};
 
 /// A client of one API server.
 #[derive(Clone)]

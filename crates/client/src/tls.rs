@@ -141,10 +141,9 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
-pub(crate) fn client_config(
-    trust: &Trust,
-    cert: Option<CertSource>,
-) -> Result<ClientConfig, ClientError> {
+/// A rustls client configuration trusting `trust` and presenting `cert` (also used for
+/// connections that are not to an API server, such as to etcd).
+pub fn client_config(trust: &Trust, cert: Option<CertSource>) -> Result<ClientConfig, ClientError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

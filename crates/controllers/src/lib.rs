@@ -5,6 +5,7 @@
 
 pub mod bootstrap_signer;
 pub mod csr;
+pub mod leader_election;
 pub mod metrics;
 pub mod runner;
 pub mod token_cleaner;

@@ -78,6 +78,9 @@ impl CertStore {
         }
         pem.extend_from_slice(key_pem);
         write_atomic(&file, &pem, Mode::Private)?;
+        // An absolute target, as the kubelet writes it: a relative --dir must not make the
+        // link point relative to the wrong directory.
+        let file = std::fs::canonicalize(&file)?;
         let updated = self.updated_path();
         let _ = std::fs::remove_file(&updated);
         std::os::unix::fs::symlink(&file, &updated)?;

@@ -13,7 +13,8 @@ fn b(s: &str) -> Bytes {
 }
 
 /// Instantiates every conformance case as a `#[tokio::test]` for a backend, given an async
-/// expression that yields a fresh `Arc<dyn Store>`.
+/// expression that yields a fresh `(Arc<dyn Store>, guard)`; the guard (a temporary dir, an
+/// etcd process) lives until the case ends.
 #[macro_export]
 macro_rules! store_conformance {
     ($make:expr) => {
@@ -29,8 +30,10 @@ macro_rules! store_conformance {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                let store: std::sync::Arc<dyn $crate::Store> = $make.await;
+                let (store, guard) = $make.await;
+                let store: std::sync::Arc<dyn $crate::Store> = store;
                 $crate::conformance::$case(store).await;
+                drop(guard);
             }
         )*
     };

@@ -1,4 +1,4 @@
-//! The storage contract of the API server and its embedded backend.
+//! The storage contract of the API server and its two backends: embedded SQLite, and etcd.
 //!
 //! A store is an ordered key-value map with one global revision, as etcd is: every write
 //! bumps the revision and stamps the written key with it (`mod_revision`), which the API
@@ -9,6 +9,8 @@
 //! The store knows nothing of Kubernetes objects: values are opaque bytes.
 
 pub mod conformance;
+pub mod etcd;
+pub mod etcd_cluster;
 pub mod sqlite;
 
 use std::future::Future;

@@ -5,12 +5,10 @@ use std::sync::Arc;
 use kubeboot_store::Store;
 use kubeboot_store::sqlite::SqliteStore;
 
-async fn fresh() -> Arc<dyn Store> {
+async fn fresh() -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(&dir.path().join("state.db")).expect("open");
-    // The directory lives as long as the test process; tests are short.
-    std::mem::forget(dir);
-    Arc::new(store)
+    (Arc::new(store), dir)
 }
 
 kubeboot_store::store_conformance!(fresh());

@@ -1,0 +1,431 @@
+//! A highly available control plane: real etcd members on loopback and several `kubeboot
+//! server`s sharing them, driven by the real kubectl, curl, etcdctl and `kubeboot bench
+//! join`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Server, ok, stderr, stdout, wait_bounded};
+use kubeboot_store::Store;
+use kubeboot_store::etcd::{EtcdOptions, EtcdStore};
+use kubeboot_store::etcd_cluster::EtcdCluster;
+
+const KUBECTL: &str = "kubectl";
+
+fn etcd(members: usize) -> EtcdCluster {
+    EtcdCluster::start(members).expect("etcd starts (scripts/test installs etcd-server)")
+}
+
+/// A server of the control plane on `etcd`, joining `join` when given.
+fn control_plane(dir: &Path, etcd: &str, join: Option<&Path>, extra: &[&str]) -> Server {
+    let mut flags = vec![
+        "--etcd-servers",
+        etcd,
+        "--anonymous-requests-per-second",
+        "0",
+    ];
+    let join_dir;
+    if let Some(j) = join {
+        join_dir = j.display().to_string();
+        flags.extend(["--join-control-plane", &join_dir]);
+    }
+    flags.extend_from_slice(extra);
+    Server::start_on(dir, 0, &flags)
+}
+
+/// Polls `cond` every 200 ms for at most `limit`.
+fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    cond()
+}
+
+fn lease_holder(s: &Server) -> String {
+    stdout(&s.kubectl(
+        KUBECTL,
+        &[
+            "get",
+            "lease",
+            "-n",
+            "kube-system",
+            "kube-controller-manager",
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ],
+    ))
+}
+
+/// `--token` and `--discovery-token-ca-cert-hash` of a printed join command.
+fn token_and_pin(join_command: &str) -> (String, String) {
+    let words: Vec<&str> = join_command.split_whitespace().collect();
+    let after = |flag: &str| {
+        let i = words.iter().position(|w| *w == flag).expect(flag);
+        words[i + 1].to_owned()
+    };
+    (after("--token"), after("--discovery-token-ca-cert-hash"))
+}
+
+/// Every certificate ever written into each CSR, read from etcd's history of the CSR keys.
+async fn certificates_written(endpoints: Vec<String>) -> BTreeMap<String, BTreeSet<String>> {
+    let store = EtcdStore::new(EtcdOptions::new(endpoints)).expect("store");
+    let prefix = "/registry/certificatesigningrequests/";
+    let page = store.list(prefix, None, None).await.expect("list");
+    let last = page
+        .items
+        .iter()
+        .map(|kv| kv.mod_revision)
+        .max()
+        .expect("CSRs");
+    let mut w = store
+        .watch(prefix, 0)
+        .await
+        .expect("history from the start");
+    let mut written: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(20), w.recv())
+            .await
+            .expect("history within 20 s")
+            .expect("open")
+            .expect("not compacted");
+        let obj: serde_json::Value = serde_json::from_slice(&ev.kv.value).expect("json");
+        let entry = written.entry(ev.kv.key.clone()).or_default();
+        if let Some(cert) = obj.pointer("/status/certificate").and_then(|c| c.as_str()) {
+            entry.insert(cert.to_owned());
+        }
+        if ev.kv.mod_revision >= last {
+            return written;
+        }
+    }
+}
+
+/// Two servers on a 3-member etcd. Objects written through one are read and guarded
+/// through the other; one controller-manager Lease holder signs; then, during a burst of
+/// 1,000 joins spread over both servers, one etcd member and the leading server are killed.
+/// Every node still ends with a certificate, the other server takes the Lease, no CSR is
+/// signed twice, and no acknowledged write is lost.
+#[test]
+fn two_servers_survive_losing_an_etcd_member_and_a_server_during_1000_joins() {
+    let mut cluster = etcd(3);
+    let servers = cluster.servers_flag();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (d1, d2) = (tmp.path().join("cp1"), tmp.path().join("cp2"));
+    let mut cp1 = control_plane(&d1, &servers, None, &[]);
+    // cp1 leads before cp2 exists.
+    assert!(
+        eventually(Duration::from_secs(20), || !lease_holder(&cp1).is_empty()),
+        "cp1 takes the kube-controller-manager Lease"
+    );
+    let first_leader = lease_holder(&cp1);
+    let cp2 = control_plane(&d2, &servers, Some(&d1), &[]);
+    assert_eq!(
+        std::fs::read(d1.join("pki/ca.crt")).expect("ca"),
+        std::fs::read(d2.join("pki/ca.crt")).expect("ca"),
+        "the second server serves with the first one's CA"
+    );
+    let key_mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(d2.join("pki/ca.key"))
+            .expect("ca.key")
+            .permissions(),
+    );
+    assert_eq!(key_mode & 0o777, 0o600);
+    assert!(
+        cp2.join_command.is_none(),
+        "only the first server made a token"
+    );
+
+    // Written through cp1, read through cp2 at once.
+    ok(
+        cp1.kubectl(
+            KUBECTL,
+            &["create", "configmap", "shared", "--from-literal=a=1"],
+        ),
+        "create through cp1",
+    );
+    let seen = ok(
+        cp2.kubectl(KUBECTL, &["get", "configmap", "shared", "-o", "json"]),
+        "get through cp2",
+    );
+    assert!(seen.contains("\"a\": \"1\""), "{seen}");
+    // A stale update through cp2 after an update through cp1 is a 409 Conflict.
+    ok(
+        cp1.kubectl(KUBECTL, &["label", "configmap", "shared", "step=2"]),
+        "label through cp1",
+    );
+    let stale = seen.replace("\"a\": \"1\"", "\"a\": \"stale\"");
+    let out = cp2.kubectl_as(
+        KUBECTL,
+        &cp2.kubeconfig(),
+        &["replace", "-f", "-"],
+        Some(&stale),
+    );
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("Conflict") || stderr(&out).contains("has been modified"),
+        "{}",
+        stderr(&out)
+    );
+    let kept = ok(
+        cp1.kubectl(
+            KUBECTL,
+            &["get", "configmap", "shared", "-o", "jsonpath={.data.a}"],
+        ),
+        "get",
+    );
+    assert_eq!(kept, "1", "the stale update changed nothing");
+
+    // The burst.
+    let (token, pin) = token_and_pin(cp1.join_command.as_deref().expect("join command"));
+    let results = tmp.path().join("results.json");
+    let bench = Command::new(common::bin())
+        .args(["bench", "join", "--server"])
+        .arg(format!("{},{}", cp1.url, cp2.url))
+        .args(["--token", &token, "--discovery-token-ca-cert-hash", &pin])
+        .args(["--nodes", "1000", "--concurrency", "40", "--output"])
+        .arg(&results)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bench join");
+    // Acknowledged writes through both servers while things fail.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let targets = [cp1.kubeconfig(), cp2.kubeconfig()];
+        let home = d2;
+        std::thread::spawn(move || {
+            let mut acked = Vec::new();
+            for i in 0..400 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let name = format!("ack-{i}");
+                let out = Command::new(KUBECTL)
+                    .args(["create", "configmap", &name, "--request-timeout=20s"])
+                    .env("KUBECONFIG", &targets[i % 2])
+                    .env("HOME", &home)
+                    .output()
+                    .expect("kubectl");
+                if out.status.success() {
+                    acked.push(name);
+                }
+            }
+            acked
+        })
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.kill(0);
+    cp1.kill();
+    let out = wait_bounded(bench, Duration::from_secs(400));
+    stop.store(true, Ordering::Relaxed);
+    let acked = writer.join().expect("writer");
+    assert!(
+        out.status.success(),
+        "bench join:\n{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&results).expect("results")).expect("json");
+    assert_eq!(
+        report["admitted"], 1000,
+        "every node has a certificate: {report}"
+    );
+    assert_eq!(report["errors"], serde_json::json!({}), "{report}");
+
+    // cp2 took over the Lease.
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let h = lease_holder(&cp2);
+            !h.is_empty() && h != first_leader
+        }),
+        "the Lease moved from {first_leader} to cp2"
+    );
+
+    // No acknowledged write is lost.
+    assert!(!acked.is_empty(), "some writes were acknowledged");
+    let names = ok(
+        cp2.kubectl(
+            KUBECTL,
+            &[
+                "get",
+                "configmaps",
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ],
+        ),
+        "list",
+    );
+    let present: BTreeSet<&str> = names.split_whitespace().collect();
+    for name in &acked {
+        assert!(
+            present.contains(name.as_str()),
+            "{name} was acknowledged and lost"
+        );
+    }
+
+    // Every CSR is issued, and etcd's history shows one certificate per CSR: none was
+    // signed twice.
+    let csrs = ok(
+        cp2.kubectl(KUBECTL, &["get", "csr", "--no-headers"]),
+        "get csr",
+    );
+    let lines: Vec<&str> = csrs.lines().collect();
+    assert!(lines.len() >= 1000, "{} CSRs", lines.len());
+    assert!(
+        lines.iter().all(|l| l.contains("Approved,Issued")),
+        "every CSR is issued:\n{}",
+        lines
+            .iter()
+            .filter(|l| !l.contains("Approved,Issued"))
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let written = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(certificates_written(cluster.endpoints()[1..].to_vec()));
+    let twice: Vec<_> = written.iter().filter(|(_, c)| c.len() > 1).collect();
+    assert!(twice.is_empty(), "signed more than once: {twice:?}");
+    let issued: usize = written.values().map(BTreeSet::len).sum();
+    assert_eq!(issued, lines.len(), "one issued certificate per CSR");
+}
+
+/// The server compacts etcd's history on schedule; an open watch goes on across the
+/// compaction, and a client whose resourceVersion is gone gets 410 Gone, re-lists, and
+/// watches from the list's resourceVersion.
+#[test]
+fn watches_outlive_compaction_and_a_compacted_version_means_relist() {
+    let cluster = etcd(1);
+    let servers = cluster.servers_flag();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("cp");
+    let flags = ["--etcd-compaction-interval", "1s"];
+    let mut server = control_plane(&dir, &servers, None, &flags);
+    ok(
+        server.kubectl(KUBECTL, &["create", "configmap", "w0"]),
+        "create",
+    );
+    let old_rv = ok(
+        server.kubectl(
+            KUBECTL,
+            &[
+                "get",
+                "configmap",
+                "w0",
+                "-o",
+                "jsonpath={.metadata.resourceVersion}",
+            ],
+        ),
+        "rv",
+    );
+    // An open watch from now.
+    let watch = Command::new(KUBECTL)
+        .args([
+            "get",
+            "configmaps",
+            "--watch-only",
+            "-o",
+            "name",
+            "--request-timeout=0",
+        ])
+        .env("KUBECONFIG", server.kubeconfig())
+        .env("HOME", &dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl watch");
+    for i in 0..5 {
+        ok(
+            server.kubectl(
+                KUBECTL,
+                &["label", "configmap", "w0", &format!("n={i}"), "--overwrite"],
+            ),
+            "label",
+        );
+    }
+    // etcd has dropped the old revision (etcdctl reads it from etcd itself).
+    let compacted = eventually(Duration::from_secs(20), || {
+        let out = Command::new("etcdctl")
+            .args(["--endpoints", &servers, "get", "--rev", &old_rv])
+            .arg("/registry/configmaps/default/w0")
+            .env("ETCDCTL_API", "3")
+            .output()
+            .expect("etcdctl");
+        String::from_utf8_lossy(&out.stderr).contains("required revision has been compacted")
+    });
+    assert!(compacted, "the server compacted etcd's history");
+    ok(
+        server.kubectl(KUBECTL, &["create", "configmap", "after-compaction"]),
+        "create",
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let mut watch = watch;
+    let _ = watch.kill();
+    let seen = wait_bounded(watch, Duration::from_secs(5));
+    assert!(
+        stdout(&seen).contains("configmap/after-compaction"),
+        "the open watch went on across the compaction: {}",
+        stdout(&seen)
+    );
+
+    // A restarted server knows nothing older than its start: the old version is 410 Gone.
+    server.kill();
+    let server = control_plane(&dir, &servers, None, &flags);
+    let (code, body) = server.admin_curl(
+        &[],
+        &format!("/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={old_rv}&timeoutSeconds=2"),
+    );
+    assert!(
+        code == 410 || body.contains("\"code\":410"),
+        "{code} {body}"
+    );
+    assert!(body.contains("too old resource version"), "{body}");
+    // The client re-lists and watches from there.
+    let (code, list) = server.admin_curl(&[], "/api/v1/namespaces/default/configmaps");
+    assert_eq!(code, 200, "{list}");
+    let list: serde_json::Value = serde_json::from_str(&list).expect("json");
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("list rv")
+        .to_owned();
+    let watch = Command::new("curl")
+        .args(["-sS", "-N", "--max-time", "8", "--cacert"])
+        .arg(server.ca())
+        .args(["--cert"])
+        .arg(server.admin_cert_files().0)
+        .args(["--key"])
+        .arg(server.admin_cert_files().1)
+        .arg(format!(
+            "{}/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=5",
+            server.url
+        ))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("curl watch");
+    std::thread::sleep(Duration::from_millis(500));
+    ok(
+        server.kubectl(KUBECTL, &["create", "configmap", "after-relist"]),
+        "create",
+    );
+    let events = wait_bounded(watch, Duration::from_secs(15));
+    let text = stdout(&events);
+    assert!(
+        text.contains("\"type\":\"ADDED\"") && text.contains("after-relist"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("\"name\":\"w0\""),
+        "only changes after the list: {text}"
+    );
+}
