@@ -130,17 +130,9 @@ impl WatchCache {
                     }
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "watch cache fell behind the store; restarting it and closing client watches");
-                        let Some(cache) = weak.upgrade() else { return };
-                        let Ok(rev) = store.revision().await else {
-                            return;
-                        };
-                        cache.reset(rev);
-                        match store.watch("/registry/", rev).await {
-                            Ok(s) => stream = s,
-                            Err(e) => {
-                                tracing::error!(error = %e, "cannot restart the watch cache");
-                                return;
-                            }
+                        match Self::restart(&weak, store.as_ref()).await {
+                            Some(s) => stream = s,
+                            None => return,
                         }
                     }
                     None => return,
@@ -148,6 +140,35 @@ impl WatchCache {
             }
         });
         Ok(cache)
+    }
+
+    /// Starts the cache again at the store's current revision, retrying (with a growing
+    /// pause, while the cache is in use) until the store answers: a store outage delays
+    /// watches, it never ends them for good.
+    async fn restart(
+        weak: &std::sync::Weak<Self>,
+        store: &dyn Store,
+    ) -> Option<kubeboot_store::WatchStream> {
+        let mut pause = std::time::Duration::from_millis(100);
+        loop {
+            let attempt = async {
+                let rev = store.revision().await?;
+                let stream = store.watch("/registry/", rev).await?;
+                Ok::<_, kubeboot_store::StoreError>((rev, stream))
+            };
+            match attempt.await {
+                Ok((rev, stream)) => {
+                    weak.upgrade()?.reset(rev);
+                    return Some(stream);
+                }
+                Err(e) => {
+                    weak.upgrade()?;
+                    tracing::error!(error = %e, "cannot restart the watch cache yet; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_secs(5));
+                }
+            }
+        }
     }
 
     fn reset(&self, rev: Revision) {

@@ -88,7 +88,7 @@ fn short_id(seed: Option<&[u8]>) -> String {
             .to_vec(),
         None => {
             let mut b = [0u8; 8];
-            aws_lc_rs::rand::fill(&mut b).map_err(|_| ()).ok();
+            aws_lc_rs::rand::fill(&mut b).expect("the OS random number generator is available");
             b.to_vec()
         }
     };
@@ -309,14 +309,17 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
         .get_or_insert_with(|| dir.pki("ca.key"));
     let kc = Kubeconfig::from_yaml(&read(&dir.controller_manager_conf())?)?;
     let controllers = ["*", "bootstrapsigner", "tokencleaner"].map(String::from);
-    // The identity is stable for a data dir, so a restarted server takes back its own Lease
-    // at once instead of waiting for it to expire.
-    let data_dir = std::fs::canonicalize(&init_args.data_dir)?;
-    let identity = format!(
-        "{}_{}",
-        hostname(),
+    // On the embedded store the data dir is the whole cluster and one server serves it, so
+    // the identity is stable for the dir: a restarted server takes back its own Lease at
+    // once. Servers sharing etcd are told apart per process, as client-go does, so that no
+    // two of them (cloned machines, an old process still alive) ever hold one identity.
+    let identity = if serving.etcd_servers.is_empty() {
+        let data_dir = std::fs::canonicalize(&init_args.data_dir)?;
         short_id(Some(data_dir.as_os_str().as_encoded_bytes()))
-    );
+    } else {
+        short_id(None)
+    };
+    let identity = format!("{}_{identity}", hostname());
     let counters = Arc::new(Counters::default());
     run_controllers(
         &kc,
@@ -499,6 +502,7 @@ fn run_controllers(
         plan.start(&client, &counters);
         return Ok(());
     };
+    let kc = kc.clone();
     tokio::spawn(async move {
         loop {
             let observed = leader_election::acquire(&client, &le).await;
@@ -516,8 +520,12 @@ fn run_controllers(
             };
             {
                 let _in_runtime = runtime.enter();
-                // The controllers' own client, so its connections live on their runtime.
-                plan.start(&client.clone(), &counters);
+                // The controllers' own client: its connections live and die with their
+                // runtime, never shared with the election's.
+                match kubeboot_client::Client::from_kubeconfig(&kc) {
+                    Ok(own) => plan.start(&own, &counters),
+                    Err(e) => tracing::error!(error = %e, "cannot build the controllers' client"),
+                }
             }
             leader_election::renew_until_lost(&client, &le, observed).await;
             tracing::error!("leaderelection lost: stopping the controllers");

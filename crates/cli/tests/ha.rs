@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Server, ok, stderr, stdout, wait_bounded};
+use common::{Server, client_cert, ok, openssl, stderr, stdout, wait_bounded};
 use kubeboot_store::Store;
 use kubeboot_store::etcd::{EtcdOptions, EtcdStore};
-use kubeboot_store::etcd_cluster::EtcdCluster;
+use kubeboot_store::etcd_cluster::{EtcdCluster, EtcdTls};
 
 const KUBECTL: &str = "kubectl";
 
@@ -428,4 +428,161 @@ fn watches_outlive_compaction_and_a_compacted_version_means_relist() {
         !text.contains("\"name\":\"w0\""),
         "only changes after the list: {text}"
     );
+}
+
+/// etcd that requires client certificates: the server reaches it with `--etcd-cafile`,
+/// `--etcd-certfile` and `--etcd-keyfile`, keeps its keys under `--etcd-prefix`, and Secrets
+/// are encrypted at rest in etcd as in the embedded store.
+#[test]
+fn etcd_over_mutual_tls_under_a_prefix_with_secrets_encrypted() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pki = tmp.path();
+    let p = |f: &str| pki.join(f).display().to_string();
+    openssl(
+        pki,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "etcd-ca.key",
+            "-out",
+            "etcd-ca.crt",
+            "-subj",
+            "/CN=etcd-ca",
+            "-days",
+            "1",
+        ],
+    );
+    common::csr_pem(pki, "etcd-server", "/CN=etcd-server");
+    std::fs::write(
+        pki.join("server.cnf"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n",
+    )
+    .expect("write");
+    openssl(
+        pki,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "etcd-server.csr",
+            "-CA",
+            "etcd-ca.crt",
+            "-CAkey",
+            "etcd-ca.key",
+            "-CAcreateserial",
+            "-out",
+            "etcd-server.crt",
+            "-days",
+            "1",
+            "-extfile",
+            "server.cnf",
+        ],
+    );
+    client_cert(
+        pki,
+        "apiserver-etcd-client",
+        "/CN=kube-apiserver-etcd-client",
+        &pki.join("etcd-ca.crt"),
+        &pki.join("etcd-ca.key"),
+    );
+    let tls = EtcdTls {
+        ca: pki.join("etcd-ca.crt"),
+        cert: pki.join("etcd-server.crt"),
+        key: pki.join("etcd-server.key"),
+    };
+    let cluster = EtcdCluster::start_with(1, Some(&tls)).expect("etcd with TLS starts");
+    let servers = cluster.servers_flag();
+    assert!(servers.starts_with("https://"), "{servers}");
+    std::fs::write(
+        pki.join("enc.yaml"),
+        "kind: EncryptionConfiguration\napiVersion: apiserver.config.k8s.io/v1\nresources:\n  - resources:\n      - secrets\n    providers:\n      - aescbc:\n          keys:\n            - name: key1\n              secret: MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n      - identity: {}\n",
+    )
+    .expect("write");
+    let (ca, cert, key, enc) = (
+        p("etcd-ca.crt"),
+        p("apiserver-etcd-client.crt"),
+        p("apiserver-etcd-client.key"),
+        p("enc.yaml"),
+    );
+    let server = control_plane(
+        &pki.join("cp"),
+        &servers,
+        None,
+        &[
+            "--etcd-cafile",
+            &ca,
+            "--etcd-certfile",
+            &cert,
+            "--etcd-keyfile",
+            &key,
+            "--etcd-prefix",
+            "/kubeboot",
+            "--encryption-provider-config",
+            &enc,
+        ],
+    );
+    ok(
+        server.kubectl(
+            KUBECTL,
+            &[
+                "create",
+                "secret",
+                "generic",
+                "s",
+                "--from-literal=password=hunter2-plaintext",
+            ],
+        ),
+        "create secret",
+    );
+    let etcdctl = |with_cert: bool, args: &[&str]| {
+        let mut cmd = Command::new("etcdctl");
+        cmd.env("ETCDCTL_API", "3").args([
+            "--endpoints",
+            &servers,
+            "--cacert",
+            &ca,
+            "--dial-timeout",
+            "3s",
+        ]);
+        if with_cert {
+            cmd.args(["--cert", &cert, "--key", &key]);
+        }
+        cmd.args(args).output().expect("etcdctl")
+    };
+    let raw = etcdctl(
+        true,
+        &["get", "/kubeboot/secrets/default/s", "--print-value-only"],
+    );
+    let value = String::from_utf8_lossy(&raw.stdout);
+    assert!(value.starts_with("k8s:enc:aescbc:v1:key1:"), "{value:.60}");
+    assert!(!value.contains("hunter2"), "no plaintext in etcd");
+    let keys = etcdctl(true, &["get", "--prefix", "/registry/", "--keys-only"]);
+    assert!(
+        stdout(&keys).trim().is_empty(),
+        "nothing outside --etcd-prefix: {}",
+        stdout(&keys)
+    );
+    let refused = etcdctl(false, &["get", "/kubeboot/secrets/default/s"]);
+    assert!(
+        !refused.status.success(),
+        "etcd requires a client certificate"
+    );
+    let read = ok(
+        server.kubectl(
+            KUBECTL,
+            &["get", "secret", "s", "-o", "jsonpath={.data.password}"],
+        ),
+        "get secret",
+    );
+    use base64::Engine;
+    let plain = base64::engine::general_purpose::STANDARD
+        .decode(read.trim())
+        .expect("base64");
+    assert_eq!(plain, b"hunter2-plaintext");
 }

@@ -99,16 +99,18 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 
 /// One failed attempt: whether another member may succeed.
 enum Failure {
-    /// The member is down, has no leader, or was too slow: try the next one.
-    Retry(String),
+    /// The member is down, has no leader, or was too slow: try the next one. `sent` when
+    /// the request may have reached etcd (and so may have been applied).
+    Retry { why: String, sent: bool },
     /// etcd refused the request itself.
     Fatal(StoreError),
 }
 
 /// Whether an etcd error (gRPC code and message) means "try another member".
 fn retryable(code: i64, message: &str) -> bool {
-    // 14 Unavailable, 4 DeadlineExceeded, 10 Aborted, 13 Internal ("leader changed" etc.)
-    matches!(code, 4 | 10 | 13 | 14)
+    // 14 Unavailable, 4 DeadlineExceeded, 8 ResourceExhausted ("too many requests"),
+    // 10 Aborted, 13 Internal ("leader changed" etc.)
+    matches!(code, 4 | 8 | 10 | 13 | 14)
         || [
             "no leader",
             "leader changed",
@@ -143,6 +145,26 @@ fn bytes_field(v: &Value, field: &str) -> Result<Vec<u8>, StoreError> {
 
 fn b64(s: &[u8]) -> String {
     B64.encode(s)
+}
+
+/// A write whose first attempt may have landed, and whose retry cannot tell.
+fn unknown_outcome(op: &str, key: &str) -> StoreError {
+    backend(format!(
+        "the {op} of {key} may or may not have been applied (an etcd member failed mid-request); read the object to find out"
+    ))
+}
+
+/// A gateway request. `Grpc-Metadata-hasleader` asks etcd to refuse, and to end watches,
+/// on a member that has lost its leader (a partitioned member), so we move on to another.
+fn post(
+    endpoint: &str,
+    path: &str,
+    body: Bytes,
+) -> Result<http::Request<Full<Bytes>>, http::Error> {
+    http::Request::post(format!("{endpoint}{path}"))
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header("grpc-metadata-hasleader", "true")
+        .body(Full::new(body))
 }
 
 impl Conn {
@@ -182,32 +204,35 @@ impl Conn {
         );
     }
 
-    async fn attempt(&self, endpoint: &str, path: &str, body: &Bytes) -> Result<Value, Failure> {
-        let req = http::Request::post(format!("{endpoint}{path}"))
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(body.clone()))
-            .map_err(|e| Failure::Fatal(backend(e)))?;
-        let fut = async {
-            let resp = self
-                .http
-                .request(req)
-                .await
-                .map_err(|e| Failure::Retry(format!("{endpoint}: {e}")))?;
-            let status = resp.status();
-            let body = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE)
-                .collect()
-                .await
-                .map_err(|e| Failure::Retry(format!("{endpoint}: reading the response: {e}")))?
-                .to_bytes();
-            Ok::<_, Failure>((status, body))
-        };
-        let (status, body) = tokio::time::timeout(ATTEMPT_TIMEOUT, fut)
+    async fn attempt(
+        &self,
+        endpoint: &str,
+        path: &str,
+        body: &Bytes,
+        deadline: Instant,
+    ) -> Result<Value, Failure> {
+        let retry = |why: String| Failure::Retry { why, sent: true };
+        let req = post(endpoint, path, body.clone()).map_err(|e| Failure::Fatal(backend(e)))?;
+        // A member that does not answer within ATTEMPT_TIMEOUT is passed over; a large body
+        // that is arriving may take until the operation's deadline.
+        let resp = tokio::time::timeout(ATTEMPT_TIMEOUT, self.http.request(req))
             .await
-            .map_err(|_| {
-                Failure::Retry(format!("{endpoint}: no answer in {ATTEMPT_TIMEOUT:?}"))
-            })??;
+            .map_err(|_| retry(format!("{endpoint}: no answer in {ATTEMPT_TIMEOUT:?}")))?
+            .map_err(|e| Failure::Retry {
+                why: format!("{endpoint}: {e}"),
+                sent: !e.is_connect(),
+            })?;
+        let status = resp.status();
+        let body = tokio::time::timeout_at(
+            deadline.max(Instant::now() + ATTEMPT_TIMEOUT).into(),
+            http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE).collect(),
+        )
+        .await
+        .map_err(|_| retry(format!("{endpoint}: the response did not arrive in time")))?
+        .map_err(|e| retry(format!("{endpoint}: reading the response: {e}")))?
+        .to_bytes();
         let v: Value = serde_json::from_slice(&body).map_err(|e| {
-            Failure::Retry(format!(
+            retry(format!(
                 "{endpoint}: answered HTTP {status} with a body that is not JSON: {e}"
             ))
         })?;
@@ -222,7 +247,7 @@ impl Conn {
             .to_owned();
         let code = int(&v, "code");
         if retryable(code, &message) || status.is_server_error() && message.is_empty() {
-            Err(Failure::Retry(format!("{endpoint}: {message}")))
+            Err(retry(format!("{endpoint}: {message}")))
         } else {
             Err(Failure::Fatal(backend(format!("etcd: {message}"))))
         }
@@ -234,13 +259,15 @@ impl Conn {
         let body = Bytes::from(serde_json::to_vec(&body).map_err(backend)?);
         let deadline = Instant::now() + self.timeout;
         let mut attempts = 0u32;
+        let mut maybe_applied = false;
         loop {
             let i = self.current.load(Ordering::Relaxed);
-            match self.attempt(self.endpoint(i), path, &body).await {
-                Ok(v) => return Ok((v, attempts > 0)),
+            match self.attempt(self.endpoint(i), path, &body, deadline).await {
+                Ok(v) => return Ok((v, maybe_applied)),
                 Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Retry(why)) => {
+                Err(Failure::Retry { why, sent }) => {
                     attempts += 1;
+                    maybe_applied |= sent;
                     self.fail_over(i);
                     if Instant::now() >= deadline {
                         return Err(backend(format!(
@@ -294,6 +321,47 @@ impl Conn {
             .and_then(|k| k.get(0))
             .map(|kv| self.key_value(kv))
             .transpose()
+    }
+
+    /// `Compacted` when the history after `after` is no longer whole. A range at revision
+    /// `after` fails exactly when etcd has compacted past it — the store contract's rule
+    /// (a watch must start at or after the compacted revision).
+    async fn check_not_compacted(&self, prefix: &str, after: Revision) -> Result<(), StoreError> {
+        let probe = self
+            .call(
+                "/v3/kv/range",
+                json!({"key": b64(prefix.as_bytes()), "count_only": true,
+                       "revision": after.max(1).to_string()}),
+            )
+            .await;
+        match probe {
+            Err(StoreError::Backend(m)) if m.contains(COMPACTED) => Err(StoreError::Compacted {
+                requested: after,
+                oldest: self.compacted_revision().await,
+            }),
+            // A revision not yet written: nothing can be compacted after it.
+            Err(StoreError::Backend(m)) if m.contains("future revision") => Ok(()),
+            Err(e) => Err(e),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// Whether member `endpoint` still serves reads (it has a leader and answers).
+    async fn probe(&self, endpoint: &str) -> Result<(), String> {
+        let body = Bytes::from(json!({"key": b64(b"\0probe"), "count_only": true}).to_string());
+        match self
+            .attempt(
+                endpoint,
+                "/v3/kv/range",
+                &body,
+                Instant::now() + ATTEMPT_TIMEOUT,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(Failure::Retry { why, .. }) => Err(why),
+            Err(Failure::Fatal(e)) => Err(e.to_string()),
+        }
     }
 
     /// The revision etcd's history was compacted to (0 when it never was). etcd reports
@@ -512,11 +580,8 @@ impl Store for EtcdStore {
             }
             match c.ranged(&responses)? {
                 // An earlier attempt landed: the key holds exactly what we wrote.
-                Some(kv)
-                    if retried && kv.value == value && kv.create_revision == kv.mod_revision =>
-                {
-                    Ok(kv)
-                }
+                Some(kv) if retried && kv.value == value => Ok(kv),
+                Some(_) if retried => Err(unknown_outcome("create", key)),
                 _ => Err(StoreError::AlreadyExists(key.to_owned())),
             }
         })
@@ -552,7 +617,14 @@ impl Store for EtcdStore {
             }
             match c.ranged(&responses)? {
                 None => Err(StoreError::NotFound(key.to_owned())),
-                Some(kv) if retried && kv.value == value => Ok(kv),
+                // An earlier attempt landed: our bytes, written after the expected revision.
+                Some(kv)
+                    if retried
+                        && kv.value == value
+                        && expected.is_none_or(|e| kv.mod_revision > e) =>
+                {
+                    Ok(kv)
+                }
                 Some(kv) => Err(StoreError::Conflict {
                     key: key.to_owned(),
                     current: kv.mod_revision,
@@ -569,7 +641,7 @@ impl Store for EtcdStore {
         Box::pin(async move {
             let c = &self.conn;
             let k = b64(c.etcd_key(key).as_bytes());
-            let (ok, rev, responses, _) = c
+            let (ok, rev, responses, retried) = c
                 .txn(
                     existing(&k, expected),
                     json!([{"request_delete_range": {"key": k, "prev_kv": true}}]),
@@ -588,6 +660,8 @@ impl Store for EtcdStore {
                 return Ok(kv);
             }
             match c.ranged(&responses)? {
+                // An earlier attempt may have been the delete that made it go.
+                None if retried => Err(unknown_outcome("delete", key)),
                 None => Err(StoreError::NotFound(key.to_owned())),
                 Some(kv) => Err(StoreError::Conflict {
                     key: key.to_owned(),
@@ -605,29 +679,8 @@ impl Store for EtcdStore {
         Box::pin(async move {
             let c = self.conn.clone();
             let eprefix = c.etcd_key(prefix);
-            // A start before the compaction is refused now, not later on the stream: a range
-            // at the first revision wanted fails exactly when the watch would.
-            let current = self.revision().await?;
-            if after < current {
-                let probe = c
-                    .call(
-                        "/v3/kv/range",
-                        json!({"key": b64(eprefix.as_bytes()), "count_only": true,
-                               "revision": (after + 1).to_string()}),
-                    )
-                    .await;
-                match probe {
-                    Err(StoreError::Backend(m)) if m.contains(COMPACTED) => {
-                        let oldest = c.compacted_revision().await;
-                        return Err(StoreError::Compacted {
-                            requested: after,
-                            oldest,
-                        });
-                    }
-                    Err(e) => return Err(e),
-                    Ok(_) => {}
-                }
-            }
+            // A start before the compaction is refused now, not later on the stream.
+            c.check_not_compacted(&eprefix, after).await?;
             let (tx, rx) = mpsc::channel(WATCH_BUFFER);
             tokio::spawn(run_watch(c, eprefix, after, tx));
             Ok(rx)
@@ -716,10 +769,8 @@ impl MessageStream {
 }
 
 async fn open_watch(http: &Http, endpoint: &str, body: &Value) -> Result<MessageStream, String> {
-    let req = http::Request::post(format!("{endpoint}/v3/watch"))
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| e.to_string())?;
+    let req =
+        post(endpoint, "/v3/watch", Bytes::from(body.to_string())).map_err(|e| e.to_string())?;
     let resp = tokio::time::timeout(ATTEMPT_TIMEOUT, http.request(req))
         .await
         .map_err(|_| format!("{endpoint}: no answer in {ATTEMPT_TIMEOUT:?}"))?
@@ -739,9 +790,16 @@ enum WatchEnd {
     Closed,
     /// The history was compacted past the next revision wanted.
     Compacted(Revision),
-    /// The member went away or failed: reconnect elsewhere.
+    /// etcd refused the watch itself (a cancel that is not a compaction).
+    Refused(String),
+    /// The member went away, failed, or stopped answering: reconnect elsewhere.
     Lost(String),
 }
+
+/// How long a watch may be silent before its member is probed.
+const WATCH_IDLE_PROBE: Duration = Duration::from_secs(30);
+/// Refusals in a row after which a watch gives up.
+const WATCH_MAX_REFUSALS: u32 = 10;
 
 /// Follows `prefix` from `after`, reconnecting through other members as needed.
 async fn run_watch(
@@ -750,7 +808,9 @@ async fn run_watch(
     mut after: Revision,
     tx: mpsc::Sender<Result<Event, StoreError>>,
 ) {
-    let mut last_success = Instant::now();
+    // When the current outage began (None while connected).
+    let mut lost_since: Option<Instant> = None;
+    let mut refusals = 0u32;
     let mut failures = 0u32;
     loop {
         let i = c.current.load(Ordering::Relaxed);
@@ -761,10 +821,10 @@ async fn run_watch(
             "prev_kv": true,
         }});
         let end = tokio::select! {
-            end = follow(&c, c.endpoint(i), &body, &mut after, &tx, &mut last_success) => end,
+            end = follow(&c, c.endpoint(i), &body, &mut after, &tx, &mut lost_since) => end,
             () = tx.closed() => WatchEnd::Closed,
         };
-        match end {
+        let why = match end {
             WatchEnd::Closed => return,
             WatchEnd::Compacted(oldest) => {
                 let _ = tx
@@ -775,49 +835,80 @@ async fn run_watch(
                     .await;
                 return;
             }
-            WatchEnd::Lost(why) => {
-                c.fail_over(i);
-                failures += 1;
-                if last_success.elapsed() > WATCH_RECONNECT_WINDOW {
+            WatchEnd::Refused(why) => {
+                refusals += 1;
+                if refusals >= WATCH_MAX_REFUSALS {
                     let _ = tx
-                        .send(Err(backend(format!(
-                            "etcd watch lost for {WATCH_RECONNECT_WINDOW:?}: {why}"
-                        ))))
+                        .send(Err(backend(format!("etcd refuses the watch: {why}"))))
                         .await;
                     return;
                 }
-                tracing::debug!(error = %why, after, "etcd watch lost; reconnecting");
-                if (failures as usize).is_multiple_of(c.endpoints.len()) {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
+                why
             }
+            WatchEnd::Lost(why) => {
+                refusals = 0;
+                why
+            }
+        };
+        c.fail_over(i);
+        failures += 1;
+        let since = *lost_since.get_or_insert_with(Instant::now);
+        if since.elapsed() > WATCH_RECONNECT_WINDOW {
+            let _ = tx
+                .send(Err(backend(format!(
+                    "etcd watch lost for {WATCH_RECONNECT_WINDOW:?}: {why}"
+                ))))
+                .await;
+            return;
+        }
+        tracing::debug!(error = %why, after, "etcd watch lost; reconnecting");
+        if (failures as usize).is_multiple_of(c.endpoints.len()) {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // The events after `after` must still be whole before we resume there.
+        if let Err(StoreError::Compacted { oldest, .. }) =
+            c.check_not_compacted(&prefix, after).await
+        {
+            let _ = tx
+                .send(Err(StoreError::Compacted {
+                    requested: after,
+                    oldest,
+                }))
+                .await;
+            return;
         }
     }
 }
 
-/// One watch connection: delivers events, advancing `after`, until it ends.
+/// One watch connection: delivers events, advancing `after` a whole response (every event
+/// of a revision) at a time, until it ends.
 async fn follow(
     c: &Conn,
     endpoint: &str,
     body: &Value,
     after: &mut Revision,
     tx: &mpsc::Sender<Result<Event, StoreError>>,
-    last_success: &mut Instant,
+    lost_since: &mut Option<Instant>,
 ) -> WatchEnd {
     let mut stream = match open_watch(&c.http, endpoint, body).await {
         Ok(s) => s,
         Err(e) => return WatchEnd::Lost(e),
     };
+    let start = *after;
     loop {
-        let msg = match stream.next().await {
-            Ok(Some(m)) => m,
-            Ok(None) => return WatchEnd::Lost(format!("{endpoint} closed the watch")),
-            Err(e) => return WatchEnd::Lost(format!("{endpoint}: {e}")),
+        let msg = match tokio::time::timeout(WATCH_IDLE_PROBE, stream.next()).await {
+            Ok(Ok(Some(m))) => m,
+            Ok(Ok(None)) => return WatchEnd::Lost(format!("{endpoint} closed the watch")),
+            Ok(Err(e)) => return WatchEnd::Lost(format!("{endpoint}: {e}")),
+            // Silence may be a quiet prefix or a frozen member: ask the member.
+            Err(_) => match c.probe(endpoint).await {
+                Ok(()) => continue,
+                Err(e) => return WatchEnd::Lost(format!("{endpoint} stopped answering: {e}")),
+            },
         };
         let Some(result) = msg.get("result") else {
             return WatchEnd::Lost(format!("{endpoint}: watch error {msg}"));
         };
-        *last_success = Instant::now();
         if result.get("canceled").and_then(Value::as_bool) == Some(true) {
             let compact = int(result, "compact_revision");
             if compact > 0 {
@@ -827,11 +918,16 @@ async fn follow(
                 .get("cancel_reason")
                 .and_then(Value::as_str)
                 .unwrap_or("");
-            return WatchEnd::Lost(format!("{endpoint} cancelled the watch {reason}"));
+            if reason.contains("no leader") {
+                return WatchEnd::Lost(format!("{endpoint}: {reason}"));
+            }
+            return WatchEnd::Refused(format!("{endpoint} cancelled the watch: {reason}"));
         }
+        *lost_since = None;
         let Some(Value::Array(events)) = result.get("events") else {
             continue;
         };
+        let mut last = *after;
         for e in events {
             let event = match watch_event(c, e) {
                 Ok(ev) => ev,
@@ -841,15 +937,16 @@ async fn follow(
                 }
             };
             let rev = event.kv.mod_revision;
-            // After a reconnect etcd starts from the revision asked; never repeat one.
-            if rev <= *after {
+            // etcd starts a connection at the revision asked; never repeat one before it.
+            if rev <= start {
                 continue;
             }
             if tx.send(Ok(event)).await.is_err() {
                 return WatchEnd::Closed;
             }
-            *after = rev;
+            last = last.max(rev);
         }
+        *after = last;
     }
 }
 

@@ -14,6 +14,18 @@ struct Member {
     child: Option<Child>,
 }
 
+/// TLS for the members' client URLs: their serving certificate (valid for 127.0.0.1) and
+/// the CA whose client certificates they require.
+#[derive(Clone, Debug)]
+pub struct EtcdTls {
+    /// `--trusted-ca-file`: clients must present a certificate from this CA.
+    pub ca: PathBuf,
+    /// `--cert-file`.
+    pub cert: PathBuf,
+    /// `--key-file`.
+    pub key: PathBuf,
+}
+
 /// A running etcd cluster on loopback.
 pub struct EtcdCluster {
     members: Vec<Member>,
@@ -31,8 +43,11 @@ fn free_ports(n: usize) -> Result<Vec<u16>, String> {
         .collect()
 }
 
-/// Whether a member answers `/health` as healthy.
+/// Whether a member answers `/health` as healthy (over TLS: whether it accepts connections).
 fn healthy(client_url: &str) -> bool {
+    if let Some(addr) = client_url.strip_prefix("https://") {
+        return TcpStream::connect(addr).is_ok();
+    }
     let Some(addr) = client_url.strip_prefix("http://") else {
         return false;
     };
@@ -52,6 +67,12 @@ impl EtcdCluster {
     /// Starts `members` etcd members forming one cluster and waits (at most 30 s) until
     /// every member is healthy.
     pub fn start(members: usize) -> Result<Self, String> {
+        Self::start_with(members, None)
+    }
+
+    /// As [`EtcdCluster::start`], with `https` client URLs requiring client certificates
+    /// when `tls` is given.
+    pub fn start_with(members: usize, tls: Option<&EtcdTls>) -> Result<Self, String> {
         let free = free_ports(2 * members)?;
         let ports: Vec<(u16, u16)> = free.chunks(2).map(|p| (p[0], p[1])).collect();
         let dir =
@@ -70,11 +91,22 @@ impl EtcdCluster {
         };
         for (i, (client, peer)) in ports.iter().enumerate() {
             let name = format!("m{i}");
-            let client_url = format!("http://127.0.0.1:{client}");
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let client_url = format!("{scheme}://127.0.0.1:{client}");
             let peer_url = format!("http://127.0.0.1:{peer}");
             let log = std::fs::File::create(cluster.dir.join(format!("{name}.log")))
                 .map_err(|e| e.to_string())?;
-            let child = Command::new("etcd")
+            let mut cmd = Command::new("etcd");
+            if let Some(t) = tls {
+                cmd.arg("--cert-file")
+                    .arg(&t.cert)
+                    .arg("--key-file")
+                    .arg(&t.key)
+                    .arg("--trusted-ca-file")
+                    .arg(&t.ca)
+                    .arg("--client-cert-auth");
+            }
+            let child = cmd
                 .args(["--name", &name])
                 .arg("--data-dir")
                 .arg(cluster.dir.join(&name))

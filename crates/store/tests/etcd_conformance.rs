@@ -97,3 +97,45 @@ async fn a_member_dying_loses_no_write_and_no_event() {
     acked.sort_unstable();
     assert_eq!(seen, acked, "each write seen once, in revision order");
 }
+
+/// Several keys written in one etcd transaction share one revision: the watch delivers
+/// every one of them (and each once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_of_a_multi_key_revision_is_delivered() {
+    let cluster = tokio::task::spawn_blocking(|| EtcdCluster::start(1))
+        .await
+        .expect("join")
+        .expect("etcd starts");
+    let s = store_on(&cluster);
+    let start = s.revision().await.expect("rev");
+    let mut w = s.watch("/m/", start).await.expect("watch");
+    let mut txn = std::process::Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args(["--endpoints", &cluster.servers_flag(), "txn"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("etcdctl (scripts/test installs etcd-client)");
+    {
+        use std::io::Write;
+        let mut stdin = txn.stdin.take().expect("stdin");
+        stdin
+            .write_all(b"\nput /m/a 1\nput /m/b 2\nput /m/c 3\n\n\n")
+            .expect("write");
+    }
+    assert!(txn.wait().expect("etcdctl").success());
+    s.create("/m/d", "4".into()).await.expect("create");
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let ev = tokio::time::timeout(Duration::from_secs(10), w.recv())
+            .await
+            .expect("an event within 10 s")
+            .expect("open")
+            .expect("no error");
+        seen.push((ev.kv.key, ev.kv.mod_revision));
+    }
+    let keys: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["/m/a", "/m/b", "/m/c", "/m/d"]);
+    assert_eq!(seen[0].1, seen[2].1, "one revision for the transaction");
+    assert!(seen[3].1 > seen[2].1);
+}
