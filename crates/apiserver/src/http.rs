@@ -767,22 +767,37 @@ impl App {
         user: &UserInfo,
     ) -> Res {
         let sent = decode(ct, body)?;
+        let generated = meta_str(&sent, "name").is_empty();
         let mut obj = self.admit_new(def, ns, sent, q, user)?;
-        let name = meta_str(&obj, "name").to_owned();
+        let mut name = meta_str(&obj, "name").to_owned();
         if def.namespaced {
             self.ensure_namespace(ns).await?;
         }
         if q.get("dryRun").is_some_and(|d| d == "All") {
             return Ok(json_response(StatusCode::CREATED, &self.output(def, obj)));
         }
-        let kv = self
-            .store
-            .create(
-                &def.key(ns, &name),
-                Bytes::from(serde_json::to_vec(&obj).unwrap_or_default()),
-            )
-            .await
-            .map_err(|e| from_store(e, def, &name))?;
+        // A generated name that is taken is generated again, as kube-apiserver does
+        // (RetryGenerateName: up to 7 more tries); five random characters collide now and
+        // then among thousands of objects.
+        let mut retries = if generated { 7 } else { 0 };
+        let kv = loop {
+            let result = self
+                .store
+                .create(
+                    &def.key(ns, &name),
+                    Bytes::from(serde_json::to_vec(&obj).unwrap_or_default()),
+                )
+                .await;
+            match result {
+                Err(kubeboot_store::StoreError::AlreadyExists(_)) if retries > 0 => {
+                    retries -= 1;
+                    let prefix = meta_str(&obj, "generateName").to_owned();
+                    name = format!("{prefix}{}", object::random_suffix());
+                    meta_mut(&mut obj).insert("name".into(), json!(name));
+                }
+                other => break other.map_err(|e| from_store(e, def, &name))?,
+            }
+        };
         set_resource_version(&mut obj, kv.mod_revision);
         Ok(json_response(StatusCode::CREATED, &self.output(def, obj)))
     }

@@ -354,7 +354,14 @@ impl Client {
         let mut body = resp.into_body();
         tokio::spawn(async move {
             let mut buf = Vec::new();
-            while let Some(frame) = body.frame().await {
+            loop {
+                // A receiver that is dropped ends the watch at once, closing its connection:
+                // a quiet watch must not hold a connection until the server's timeout.
+                let frame = tokio::select! {
+                    f = body.frame() => f,
+                    () = tx.closed() => return,
+                };
+                let Some(frame) = frame else { return };
                 let Ok(frame) = frame else { return };
                 let Ok(data) = frame.into_data() else {
                     continue;

@@ -46,9 +46,10 @@ pub trait Reconciler: Send + Sync + 'static {
 /// An in-memory copy of a collection, kept current by list and watch.
 #[derive(Clone, Default)]
 pub struct Informer {
-    /// Objects by key (`namespace/name` or `name`). Guarded by the lock; never held across
-    /// an await.
-    objects: Arc<RwLock<BTreeMap<String, Value>>>,
+    /// Objects by key (`namespace/name` or `name`), each held as its compact JSON text
+    /// (a parsed `Value` takes several times the memory; thousands of CSRs add up) and
+    /// parsed when read. Guarded by the lock; never held across an await.
+    objects: Arc<RwLock<BTreeMap<String, Box<str>>>>,
     synced: Arc<Notify>,
     is_synced: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -84,19 +85,36 @@ impl Informer {
 
     /// A copy of one object.
     pub fn get(&self, key: &str) -> Option<Value> {
-        self.objects
+        let text = self
+            .objects
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(key)
-            .cloned()
+            .cloned()?;
+        serde_json::from_str(&text).ok()
     }
 
     /// Copies of all objects.
     pub fn list(&self) -> Vec<Value> {
-        self.objects
+        let texts: Vec<Box<str>> = self
+            .objects
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
+            .cloned()
+            .collect();
+        texts
+            .iter()
+            .filter_map(|t| serde_json::from_str(t).ok())
+            .collect()
+    }
+
+    /// The keys of all objects.
+    pub fn keys(&self) -> Vec<String> {
+        self.objects
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
             .cloned()
             .collect()
     }
@@ -148,12 +166,12 @@ impl Informer {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let fresh: BTreeMap<String, Value> = list
+        let fresh: BTreeMap<String, Box<str>> = list
             .get("items")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .map(|o| (key_of(o), o.clone()))
+            .map(|o| (key_of(o), compact(o)))
             .collect();
         let changed: Vec<String> = {
             let mut objs = self.objects.write().unwrap_or_else(PoisonError::into_inner);
@@ -200,13 +218,20 @@ impl Informer {
                     if ty == "DELETED" {
                         objs.remove(&key);
                     } else {
-                        objs.insert(key.clone(), obj);
+                        objs.insert(key.clone(), compact(&obj));
                     }
                 }
                 on_change(&key);
             }
         }
     }
+}
+
+/// An object's JSON text, as the informer holds it.
+fn compact(obj: &Value) -> Box<str> {
+    serde_json::to_string(obj)
+        .unwrap_or_default()
+        .into_boxed_str()
 }
 
 /// Exponential backoff: `base · 2^(n-1)`, capped.

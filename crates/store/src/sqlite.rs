@@ -23,7 +23,7 @@ const MAX_READERS: usize = 8;
 /// The most writes one commit takes.
 const MAX_BATCH: usize = 2048;
 /// How many events a slow watcher may fall behind the live stream before it is ended.
-const BROADCAST_CAPACITY: usize = 65_536;
+const BROADCAST_CAPACITY: usize = 4096;
 
 /// The SQLite store. Cheap to clone.
 #[derive(Clone)]

@@ -45,7 +45,7 @@ pub fn start(
             denied_seen: Default::default(),
         }),
         queue,
-        4,
+        16,
     );
 }
 

@@ -57,8 +57,8 @@ impl CsrSource {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(q.clone());
-        for obj in self.informer.list() {
-            q.add(&crate::runner::key_of(&obj));
+        for key in self.informer.keys() {
+            q.add(&key);
         }
         (self.informer.clone(), q)
     }

@@ -45,7 +45,7 @@ pub fn start(
             clock,
         }),
         queue,
-        4,
+        16,
     );
 }
 
