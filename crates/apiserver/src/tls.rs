@@ -13,7 +13,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureSc
 
 /// The one crypto provider of the whole build.
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    kubeboot_pki::tls::provider()
 }
 
 /// Builds the server's TLS configuration.
@@ -46,6 +46,10 @@ pub fn server_config(
         .map_err(|e| format!("serving certificate and key do not match or are unusable: {e}"))?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     cfg.session_storage = rustls::server::ServerSessionMemoryCache::new(4096);
+    // Kubernetes' clients (client-go, kubectl, kubelets) keep their connections rather than
+    // resume sessions, and each joining node is a new client: tickets would be minted on every
+    // handshake and never used.
+    cfg.send_tls13_tickets = 0;
     Ok(cfg)
 }
 

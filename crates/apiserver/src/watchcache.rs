@@ -86,7 +86,7 @@ pub struct WatchCache {
 }
 
 /// The most bytes of events the ring keeps.
-const MAX_RING_BYTES: usize = 24 << 20;
+const MAX_RING_BYTES: usize = 16 << 20;
 
 /// How many events a client watch may have in flight before it is closed as too slow.
 const WATCHER_BUFFER: usize = 4096;

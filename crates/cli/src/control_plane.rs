@@ -507,7 +507,7 @@ fn run_controllers(
         loop {
             let observed = leader_election::acquire(&client, &le).await;
             let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
+                .worker_threads(1)
                 .thread_name("controllers")
                 .enable_all()
                 .build()

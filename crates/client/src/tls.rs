@@ -138,7 +138,7 @@ impl CertSource {
 }
 
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    kubeboot_pki::tls::provider()
 }
 
 /// A rustls client configuration trusting `trust` and presenting `cert` (also used for

@@ -10,6 +10,7 @@ pub mod files;
 pub mod key;
 pub mod kubeconfig;
 pub mod pin;
+pub mod tls;
 
 pub use cert::{CertificateAuthority, IssueError, LeafSpec, Usage};
 pub use key::{KeyAlgorithm, PrivateKey};
