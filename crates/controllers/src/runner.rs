@@ -94,6 +94,13 @@ impl Informer {
         serde_json::from_str(&text).ok()
     }
 
+    /// `read` applied to the JSON text of one object (for a light view of it: no copy and
+    /// no `Value` tree).
+    pub fn read<T>(&self, key: &str, read: impl FnOnce(&str) -> Option<T>) -> Option<T> {
+        let objects = self.objects.read().unwrap_or_else(PoisonError::into_inner);
+        read(objects.get(key)?)
+    }
+
     /// Copies of all objects.
     pub fn list(&self) -> Vec<Value> {
         let texts: Vec<Box<str>> = self

@@ -56,14 +56,14 @@ impl Reconciler for Approver {
 
     fn reconcile(&self, key: String) -> BoxFuture<'_, Result<Action, ReconcileError>> {
         Box::pin(async move {
-            let Some(obj) = self.csrs.get(&key) else {
+            // Most events need no action: decide on the light view first.
+            let Some(view) = self.csrs.read(&key, CsrView::from_json) else {
                 self.denied_seen
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .remove(&key);
                 return Ok(Action::Done);
             };
-            let view = CsrView::from_object(&obj);
             if view.has("Denied") {
                 let first = self
                     .denied_seen
@@ -77,6 +77,13 @@ impl Reconciler for Approver {
                     tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, "denied");
                 }
             }
+            if !policy::needs_approval(&view) {
+                return Ok(Action::Done);
+            }
+            let Some(obj) = self.csrs.get(&key) else {
+                return Ok(Action::Done);
+            };
+            let view = CsrView::from_object(&obj);
             if !policy::needs_approval(&view) {
                 return Ok(Action::Done);
             }

@@ -57,10 +57,9 @@ impl Reconciler for Cleaner {
 
     fn reconcile(&self, key: String) -> BoxFuture<'_, Result<Action, ReconcileError>> {
         Box::pin(async move {
-            let Some(obj) = self.csrs.get(&key) else {
+            let Some(view) = self.csrs.read(&key, CsrView::from_json) else {
                 return Ok(Action::Done);
             };
-            let view = CsrView::from_object(&obj);
             let Some((at, why)) = policy::cleanup_at(&view, cert_not_after(&view.certificate))
             else {
                 return Ok(Action::Done);

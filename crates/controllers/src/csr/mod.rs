@@ -87,60 +87,86 @@ pub struct CsrView {
     pub certificate: Vec<u8>,
 }
 
-impl CsrView {
-    /// Reads a CSR object.
-    pub fn from_object(obj: &Value) -> Self {
-        let s = |p: &str| {
-            obj.pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let time = |v: Option<&Value>| {
-            v.and_then(Value::as_str)
-                .and_then(kubeboot_api::clock::parse_rfc3339)
-        };
+/// The fields of a CSR the view reads, deserialized directly (unknown fields skipped), so
+/// reading a view from stored JSON builds no `Value` tree.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct RawCsr {
+    metadata: RawMeta,
+    spec: RawSpec,
+    status: RawStatus,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RawMeta {
+    name: String,
+    uid: String,
+    creation_timestamp: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RawSpec {
+    signer_name: String,
+    username: String,
+    usages: Vec<String>,
+    expiration_seconds: Option<i64>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct RawStatus {
+    conditions: Vec<RawCondition>,
+    certificate: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RawCondition {
+    #[serde(rename = "type")]
+    ty: String,
+    status: String,
+    last_update_time: Option<String>,
+}
+
+impl From<RawCsr> for CsrView {
+    fn from(raw: RawCsr) -> Self {
+        let time = |t: Option<String>| t.as_deref().and_then(kubeboot_api::clock::parse_rfc3339);
         Self {
-            name: s("/metadata/name"),
-            uid: s("/metadata/uid"),
-            created: time(obj.pointer("/metadata/creationTimestamp")),
-            signer: s("/spec/signerName"),
-            username: s("/spec/username"),
-            usages: obj
-                .pointer("/spec/usages")
-                .and_then(Value::as_array)
+            name: raw.metadata.name,
+            uid: raw.metadata.uid,
+            created: time(raw.metadata.creation_timestamp),
+            signer: raw.spec.signer_name,
+            username: raw.spec.username,
+            usages: raw.spec.usages,
+            expiration_seconds: raw.spec.expiration_seconds,
+            conditions: raw
+                .status
+                .conditions
                 .into_iter()
-                .flatten()
-                .filter_map(|u| u.as_str().map(str::to_owned))
+                .map(|c| (c.ty, c.status, time(c.last_update_time)))
                 .collect(),
-            expiration_seconds: obj
-                .pointer("/spec/expirationSeconds")
-                .and_then(Value::as_i64),
-            conditions: obj
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    (
-                        c.get("type")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned(),
-                        c.get("status")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned(),
-                        time(c.get("lastUpdateTime")),
-                    )
-                })
-                .collect(),
-            certificate: obj
-                .pointer("/status/certificate")
-                .and_then(Value::as_str)
+            certificate: raw
+                .status
+                .certificate
                 .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
                 .unwrap_or_default(),
         }
+    }
+}
+
+impl CsrView {
+    /// Reads a CSR object.
+    pub fn from_object(obj: &Value) -> Self {
+        serde::Deserialize::deserialize(obj)
+            .map(|raw: RawCsr| raw.into())
+            .unwrap_or_else(|_| RawCsr::default().into())
+    }
+
+    /// Reads a CSR from its JSON text (an informer's copy), without building a `Value`.
+    pub fn from_json(text: &str) -> Option<Self> {
+        serde_json::from_str::<RawCsr>(text).ok().map(Into::into)
     }
 
     /// Whether a condition of this type exists (status not inspected, as Kubernetes does).

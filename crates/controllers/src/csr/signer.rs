@@ -56,13 +56,20 @@ impl Reconciler for Signer {
 
     fn reconcile(&self, key: String) -> BoxFuture<'_, Result<Action, ReconcileError>> {
         Box::pin(async move {
+            // Most events need no action: decide on the light view first.
+            let Some(view) = self.csrs.read(&key, CsrView::from_json) else {
+                return Ok(Action::Done);
+            };
+            let Some(ca) = self.cas.get(view.signer.as_str()).cloned() else {
+                return Ok(Action::Done);
+            };
+            if !policy::ready_to_sign(&view) {
+                return Ok(Action::Done);
+            }
             let Some(obj) = self.csrs.get(&key) else {
                 return Ok(Action::Done);
             };
             let view = CsrView::from_object(&obj);
-            let Some(ca) = self.cas.get(view.signer.as_str()).cloned() else {
-                return Ok(Action::Done);
-            };
             if !policy::ready_to_sign(&view) {
                 return Ok(Action::Done);
             }
