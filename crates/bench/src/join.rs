@@ -55,6 +55,9 @@ pub struct Report {
     pub crypto: CryptoBound,
     /// `nodes_per_second / crypto.nodes_per_second`.
     pub ratio_to_bound: f64,
+    /// Each admitted node: when its join started and how long it took (for `--plot`).
+    #[serde(skip)]
+    pub samples: Vec<(Duration, Duration)>,
 }
 
 /// Single-core rates of the crypto one admission needs, and the bound they imply.
@@ -200,7 +203,7 @@ pub async fn run(
             health.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let mut times: Vec<[Option<Duration>; 5]> = Vec::new();
+            let mut times: Vec<(Duration, Timings)> = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= opts.nodes {
@@ -212,6 +215,7 @@ pub async fn run(
                     1
                 };
                 let mut outcome = Err(("none", String::new()));
+                let began = started.elapsed();
                 for attempt in 0..attempts {
                     let e = health.pick(i + attempt);
                     let endpoint = &endpoints[e];
@@ -231,7 +235,7 @@ pub async fn run(
                     }
                 }
                 match outcome {
-                    Ok(t) => times.push(t),
+                    Ok(t) => times.push((began, t)),
                     Err((kind, e)) => {
                         tracing::debug!(node = i, error = %e, "join failed");
                         *errors
@@ -252,12 +256,16 @@ pub async fn run(
     let elapsed = started.elapsed();
     let mut steps = BTreeMap::new();
     for (i, name) in STEPS.iter().enumerate() {
-        let mut v: Vec<Duration> = all.iter().filter_map(|t| t[i]).collect();
+        let mut v: Vec<Duration> = all.iter().filter_map(|(_, t)| t[i]).collect();
         if !v.is_empty() {
             steps.insert((*name).to_owned(), summarize(&mut v));
         }
     }
-    let mut total: Vec<Duration> = all.iter().filter_map(|t| t[4]).collect();
+    let mut total: Vec<Duration> = all.iter().filter_map(|(_, t)| t[4]).collect();
+    let samples: Vec<(Duration, Duration)> = all
+        .iter()
+        .filter_map(|(began, t)| Some((*began, t[4]?)))
+        .collect();
     let nodes_per_second = rate(all.len(), elapsed);
     let errors = errors
         .lock()
@@ -271,6 +279,7 @@ pub async fn run(
         nodes_per_second,
         steps,
         join: summarize(&mut total),
+        samples,
         ratio_to_bound: if crypto.nodes_per_second > 0.0 {
             nodes_per_second / crypto.nodes_per_second
         } else {

@@ -4,5 +4,6 @@
 pub mod api;
 pub mod flows;
 pub mod join;
+pub mod plot;
 pub mod server;
 pub mod stats;

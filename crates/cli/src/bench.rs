@@ -50,6 +50,9 @@ pub(crate) struct BenchJoinArgs {
     /// Write the results as JSON to this file.
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Draw every join's latency over the run (and the p50 and p99 of each second) into this SVG file.
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -308,15 +311,9 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
         rotate: args.rotate,
     };
     let total = args.nodes;
-    let last = std::sync::Mutex::new(std::time::Instant::now());
+    let progress = Progress::new(total);
     let report = join::run(&endpoints, &token, trust, &opts, crypto, move |done| {
-        let mut l = last
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if done == total || l.elapsed() >= std::time::Duration::from_secs(1) {
-            eprintln!("admitted {done}/{total}");
-            *l = std::time::Instant::now();
-        }
+        progress.update(done)
     })
     .await;
     let fmt = |s: &kubeboot_bench::stats::Summary| {
@@ -384,6 +381,18 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
     if let Some(out) = args.output {
         std::fs::write(&out, serde_json::to_vec_pretty(&json)?)?;
     }
+    if let Some(plot) = &args.plot {
+        let title = format!(
+            "kubeboot bench join: {} nodes, concurrency {}, {} keys: {:.0} nodes/s",
+            report.admitted, args.concurrency, args.key, report.nodes_per_second
+        );
+        std::fs::write(
+            plot,
+            kubeboot_bench::plot::latency_svg(&report.samples, &title),
+        )
+        .with_context(|| format!("writing {}", plot.display()))?;
+        println!("plot: {}", plot.display());
+    }
     if report.admitted != total {
         bail!(
             "{} of {total} nodes were not admitted",
@@ -391,4 +400,73 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// How far a run is: a bar redrawn in place on a terminal, a line a second otherwise.
+struct Progress {
+    total: usize,
+    started: std::time::Instant,
+    last: std::sync::Mutex<std::time::Instant>,
+    terminal: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        let now = std::time::Instant::now();
+        Self {
+            total,
+            started: now,
+            last: std::sync::Mutex::new(now),
+            terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        }
+    }
+
+    fn update(&self, done: usize) {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let every = if self.terminal {
+            std::time::Duration::from_millis(100)
+        } else {
+            std::time::Duration::from_secs(1)
+        };
+        if done != self.total && last.elapsed() < every {
+            return;
+        }
+        *last = std::time::Instant::now();
+        let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+        if self.terminal {
+            eprint!(
+                "\r{} {done}/{} admitted, {rate:.0} nodes/s ",
+                progress_bar(done, self.total, 30),
+                self.total
+            );
+            if done == self.total {
+                eprintln!();
+            }
+        } else {
+            eprintln!("admitted {done}/{} ({rate:.0} nodes/s)", self.total);
+        }
+    }
+}
+
+/// `[#####.....]`: `width` cells, filled in proportion to `done` of `total`.
+fn progress_bar(done: usize, total: usize, width: usize) -> String {
+    let filled = (done * width)
+        .checked_div(total)
+        .unwrap_or(width)
+        .min(width);
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_bar_fills_in_proportion() {
+        assert_eq!(super::progress_bar(0, 10, 10), "[..........]");
+        assert_eq!(super::progress_bar(5, 10, 10), "[#####.....]");
+        assert_eq!(super::progress_bar(10, 10, 10), "[##########]");
+        assert_eq!(super::progress_bar(0, 0, 4), "[####]");
+    }
 }

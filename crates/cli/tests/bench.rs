@@ -10,6 +10,7 @@ use std::time::Duration;
 fn bench_join_admits_every_node() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out_file = tmp.path().join("results.json");
+    let plot = tmp.path().join("latency.svg");
     let child = Command::new(common::bin())
         .args([
             "bench",
@@ -19,8 +20,10 @@ fn bench_join_admits_every_node() {
             "200",
             "--concurrency",
             "20",
-            "--output",
+            "--plot",
         ])
+        .arg(&plot)
+        .arg("--output")
         .arg(&out_file)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -46,4 +49,10 @@ fn bench_join_admits_every_node() {
     for step in ["discovery", "certificate", "first-request"] {
         assert_eq!(report["steps"][step]["count"], 200, "{step}");
     }
+    let svg = std::fs::read_to_string(&plot).expect("the plot is written");
+    assert_eq!(
+        svg.matches("<circle").count(),
+        200,
+        "a dot per admitted node"
+    );
 }
