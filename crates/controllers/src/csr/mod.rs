@@ -92,32 +92,33 @@ pub struct CsrView {
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
 struct RawCsr {
-    metadata: RawMeta,
-    spec: RawSpec,
-    status: RawStatus,
+    // `Option`s throughout: a JSON `null` reads as absent, as Go reads it.
+    metadata: Option<RawMeta>,
+    spec: Option<RawSpec>,
+    status: Option<RawStatus>,
 }
 
 #[derive(serde::Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 struct RawMeta {
-    name: String,
-    uid: String,
+    name: Option<String>,
+    uid: Option<String>,
     creation_timestamp: Option<String>,
 }
 
 #[derive(serde::Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 struct RawSpec {
-    signer_name: String,
-    username: String,
-    usages: Vec<String>,
+    signer_name: Option<String>,
+    username: Option<String>,
+    usages: Option<Vec<String>>,
     expiration_seconds: Option<i64>,
 }
 
 #[derive(serde::Deserialize, Default)]
 #[serde(default)]
 struct RawStatus {
-    conditions: Vec<RawCondition>,
+    conditions: Option<Vec<RawCondition>>,
     certificate: Option<String>,
 }
 
@@ -125,30 +126,40 @@ struct RawStatus {
 #[serde(default, rename_all = "camelCase")]
 struct RawCondition {
     #[serde(rename = "type")]
-    ty: String,
-    status: String,
+    ty: Option<String>,
+    status: Option<String>,
     last_update_time: Option<String>,
 }
 
 impl From<RawCsr> for CsrView {
     fn from(raw: RawCsr) -> Self {
         let time = |t: Option<String>| t.as_deref().and_then(kubeboot_api::clock::parse_rfc3339);
+        let (metadata, spec, status) = (
+            raw.metadata.unwrap_or_default(),
+            raw.spec.unwrap_or_default(),
+            raw.status.unwrap_or_default(),
+        );
         Self {
-            name: raw.metadata.name,
-            uid: raw.metadata.uid,
-            created: time(raw.metadata.creation_timestamp),
-            signer: raw.spec.signer_name,
-            username: raw.spec.username,
-            usages: raw.spec.usages,
-            expiration_seconds: raw.spec.expiration_seconds,
-            conditions: raw
-                .status
+            name: metadata.name.unwrap_or_default(),
+            uid: metadata.uid.unwrap_or_default(),
+            created: time(metadata.creation_timestamp),
+            signer: spec.signer_name.unwrap_or_default(),
+            username: spec.username.unwrap_or_default(),
+            usages: spec.usages.unwrap_or_default(),
+            expiration_seconds: spec.expiration_seconds,
+            conditions: status
                 .conditions
+                .unwrap_or_default()
                 .into_iter()
-                .map(|c| (c.ty, c.status, time(c.last_update_time)))
+                .map(|c| {
+                    (
+                        c.ty.unwrap_or_default(),
+                        c.status.unwrap_or_default(),
+                        time(c.last_update_time),
+                    )
+                })
                 .collect(),
-            certificate: raw
-                .status
+            certificate: status
                 .certificate
                 .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
                 .unwrap_or_default(),

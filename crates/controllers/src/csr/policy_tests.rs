@@ -426,3 +426,29 @@ fn serving_approval_needs_the_nodes_own_addresses() {
         "must be in system:nodes"
     );
 }
+
+#[test]
+fn a_view_reads_the_same_from_json_text_and_from_a_value() {
+    let obj = serde_json::json!({
+        "metadata": {"name": "csr-a", "uid": "u1", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"signerName": "kubernetes.io/kube-apiserver-client-kubelet", "username": "system:bootstrap:abcdef",
+                 "usages": ["digital signature", "client auth"], "expirationSeconds": 3600, "request": "AAAA"},
+        "status": {"conditions": [{"type": "Approved", "status": "True", "lastUpdateTime": "2026-01-01T00:00:05Z"}],
+                   "certificate": "aGVsbG8="}
+    });
+    let from_value = super::CsrView::from_object(&obj);
+    let from_text = super::CsrView::from_json(&obj.to_string()).expect("parses");
+    assert_eq!(format!("{from_value:?}"), format!("{from_text:?}"));
+    assert_eq!(from_text.name, "csr-a");
+    assert_eq!(from_text.usages, ["digital signature", "client auth"]);
+    assert!(from_text.has("Approved"));
+    assert_eq!(from_text.certificate, b"hello");
+    assert_eq!(from_text.expiration_seconds, Some(3600));
+    // `null` reads as absent, as Go reads it.
+    let sparse = super::CsrView::from_json(
+        r#"{"metadata":{"name":"b"},"status":null,"spec":{"usages":null}}"#,
+    )
+    .expect("parses");
+    assert_eq!(sparse.name, "b");
+    assert!(sparse.conditions.is_empty() && sparse.usages.is_empty());
+}
