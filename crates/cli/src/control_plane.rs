@@ -321,7 +321,7 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
     };
     let identity = format!("{}_{identity}", hostname());
     let counters = Arc::new(Counters::default());
-    run_controllers(
+    let controllers = run_controllers(
         &kc,
         &controllers,
         &signing,
@@ -352,7 +352,7 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
         "To use it:\n  export KUBECONFIG={}\n  kubectl get --raw /version",
         dir.admin_conf().display()
     );
-    serve_until_signal(running).await
+    serve_until_signal(running, controllers).await
 }
 
 pub(crate) async fn apiserver(args: ApiserverArgs) -> Result<()> {
@@ -382,14 +382,14 @@ pub(crate) async fn apiserver(args: ApiserverArgs) -> Result<()> {
     };
     let running = start(cfg).await.context("starting the API server")?;
     println!("kubeboot API server listening on https://{}", running.addr);
-    serve_until_signal(running).await
+    serve_until_signal(running, Controllers::default()).await
 }
 
 pub(crate) async fn controller_manager(args: ControllerManagerArgs) -> Result<()> {
     let kc = Kubeconfig::from_yaml(&read(&args.kubeconfig)?)
         .with_context(|| format!("reading {}", args.kubeconfig.display()))?;
     let identity = format!("{}_{}", hostname(), short_id(None));
-    run_controllers(
+    let controllers = run_controllers(
         &kc,
         &args.controllers,
         &args.signing,
@@ -402,6 +402,7 @@ pub(crate) async fn controller_manager(args: ControllerManagerArgs) -> Result<()
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+    controllers.stop().await;
     Ok(())
 }
 
@@ -486,26 +487,63 @@ impl ControllerPlan {
     }
 }
 
+/// Running controllers, stopped on shutdown.
+#[derive(Default)]
+struct Controllers {
+    /// With leader election: asks the election task to stop, and the task.
+    elected: Option<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
+}
+
+impl Controllers {
+    /// Stops the controllers and gives up the Lease if this process holds it, so another
+    /// server takes over within a retry period instead of a lease duration (bounded: 5 s).
+    async fn stop(self) {
+        if let Some((stop, task)) = self.elected {
+            let _ = stop.send(true);
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+        }
+    }
+}
+
+/// Returns once a stop is asked for (or the asker is gone).
+async fn stop_requested(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Runs the selected controllers: at once, or with `election` only while holding the
 /// leader Lease. Each term as leader runs them on a runtime of their own, which is shut
-/// down (ending every controller task) the moment the Lease is lost.
+/// down (ending every controller task) the moment the Lease is lost or the process stops.
 fn run_controllers(
     kc: &Kubeconfig,
     spec: &[String],
     signing: &SigningArgs,
     election: Option<LeaderElection>,
     counters: Arc<Counters>,
-) -> Result<()> {
+) -> Result<Controllers> {
     let plan = ControllerPlan::new(spec, signing)?;
     let client = kubeboot_client::Client::from_kubeconfig(kc)?;
     let Some(le) = election else {
         plan.start(&client, &counters);
-        return Ok(());
+        return Ok(Controllers::default());
     };
     let kc = kc.clone();
-    tokio::spawn(async move {
+    let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
         loop {
-            let observed = leader_election::acquire(&client, &le).await;
+            let observed = tokio::select! {
+                o = leader_election::acquire(&client, &le) => o,
+                () = stop_requested(&mut stop) => return,
+            };
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .thread_name("controllers")
@@ -527,12 +565,22 @@ fn run_controllers(
                     Err(e) => tracing::error!(error = %e, "cannot build the controllers' client"),
                 }
             }
-            leader_election::renew_until_lost(&client, &le, observed).await;
-            tracing::error!("leaderelection lost: stopping the controllers");
-            runtime.shutdown_background();
+            tokio::select! {
+                () = leader_election::renew_until_lost(&client, &le, observed) => {
+                    tracing::error!("leaderelection lost: stopping the controllers");
+                    runtime.shutdown_background();
+                }
+                () = stop_requested(&mut stop) => {
+                    runtime.shutdown_background();
+                    leader_election::release(&client, &le).await;
+                    return;
+                }
+            }
         }
     });
-    Ok(())
+    Ok(Controllers {
+        elected: Some((stop_tx, task)),
+    })
 }
 
 fn serving_rules(s: &SigningArgs) -> Result<kubeboot_controllers::csr::policy::ServingRules> {
@@ -636,7 +684,7 @@ fn local_address(bind: IpAddr) -> IpAddr {
     }
 }
 
-async fn serve_until_signal(running: RunningServer) -> Result<()> {
+async fn serve_until_signal(running: RunningServer, controllers: Controllers) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     tokio::select! {
@@ -645,5 +693,7 @@ async fn serve_until_signal(running: RunningServer) -> Result<()> {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
+    // The API server still serves while the controllers give up their Lease through it.
+    controllers.stop().await;
     Ok(())
 }

@@ -586,3 +586,48 @@ fn etcd_over_mutual_tls_under_a_prefix_with_secrets_encrypted() {
         .expect("base64");
     assert_eq!(plain, b"hunter2-plaintext");
 }
+
+/// A leader stopped cleanly (SIGTERM) gives up its Lease: the other server takes over at its
+/// next try (every 2 s) instead of waiting out the 15 s lease duration.
+#[test]
+fn a_leader_stopped_cleanly_hands_over_at_once() {
+    let cluster = etcd(1);
+    let servers = cluster.servers_flag();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (d1, d2) = (tmp.path().join("cp1"), tmp.path().join("cp2"));
+    let mut cp1 = control_plane(&d1, &servers, None, &[]);
+    assert!(
+        eventually(Duration::from_secs(20), || !lease_holder(&cp1).is_empty()),
+        "cp1 leads"
+    );
+    let first = lease_holder(&cp1);
+    let cp2 = control_plane(&d2, &servers, Some(&d1), &[]);
+    let term = Command::new("kill")
+        .args(["-TERM", &cp1.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let exited = wait_bounded_child(&mut cp1.child, Duration::from_secs(10));
+    assert!(exited, "cp1 exits on SIGTERM");
+    // Well inside the 15 s a killed leader's Lease would need to expire.
+    assert!(
+        eventually(Duration::from_secs(8), || {
+            let h = lease_holder(&cp2);
+            !h.is_empty() && h != first
+        }),
+        "cp2 took the released Lease; holder now {:?}",
+        lease_holder(&cp2)
+    );
+}
+
+/// Waits (at most `limit`) for a child to exit.
+fn wait_bounded_child(child: &mut std::process::Child, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}

@@ -261,6 +261,31 @@ pub async fn renew_until_lost(client: &Client, le: &LeaderElection, mut observed
     }
 }
 
+/// Gives up the Lease if this candidate holds it, as client-go's `ReleaseOnCancel` does: no
+/// holder and a one-second duration, written at the observed `resourceVersion`, so others
+/// take it at their next try. Best effort: a failure leaves the Lease to expire.
+pub async fn release(client: &Client, le: &LeaderElection) {
+    let Ok(mut lease) = client.get::<Value>(&le.path()).await else {
+        return;
+    };
+    if LeaseRecord::from_lease(&lease).holder != le.identity {
+        return;
+    }
+    let now = format_micro_time(SystemTime::now());
+    if let Some(spec) = lease["spec"].as_object_mut() {
+        spec.insert("holderIdentity".into(), json!(""));
+        spec.insert("leaseDurationSeconds".into(), json!(1));
+        spec.insert("acquireTime".into(), json!(now));
+        spec.insert("renewTime".into(), json!(now));
+    }
+    match client.update::<Value>(&le.path(), &lease).await {
+        Ok(_) => {
+            tracing::info!(lease = %format!("{}/{}", le.namespace, le.name), "released the lease")
+        }
+        Err(e) => tracing::warn!(error = %e, "could not release the lease; it expires on its own"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
