@@ -17,7 +17,7 @@ use kubeboot_controllers::leader_election::{self, LeaderElection};
 use kubeboot_controllers::metrics::Counters;
 use kubeboot_pki::{CertificateAuthority, Kubeconfig};
 
-use crate::{ApiserverArgs, ControllerManagerArgs, InitArgs, ServerArgs, ServingArgs};
+use crate::{ApiserverArgs, ControllerManagerArgs, EtcdArgs, InitArgs, ServerArgs, ServingArgs};
 
 /// kube-controller-manager's leader election flags.
 #[derive(Args, Clone)]
@@ -97,7 +97,7 @@ fn short_id(seed: Option<&[u8]>) -> String {
 
 /// Where the API server stores objects: etcd when `--etcd-servers` is given, else the
 /// embedded store at `embedded`.
-fn storage(s: &ServingArgs, embedded: PathBuf) -> Result<Storage> {
+fn storage(s: &EtcdArgs, embedded: PathBuf) -> Result<Storage> {
     if s.etcd_servers.is_empty() {
         return Ok(Storage::Embedded(embedded));
     }
@@ -219,27 +219,33 @@ fn encryption(s: &ServingArgs) -> Result<Option<kubeboot_apiserver::encryption::
 #[derive(Args)]
 pub(crate) struct RewriteArgs {
     /// The data dir of a `server` (its store is db/state.db).
-    #[arg(long, conflicts_with = "storage_dir")]
+    #[arg(long, conflicts_with_all = ["storage_dir", "etcd_servers"])]
     data_dir: Option<PathBuf>,
     /// The storage dir of an `apiserver`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "etcd_servers")]
     storage_dir: Option<PathBuf>,
     /// The EncryptionConfiguration whose first key all Secrets are rewritten with.
     #[arg(long)]
     encryption_provider_config: PathBuf,
+    /// Or the etcd the API servers store objects in (`--etcd-servers` and the rest).
+    #[command(flatten)]
+    etcd: EtcdArgs,
 }
 
 pub(crate) async fn rewrite_secrets(args: RewriteArgs) -> Result<()> {
     let path = match (&args.data_dir, &args.storage_dir) {
         (Some(d), _) => DataDir::new(d).store_path(),
         (None, Some(s)) => s.join("state.db"),
-        (None, None) => bail!("give --data-dir or --storage-dir"),
+        (None, None) if !args.etcd.etcd_servers.is_empty() => PathBuf::new(),
+        (None, None) => bail!("give --data-dir, --storage-dir or --etcd-servers"),
     };
     let enc =
         kubeboot_apiserver::encryption::Encryption::parse(&read(&args.encryption_provider_config)?)
             .map_err(anyhow::Error::msg)?;
-    let store: Arc<dyn kubeboot_store::Store> =
-        Arc::new(kubeboot_store::sqlite::SqliteStore::open(&path)?);
+    let store: Arc<dyn kubeboot_store::Store> = match storage(&args.etcd, path)? {
+        Storage::Embedded(path) => Arc::new(kubeboot_store::sqlite::SqliteStore::open(&path)?),
+        Storage::Etcd { options, .. } => Arc::new(kubeboot_store::etcd::EtcdStore::new(*options)?),
+    };
     let wrapped = kubeboot_apiserver::encryption::EncryptingStore::new(store, enc);
     let n = kubeboot_apiserver::encryption::rewrite_secrets(&wrapped).await?;
     println!(
@@ -281,7 +287,7 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
         client_ca_pem: Some(read(&dir.pki("ca.crt"))?),
         anonymous_auth: serving.anonymous_auth,
         authorization_modes: vec![Mode::Node, Mode::Rbac],
-        storage: storage(&serving, dir.store_path())?,
+        storage: storage(&serving.etcd, dir.store_path())?,
         bootstrap_token_auth: true,
         watch_cache_size: serving.default_watch_cache_size.max(1),
         anonymous_rate_limit: rate_limit(&serving),
@@ -313,7 +319,7 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
     // the identity is stable for the dir: a restarted server takes back its own Lease at
     // once. Servers sharing etcd are told apart per process, as client-go does, so that no
     // two of them (cloned machines, an old process still alive) ever hold one identity.
-    let identity = if serving.etcd_servers.is_empty() {
+    let identity = if serving.etcd.etcd_servers.is_empty() {
         let data_dir = std::fs::canonicalize(&init_args.data_dir)?;
         short_id(Some(data_dir.as_os_str().as_encoded_bytes()))
     } else {
@@ -374,7 +380,7 @@ pub(crate) async fn apiserver(args: ApiserverArgs) -> Result<()> {
         client_ca_pem: args.client_ca_file.as_deref().map(read).transpose()?,
         anonymous_auth: args.serving.anonymous_auth,
         authorization_modes: modes,
-        storage: storage(&args.serving, args.storage_dir.join("state.db"))?,
+        storage: storage(&args.serving.etcd, args.storage_dir.join("state.db"))?,
         bootstrap_token_auth: args.enable_bootstrap_token_auth,
         watch_cache_size: args.serving.default_watch_cache_size.max(1),
         anonymous_rate_limit: rate_limit(&args.serving),

@@ -89,6 +89,13 @@ pub(crate) struct ServingArgs {
     /// Encrypt Secrets at rest as this EncryptionConfiguration says.
     #[arg(long)]
     pub(crate) encryption_provider_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) etcd: EtcdArgs,
+}
+
+/// kube-apiserver's etcd flags, shared by `server`, `apiserver` and `rewrite-secrets`.
+#[derive(Args, Clone)]
+pub(crate) struct EtcdArgs {
     /// Store objects in these etcd members (comma-separated client URLs) instead of the embedded store.
     #[arg(long, value_delimiter = ',')]
     pub(crate) etcd_servers: Vec<String>,

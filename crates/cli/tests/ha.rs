@@ -585,6 +585,36 @@ fn etcd_over_mutual_tls_under_a_prefix_with_secrets_encrypted() {
         .decode(read.trim())
         .expect("base64");
     assert_eq!(plain, b"hunter2-plaintext");
+
+    // Key rotation's last step works on etcd too: every Secret rewritten with the new first key.
+    std::fs::write(
+        pki.join("enc2.yaml"),
+        "kind: EncryptionConfiguration\napiVersion: apiserver.config.k8s.io/v1\nresources:\n  - resources:\n      - secrets\n    providers:\n      - aesgcm:\n          keys:\n            - name: key2\n              secret: ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=\n      - aescbc:\n          keys:\n            - name: key1\n              secret: MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n",
+    )
+    .expect("write");
+    let enc2 = p("enc2.yaml");
+    let rewrite = ok(
+        wait_bounded(
+            Command::new(common::bin())
+                .args(["rewrite-secrets", "--encryption-provider-config", &enc2])
+                .args(["--etcd-servers", &servers, "--etcd-cafile", &ca])
+                .args(["--etcd-certfile", &cert, "--etcd-keyfile", &key])
+                .args(["--etcd-prefix", "/kubeboot"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("rewrite-secrets"),
+            Duration::from_secs(60),
+        ),
+        "rewrite-secrets",
+    );
+    assert!(rewrite.contains("rewrote"), "{rewrite}");
+    let raw = etcdctl(
+        true,
+        &["get", "/kubeboot/secrets/default/s", "--print-value-only"],
+    );
+    let value = String::from_utf8_lossy(&raw.stdout);
+    assert!(value.starts_with("k8s:enc:aesgcm:v1:key2:"), "{value:.60}");
 }
 
 /// A leader stopped cleanly (SIGTERM) gives up its Lease: the other server takes over at its
