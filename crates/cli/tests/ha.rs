@@ -9,9 +9,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Server, client_cert, ok, openssl, stderr, stdout, wait_bounded};
+use common::{Server, client_cert, eventually, ok, openssl, stderr, stdout, wait_bounded};
 use kubeboot_store::Store;
 use kubeboot_store::etcd::{EtcdOptions, EtcdStore};
 use kubeboot_store::etcd_cluster::{EtcdCluster, EtcdTls};
@@ -37,18 +37,6 @@ fn control_plane(dir: &Path, etcd: &str, join: Option<&Path>, extra: &[&str]) ->
     }
     flags.extend_from_slice(extra);
     Server::start_on(dir, 0, &flags)
-}
-
-/// Polls `cond` every 200 ms for at most `limit`.
-fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    cond()
 }
 
 fn lease_holder(s: &Server) -> String {
@@ -637,7 +625,7 @@ fn a_leader_stopped_cleanly_hands_over_at_once() {
         .status()
         .expect("kill");
     assert!(term.success());
-    let exited = wait_bounded_child(&mut cp1.child, Duration::from_secs(10));
+    let exited = common::wait_exit(&mut cp1.child, Duration::from_secs(10));
     assert!(exited, "cp1 exits on SIGTERM");
     // Well inside the 15 s a killed leader's Lease would need to expire.
     assert!(
@@ -648,16 +636,4 @@ fn a_leader_stopped_cleanly_hands_over_at_once() {
         "cp2 took the released Lease; holder now {:?}",
         lease_holder(&cp2)
     );
-}
-
-/// Waits (at most `limit`) for a child to exit.
-fn wait_bounded_child(child: &mut std::process::Child, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }

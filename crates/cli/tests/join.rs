@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, bin, ok};
+use common::{Server, bin, eventually, ok};
 
 fn join_args(s: &Server) -> Vec<String> {
     s.join_command
@@ -72,15 +72,22 @@ fn start_agent(dir: &Path, name: &str) -> (Agent, String) {
     (Agent(child), addr)
 }
 
-fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    cond()
+/// The user `kubeconfig` authenticates as (`kubectl auth whoami`).
+fn whoami(s: &Server, kubeconfig: &Path, what: &str) -> String {
+    ok(
+        s.kubectl_as(
+            "kubectl",
+            kubeconfig,
+            &[
+                "auth",
+                "whoami",
+                "-o",
+                "jsonpath={.status.userInfo.username}",
+            ],
+            None,
+        ),
+        what,
+    )
 }
 
 fn current_target(dir: &Path) -> std::path::PathBuf {
@@ -135,20 +142,7 @@ fn a_node_joins_serves_and_rotates_through_a_server_restart() {
         );
     }
     let node_kc = node_dir.join("kubelet.conf");
-    let who = ok(
-        s.kubectl_as(
-            "kubectl",
-            &node_kc,
-            &[
-                "auth",
-                "whoami",
-                "-o",
-                "jsonpath={.status.userInfo.username}",
-            ],
-            None,
-        ),
-        "whoami as the node",
-    );
+    let who = whoami(&s, &node_kc, "whoami as the node");
     assert_eq!(who, "system:node:worker-1");
 
     let (agent, addr) = start_agent(&node_dir, "worker-1");
@@ -248,20 +242,7 @@ fn a_node_joins_serves_and_rotates_through_a_server_restart() {
         }),
         "still Ready after rotation"
     );
-    let who = ok(
-        s.kubectl_as(
-            "kubectl",
-            &node_kc,
-            &[
-                "auth",
-                "whoami",
-                "-o",
-                "jsonpath={.status.userInfo.username}",
-            ],
-            None,
-        ),
-        "whoami with the rotated certificate",
-    );
+    let who = whoami(&s, &node_kc, "whoami with the rotated certificate");
     assert_eq!(who, "system:node:worker-1");
     drop(agent);
 }

@@ -4,9 +4,9 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Server, bin, ok};
+use common::{Server, bin, eventually, ok};
 
 fn token_cmd(s: &Server, args: &[&str]) -> String {
     let out = Command::new(bin())
@@ -31,18 +31,6 @@ fn cluster_info(s: &Server) -> serde_json::Value {
     );
     assert_eq!(code, 200, "anonymous may read cluster-info: {body}");
     serde_json::from_str(&body).expect("json")
-}
-
-/// Polls `cond` every 50 ms for at most `limit`.
-fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    cond()
 }
 
 fn bearer_code(s: &Server, token: &str, path: &str) -> u16 {

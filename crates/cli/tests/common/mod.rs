@@ -233,6 +233,23 @@ impl Drop for Server {
     }
 }
 
+/// Polls `cond` every 100 ms for at most `limit`; whether it became true.
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cond()
+}
+
+/// Waits at most `limit` for a child to exit; whether it did.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> bool {
+    eventually(limit, || matches!(child.try_wait(), Ok(Some(_))))
+}
+
 /// Waits for a child at most `limit`, killing it after. Its output is read while it runs,
 /// so a large output never blocks it on a full pipe.
 pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
@@ -258,17 +275,10 @@ pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            _ => {
-                let _ = child.kill();
-                break child.wait().expect("wait");
-            }
-        }
-    };
+    if !wait_exit(&mut child, limit) {
+        let _ = child.kill();
+    }
+    let status = child.wait().expect("wait");
     Output {
         status,
         stdout: out.join().unwrap_or_default(),
