@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use kubeboot_bootstrap::BootstrapToken;
 use kubeboot_client::{Client, Identity, Trust};
-use kubeboot_node::discovery::{CaTrust, token_discovery};
+use kubeboot_node::discovery::CaTrust;
 use kubeboot_node::tls_bootstrap::{CLIENT_SIGNER, CertRequest, request_certificate};
 use kubeboot_pki::Kubeconfig;
 use kubeboot_pki::pin::PinSet;
@@ -242,46 +242,20 @@ pub async fn joins(
     let ca = cluster_ca(admin_kc)?;
     let pin = kubeboot_pki::pin::pem_cert_pin(&ca).context("CA pin")?;
     let trust = Arc::new(CaTrust::Pinned(PinSet::parse([pin.as_str()])?));
+    let opts = crate::join::Options {
+        nodes,
+        concurrency,
+        key: kubeboot_pki::KeyAlgorithm::EcdsaP256,
+        rotate: false,
+    };
     Ok(run_concurrent(nodes, concurrency, move |i| {
-        let (token, trust, endpoint) = (token.clone(), trust.clone(), endpoint.clone());
-        async move { one_join(&endpoint, &token, &trust, i).await.is_ok() }
+        let (token, trust, endpoint, opts) =
+            (token.clone(), trust.clone(), endpoint.clone(), opts.clone());
+        async move {
+            crate::join::one(&endpoint, &token, &trust, &opts, i, Duration::from_secs(60))
+                .await
+                .is_ok()
+        }
     })
     .await)
-}
-
-async fn one_join(endpoint: &str, token: &BootstrapToken, trust: &CaTrust, i: usize) -> Result<()> {
-    let cluster = token_discovery(endpoint, token, trust, Duration::from_secs(60), &|_| {}).await?;
-    let boot = Client::new(
-        &cluster.server,
-        Trust::from_pem(&cluster.ca_pem)?,
-        Identity::Token(token.expose()),
-    )?;
-    let name = format!("join-{}-{i}", std::process::id());
-    let req = CertRequest {
-        node_name: name.clone(),
-        signer: CLIENT_SIGNER,
-        dns_names: vec![],
-        ip_addresses: vec![],
-    };
-    let issued = request_certificate(&boot, &req, Duration::from_secs(120)).await?;
-    let certs = kubeboot_client::CertSource::from_pem(&issued.cert_pem, &issued.key_pem)?;
-    let node = Client::new(
-        &cluster.server,
-        Trust::from_pem(&cluster.ca_pem)?,
-        Identity::Cert(certs),
-    )?;
-    let review: Value = node
-        .create(
-            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}),
-        )
-        .await?;
-    if review
-        .pointer("/status/userInfo/username")
-        .and_then(Value::as_str)
-        != Some(&format!("system:node:{name}"))
-    {
-        bail!("the new certificate does not authenticate as the node");
-    }
-    Ok(())
 }

@@ -330,7 +330,9 @@ impl Health {
     }
 }
 
-async fn one(
+/// One simulated node's whole join through `endpoint`: its step timings, or the step that
+/// failed and why.
+pub(crate) async fn one(
     endpoint: &str,
     token: &BootstrapToken,
     trust: &CaTrust,
@@ -339,13 +341,16 @@ async fn one(
     discovery_timeout: Duration,
 ) -> Result<Timings, (&'static str, String)> {
     let t0 = Instant::now();
-    let cluster = token_discovery(endpoint, token, trust, discovery_timeout, &|_| {})
+    let found = token_discovery(endpoint, token, trust, discovery_timeout, &|_| {})
         .await
         .map_err(|e| ("discovery", e.to_string()))?;
     let t1 = Instant::now();
-    let ca = Trust::from_pem(&cluster.ca_pem).map_err(|e| ("discovery", e.to_string()))?;
+    let ca = Trust::from_pem(&found.cluster.ca_pem).map_err(|e| ("discovery", e.to_string()))?;
     let server = format!("https://{endpoint}");
-    let boot = Client::new(&server, ca.clone(), Identity::Token(token.expose()))
+    // The TLS bootstrap goes on over the connection discovery verified, as `join` does.
+    let boot = found
+        .client
+        .with_token(&token.expose())
         .map_err(|e| ("certificate", e.to_string()))?;
     let name = format!("bench-{}-{i}", std::process::id());
     let req = CertRequest {

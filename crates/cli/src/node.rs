@@ -149,12 +149,12 @@ pub(crate) async fn join(args: JoinArgs) -> Result<()> {
     };
     let discovery_token = parse_token(&args.discovery_token.clone().or(args.token.clone()))?;
     let bootstrap_token = parse_token(&args.tls_bootstrap_token.clone().or(args.token.clone()))?;
-    let (cluster, file_kubeconfig) = match (&args.discovery_file, discovery_token) {
+    let (cluster, file_kubeconfig, discovered) = match (&args.discovery_file, discovery_token) {
         (Some(file), _) => {
             say(&format!("[discovery] Using the kubeconfig from {file}"));
             let kc = file_discovery(file).await?;
             let cluster = kubeboot_node::discovery::cluster_of(&kc.to_yaml())?;
-            (cluster, Some(kc))
+            (cluster, Some(kc), None)
         }
         (None, Some(token)) => {
             let endpoint = args
@@ -173,10 +173,8 @@ pub(crate) async fn join(args: JoinArgs) -> Result<()> {
                         .context("invalid discovery token CA certificate hash")?,
                 )
             };
-            (
-                token_discovery(endpoint, &token, &trust, timeout, &say).await?,
-                None,
-            )
+            let found = token_discovery(endpoint, &token, &trust, timeout, &say).await?;
+            (found.cluster.clone(), None, Some(found))
         }
         (None, None) => {
             bail!("give --token (with --discovery-token-ca-cert-hash) or --discovery-file")
@@ -189,7 +187,15 @@ pub(crate) async fn join(args: JoinArgs) -> Result<()> {
         Mode::Private,
     )
     .with_context(|| format!("writing {}", cfg.bootstrap_kubeconfig.display()))?;
-    let result = bootstrap_node(&cfg, &bootstrap).await;
+    // The TLS bootstrap goes on over discovery's verified connection when cluster-info names
+    // the endpoint discovery used and the same token bootstraps.
+    let reuse = match (&discovered, &bootstrap_token) {
+        (Some(d), Some(t)) if d.client.server() == cluster.server.trim_end_matches('/') => {
+            Some(d.client.with_token(&t.expose())?)
+        }
+        _ => None,
+    };
+    let result = bootstrap_node(&cfg, &bootstrap, reuse).await;
     if result.is_err() {
         // No node credentials are left behind by a failed join.
         let _ = std::fs::remove_file(&cfg.bootstrap_kubeconfig);
@@ -216,13 +222,20 @@ pub(crate) async fn join(args: JoinArgs) -> Result<()> {
     Ok(())
 }
 
-async fn bootstrap_node(cfg: &NodeConfig, bootstrap: &Kubeconfig) -> Result<NodeIdentity> {
+async fn bootstrap_node(
+    cfg: &NodeConfig,
+    bootstrap: &Kubeconfig,
+    connected: Option<Client>,
+) -> Result<NodeIdentity> {
     say(
         "[kubelet-start] Checking for an existing Node in the cluster with name ..."
             .replace("...", &format!("{:?} and status \"Ready\"", cfg.node_name))
             .as_str(),
     );
-    let boot = Client::from_kubeconfig(bootstrap)?;
+    let boot = match connected {
+        Some(c) => c,
+        None => Client::from_kubeconfig(bootstrap)?,
+    };
     match boot
         .get::<Value>(&format!("/api/v1/nodes/{}", cfg.node_name))
         .await
@@ -248,7 +261,7 @@ async fn bootstrap_node(cfg: &NodeConfig, bootstrap: &Kubeconfig) -> Result<Node
         Err(e) => return Err(e.into()),
     }
     say("[kubelet-start] Writing the bootstrap kubeconfig and performing the TLS Bootstrap");
-    let id = ensure_client_certificate(cfg, SystemTime::now(), &say).await.map_err(|e| match e {
+    let id = ensure_client_certificate(cfg, Some(&boot), SystemTime::now(), &say).await.map_err(|e| match e {
         kubeboot_node::agent::AgentError::Bootstrap(kubeboot_node::tls_bootstrap::BootstrapError::Api(c)) if c.code() == Some(401) => {
             anyhow::anyhow!("the token was refused (401 Unauthorized): it is unknown, expired or not allowed to authenticate. Create a new one with `kubeboot token create` on the control plane")
         }

@@ -1,7 +1,7 @@
 //! A thin HTTPS client for Kubernetes API servers — ours or a real kube-apiserver.
 //!
-//! It trusts exactly the CA bundle it is given (or, only when asked through
-//! [`Trust::InsecureSkipVerify`], nothing at all, for discovery's first fetch), presents a
+//! It trusts exactly the CA bundle it is given (or, for discovery, a CA it learns after
+//! connecting: [`DeferredTrust`]; or, only when a kubeconfig asks, nothing at all), presents a
 //! bearer token or a client certificate that can change while connections live
 //! ([`CertSource`]), keeps connections alive and speaks JSON. Errors from the server come
 //! back as the `Status` it sent.
@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 
 pub use http::Method;
 pub use kubeboot_api::Status;
-pub use tls::{CertSource, Trust, client_config as tls_client_config};
+pub use tls::{CertSource, DeferredTrust, Trust, client_config as tls_client_config};
 
 /// A client of one API server.
 #[derive(Clone)]
@@ -107,20 +107,16 @@ impl Client {
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
-        let token = match identity {
-            Identity::Token(t) => {
-                Some(HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
-                    ClientError::Config("the token is not a valid header value".into())
-                })?)
-            }
-            _ => None,
-        };
-        Ok(Self {
+        let client = Self {
             http,
             server: server.trim_end_matches('/').into(),
-            token,
+            token: None,
             timeout: Duration::from_secs(30),
-        })
+        };
+        match identity {
+            Identity::Token(t) => client.with_token(&t),
+            _ => Ok(client),
+        }
     }
 
     /// A client from a kubeconfig's current context (inline data or file paths).
@@ -177,6 +173,17 @@ impl Client {
     /// The server URL.
     pub fn server(&self) -> &str {
         &self.server
+    }
+
+    /// The same client, with its open connections, acting as the bearer of `token` (as the
+    /// TLS bootstrap continues on the connection discovery verified).
+    pub fn with_token(&self, token: &str) -> Result<Self, ClientError> {
+        let header = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| ClientError::Config("the token is not a valid header value".into()))?;
+        Ok(Self {
+            token: Some(header),
+            ..self.clone()
+        })
     }
 
     /// Sets the per-request timeout (watches are not bound by it).

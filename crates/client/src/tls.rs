@@ -1,6 +1,6 @@
 //! The client's TLS: which server certificates to trust and which client certificate to show.
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use rustls::client::ResolvesClientCert;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -17,9 +17,95 @@ use crate::ClientError;
 pub enum Trust {
     /// Certificates chaining to any CA in this bundle (DER), with host name verification.
     CaBundle(Vec<CertificateDer<'static>>),
-    /// Any certificate at all. Only for the first, insecure fetch of token discovery, whose
-    /// answer is then verified by its JWS signature and CA pin.
+    /// Any certificate at all (a kubeconfig's `insecure-skip-tls-verify`).
     InsecureSkipVerify,
+    /// Decided after the first handshakes: see [`DeferredTrust`].
+    Deferred(DeferredTrust),
+}
+
+/// Trust in a server decided after connecting, for token discovery: the first fetch of
+/// `cluster-info` cannot know the CA yet, so the certificate chains of the connections made
+/// before [`DeferredTrust::pin`] are recorded (their handshake signatures are checked as
+/// always), and `pin` then verifies every one of them, host name included, against the CA
+/// that discovery established — exactly what a new client trusting that CA would check.
+/// From then on new connections are verified against the CA as they are made, so the
+/// connections already open can carry on: the second, verified fetch and the TLS bootstrap
+/// need no new handshake. If any recorded chain fails, every later connection is refused.
+#[derive(Clone, Debug, Default)]
+pub struct DeferredTrust(Arc<Mutex<Deferred>>);
+
+#[derive(Debug)]
+enum Deferred {
+    /// Chains seen, not yet verified.
+    Unpinned(Vec<SeenChain>),
+    /// Verifying against the pinned CA.
+    Pinned(Arc<dyn ServerCertVerifier>),
+    /// A recorded chain did not verify: nothing from this client is trusted.
+    Refused,
+}
+
+impl Default for Deferred {
+    fn default() -> Self {
+        Deferred::Unpinned(Vec::new())
+    }
+}
+
+#[derive(Debug)]
+struct SeenChain {
+    end_entity: CertificateDer<'static>,
+    intermediates: Vec<CertificateDer<'static>>,
+    server_name: ServerName<'static>,
+    at: UnixTime,
+}
+
+impl DeferredTrust {
+    /// At most this many connections are made before the trust is pinned (discovery's
+    /// retries make one each); more is refused rather than remembered without bound.
+    const MAX_UNPINNED: usize = 64;
+
+    /// Verifies every connection made so far against `ca_pem` and verifies new ones against
+    /// it from now on. On failure nothing made through this trust is usable again.
+    pub fn pin(&self, ca_pem: &[u8]) -> Result<(), ClientError> {
+        let Trust::CaBundle(cas) = Trust::from_pem(ca_pem)? else {
+            unreachable!("from_pem makes a CA bundle")
+        };
+        let verifier: Arc<dyn ServerCertVerifier> =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(root_store(&cas)?),
+                provider(),
+            )
+            .build()
+            .map_err(|e| ClientError::Config(format!("unusable CA bundle: {e}")))?;
+        let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let Deferred::Unpinned(seen) = &*state else {
+            return Err(ClientError::Config(
+                "the server's certificate was already pinned or refused".into(),
+            ));
+        };
+        let failure = seen.iter().find_map(|chain| {
+            verifier
+                .verify_server_cert(
+                    &chain.end_entity,
+                    &chain.intermediates,
+                    &chain.server_name,
+                    &[],
+                    chain.at,
+                )
+                .err()
+                .map(|e| (chain.server_name.to_str().into_owned(), e))
+        });
+        if let Some((server, e)) = failure {
+            *state = Deferred::Refused;
+            return Err(ClientError::Transport {
+                server,
+                message: format!(
+                    "the server's certificate does not verify against the cluster CA: {e}"
+                ),
+            });
+        }
+        *state = Deferred::Pinned(verifier);
+        Ok(())
+    }
 }
 
 impl Trust {
@@ -149,18 +235,23 @@ pub fn client_config(trust: &Trust, cert: Option<CertSource>) -> Result<ClientCo
         .with_safe_default_protocol_versions()
         .map_err(|e| ClientError::Config(e.to_string()))?;
     let builder = match trust {
-        Trust::CaBundle(cas) => {
-            let mut roots = RootCertStore::empty();
-            for ca in cas {
-                roots
-                    .add(ca.clone())
-                    .map_err(|e| ClientError::Config(format!("unusable CA certificate: {e}")))?;
-            }
-            builder.with_root_certificates(roots)
+        Trust::CaBundle(cas) => builder.with_root_certificates(root_store(cas)?),
+        Trust::InsecureSkipVerify => {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(danger::UnverifiedChain {
+                    provider,
+                    deferred: None,
+                }))
         }
-        Trust::InsecureSkipVerify => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(danger::AcceptAnyServerCert { provider })),
+        Trust::Deferred(deferred) => {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(danger::UnverifiedChain {
+                    provider,
+                    deferred: Some(deferred.clone()),
+                }))
+        }
     };
     Ok(match cert {
         Some(source) => builder.with_client_cert_resolver(Arc::new(source)),
@@ -168,26 +259,64 @@ pub fn client_config(trust: &Trust, cert: Option<CertSource>) -> Result<ClientCo
     })
 }
 
+fn root_store(cas: &[CertificateDer<'static>]) -> Result<RootCertStore, ClientError> {
+    let mut roots = RootCertStore::empty();
+    for ca in cas {
+        roots
+            .add(ca.clone())
+            .map_err(|e| ClientError::Config(format!("unusable CA certificate: {e}")))?;
+    }
+    Ok(roots)
+}
+
 mod danger {
-    //! The verifier that trusts any server: used only by `Trust::InsecureSkipVerify`.
+    //! The verifier that does not verify the chain when connecting: it accepts any chain
+    //! (`Trust::InsecureSkipVerify`) or records it for [`DeferredTrust::pin`]. Handshake
+    //! signatures are always checked, so the server proves it holds the key of the
+    //! certificate it shows.
 
     use super::*;
 
     #[derive(Debug)]
-    pub(super) struct AcceptAnyServerCert {
+    pub(super) struct UnverifiedChain {
         pub(super) provider: Arc<CryptoProvider>,
+        /// `None`: accept any chain.
+        pub(super) deferred: Option<DeferredTrust>,
     }
 
-    impl ServerCertVerifier for AcceptAnyServerCert {
+    impl ServerCertVerifier for UnverifiedChain {
         fn verify_server_cert(
             &self,
-            _end_entity: &CertificateDer<'_>,
-            _intermediates: &[CertificateDer<'_>],
-            _server_name: &ServerName<'_>,
-            _ocsp: &[u8],
-            _now: UnixTime,
+            end_entity: &CertificateDer<'_>,
+            intermediates: &[CertificateDer<'_>],
+            server_name: &ServerName<'_>,
+            ocsp: &[u8],
+            now: UnixTime,
         ) -> Result<ServerCertVerified, rustls::Error> {
-            Ok(ServerCertVerified::assertion())
+            let Some(deferred) = &self.deferred else {
+                return Ok(ServerCertVerified::assertion());
+            };
+            let mut state = deferred.0.lock().unwrap_or_else(PoisonError::into_inner);
+            match &mut *state {
+                Deferred::Pinned(v) => {
+                    v.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+                }
+                Deferred::Unpinned(seen) if seen.len() < DeferredTrust::MAX_UNPINNED => {
+                    seen.push(SeenChain {
+                        end_entity: end_entity.clone().into_owned(),
+                        intermediates: intermediates
+                            .iter()
+                            .map(|c| c.clone().into_owned())
+                            .collect(),
+                        server_name: server_name.to_owned(),
+                        at: now,
+                    });
+                    Ok(ServerCertVerified::assertion())
+                }
+                _ => Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::ApplicationVerificationFailure,
+                )),
+            }
         }
 
         fn verify_tls12_signature(
@@ -223,5 +352,114 @@ mod danger {
                 .signature_verification_algorithms
                 .supported_schemes()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::time::{Duration, SystemTime};
+
+    use kubeboot_pki::cert::{random_serial, subject};
+    use kubeboot_pki::{CertificateAuthority, KeyAlgorithm, LeafSpec, PrivateKey, Usage};
+
+    use super::*;
+
+    /// A CA, and a serving certificate it issued for 127.0.0.1.
+    fn ca_and_serving() -> (CertificateAuthority, CertificateDer<'static>) {
+        let now = SystemTime::now();
+        let ca = CertificateAuthority::create(
+            "ca",
+            KeyAlgorithm::EcdsaP256,
+            now,
+            Duration::from_secs(3600),
+            random_serial(),
+        )
+        .unwrap();
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let spec = LeafSpec {
+            subject: subject("kube-apiserver", &[]),
+            dns_names: vec![],
+            ip_addresses: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            emails: vec![],
+            uris: vec![],
+            usages: vec![Usage::DigitalSignature, Usage::ServerAuth],
+            not_before: now,
+            not_after: now + Duration::from_secs(600),
+            serial: random_serial(),
+        };
+        let leaf = ca.issue_for_key(&spec, &key).unwrap();
+        (ca, CertificateDer::from(leaf.der))
+    }
+
+    fn connect(v: &danger::UnverifiedChain, leaf: &CertificateDer<'_>, host: &str) -> bool {
+        let name = ServerName::try_from(host.to_owned()).unwrap();
+        v.verify_server_cert(leaf, &[], &name, &[], UnixTime::now())
+            .is_ok()
+    }
+
+    #[test]
+    fn deferred_trust_verifies_what_was_seen_then_verifies_as_it_connects() {
+        let (ca, leaf) = ca_and_serving();
+        let (other_ca, other_leaf) = ca_and_serving();
+        let trust = DeferredTrust::default();
+        let v = danger::UnverifiedChain {
+            provider: provider(),
+            deferred: Some(trust.clone()),
+        };
+        assert!(connect(&v, &leaf, "127.0.0.1"), "before the pin: recorded");
+        trust.pin(ca.cert_pem().as_bytes()).unwrap();
+        assert!(connect(&v, &leaf, "127.0.0.1"), "after: verified, and good");
+        assert!(
+            !connect(&v, &other_leaf, "127.0.0.1"),
+            "after: a certificate of another CA is refused"
+        );
+        assert!(
+            !connect(&v, &leaf, "10.0.0.1"),
+            "after: the host name is checked"
+        );
+        assert!(
+            trust.pin(other_ca.cert_pem().as_bytes()).is_err(),
+            "pinned once"
+        );
+    }
+
+    #[test]
+    fn a_seen_chain_that_does_not_verify_refuses_the_pin_and_every_later_connection() {
+        let (ca, leaf) = ca_and_serving();
+        let (_, other_leaf) = ca_and_serving();
+        for (seen, host) in [(&other_leaf, "127.0.0.1"), (&leaf, "10.0.0.1")] {
+            let trust = DeferredTrust::default();
+            let v = danger::UnverifiedChain {
+                provider: provider(),
+                deferred: Some(trust.clone()),
+            };
+            assert!(connect(&v, &leaf, "127.0.0.1"));
+            assert!(connect(&v, seen, host));
+            let err = trust.pin(ca.cert_pem().as_bytes()).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("does not verify against the cluster CA"),
+                "{err}"
+            );
+            assert!(
+                !connect(&v, &leaf, "127.0.0.1"),
+                "nothing is trusted after a refused pin"
+            );
+        }
+    }
+
+    #[test]
+    fn unpinned_connections_are_bounded() {
+        let (_, leaf) = ca_and_serving();
+        let trust = DeferredTrust::default();
+        let v = danger::UnverifiedChain {
+            provider: provider(),
+            deferred: Some(trust),
+        };
+        for _ in 0..DeferredTrust::MAX_UNPINNED {
+            assert!(connect(&v, &leaf, "127.0.0.1"));
+        }
+        assert!(!connect(&v, &leaf, "127.0.0.1"));
     }
 }

@@ -104,8 +104,11 @@ pub struct NodeIdentity {
 
 /// Makes sure the node has an unexpired client certificate, bootstrapping one with the
 /// bootstrap kubeconfig when it has none, and writes `--kubeconfig` pointing at it.
+/// `bootstrap_client`, when given, is the bootstrap kubeconfig's identity already connected
+/// (join's discovery client carrying the token), used instead of a new one.
 pub async fn ensure_client_certificate(
     cfg: &NodeConfig,
+    bootstrap_client: Option<&Client>,
     now: SystemTime,
     log: &(dyn Fn(&str) + Sync),
 ) -> Result<NodeIdentity, AgentError> {
@@ -125,8 +128,11 @@ pub async fn ensure_client_certificate(
         });
     }
     log("[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap");
-    let boot = Client::from_kubeconfig(&read_kubeconfig(&cfg.bootstrap_kubeconfig)?)
-        .map_err(|e| AgentError::Config(e.to_string()))?;
+    let boot = match bootstrap_client {
+        Some(c) => c.clone(),
+        None => Client::from_kubeconfig(&read_kubeconfig(&cfg.bootstrap_kubeconfig)?)
+            .map_err(|e| AgentError::Config(e.to_string()))?,
+    };
     let req = CertRequest {
         node_name: cfg.node_name.clone(),
         signer: CLIENT_SIGNER,
@@ -208,7 +214,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), AgentError> {
     let log = |m: &str| tracing::info!("{m}");
-    let id = ensure_client_certificate(&cfg, SystemTime::now(), &log).await?;
+    let id = ensure_client_certificate(&cfg, None, SystemTime::now(), &log).await?;
     let certs = CertSource::from_pem(&id.pair.pem, &id.pair.pem)
         .map_err(|e| AgentError::Config(e.to_string()))?;
     let client = node_client(&id, &certs)?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use kubeboot_bootstrap::BootstrapToken;
 use kubeboot_bootstrap::cluster_info::{JWS_PREFIX, KUBECONFIG_KEY};
-use kubeboot_client::{Client, Identity, Trust};
+use kubeboot_client::{Client, DeferredTrust, Identity, Trust};
 use kubeboot_pki::Kubeconfig;
 use kubeboot_pki::pin::PinSet;
 use serde_json::Value;
@@ -65,6 +65,11 @@ pub enum DiscoveryError {
         "the second kubeconfig from the cluster-info ConfigMap (using validated TLS) was different from the first"
     )]
     Changed,
+    /// The server's certificate does not chain to the CA cluster-info names.
+    #[error(
+        "the API server's certificate is not signed by the CA in cluster-info, can't trust this API Server: {0}"
+    )]
+    Untrusted(String),
     /// Could not get cluster-info in time.
     #[error("could not fetch cluster-info from {endpoint} within {timeout:?}: {last}")]
     Timeout {
@@ -171,44 +176,55 @@ pub fn cluster_of(kubeconfig: &str) -> Result<Cluster, DiscoveryError> {
 
 const CLUSTER_INFO: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
 
+/// What token discovery found: the cluster, and an anonymous client of the endpoint that
+/// trusts the cluster's CA — its connections already verified against it — for the TLS
+/// bootstrap to continue on (with [`Client::with_token`]) without new handshakes.
+pub struct Discovered {
+    /// The cluster.
+    pub cluster: Cluster,
+    /// The verified client of the endpoint.
+    pub client: Client,
+}
+
 /// Token discovery against `endpoint` (`host:port`), retrying with backoff until `timeout`.
+///
+/// As kubeadm does, cluster-info is fetched before the CA is known, checked (JWS, pins),
+/// and fetched again over TLS verified by that CA. Here both fetches share the client: the
+/// certificate chain of the first connection is verified against the CA once discovery has
+/// established it ([`DeferredTrust`]), which is what a second, verified client would check.
 pub async fn token_discovery(
     endpoint: &str,
     token: &BootstrapToken,
     trust: &CaTrust,
     timeout: Duration,
     log: &(dyn Fn(&str) + Sync),
-) -> Result<Cluster, DiscoveryError> {
+) -> Result<Discovered, DiscoveryError> {
     let url = format!("https://{}", endpoint.trim_start_matches("https://"));
     let deadline = tokio::time::Instant::now() + timeout;
-    let insecure = Client::new(&url, Trust::InsecureSkipVerify, Identity::Anonymous)
+    let deferred = DeferredTrust::default();
+    let client = Client::new(&url, Trust::Deferred(deferred.clone()), Identity::Anonymous)
         .map_err(|e| DiscoveryError::File(e.to_string()))?
         .with_timeout(Duration::from_secs(10));
     log(&format!(
         "[discovery] Created cluster-info discovery client, requesting info from {url:?}"
     ));
-    let (text, cluster) = poll(&insecure, deadline, endpoint, timeout, |data| {
+    let (text, cluster) = poll(&client, deadline, endpoint, timeout, |data| {
         verify_cluster_info(data, token, trust)
     })
     .await?;
+    deferred
+        .pin(&cluster.ca_pem)
+        .map_err(|e| DiscoveryError::Untrusted(e.to_string()))?;
     if matches!(trust, CaTrust::InsecureUnpinned) {
         log(
             "[discovery] WARNING: cluster CA verification was skipped (--discovery-token-unsafe-skip-ca-verification): the cluster is trusted on the token's signature alone",
         );
-        return Ok(cluster);
+        return Ok(Discovered { cluster, client });
     }
     log(
         "[discovery] Cluster info signature and contents are valid and TLS certificate validates against pinned roots, will use API Server",
     );
-    let verified = Client::new(
-        &url,
-        Trust::from_pem(&cluster.ca_pem)
-            .map_err(|e| DiscoveryError::BadKubeconfig(e.to_string()))?,
-        Identity::Anonymous,
-    )
-    .map_err(|e| DiscoveryError::File(e.to_string()))?
-    .with_timeout(Duration::from_secs(10));
-    let (second, _) = poll(&verified, deadline, endpoint, timeout, |data| {
+    let (second, _) = poll(&client, deadline, endpoint, timeout, |data| {
         let k = data
             .get(KUBECONFIG_KEY)
             .and_then(Value::as_str)
@@ -223,7 +239,7 @@ pub async fn token_discovery(
         "[discovery] Successfully established connection with API Server {:?}",
         cluster.server
     ));
-    Ok(cluster)
+    Ok(Discovered { cluster, client })
 }
 
 async fn poll<T>(
