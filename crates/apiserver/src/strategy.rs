@@ -536,40 +536,66 @@ fn prepare_csr_create(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let parsed = csr_request(obj).ok();
-    if let Some(parsed) = &parsed {
-        if signer == "kubernetes.io/kube-apiserver-client"
-            && parsed.organizations.iter().any(|o| o == "system:masters")
-        {
-            return Err(Status::forbidden(
+    // The names are read without verifying the signature, which validation does next; a
+    // denial stands only for a request whose signature verifies, so a badly signed one is
+    // reported as invalid (422), as Kubernetes validates before its admission plugins.
+    let denial = csr_request_unverified(obj)
+        .ok()
+        .and_then(|parsed| csr_admission_denial(def, name, u, &signer, &parsed));
+    match denial {
+        Some(d) if csr_request(obj).is_ok() => Err(d),
+        _ => Ok(()),
+    }
+}
+
+/// What the admission plugins refuse of a CSR's subject (`certificatesubjectrestriction`,
+/// `noderestriction`).
+fn csr_admission_denial(
+    def: &ResourceDef,
+    name: &str,
+    u: &UserInfo,
+    signer: &str,
+    parsed: &kubeboot_pki::csr::ParsedCsr,
+) -> Option<Status> {
+    if signer == "kubernetes.io/kube-apiserver-client"
+        && parsed.organizations.iter().any(|o| o == "system:masters")
+    {
+        return Some(Status::forbidden(
+            Some(def.subject(name)),
+            "use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed",
+        ));
+    }
+    if let Some(node) = node_name(u) {
+        let kubelet_signer = matches!(
+            signer,
+            "kubernetes.io/kubelet-serving" | "kubernetes.io/kube-apiserver-client-kubelet"
+        );
+        if kubelet_signer && parsed.common_name != format!("system:node:{node}") {
+            return Some(Status::forbidden(
                 Some(def.subject(name)),
-                "use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed",
+                &format!("can only create a node CSR with CN=system:node:{node}"),
             ));
         }
-        if let Some(node) = node_name(u) {
-            let kubelet_signer = matches!(
-                signer.as_str(),
-                "kubernetes.io/kubelet-serving" | "kubernetes.io/kube-apiserver-client-kubelet"
-            );
-            if kubelet_signer && parsed.common_name != format!("system:node:{node}") {
-                return Err(Status::forbidden(
-                    Some(def.subject(name)),
-                    &format!("can only create a node CSR with CN=system:node:{node}"),
-                ));
-            }
-        }
     }
-    Ok(())
+    None
 }
 
 /// Decodes and verifies `spec.request` (base64 of a PEM CSR).
 pub fn csr_request(obj: &Value) -> Result<kubeboot_pki::csr::ParsedCsr, String> {
+    kubeboot_pki::csr::parse_pem(&request_pem(obj)?).map_err(|e| e.to_string())
+}
+
+/// Decodes `spec.request` without verifying its signature.
+fn csr_request_unverified(obj: &Value) -> Result<kubeboot_pki::csr::ParsedCsr, String> {
+    kubeboot_pki::csr::parse_pem_unverified(&request_pem(obj)?).map_err(|e| e.to_string())
+}
+
+fn request_pem(obj: &Value) -> Result<Vec<u8>, String> {
     let b64 = obj
         .pointer("/spec/request")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let pem = B64.decode(b64).map_err(|e| format!("not base64: {e}"))?;
-    kubeboot_pki::csr::parse_pem(&pem).map_err(|e| e.to_string())
+    B64.decode(b64).map_err(|e| format!("not base64: {e}"))
 }
 
 fn validate_csr(

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use kubeboot_bootstrap::BootstrapToken;
@@ -16,6 +16,7 @@ use kubeboot_node::tls_bootstrap::{CLIENT_SIGNER, CertRequest, request_certifica
 use kubeboot_pki::KeyAlgorithm;
 use serde_json::{Value, json};
 
+use crate::bound::CryptoBound;
 use crate::stats::{Summary, rate, summarize};
 
 /// What to run.
@@ -58,103 +59,6 @@ pub struct Report {
     /// Each admitted node: when its join started and how long it took (for `--plot`).
     #[serde(skip)]
     pub samples: Vec<(Duration, Duration)>,
-}
-
-/// Single-core rates of the crypto one admission needs, and the bound they imply.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct CryptoBound {
-    /// Node key generations per second.
-    pub keygen_per_second: f64,
-    /// CSR signatures per second.
-    pub csr_sign_per_second: f64,
-    /// CSR parse-and-verify per second.
-    pub csr_verify_per_second: f64,
-    /// Certificate issuances (P-256 CA) per second.
-    pub issue_per_second: f64,
-    /// Cores.
-    pub cores: usize,
-    /// Admissions per second if crypto were the only cost: cores / (keygen + sign + 3
-    /// verifies (API admission, approver, signer) + issuance).
-    pub nodes_per_second: f64,
-}
-
-/// Measures the crypto bound for `alg` (about a second per operation).
-pub fn crypto_bound(alg: KeyAlgorithm) -> Result<CryptoBound> {
-    use kubeboot_pki::cert::{random_serial, subject};
-    use kubeboot_pki::csr::{CsrRequest, create_pem, parse_pem};
-    use kubeboot_pki::{CertificateAuthority, LeafSpec, PrivateKey, Usage};
-    let per_second = |mut f: Box<dyn FnMut() -> Result<()>>| -> Result<f64> {
-        let started = Instant::now();
-        let mut n = 0u32;
-        while started.elapsed() < Duration::from_millis(400) || n < 3 {
-            f()?;
-            n += 1;
-        }
-        Ok(f64::from(n) / started.elapsed().as_secs_f64())
-    };
-    let req = CsrRequest {
-        subject: subject("system:node:bench", &["system:nodes".into()]),
-        ..Default::default()
-    };
-    let key = PrivateKey::generate(alg)?;
-    let csr = create_pem(&key, &req)?;
-    let parsed = parse_pem(csr.as_bytes())?;
-    let now = SystemTime::now();
-    let ca = CertificateAuthority::create(
-        "bench",
-        KeyAlgorithm::EcdsaP256,
-        now,
-        Duration::from_secs(3600),
-        random_serial(),
-    )?;
-    let keygen = per_second(Box::new(move || {
-        PrivateKey::generate(alg).map(|_| ()).map_err(Into::into)
-    }))?;
-    let sign = per_second(Box::new(move || {
-        create_pem(&key, &req).map(|_| ()).map_err(Into::into)
-    }))?;
-    let csr_bytes = csr.into_bytes();
-    let verify = per_second(Box::new(move || {
-        parse_pem(&csr_bytes).map(|_| ()).map_err(Into::into)
-    }))?;
-    let spec = LeafSpec {
-        subject: parsed.subject.clone(),
-        dns_names: vec![],
-        ip_addresses: vec![],
-        emails: vec![],
-        uris: vec![],
-        usages: vec![Usage::DigitalSignature, Usage::ClientAuth],
-        not_before: now,
-        not_after: now + Duration::from_secs(600),
-        serial: random_serial(),
-    };
-    let spki = parsed.spki_der;
-    let issue = per_second(Box::new(move || {
-        ca.issue_for_spki(&spec, &spki)
-            .map(|_| ())
-            .map_err(Into::into)
-    }))?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    Ok(CryptoBound {
-        keygen_per_second: keygen,
-        csr_sign_per_second: sign,
-        csr_verify_per_second: verify,
-        issue_per_second: issue,
-        cores,
-        nodes_per_second: bound(cores, keygen, sign, verify, issue),
-    })
-}
-
-/// Admissions per second if crypto were the only cost: each admission needs one key, one
-/// CSR signature, three CSR verifications (API admission, approver, signer) and one
-/// issuance; `cores` cores run them in parallel. Rates are per core.
-pub fn bound(cores: usize, keygen: f64, sign: f64, verify: f64, issue: f64) -> f64 {
-    let seconds_per_node = 1.0 / keygen + 1.0 / sign + 3.0 / verify + 1.0 / issue;
-    if seconds_per_node.is_finite() && seconds_per_node > 0.0 {
-        cores as f64 / seconds_per_node
-    } else {
-        0.0
-    }
 }
 
 /// Joins `opts.nodes` simulated nodes to the cluster served at `endpoints` (`host:port`).
@@ -421,18 +325,5 @@ mod tests {
         assert_eq!(h.pick(4), 1, "all down: try the node's own");
         *h.down_until[1].lock().unwrap() = Some(Instant::now() - Duration::from_secs(1));
         assert_eq!(h.pick(0), 1, "a hold-down ends");
-    }
-
-    #[test]
-    fn the_bound_adds_the_costs_of_one_admission() {
-        // 1 ms + 1 ms + 3 x 1 ms + 1 ms = 6 ms per admission per core.
-        assert!((bound(1, 1000.0, 1000.0, 1000.0, 1000.0) - 1000.0 / 6.0).abs() < 1e-9);
-        assert!((bound(2, 1000.0, 1000.0, 1000.0, 1000.0) - 2000.0 / 6.0).abs() < 1e-9);
-        assert!((bound(2, 500.0, 1000.0, 3000.0, 1000.0) - 2.0 / 0.005).abs() < 1e-9);
-        assert_eq!(
-            bound(2, 0.0, 1.0, 1.0, 1.0),
-            0.0,
-            "a zero rate gives no bound, not infinity"
-        );
     }
 }

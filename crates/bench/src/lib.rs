@@ -2,6 +2,7 @@
 //! client would, and reports throughput, latency percentiles and the server's resources.
 
 pub mod api;
+pub mod bound;
 pub mod flows;
 pub mod join;
 pub mod plot;

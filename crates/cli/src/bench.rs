@@ -253,7 +253,8 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
         other => bail!("--key {other:?} is not ecdsa-p256, rsa-2048 or ed25519"),
     };
     eprintln!("measuring this machine's crypto bound for {} ...", args.key);
-    let crypto = tokio::task::spawn_blocking(move || join::crypto_bound(key)).await??;
+    let crypto =
+        tokio::task::spawn_blocking(move || kubeboot_bench::bound::crypto_bound(key)).await??;
     let server = if args.self_server {
         let etcd = args.etcd_servers.join(",");
         let mut flags = vec!["--anonymous-requests-per-second", "0"];
@@ -357,12 +358,14 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
     );
     let c = &report.crypto;
     println!(
-        "crypto bound ({} cores): keygen {:.0}/s, CSR sign {:.0}/s, CSR verify {:.0}/s, issue {:.0}/s per core => {:.0} nodes/s; achieved {:.0}% of it",
+        "crypto bound ({} cores): keygen {:.0}/s, CSR sign {:.0}/s, CSR verify {:.0}/s, issue {:.0}/s, TLS handshake {:.0}/s, mutual {:.0}/s per core => {:.0} nodes/s; achieved {:.0}% of it",
         c.cores,
         c.keygen_per_second,
         c.csr_sign_per_second,
         c.csr_verify_per_second,
         c.issue_per_second,
+        c.tls_server_auth_per_second,
+        c.tls_mutual_per_second,
         c.nodes_per_second,
         report.ratio_to_bound * 100.0
     );

@@ -346,7 +346,7 @@ fn the_node_authorizer_limits_a_node_to_its_own_objects() {
     let other = csr_pem(d, "n", "/O=system:nodes/CN=system:node:n2");
     let body = format!(
         r#"{{"metadata":{{"generateName":"csr-"}},"spec":{{"request":"{}","signerName":"kubernetes.io/kube-apiserver-client-kubelet","usages":["digital signature","client auth"]}}}}"#,
-        base64::engine::general_purpose::STANDARD.encode(other)
+        base64::engine::general_purpose::STANDARD.encode(&other)
     );
     let mut args = node.to_vec();
     args.extend([
@@ -364,6 +364,36 @@ fn the_node_authorizer_limits_a_node_to_its_own_objects() {
         out.contains("can only create a node CSR with CN=system:node:n1"),
         "{out}"
     );
+    // The same request with its signature broken is invalid before it is anything else, as
+    // Kubernetes validates before its admission plugins run.
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let der_b64: String = String::from_utf8_lossy(&other)
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let mut der = b64.decode(der_b64).unwrap();
+    *der.last_mut().unwrap() ^= 0x01;
+    let tampered = format!(
+        "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
+        b64.encode(&der)
+    );
+    let body = format!(
+        r#"{{"metadata":{{"generateName":"csr-"}},"spec":{{"request":"{}","signerName":"kubernetes.io/kube-apiserver-client-kubelet","usages":["digital signature","client auth"]}}}}"#,
+        b64.encode(tampered)
+    );
+    let mut args = node.to_vec();
+    args.extend([
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &body,
+    ]);
+    let (code, out) = s.curl(
+        &args,
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+    );
+    assert_eq!(code, 422, "{out}");
+    assert!(out.contains("spec.request"), "{out}");
     let own = csr_pem(d, "n", "/O=system:nodes/CN=system:node:n1");
     let body = format!(
         r#"{{"metadata":{{"generateName":"csr-"}},"spec":{{"request":"{}","signerName":"kubernetes.io/kube-apiserver-client-kubelet","usages":["digital signature","client auth"]}}}}"#,

@@ -54,11 +54,26 @@ pub enum CsrError {
 
 /// Parses a PEM `CERTIFICATE REQUEST`, verifies its self-signature and extracts its names.
 pub fn parse_pem(pem: &[u8]) -> Result<ParsedCsr, CsrError> {
+    parse_der(&pem_contents(pem)?)
+}
+
+/// Parses a PEM `CERTIFICATE REQUEST` and extracts its names without verifying its
+/// self-signature: only where the signature is verified elsewhere — API validation verifies
+/// every new request, the approver reads an admitted one as Kubernetes' approver does, and
+/// the signer verifies again before it certifies the key.
+pub fn parse_pem_unverified(pem: &[u8]) -> Result<ParsedCsr, CsrError> {
+    let der = pem_contents(pem)?;
+    let (_, req) =
+        X509CertificationRequest::from_der(&der).map_err(|e| CsrError::Parse(e.to_string()))?;
+    Ok(names(&req))
+}
+
+fn pem_contents(pem: &[u8]) -> Result<Vec<u8>, CsrError> {
     let (_, block) = x509_parser::pem::parse_x509_pem(pem).map_err(|_| CsrError::NotPem)?;
     if block.label != "CERTIFICATE REQUEST" && block.label != "NEW CERTIFICATE REQUEST" {
         return Err(CsrError::NotPem);
     }
-    parse_der(&block.contents)
+    Ok(block.contents)
 }
 
 /// Parses a DER CSR, verifies its self-signature and extracts its names.
@@ -66,6 +81,11 @@ pub fn parse_der(der: &[u8]) -> Result<ParsedCsr, CsrError> {
     let (_, req) =
         X509CertificationRequest::from_der(der).map_err(|e| CsrError::Parse(e.to_string()))?;
     req.verify_signature().map_err(|_| CsrError::Signature)?;
+    Ok(names(&req))
+}
+
+/// The names and key of a parsed request.
+fn names(req: &X509CertificationRequest<'_>) -> ParsedCsr {
     let info = &req.certification_request_info;
     let subject = &info.subject;
     let text = |attr: &AttributeTypeAndValue<'_>| attr.as_str().unwrap_or_default().to_owned();
@@ -105,7 +125,7 @@ pub fn parse_der(der: &[u8]) -> Result<ParsedCsr, CsrError> {
             }
         }
     }
-    Ok(out)
+    out
 }
 
 fn ip_text(bytes: &[u8]) -> String {

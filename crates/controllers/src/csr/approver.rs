@@ -9,7 +9,7 @@ use kubeboot_client::Client;
 use serde_json::{Value, json};
 
 use super::policy::{self, Recognizer, ServingRules};
-use super::{CsrView, parse_request};
+use super::{CsrView, Signature, parse_request};
 use crate::metrics::Counters;
 use crate::runner::{Action, BoxFuture, Informer, ReconcileError, Reconciler};
 
@@ -87,7 +87,7 @@ impl Reconciler for Approver {
             if !policy::needs_approval(&view) {
                 return Ok(Action::Done);
             }
-            let csr = parse_request(&obj).map_err(ReconcileError)?;
+            let csr = parse_request(&obj, Signature::Admitted).map_err(ReconcileError)?;
             let recognized = policy::recognize(&view, &csr);
             for r in &recognized {
                 if self.access_review(&obj, *r).await? {

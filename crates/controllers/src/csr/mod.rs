@@ -194,8 +194,17 @@ impl CsrView {
     }
 }
 
-/// Decodes and verifies `spec.request`.
-pub fn parse_request(obj: &Value) -> Result<ParsedCsr, String> {
+/// Whether to verify `spec.request`'s self-signature again after admission did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Signature {
+    /// Verify (the signer, before it certifies the key).
+    Verify,
+    /// Admission verified it and the request is immutable (the approver).
+    Admitted,
+}
+
+/// Decodes `spec.request`, verifying its signature unless `sig` says admission did.
+pub fn parse_request(obj: &Value, sig: Signature) -> Result<ParsedCsr, String> {
     let b64 = obj
         .pointer("/spec/request")
         .and_then(Value::as_str)
@@ -203,7 +212,11 @@ pub fn parse_request(obj: &Value) -> Result<ParsedCsr, String> {
     let pem = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|e| format!("spec.request is not base64: {e}"))?;
-    kubeboot_pki::csr::parse_pem(&pem).map_err(|e| e.to_string())
+    match sig {
+        Signature::Verify => kubeboot_pki::csr::parse_pem(&pem),
+        Signature::Admitted => kubeboot_pki::csr::parse_pem_unverified(&pem),
+    }
+    .map_err(|e| e.to_string())
 }
 
 /// Appends a `True` condition to a CSR and writes it through a subresource (`approval` or

@@ -10,7 +10,7 @@ use kubeboot_pki::CertificateAuthority;
 use serde_json::{Value, json};
 
 use super::policy::{self, SigningPolicy};
-use super::{CSRS, CsrView, parse_request};
+use super::{CSRS, CsrView, Signature, parse_request};
 use crate::metrics::Counters;
 use crate::runner::{Action, BoxFuture, Informer, ReconcileError, Reconciler};
 
@@ -73,7 +73,7 @@ impl Reconciler for Signer {
             if !policy::ready_to_sign(&view) {
                 return Ok(Action::Done);
             }
-            let csr = match parse_request(&obj) {
+            let csr = match parse_request(&obj, Signature::Verify) {
                 Ok(c) => c,
                 Err(e) => return self.fail(&obj, &view, &e).await,
             };
