@@ -174,6 +174,12 @@ struct ControllerManagerArgs {
     election: control_plane::LeaderElectArgs,
 }
 
+/// jemalloc, not glibc's malloc: under `bench join` the server spent 15% of its time in
+/// malloc and free, and with jemalloc it admits about 20% more nodes per second in less
+/// memory (README, Performance).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
