@@ -183,9 +183,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
     authz.set_rbac(rbac_snapshot(store.as_ref()).await?);
     spawn_rbac_refresher(cache, store, authz);
     let addr = SocketAddr::new(cfg.bind_address, cfg.secure_port);
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { addr, source })?;
+    let listener = listen(addr).map_err(|source| StartError::Bind { addr, source })?;
     let addr = listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
@@ -195,6 +193,20 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         app.clone(),
     ));
     Ok(RunningServer { addr, app, accept })
+}
+
+/// A listening socket with the backlog Go's servers use (the kernel's `somaxconn` caps it),
+/// not the 128 of Rust's `bind`: when hundreds of nodes connect at once a short accept queue
+/// overflows, and each dropped SYN costs its client a one-second retransmit.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    const BACKLOG: u32 = 4096;
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>) {

@@ -11,6 +11,7 @@
 pub mod conformance;
 pub mod etcd;
 pub mod etcd_cluster;
+mod latest;
 pub mod sqlite;
 
 use std::future::Future;

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::latest::{Latest, Lookup};
 use crate::{
     BoxFuture, Event, EventKind, KeyValue, ListPage, Revision, Store, StoreError, WatchStream,
     prefix_end,
@@ -24,6 +25,8 @@ const MAX_READERS: usize = 8;
 const MAX_BATCH: usize = 2048;
 /// How many events a slow watcher may fall behind the live stream before it is ended.
 const BROADCAST_CAPACITY: usize = 4096;
+/// The bytes of values the point-read cache holds.
+const LATEST_BYTES: usize = 8 << 20;
 
 /// The SQLite store. Cheap to clone.
 #[derive(Clone)]
@@ -41,6 +44,8 @@ struct Inner {
     /// Guarded by the lock: `(revision, compacted)` as of the last commit.
     state: Mutex<(Revision, Revision)>,
     commit_observer: Option<CommitObserver>,
+    /// The latest values of the busiest keys, kept exact by the writer.
+    latest: Latest,
 }
 
 /// Called after each group commit with the number of writes and the time it took.
@@ -63,6 +68,18 @@ enum WriteKind {
     Compact {
         revision: Revision,
     },
+}
+
+impl WriteKind {
+    /// The key written, if any.
+    fn key(&self) -> Option<&str> {
+        match self {
+            WriteKind::Create { key, .. }
+            | WriteKind::Update { key, .. }
+            | WriteKind::Delete { key, .. } => Some(key),
+            WriteKind::Compact { .. } => None,
+        }
+    }
 }
 
 struct WriteOp {
@@ -114,6 +131,7 @@ impl SqliteStore {
             events,
             state: Mutex::new(state),
             commit_observer,
+            latest: Latest::new(LATEST_BYTES),
         });
         let weak = Arc::downgrade(&inner);
         std::thread::Builder::new()
@@ -133,6 +151,35 @@ impl SqliteStore {
             .map_err(|_| StoreError::Backend("the store's writer has stopped".into()))?;
         rx.await
             .map_err(|_| StoreError::Backend("the store's writer has stopped".into()))?
+    }
+
+    /// A point read from SQLite. A point read is a few microseconds on a cached page: done in
+    /// place on an idle pooled connection it costs no thread hand-off (two context switches).
+    async fn get_from_sqlite(
+        &self,
+        get: impl FnOnce(&mut Connection) -> Result<Option<KeyValue>, StoreError> + Send + 'static,
+    ) -> Result<Option<KeyValue>, StoreError> {
+        let pooled = self.inner.reader_slots.try_acquire().ok().and_then(|slot| {
+            let conn = self
+                .inner
+                .readers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop()?;
+            Some((slot, conn))
+        });
+        match pooled {
+            Some((_slot, mut conn)) => {
+                let out = get(&mut conn);
+                self.inner
+                    .readers
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(conn);
+                out
+            }
+            None => self.read(get).await,
+        }
     }
 
     async fn read<T: Send + 'static>(
@@ -191,38 +238,24 @@ fn row_kv(key: String, r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyValue> {
 
 impl Store for SqliteStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<KeyValue>, StoreError>> {
-        let key = key.to_owned();
+        let owned = key.to_owned();
         let get = move |c: &mut Connection| {
             c.prepare_cached("SELECT value, create_rev, mod_rev FROM kv WHERE key = ?1")
                 .map_err(backend)?
-                .query_row([&key], |r| row_kv(key.clone(), r))
+                .query_row([&owned], |r| row_kv(owned.clone(), r))
                 .optional()
                 .map_err(backend)
         };
         Box::pin(async move {
-            // A point read is a few microseconds on a cached page: done in place on an idle
-            // pooled connection it costs no thread hand-off (two context switches).
-            let pooled = self.inner.reader_slots.try_acquire().ok().and_then(|slot| {
-                let conn = self
-                    .inner
-                    .readers
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .pop()?;
-                Some((slot, conn))
-            });
-            match pooled {
-                Some((_slot, mut conn)) => {
-                    let out = get(&mut conn);
-                    self.inner
-                        .readers
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .push(conn);
-                    out
-                }
-                None => self.read(get).await,
+            let seen = match self.inner.latest.get(key) {
+                Lookup::Hit(kv) => return Ok(Some(kv)),
+                Lookup::Miss(seen) => seen,
+            };
+            let out = self.get_from_sqlite(get).await;
+            if let Ok(Some(kv)) = &out {
+                self.inner.latest.fill(seen, kv);
             }
+            out
         })
     }
 
@@ -441,8 +474,25 @@ fn writer_loop(
         let Some(inner) = inner.upgrade() else { return };
         let started = Instant::now();
         let (mut rev, mut compacted) = *inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+        inner
+            .latest
+            .begin(batch.iter().filter_map(|op| op.kind.key()));
         let outcome = commit_batch(&mut conn, &batch, &mut rev, &mut compacted, history);
         let elapsed = started.elapsed();
+        // Before anyone is answered, so that a writer reads its own write.
+        inner
+            .latest
+            .end(batch.iter().enumerate().filter_map(|(i, op)| {
+                let key = op.kind.key()?;
+                let now = match &outcome {
+                    Ok(results) => match &results[i] {
+                        (Ok(kv), Some(ev)) if ev.kind == EventKind::Put => Some(kv),
+                        _ => None,
+                    },
+                    Err(_) => None,
+                };
+                Some((key, now))
+            }));
         match outcome {
             Ok(results) => {
                 *inner.state.lock().unwrap_or_else(PoisonError::into_inner) = (rev, compacted);
