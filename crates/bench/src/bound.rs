@@ -21,7 +21,9 @@ use kubeboot_pki::csr::{CsrRequest, create_pem, parse_pem};
 use kubeboot_pki::{CertificateAuthority, KeyAlgorithm, LeafSpec, PrivateKey, Usage};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
+use rustls::{
+    ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig, ServerConnection,
+};
 
 /// Single-core rates of the crypto one admission needs, and the bound they imply.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -208,33 +210,31 @@ fn configs(
 /// One whole handshake between a client and a server in memory.
 fn handshake((client, server): &(Arc<ClientConfig>, Arc<ServerConfig>)) -> Result<()> {
     let name = ServerName::try_from("127.0.0.1").context("server name")?;
-    let mut c = ClientConnection::new(client.clone(), name)?;
-    let mut s = ServerConnection::new(server.clone())?;
+    let mut c = Connection::Client(ClientConnection::new(client.clone(), name)?);
+    let mut s = Connection::Server(ServerConnection::new(server.clone())?);
     let mut wire = Vec::new();
     for _ in 0..8 {
         if !c.is_handshaking() && !s.is_handshaking() {
             return Ok(());
         }
-        wire.clear();
-        while c.wants_write() {
-            c.write_tls(&mut wire)?;
-        }
-        let mut rd = &wire[..];
-        while !rd.is_empty() {
-            s.read_tls(&mut rd)?;
-            s.process_new_packets()?;
-        }
-        wire.clear();
-        while s.wants_write() {
-            s.write_tls(&mut wire)?;
-        }
-        let mut rd = &wire[..];
-        while !rd.is_empty() {
-            c.read_tls(&mut rd)?;
-            c.process_new_packets()?;
-        }
+        flight(&mut c, &mut s, &mut wire)?;
+        flight(&mut s, &mut c, &mut wire)?;
     }
     bail!("the in-memory TLS handshake did not complete")
+}
+
+/// Everything `from` has to send, received and processed by `to`.
+fn flight(from: &mut Connection, to: &mut Connection, wire: &mut Vec<u8>) -> Result<()> {
+    wire.clear();
+    while from.wants_write() {
+        from.write_tls(wire)?;
+    }
+    let mut rd = &wire[..];
+    while !rd.is_empty() {
+        to.read_tls(&mut rd)?;
+        to.process_new_packets()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -343,22 +343,26 @@ fn the_node_authorizer_limits_a_node_to_its_own_objects() {
 
     // A node may ask only for its own identity.
     use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let create_csr = |pem: &[u8]| {
+        let body = format!(
+            r#"{{"metadata":{{"generateName":"csr-"}},"spec":{{"request":"{}","signerName":"kubernetes.io/kube-apiserver-client-kubelet","usages":["digital signature","client auth"]}}}}"#,
+            b64.encode(pem)
+        );
+        let mut args = node.to_vec();
+        args.extend([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &body,
+        ]);
+        s.curl(
+            &args,
+            "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+        )
+    };
     let other = csr_pem(d, "n", "/O=system:nodes/CN=system:node:n2");
-    let body = format!(
-        r#"{{"metadata":{{"generateName":"csr-"}},"spec":{{"request":"{}","signerName":"kubernetes.io/kube-apiserver-client-kubelet","usages":["digital signature","client auth"]}}}}"#,
-        base64::engine::general_purpose::STANDARD.encode(&other)
-    );
-    let mut args = node.to_vec();
-    args.extend([
-        "-H",
-        "Content-Type: application/json",
-        "--data-binary",
-        &body,
-    ]);
-    let (code, out) = s.curl(
-        &args,
-        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
-    );
+    let (code, out) = create_csr(&other);
     assert_eq!(code, 403, "{out}");
     assert!(
         out.contains("can only create a node CSR with CN=system:node:n1"),
@@ -366,7 +370,6 @@ fn the_node_authorizer_limits_a_node_to_its_own_objects() {
     );
     // The same request with its signature broken is invalid before it is anything else, as
     // Kubernetes validates before its admission plugins run.
-    let b64 = base64::engine::general_purpose::STANDARD;
     let der_b64: String = String::from_utf8_lossy(&other)
         .lines()
         .filter(|l| !l.starts_with("-----"))
@@ -377,39 +380,10 @@ fn the_node_authorizer_limits_a_node_to_its_own_objects() {
         "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
         b64.encode(&der)
     );
-    let body = format!(
-        r#"{{"metadata":{{"generateName":"csr-"}},"spec":{{"request":"{}","signerName":"kubernetes.io/kube-apiserver-client-kubelet","usages":["digital signature","client auth"]}}}}"#,
-        b64.encode(tampered)
-    );
-    let mut args = node.to_vec();
-    args.extend([
-        "-H",
-        "Content-Type: application/json",
-        "--data-binary",
-        &body,
-    ]);
-    let (code, out) = s.curl(
-        &args,
-        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
-    );
+    let (code, out) = create_csr(tampered.as_bytes());
     assert_eq!(code, 422, "{out}");
     assert!(out.contains("spec.request"), "{out}");
-    let own = csr_pem(d, "n", "/O=system:nodes/CN=system:node:n1");
-    let body = format!(
-        r#"{{"metadata":{{"generateName":"csr-"}},"spec":{{"request":"{}","signerName":"kubernetes.io/kube-apiserver-client-kubelet","usages":["digital signature","client auth"]}}}}"#,
-        base64::engine::general_purpose::STANDARD.encode(own)
-    );
-    let mut args = node.to_vec();
-    args.extend([
-        "-H",
-        "Content-Type: application/json",
-        "--data-binary",
-        &body,
-    ]);
-    let (code, out) = s.curl(
-        &args,
-        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
-    );
+    let (code, out) = create_csr(&csr_pem(d, "n", "/O=system:nodes/CN=system:node:n1"));
     assert_eq!(code, 201, "{out}");
     assert!(out.contains(r#""username":"system:node:n1""#), "{out}");
 }

@@ -39,6 +39,19 @@ fn control_plane(dir: &Path, etcd: &str, join: Option<&Path>, extra: &[&str]) ->
     Server::start_on(dir, 0, &flags)
 }
 
+/// cp1 on `etcd` in `d1`, holding the kube-controller-manager Lease before cp2 joins it from
+/// `d2`: both servers and the first holder's identity.
+fn leader_then_second(d1: &Path, d2: &Path, etcd: &str) -> (Server, Server, String) {
+    let cp1 = control_plane(d1, etcd, None, &[]);
+    assert!(
+        eventually(Duration::from_secs(20), || !lease_holder(&cp1).is_empty()),
+        "cp1 takes the kube-controller-manager Lease"
+    );
+    let leader = lease_holder(&cp1);
+    let cp2 = control_plane(d2, etcd, Some(d1), &[]);
+    (cp1, cp2, leader)
+}
+
 fn lease_holder(s: &Server) -> String {
     stdout(&s.kubectl(
         KUBECTL,
@@ -108,14 +121,7 @@ fn two_servers_survive_losing_an_etcd_member_and_a_server_during_1000_joins() {
     let servers = cluster.servers_flag();
     let tmp = tempfile::tempdir().expect("tempdir");
     let (d1, d2) = (tmp.path().join("cp1"), tmp.path().join("cp2"));
-    let mut cp1 = control_plane(&d1, &servers, None, &[]);
-    // cp1 leads before cp2 exists.
-    assert!(
-        eventually(Duration::from_secs(20), || !lease_holder(&cp1).is_empty()),
-        "cp1 takes the kube-controller-manager Lease"
-    );
-    let first_leader = lease_holder(&cp1);
-    let cp2 = control_plane(&d2, &servers, Some(&d1), &[]);
+    let (mut cp1, cp2, first_leader) = leader_then_second(&d1, &d2, &servers);
     assert_eq!(
         std::fs::read(d1.join("pki/ca.crt")).expect("ca"),
         std::fs::read(d2.join("pki/ca.crt")).expect("ca"),
@@ -613,13 +619,7 @@ fn a_leader_stopped_cleanly_hands_over_at_once() {
     let servers = cluster.servers_flag();
     let tmp = tempfile::tempdir().expect("tempdir");
     let (d1, d2) = (tmp.path().join("cp1"), tmp.path().join("cp2"));
-    let mut cp1 = control_plane(&d1, &servers, None, &[]);
-    assert!(
-        eventually(Duration::from_secs(20), || !lease_holder(&cp1).is_empty()),
-        "cp1 leads"
-    );
-    let first = lease_holder(&cp1);
-    let cp2 = control_plane(&d2, &servers, Some(&d1), &[]);
+    let (mut cp1, cp2, first) = leader_then_second(&d1, &d2, &servers);
     let term = Command::new("kill")
         .args(["-TERM", &cp1.child.id().to_string()])
         .status()

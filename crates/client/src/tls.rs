@@ -66,9 +66,7 @@ impl DeferredTrust {
     /// Verifies every connection made so far against `ca_pem` and verifies new ones against
     /// it from now on. On failure nothing made through this trust is usable again.
     pub fn pin(&self, ca_pem: &[u8]) -> Result<(), ClientError> {
-        let Trust::CaBundle(cas) = Trust::from_pem(ca_pem)? else {
-            unreachable!("from_pem makes a CA bundle")
-        };
+        let cas = ca_bundle(ca_pem)?;
         let verifier: Arc<dyn ServerCertVerifier> =
             rustls::client::WebPkiServerVerifier::builder_with_provider(
                 Arc::new(root_store(&cas)?),
@@ -125,15 +123,7 @@ impl Trust {
 
     /// A CA bundle from PEM text.
     pub fn from_pem(pem: &[u8]) -> Result<Self, ClientError> {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
-            .collect::<Result<_, _>>()
-            .map_err(|e| ClientError::Config(format!("the CA bundle is not PEM: {e}")))?;
-        if certs.is_empty() {
-            return Err(ClientError::Config(
-                "the CA bundle holds no certificate".into(),
-            ));
-        }
-        Ok(Trust::CaBundle(certs))
+        ca_bundle(pem).map(Trust::CaBundle)
     }
 }
 
@@ -257,6 +247,19 @@ pub fn client_config(trust: &Trust, cert: Option<CertSource>) -> Result<ClientCo
         Some(source) => builder.with_client_cert_resolver(Arc::new(source)),
         None => builder.with_no_client_auth(),
     })
+}
+
+/// The certificates of a PEM CA bundle (at least one).
+fn ca_bundle(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, ClientError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| ClientError::Config(format!("the CA bundle is not PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(ClientError::Config(
+            "the CA bundle holds no certificate".into(),
+        ));
+    }
+    Ok(certs)
 }
 
 fn root_store(cas: &[CertificateDer<'static>]) -> Result<RootCertStore, ClientError> {

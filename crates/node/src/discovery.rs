@@ -67,7 +67,7 @@ pub enum DiscoveryError {
     Changed,
     /// The server's certificate does not chain to the CA cluster-info names.
     #[error(
-        "the API server's certificate is not signed by the CA in cluster-info, can't trust this API Server: {0}"
+        "the API server's certificate is not signed by the CA in cluster-info, can't trust this API Server: {0}. Check that the endpoint is this cluster's API server and not a proxy that terminates TLS"
     )]
     Untrusted(String),
     /// Could not get cluster-info in time.
