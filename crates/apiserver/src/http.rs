@@ -178,6 +178,20 @@ impl Want {
 }
 
 impl App {
+    /// The verdict on a connection's client certificate (`leaf`, DER), if it presented one.
+    pub fn peer_cert(&self, leaf: Option<&[u8]>) -> PeerCert {
+        match (leaf, &self.client_ca) {
+            (Some(leaf), Some(ca)) => match ca.authenticate(leaf, self.clock.now()) {
+                Ok((user, not_after)) => PeerCert::Valid(user, not_after),
+                Err(e) => {
+                    tracing::debug!(error = %e, "client certificate refused");
+                    PeerCert::Invalid
+                }
+            },
+            _ => PeerCert::None,
+        }
+    }
+
     /// Serves one request.
     pub async fn handle(
         self: Arc<Self>,

@@ -229,39 +229,67 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>
             else {
                 return;
             };
-            let peer = match (
-                tls.get_ref().1.peer_certificates().and_then(|c| c.first()),
-                &app.client_ca,
-            ) {
-                (Some(leaf), Some(ca)) => match ca.authenticate(leaf, app.clock.now()) {
-                    Ok((user, not_after)) => PeerCert::Valid(user, not_after),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "client certificate refused");
-                        PeerCert::Invalid
-                    }
-                },
-                _ => PeerCert::None,
-            };
-            let peer = Arc::new(Conn {
-                cert: peer,
+            let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+            let conn = Conn {
+                cert: app.peer_cert(cert.map(|c| c.as_ref())),
                 remote: remote.ip(),
-            });
-            let svc = hyper::service::service_fn(move |req| {
-                let app = app.clone();
-                let peer = peer.clone();
-                async move { Ok::<_, Infallible>(app.handle(req, peer).await) }
-            });
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30));
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .keep_alive_interval(Duration::from_secs(30));
-            let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+            };
+            serve_connection(app, TokioIo::new(tls), conn).await;
         });
+    }
+}
+
+/// Serves HTTP/1.1 and HTTP/2 on one accepted connection until it closes.
+async fn serve_connection<I>(app: Arc<App>, io: I, conn: Conn)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let peer = Arc::new(conn);
+    let svc = hyper::service::service_fn(move |req| {
+        let app = app.clone();
+        let peer = peer.clone();
+        async move { Ok::<_, Infallible>(app.handle(req, peer).await) }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(30));
+    let _ = builder.serve_connection(io, svc).await;
+}
+
+impl RunningServer {
+    /// Connections to this server from inside its process — for its own controllers —
+    /// without TCP or TLS: each is served on the server's runtime, on behalf of whoever
+    /// `client_cert_pem` names, exactly as a TLS connection presenting that certificate
+    /// would be (authenticated per connection, authorized per request). Fails when the
+    /// certificate does not authenticate now.
+    pub fn in_process_dial(
+        &self,
+        client_cert_pem: &[u8],
+    ) -> Result<Arc<dyn Fn() -> tokio::io::DuplexStream + Send + Sync>, String> {
+        let (_, pem) = x509_parser::pem::parse_x509_pem(client_cert_pem)
+            .map_err(|e| format!("the client certificate is not PEM: {e}"))?;
+        let der = pem.contents;
+        if let PeerCert::Invalid | PeerCert::None = self.app.peer_cert(Some(&der)) {
+            return Err("the client certificate does not authenticate to this server".into());
+        }
+        let app = self.app.clone();
+        let runtime = tokio::runtime::Handle::current();
+        Ok(Arc::new(move || {
+            // Big enough for a watch event or a CSR in one write.
+            let (client, server) = tokio::io::duplex(64 * 1024);
+            let conn = Conn {
+                cert: app.peer_cert(Some(&der)),
+                remote: std::net::Ipv4Addr::LOCALHOST.into(),
+            };
+            runtime.spawn(serve_connection(app.clone(), TokioIo::new(server), conn));
+            client
+        }))
     }
 }
 

@@ -327,8 +327,14 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
     };
     let identity = format!("{}_{identity}", hostname());
     let counters = Arc::new(Counters::default());
+    // The controllers reach this server in process, as the controller-manager kubeconfig's
+    // user, with no TCP or TLS between them.
+    let dial = running
+        .in_process_dial(&controller_manager_cert(&kc)?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.controller_manager_conf().display()))?;
     let controllers = run_controllers(
         &kc,
+        Some(dial),
         &controllers,
         &signing,
         election.election(identity)?,
@@ -397,6 +403,7 @@ pub(crate) async fn controller_manager(args: ControllerManagerArgs) -> Result<()
     let identity = format!("{}_{}", hostname(), short_id(None));
     let controllers = run_controllers(
         &kc,
+        None,
         &args.controllers,
         &args.signing,
         args.election.election(identity)?,
@@ -526,18 +533,44 @@ async fn stop_requested(stop: &mut tokio::sync::watch::Receiver<bool>) {
     }
 }
 
+/// The client certificate (PEM) of a kubeconfig's current user.
+fn controller_manager_cert(kc: &Kubeconfig) -> Result<Vec<u8>> {
+    let (_, user) = kc.current()?;
+    let data = user
+        .client_certificate_data
+        .as_deref()
+        .context("the controller-manager kubeconfig has no client-certificate-data")?;
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(data.trim())
+        .context("the controller-manager kubeconfig's client-certificate-data is not base64")
+}
+
 /// Runs the selected controllers: at once, or with `election` only while holding the
 /// leader Lease. Each term as leader runs them on a runtime of their own, which is shut
 /// down (ending every controller task) the moment the Lease is lost or the process stops.
+/// With `dial` they reach an API server in this process through it, as `kc`'s user;
+/// otherwise they connect to the server `kc` names.
 fn run_controllers(
     kc: &Kubeconfig,
+    dial: Option<kubeboot_client::Dial>,
     spec: &[String],
     signing: &SigningArgs,
     election: Option<LeaderElection>,
     counters: Arc<Counters>,
 ) -> Result<Controllers> {
     let plan = ControllerPlan::new(spec, signing)?;
-    let client = kubeboot_client::Client::from_kubeconfig(kc)?;
+    let connect = move |kc: &Kubeconfig| match &dial {
+        Some(dial) => {
+            let server = kc
+                .current()
+                .map(|(c, _)| c.server.clone())
+                .unwrap_or_default();
+            Ok(kubeboot_client::Client::in_process(&server, dial.clone()))
+        }
+        None => kubeboot_client::Client::from_kubeconfig(kc),
+    };
+    let client = connect(kc)?;
     let Some(le) = election else {
         plan.start(&client, &counters);
         return Ok(Controllers::default());
@@ -566,7 +599,7 @@ fn run_controllers(
                 let _in_runtime = runtime.enter();
                 // The controllers' own client: its connections live and die with their
                 // runtime, never shared with the election's.
-                match kubeboot_client::Client::from_kubeconfig(&kc) {
+                match connect(&kc) {
                     Ok(own) => plan.start(&own, &counters),
                     Err(e) => tracing::error!(error = %e, "cannot build the controllers' client"),
                 }

@@ -6,6 +6,7 @@
 //! ([`CertSource`]), keeps connections alive and speaks JSON. Errors from the server come
 //! back as the `Status` it sent.
 
+mod connect;
 mod tls;
 
 use std::sync::Arc;
@@ -16,7 +17,6 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use kubeboot_pki::Kubeconfig;
@@ -24,6 +24,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
+pub use connect::Dial;
 pub use http::Method;
 pub use kubeboot_api::Status;
 pub use tls::{CertSource, DeferredTrust, Trust, client_config as tls_client_config};
@@ -31,7 +32,7 @@ pub use tls::{CertSource, DeferredTrust, Trust, client_config as tls_client_conf
 /// A client of one API server.
 #[derive(Clone)]
 pub struct Client {
-    http: HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: HyperClient<connect::Connector, Full<Bytes>>,
     server: Arc<str>,
     token: Option<HeaderValue>,
     timeout: Duration,
@@ -104,18 +105,29 @@ impl Client {
             .https_only()
             .enable_http1()
             .build();
+        let client = Self::with_connector(server, connect::Connector::Https(connector));
+        match identity {
+            Identity::Token(t) => client.with_token(&t),
+            _ => Ok(client),
+        }
+    }
+
+    /// A client of the API server running in this process, reached through `dial` instead
+    /// of the network; it is whoever the server takes the dialled connections to be.
+    /// `server` names the server in errors.
+    pub fn in_process(server: &str, dial: Dial) -> Self {
+        Self::with_connector(server, connect::Connector::InProcess(dial))
+    }
+
+    fn with_connector(server: &str, connector: connect::Connector) -> Self {
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
-        let client = Self {
+        Self {
             http,
             server: server.trim_end_matches('/').into(),
             token: None,
             timeout: Duration::from_secs(30),
-        };
-        match identity {
-            Identity::Token(t) => client.with_token(&t),
-            _ => Ok(client),
         }
     }
 

@@ -60,11 +60,6 @@ pub enum DiscoveryError {
         /// The pins given.
         expected: Vec<String>,
     },
-    /// The second, verified fetch differed.
-    #[error(
-        "the second kubeconfig from the cluster-info ConfigMap (using validated TLS) was different from the first"
-    )]
-    Changed,
     /// The server's certificate does not chain to the CA cluster-info names.
     #[error(
         "the API server's certificate is not signed by the CA in cluster-info, can't trust this API Server: {0}. Check that the endpoint is this cluster's API server and not a proxy that terminates TLS"
@@ -93,12 +88,12 @@ impl DiscoveryError {
 }
 
 /// Checks a cluster-info ConfigMap's data: the JWS of `token`, then the CA against the
-/// pins. Returns the kubeconfig text and the cluster.
+/// pins. Returns the cluster.
 pub fn verify_cluster_info(
     data: &serde_json::Map<String, Value>,
     token: &BootstrapToken,
     trust: &CaTrust,
-) -> Result<(String, Cluster), DiscoveryError> {
+) -> Result<Cluster, DiscoveryError> {
     let kubeconfig = data
         .get(KUBECONFIG_KEY)
         .and_then(Value::as_str)
@@ -133,7 +128,7 @@ pub fn verify_cluster_info(
             });
         }
     }
-    Ok((kubeconfig.to_owned(), cluster))
+    Ok(cluster)
 }
 
 /// The unnamed (or current) cluster of a kubeconfig text.
@@ -188,10 +183,12 @@ pub struct Discovered {
 
 /// Token discovery against `endpoint` (`host:port`), retrying with backoff until `timeout`.
 ///
-/// As kubeadm does, cluster-info is fetched before the CA is known, checked (JWS, pins),
-/// and fetched again over TLS verified by that CA. Here both fetches share the client: the
-/// certificate chain of the first connection is verified against the CA once discovery has
-/// established it ([`DeferredTrust`]), which is what a second, verified client would check.
+/// cluster-info is fetched before the CA is known and checked (JWS, pins); then the
+/// certificate chain of every connection the fetch used is verified against that CA
+/// ([`DeferredTrust`]). kubeadm instead fetches cluster-info a second time over a new client
+/// that trusts the CA, and compares: that proves the same thing — the answer came from a
+/// server the CA vouches for — which the retroactive check has already proven of the first
+/// answer, so no second fetch is made.
 pub async fn token_discovery(
     endpoint: &str,
     token: &BootstrapToken,
@@ -208,7 +205,7 @@ pub async fn token_discovery(
     log(&format!(
         "[discovery] Created cluster-info discovery client, requesting info from {url:?}"
     ));
-    let (text, cluster) = poll(&client, deadline, endpoint, timeout, |data| {
+    let cluster = poll(&client, deadline, endpoint, timeout, |data| {
         verify_cluster_info(data, token, trust)
     })
     .await?;
@@ -224,17 +221,6 @@ pub async fn token_discovery(
     log(
         "[discovery] Cluster info signature and contents are valid and TLS certificate validates against pinned roots, will use API Server",
     );
-    let (second, _) = poll(&client, deadline, endpoint, timeout, |data| {
-        let k = data
-            .get(KUBECONFIG_KEY)
-            .and_then(Value::as_str)
-            .ok_or(DiscoveryError::NoKubeconfig)?;
-        Ok((k.to_owned(), ()))
-    })
-    .await?;
-    if second != text {
-        return Err(DiscoveryError::Changed);
-    }
     log(&format!(
         "[discovery] Successfully established connection with API Server {:?}",
         cluster.server
@@ -356,7 +342,7 @@ mod tests {
             CaTrust::Pinned(PinSet::parse(pins.iter().map(String::as_str)).unwrap())
         };
 
-        let (_, cluster) = verify_cluster_info(&good, &token, &pinned(&[pin_of(&new)])).unwrap();
+        let cluster = verify_cluster_info(&good, &token, &pinned(&[pin_of(&new)])).unwrap();
         assert_eq!(cluster.server, "https://10.0.0.1:6443");
         assert_eq!(
             cluster.ca_pem,
