@@ -104,8 +104,15 @@ impl SqliteStore {
         commit_observer: Option<CommitObserver>,
     ) -> Result<Self, StoreError> {
         let conn = open_connection(path)?;
+        // This connection is the writer's. A checkpoint copies every page written to the WAL
+        // since the last one back into the database file, and fsyncs it: at SQLite's default
+        // (1,000 pages, 4 MiB) a burst of CSR writes checkpointed several times a second,
+        // copying the same hot pages again each time. With 64 MiB between checkpoints each is
+        // copied about once per burst (10,000 joins: 15.5 → 14.3 s of server CPU); the file is
+        // trimmed back to that size after a checkpoint.
         conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL,
+            "PRAGMA wal_autocheckpoint = 16000; PRAGMA journal_size_limit = 67108864;
+             CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL,
                  create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS events (rev INTEGER PRIMARY KEY, key TEXT NOT NULL,
                  kind INTEGER NOT NULL, value BLOB NOT NULL, create_rev INTEGER NOT NULL,
