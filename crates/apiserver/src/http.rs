@@ -1338,10 +1338,17 @@ fn normalize(def: &ResourceDef, mut sent: Value, q: &Query) -> Result<Value, Sta
     if def.group.is_empty() {
         set_type(&mut sent, "v1", def.kind);
     }
-    let kept = (def.normalize)(sent.clone()).map_err(|e| {
+    let strict = q.get("fieldValidation").is_some_and(|v| v == "Strict");
+    // The body as sent is kept only when unknown fields must be reported.
+    let (kept, sent) = if strict {
+        ((def.normalize)(sent.clone()), Some(sent))
+    } else {
+        ((def.normalize)(sent), None)
+    };
+    let kept = kept.map_err(|e| {
         Status::bad_request(format!("the body of the request could not be decoded: {e}"))
     })?;
-    if q.get("fieldValidation").is_some_and(|v| v == "Strict") {
+    if let Some(sent) = sent {
         let unknown = object::unknown_fields(&sent, &kept);
         if !unknown.is_empty() {
             let list = unknown

@@ -100,11 +100,16 @@ impl Client {
             _ => None,
         };
         let tls = tls::client_config(&trust, cert)?;
+        // As Go's clients do: a request written right after the handshake's last flight is
+        // not held back by Nagle's algorithm waiting for that flight's ACK.
+        let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only()
             .enable_http1()
-            .build();
+            .wrap_connector(tcp);
         let client = Self::with_connector(server, connect::Connector::Https(connector));
         match identity {
             Identity::Token(t) => client.with_token(&t),
