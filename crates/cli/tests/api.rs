@@ -410,6 +410,39 @@ fn metrics_count_requests_and_storage_commits() {
 }
 
 #[test]
+fn the_server_chooses_aes_128_gcm_even_when_openssl_prefers_aes_256() {
+    let s = Server::start();
+    let addr = s.url.trim_start_matches("https://").to_owned();
+    // OpenSSL lists TLS_AES_256_GCM_SHA384 first; the server answers with its own first
+    // choice, as Go's servers do, and both must still be offered.
+    let handshake = |suites: &str| {
+        let out = Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &addr,
+                "-tls1_3",
+                "-ciphersuites",
+                suites,
+            ])
+            .arg("-CAfile")
+            .arg(s.ca())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl s_client");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let both = handshake("TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256");
+    assert!(both.contains("Verify return code: 0 (ok)"), "{both}");
+    assert!(both.contains("Cipher is TLS_AES_128_GCM_SHA256"), "{both}");
+    let only_256 = handshake("TLS_AES_256_GCM_SHA384");
+    assert!(
+        only_256.contains("Cipher is TLS_AES_256_GCM_SHA384"),
+        "{only_256}"
+    );
+}
+
+#[test]
 fn a_client_that_never_finishes_its_handshake_blocks_nobody() {
     let s = Server::start();
     let addr = s.url.trim_start_matches("https://").to_owned();
