@@ -264,10 +264,11 @@ where
 
 impl RunningServer {
     /// Connections to this server from inside its process — for its own controllers —
-    /// without TCP or TLS: each is served on the server's runtime, on behalf of whoever
-    /// `client_cert_pem` names, exactly as a TLS connection presenting that certificate
-    /// would be (authenticated per connection, authorized per request). Fails when the
-    /// certificate does not authenticate now.
+    /// without TCP or TLS: each is served on the runtime that dials it (so a controller's
+    /// request and its answer never cross threads, and both ends stop with that runtime),
+    /// on behalf of whoever `client_cert_pem` names, exactly as a TLS connection presenting
+    /// that certificate would be (authenticated per connection, authorized per request).
+    /// Fails when the certificate does not authenticate now.
     pub fn in_process_dial(
         &self,
         client_cert_pem: &[u8],
@@ -279,7 +280,6 @@ impl RunningServer {
             return Err("the client certificate does not authenticate to this server".into());
         }
         let app = self.app.clone();
-        let runtime = tokio::runtime::Handle::current();
         Ok(Arc::new(move || {
             // Big enough for a watch event or a CSR in one write.
             let (client, server) = tokio::io::duplex(64 * 1024);
@@ -287,7 +287,7 @@ impl RunningServer {
                 cert: app.peer_cert(Some(&der)),
                 remote: std::net::Ipv4Addr::LOCALHOST.into(),
             };
-            runtime.spawn(serve_connection(app.clone(), TokioIo::new(server), conn));
+            tokio::spawn(serve_connection(app.clone(), TokioIo::new(server), conn));
             client
         }))
     }
