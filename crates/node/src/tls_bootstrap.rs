@@ -120,28 +120,34 @@ pub async fn request_certificate_with_key(
     timeout: Duration,
 ) -> Result<Issued, BootstrapError> {
     let r = req.clone();
-    let (key_pem, csr_pem) =
-        tokio::task::spawn_blocking(move || -> Result<(String, String), String> {
-            let key = PrivateKey::generate(alg).map_err(|e| e.to_string())?;
-            let csr = create_pem(
-                &key,
-                &CsrRequest {
-                    subject: subject(
-                        &format!("system:node:{}", r.node_name),
-                        &["system:nodes".into()],
-                    ),
-                    dns_names: r.dns_names.clone(),
-                    ip_addresses: r.ip_addresses,
-                    emails: vec![],
-                    uris: vec![],
-                },
-            )
-            .map_err(|e| e.to_string())?;
-            Ok((key.to_pem(), csr))
-        })
-        .await
-        .map_err(|e| BootstrapError::Crypto(e.to_string()))?
-        .map_err(BootstrapError::Crypto)?;
+    let make = move || -> Result<(String, String), String> {
+        let key = PrivateKey::generate(alg).map_err(|e| e.to_string())?;
+        let csr = create_pem(
+            &key,
+            &CsrRequest {
+                subject: subject(
+                    &format!("system:node:{}", r.node_name),
+                    &["system:nodes".into()],
+                ),
+                dns_names: r.dns_names.clone(),
+                ip_addresses: r.ip_addresses,
+                emails: vec![],
+                uris: vec![],
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((key.to_pem(), csr))
+    };
+    // An RSA key takes tens of milliseconds to find, too long to hold a runtime thread; an
+    // elliptic-curve key and its CSR take tens of microseconds, less than handing them to
+    // another thread and back.
+    let made = match alg {
+        KeyAlgorithm::Rsa(_) => tokio::task::spawn_blocking(make)
+            .await
+            .map_err(|e| BootstrapError::Crypto(e.to_string()))?,
+        _ => make(),
+    };
+    let (key_pem, csr_pem) = made.map_err(BootstrapError::Crypto)?;
     let body = json!({
         "apiVersion": "certificates.k8s.io/v1",
         "kind": "CertificateSigningRequest",
