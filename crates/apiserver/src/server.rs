@@ -21,7 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::authn::{ClientCa, UserInfo};
 use crate::authz::{Authorizer, Mode, RbacSnapshot};
 use crate::bootstrap_token::BootstrapTokenAuthenticator;
-use crate::http::{App, Conn, PeerCert, TokenAuthenticator, VersionInfo};
+use crate::http::{App, Conn, TokenAuthenticator, VersionInfo};
 use crate::metrics::Metrics;
 pub use crate::ratelimit::RateLimit;
 use crate::registry;
@@ -264,11 +264,12 @@ where
 
 impl RunningServer {
     /// Connections to this server from inside its process — for its own controllers —
-    /// without TCP or TLS: each is served on the runtime that dials it (so a controller's
-    /// request and its answer never cross threads, and both ends stop with that runtime),
-    /// on behalf of whoever `client_cert_pem` names, exactly as a TLS connection presenting
-    /// that certificate would be (authenticated per connection, authorized per request).
-    /// Fails when the certificate does not authenticate now.
+    /// without TCP or TLS: each is served on the server's runtime (where this is called), on
+    /// behalf of whoever `client_cert_pem` names, exactly as a TLS connection presenting that
+    /// certificate would be (authenticated per connection, authorized per request). Not on
+    /// the dialler's runtime: the controllers' runtime ends with each term as leader, and
+    /// what a request opens on the way (an etcd connection, pooled for every request) must
+    /// outlive it. Fails, saying why, when the certificate does not authenticate now.
     pub fn in_process_dial(
         &self,
         client_cert_pem: &[u8],
@@ -276,10 +277,13 @@ impl RunningServer {
         let (_, pem) = x509_parser::pem::parse_x509_pem(client_cert_pem)
             .map_err(|e| format!("the client certificate is not PEM: {e}"))?;
         let der = pem.contents;
-        if let PeerCert::Invalid | PeerCert::None = self.app.peer_cert(Some(&der)) {
-            return Err("the client certificate does not authenticate to this server".into());
-        }
+        let Some(ca) = &self.app.client_ca else {
+            return Err("the server has no client CA (--client-ca-file) to authenticate it".into());
+        };
+        ca.authenticate(&der, self.app.clock.now())
+            .map_err(|e| format!("the client certificate does not authenticate: {e}"))?;
         let app = self.app.clone();
+        let runtime = tokio::runtime::Handle::current();
         Ok(Arc::new(move || {
             // Big enough for a watch event or a CSR in one write.
             let (client, server) = tokio::io::duplex(64 * 1024);
@@ -287,7 +291,7 @@ impl RunningServer {
                 cert: app.peer_cert(Some(&der)),
                 remote: std::net::Ipv4Addr::LOCALHOST.into(),
             };
-            tokio::spawn(serve_connection(app.clone(), TokioIo::new(server), conn));
+            runtime.spawn(serve_connection(app.clone(), TokioIo::new(server), conn));
             client
         }))
     }

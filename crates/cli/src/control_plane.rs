@@ -533,17 +533,13 @@ async fn stop_requested(stop: &mut tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-/// The client certificate (PEM) of a kubeconfig's current user.
+/// The client certificate (PEM) of a kubeconfig's current user, checked as a TLS client
+/// would load it (its key must be there and belong to it).
 fn controller_manager_cert(kc: &Kubeconfig) -> Result<Vec<u8>> {
-    let (_, user) = kc.current()?;
-    let data = user
-        .client_certificate_data
-        .as_deref()
-        .context("the controller-manager kubeconfig has no client-certificate-data")?;
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(data.trim())
-        .context("the controller-manager kubeconfig's client-certificate-data is not base64")
+    let (cert, key) = kubeboot_client::kubeconfig_client_cert(kc)?
+        .context("the controller-manager kubeconfig has no client certificate and key")?;
+    kubeboot_client::CertSource::from_pem(&cert, &key)?;
+    Ok(cert)
 }
 
 /// Runs the selected controllers: at once, or with `election` only while holding the
@@ -560,15 +556,17 @@ fn run_controllers(
     counters: Arc<Counters>,
 ) -> Result<Controllers> {
     let plan = ControllerPlan::new(spec, signing)?;
-    let connect = move |kc: &Kubeconfig| match &dial {
-        Some(dial) => {
-            let server = kc
-                .current()
-                .map(|(c, _)| c.server.clone())
-                .unwrap_or_default();
-            Ok(kubeboot_client::Client::in_process(&server, dial.clone()))
+    let connect = move |kc: &Kubeconfig| -> Result<kubeboot_client::Client> {
+        match &dial {
+            Some(dial) => {
+                let (cluster, _) = kc.current()?;
+                Ok(kubeboot_client::Client::in_process(
+                    &cluster.server,
+                    dial.clone(),
+                ))
+            }
+            None => Ok(kubeboot_client::Client::from_kubeconfig(kc)?),
         }
-        None => kubeboot_client::Client::from_kubeconfig(kc),
     };
     let client = connect(kc)?;
     let Some(le) = election else {

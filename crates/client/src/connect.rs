@@ -1,7 +1,7 @@
 //! How a client reaches its server: over TCP and TLS, or — for controllers running in the
-//! API server's own process — over an in-memory stream the server serves directly, as
-//! kube-apiserver's loopback client skips the network for its own requests. Everything
-//! above the transport (HTTP, authentication, authorization, admission) is the same.
+//! API server's own process — over an in-memory stream the server serves directly, with no
+//! socket and no encryption between two parts of one process. Everything above the
+//! transport (HTTP, authentication, authorization, admission) is the same.
 
 use std::future::Future;
 use std::io;

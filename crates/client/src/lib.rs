@@ -141,24 +141,7 @@ impl Client {
         let (cluster, user) = kc
             .current()
             .map_err(|e| ClientError::Config(e.to_string()))?;
-        let read = |data: &Option<String>,
-                    path: &Option<String>,
-                    what: &str|
-         -> Result<Option<Vec<u8>>, ClientError> {
-            if let Some(d) = data {
-                return base64::engine::general_purpose::STANDARD
-                    .decode(d.trim())
-                    .map(Some)
-                    .map_err(|e| ClientError::Config(format!("{what} is not base64: {e}")));
-            }
-            if let Some(p) = path {
-                return std::fs::read(p)
-                    .map(Some)
-                    .map_err(|e| ClientError::Config(format!("reading {what} {p}: {e}")));
-            }
-            Ok(None)
-        };
-        let trust = match read(
+        let trust = match kubeconfig_data(
             &cluster.certificate_authority_data,
             &cluster.certificate_authority,
             "the CA",
@@ -171,17 +154,9 @@ impl Client {
                 ));
             }
         };
-        let identity = match (
-            read(
-                &user.client_certificate_data,
-                &user.client_certificate,
-                "the client certificate",
-            )?,
-            read(&user.client_key_data, &user.client_key, "the client key")?,
-            &user.token,
-        ) {
-            (Some(cert), Some(key), _) => Identity::Cert(CertSource::from_pem(&cert, &key)?),
-            (_, _, Some(token)) => Identity::Token(token.clone()),
+        let identity = match (kubeconfig_client_cert(kc)?, &user.token) {
+            (Some((cert, key)), _) => Identity::Cert(CertSource::from_pem(&cert, &key)?),
+            (None, Some(token)) => Identity::Token(token.clone()),
             _ => Identity::Anonymous,
         };
         Self::new(&cluster.server, trust, identity)
@@ -473,4 +448,42 @@ pub fn resource_path(
         p.push_str(n);
     }
     p
+}
+
+/// A client certificate chain and its key, PEM.
+pub type CertAndKeyPem = (Vec<u8>, Vec<u8>);
+
+/// The current user's client certificate and key in a kubeconfig, inline or read from the
+/// files it names; `None` when it has none.
+pub fn kubeconfig_client_cert(kc: &Kubeconfig) -> Result<Option<CertAndKeyPem>, ClientError> {
+    let (_, user) = kc
+        .current()
+        .map_err(|e| ClientError::Config(e.to_string()))?;
+    let cert = kubeconfig_data(
+        &user.client_certificate_data,
+        &user.client_certificate,
+        "the client certificate",
+    )?;
+    let key = kubeconfig_data(&user.client_key_data, &user.client_key, "the client key")?;
+    Ok(cert.zip(key))
+}
+
+/// A kubeconfig field given inline (base64) or as a file path.
+fn kubeconfig_data(
+    data: &Option<String>,
+    path: &Option<String>,
+    what: &str,
+) -> Result<Option<Vec<u8>>, ClientError> {
+    if let Some(d) = data {
+        return base64::engine::general_purpose::STANDARD
+            .decode(d.trim())
+            .map(Some)
+            .map_err(|e| ClientError::Config(format!("{what} is not base64: {e}")));
+    }
+    if let Some(p) = path {
+        return std::fs::read(p)
+            .map(Some)
+            .map_err(|e| ClientError::Config(format!("reading {what} {p}: {e}")));
+    }
+    Ok(None)
 }

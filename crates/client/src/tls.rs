@@ -29,8 +29,8 @@ pub enum Trust {
 /// always), and `pin` then verifies every one of them, host name included, against the CA
 /// that discovery established — exactly what a new client trusting that CA would check.
 /// From then on new connections are verified against the CA as they are made, so the
-/// connections already open can carry on: the second, verified fetch and the TLS bootstrap
-/// need no new handshake. If any recorded chain fails, every later connection is refused.
+/// connections already open can carry on: the TLS bootstrap needs no new handshake. If any
+/// recorded chain fails, every later connection is refused.
 #[derive(Clone, Debug, Default)]
 pub struct DeferredTrust(Arc<Mutex<Deferred>>);
 
@@ -165,8 +165,15 @@ impl CertSource {
             .key_provider
             .load_private_key(key)
             .map_err(|e| ClientError::Config(format!("the client key is unusable: {e}")))?;
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) =
-            Some(Arc::new(CertifiedKey::new(chain, signer)));
+        let certified = CertifiedKey::new(chain, signer);
+        if let Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) =
+            certified.keys_match()
+        {
+            return Err(ClientError::Config(
+                "the client key does not belong to the client certificate".into(),
+            ));
+        }
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(certified));
         Ok(())
     }
 
@@ -370,6 +377,12 @@ mod tests {
 
     /// A CA, and a serving certificate it issued for 127.0.0.1.
     fn ca_and_serving() -> (CertificateAuthority, CertificateDer<'static>) {
+        let (ca, leaf, _) = ca_and_serving_with_key();
+        (ca, leaf)
+    }
+
+    /// The same, with the certificate's key.
+    fn ca_and_serving_with_key() -> (CertificateAuthority, CertificateDer<'static>, PrivateKey) {
         let now = SystemTime::now();
         let ca = CertificateAuthority::create(
             "ca",
@@ -392,7 +405,31 @@ mod tests {
             serial: random_serial(),
         };
         let leaf = ca.issue_for_key(&spec, &key).unwrap();
-        (ca, CertificateDer::from(leaf.der))
+        (ca, CertificateDer::from(leaf.der), key)
+    }
+
+    #[test]
+    fn a_client_key_that_is_not_the_certificates_is_refused() {
+        let (_, leaf, key) = ca_and_serving_with_key();
+        let cert_pem = kubeboot_pki::cert::pem_encode("CERTIFICATE", &leaf);
+        let other = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+        let Err(err) = CertSource::from_pem(cert_pem.as_bytes(), other.to_pem().as_bytes()) else {
+            panic!("a foreign key is refused");
+        };
+        assert!(err.to_string().contains("does not belong"), "{err}");
+        let source = CertSource::empty();
+        source
+            .set_pem(cert_pem.as_bytes(), key.to_pem().as_bytes())
+            .expect("its own key");
+        assert!(
+            source
+                .set_pem(cert_pem.as_bytes(), other.to_pem().as_bytes())
+                .is_err()
+        );
+        assert!(
+            source.is_set(),
+            "a refused rotation keeps the certificate in use"
+        );
     }
 
     fn connect(v: &danger::UnverifiedChain, leaf: &CertificateDer<'_>, host: &str) -> bool {

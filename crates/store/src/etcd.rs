@@ -428,11 +428,16 @@ impl EtcdStore {
             .with_root_certificates(rustls::RootCertStore::empty())
             .with_no_client_auth(),
         };
+        // No Nagle delay before a request written right after the TLS handshake or a
+        // previous request (Go's clients, etcd's own included, set it too).
+        let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(tcp);
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
