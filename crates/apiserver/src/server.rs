@@ -229,18 +229,22 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>
             else {
                 return;
             };
-            let cert = tls.get_ref().1.peer_certificates().and_then(|c| c.first());
+            let session = tls.get_ref().1;
+            let cert = session.peer_certificates().and_then(|c| c.first());
             let conn = Conn {
                 cert: app.peer_cert(cert.map(|c| c.as_ref())),
                 remote: remote.ip(),
             };
-            serve_connection(app, TokioIo::new(tls), conn).await;
+            let http2 = session.alpn_protocol() == Some(b"h2");
+            serve_connection(app, TokioIo::new(tls), conn, http2).await;
         });
     }
 }
 
-/// Serves HTTP/1.1 and HTTP/2 on one accepted connection until it closes.
-async fn serve_connection<I>(app: Arc<App>, io: I, conn: Conn)
+/// Serves one accepted connection until it closes: HTTP/2 when the TLS handshake agreed on
+/// it (ALPN `h2`), HTTP/1.1 otherwise — as Go's servers decide, with no sniffing of the
+/// first bytes.
+async fn serve_connection<I>(app: Arc<App>, io: I, conn: Conn, http2: bool)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -259,6 +263,11 @@ where
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Duration::from_secs(30));
+    let builder = if http2 {
+        builder.http2_only()
+    } else {
+        builder.http1_only()
+    };
     let _ = builder.serve_connection(io, svc).await;
 }
 
@@ -291,7 +300,12 @@ impl RunningServer {
                 cert: app.peer_cert(Some(&der)),
                 remote: std::net::Ipv4Addr::LOCALHOST.into(),
             };
-            runtime.spawn(serve_connection(app.clone(), TokioIo::new(server), conn));
+            runtime.spawn(serve_connection(
+                app.clone(),
+                TokioIo::new(server),
+                conn,
+                false,
+            ));
             client
         }))
     }
