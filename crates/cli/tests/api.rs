@@ -443,6 +443,29 @@ fn the_server_chooses_aes_128_gcm_even_when_openssl_prefers_aes_256() {
 }
 
 #[test]
+fn the_http_version_is_the_one_tls_agreed_on() {
+    let s = Server::start();
+    // The body is dropped; `-w` prints the version where the body was, then the code.
+    let version = |args: &[&str]| {
+        let mut a = vec!["-o", "/dev/null", "-w", "%{http_version}\n%{http_code}"];
+        a.extend_from_slice(args);
+        let (code, body) = s.curl(&a, "/healthz");
+        (code, body)
+    };
+    assert_eq!(version(&["--http2"]), (200, "2".to_owned()), "ALPN h2");
+    assert_eq!(
+        version(&["--http1.1"]),
+        (200, "1.1".to_owned()),
+        "ALPN http/1.1"
+    );
+    assert_eq!(
+        version(&["--no-alpn", "--http1.1"]),
+        (200, "1.1".to_owned()),
+        "no ALPN"
+    );
+}
+
+#[test]
 fn a_client_that_never_finishes_its_handshake_blocks_nobody() {
     let s = Server::start();
     let addr = s.url.trim_start_matches("https://").to_owned();
