@@ -203,9 +203,9 @@ impl Informer {
             );
             let mut events = client.watch(&url).await?;
             while let Some(ev) = events.recv().await {
-                let ev = ev?;
+                let mut ev = ev?;
+                let obj = ev.get_mut("object").map(Value::take).unwrap_or_default();
                 let ty = ev.get("type").and_then(Value::as_str).unwrap_or_default();
-                let obj = ev.get("object").cloned().unwrap_or_default();
                 if ty == "ERROR" {
                     // 410 Expired or another error: re-list.
                     return Ok(());
