@@ -151,14 +151,7 @@ impl CertSource {
 
     /// Replaces the certificate (PEM chain and key).
     pub fn set_pem(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), ClientError> {
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
-            .collect::<Result<_, _>>()
-            .map_err(|e| ClientError::Config(format!("the client certificate is not PEM: {e}")))?;
-        if chain.is_empty() {
-            return Err(ClientError::Config(
-                "no client certificate in the PEM".into(),
-            ));
-        }
+        let chain = pem_certs(cert_pem, "the client certificate chain")?;
         let key = PrivateKeyDer::from_pem_slice(key_pem)
             .map_err(|e| ClientError::Config(format!("the client key is not PEM: {e}")))?;
         let signer = provider()
@@ -258,13 +251,16 @@ pub fn client_config(trust: &Trust, cert: Option<CertSource>) -> Result<ClientCo
 
 /// The certificates of a PEM CA bundle (at least one).
 fn ca_bundle(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, ClientError> {
+    pem_certs(pem, "the CA bundle")
+}
+
+/// The certificates in PEM text (`what` names it in errors), at least one.
+fn pem_certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, ClientError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| ClientError::Config(format!("the CA bundle is not PEM: {e}")))?;
+        .map_err(|e| ClientError::Config(format!("{what} is not PEM: {e}")))?;
     if certs.is_empty() {
-        return Err(ClientError::Config(
-            "the CA bundle holds no certificate".into(),
-        ));
+        return Err(ClientError::Config(format!("{what} holds no certificate")));
     }
     Ok(certs)
 }
