@@ -32,15 +32,49 @@ pub struct EtcdCluster {
     dir: PathBuf,
 }
 
-/// `n` distinct free loopback ports (all held open until all are chosen).
+/// Where [`free_ports`] looks: below Linux's ephemeral range (32768–60999), so no outgoing
+/// connection (etcd's own peer and client dials among them) can take a chosen port before
+/// its member binds it.
+const PORT_RANGE: std::ops::Range<u16> = 20000..32768;
+
+/// How many times [`EtcdCluster::start_with`] starts afresh on new ports when a member
+/// finds its port taken (another test chose it between our check and etcd's bind).
+const START_ATTEMPTS: usize = 5;
+
+/// `n` distinct loopback ports in [`PORT_RANGE`] that were free when chosen (all held open
+/// until all are chosen), starting at a point that differs per process and per call so
+/// that tests starting clusters at once rarely pick the same ones.
 fn free_ports(n: usize) -> Result<Vec<u16>, String> {
-    let held = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<Vec<_>>>()
-        .map_err(|e| e.to_string())?;
+    use std::hash::{BuildHasher, RandomState};
+    let span = u64::from(PORT_RANGE.end - PORT_RANGE.start);
+    let seed = RandomState::new().hash_one((std::process::id(), Instant::now()));
+    let mut held = Vec::with_capacity(n);
+    for step in 0..span {
+        if held.len() == n {
+            break;
+        }
+        // In range: the offset is below `span`, which fits in u16.
+        let port = PORT_RANGE.start + ((seed + step) % span) as u16;
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            held.push(l);
+        }
+    }
+    if held.len() < n {
+        return Err(format!(
+            "fewer than {n} free loopback ports in {}..{}",
+            PORT_RANGE.start, PORT_RANGE.end
+        ));
+    }
     held.iter()
         .map(|l| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string()))
         .collect()
+}
+
+/// Why one attempt at starting a cluster failed.
+enum StartError {
+    /// A member could not bind its port: worth trying again on other ports.
+    PortTaken(String),
+    Other(String),
 }
 
 /// Whether a member answers `/health` as healthy (over TLS: whether it accepts connections).
@@ -73,11 +107,28 @@ impl EtcdCluster {
     /// As [`EtcdCluster::start`], with `https` client URLs requiring client certificates
     /// when `tls` is given.
     pub fn start_with(members: usize, tls: Option<&EtcdTls>) -> Result<Self, String> {
-        let free = free_ports(2 * members)?;
+        let mut last = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let ports = free_ports(2 * members)?;
+            match Self::start_on(tls, &ports) {
+                Ok(cluster) => return Ok(cluster),
+                Err(StartError::PortTaken(log)) => last = log,
+                Err(StartError::Other(e)) => return Err(e),
+            }
+        }
+        Err(format!(
+            "etcd found its port taken {START_ATTEMPTS} times; the end of the last log:\n{last}"
+        ))
+    }
+
+    /// One attempt at [`EtcdCluster::start_with`], one member for each pair of ports:
+    /// member `i` listens for clients on `free[2 * i]` and for peers on `free[2 * i + 1]`.
+    fn start_on(tls: Option<&EtcdTls>, free: &[u16]) -> Result<Self, StartError> {
+        let other = StartError::Other;
         let ports: Vec<(u16, u16)> = free.chunks(2).map(|p| (p[0], p[1])).collect();
         let dir =
             std::env::temp_dir().join(format!("kubeboot-etcd-{}-{}", std::process::id(), free[0]));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|e| other(format!("{}: {e}", dir.display())))?;
         let initial: Vec<String> = ports
             .iter()
             .enumerate()
@@ -95,7 +146,7 @@ impl EtcdCluster {
             let client_url = format!("{scheme}://127.0.0.1:{client}");
             let peer_url = format!("http://127.0.0.1:{peer}");
             let log = std::fs::File::create(cluster.dir.join(format!("{name}.log")))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| other(e.to_string()))?;
             let mut cmd = Command::new("etcd");
             if let Some(t) = tls {
                 cmd.arg("--cert-file")
@@ -121,7 +172,7 @@ impl EtcdCluster {
                 .stderr(log)
                 .spawn()
                 .map_err(|e| {
-                    format!("starting etcd: {e} (install Debian's etcd-server, or run scripts/test which does)")
+                    other(format!("starting etcd: {e} (install Debian's etcd-server, or run scripts/test which does)"))
                 })?;
             cluster.members.push(Member {
                 name,
@@ -130,22 +181,44 @@ impl EtcdCluster {
             });
         }
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !cluster
-            .members
-            .iter()
-            .all(|m| m.child.is_none() || healthy(&m.client_url))
-        {
+        loop {
+            if let Some(i) = cluster.exited_member() {
+                let log = cluster.log_tail(i);
+                return Err(if log.contains("address already in use") {
+                    StartError::PortTaken(log)
+                } else {
+                    other(format!(
+                        "etcd member m{i} exited; the end of its log:\n{log}"
+                    ))
+                });
+            }
+            if cluster.members.iter().all(|m| healthy(&m.client_url)) {
+                return Ok(cluster);
+            }
             if Instant::now() > deadline {
-                let log = std::fs::read_to_string(cluster.dir.join("m0.log")).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                return Err(format!(
+                return Err(other(format!(
                     "etcd did not become healthy in 30 s; the end of m0's log:\n{}",
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                ));
+                    cluster.log_tail(0)
+                )));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(cluster)
+    }
+
+    /// The first member whose process has exited, if any.
+    fn exited_member(&mut self) -> Option<usize> {
+        self.members.iter_mut().position(|m| {
+            m.child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))))
+        })
+    }
+
+    /// The last 15 lines of member `i`'s log.
+    fn log_tail(&self, i: usize) -> String {
+        let log = std::fs::read_to_string(self.dir.join(format!("m{i}.log"))).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     }
 
     /// The client URLs of all members (killed ones included, as a client would have them).
@@ -178,5 +251,32 @@ impl Drop for EtcdCluster {
             self.kill(i);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The case a retry is for: a port taken between the choice and etcd's bind is told
+    /// apart from every other failure.
+    #[test]
+    fn a_member_whose_port_is_taken_is_a_port_taken_failure() {
+        let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut ports = free_ports(1).expect("a free port");
+        ports.insert(0, taken.local_addr().expect("addr").port());
+        match EtcdCluster::start_on(None, &ports) {
+            Err(StartError::PortTaken(log)) => assert!(log.contains("address already in use")),
+            Err(StartError::Other(e)) => panic!("not told apart: {e}"),
+            Ok(_) => panic!("etcd started on a taken port"),
+        }
+    }
+
+    #[test]
+    fn free_ports_are_distinct_and_below_the_ephemeral_range() {
+        let ports = free_ports(6).expect("free ports");
+        let distinct: std::collections::BTreeSet<_> = ports.iter().collect();
+        assert_eq!(distinct.len(), 6);
+        assert!(ports.iter().all(|p| PORT_RANGE.contains(p)), "{ports:?}");
     }
 }
