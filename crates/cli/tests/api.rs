@@ -675,8 +675,14 @@ fn rbac_cannot_be_used_to_escalate() {
         "/apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings",
         r#"{"metadata":{"name":"alice-may-bind"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"Role","name":"may-bind-view"},"subjects":[{"kind":"User","name":"alice"}]}"#,
     );
-    std::thread::sleep(std::time::Duration::from_millis(300));
     let ok_binding = r#"{"metadata":{"name":"fine"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"system:basic-user"},"subjects":[{"kind":"User","name":"bob"}]}"#;
-    let (code, out) = post_as_alice(ok_binding);
+    // Until the RBAC snapshot has the new binding, the request is refused (at most 10 s).
+    let attempt = || post_as_alice(ok_binding);
+    let (mut code, mut out) = attempt();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while code == 403 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        (code, out) = attempt();
+    }
     assert_eq!(code, 201, "binding a role one may bind works: {out}");
 }

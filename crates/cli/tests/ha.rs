@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::{Server, client_cert, eventually, ok, openssl, stderr, stdout, wait_bounded};
+use common::{
+    Server, client_cert, eventually, ok, openssl, read_until, stderr, stdout, wait_bounded,
+};
 use kubeboot_store::Store;
 use kubeboot_store::etcd::{EtcdOptions, EtcdStore};
 use kubeboot_store::etcd_cluster::{EtcdCluster, EtcdTls};
@@ -363,14 +365,10 @@ fn watches_outlive_compaction_and_a_compacted_version_means_relist() {
         server.kubectl(KUBECTL, &["create", "configmap", "after-compaction"]),
         "create",
     );
-    std::thread::sleep(Duration::from_secs(1));
-    let mut watch = watch;
-    let _ = watch.kill();
-    let seen = wait_bounded(watch, Duration::from_secs(5));
+    let seen = read_until(watch, "configmap/after-compaction", Duration::from_secs(15));
     assert!(
-        stdout(&seen).contains("configmap/after-compaction"),
-        "the open watch went on across the compaction: {}",
-        stdout(&seen)
+        seen.contains("configmap/after-compaction"),
+        "the open watch went on across the compaction: {seen}"
     );
 
     // A restarted server knows nothing older than its start: the old version is 410 Gone.

@@ -286,6 +286,36 @@ pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
     }
 }
 
+/// Reads a running child's stdout until a line contains `want` or `limit` passes, then
+/// kills it; everything it printed. For watches: waits for the event, not a guessed time.
+pub fn read_until(mut child: Child, want: &str, limit: Duration) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Some(stdout) = child.stdout.take() {
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    let deadline = Instant::now() + limit;
+    let mut seen = String::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let Ok(line) = rx.recv_timeout(left) else {
+            break;
+        };
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(want) {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    seen
+}
+
 /// The kubectl binaries to test: the oldest and the newest installed beside `kubectl`.
 pub fn kubectls() -> Vec<String> {
     let found = Command::new("sh")
