@@ -338,7 +338,7 @@ fn watches_outlive_compaction_and_a_compacted_version_means_relist() {
         .env("KUBECONFIG", server.kubeconfig())
         .env("HOME", &dir)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::inherit())
         .spawn()
         .expect("kubectl watch");
     for i in 0..5 {

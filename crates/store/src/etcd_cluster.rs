@@ -54,7 +54,7 @@ fn free_ports(n: usize) -> Result<Vec<u16>, String> {
             break;
         }
         // In range: the offset is below `span`, which fits in u16.
-        let port = PORT_RANGE.start + ((seed + step) % span) as u16;
+        let port = PORT_RANGE.start + ((seed % span + step) % span) as u16;
         if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
             held.push(l);
         }
@@ -69,6 +69,10 @@ fn free_ports(n: usize) -> Result<Vec<u16>, String> {
         .map(|l| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string()))
         .collect()
 }
+
+/// Numbers each cluster this process starts, for its own data dir: two attempts that chose
+/// the same ports must not share (and, when one fails, remove) each other's directory.
+static CLUSTERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Why one attempt at starting a cluster failed.
 enum StartError {
@@ -126,8 +130,11 @@ impl EtcdCluster {
     fn start_on(tls: Option<&EtcdTls>, free: &[u16]) -> Result<Self, StartError> {
         let other = StartError::Other;
         let ports: Vec<(u16, u16)> = free.chunks(2).map(|p| (p[0], p[1])).collect();
-        let dir =
-            std::env::temp_dir().join(format!("kubeboot-etcd-{}-{}", std::process::id(), free[0]));
+        let dir = std::env::temp_dir().join(format!(
+            "kubeboot-etcd-{}-{}",
+            std::process::id(),
+            CLUSTERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(&dir).map_err(|e| other(format!("{}: {e}", dir.display())))?;
         let initial: Vec<String> = ports
             .iter()
