@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{Server, client_cert, csr_pem, openssl};
+use common::{Server, client_cert, csr_pem, eventually, openssl};
 
 fn token_of(s: &Server) -> String {
     let join = s
@@ -677,12 +677,10 @@ fn rbac_cannot_be_used_to_escalate() {
     );
     let ok_binding = r#"{"metadata":{"name":"fine"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"system:basic-user"},"subjects":[{"kind":"User","name":"bob"}]}"#;
     // Until the RBAC snapshot has the new binding, the request is refused (at most 10 s).
-    let attempt = || post_as_alice(ok_binding);
-    let (mut code, mut out) = attempt();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while code == 403 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        (code, out) = attempt();
-    }
+    let (mut code, mut out) = (0, String::new());
+    eventually(std::time::Duration::from_secs(10), || {
+        (code, out) = post_as_alice(ok_binding);
+        code != 403
+    });
     assert_eq!(code, 201, "binding a role one may bind works: {out}");
 }

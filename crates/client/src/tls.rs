@@ -66,7 +66,7 @@ impl DeferredTrust {
     /// Verifies every connection made so far against `ca_pem` and verifies new ones against
     /// it from now on. On failure nothing made through this trust is usable again.
     pub fn pin(&self, ca_pem: &[u8]) -> Result<(), ClientError> {
-        let cas = ca_bundle(ca_pem)?;
+        let cas = pem_certs(ca_pem, "the CA bundle")?;
         let verifier: Arc<dyn ServerCertVerifier> =
             rustls::client::WebPkiServerVerifier::builder_with_provider(
                 Arc::new(root_store(&cas)?),
@@ -123,7 +123,7 @@ impl Trust {
 
     /// A CA bundle from PEM text.
     pub fn from_pem(pem: &[u8]) -> Result<Self, ClientError> {
-        ca_bundle(pem).map(Trust::CaBundle)
+        pem_certs(pem, "the CA bundle").map(Trust::CaBundle)
     }
 }
 
@@ -247,11 +247,6 @@ pub fn client_config(trust: &Trust, cert: Option<CertSource>) -> Result<ClientCo
         Some(source) => builder.with_client_cert_resolver(Arc::new(source)),
         None => builder.with_no_client_auth(),
     })
-}
-
-/// The certificates of a PEM CA bundle (at least one).
-fn ca_bundle(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, ClientError> {
-    pem_certs(pem, "the CA bundle")
 }
 
 /// The certificates in PEM text (`what` names it in errors), at least one.

@@ -49,25 +49,23 @@ fn free_ports(n: usize) -> Result<Vec<u16>, String> {
     let span = u64::from(PORT_RANGE.end - PORT_RANGE.start);
     let seed = RandomState::new().hash_one((std::process::id(), Instant::now()));
     let mut held = Vec::with_capacity(n);
-    for step in 0..span {
-        if held.len() == n {
-            break;
-        }
+    let mut ports = Vec::with_capacity(n);
+    let mut steps = 0..span;
+    while ports.len() < n {
+        let Some(step) = steps.next() else {
+            return Err(format!(
+                "fewer than {n} free loopback ports in {}..{}",
+                PORT_RANGE.start, PORT_RANGE.end
+            ));
+        };
         // In range: the offset is below `span`, which fits in u16.
         let port = PORT_RANGE.start + ((seed % span + step) % span) as u16;
         if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
             held.push(l);
+            ports.push(port);
         }
     }
-    if held.len() < n {
-        return Err(format!(
-            "fewer than {n} free loopback ports in {}..{}",
-            PORT_RANGE.start, PORT_RANGE.end
-        ));
-    }
-    held.iter()
-        .map(|l| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string()))
-        .collect()
+    Ok(ports)
 }
 
 /// Numbers each cluster this process starts, for its own data dir: two attempts that chose

@@ -75,13 +75,7 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn kubeboot server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let rx = lines_of(&mut child);
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut url = None;
         let mut join = None;
@@ -286,19 +280,25 @@ pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
     }
 }
 
+/// The lines a child prints on stdout, as they come (read on a thread of their own; the
+/// channel closes when the child closes its stdout).
+fn lines_of(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("the child's stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
 /// Reads a running child's stdout until a line contains `want` or `limit` passes, then
 /// kills it; everything it printed. For watches: waits for the event, not a guessed time.
 pub fn read_until(mut child: Child, want: &str, limit: Duration) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    if let Some(stdout) = child.stdout.take() {
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-    }
+    let rx = lines_of(&mut child);
     let deadline = Instant::now() + limit;
     let mut seen = String::new();
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
