@@ -30,7 +30,7 @@ use crate::selectors::{FieldSelector, LabelSelector};
 use crate::status::{from_store, status_response};
 use crate::strategy::{self, Admission};
 use crate::tables;
-use crate::watchcache::{CachedEvent, WatchCache};
+use crate::watchcache::{CachedEvent, WatchCache, with_resource_version};
 
 /// The response body type.
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -141,6 +141,18 @@ fn json_with_type(
         .header("X-Content-Type-Options", "nosniff")
         .body(full(body))
         .expect("static headers are valid")
+}
+
+/// A list's JSON text: its kind, apiVersion and metadata, then `items`, the comma-separated
+/// texts of its objects, as they are.
+fn list_body(head: &Value, items: &[u8]) -> Vec<u8> {
+    let mut out = serde_json::to_vec(head).unwrap_or_default();
+    // A JSON object's text ends with its closing brace; the items go before it.
+    out.pop();
+    out.extend_from_slice(b",\"items\":[");
+    out.extend_from_slice(items);
+    out.extend_from_slice(b"]}");
+    out
 }
 
 fn text_response(code: StatusCode, text: impl Into<Bytes>, content_type: &str) -> Response<Body> {
@@ -515,7 +527,11 @@ impl App {
         if want.table {
             return Ok(json_response(
                 StatusCode::OK,
-                &tables::table(def, &[obj], json!({}), self.now(), &want.include_object),
+                &tables::table(
+                    def,
+                    vec![tables::row(def, obj, self.now(), &want.include_object)],
+                    json!({}),
+                ),
             ));
         }
         Ok(json_response(StatusCode::OK, &obj))
@@ -545,13 +561,21 @@ impl App {
             .name()
             .map(|n| def.key(ns, n))
             .filter(|_| !def.namespaced || !ns.is_empty());
-        let mut items = Vec::new();
+        // Each object is let go as soon as it is read: a table keeps only its row, a list
+        // only the object's JSON text. Without selectors that text is the stored one with the
+        // resourceVersion spliced in, never parsed into a `Value`, so a list of 100,000 objects
+        // holds their text once instead of a tree of each.
+        let now = self.now();
+        let plain = labels.is_empty() && fields.is_empty();
+        let mut rows = Vec::new();
+        let mut items: Vec<u8> = Vec::new();
         let mut after = cont.as_ref().map(|(key, _)| key.clone());
         let mut revision = cont.as_ref().map(|(_, rev)| *rev);
         let mut next: Option<String> = None;
+        let mut found = 0;
         // Page through the store until the selectors have yielded `limit` items.
         for _ in 0..1_000_000 {
-            let page_size = limit.map(|l| (l - items.len()).max(1)).unwrap_or(10_000);
+            let page_size = limit.map(|l| (l - found).max(1)).unwrap_or(10_000);
             let page = self
                 .read_page(
                     def,
@@ -564,6 +588,17 @@ impl App {
             revision.get_or_insert(page.revision);
             let last_key = page.items.last().map(|kv| kv.key.clone());
             for kv in page.items {
+                if plain && !want.table {
+                    let Ok(text) = with_resource_version(&kv.value, kv.mod_revision) else {
+                        continue;
+                    };
+                    if found > 0 {
+                        items.push(b',');
+                    }
+                    items.extend_from_slice(&text);
+                    found += 1;
+                    continue;
+                }
                 let mut obj: Value = match serde_json::from_slice(&kv.value) {
                     Ok(v) => v,
                     Err(_) => continue,
@@ -575,13 +610,23 @@ impl App {
                     continue;
                 }
                 set_resource_version(&mut obj, kv.mod_revision);
-                items.push(obj);
+                if want.table {
+                    let obj = self.output(def, obj);
+                    rows.push(tables::row(def, obj, now, &want.include_object));
+                } else {
+                    if found > 0 {
+                        items.push(b',');
+                    }
+                    // Writing a `Value` into a `Vec` cannot fail.
+                    let _ = serde_json::to_writer(&mut items, &obj);
+                }
+                found += 1;
             }
             after = last_key;
             if !page.more {
                 break;
             }
-            if limit.is_some_and(|l| items.len() >= l) {
+            if limit.is_some_and(|l| found >= l) {
                 next = after.clone();
                 break;
             }
@@ -592,14 +637,17 @@ impl App {
             meta["continue"] = json!(encode_continue(&key, revision));
         }
         if want.table {
-            let objs: Vec<Value> = items.into_iter().map(|o| self.output(def, o)).collect();
             return Ok(json_response(
                 StatusCode::OK,
-                &tables::table(def, &objs, meta, self.now(), &want.include_object),
+                &tables::table(def, rows, meta),
             ));
         }
-        let list = json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": meta, "items": items});
-        Ok(json_response(StatusCode::OK, &list))
+        let head = json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": meta});
+        Ok(text_response(
+            StatusCode::OK,
+            list_body(&head, &items),
+            "application/json",
+        ))
     }
 
     async fn watch(&self, def: &'static ResourceDef, ns: &str, q: &Query, want: &Want) -> Res {
@@ -1501,10 +1549,13 @@ impl WatchFrames {
         let object = if self.table {
             serde_json::to_value(tables::table(
                 self.def,
-                &[obj],
+                vec![tables::row(
+                    self.def,
+                    obj,
+                    self.clock.now(),
+                    &self.include_object,
+                )],
                 json!({}),
-                self.clock.now(),
-                &self.include_object,
             ))
             .unwrap_or_default()
         } else {
@@ -1522,5 +1573,28 @@ impl WatchFrames {
             serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_body_is_its_head_and_the_items_text_as_it_is() {
+        let head = json!({"kind": "ConfigMapList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"}});
+        let items = br#"{"metadata":{"name":"a","resourceVersion":"3"}},{"metadata":{"name":"b"}}"#;
+        let list: Value = serde_json::from_slice(&list_body(&head, items)).unwrap();
+        assert_eq!(
+            list,
+            json!({
+                "kind": "ConfigMapList",
+                "apiVersion": "v1",
+                "metadata": {"resourceVersion": "7"},
+                "items": [{"metadata": {"name": "a", "resourceVersion": "3"}}, {"metadata": {"name": "b"}}],
+            })
+        );
+        let empty: Value = serde_json::from_slice(&list_body(&head, b"")).unwrap();
+        assert_eq!(empty["items"], json!([]));
     }
 }

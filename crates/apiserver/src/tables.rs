@@ -161,39 +161,38 @@ fn count_secret(obj: &Value) -> usize {
         .map_or(0, |m| m.len())
 }
 
-/// A table of objects for `kubectl get`.
-pub fn table(
-    def: &ResourceDef,
-    objs: &[Value],
-    list_meta: Value,
-    now: SystemTime,
-    include_object: &str,
-) -> Table {
+/// A table for `kubectl get` of rows made by [`row`].
+pub fn table(def: &ResourceDef, rows: Vec<TableRow>, list_meta: Value) -> Table {
     Table {
         kind: "Table",
         api_version: "meta.k8s.io/v1",
         metadata: list_meta,
         column_definitions: columns(def.kind_id),
-        rows: objs
-            .iter()
-            .map(|o| TableRow {
-                cells: cells(def.kind_id, o, now),
-                object: row_object(o, include_object),
-            })
-            .collect(),
+        rows,
     }
 }
 
-fn row_object(obj: &Value, include_object: &str) -> Value {
-    match include_object {
+/// One object's row: its cells, and the object itself, its metadata or nothing, as
+/// `includeObject` asks (`Metadata` when unset). A list makes each row as it reads the
+/// object and lets the object go, so a table of 100,000 objects never holds them all.
+pub fn row(def: &ResourceDef, obj: Value, now: SystemTime, include_object: &str) -> TableRow {
+    let cells = cells(def.kind_id, &obj, now);
+    let object = match include_object {
         "None" => Value::Null,
-        "Object" => obj.clone(),
-        _ => json!({
-            "kind": "PartialObjectMetadata",
-            "apiVersion": "meta.k8s.io/v1",
-            "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
-        }),
-    }
+        "Object" => obj,
+        _ => {
+            let metadata = match obj {
+                Value::Object(mut m) => m.remove("metadata"),
+                _ => None,
+            };
+            json!({
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": metadata.unwrap_or_else(|| json!({})),
+            })
+        }
+    };
+    TableRow { cells, object }
 }
 
 fn str_at<'a>(obj: &'a Value, path: &[&str]) -> &'a str {
@@ -330,6 +329,31 @@ mod tests {
         ] {
             assert_eq!(csr_condition(&json!({"status": status})), want);
         }
+    }
+
+    #[test]
+    fn a_row_carries_the_object_metadata_or_nothing_as_include_object_asks() {
+        let def = crate::registry::by_kind(Kind::Csr);
+        let csr = json!({
+            "metadata": {"name": "csr-1", "uid": "u", "labels": {"a": "b"}},
+            "spec": {"signerName": "kubernetes.io/kube-apiserver-client-kubelet", "username": "system:bootstrap:abcdef", "request": "UkVR"},
+            "status": {"conditions": [{"type": "Approved"}], "certificate": "Q0VSVA=="},
+        });
+        let now = SystemTime::UNIX_EPOCH;
+        let meta = row(def, csr.clone(), now, "Metadata");
+        assert_eq!(meta.cells[0], "csr-1");
+        assert_eq!(meta.cells[5], "Approved,Issued");
+        assert_eq!(
+            meta.object,
+            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": csr["metadata"]})
+        );
+        assert_eq!(
+            row(def, csr.clone(), now, "").object,
+            meta.object,
+            "Metadata is the default"
+        );
+        assert_eq!(row(def, csr.clone(), now, "Object").object, csr);
+        assert_eq!(row(def, csr, now, "None").object, Value::Null);
     }
 
     #[test]

@@ -163,6 +163,30 @@ fn lists_page_collections_delete_and_old_paths_work() {
         ["p1", "p3"],
         "deletecollection removed the selected ones"
     );
+    // A list's items are the stored objects with their resourceVersion, whether the list
+    // was selected (each object read and filtered) or not (each object's text as stored).
+    let items = |json: &str| {
+        serde_json::from_str::<serde_json::Value>(json).expect("json")["items"]
+            .as_array()
+            .expect("items")
+            .clone()
+    };
+    let plain = items(&left);
+    let (_, selected) = s.admin_curl(
+        &[],
+        "/api/v1/namespaces/default/configmaps?labelSelector=batch%3D1",
+    );
+    assert_eq!(plain, items(&selected));
+    for item in &plain {
+        let name = item["metadata"]["name"].as_str().expect("name");
+        let (_, one) = s.admin_curl(
+            &[],
+            &format!("/api/v1/namespaces/default/configmaps/{name}"),
+        );
+        let one: serde_json::Value = serde_json::from_str(&one).expect("json");
+        assert!(item["metadata"]["resourceVersion"].is_string(), "{item}");
+        assert_eq!(item["metadata"], one["metadata"], "{name}");
+    }
 
     // certificates.k8s.io/v1beta1 serves the same objects.
     let (code, out) = s.admin_curl(

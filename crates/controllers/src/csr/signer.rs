@@ -92,10 +92,14 @@ impl Reconciler for Signer {
             };
             let spki = csr.spki_der.clone();
             let spec_for_log = (spec.serial, spec.not_after);
-            let cert = tokio::task::spawn_blocking(move || ca.issue_for_spki(&spec, &spki))
-                .await
-                .map_err(|e| ReconcileError(e.to_string()))?
-                .map_err(|e| ReconcileError(e.to_string()))?;
+            let cert = if ca.is_rsa() {
+                tokio::task::spawn_blocking(move || ca.issue_for_spki(&spec, &spki))
+                    .await
+                    .map_err(|e| ReconcileError(e.to_string()))?
+            } else {
+                ca.issue_for_spki(&spec, &spki)
+            }
+            .map_err(|e| ReconcileError(e.to_string()))?;
             let mut updated = obj.clone();
             updated["status"]["certificate"] =
                 json!(base64::engine::general_purpose::STANDARD.encode(cert.pem.as_bytes()));
