@@ -146,8 +146,11 @@ fn json_with_type(
 /// A list's JSON text: its kind, apiVersion and metadata, then `items`, the comma-separated
 /// texts of its objects, as they are.
 fn list_body(head: &Value, items: &[u8]) -> Vec<u8> {
-    let mut out = serde_json::to_vec(head).unwrap_or_default();
-    // A JSON object's text ends with its closing brace; the items go before it.
+    let mut out = Vec::with_capacity(items.len() + 256);
+    // Writing a `Value` into a `Vec` cannot fail. An object's text ends with its closing
+    // brace; the items go before it.
+    let _ = serde_json::to_writer(&mut out, head);
+    debug_assert_eq!(out.last(), Some(&b'}'));
     out.pop();
     out.extend_from_slice(b",\"items\":[");
     out.extend_from_slice(items);
@@ -562,9 +565,9 @@ impl App {
             .map(|n| def.key(ns, n))
             .filter(|_| !def.namespaced || !ns.is_empty());
         // Each object is let go as soon as it is read: a table keeps only its row, a list
-        // only the object's JSON text. Without selectors that text is the stored one with the
-        // resourceVersion spliced in, never parsed into a `Value`, so a list of 100,000 objects
-        // holds their text once instead of a tree of each.
+        // only the object's JSON text, the stored one with the resourceVersion spliced in (as
+        // a watch event carries it). Without selectors that text is never parsed into a
+        // `Value`, so a list of 100,000 objects holds their text once, not a tree of each.
         let now = self.now();
         let plain = labels.is_empty() && fields.is_empty();
         let mut rows = Vec::new();
@@ -588,38 +591,32 @@ impl App {
             revision.get_or_insert(page.revision);
             let last_key = page.items.last().map(|kv| kv.key.clone());
             for kv in page.items {
-                if plain && !want.table {
-                    let Ok(text) = with_resource_version(&kv.value, kv.mod_revision) else {
+                // A plain list never parses what it only copies.
+                if !plain || want.table {
+                    let Ok(obj) = serde_json::from_slice::<Value>(&kv.value) else {
                         continue;
                     };
-                    if found > 0 {
-                        items.push(b',');
+                    if !labels.is_empty() && !labels.matches(&object::labels(&obj)) {
+                        continue;
                     }
-                    items.extend_from_slice(&text);
-                    found += 1;
-                    continue;
+                    if !fields.is_empty() && !fields.matches(|f| object::field_text(&obj, f)) {
+                        continue;
+                    }
+                    if want.table {
+                        let mut obj = self.output(def, obj);
+                        set_resource_version(&mut obj, kv.mod_revision);
+                        rows.push(tables::row(def, obj, now, &want.include_object));
+                        found += 1;
+                        continue;
+                    }
                 }
-                let mut obj: Value = match serde_json::from_slice(&kv.value) {
-                    Ok(v) => v,
-                    Err(_) => continue,
+                let Ok(text) = with_resource_version(&kv.value, kv.mod_revision) else {
+                    continue;
                 };
-                if !labels.is_empty() && !labels.matches(&object::labels(&obj)) {
-                    continue;
+                if found > 0 {
+                    items.push(b',');
                 }
-                if !fields.is_empty() && !fields.matches(|f| object::field_text(&obj, f)) {
-                    continue;
-                }
-                set_resource_version(&mut obj, kv.mod_revision);
-                if want.table {
-                    let obj = self.output(def, obj);
-                    rows.push(tables::row(def, obj, now, &want.include_object));
-                } else {
-                    if found > 0 {
-                        items.push(b',');
-                    }
-                    // Writing a `Value` into a `Vec` cannot fail.
-                    let _ = serde_json::to_writer(&mut items, &obj);
-                }
+                items.extend_from_slice(&text);
                 found += 1;
             }
             after = last_key;

@@ -95,7 +95,11 @@ pub fn with_resource_version(
     stored: &[u8],
     revision: Revision,
 ) -> Result<Vec<u8>, serde_json::Error> {
-    // Validates without building anything.
+    // Validates without building anything (the UTF-8 check first: skipping strings does
+    // not look inside them).
+    if std::str::from_utf8(stored).is_err() {
+        return Err(serde::de::Error::custom("the stored object is not UTF-8"));
+    }
     serde_json::from_slice::<serde::de::IgnoredAny>(stored)?;
     let has_rv = stored
         .windows(b"\"resourceVersion\"".len())
@@ -460,5 +464,9 @@ mod tests {
     fn a_value_that_is_not_json_is_refused() {
         assert!(with_resource_version(b"{\"metadata\":{", 1).is_err());
         assert!(with_resource_version(b"not json", 1).is_err());
+        assert!(
+            with_resource_version(b"{\"metadata\":{\"name\":\"\xff\"}}", 1).is_err(),
+            "a string that is not UTF-8"
+        );
     }
 }

@@ -177,6 +177,12 @@ fn lists_page_collections_delete_and_old_paths_work() {
         "/api/v1/namespaces/default/configmaps?labelSelector=batch%3D1",
     );
     assert_eq!(plain, items(&selected));
+    let items_text = |json: &str| json.split_once("\"items\":").expect("items").1.to_owned();
+    assert_eq!(
+        items_text(&left),
+        items_text(&selected),
+        "the same objects' text, byte for byte"
+    );
     for item in &plain {
         let name = item["metadata"]["name"].as_str().expect("name");
         let (_, one) = s.admin_curl(

@@ -23,6 +23,8 @@ pub const DEFAULT_HISTORY: i64 = 100_000;
 const MAX_READERS: usize = 8;
 /// The most writes one commit takes.
 const MAX_BATCH: usize = 2048;
+/// The WAL written between checkpoints, and the size its file is trimmed back to.
+const WAL_BYTES: i64 = 64 << 20;
 /// How many events a slow watcher may fall behind the live stream before it is ended.
 const BROADCAST_CAPACITY: usize = 4096;
 /// The bytes of values the point-read cache holds.
@@ -104,15 +106,8 @@ impl SqliteStore {
         commit_observer: Option<CommitObserver>,
     ) -> Result<Self, StoreError> {
         let conn = open_connection(path)?;
-        // This connection is the writer's. A checkpoint copies every page written to the WAL
-        // since the last one back into the database file, and fsyncs it: at SQLite's default
-        // (1,000 pages, 4 MiB) a burst of CSR writes checkpointed several times a second,
-        // copying the same hot pages again each time. With 64 MiB between checkpoints each is
-        // copied about once per burst (10,000 joins: 15.5 → 14.3 s of server CPU); the file is
-        // trimmed back to that size after a checkpoint.
         conn.execute_batch(
-            "PRAGMA wal_autocheckpoint = 16000; PRAGMA journal_size_limit = 67108864;
-             CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL,
+            "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL,
                  create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS events (rev INTEGER PRIMARY KEY, key TEXT NOT NULL,
                  kind INTEGER NOT NULL, value BLOB NOT NULL, create_rev INTEGER NOT NULL,
@@ -120,6 +115,21 @@ impl SqliteStore {
              CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
              INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0);",
         )
+        .map_err(backend)?;
+        // This connection is the writer's. A checkpoint copies every page written to the WAL
+        // since the last one back into the database file, and fsyncs it: at SQLite's default
+        // (1,000 pages, 4 MiB) a burst of CSR writes checkpointed several times a second,
+        // copying the same hot pages again each time. With 64 MiB between checkpoints each is
+        // copied about once per burst (10,000 joins: 15.5 → 14.3 s of server CPU); the file is
+        // trimmed back to that size after a checkpoint. SQLite counts the interval in pages,
+        // whose size depends on when the store was made.
+        let page_size: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(backend)?;
+        conn.execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint = {}; PRAGMA journal_size_limit = {WAL_BYTES};",
+            WAL_BYTES / page_size.max(512)
+        ))
         .map_err(backend)?;
         let meta = |name: &str| -> Result<i64, StoreError> {
             conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {

@@ -44,3 +44,41 @@ async fn history_is_bounded() {
     );
     assert!(s.watch("/h/", 16).await.is_ok());
 }
+
+fn page_size(path: &std::path::Path) -> i64 {
+    rusqlite::Connection::open(path)
+        .expect("open")
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .expect("page_size")
+}
+
+#[tokio::test]
+async fn a_new_store_has_16_kib_pages_and_an_older_store_keeps_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let new = dir.path().join("new.db");
+    let s = SqliteStore::open(&new).expect("open");
+    s.create("/k", vec![b'x'; 3000].into())
+        .await
+        .expect("create");
+    assert_eq!(page_size(&new), 16384);
+
+    // A store made with SQLite's default 4 KiB pages (as kubeboot made them before) opens,
+    // keeps its data and its page size, and takes writes.
+    let old = dir.path().join("old.db");
+    let kv = {
+        let s = SqliteStore::open(&old).expect("open");
+        s.create("/k", "v".into()).await.expect("create")
+    };
+    {
+        let c = rusqlite::Connection::open(&old).expect("open");
+        c.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA page_size = 4096; VACUUM;")
+            .expect("rewrite with 4 KiB pages");
+    }
+    assert_eq!(page_size(&old), 4096);
+    let s = SqliteStore::open(&old).expect("reopen");
+    assert_eq!(s.get("/k").await.expect("get"), Some(kv));
+    s.create("/k2", vec![b'y'; 3000].into())
+        .await
+        .expect("create");
+    assert_eq!(page_size(&old), 4096);
+}

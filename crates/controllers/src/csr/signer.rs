@@ -92,12 +92,12 @@ impl Reconciler for Signer {
             };
             let spki = csr.spki_der.clone();
             let spec_for_log = (spec.serial, spec.not_after);
-            let cert = if ca.is_rsa() {
+            let cert = if ca.signs_quickly() {
+                ca.issue_for_spki(&spec, &spki)
+            } else {
                 tokio::task::spawn_blocking(move || ca.issue_for_spki(&spec, &spki))
                     .await
                     .map_err(|e| ReconcileError(e.to_string()))?
-            } else {
-                ca.issue_for_spki(&spec, &spki)
             }
             .map_err(|e| ReconcileError(e.to_string()))?;
             let mut updated = obj.clone();
