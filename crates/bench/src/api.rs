@@ -1,34 +1,53 @@
-//! `kubeboot bench api`: the API path alone — durable creates, sequential and concurrent,
-//! and (optionally) the server's memory with many objects stored.
+//! `kubeboot bench api`: the API path alone. Durable creates one after another, then for
+//! each way a client authenticates (its client certificate, a bootstrap token) creates,
+//! gets, list pages and watched updates by many clients at once, each with its rate and
+//! latency; optionally the server's memory with many objects stored.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use kubeboot_client::Client;
-use serde_json::json;
+use kubeboot_pki::Kubeconfig;
+use serde_json::{Value, json};
 
-use crate::stats::{Summary, rate, summarize};
+use crate::flows::{Token, run_concurrent, token_client};
+use crate::stats::Summary;
 
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Creates one after another.
     pub sequential: usize,
-    /// Creates by `concurrency` clients at once.
+    /// Creates, and then gets, by `concurrency` clients at once, for each identity.
     pub concurrent: usize,
+    /// List pages (of [`LIST_PAGE`] objects) by `concurrency` clients, for each identity.
+    pub lists: usize,
+    /// Updates each seen through a watch, by `concurrency` watchers, for each identity.
+    pub watch_events: usize,
     /// Number of concurrent clients.
     pub concurrency: usize,
     /// Total ConfigMaps to have stored at the end (0: no fill).
     pub fill: usize,
 }
 
+/// Objects in one list page: kubectl's default `--chunk-size`.
+pub const LIST_PAGE: usize = 500;
+
+/// How long a watcher waits for the event of its update before counting it as an error.
+const EVENT_WAIT: Duration = Duration::from_secs(30);
+
+/// The group a bench token's bearer is in, and which the bench namespace's Role is bound to.
+const TOKEN_GROUP: &str = "system:bootstrappers:kubeboot:bench";
+
 /// One measured phase.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Phase {
     /// What ran.
     pub name: String,
+    /// The user the server took the clients for.
+    pub user: String,
     /// Operations per second.
     pub ops_per_sec: f64,
     /// Latency of each operation.
@@ -37,78 +56,287 @@ pub struct Phase {
     pub errors: usize,
 }
 
-/// Runs the create phases against `client` (an admin).
+/// A way of authenticating, and the client that uses it.
+struct Identity {
+    /// `certificate` or `token`.
+    how: &'static str,
+    client: Client,
+    user: String,
+}
+
+/// Runs the phases against the server `admin_kc` is an admin of.
 pub async fn run(
-    client: &Client,
+    admin_kc: &Kubeconfig,
     opts: &Options,
     mut after_phase: impl FnMut(&Phase),
 ) -> Result<Vec<Phase>> {
+    let admin = Client::from_kubeconfig(admin_kc)?;
     let ns = format!("bench-{}", std::process::id());
-    let _ = client
-        .create::<serde_json::Value>("/api/v1/namespaces", &json!({"metadata": {"name": ns}}))
+    let _ = admin
+        .create::<Value>("/api/v1/namespaces", &json!({"metadata": {"name": ns}}))
         .await?;
+    let by_cert = Identity {
+        how: "certificate",
+        user: username(&admin).await?,
+        client: admin.clone(),
+    };
+    let by_token = bench_token(admin_kc, &admin, &ns).await?;
+    let path = format!("/api/v1/namespaces/{ns}/configmaps");
     let mut phases = Vec::new();
+    let mut record = |p: Phase| {
+        after_phase(&p);
+        phases.push(p);
+    };
     if opts.sequential > 0 {
-        let p = creates(client, &ns, "seq", opts.sequential, 1).await;
-        after_phase(&p);
-        phases.push(p);
+        record(creates(&by_cert, &path, "seq", opts.sequential, 1).await);
     }
-    if opts.concurrent > 0 {
-        let p = creates(client, &ns, "par", opts.concurrent, opts.concurrency).await;
-        after_phase(&p);
-        phases.push(p);
+    for who in [&by_cert, &by_token] {
+        let prefix = who.how;
+        if opts.concurrent > 0 {
+            record(creates(who, &path, prefix, opts.concurrent, opts.concurrency).await);
+            record(gets(who, &path, prefix, opts.concurrent, opts.concurrency).await);
+        }
+        if opts.lists > 0 {
+            record(lists(who, &path, opts.lists, opts.concurrency).await);
+        }
+        if opts.watch_events > 0 {
+            record(watches(who, &path, opts.watch_events, opts.concurrency).await);
+        }
     }
-    let stored: usize = opts.sequential + opts.concurrent;
+    let stored =
+        opts.sequential + 2 * opts.concurrent + 2 * opts.watch_events.min(opts.concurrency.max(1));
     if opts.fill > stored {
-        let p = creates(client, &ns, "fill", opts.fill - stored, opts.concurrency).await;
-        after_phase(&p);
-        phases.push(p);
+        record(
+            creates(
+                &by_cert,
+                &path,
+                "fill",
+                opts.fill - stored,
+                opts.concurrency,
+            )
+            .await,
+        );
     }
     Ok(phases)
 }
 
-async fn creates(
-    client: &Client,
-    ns: &str,
-    prefix: &str,
+/// A client authenticating with a new bootstrap token whose bearer may use ConfigMaps in
+/// `ns`: a Role there, bound to the token's extra group. It waits until the server's
+/// authorizer has taken the binding in.
+async fn bench_token(admin_kc: &Kubeconfig, admin: &Client, ns: &str) -> Result<Identity> {
+    let rbac = format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}");
+    admin
+        .create::<Value>(
+            &format!("{rbac}/roles"),
+            &json!({"metadata": {"name": "kubeboot-bench"}, "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get", "list", "watch", "update", "patch", "delete"]}]}),
+        )
+        .await?;
+    admin
+        .create::<Value>(
+            &format!("{rbac}/rolebindings"),
+            &json!({"metadata": {"name": "kubeboot-bench"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "kubeboot-bench"}, "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": TOKEN_GROUP}]}),
+        )
+        .await?;
+    let client = token_client(
+        admin_kc,
+        admin,
+        Token {
+            usages: &["authentication"],
+            groups: &[TOKEN_GROUP],
+        },
+    )
+    .await?;
+    let probe = format!("/api/v1/namespaces/{ns}/configmaps?limit=1");
+    let mut last = None;
+    for _ in 0..100 {
+        match client.get::<Value>(&probe).await {
+            Ok(_) => {
+                return Ok(Identity {
+                    how: "token",
+                    user: username(&client).await?,
+                    client,
+                });
+            }
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!(
+        "the bench's bootstrap token was not allowed to list ConfigMaps in {ns} within 10 s: {}",
+        last.map(|e| e.to_string()).unwrap_or_default()
+    )
+}
+
+/// Who the server takes `client` for (a SelfSubjectReview).
+async fn username(client: &Client) -> Result<String> {
+    let review: Value = client
+        .create(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}),
+        )
+        .await?;
+    review
+        .pointer("/status/userInfo/username")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .context("the SelfSubjectReview names no user")
+}
+
+fn phase(
+    op: &str,
     count: usize,
-    concurrency: usize,
+    clients: usize,
+    who: &Identity,
+    measured: (f64, Summary, usize),
 ) -> Phase {
+    let (ops_per_sec, latency, errors) = measured;
+    Phase {
+        name: format!("{op} x{count}, {clients} client(s), {}", who.how),
+        user: who.user.clone(),
+        ops_per_sec,
+        latency,
+        errors,
+    }
+}
+
+async fn creates(who: &Identity, path: &str, prefix: &str, count: usize, clients: usize) -> Phase {
+    let (client, path, prefix) = (who.client.clone(), path.to_owned(), prefix.to_owned());
+    let measured = run_concurrent(count, clients, move |i| {
+        let (client, path) = (client.clone(), path.clone());
+        let body = json!({"metadata": {"name": format!("{prefix}-{i}")}, "data": {"index": i.to_string(), "payload": "x".repeat(64)}});
+        async move { client.create::<Value>(&path, &body).await.is_ok() }
+    })
+    .await;
+    phase("create", count, clients, who, measured)
+}
+
+/// Gets of the objects `creates` made with the same prefix, in turn.
+async fn gets(who: &Identity, path: &str, prefix: &str, count: usize, clients: usize) -> Phase {
+    let (client, path, prefix) = (who.client.clone(), path.to_owned(), prefix.to_owned());
+    let measured = run_concurrent(count, clients, move |i| {
+        let (client, one) = (client.clone(), format!("{path}/{prefix}-{i}"));
+        async move { client.get::<Value>(&one).await.is_ok() }
+    })
+    .await;
+    phase("get", count, clients, who, measured)
+}
+
+/// First pages of the list, [`LIST_PAGE`] objects each (fewer only when that is all).
+async fn lists(who: &Identity, path: &str, count: usize, clients: usize) -> Phase {
+    let (client, page) = (who.client.clone(), format!("{path}?limit={LIST_PAGE}"));
+    let measured = run_concurrent(count, clients, move |_| {
+        let (client, page) = (client.clone(), page.clone());
+        async move {
+            let Ok(list) = client.get::<Value>(&page).await else {
+                return false;
+            };
+            let items = list
+                .get("items")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let more = list.pointer("/metadata/continue").is_some();
+            items == LIST_PAGE || (items > 0 && items < LIST_PAGE && !more)
+        }
+    })
+    .await;
+    phase(
+        &format!("list {LIST_PAGE} a page"),
+        count,
+        clients,
+        who,
+        measured,
+    )
+}
+
+/// `watchers` clients each watch one ConfigMap by name and update it, one update after
+/// another: the latency is from sending an update to its event arriving on the watch (the
+/// rate counts each watcher's create and watch too).
+async fn watches(who: &Identity, path: &str, events: usize, watchers: usize) -> Phase {
+    let watchers = watchers.clamp(1, events.max(1));
     let next = Arc::new(AtomicUsize::new(0));
     let errors = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..concurrency.max(1) {
-        let (client, next, errors) = (client.clone(), next.clone(), errors.clone());
-        let path = format!("/api/v1/namespaces/{ns}/configmaps");
-        let prefix = prefix.to_owned();
+    for w in 0..watchers {
+        let (client, path, next, errors) = (
+            who.client.clone(),
+            path.to_owned(),
+            next.clone(),
+            errors.clone(),
+        );
+        let name = format!("{}-watch-{w}", who.how);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= count {
-                    return lat;
+            let fail = |errors: &AtomicUsize| errors.fetch_add(1, Ordering::Relaxed);
+            let Some(mut watch) = create_and_watch(&client, &path, &name).await else {
+                fail(&errors);
+                return lat;
+            };
+            let one = format!("{path}/{name}");
+            while next.fetch_add(1, Ordering::Relaxed) < events {
+                let n = lat.len() + 1;
+                let sent = Instant::now();
+                if client
+                    .merge_patch::<Value>(&one, &json!({"data": {"n": n.to_string()}}))
+                    .await
+                    .is_err()
+                {
+                    fail(&errors);
+                    continue;
                 }
-                let body = json!({"metadata": {"name": format!("{prefix}-{i}")}, "data": {"index": i.to_string(), "payload": "x".repeat(64)}});
-                let t = Instant::now();
-                match client.create::<serde_json::Value>(&path, &body).await {
-                    Ok(_) => lat.push(t.elapsed()),
-                    Err(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
+                let seen = tokio::time::timeout(EVENT_WAIT, async {
+                    while let Some(Ok(ev)) = watch.recv().await {
+                        if ev.pointer("/object/data/n").and_then(Value::as_str)
+                            == Some(&n.to_string())
+                        {
+                            return true;
+                        }
+                    }
+                    false
+                })
+                .await;
+                match seen {
+                    Ok(true) => lat.push(sent.elapsed()),
+                    // The watch ended or stalled: this watcher stops.
+                    _ => {
+                        fail(&errors);
+                        return lat;
                     }
                 }
             }
+            lat
         }));
     }
     let mut lat: Vec<Duration> = Vec::new();
     for t in tasks {
         lat.extend(t.await.unwrap_or_default());
     }
-    let elapsed = started.elapsed();
-    Phase {
-        name: format!("create x{count}, {concurrency} client(s)"),
-        ops_per_sec: rate(lat.len(), elapsed),
-        latency: summarize(&mut lat),
-        errors: errors.load(Ordering::Relaxed),
-    }
+    let measured = (
+        crate::stats::rate(lat.len(), started.elapsed()),
+        crate::stats::summarize(&mut lat),
+        errors.load(Ordering::Relaxed),
+    );
+    phase("watched update", events, watchers, who, measured)
+}
+
+/// Creates the ConfigMap `name` and watches it by name from the version it was created at.
+async fn create_and_watch(
+    client: &Client,
+    path: &str,
+    name: &str,
+) -> Option<tokio::sync::mpsc::Receiver<Result<Value, kubeboot_client::ClientError>>> {
+    let created: Value = client
+        .create(
+            path,
+            &json!({"metadata": {"name": name}, "data": {"n": "0"}}),
+        )
+        .await
+        .ok()?;
+    let rv = created.pointer("/metadata/resourceVersion")?.as_str()?;
+    client
+        .watch(&format!(
+            "{path}?fieldSelector=metadata.name%3D{name}&resourceVersion={rv}"
+        ))
+        .await
+        .ok()
 }

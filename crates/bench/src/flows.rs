@@ -24,9 +24,29 @@ fn cluster_ca(admin_kc: &Kubeconfig) -> Result<Vec<u8>> {
     Ok(base64::engine::general_purpose::STANDARD.decode(data.unwrap_or_default())?)
 }
 
+/// kubeadm's default token: for authentication and signing, its bearer in
+/// `system:bootstrappers:kubeadm:default-node-token` too.
+const KUBEADM_TOKEN: Token<'static> = Token {
+    usages: &["authentication", "signing"],
+    groups: &["system:bootstrappers:kubeadm:default-node-token"],
+};
+
+/// What a bench token is for and which groups (`auth-extra-groups`) its bearer is in.
+#[derive(Clone, Copy)]
+pub struct Token<'a> {
+    /// `usage-bootstrap-*`.
+    pub usages: &'a [&'a str],
+    /// Extra groups, each `system:bootstrappers:…`.
+    pub groups: &'a [&'a str],
+}
+
 /// A client that authenticates with a new bootstrap token, trusting the cluster CA.
-async fn bootstrap_token_client(admin_kc: &Kubeconfig, admin: &Client) -> Result<Client> {
-    let token = create_token(admin).await?;
+pub async fn token_client(
+    admin_kc: &Kubeconfig,
+    admin: &Client,
+    kind: Token<'_>,
+) -> Result<Client> {
+    let token = create_token_for(admin, kind).await?;
     let (cluster, _) = admin_kc.current()?;
     Ok(Client::new(
         &cluster.server,
@@ -37,13 +57,17 @@ async fn bootstrap_token_client(admin_kc: &Kubeconfig, admin: &Client) -> Result
 
 /// A new bootstrap token created through `admin`, with kubeadm's defaults.
 pub async fn create_token(admin: &Client) -> Result<BootstrapToken> {
+    create_token_for(admin, KUBEADM_TOKEN).await
+}
+
+async fn create_token_for(admin: &Client, kind: Token<'_>) -> Result<BootstrapToken> {
     let token = BootstrapToken::generate(fill);
     let data = kubeboot_bootstrap::secret::token_secret_data(
         &token,
         "bench",
         None,
-        &["authentication", "signing"],
-        &["system:bootstrappers:kubeadm:default-node-token"],
+        kind.usages,
+        kind.groups,
     );
     let secret = json!({"metadata": {"name": token.id.secret_name(), "namespace": "kube-system"}, "type": "bootstrap.kubernetes.io/token", "stringData": data});
     admin
@@ -110,7 +134,7 @@ pub async fn auth(
     concurrency: usize,
 ) -> Result<[(f64, Summary, usize); 2]> {
     let admin = Client::from_kubeconfig(admin_kc)?;
-    let by_token = bootstrap_token_client(admin_kc, &admin).await?;
+    let by_token = token_client(admin_kc, &admin, KUBEADM_TOKEN).await?;
     let path = "/apis/certificates.k8s.io/v1/certificatesigningrequests?limit=1";
     let mut out = Vec::new();
     for client in [by_token, admin] {
@@ -210,7 +234,7 @@ pub async fn csrs(
     concurrency: usize,
 ) -> Result<(f64, Summary, usize)> {
     let admin = Client::from_kubeconfig(admin_kc)?;
-    let client = bootstrap_token_client(admin_kc, &admin).await?;
+    let client = token_client(admin_kc, &admin, KUBEADM_TOKEN).await?;
     Ok(run_concurrent(count, concurrency, move |i| {
         let client = client.clone();
         async move {

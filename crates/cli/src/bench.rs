@@ -7,7 +7,9 @@ use clap::{Args, Subcommand};
 
 #[derive(Subcommand)]
 pub(crate) enum BenchCommand {
-    /// Durable creates, sequential and concurrent, with latency percentiles and server memory.
+    /// The API path alone: creates, gets, list pages and watched updates by many clients at
+    /// once, by client certificate and by bootstrap token, with latency percentiles and the
+    /// server's memory.
     Api(BenchApiArgs),
     /// Node admission at scale: many simulated nodes doing the whole join.
     Join(BenchJoinArgs),
@@ -85,9 +87,15 @@ pub(crate) struct BenchApiArgs {
     /// Creates one after another.
     #[arg(long, default_value_t = 2000)]
     sequential: usize,
-    /// Creates by --concurrency clients at once.
+    /// Creates, then gets, by --concurrency clients at once, by certificate and by token.
     #[arg(long, default_value_t = 20000)]
     concurrent: usize,
+    /// List pages of 500 objects by --concurrency clients, by certificate and by token.
+    #[arg(long, default_value_t = 2000)]
+    lists: usize,
+    /// Updates seen through a watch, by --concurrency watchers, by certificate and by token.
+    #[arg(long, default_value_t = 20000)]
+    watch_events: usize,
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
@@ -112,10 +120,12 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
     let opts = kubeboot_bench::api::Options {
         sequential: args.sequential,
         concurrent: args.concurrent,
+        lists: args.lists,
+        watch_events: args.watch_events,
         concurrency: args.concurrency,
         fill: args.fill,
     };
-    let mut report = serde_json::json!({"options": {"sequential": opts.sequential, "concurrent": opts.concurrent, "concurrency": opts.concurrency, "fill": opts.fill}});
+    let mut report = serde_json::json!({"options": {"sequential": opts.sequential, "concurrent": opts.concurrent, "lists": opts.lists, "watch_events": opts.watch_events, "concurrency": opts.concurrency, "fill": opts.fill}});
     let server = if args.self_server {
         Some(SelfServer::start(&std::env::current_exe()?, &[]).await?)
     } else {
@@ -126,7 +136,6 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
         (None, Some(p)) => kubeboot_pki::Kubeconfig::from_yaml(&std::fs::read_to_string(p)?)?,
         (None, None) => bail!("give --self or --kubeconfig"),
     };
-    let client = kubeboot_client::Client::from_kubeconfig(&kubeconfig)?;
     let mib = |kib: u64| kib as f64 / 1024.0;
     if let Some(s) = &server {
         let (rss, _) = memory_kib(s.pid()).unwrap_or_default();
@@ -139,15 +148,15 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
         report["idle_rss_mib"] = serde_json::json!(mib(rss));
     }
     println!(
-        "{:<36} {:>10} {:>9} {:>9} {:>9} {:>9} {:>7} {:>10}",
+        "{:<52} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8}  USER",
         "PHASE", "OPS/S", "P50 MS", "P90 MS", "P99 MS", "MAX MS", "ERRORS", "RSS MiB"
     );
     let pid = server.as_ref().map(SelfServer::pid);
     let mut rows = Vec::new();
-    let phases = kubeboot_bench::api::run(&client, &opts, |p| {
+    let phases = kubeboot_bench::api::run(&kubeconfig, &opts, |p| {
         let rss = pid.and_then(memory_kib).map(|(r, _)| mib(r)).unwrap_or(0.0);
         println!(
-            "{:<36} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>10.1}",
+            "{:<52} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>8.1}  {}",
             p.name,
             p.ops_per_sec,
             p.latency.p50_ms,
@@ -155,7 +164,8 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
             p.latency.p99_ms,
             p.latency.max_ms,
             p.errors,
-            rss
+            rss,
+            p.user
         );
         rows.push(serde_json::json!({"phase": p, "rss_mib_after": rss}));
     })

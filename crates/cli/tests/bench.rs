@@ -56,3 +56,83 @@ fn bench_join_admits_every_node() {
         "a dot per admitted node"
     );
 }
+
+#[test]
+fn bench_api_runs_every_phase_by_certificate_and_by_token() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out_file = tmp.path().join("api.json");
+    let child = Command::new(common::bin())
+        .args([
+            "bench",
+            "api",
+            "--self",
+            "--sequential",
+            "20",
+            "--concurrent",
+            "300",
+            "--lists",
+            "20",
+            "--watch-events",
+            "100",
+            "--concurrency",
+            "8",
+            "--output",
+        ])
+        .arg(&out_file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("bench");
+    let out = common::wait_bounded(child, Duration::from_secs(300));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out_file).expect("results")).expect("json");
+    let phases: Vec<&serde_json::Value> = report["phases"]
+        .as_array()
+        .expect("phases")
+        .iter()
+        .map(|p| &p["phase"])
+        .collect();
+    let names: Vec<&str> = phases
+        .iter()
+        .map(|p| p["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "create x20, 1 client(s), certificate",
+            "create x300, 8 client(s), certificate",
+            "get x300, 8 client(s), certificate",
+            "list 500 a page x20, 8 client(s), certificate",
+            "watched update x100, 8 client(s), certificate",
+            "create x300, 8 client(s), token",
+            "get x300, 8 client(s), token",
+            "list 500 a page x20, 8 client(s), token",
+            "watched update x100, 8 client(s), token",
+        ]
+    );
+    for p in &phases {
+        let name = p["name"].as_str().expect("name");
+        let count: u64 = name
+            .split_once(" x")
+            .and_then(|(_, rest)| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .expect("a count in the name");
+        assert_eq!(p["errors"], 0, "{p}");
+        assert_eq!(
+            p["latency"]["count"], count,
+            "every operation succeeded: {p}"
+        );
+        let user = p["user"].as_str().expect("user");
+        if name.ends_with("token") {
+            assert!(user.starts_with("system:bootstrap:"), "{p}");
+        } else {
+            assert!(!user.starts_with("system:bootstrap:"), "{p}");
+        }
+    }
+}
