@@ -271,6 +271,7 @@ pub async fn joins(
         concurrency,
         key: kubeboot_pki::KeyAlgorithm::EcdsaP256,
         rotate: false,
+        cert_dir: None,
     };
     Ok(run_concurrent(nodes, concurrency, move |i| {
         let (token, trust, endpoint, opts) =

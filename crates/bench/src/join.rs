@@ -30,6 +30,10 @@ pub struct Options {
     pub key: KeyAlgorithm,
     /// Renew once as the node after joining.
     pub rotate: bool,
+    /// Where to write each admitted node's certificate (`<node>.crt`, the renewed one with
+    /// `rotate`) and the cluster CA discovery established (`ca.crt`), for checking them
+    /// with other tools. No key is written.
+    pub cert_dir: Option<std::path::PathBuf>,
 }
 
 /// The steps a join is timed in.
@@ -289,6 +293,7 @@ pub(crate) async fn one(
         ));
     }
     let t3 = Instant::now();
+    let mut cert_pem = issued.cert_pem;
     let rotated = if opts.rotate {
         let renewed = request_certificate_with_key(&node, &req, opts.key, Duration::from_secs(300))
             .await
@@ -296,10 +301,16 @@ pub(crate) async fn one(
         certs
             .set_pem(&renewed.cert_pem, &renewed.key_pem)
             .map_err(|e| ("rotation", e.to_string()))?;
+        cert_pem = renewed.cert_pem;
         Some(t3.elapsed())
     } else {
         None
     };
+    if let Some(dir) = &opts.cert_dir {
+        keep_certificates(dir, &name, &cert_pem, &found.cluster.ca_pem)
+            .await
+            .map_err(|e| ("certificate", format!("writing to {}: {e}", dir.display())))?;
+    }
     Ok([
         Some(t1 - t0),
         Some(t2 - t1),
@@ -307,6 +318,20 @@ pub(crate) async fn one(
         rotated,
         Some(t0.elapsed()),
     ])
+}
+
+/// Writes a node's certificate as `<node>.crt` in `dir`, and the CA as `ca.crt` (each node
+/// replaces it atomically with the same bytes).
+async fn keep_certificates(
+    dir: &std::path::Path,
+    node: &str,
+    cert_pem: &[u8],
+    ca_pem: &[u8],
+) -> std::io::Result<()> {
+    tokio::fs::write(dir.join(format!("{node}.crt")), cert_pem).await?;
+    let ca_tmp = dir.join(format!(".ca.crt.{node}"));
+    tokio::fs::write(&ca_tmp, ca_pem).await?;
+    tokio::fs::rename(&ca_tmp, dir.join("ca.crt")).await
 }
 
 #[cfg(test)]

@@ -55,6 +55,10 @@ pub(crate) struct BenchJoinArgs {
     /// Draw every join's latency over the run (and the p50 and p99 of each second) into this SVG file.
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Write each admitted node's certificate (<node>.crt) and the cluster CA (ca.crt) into
+    /// this directory, to check them with other tools (no key is written).
+    #[arg(long)]
+    cert_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -315,11 +319,16 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
         }
     };
     let trust = CaTrust::Pinned(PinSet::parse(pins.iter().map(String::as_str))?);
+    if let Some(dir) = &args.cert_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating --cert-dir {}", dir.display()))?;
+    }
     let opts = join::Options {
         nodes: args.nodes,
         concurrency: args.concurrency,
         key,
         rotate: args.rotate,
+        cert_dir: args.cert_dir.clone(),
     };
     let total = args.nodes;
     let progress = Progress::new(total);

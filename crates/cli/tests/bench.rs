@@ -1,5 +1,6 @@
 //! `kubeboot bench join --self` as a smoke test: every simulated node is admitted with a
-//! certificate that authenticates it, and nothing fails. No time is asserted.
+//! certificate that authenticates it and that openssl verifies against the cluster CA, and
+//! nothing fails; `bench api` runs every phase. No time is asserted.
 
 mod common;
 
@@ -11,6 +12,7 @@ fn bench_join_admits_every_node() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out_file = tmp.path().join("results.json");
     let plot = tmp.path().join("latency.svg");
+    let certs = tmp.path().join("certs");
     let child = Command::new(common::bin())
         .args([
             "bench",
@@ -25,6 +27,8 @@ fn bench_join_admits_every_node() {
         .arg(&plot)
         .arg("--output")
         .arg(&out_file)
+        .arg("--cert-dir")
+        .arg(&certs)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -49,6 +53,35 @@ fn bench_join_admits_every_node() {
     for step in ["discovery", "certificate", "first-request"] {
         assert_eq!(report["steps"][step]["count"], 200, "{step}");
     }
+    // Every node's certificate verifies against the cluster CA, by openssl's own checks.
+    let mut node_certs: Vec<std::path::PathBuf> = std::fs::read_dir(&certs)
+        .expect("cert dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.file_name().is_some_and(|n| n != "ca.crt"))
+        .collect();
+    node_certs.sort();
+    assert_eq!(
+        node_certs.len(),
+        200,
+        "a certificate per node: {node_certs:?}"
+    );
+    let verified = Command::new("openssl")
+        .args(["verify", "-purpose", "sslclient", "-CAfile"])
+        .arg(certs.join("ca.crt"))
+        .args(&node_certs)
+        .output()
+        .expect("openssl verify");
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(
+        verified.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    assert_eq!(
+        said.lines().filter(|l| l.ends_with(": OK")).count(),
+        200,
+        "{said}"
+    );
     let svg = std::fs::read_to_string(&plot).expect("the plot is written");
     assert_eq!(
         svg.matches("<circle").count(),

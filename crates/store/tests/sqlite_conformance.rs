@@ -62,23 +62,21 @@ async fn a_new_store_has_16_kib_pages_and_an_older_store_keeps_its_own() {
         .expect("create");
     assert_eq!(page_size(&new), 16384);
 
-    // A store made with SQLite's default 4 KiB pages (as kubeboot made them before) opens,
-    // keeps its data and its page size, and takes writes.
+    // A store file made with SQLite's default 4 KiB pages (as kubeboot made them before)
+    // opens, keeps its page size and its data, and takes writes.
     let old = dir.path().join("old.db");
+    rusqlite::Connection::open(&old)
+        .expect("open")
+        .execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;")
+        .expect("a 4 KiB-page file");
     let kv = {
         let s = SqliteStore::open(&old).expect("open");
-        s.create("/k", "v".into()).await.expect("create")
+        s.create("/k", vec![b'y'; 3000].into())
+            .await
+            .expect("create")
     };
-    {
-        let c = rusqlite::Connection::open(&old).expect("open");
-        c.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA page_size = 4096; VACUUM;")
-            .expect("rewrite with 4 KiB pages");
-    }
-    assert_eq!(page_size(&old), 4096);
     let s = SqliteStore::open(&old).expect("reopen");
     assert_eq!(s.get("/k").await.expect("get"), Some(kv));
-    s.create("/k2", vec![b'y'; 3000].into())
-        .await
-        .expect("create");
+    s.create("/k2", "v".into()).await.expect("create");
     assert_eq!(page_size(&old), 4096);
 }
