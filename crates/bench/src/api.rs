@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use kubeboot_client::Client;
 use kubeboot_pki::Kubeconfig;
 use serde_json::{Value, json};
@@ -75,9 +75,15 @@ pub async fn run(
     let _ = admin
         .create::<Value>("/api/v1/namespaces", &json!({"metadata": {"name": ns}}))
         .await?;
+    // The admin kubeconfig's own credential: a client certificate, as kubeadm's admin.conf
+    // has, or whatever else it holds.
+    let how = match kubeboot_client::kubeconfig_client_cert(admin_kc)? {
+        Some(_) => "certificate",
+        None => "kubeconfig",
+    };
     let by_cert = Identity {
-        how: "certificate",
-        user: username(&admin).await?,
+        how,
+        user: admin.username().await?,
         client: admin.clone(),
     };
     let by_token = bench_token(admin_kc, &admin, &ns).await?;
@@ -147,13 +153,15 @@ async fn bench_token(admin_kc: &Kubeconfig, admin: &Client, ns: &str) -> Result<
     )
     .await?;
     let probe = format!("/api/v1/namespaces/{ns}/configmaps?limit=1");
+    let prober = client.clone().with_timeout(Duration::from_secs(1));
+    let deadline = Instant::now() + Duration::from_secs(10);
     let mut last = None;
-    for _ in 0..100 {
-        match client.get::<Value>(&probe).await {
+    while Instant::now() < deadline {
+        match prober.get::<Value>(&probe).await {
             Ok(_) => {
                 return Ok(Identity {
                     how: "token",
-                    user: username(&client).await?,
+                    user: client.username().await?,
                     client,
                 });
             }
@@ -167,21 +175,6 @@ async fn bench_token(admin_kc: &Kubeconfig, admin: &Client, ns: &str) -> Result<
     )
 }
 
-/// Who the server takes `client` for (a SelfSubjectReview).
-async fn username(client: &Client) -> Result<String> {
-    let review: Value = client
-        .create(
-            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}),
-        )
-        .await?;
-    review
-        .pointer("/status/userInfo/username")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .context("the SelfSubjectReview names no user")
-}
-
 fn phase(
     op: &str,
     count: usize,
@@ -191,7 +184,7 @@ fn phase(
 ) -> Phase {
     let (ops_per_sec, latency, errors) = measured;
     Phase {
-        name: format!("{op} x{count}, {clients} client(s), {}", who.how),
+        name: format!("{op} x{count}, {} client(s), {}", clients.max(1), who.how),
         user: who.user.clone(),
         ops_per_sec,
         latency,
@@ -254,40 +247,35 @@ async fn lists(who: &Identity, path: &str, count: usize, clients: usize) -> Phas
 async fn watches(who: &Identity, path: &str, events: usize, watchers: usize) -> Phase {
     let watchers = watchers.clamp(1, events.max(1));
     let next = Arc::new(AtomicUsize::new(0));
-    let errors = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..watchers {
-        let (client, path, next, errors) = (
-            who.client.clone(),
-            path.to_owned(),
-            next.clone(),
-            errors.clone(),
-        );
+        let (client, path, next) = (who.client.clone(), path.to_owned(), next.clone());
         let name = format!("{}-watch-{w}", who.how);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
-            let fail = |errors: &AtomicUsize| errors.fetch_add(1, Ordering::Relaxed);
             let Some(mut watch) = create_and_watch(&client, &path, &name).await else {
-                fail(&errors);
                 return lat;
             };
             let one = format!("{path}/{name}");
-            while next.fetch_add(1, Ordering::Relaxed) < events {
-                let n = lat.len() + 1;
+            loop {
+                let claimed = next.fetch_add(1, Ordering::Relaxed);
+                if claimed >= events {
+                    return lat;
+                }
+                // Unique across watchers and attempts: no event is taken for another.
+                let n = (claimed + 1).to_string();
                 let sent = Instant::now();
-                if client
-                    .merge_patch::<Value>(&one, &json!({"data": {"n": n.to_string()}}))
-                    .await
-                    .is_err()
-                {
-                    fail(&errors);
+                let patch = json!({"data": {"n": n}});
+                if client.merge_patch::<Value>(&one, &patch).await.is_err() {
                     continue;
                 }
                 let seen = tokio::time::timeout(EVENT_WAIT, async {
                     while let Some(Ok(ev)) = watch.recv().await {
-                        if ev.pointer("/object/data/n").and_then(Value::as_str)
-                            == Some(&n.to_string())
+                        let str_at = |p: &str| ev.pointer(p).and_then(Value::as_str);
+                        if str_at("/type") == Some("MODIFIED")
+                            && str_at("/object/metadata/name") == Some(name.as_str())
+                            && str_at("/object/data/n") == Some(n.as_str())
                         {
                             return true;
                         }
@@ -295,26 +283,25 @@ async fn watches(who: &Identity, path: &str, events: usize, watchers: usize) -> 
                     false
                 })
                 .await;
-                match seen {
-                    Ok(true) => lat.push(sent.elapsed()),
+                if seen != Ok(true) {
                     // The watch ended or stalled: this watcher stops.
-                    _ => {
-                        fail(&errors);
-                        return lat;
-                    }
+                    return lat;
                 }
+                lat.push(sent.elapsed());
             }
-            lat
         }));
     }
     let mut lat: Vec<Duration> = Vec::new();
     for t in tasks {
         lat.extend(t.await.unwrap_or_default());
     }
+    // Whatever was not seen through a watch failed, the updates no watcher was left to make
+    // included.
+    let errors = events.saturating_sub(lat.len());
     let measured = (
         crate::stats::rate(lat.len(), started.elapsed()),
         crate::stats::summarize(&mut lat),
-        errors.load(Ordering::Relaxed),
+        errors,
     );
     phase("watched update", events, watchers, who, measured)
 }

@@ -60,12 +60,24 @@ pub async fn create_token(admin: &Client) -> Result<BootstrapToken> {
     create_token_for(admin, KUBEADM_TOKEN).await
 }
 
+/// A bench token expires an hour after it is made, so that one left behind on a real
+/// cluster (`--kubeconfig`, `--server`) stops working and the token cleaner removes it.
+const TOKEN_TTL: Duration = Duration::from_secs(3600);
+
 async fn create_token_for(admin: &Client, kind: Token<'_>) -> Result<BootstrapToken> {
+    if let Some(bad) = kind
+        .groups
+        .iter()
+        .find(|g| !kubeboot_bootstrap::token::valid_extra_group(g))
+    {
+        bail!("{bad:?} is not a bootstrap token group (system:bootstrappers:…)");
+    }
     let token = BootstrapToken::generate(fill);
+    let expires = kubeboot_api::clock::format_rfc3339(std::time::SystemTime::now() + TOKEN_TTL);
     let data = kubeboot_bootstrap::secret::token_secret_data(
         &token,
         "bench",
-        None,
+        Some(&expires),
         kind.usages,
         kind.groups,
     );

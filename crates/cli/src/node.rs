@@ -16,7 +16,7 @@ use kubeboot_pki::Kubeconfig;
 use kubeboot_pki::files::{Mode, write_atomic};
 use kubeboot_pki::kubeconfig::Credential;
 use kubeboot_pki::pin::PinSet;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Where the node's files go.
 #[derive(Args, Clone)]
@@ -270,17 +270,10 @@ async fn bootstrap_node(
     // Prove the new kubeconfig works: ask the server who we are.
     let certs = CertSource::from_pem(&id.pair.pem, &id.pair.pem)?;
     let client = node_client(&id, &certs)?;
-    let review: Value = client
-        .create(
-            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
-            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}),
-        )
+    let who = client
+        .username()
         .await
         .context("checking the node's kubeconfig")?;
-    let who = review
-        .pointer("/status/userInfo/username")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
     if who != format!("system:node:{}", cfg.node_name) {
         bail!(
             "the node's certificate authenticates as {who:?}, not system:node:{}",

@@ -321,6 +321,21 @@ impl Client {
         Ok(())
     }
 
+    /// Who the server takes this client for: the user a SelfSubjectReview names.
+    pub async fn username(&self) -> Result<String, ClientError> {
+        let review: serde_json::Value = self
+            .create(
+                "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                &serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}),
+            )
+            .await?;
+        review
+            .pointer("/status/userInfo/username")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| ClientError::Decode("the SelfSubjectReview names no user".into()))
+    }
+
     /// Watches a collection path (the `watch=1` parameter is added): each event is a JSON
     /// object `{"type": …, "object": …}`. The stream ends when the server closes it.
     pub async fn watch(
