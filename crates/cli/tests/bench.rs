@@ -4,31 +4,19 @@
 
 mod common;
 
+use std::ffi::OsStr;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-#[test]
-fn bench_join_admits_every_node() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let out_file = tmp.path().join("results.json");
-    let plot = tmp.path().join("latency.svg");
-    let certs = tmp.path().join("certs");
+/// Runs `kubeboot bench <args> --output <output>` to its end (at most 5 minutes), checks
+/// that it succeeded, and reads its JSON results.
+fn bench<'a>(args: impl IntoIterator<Item = &'a OsStr>, output: &Path) -> serde_json::Value {
     let child = Command::new(common::bin())
-        .args([
-            "bench",
-            "join",
-            "--self",
-            "--nodes",
-            "200",
-            "--concurrency",
-            "20",
-            "--plot",
-        ])
-        .arg(&plot)
+        .arg("bench")
+        .args(args)
         .arg("--output")
-        .arg(&out_file)
-        .arg("--cert-dir")
-        .arg(&certs)
+        .arg(output)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -40,8 +28,34 @@ fn bench_join_admits_every_node() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&out_file).expect("results")).expect("json");
+    serde_json::from_slice(&std::fs::read(output).expect("results")).expect("json")
+}
+
+#[test]
+fn bench_join_admits_every_node() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out_file = tmp.path().join("results.json");
+    let plot = tmp.path().join("latency.svg");
+    let certs = tmp.path().join("certs");
+    let report = bench(
+        [
+            "join",
+            "--self",
+            "--nodes",
+            "200",
+            "--concurrency",
+            "20",
+            "--plot",
+        ]
+        .map(OsStr::new)
+        .into_iter()
+        .chain([
+            plot.as_os_str(),
+            OsStr::new("--cert-dir"),
+            certs.as_os_str(),
+        ]),
+        &out_file,
+    );
     assert_eq!(report["admitted"], 200, "{report}");
     assert_eq!(report["errors"], serde_json::json!({}), "{report}");
     assert!(
@@ -94,9 +108,8 @@ fn bench_join_admits_every_node() {
 fn bench_api_runs_every_phase_by_certificate_and_by_token() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out_file = tmp.path().join("api.json");
-    let child = Command::new(common::bin())
-        .args([
-            "bench",
+    let report = bench(
+        [
             "api",
             "--self",
             "--sequential",
@@ -109,22 +122,10 @@ fn bench_api_runs_every_phase_by_certificate_and_by_token() {
             "100",
             "--concurrency",
             "8",
-            "--output",
-        ])
-        .arg(&out_file)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("bench");
-    let out = common::wait_bounded(child, Duration::from_secs(300));
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        ]
+        .map(OsStr::new),
+        &out_file,
     );
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&out_file).expect("results")).expect("json");
     let phases: Vec<&serde_json::Value> = report["phases"]
         .as_array()
         .expect("phases")
