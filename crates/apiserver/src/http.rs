@@ -134,13 +134,11 @@ fn json_with_type(
     v: &impl serde::Serialize,
     content_type: &str,
 ) -> Response<Body> {
-    let body = serde_json::to_vec(v).unwrap_or_default();
-    Response::builder()
-        .status(code)
-        .header(header::CONTENT_TYPE, content_type)
-        .header("X-Content-Type-Options", "nosniff")
-        .body(full(body))
-        .expect("static headers are valid")
+    text_response(
+        code,
+        serde_json::to_vec(v).unwrap_or_default(),
+        content_type,
+    )
 }
 
 /// A list's JSON text: its kind, apiVersion and metadata, then `items`, the comma-separated
@@ -530,11 +528,7 @@ impl App {
         if want.table {
             return Ok(json_response(
                 StatusCode::OK,
-                &tables::table(
-                    def,
-                    vec![tables::row(def, obj, self.now(), &want.include_object)],
-                    json!({}),
-                ),
+                &tables::of_one(def, obj, self.now(), &want.include_object),
             ));
         }
         Ok(json_response(StatusCode::OK, &obj))
@@ -591,8 +585,10 @@ impl App {
             revision.get_or_insert(page.revision);
             let last_key = page.items.last().map(|kv| kv.key.clone());
             for kv in page.items {
-                // A plain list never parses what it only copies.
-                if !plain || want.table {
+                // Selectors and tables read the object; a plain list only copies its text.
+                let obj = if plain && !want.table {
+                    None
+                } else {
                     let Ok(obj) = serde_json::from_slice::<Value>(&kv.value) else {
                         continue;
                     };
@@ -602,21 +598,24 @@ impl App {
                     if !fields.is_empty() && !fields.matches(|f| object::field_text(&obj, f)) {
                         continue;
                     }
-                    if want.table {
+                    Some(obj)
+                };
+                match obj.filter(|_| want.table) {
+                    Some(obj) => {
                         let mut obj = self.output(def, obj);
                         set_resource_version(&mut obj, kv.mod_revision);
                         rows.push(tables::row(def, obj, now, &want.include_object));
-                        found += 1;
-                        continue;
+                    }
+                    None => {
+                        let Ok(text) = with_resource_version(&kv.value, kv.mod_revision) else {
+                            continue;
+                        };
+                        if found > 0 {
+                            items.push(b',');
+                        }
+                        items.extend_from_slice(&text);
                     }
                 }
-                let Ok(text) = with_resource_version(&kv.value, kv.mod_revision) else {
-                    continue;
-                };
-                if found > 0 {
-                    items.push(b',');
-                }
-                items.extend_from_slice(&text);
                 found += 1;
             }
             after = last_key;
@@ -1544,15 +1543,11 @@ impl WatchFrames {
         let mut obj = obj;
         set_type(&mut obj, &self.def.api_version(), self.def.kind);
         let object = if self.table {
-            serde_json::to_value(tables::table(
+            serde_json::to_value(tables::of_one(
                 self.def,
-                vec![tables::row(
-                    self.def,
-                    obj,
-                    self.clock.now(),
-                    &self.include_object,
-                )],
-                json!({}),
+                obj,
+                self.clock.now(),
+                &self.include_object,
             ))
             .unwrap_or_default()
         } else {

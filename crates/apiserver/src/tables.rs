@@ -172,6 +172,11 @@ pub fn table(def: &ResourceDef, rows: Vec<TableRow>, list_meta: Value) -> Table 
     }
 }
 
+/// The table of one object (a get, a watch event), with no list metadata.
+pub fn of_one(def: &ResourceDef, obj: Value, now: SystemTime, include_object: &str) -> Table {
+    table(def, vec![row(def, obj, now, include_object)], json!({}))
+}
+
 /// One object's row: its cells, and the object itself, its metadata or nothing, as
 /// `includeObject` asks (`Metadata` when unset). A list makes each row as it reads the
 /// object and lets the object go, so a table of 100,000 objects never holds them all.

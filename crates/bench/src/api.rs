@@ -13,7 +13,7 @@ use kubeboot_pki::Kubeconfig;
 use serde_json::{Value, json};
 
 use crate::flows::{Token, run_concurrent, token_client};
-use crate::stats::Summary;
+use crate::stats::{Summary, rate, summarize};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -58,7 +58,7 @@ pub struct Phase {
 
 /// A way of authenticating, and the client that uses it.
 struct Identity {
-    /// `certificate` or `token`.
+    /// `certificate` or `token` (`kubeconfig` for an admin kubeconfig without a certificate).
     how: &'static str,
     client: Client,
     user: String,
@@ -109,8 +109,9 @@ pub async fn run(
             record(watches(who, &path, opts.watch_events, opts.concurrency).await);
         }
     }
-    let stored =
-        opts.sequential + 2 * opts.concurrent + 2 * opts.watch_events.min(opts.concurrency.max(1));
+    let stored = opts.sequential
+        + 2 * opts.concurrent
+        + 2 * watcher_count(opts.watch_events, opts.concurrency);
     if opts.fill > stored {
         record(
             creates(
@@ -170,7 +171,7 @@ async fn bench_token(admin_kc: &Kubeconfig, admin: &Client, ns: &str) -> Result<
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!(
-        "the bench's bootstrap token was not allowed to list ConfigMaps in {ns} within 10 s: {}",
+        "the bench's bootstrap token was not allowed to list ConfigMaps in {ns} within 10 s (the server must authenticate bootstrap tokens and authorize with RBAC): {}",
         last.map(|e| e.to_string()).unwrap_or_default()
     )
 }
@@ -241,11 +242,17 @@ async fn lists(who: &Identity, path: &str, count: usize, clients: usize) -> Phas
     )
 }
 
-/// `watchers` clients each watch one ConfigMap by name and update it, one update after
-/// another: the latency is from sending an update to its event arriving on the watch (the
-/// rate counts each watcher's create and watch too).
-async fn watches(who: &Identity, path: &str, events: usize, watchers: usize) -> Phase {
-    let watchers = watchers.clamp(1, events.max(1));
+/// The watchers of a watch phase: one per client, and no more than there are events (each
+/// watcher makes one ConfigMap).
+fn watcher_count(events: usize, clients: usize) -> usize {
+    events.min(clients.max(1))
+}
+
+/// Each watcher watches one ConfigMap by name and updates it, one update after another:
+/// the latency is from sending an update to its event arriving on the watch (the rate
+/// counts each watcher's create and watch too).
+async fn watches(who: &Identity, path: &str, events: usize, clients: usize) -> Phase {
+    let watchers = watcher_count(events, clients);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -299,8 +306,8 @@ async fn watches(who: &Identity, path: &str, events: usize, watchers: usize) -> 
     // included.
     let errors = events.saturating_sub(lat.len());
     let measured = (
-        crate::stats::rate(lat.len(), started.elapsed()),
-        crate::stats::summarize(&mut lat),
+        rate(lat.len(), started.elapsed()),
+        summarize(&mut lat),
         errors,
     );
     phase("watched update", events, watchers, who, measured)
