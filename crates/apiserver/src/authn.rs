@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use kubeboot_pki::name::Name;
 use x509_parser::prelude::*;
 
 /// An authenticated user, as Kubernetes' `user.Info`.
@@ -125,18 +126,14 @@ impl ClientCa {
         {
             return Err(CertAuthError::Usage);
         }
-        let text = |a: &AttributeTypeAndValue<'_>| a.as_str().unwrap_or_default().to_owned();
-        let mut groups: Vec<String> = leaf.subject().iter_organization().map(text).collect();
+        // Read as Go reads it: a name with a value no check can read is no identity.
+        let name = Name::parse(leaf.subject()).map_err(|_| CertAuthError::Parse)?;
+        let mut groups = name.organizations;
         groups.push(AUTHENTICATED.into());
         let not_after = UNIX_EPOCH
             + std::time::Duration::from_secs(u64::try_from(v.not_after.timestamp()).unwrap_or(0));
         let user = UserInfo {
-            name: leaf
-                .subject()
-                .iter_common_name()
-                .next()
-                .map(text)
-                .unwrap_or_default(),
+            name: name.common_name,
             uid: String::new(),
             groups,
             extra: BTreeMap::new(),
@@ -145,13 +142,43 @@ impl ClientCa {
     }
 }
 
-/// Extracts the bearer token of an `Authorization` header value, as Kubernetes does:
-/// the scheme is case-insensitive, the token is the rest, trimmed.
+/// The bearer token of an `Authorization` header value, read as Kubernetes' bearer-token
+/// authenticator reads it: the value trimmed and split on single spaces; the scheme is
+/// `bearer` in any case, the token is the second part and must not be empty (so
+/// `Bearer  <token>`, with two spaces, carries none), and a third part is ignored. `None`:
+/// the header carries no bearer token, and the request is authenticated as if it had none.
 pub fn bearer_token(header: &str) -> Option<&str> {
-    let (scheme, token) = header.trim().split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
+    let mut parts = header.trim().splitn(3, ' ');
+    let scheme = parts.next()?;
+    let token = parts.next()?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_are_read_as_kubernetes_reads_them() {
+        for (header, want) in [
+            (
+                "Bearer abcdef.0123456789abcdef",
+                Some("abcdef.0123456789abcdef"),
+            ),
+            (
+                "bearer abcdef.0123456789abcdef",
+                Some("abcdef.0123456789abcdef"),
+            ),
+            ("BEARER t", Some("t")),
+            ("  Bearer t  ", Some("t")),
+            ("Bearer t extra", Some("t")),
+            ("Bearer  t", None),
+            ("Bearer ", None),
+            ("Bearer", None),
+            ("Basic dXNlcjpwYXNz", None),
+            ("Bearer\tt", None),
+        ] {
+            assert_eq!(bearer_token(header), want, "{header:?}");
+        }
     }
-    let token = token.trim();
-    (!token.is_empty()).then_some(token)
 }

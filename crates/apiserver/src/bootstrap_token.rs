@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use base64::Engine;
 use kubeboot_api::Clock;
@@ -34,35 +35,42 @@ impl TokenAuthenticator for BootstrapTokenAuthenticator {
                 .get(&def.key("kube-system", &token.id.secret_name()))
                 .await
                 .ok()??;
-            let obj: Value = serde_json::from_slice(&kv.value).ok()?;
-            let data: BTreeMap<String, Vec<u8>> = obj
-                .get("data")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-                .filter_map(|(k, v)| {
-                    let bytes = base64::engine::general_purpose::STANDARD
-                        .decode(v.as_str()?)
-                        .ok()?;
-                    Some((k.clone(), bytes))
-                })
-                .collect();
-            let view = SecretView {
-                type_: obj.get("type").and_then(Value::as_str).unwrap_or_default(),
-                deleting: obj
-                    .pointer("/metadata/deletionTimestamp")
-                    .is_some_and(|v| !v.is_null()),
-                data: &data,
-            };
-            let user = authenticate(&token, &view, self.clock.now())?;
-            let mut groups = user.groups;
-            groups.push(AUTHENTICATED.into());
-            Some(UserInfo {
-                name: user.name,
-                uid: String::new(),
-                groups,
-                extra: Default::default(),
-            })
+            user_of(&token, &kv.value, self.clock.now())
         })
     }
+}
+
+/// The user a token is, given its Secret as stored (JSON): `None` when the Secret does not
+/// authenticate it (wrong secret, expired, not for authentication, being deleted, or not a
+/// token Secret at all).
+pub fn user_of(token: &BootstrapToken, secret_json: &[u8], now: SystemTime) -> Option<UserInfo> {
+    let obj: Value = serde_json::from_slice(secret_json).ok()?;
+    let data: BTreeMap<String, Vec<u8>> = obj
+        .get("data")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(v.as_str()?)
+                .ok()?;
+            Some((k.clone(), bytes))
+        })
+        .collect();
+    let view = SecretView {
+        type_: obj.get("type").and_then(Value::as_str).unwrap_or_default(),
+        deleting: obj
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|v| !v.is_null()),
+        data: &data,
+    };
+    let user = authenticate(token, &view, now)?;
+    let mut groups = user.groups;
+    groups.push(AUTHENTICATED.into());
+    Some(UserInfo {
+        name: user.name,
+        uid: String::new(),
+        groups,
+        extra: Default::default(),
+    })
 }

@@ -5,8 +5,10 @@
 //! pki/apiserver.crt pki/apiserver.key   the serving certificate
 //! admin.conf                            kubernetes-admin in system:masters (0600)
 //! controller-manager.conf               system:kube-controller-manager (0600)
-//! db/state.db                           the embedded store
+//! db/state.db                           the embedded store (0600)
 //! ```
+//!
+//! The dir and `db/` are 0700: the store holds every Secret.
 //!
 //! Nothing that exists is overwritten. A CA or serving certificate without its key (or
 //! the reverse), or a file that does not parse, is reported as a half-written directory.
@@ -16,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use kubeboot_pki::cert::random_serial;
-use kubeboot_pki::files::{Mode, write_atomic};
+use kubeboot_pki::files::{Mode, private_dir, write_atomic};
 use kubeboot_pki::kubeconfig::Credential;
 use kubeboot_pki::{CertificateAuthority, KeyAlgorithm, Kubeconfig, LeafSpec, PrivateKey, Usage};
 
@@ -104,8 +106,8 @@ impl DataDir {
         opts: &InitOptions,
         now: SystemTime,
     ) -> Result<CertificateAuthority, DataDirError> {
+        self.make_private()?;
         std::fs::create_dir_all(self.root.join("pki"))?;
-        std::fs::create_dir_all(self.root.join("db"))?;
         let ca = match self.read_pair("ca.crt", "ca.key")? {
             Some((cert, key)) => CertificateAuthority::from_pem(&cert, &key)
                 .map_err(|e| unusable(&self.pki("ca.key"), e))?,
@@ -200,11 +202,28 @@ impl DataDir {
         Ok(())
     }
 
+    /// Makes the data dir and `db/` private to this user (0700), as etcd and kubeadm keep
+    /// theirs: the store holds every Secret, bootstrap tokens included. A dir an earlier
+    /// version left open to others is tightened, and the server says so.
+    fn make_private(&self) -> Result<(), DataDirError> {
+        for dir in [self.root.clone(), self.root.join("db")] {
+            if let Some(was) = private_dir(&dir)? {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    mode = %format!("{was:04o}"),
+                    "the data dir was readable by other users; its mode is now 0700"
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Takes the keys a control plane shares from another server's data dir
     /// (`--join-control-plane`): the cluster CA and, where present, the service-account and
     /// front-proxy keys. Keys are written 0600, atomically. A file this dir already holds
     /// must be identical: a data dir never changes CA.
     pub fn adopt_shared_pki(&self, from: &DataDir) -> Result<Vec<PathBuf>, DataDirError> {
+        self.make_private()?;
         std::fs::create_dir_all(self.root.join("pki"))?;
         if from.read_pair("ca.crt", "ca.key")?.is_none() {
             return Err(unusable(

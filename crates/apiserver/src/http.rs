@@ -6,7 +6,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use base64::Engine;
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderMap, Method, Request, Response, StatusCode, header};
@@ -18,9 +17,12 @@ use kubeboot_api::{Status, StatusCause};
 use kubeboot_store::{Revision, Store, StoreError};
 use serde_json::{Value, json};
 
+use crate::admission::namespace_lifecycle;
 use crate::authn::{ClientCa, UserInfo, bearer_token};
 use crate::authz::{Attributes, Authorizer, Decision, forbidden_message};
+use crate::body::{decode, is_json, read_body};
 use crate::discovery;
+use crate::listoptions::{self, decode_continue, encode_continue};
 use crate::metrics::Metrics;
 use crate::object::{self, meta_mut, meta_str, set_resource_version, set_type};
 use crate::patch::{self, PatchType};
@@ -35,8 +37,7 @@ use crate::watchcache::{CachedEvent, WatchCache, with_resource_version};
 /// The response body type.
 pub type Body = BoxBody<Bytes, Infallible>;
 
-/// The largest request body accepted (kube-apiserver's limit).
-pub const MAX_BODY: usize = 3 * 1024 * 1024;
+pub use crate::body::MAX_BODY;
 
 /// Authenticates bearer tokens (the bootstrap-token authenticator plugs in here).
 pub trait TokenAuthenticator: Send + Sync {
@@ -114,11 +115,15 @@ pub struct App {
     pub version: VersionInfo,
     /// Per-address limit on anonymous requests.
     pub anonymous_limiter: Option<crate::ratelimit::Limiter>,
+    /// The limits on requests served at once.
+    pub inflight: crate::inflight::InFlight,
+    /// The audit policy and log, when auditing.
+    pub audit: Option<Arc<crate::audit::Auditor>>,
 }
 
 type Res = Result<Response<Body>, Status>;
 
-fn full(bytes: impl Into<Bytes>) -> Body {
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed()
@@ -214,9 +219,18 @@ impl App {
         let started = Instant::now();
         let query = parse_query(req.uri().query());
         let info = RequestInfo::new(req.method().as_str(), req.uri().path(), &query);
-        let resp = match self.serve(req, &info, &query, &peer).await {
-            Ok(r) => r,
-            Err(s) => status_response(&s),
+        let mut record = self.audit.as_ref().map(|a| {
+            let uri = req.uri().path_and_query().map_or("", |p| p.as_str());
+            let agent = req.headers().get(header::USER_AGENT);
+            let agent = agent.and_then(|v| v.to_str().ok()).unwrap_or_default();
+            a.begin(uri, &info.verb, peer.remote, agent)
+        });
+        let resp = self.serve(req, &info, &query, &peer, record.as_mut()).await;
+        let resp = match (&self.audit, record) {
+            (Some(auditor), Some(record)) => {
+                crate::audit::respond(auditor.clone(), record, &info.verb, resp).await
+            }
+            _ => resp.unwrap_or_else(|s| status_response(&s)),
         };
         // Labels come from fixed sets, so no client can grow the metrics without bound.
         let resource = match info.is_resource {
@@ -239,9 +253,12 @@ impl App {
     }
 
     async fn authenticate(&self, headers: &HeaderMap, peer: &PeerCert) -> Result<UserInfo, Status> {
-        if let Some(auth) = headers.get(header::AUTHORIZATION) {
-            let token = auth.to_str().ok().and_then(bearer_token);
-            if let (Some(token), Some(tokens)) = (token, &self.tokens)
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer_token);
+        if let Some(token) = token {
+            if let Some(tokens) = &self.tokens
                 && let Some(user) = tokens.authenticate(token).await
             {
                 return Ok(user);
@@ -269,16 +286,33 @@ impl App {
         info: &RequestInfo,
         q: &Query,
         conn: &Conn,
+        mut record: Option<&mut crate::audit::Record>,
     ) -> Res {
         let user = self.authenticate(req.headers(), &conn.cert).await?;
+        let attrs = attributes(info);
+        let auditing = self.audit.as_deref().zip(record.as_deref_mut());
+        if let Some((auditor, record)) = auditing {
+            auditor.authenticated(record, &user, &attrs, &info.version);
+        }
         if user.name == crate::authn::ANONYMOUS
             && let Some(limiter) = &self.anonymous_limiter
             && let Err(wait) = limiter.check(conn.remote, Instant::now())
         {
             return Err(Status::too_many_requests(wait));
         }
-        let attrs = attributes(info);
-        if self.authz.authorize(&user, &attrs) == Decision::Denied {
+        // Held until the response is built, the request's body included.
+        let _slot = self.inflight.admit(
+            crate::inflight::classify(&info.verb, &info.subresource),
+            &user,
+        )?;
+        let decision = self.authz.authorize(&user, &attrs);
+        if let Some((auditor, record)) = self.audit.as_deref().zip(record.as_deref_mut()) {
+            match &decision {
+                Decision::Allowed { reason } => auditor.decided(record, true, reason),
+                Decision::Denied => auditor.decided(record, false, ""),
+            }
+        }
+        if decision == Decision::Denied {
             let subject = info.is_resource.then(|| kubeboot_api::status::Subject {
                 resource: &info.resource,
                 group: &info.group,
@@ -304,6 +338,13 @@ impl App {
         } else {
             (String::new(), Bytes::new())
         };
+        if let Some((auditor, record)) = self.audit.as_deref().zip(record) {
+            let named_by_body = info.verb == "create";
+            if (named_by_body || record.level() >= crate::audit::Level::Request) && !body.is_empty()
+            {
+                auditor.request_object(record, decode(&ct, &body).ok().as_ref());
+            }
+        }
         if let Some(review) = registry::REVIEWS.iter().find(|r| {
             r.group == info.group && r.version == info.version && r.plural == info.resource
         }) {
@@ -376,6 +417,15 @@ impl App {
         } else {
             ""
         };
+        if matches!(info.verb.as_str(), "create" | "update")
+            && q.get("fieldValidation").is_some_and(|v| v == "Strict")
+            && is_json(&ct)
+        {
+            let duplicates = crate::strict::duplicate_fields(&body);
+            if !duplicates.is_empty() {
+                return Err(crate::strict::decoding_error(def, &duplicates));
+            }
+        }
         match info.verb.as_str() {
             "get" => self.get(def, ns, &info.name, &want).await,
             "list" => self.list(def, ns, q, &want).await,
@@ -535,6 +585,7 @@ impl App {
     }
 
     async fn list(&self, def: &ResourceDef, ns: &str, q: &Query, want: &Want) -> Res {
+        listoptions::resource_version(q)?;
         let (labels, fields) = selectors(def, q)?;
         let limit = q
             .get("limit")
@@ -648,17 +699,18 @@ impl App {
 
     async fn watch(&self, def: &'static ResourceDef, ns: &str, q: &Query, want: &Want) -> Res {
         let (labels, fields) = selectors(def, q)?;
-        let rv = q
-            .get("resourceVersion")
-            .map(String::as_str)
-            .unwrap_or_default();
+        let rv = listoptions::resource_version(q)?;
         let prefix = def.ns_prefix(ns);
         let key = fields
             .name()
             .map(|n| def.key(ns, n))
             .filter(|_| !def.namespaced || !ns.is_empty());
         let mut initial: Vec<Value> = Vec::new();
-        let after: Revision = if rv.is_empty() || rv == "0" {
+        let after: Revision = if let Some(rv) = rv.filter(|rv| *rv > 0) {
+            Revision::try_from(rv).map_err(|_| {
+                Status::bad_request(format!("invalid resource version: {rv} is out of range"))
+            })?
+        } else {
             // Synthetic ADDED events for the current state, then changes after it.
             let page = self
                 .read_page(def, &prefix, key.as_deref(), None, None)
@@ -670,9 +722,6 @@ impl App {
                 }
             }
             page.revision
-        } else {
-            rv.parse()
-                .map_err(|_| Status::bad_request(format!("invalid resourceVersion {rv:?}")))?
         };
         let handle = match self.cache.watch(&prefix, key, after) {
             Ok(h) => h,
@@ -682,11 +731,7 @@ impl App {
                 )));
             }
         };
-        let timeout = q
-            .get("timeoutSeconds")
-            .and_then(|t| t.parse::<u64>().ok())
-            .map(|t| Duration::from_secs(t.clamp(1, 3600)))
-            .unwrap_or(Duration::from_secs(1800));
+        let timeout = listoptions::watch_timeout(q);
         let bookmarks = q
             .get("allowWatchBookmarks")
             .is_some_and(|v| v == "true" || v == "1");
@@ -802,17 +847,59 @@ impl App {
         })
     }
 
-    async fn ensure_namespace(&self, ns: &str) -> Result<(), Status> {
-        let def = registry::by_kind(registry::Kind::Namespace);
-        match self
+    /// Refuses a new `name` of `def` in namespace `ns` unless `ns` exists and is not being
+    /// deleted (NamespaceLifecycle).
+    async fn ensure_namespace(
+        &self,
+        def: &ResourceDef,
+        name: &str,
+        ns: &str,
+    ) -> Result<(), Status> {
+        let ns_def = registry::by_kind(registry::Kind::Namespace);
+        let Some(kv) = self
             .store
-            .get(&def.key("", ns))
+            .get(&ns_def.key("", ns))
             .await
-            .map_err(|e| from_store(e, def, ns))?
-        {
-            Some(_) => Ok(()),
-            None => Err(Status::not_found(def.subject(ns))),
+            .map_err(|e| from_store(e, ns_def, ns))?
+        else {
+            return Err(Status::not_found(ns_def.subject(ns)));
+        };
+        let namespace: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
+        if namespace_lifecycle::is_terminating(&namespace) {
+            return Err(namespace_lifecycle::terminating_denial(
+                def.subject(name),
+                ns,
+            ));
         }
+        Ok(())
+    }
+
+    /// Marks a namespace about to be deleted `Terminating` (with its deletionTimestamp), so
+    /// nothing new is created in it while its contents go; returns its new revision.
+    async fn mark_terminating(
+        &self,
+        def: &ResourceDef,
+        name: &str,
+        mut namespace: Value,
+        rev: Revision,
+    ) -> Result<Revision, Status> {
+        if namespace_lifecycle::is_terminating(&namespace) {
+            return Ok(rev);
+        }
+        namespace["status"]["phase"] = json!("Terminating");
+        meta_mut(&mut namespace).insert(
+            "deletionTimestamp".into(),
+            json!(format_rfc3339(self.now())),
+        );
+        strip_rv(&mut namespace);
+        let value = serde_json::to_vec(&namespace)
+            .map_err(|e| Status::internal(format!("encoding namespace {name}: {e}")))?;
+        let kv = self
+            .store
+            .update(&def.key("", name), value.into(), Some(rev))
+            .await
+            .map_err(|e| from_store(e, def, name))?;
+        Ok(kv.mod_revision)
     }
 
     async fn create(
@@ -829,7 +916,7 @@ impl App {
         let mut obj = self.admit_new(def, ns, sent, q, user)?;
         let mut name = meta_str(&obj, "name").to_owned();
         if def.namespaced {
-            self.ensure_namespace(ns).await?;
+            self.ensure_namespace(def, &name, ns).await?;
         }
         if q.get("dryRun").is_some_and(|d| d == "All") {
             return Ok(json_response(StatusCode::CREATED, &self.output(def, obj)));
@@ -1074,7 +1161,14 @@ impl App {
                 ));
             }
         }
+        let mut old_rev = old_rev;
         if def.kind_id == registry::Kind::Namespace {
+            if let Some(denial) = namespace_lifecycle::delete_denial(name) {
+                return Err(denial);
+            }
+            old_rev = self
+                .mark_terminating(def, name, old.clone(), old_rev)
+                .await?;
             self.delete_namespace_contents(name).await?;
         }
         let kv = self
@@ -1121,6 +1215,8 @@ impl App {
             .await
             .map_err(|e| from_store(e, def, ""))?;
         let mut deleted = Vec::new();
+        // Kubernetes deletes what it may and answers with the first refusal.
+        let mut refused = None;
         for kv in page.items {
             let Ok(mut obj) = serde_json::from_slice::<Value>(&kv.value) else {
                 continue;
@@ -1130,11 +1226,20 @@ impl App {
             {
                 continue;
             }
+            let mut expected = None;
             if def.kind_id == registry::Kind::Namespace {
-                self.delete_namespace_contents(meta_str(&obj, "name"))
+                let name = meta_str(&obj, "name").to_owned();
+                if let Some(denial) = namespace_lifecycle::delete_denial(&name) {
+                    refused.get_or_insert(denial);
+                    continue;
+                }
+                let rev = self
+                    .mark_terminating(def, &name, obj.clone(), kv.mod_revision)
                     .await?;
+                self.delete_namespace_contents(&name).await?;
+                expected = Some(rev);
             }
-            match self.store.delete(&kv.key, None).await {
+            match self.store.delete(&kv.key, expected).await {
                 Ok(d) => {
                     set_resource_version(&mut obj, d.mod_revision);
                     deleted.push(obj);
@@ -1142,6 +1247,9 @@ impl App {
                 Err(StoreError::NotFound(_)) => {}
                 Err(e) => return Err(from_store(e, def, "")),
             }
+        }
+        if let Some(refused) = refused {
+            return Err(refused);
         }
         let rev = self
             .store
@@ -1275,80 +1383,6 @@ fn review_attributes(spec: &Value) -> Option<Attributes> {
     })
 }
 
-async fn read_body(req: Request<Incoming>) -> Result<(String, Bytes), Status> {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json")
-        .to_owned();
-    let mut body = req.into_body();
-    let mut buf = bytes::BytesMut::new();
-    let mut too_large = false;
-    let mut seen = 0usize;
-    let read = async {
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| {
-                Status::bad_request(format!("failed to read the request body: {e}"))
-            })?;
-            if let Ok(data) = frame.into_data() {
-                seen += data.len();
-                // Past the limit the rest is read and dropped (up to 64 MiB), so the client
-                // hears the 413 instead of a reset connection.
-                if seen > MAX_BODY {
-                    too_large = true;
-                    buf.clear();
-                    if seen > 64 * MAX_BODY / 3 {
-                        break;
-                    }
-                } else {
-                    buf.extend_from_slice(&data);
-                }
-            }
-        }
-        Ok::<(), Status>(())
-    };
-    tokio::time::timeout(Duration::from_secs(60), read)
-        .await
-        .map_err(|_| Status::timeout("timed out reading the request body"))??;
-    if too_large {
-        return Err(Status::too_large("the request body is larger than 3 MiB"));
-    }
-    Ok((ct, buf.freeze()))
-}
-
-fn decode(ct: &str, body: &[u8]) -> Result<Value, Status> {
-    let media = ct.split(';').next().unwrap_or_default().trim();
-    let v: Value = match media {
-        "application/json" | "" | "*/*" => serde_json::from_slice(body).map_err(|e| {
-            Status::bad_request(format!(
-                "the body of the request could not be decoded as JSON: {e}"
-            ))
-        })?,
-        "application/yaml" => {
-            let text = std::str::from_utf8(body)
-                .map_err(|_| Status::bad_request("the body of the request is not UTF-8"))?;
-            serde_saphyr::from_str(text).map_err(|e| {
-                Status::bad_request(format!(
-                    "the body of the request could not be decoded as YAML: {e}"
-                ))
-            })?
-        }
-        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body).map_err(|e| {
-            Status::bad_request(format!(
-                "the body of the request could not be decoded as protobuf: {e}"
-            ))
-        })?,
-        other => return Err(Status::unsupported_media_type(other)),
-    };
-    if !v.is_object() {
-        return Err(Status::bad_request(
-            "the body of the request must be a JSON object",
-        ));
-    }
-    Ok(v)
-}
-
 fn check_type(def: &ResourceDef, obj: &Value) -> Result<(), Status> {
     let api_version = obj
         .get("apiVersion")
@@ -1395,14 +1429,11 @@ fn normalize(def: &ResourceDef, mut sent: Value, q: &Query) -> Result<Value, Sta
     if let Some(sent) = sent {
         let unknown = object::unknown_fields(&sent, &kept);
         if !unknown.is_empty() {
-            let list = unknown
+            let errors: Vec<String> = unknown
                 .iter()
                 .map(|f| format!("unknown field \"{f}\""))
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(Status::bad_request(format!(
-                "strict decoding error: {list}"
-            )));
+                .collect();
+            return Err(crate::strict::decoding_error(def, &errors));
         }
     }
     let mut kept = kept;
@@ -1483,32 +1514,12 @@ fn strip_rv(obj: &mut Value) {
     meta_mut(obj).remove("resourceVersion");
 }
 
-fn encode_continue(key: &str, rev: Revision) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(json!({"v": "meta.k8s.io/v1", "rv": rev, "start": key}).to_string())
-}
-
 /// The label and field selectors of a list, watch or deletecollection.
 fn selectors(def: &ResourceDef, q: &Query) -> Result<(LabelSelector, FieldSelector), Status> {
     let param = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
     Ok((
         LabelSelector::parse(param("labelSelector"))?,
         FieldSelector::parse(param("fieldSelector"), def.field_selectors)?,
-    ))
-}
-
-fn decode_continue(token: &str) -> Result<(String, Revision), Status> {
-    let bad = || Status::bad_request("continue key is not valid: the continue token is malformed");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token.trim_end_matches('='))
-        .map_err(|_| bad())?;
-    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    Ok((
-        v.get("start")
-            .and_then(Value::as_str)
-            .ok_or_else(bad)?
-            .to_owned(),
-        v.get("rv").and_then(Value::as_i64).ok_or_else(bad)?,
     ))
 }
 

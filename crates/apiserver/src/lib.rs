@@ -4,13 +4,19 @@
 //!
 //! [`Store`]: kubeboot_store::Store
 
+pub mod admission;
+pub mod audit;
 pub mod authn;
 pub mod authz;
+pub mod body;
 pub mod bootstrap_token;
+pub mod connection;
 pub mod datadir;
 pub mod discovery;
 pub mod encryption;
 pub mod http;
+pub mod inflight;
+pub mod listoptions;
 pub mod metrics;
 pub mod object;
 pub mod patch;
@@ -23,6 +29,7 @@ pub mod selectors;
 pub mod server;
 pub mod status;
 pub mod strategy;
+pub mod strict;
 pub mod tables;
 pub mod tls;
 pub mod watchcache;

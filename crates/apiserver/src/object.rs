@@ -112,9 +112,13 @@ fn walk_unknown(sent: &Value, kept: &Value, path: &str, out: &mut Vec<String>) {
 
 /// DNS-1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63.
 pub fn is_dns1123_label(s: &str) -> bool {
+    s.len() <= 63 && matches_label_pattern(s)
+}
+
+/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, of any length.
+fn matches_label_pattern(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
-        && b.len() <= 63
         && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
@@ -123,7 +127,9 @@ pub fn is_dns1123_label(s: &str) -> bool {
 
 /// DNS-1123 subdomain: dot-separated labels, at most 253.
 pub fn is_dns1123_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns1123_label)
+    // Kubernetes' IsDNS1123Subdomain: the whole name at most 253 characters, and no limit
+    // on each label (unlike a DNS name).
+    s.len() <= 253 && s.split('.').all(matches_label_pattern)
 }
 
 /// A valid path segment name: not `.`/`..`, no `/` or `%`.
@@ -185,6 +191,13 @@ mod tests {
         assert!(!is_dns1123_label("-a"));
         assert!(is_dns1123_subdomain("a.b-c"));
         assert!(!is_dns1123_subdomain("a..b"));
+        assert!(!is_dns1123_label(&"a".repeat(64)), "a label is at most 63");
+        assert!(
+            is_dns1123_subdomain(&"a".repeat(253)),
+            "a subdomain's label is not"
+        );
+        assert!(!is_dns1123_subdomain(&"a".repeat(254)));
+        assert!(!is_dns1123_subdomain("a.-b"));
         assert!(is_path_segment("system:node-bootstrapper"));
         assert!(!is_path_segment("a/b"));
         assert_eq!(random_suffix().len(), 5);

@@ -1,14 +1,11 @@
 //! Starting the API server: open the store, start the watch cache and the RBAC snapshot,
 //! create the default objects, then accept TLS connections.
 
-use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kubeboot_api::clock::SystemClock;
 use kubeboot_store::Store;
@@ -21,6 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::authn::{ClientCa, UserInfo};
 use crate::authz::{Authorizer, Mode, RbacSnapshot};
 use crate::bootstrap_token::BootstrapTokenAuthenticator;
+use crate::connection::{self, Protocol};
 use crate::http::{App, Conn, TokenAuthenticator, VersionInfo};
 use crate::metrics::Metrics;
 pub use crate::ratelimit::RateLimit;
@@ -53,6 +51,19 @@ pub struct ServerConfig {
     pub anonymous_rate_limit: Option<RateLimit>,
     /// Encryption at rest of Secrets (`--encryption-provider-config`).
     pub encryption: Option<crate::encryption::Encryption>,
+    /// Limits on requests served at once (`--max-requests-inflight`,
+    /// `--max-mutating-requests-inflight`).
+    pub inflight: crate::inflight::InFlightLimits,
+    /// Auditing (`--audit-policy-file`, `--audit-log-path`); `None`: none.
+    pub audit: Option<AuditConfig>,
+}
+
+/// What to audit and where to write it.
+pub struct AuditConfig {
+    /// The policy.
+    pub policy: crate::audit::Policy,
+    /// The log.
+    pub log: crate::audit::LogOptions,
 }
 
 /// Where the API server keeps its objects.
@@ -88,6 +99,9 @@ pub enum StartError {
     /// The default objects could not be created.
     #[error("creating default objects: {0}")]
     Seed(String),
+    /// The audit log could not be opened.
+    #[error("{0}")]
+    Audit(#[from] crate::audit::log::LogError),
 }
 
 /// A started server.
@@ -167,6 +181,17 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
             clock: clock.clone(),
         }) as Arc<dyn TokenAuthenticator>
     });
+    let audit = match cfg.audit {
+        Some(a) => {
+            let log = crate::audit::AuditLog::open(a.log)?;
+            Some(Arc::new(crate::audit::Auditor::new(
+                a.policy,
+                log,
+                clock.clone(),
+            )))
+        }
+        None => None,
+    };
     let app = Arc::new(App {
         store: store.clone(),
         cache: cache.clone(),
@@ -178,6 +203,8 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         metrics,
         version: VersionInfo::default(),
         anonymous_limiter: cfg.anonymous_rate_limit.map(crate::ratelimit::Limiter::new),
+        inflight: crate::inflight::InFlight::new(cfg.inflight),
+        audit,
     });
     seed_defaults(&app).await?;
     authz.set_rbac(rbac_snapshot(store.as_ref()).await?);
@@ -210,12 +237,19 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>) {
+    let mut backoff = AcceptBackoff::default();
     loop {
         let (tcp, remote) = match listener.accept().await {
-            Ok(c) => c,
+            Ok(c) => {
+                backoff = AcceptBackoff::default();
+                c
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // Out of descriptors, most often: wait, longer each time, as Go's servers do,
+                // instead of spinning and filling the log.
+                let wait = backoff.next();
+                tracing::warn!(error = %e, retry_in = ?wait, "accept failed");
+                tokio::time::sleep(wait).await;
                 continue;
             }
         };
@@ -235,40 +269,39 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>
                 cert: app.peer_cert(cert.map(|c| c.as_ref())),
                 remote: remote.ip(),
             };
-            let http2 = session.alpn_protocol() == Some(b"h2");
-            serve_connection(app, TokioIo::new(tls), conn, http2).await;
+            let protocol = match session.alpn_protocol() {
+                Some(b"h2") => Protocol::Http2,
+                _ => Protocol::Http1,
+            };
+            serve_connection(app, tls, conn, protocol).await;
         });
     }
 }
 
-/// Serves one accepted connection until it closes: HTTP/2 when the TLS handshake agreed on
-/// it (ALPN `h2`), HTTP/1.1 otherwise — as Go's servers decide, with no sniffing of the
-/// first bytes.
-async fn serve_connection<I>(app: Arc<App>, io: I, conn: Conn, http2: bool)
+/// The wait after a failed accept: 5 ms, doubling to at most 1 s (Go's `net/http`).
+#[derive(Default)]
+struct AcceptBackoff(Option<Duration>);
+
+impl AcceptBackoff {
+    fn next(&mut self) -> Duration {
+        let wait = self.0.map_or(Duration::from_millis(5), |d| {
+            (d * 2).min(Duration::from_secs(1))
+        });
+        self.0 = Some(wait);
+        wait
+    }
+}
+
+/// Serves one connection's requests as `conn`'s.
+async fn serve_connection<I>(app: Arc<App>, io: I, conn: Conn, protocol: Protocol)
 where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let peer = Arc::new(conn);
-    let svc = hyper::service::service_fn(move |req| {
-        let app = app.clone();
-        let peer = peer.clone();
-        async move { Ok::<_, Infallible>(app.handle(req, peer).await) }
-    });
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Duration::from_secs(30));
-    let builder = if http2 {
-        builder.http2_only()
-    } else {
-        builder.http1_only()
-    };
-    let _ = builder.serve_connection(io, svc).await;
+    connection::serve(io, protocol, move |req| {
+        app.clone().handle(req, peer.clone())
+    })
+    .await;
 }
 
 impl RunningServer {
@@ -300,12 +333,7 @@ impl RunningServer {
                 cert: app.peer_cert(Some(&der)),
                 remote: std::net::Ipv4Addr::LOCALHOST.into(),
             };
-            runtime.spawn(serve_connection(
-                app.clone(),
-                TokioIo::new(server),
-                conn,
-                false,
-            ));
+            runtime.spawn(serve_connection(app.clone(), server, conn, Protocol::Http1));
             client
         }))
     }

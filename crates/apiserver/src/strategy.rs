@@ -10,6 +10,7 @@ use kubeboot_api::clock::format_rfc3339;
 use kubeboot_api::{Status, StatusCause};
 use serde_json::{Map, Value, json};
 
+use crate::admission::node_restriction;
 use crate::authn::UserInfo;
 use crate::authz::{Attributes, node_name};
 use crate::object::meta_str;
@@ -40,13 +41,17 @@ pub fn prepare_create(
         }
         Kind::Secret => fold_string_data(obj),
         Kind::Node => {
-            if let Some(node) = node_name(adm.user)
-                && node != name
-            {
-                return Err(Status::forbidden(
-                    Some(def.subject(&name)),
-                    &format!("node {node:?} is not allowed to modify node {name:?}"),
-                ));
+            if let Some(node) = node_name(adm.user) {
+                let denial = if node != name {
+                    Some(format!(
+                        "node {node:?} is not allowed to modify node {name:?}"
+                    ))
+                } else {
+                    node_restriction::node_write_denial(node, obj, None)
+                };
+                if let Some(denial) = denial {
+                    return Err(Status::forbidden(Some(def.subject(&name)), &denial));
+                }
             }
         }
         Kind::Lease => {
@@ -203,6 +208,13 @@ pub fn prepare_update(
         (_, other) => {
             return Err(Status::not_found(def.subject(&format!("{name}/{other}"))));
         }
+    }
+    // A node's write of its own Node, through the object or its status.
+    if def.kind_id == Kind::Node
+        && let Some(node) = node_name(adm.user)
+        && let Some(denial) = node_restriction::node_write_denial(node, new, Some(old))
+    {
+        return Err(Status::forbidden(Some(def.subject(&name)), &denial));
     }
     Ok(())
 }

@@ -330,17 +330,14 @@ pub fn renew_all(dir: &Path, validity: Duration, now: SystemTime) -> Result<Outc
         let Ok((_, cert)) = X509Certificate::from_der(&block.contents) else {
             continue;
         };
-        let text = |a: &AttributeTypeAndValue<'_>| a.as_str().unwrap_or_default().to_owned();
+        let Ok(name) = kubeboot_pki::name::Name::parse(cert.subject()) else {
+            continue;
+        };
         let (dns, ips) = sans(&cert);
         let id = Identity {
             stem: stem.clone(),
-            cn: cert
-                .subject()
-                .iter_common_name()
-                .next()
-                .map(text)
-                .unwrap_or_default(),
-            orgs: cert.subject().iter_organization().map(text).collect(),
+            cn: name.common_name,
+            orgs: name.organizations,
             dns,
             ips,
             usages: usages_of(&cert),

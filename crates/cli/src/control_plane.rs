@@ -11,13 +11,18 @@ use clap::Args;
 use kubeboot_api::SystemClock;
 use kubeboot_apiserver::authz::Mode;
 use kubeboot_apiserver::datadir::{DataDir, InitOptions, server_url};
-use kubeboot_apiserver::server::{RateLimit, Storage, ensure_cluster_info, ensure_first_token};
+use kubeboot_apiserver::inflight::InFlightLimits;
+use kubeboot_apiserver::server::{
+    AuditConfig, RateLimit, Storage, ensure_cluster_info, ensure_first_token,
+};
 use kubeboot_apiserver::{RunningServer, ServerConfig, start};
 use kubeboot_controllers::leader_election::{self, LeaderElection};
 use kubeboot_controllers::metrics::Counters;
 use kubeboot_pki::{CertificateAuthority, Kubeconfig};
 
-use crate::{ApiserverArgs, ControllerManagerArgs, EtcdArgs, InitArgs, ServerArgs, ServingArgs};
+use crate::{
+    ApiserverArgs, AuditArgs, ControllerManagerArgs, EtcdArgs, InitArgs, ServerArgs, ServingArgs,
+};
 
 /// kube-controller-manager's leader election flags.
 #[derive(Args, Clone)]
@@ -262,6 +267,39 @@ fn rate_limit(s: &ServingArgs) -> Option<RateLimit> {
     })
 }
 
+/// The audit configuration, as kube-apiserver reads its flags: a log without a policy
+/// records nothing (and says so).
+fn audit(a: &AuditArgs) -> Result<Option<AuditConfig>> {
+    let (Some(policy), Some(path)) = (&a.audit_policy_file, &a.audit_log_path) else {
+        if a.audit_log_path.is_some() {
+            tracing::warn!(
+                "--audit-log-path is set but --audit-policy-file is not: nothing is audited"
+            );
+        }
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(policy)
+        .with_context(|| format!("reading --audit-policy-file {}", policy.display()))?;
+    let policy = kubeboot_apiserver::audit::Policy::parse(&text)
+        .with_context(|| format!("--audit-policy-file {}", policy.display()))?;
+    Ok(Some(AuditConfig {
+        policy,
+        log: kubeboot_apiserver::audit::LogOptions {
+            path: path.clone(),
+            max_age_days: a.audit_log_maxage,
+            max_backups: a.audit_log_maxbackup,
+            max_size_mb: a.audit_log_maxsize,
+        },
+    }))
+}
+
+fn inflight(s: &ServingArgs) -> InFlightLimits {
+    InFlightLimits {
+        read_only: s.max_requests_inflight,
+        mutating: s.max_mutating_requests_inflight,
+    }
+}
+
 pub(crate) async fn server(args: ServerArgs) -> Result<()> {
     let ServerArgs {
         init: init_args,
@@ -292,6 +330,8 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
         watch_cache_size: serving.default_watch_cache_size.max(1),
         anonymous_rate_limit: rate_limit(&serving),
         encryption: encryption(&serving)?,
+        inflight: inflight(&serving),
+        audit: audit(&serving.audit)?,
     };
     let running = start(cfg).await.context("starting the API server")?;
     let url = server_url(
@@ -376,7 +416,8 @@ pub(crate) async fn apiserver(args: ApiserverArgs) -> Result<()> {
     if modes.is_empty() {
         bail!("--authorization-mode needs at least one mode");
     }
-    std::fs::create_dir_all(&args.storage_dir)
+    // The store holds every Secret: its dir is private to this user, as etcd's is.
+    kubeboot_pki::files::private_dir(&args.storage_dir)
         .with_context(|| format!("creating {}", args.storage_dir.display()))?;
     let cfg = ServerConfig {
         bind_address: args.serving.bind_address,
@@ -391,6 +432,8 @@ pub(crate) async fn apiserver(args: ApiserverArgs) -> Result<()> {
         watch_cache_size: args.serving.default_watch_cache_size.max(1),
         anonymous_rate_limit: rate_limit(&args.serving),
         encryption: encryption(&args.serving)?,
+        inflight: inflight(&args.serving),
+        audit: audit(&args.serving.audit)?,
     };
     let running = start(cfg).await.context("starting the API server")?;
     println!("kubeboot API server listening on https://{}", running.addr);

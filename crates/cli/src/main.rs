@@ -83,6 +83,13 @@ pub(crate) struct ServingArgs {
     /// Anonymous requests one client address may burst above the rate.
     #[arg(long, default_value_t = 40)]
     pub(crate) anonymous_burst: u32,
+    /// Read-only requests served at once (0: no limit); more get 429. Watches are not
+    /// counted, and system:masters is always served.
+    #[arg(long, default_value_t = 400)]
+    pub(crate) max_requests_inflight: usize,
+    /// Mutating requests served at once (0: no limit); more get 429.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) max_mutating_requests_inflight: usize,
     /// Events the watch cache keeps so watches can resume from a resourceVersion.
     #[arg(long, default_value_t = 100_000)]
     pub(crate) default_watch_cache_size: usize,
@@ -91,6 +98,28 @@ pub(crate) struct ServingArgs {
     pub(crate) encryption_provider_config: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) etcd: EtcdArgs,
+    #[command(flatten)]
+    pub(crate) audit: AuditArgs,
+}
+
+/// kube-apiserver's audit flags.
+#[derive(Args, Clone)]
+pub(crate) struct AuditArgs {
+    /// The audit policy (audit.k8s.io/v1 Policy): which requests are recorded, at which level.
+    #[arg(long)]
+    pub(crate) audit_policy_file: Option<PathBuf>,
+    /// Write audit events here, one JSON line each ("-": standard output).
+    #[arg(long)]
+    pub(crate) audit_log_path: Option<PathBuf>,
+    /// Days to keep rotated audit logs (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) audit_log_maxage: u32,
+    /// Rotated audit logs to keep (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) audit_log_maxbackup: usize,
+    /// Megabytes an audit log reaches before it is rotated (0: 100).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) audit_log_maxsize: u64,
 }
 
 /// kube-apiserver's etcd flags, shared by `server`, `apiserver` and `rewrite-secrets`.

@@ -11,7 +11,8 @@ use kubeboot_api::clock::parse_go_duration;
 use kubeboot_bootstrap::BootstrapToken;
 use kubeboot_client::{CertSource, Client};
 use kubeboot_node::agent::{NodeConfig, NodeIdentity, ensure_client_certificate, node_client};
-use kubeboot_node::discovery::{CaTrust, Cluster, file_discovery, token_discovery};
+use kubeboot_node::discovery::{CaOrigin, CaTrust, Cluster, file_discovery, token_discovery};
+use kubeboot_node::leftovers::Before;
 use kubeboot_pki::Kubeconfig;
 use kubeboot_pki::files::{Mode, write_atomic};
 use kubeboot_pki::kubeconfig::Credential;
@@ -153,7 +154,11 @@ pub(crate) async fn join(args: JoinArgs) -> Result<()> {
         (Some(file), _) => {
             say(&format!("[discovery] Using the kubeconfig from {file}"));
             let kc = file_discovery(file).await?;
-            let cluster = kubeboot_node::discovery::cluster_of(&kc.to_yaml())?;
+            let origin = match file.starts_with("https://") {
+                true => CaOrigin::Remote,
+                false => CaOrigin::Local,
+            };
+            let cluster = kubeboot_node::discovery::cluster_of(&kc.to_yaml(), origin)?;
             (cluster, Some(kc), None)
         }
         (None, Some(token)) => {
@@ -181,6 +186,10 @@ pub(crate) async fn join(args: JoinArgs) -> Result<()> {
         }
     };
     let bootstrap = bootstrap_kubeconfig(&cluster, bootstrap_token.as_ref(), file_kubeconfig)?;
+    let before = Before::note(
+        &[&cfg.bootstrap_kubeconfig, &cfg.kubeconfig],
+        &[&cfg.cert_dir],
+    );
     write_atomic(
         &cfg.bootstrap_kubeconfig,
         bootstrap.to_yaml().as_bytes(),
@@ -197,8 +206,15 @@ pub(crate) async fn join(args: JoinArgs) -> Result<()> {
     };
     let result = bootstrap_node(&cfg, &bootstrap, reuse).await;
     if result.is_err() {
-        // No node credentials are left behind by a failed join.
+        // No node credentials are left behind by a failed join: not the bootstrap
+        // kubeconfig, and not a certificate, key or kubeconfig issued before the failure.
         let _ = std::fs::remove_file(&cfg.bootstrap_kubeconfig);
+        for left in before.remove_created() {
+            say(&format!(
+                "[reset] could not remove {}: remove it by hand",
+                left.display()
+            ));
+        }
     }
     let id = result?;
     say("");

@@ -312,3 +312,99 @@ fn an_issued_csr_whose_certificate_expired_is_cleaned() {
         "the cleaner deleted the CSR once its certificate expired"
     );
 }
+
+/// A CSR whose subject is written in BMPString (UTF-16), as `openssl` writes it when its
+/// string mask allows nothing else; returns its base64.
+fn bmp_csr(dir: &Path, name: &str, dn: &[(&str, &str)]) -> String {
+    let fields: String = dn.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+    let cnf = format!(
+        "[req]\ndistinguished_name = dn\nstring_mask = MASK:0x800\nprompt = no\n[dn]\n{fields}"
+    );
+    std::fs::write(dir.join(format!("{name}.cnf")), cnf).expect("write config");
+    let (key, csr, cnf) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.cnf"),
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-config",
+            &cnf,
+        ],
+    );
+    base64::engine::general_purpose::STANDARD
+        .encode(std::fs::read(dir.join(csr)).expect("read csr"))
+}
+
+#[test]
+fn subjects_in_bmpstring_are_read_checked_and_issued_as_they_are() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let bearer = format!("Authorization: Bearer {}", s.token());
+    // CertificateSubjectRestriction sees the group however it is encoded.
+    let masters = bmp_csr(
+        d,
+        "masters",
+        &[("O", "system:masters"), ("CN", "evil-admin")],
+    );
+    let (code, v) = post_csr(
+        &s,
+        &["-H", &bearer],
+        &masters,
+        "kubernetes.io/kube-apiserver-client",
+        &["client auth"],
+        "",
+    );
+    assert_eq!(code, 403, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("system:masters group is not allowed")),
+        "{v}"
+    );
+    // A node's request in BMPString is recognised, approved, and the certificate names
+    // exactly the subject that was checked.
+    let node = bmp_csr(
+        d,
+        "enc",
+        &[("O", "system:nodes"), ("CN", "system:node:enc")],
+    );
+    let (code, v) = post_csr(
+        &s,
+        &["-H", &bearer],
+        &node,
+        "kubernetes.io/kube-apiserver-client-kubelet",
+        &["digital signature", "client auth"],
+        "",
+    );
+    assert_eq!(code, 201, "{v}");
+    let name = v["metadata"]["name"].as_str().expect("name").to_owned();
+    let v = wait_csr(&s, &name, Duration::from_secs(30), issued);
+    assert!(issued(&v), "approved and issued: {v}");
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(v["status"]["certificate"].as_str().expect("cert"))
+        .expect("b64");
+    std::fs::write(d.join("enc.crt"), &pem).expect("write");
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in"])
+        .arg(d.join("enc.crt"))
+        .output()
+        .expect("openssl");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "subject=CN=system:node:enc,O=system:nodes"
+    );
+}

@@ -255,7 +255,108 @@ fn assert_failed_cleanly(out: &std::process::Output, dir: &Path, needle: &str) {
         !dir.join("bootstrap-kubelet.conf").exists() && !dir.join("kubelet.conf").exists(),
         "no node credentials are left"
     );
-    assert!(!dir.join("pki/kubelet-client-current.pem").exists());
+    let keys: Vec<_> = std::fs::read_dir(dir.join("pki"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(keys.is_empty(), "no certificate or key is left: {keys:?}");
+}
+
+/// cluster-info as the admin reads it, and the name of its JWS for the server's token.
+fn cluster_info(s: &Server) -> (serde_json::Value, String) {
+    let (code, body) = s.admin_curl(&[], CLUSTER_INFO);
+    assert_eq!(code, 200, "{body}");
+    let id = s.token()[..6].to_owned();
+    (
+        serde_json::from_str(&body).expect("json"),
+        format!("jws-kubeconfig-{id}"),
+    )
+}
+
+const CLUSTER_INFO: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
+
+#[test]
+fn a_signed_cluster_info_naming_a_local_ca_file_is_refused() {
+    let s = Server::start();
+    // The administrator (or whoever holds the token and answers for the server) makes
+    // cluster-info name its CA by a path on the joining machine; the bootstrap signer signs
+    // it again with the token.
+    let (mut cm, jws) = cluster_info(&s);
+    let before = cm["data"][&jws].clone();
+    let kc = cm["data"]["kubeconfig"]
+        .as_str()
+        .expect("kubeconfig")
+        .to_owned();
+    let line = kc
+        .lines()
+        .find(|l| l.trim_start().starts_with("certificate-authority-data:"))
+        .expect("inline CA");
+    let indent = &line[..line.len() - line.trim_start().len()];
+    let by_path = format!("{indent}certificate-authority: {}", s.ca().display());
+    cm["data"]["kubeconfig"] = kc.replace(line, &by_path).into();
+    let (code, out) = s.admin_curl(
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &cm.to_string(),
+        ],
+        CLUSTER_INFO,
+    );
+    assert_eq!(code, 200, "{out}");
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let (cm, _) = cluster_info(&s);
+            cm["data"][&jws] != before && cm["data"][&jws].is_string()
+        }),
+        "the bootstrap signer signed the new cluster-info"
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("w");
+    let mut args = join_args(&s);
+    args.extend([
+        "--node-name".into(),
+        "w".into(),
+        "--dir".into(),
+        dir.display().to_string(),
+    ]);
+    let out = join(&args, &[]);
+    assert_failed_cleanly(
+        &out,
+        &dir,
+        "only certificate-authority-data is accepted from cluster-info",
+    );
+}
+
+#[test]
+fn a_join_that_fails_after_its_certificate_is_issued_leaves_nothing() {
+    let s = Server::start();
+    // Without system:basic-user nobody may ask who they are: the node's certificate is
+    // issued, and then the join's last check fails.
+    ok(
+        s.kubectl(
+            "kubectl",
+            &["delete", "clusterrolebinding", "system:basic-user"],
+        ),
+        "delete the binding",
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("w");
+    let mut args = join_args(&s);
+    args.extend([
+        "--node-name".into(),
+        "w".into(),
+        "--dir".into(),
+        dir.display().to_string(),
+    ]);
+    let out = join(&args, &[]);
+    assert_failed_cleanly(&out, &dir, "checking the node's kubeconfig");
+    let csrs = ok(s.kubectl("kubectl", &["get", "csr"]), "get csr");
+    assert!(
+        csrs.contains("Approved,Issued"),
+        "the certificate was issued: {csrs}"
+    );
 }
 
 #[test]

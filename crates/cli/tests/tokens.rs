@@ -274,3 +274,33 @@ fn anonymous_requests_are_rate_limited_per_address() {
     let (code, _) = s.admin_curl(&[], "/healthz");
     assert_eq!(code, 200, "authenticated users are not limited");
 }
+
+#[test]
+fn a_bearer_token_after_two_spaces_is_no_token() {
+    let s = Server::start();
+    let token = s.token();
+    let csr = |header: &str| {
+        s.curl(
+            &[
+                "-H",
+                header,
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                "{}",
+            ],
+            CSRS,
+        )
+        .0
+    };
+    // Kubernetes splits the header on single spaces: the token is then empty, and the
+    // request is anonymous, which may not create CSRs.
+    assert_eq!(csr(&format!("Authorization: Bearer  {token}")), 403);
+    // As the token, the same body is merely invalid.
+    assert_eq!(csr(&format!("Authorization: Bearer {token}")), 422);
+    assert_eq!(
+        bearer_code(&s, &format!("{token} extra"), CSRS),
+        200,
+        "a third part is ignored"
+    );
+}

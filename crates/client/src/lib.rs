@@ -215,30 +215,41 @@ impl Client {
         path: &str,
         body: Option<(&str, Bytes)>,
     ) -> Result<RawResponse, ClientError> {
-        let req = self.request(method, path, body)?;
         let transport = |e: &dyn std::fmt::Display| ClientError::Transport {
             server: self.server.to_string(),
             message: e.to_string(),
         };
         let fut = async {
-            let resp = self
-                .http
-                .request(req)
-                .await
-                .map_err(|e| transport(&error_chain(&e)))?;
-            let (parts, body) = resp.into_parts();
-            // A server (or, before discovery has verified it, anyone) cannot make us buffer
-            // more than this.
-            let body = http_body_util::Limited::new(body, MAX_RESPONSE)
-                .collect()
-                .await
-                .map_err(|e| transport(&e))?
-                .to_bytes();
-            Ok(RawResponse {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            })
+            // A server past its in-flight limit answers 429 with Retry-After; like
+            // client-go, wait that long and try again, up to 10 times.
+            for retry in 0..=MAX_RETRIES {
+                let req = self.request(method.clone(), path, body.clone())?;
+                let resp = self
+                    .http
+                    .request(req)
+                    .await
+                    .map_err(|e| transport(&error_chain(&e)))?;
+                let (parts, body) = resp.into_parts();
+                if let Some(wait) = retry_after(parts.status, &parts.headers)
+                    && retry < MAX_RETRIES
+                {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                // A server (or, before discovery has verified it, anyone) cannot make us
+                // buffer more than this.
+                let body = http_body_util::Limited::new(body, MAX_RESPONSE)
+                    .collect()
+                    .await
+                    .map_err(|e| transport(&e))?
+                    .to_bytes();
+                return Ok(RawResponse {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body,
+                });
+            }
+            unreachable!("the last try returns")
         };
         tokio::time::timeout(self.timeout, fut)
             .await
@@ -502,3 +513,22 @@ fn kubeconfig_data(
     }
     Ok(None)
 }
+
+/// How long to wait before trying a request again that the server answered 429 with a
+/// `Retry-After` header (seconds; at most 10, as a server cannot park us for long).
+fn retry_after(status: StatusCode, headers: &http::HeaderMap) -> Option<Duration> {
+    if status != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let secs: u64 = headers
+        .get(header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs.clamp(1, 10)))
+}
+
+/// Tries of a request refused with 429, after the first (client-go's `maxRetries`).
+const MAX_RETRIES: u32 = 10;

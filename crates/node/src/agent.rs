@@ -68,7 +68,7 @@ fn cluster_of(kc: &Kubeconfig) -> Result<(String, Vec<u8>), AgentError> {
     let (cluster, _) = kc
         .current()
         .map_err(|e| AgentError::Config(e.to_string()))?;
-    let ca = crate::discovery::cluster_of(&kc.to_yaml())
+    let ca = crate::discovery::cluster_of(&kc.to_yaml(), crate::discovery::CaOrigin::Local)
         .map(|c| c.ca_pem)
         .or_else(|_| -> Result<Vec<u8>, AgentError> {
             use base64::Engine;

@@ -108,7 +108,7 @@ pub fn verify_cluster_info(
     if !kubeboot_bootstrap::jws::verify_detached(jws, kubeconfig, id, token.secret.expose()) {
         return Err(DiscoveryError::BadSignature);
     }
-    let cluster = cluster_of(kubeconfig)?;
+    let cluster = cluster_of(kubeconfig, CaOrigin::Remote)?;
     if let CaTrust::Pinned(pins) = trust {
         let presented: Vec<Vec<u8>> = x509_parser::pem::Pem::iter_from_buffer(&cluster.ca_pem)
             .filter_map(Result::ok)
@@ -131,8 +131,20 @@ pub fn verify_cluster_info(
     Ok(cluster)
 }
 
+/// Where a kubeconfig came from, which decides whether it may name its CA by a file path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaOrigin {
+    /// A kubeconfig from the network (cluster-info, or a `--discovery-file` URL), which
+    /// nobody has authenticated yet: its CA must be
+    /// inline (`certificate-authority-data`), as kubeadm requires; a path is refused, never
+    /// opened — the server would choose a file of the joining machine to trust.
+    Remote,
+    /// A kubeconfig this machine's operator gave: a CA file it names is read.
+    Local,
+}
+
 /// The unnamed (or current) cluster of a kubeconfig text.
-pub fn cluster_of(kubeconfig: &str) -> Result<Cluster, DiscoveryError> {
+pub fn cluster_of(kubeconfig: &str, origin: CaOrigin) -> Result<Cluster, DiscoveryError> {
     let kc = Kubeconfig::from_yaml(kubeconfig)
         .map_err(|e| DiscoveryError::BadKubeconfig(e.to_string()))?;
     let entry = kc
@@ -154,8 +166,13 @@ pub fn cluster_of(kubeconfig: &str) -> Result<Cluster, DiscoveryError> {
         (Some(d), _) => base64::engine::general_purpose::STANDARD
             .decode(d.trim())
             .map_err(|e| DiscoveryError::BadKubeconfig(e.to_string()))?,
-        (None, Some(p)) => {
+        (None, Some(p)) if origin == CaOrigin::Local => {
             std::fs::read(p).map_err(|e| DiscoveryError::BadKubeconfig(format!("{p}: {e}")))?
+        }
+        (None, Some(p)) => {
+            return Err(DiscoveryError::BadKubeconfig(format!(
+                "it names its CA by a file path (certificate-authority: {p}); only certificate-authority-data is accepted from cluster-info"
+            )));
         }
         (None, None) => {
             return Err(DiscoveryError::BadKubeconfig(
@@ -323,6 +340,35 @@ mod tests {
         m.insert(KUBECONFIG_KEY.into(), Value::String(kc.into()));
         m.insert(format!("{JWS_PREFIX}{id}"), Value::String(jws.into()));
         m
+    }
+
+    #[test]
+    fn a_signed_cluster_info_naming_a_local_ca_file_is_refused_without_reading_it() {
+        let token: BootstrapToken = "abcdef.0123456789abcdef".parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let planted = dir.path().join("ca.crt");
+        let ca = ca_pem();
+        std::fs::write(&planted, &ca).unwrap();
+        let kc = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: \"\"\n  cluster:\n    server: https://10.0.0.1:6443\n    certificate-authority: {}\ncontexts: []\nusers: []\n",
+            planted.display()
+        );
+        let signed = data(
+            &kc,
+            "abcdef",
+            &sign_detached(&kc, "abcdef", "0123456789abcdef"),
+        );
+        let pin = kubeboot_pki::pin::pem_cert_pin(ca.as_bytes()).unwrap();
+        let trust = CaTrust::Pinned(PinSet::parse([pin.as_str()]).unwrap());
+        match verify_cluster_info(&signed, &token, &trust) {
+            Err(DiscoveryError::BadKubeconfig(why)) => {
+                assert!(why.contains("certificate-authority-data"), "{why}")
+            }
+            other => panic!("refused as a bad kubeconfig, not {other:?}"),
+        }
+        // The operator's own kubeconfig may name a file.
+        let local = cluster_of(&kc, CaOrigin::Local).expect("a local kubeconfig");
+        assert_eq!(local.ca_pem, ca.as_bytes());
     }
 
     #[test]

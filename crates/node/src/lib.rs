@@ -6,5 +6,6 @@
 pub mod agent;
 pub mod cert_store;
 pub mod discovery;
+pub mod leftovers;
 pub mod rotation;
 pub mod tls_bootstrap;

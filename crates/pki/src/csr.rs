@@ -50,6 +50,9 @@ pub enum CsrError {
     /// The self-signature does not verify.
     #[error("certificate request signature does not verify")]
     Signature,
+    /// A key this server cannot verify or certify.
+    #[error("{0}")]
+    UnsupportedKey(String),
 }
 
 /// Parses a PEM `CERTIFICATE REQUEST`, verifies its self-signature and extracts its names.
@@ -65,7 +68,7 @@ pub fn parse_pem_unverified(pem: &[u8]) -> Result<ParsedCsr, CsrError> {
     let der = pem_contents(pem)?;
     let (_, req) =
         X509CertificationRequest::from_der(&der).map_err(|e| CsrError::Parse(e.to_string()))?;
-    Ok(names(&req))
+    names(&req)
 }
 
 fn pem_contents(pem: &[u8]) -> Result<Vec<u8>, CsrError> {
@@ -80,30 +83,54 @@ fn pem_contents(pem: &[u8]) -> Result<Vec<u8>, CsrError> {
 pub fn parse_der(der: &[u8]) -> Result<ParsedCsr, CsrError> {
     let (_, req) =
         X509CertificationRequest::from_der(der).map_err(|e| CsrError::Parse(e.to_string()))?;
+    let parsed = names(&req)?;
+    supported_key(&req.certification_request_info.subject_pki)?;
     req.verify_signature().map_err(|_| CsrError::Signature)?;
-    Ok(names(&req))
+    Ok(parsed)
+}
+
+/// Refuses, by name, a key whose signature cannot be verified here: RSA under 2048 bits,
+/// ECDSA on a curve other than P-256, P-384 or P-521.
+fn supported_key(spki: &SubjectPublicKeyInfo<'_>) -> Result<(), CsrError> {
+    match spki.parsed() {
+        Ok(x509_parser::public_key::PublicKey::RSA(rsa)) if rsa.key_size() < 2048 => {
+            Err(CsrError::UnsupportedKey(format!(
+                "RSA keys of {} bits are not supported: use at least 2048 bits",
+                rsa.key_size()
+            )))
+        }
+        Ok(x509_parser::public_key::PublicKey::EC(_)) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string())
+                .unwrap_or_default();
+            match curve.as_str() {
+                "1.2.840.10045.3.1.7" | "1.3.132.0.34" | "1.3.132.0.35" => Ok(()),
+                other => Err(CsrError::UnsupportedKey(format!(
+                    "ECDSA curve {other} is not supported: use P-256, P-384 or P-521"
+                ))),
+            }
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The names and key of a parsed request.
-fn names(req: &X509CertificationRequest<'_>) -> ParsedCsr {
+fn names(req: &X509CertificationRequest<'_>) -> Result<ParsedCsr, CsrError> {
     let info = &req.certification_request_info;
-    let subject = &info.subject;
-    let text = |attr: &AttributeTypeAndValue<'_>| attr.as_str().unwrap_or_default().to_owned();
+    let name =
+        crate::name::Name::parse(&info.subject).map_err(|e| CsrError::Parse(e.to_string()))?;
     let mut out = ParsedCsr {
-        common_name: subject
-            .iter_common_name()
-            .next()
-            .map(text)
-            .unwrap_or_default(),
-        organizations: subject.iter_organization().map(text).collect(),
+        common_name: name.common_name,
+        organizations: name.organizations,
         dns_names: vec![],
         ip_addresses: vec![],
         emails: vec![],
         uris: vec![],
-        subject: subject
-            .iter_attributes()
-            .filter_map(|a| Some((a.attr_type().iter()?.collect(), a.as_str().ok()?.to_owned())))
-            .collect(),
+        subject: name.attributes,
         spki_der: info.subject_pki.raw.to_vec(),
         key: match info.subject_pki.algorithm.algorithm.to_id_string().as_str() {
             "1.2.840.113549.1.1.1" => KeyKind::Rsa,
@@ -125,7 +152,7 @@ fn names(req: &X509CertificationRequest<'_>) -> ParsedCsr {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 fn ip_text(bytes: &[u8]) -> String {

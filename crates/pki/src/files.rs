@@ -2,10 +2,11 @@
 //! Every write is atomic (temporary file, fsync, rename, fsync of the directory), so a
 //! crash leaves either the old file or the new one, never half of one.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Who may read a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +26,9 @@ impl Mode {
     }
 }
 
+/// Atomic writes made by this process, numbering their temporary files.
+static WRITES: AtomicU64 = AtomicU64::new(0);
+
 /// Writes `contents` to `path` atomically with the given mode.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: Mode) -> io::Result<()> {
     let dir = path
@@ -36,15 +40,20 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Mode) -> io::Result<()> 
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
     let tmp = dir.join(format!(
-        ".{}.tmp-{}",
+        ".{}.tmp-{}-{}",
         name.to_string_lossy(),
-        std::process::id()
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
     ));
+    // A leftover of a crashed write with the same name goes first (unlinking a planted
+    // symlink removes the link, never its target); then the file is created exclusively
+    // (O_EXCL: never an existing file, never through a symlink) and O_NOFOLLOW besides.
+    let _ = fs::remove_file(&tmp);
     let result = (|| {
         let mut f = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .mode(mode.bits())
             .open(&tmp)?;
         // The mode given to open() is filtered by the umask; set it exactly.
@@ -58,6 +67,27 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Mode) -> io::Result<()> 
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates `dir` (and its missing parents) readable by this user only (0700), or tightens an
+/// existing one to 0700 — where a server keeps what only it may read (its store holds every
+/// Secret), as etcd and kubeadm keep their data directories. Returns the mode it had when
+/// that mode let others in, so the caller can say it was changed.
+pub fn private_dir(dir: &Path) -> io::Result<Option<u32>> {
+    DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let meta = fs::symlink_metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a directory", dir.display()),
+        ));
+    }
+    let was = meta.permissions().mode() & 0o777;
+    if was & 0o077 == 0 {
+        return Ok(None);
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    Ok(Some(was))
 }
 
 /// Reads a file as UTF-8 text, saying which file when it fails.
@@ -83,5 +113,47 @@ mod tests {
         );
         let leftovers: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn a_symlink_planted_where_a_temporary_file_goes_is_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"keep").unwrap();
+        let p = dir.path().join("ca.key");
+        // Every name a write of this process could use next.
+        let next = WRITES.load(Ordering::Relaxed);
+        for n in next..next + 64 {
+            let tmp = dir
+                .path()
+                .join(format!(".ca.key.tmp-{}-{n}", std::process::id()));
+            std::os::unix::fs::symlink(&victim, tmp).unwrap();
+        }
+        write_atomic(&p, b"secret", Mode::Private).unwrap();
+        assert_eq!(
+            fs::read(&victim).unwrap(),
+            b"keep",
+            "the link's target is untouched"
+        );
+        assert_eq!(fs::read(&p).unwrap(), b"secret");
+        assert!(!fs::symlink_metadata(&p).unwrap().file_type().is_symlink());
+    }
+
+    #[test]
+    fn private_dirs_are_made_and_tightened_to_0700() {
+        let root = tempfile::tempdir().unwrap();
+        let fresh = root.path().join("a/b");
+        assert_eq!(private_dir(&fresh).unwrap(), None);
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&fresh), 0o700);
+        assert_eq!(mode(&root.path().join("a")), 0o700);
+        let old = root.path().join("old");
+        fs::create_dir(&old).unwrap();
+        fs::set_permissions(&old, fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(private_dir(&old).unwrap(), Some(0o755));
+        assert_eq!(mode(&old), 0o700);
+        let file = root.path().join("file");
+        fs::write(&file, b"").unwrap();
+        assert!(private_dir(&file).is_err(), "a file is not a directory");
     }
 }

@@ -9,6 +9,7 @@ pub mod csr;
 pub mod files;
 pub mod key;
 pub mod kubeconfig;
+pub mod name;
 pub mod pin;
 pub mod tls;
 

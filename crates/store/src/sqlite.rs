@@ -234,6 +234,12 @@ impl SqliteStore {
 }
 
 fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    keep_private(path).map_err(|e| {
+        StoreError::Backend(format!(
+            "cannot make the store {} private to this user: {e}",
+            path.display()
+        ))
+    })?;
     let conn = Connection::open(path).map_err(|e| {
         StoreError::Backend(format!("cannot open the store {}: {e}", path.display()))
     })?;
@@ -248,6 +254,37 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     )
     .map_err(backend)?;
     Ok(conn)
+}
+
+/// The store holds every Secret: its file is created 0600 before SQLite opens it (SQLite
+/// gives its `-wal` and `-shm` files the database file's mode), and a store made by an
+/// earlier version with a looser mode is tightened, files that exist included.
+fn keep_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let private = std::fs::Permissions::from_mode(0o600);
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(f) => return f.set_permissions(private),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::symlink_metadata(&name) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&name, private.clone())?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn row_kv(key: String, r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyValue> {

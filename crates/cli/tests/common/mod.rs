@@ -110,6 +110,23 @@ impl Server {
         }
     }
 
+    /// The bootstrap token of the join command the server printed.
+    pub fn token(&self) -> String {
+        self.join_command
+            .as_deref()
+            .expect("the server printed a join command")
+            .split_whitespace()
+            .skip_while(|w| *w != "--token")
+            .nth(1)
+            .expect("a --token in the join command")
+            .to_owned()
+    }
+
+    /// `host:port`.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("https://")
+    }
+
     pub fn kubeconfig(&self) -> PathBuf {
         self.dir.join("admin.conf")
     }

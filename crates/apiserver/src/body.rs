@@ -1,0 +1,99 @@
+//! Request bodies: read within their size and time limits, and decoded from JSON, YAML or
+//! Kubernetes' protobuf into one JSON object. Every body the server takes passes here.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, header};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use kubeboot_api::Status;
+use serde_json::Value;
+
+/// The largest request body accepted (kube-apiserver's limit).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// Reads a request's body (at most [`MAX_BODY`], within 60 s) and its content type.
+pub async fn read_body(req: Request<Incoming>) -> Result<(String, Bytes), Status> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_owned();
+    let mut body = req.into_body();
+    let mut buf = bytes::BytesMut::new();
+    let mut too_large = false;
+    let mut seen = 0usize;
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                Status::bad_request(format!("failed to read the request body: {e}"))
+            })?;
+            if let Ok(data) = frame.into_data() {
+                seen += data.len();
+                // Past the limit the rest is read and dropped (up to 64 MiB), so the client
+                // hears the 413 instead of a reset connection.
+                if seen > MAX_BODY {
+                    too_large = true;
+                    buf.clear();
+                    if seen > 64 * MAX_BODY / 3 {
+                        break;
+                    }
+                } else {
+                    buf.extend_from_slice(&data);
+                }
+            }
+        }
+        Ok::<(), Status>(())
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .map_err(|_| Status::timeout("timed out reading the request body"))??;
+    if too_large {
+        return Err(Status::too_large("the request body is larger than 3 MiB"));
+    }
+    Ok((ct, buf.freeze()))
+}
+
+/// Whether a body of content type `ct` is decoded as JSON.
+pub fn is_json(ct: &str) -> bool {
+    matches!(media_type(ct), "application/json" | "" | "*/*")
+}
+
+fn media_type(ct: &str) -> &str {
+    ct.split(';').next().unwrap_or_default().trim()
+}
+
+/// Decodes a JSON, YAML or protobuf body into a JSON object.
+pub fn decode(ct: &str, body: &[u8]) -> Result<Value, Status> {
+    let media = media_type(ct);
+    let v: Value = match media {
+        "application/json" | "" | "*/*" => serde_json::from_slice(body).map_err(|e| {
+            Status::bad_request(format!(
+                "the body of the request could not be decoded as JSON: {e}"
+            ))
+        })?,
+        "application/yaml" => {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| Status::bad_request("the body of the request is not UTF-8"))?;
+            serde_saphyr::from_str(text).map_err(|e| {
+                Status::bad_request(format!(
+                    "the body of the request could not be decoded as YAML: {e}"
+                ))
+            })?
+        }
+        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body).map_err(|e| {
+            Status::bad_request(format!(
+                "the body of the request could not be decoded as protobuf: {e}"
+            ))
+        })?,
+        other => return Err(Status::unsupported_media_type(other)),
+    };
+    if !v.is_object() {
+        return Err(Status::bad_request(
+            "the body of the request must be a JSON object",
+        ));
+    }
+    Ok(v)
+}

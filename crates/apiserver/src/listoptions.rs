@@ -1,0 +1,138 @@
+//! The query parameters of a list or watch (`metav1.ListOptions`) that are read the same
+//! everywhere, as kube-apiserver reads them: `resourceVersion` must be an unsigned integer
+//! (`storage.ValidateListOptions`), and a watch's `timeoutSeconds` ends it after that long —
+//! at once when negative, after the default when absent or zero. And the `continue` token
+//! of a paged list.
+
+use std::time::Duration;
+
+use base64::Engine;
+use kubeboot_api::Status;
+use kubeboot_store::Revision;
+use serde_json::{Value, json};
+
+use crate::requestinfo::Query;
+
+/// `resourceVersion`: `None` when absent or empty; 400 with Kubernetes' message when it is
+/// not an unsigned integer.
+pub fn resource_version(q: &Query) -> Result<Option<u64>, Status> {
+    match q.get("resourceVersion").map(String::as_str) {
+        None | Some("") => Ok(None),
+        Some(rv) => parse_uint(rv).map(Some).map_err(|why| {
+            Status::bad_request(format!(
+                "invalid resource version: resourceVersion: Invalid value: {rv:?}: strconv.ParseUint: parsing {rv:?}: {why}"
+            ))
+        }),
+    }
+}
+
+/// How long a watch runs.
+pub fn watch_timeout(q: &Query) -> Duration {
+    match q.get("timeoutSeconds").and_then(|t| t.parse::<i64>().ok()) {
+        None | Some(0) => DEFAULT_WATCH_TIMEOUT,
+        Some(t) if t < 0 => Duration::ZERO,
+        Some(t) => Duration::from_secs(t.unsigned_abs()).min(MAX_WATCH_TIMEOUT),
+    }
+}
+
+/// The continue token of a list page that ends before `key`, at revision `rev`.
+pub fn encode_continue(key: &str, rev: Revision) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(json!({"v": "meta.k8s.io/v1", "rv": rev, "start": key}).to_string())
+}
+
+/// The key and revision a continue token carries; 400 for a token this server did not make.
+pub fn decode_continue(token: &str) -> Result<(String, Revision), Status> {
+    let bad = || Status::bad_request("continue key is not valid: the continue token is malformed");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim_end_matches('='))
+        .map_err(|_| bad())?;
+    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    Ok((
+        v.get("start")
+            .and_then(Value::as_str)
+            .ok_or_else(bad)?
+            .to_owned(),
+        v.get("rv").and_then(Value::as_i64).ok_or_else(bad)?,
+    ))
+}
+
+/// Go's `strconv.ParseUint(s, 10, 64)`: digits only (no sign), within 64 bits.
+fn parse_uint(s: &str) -> Result<u64, &'static str> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("invalid syntax");
+    }
+    s.parse().map_err(|_| "value out of range")
+}
+
+/// kube-apiserver's `--min-request-timeout`.
+const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
+/// No watch runs longer than this, whatever it asks.
+const MAX_WATCH_TIMEOUT: Duration = Duration::from_secs(3600);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(k: &str, v: &str) -> Query {
+        Query::from([(k.to_owned(), v.to_owned())])
+    }
+
+    #[test]
+    fn resource_versions_are_unsigned_integers() {
+        for (rv, want) in [
+            ("", Ok(None)),
+            ("0", Ok(Some(0))),
+            ("39", Ok(Some(39))),
+            (
+                "abc",
+                Err(
+                    "invalid resource version: resourceVersion: Invalid value: \"abc\": strconv.ParseUint: parsing \"abc\": invalid syntax",
+                ),
+            ),
+            (
+                "+5",
+                Err(
+                    "invalid resource version: resourceVersion: Invalid value: \"+5\": strconv.ParseUint: parsing \"+5\": invalid syntax",
+                ),
+            ),
+            (
+                "-1",
+                Err(
+                    "invalid resource version: resourceVersion: Invalid value: \"-1\": strconv.ParseUint: parsing \"-1\": invalid syntax",
+                ),
+            ),
+            (
+                "99999999999999999999",
+                Err(
+                    "invalid resource version: resourceVersion: Invalid value: \"99999999999999999999\": strconv.ParseUint: parsing \"99999999999999999999\": value out of range",
+                ),
+            ),
+        ] {
+            let got = resource_version(&query("resourceVersion", rv));
+            match (got, want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{rv}"),
+                (Err(s), Err(want)) => {
+                    assert_eq!((s.code, s.message.as_str()), (400, want), "{rv}")
+                }
+                (got, want) => panic!("{rv}: got {got:?}, want {want:?}"),
+            }
+        }
+        assert_eq!(resource_version(&Query::new()).expect("absent"), None);
+    }
+
+    #[test]
+    fn watch_timeouts_as_kube_apiserver_reads_them() {
+        for (t, want) in [
+            ("-5", Duration::ZERO),
+            ("0", DEFAULT_WATCH_TIMEOUT),
+            ("x", DEFAULT_WATCH_TIMEOUT),
+            ("1", Duration::from_secs(1)),
+            ("300", Duration::from_secs(300)),
+            ("99999", MAX_WATCH_TIMEOUT),
+        ] {
+            assert_eq!(watch_timeout(&query("timeoutSeconds", t)), want, "{t}");
+        }
+        assert_eq!(watch_timeout(&Query::new()), DEFAULT_WATCH_TIMEOUT);
+    }
+}

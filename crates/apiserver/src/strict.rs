@@ -1,0 +1,188 @@
+//! `fieldValidation=Strict`'s refusals, worded as kube-apiserver words them: a JSON body
+//! that names a field twice (`duplicate field "data.a"`, found in the bytes as sent, since
+//! a decoded object keeps only the last) or a field the kind does not have
+//! (`unknown field "spec.x"`) is a 400 whose message names the kind and version.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use kubeboot_api::Status;
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::registry::ResourceDef;
+
+/// The 400 for `errors` (each already worded, e.g. `duplicate field "data.a"`).
+pub fn decoding_error(def: &ResourceDef, errors: &[String]) -> Status {
+    Status::bad_request(format!(
+        "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {}",
+        errors.join(", "),
+        kind = def.kind,
+        version = def.version,
+    ))
+}
+
+/// Every field named twice in a JSON document, as `duplicate field "<path>"` with the
+/// path as Kubernetes writes it (`data.a`, `spec.items[0].name`); at most 100, each once.
+/// A document that is not JSON has none here: decoding it reports that.
+pub fn duplicate_fields(json: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let _ = Walk {
+        path: String::new(),
+        found: &mut found,
+    }
+    .deserialize(&mut de);
+    found
+}
+
+/// Walks a JSON value, recording the duplicate keys of every object.
+struct Walk<'a> {
+    path: String,
+    found: &'a mut Vec<String>,
+}
+
+impl Walk<'_> {
+    fn record(&mut self, path: &str) {
+        let error = format!("duplicate field {path:?}");
+        if self.found.len() < MAX_ERRORS && !self.found.contains(&error) {
+            self.found.push(error);
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Walk<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = match self.path.is_empty() {
+                true => key.clone(),
+                false => format!("{}.{key}", self.path),
+            };
+            if !seen.insert(key) {
+                self.record(&path);
+            }
+            map.next_value_seed(Walk {
+                path,
+                found: &mut *self.found,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        for i in 0.. {
+            let item = Walk {
+                path: format!("{}[{i}]", self.path),
+                found: &mut *self.found,
+            };
+            if seq.next_element_seed(item)?.is_none() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// sigs.k8s.io/json reports at most this many.
+const MAX_ERRORS: usize = 100;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_fields_are_named_by_their_path() {
+        for (case, body, want) in [
+            ("none", r#"{"data":{"a":"1","b":"2"}}"#, vec![]),
+            (
+                "in a map",
+                r#"{"data":{"a":"1","a":"2"}}"#,
+                vec![r#"duplicate field "data.a""#],
+            ),
+            (
+                "at the top",
+                r#"{"kind":"ConfigMap","kind":"ConfigMap"}"#,
+                vec![r#"duplicate field "kind""#],
+            ),
+            (
+                "three times, once",
+                r#"{"a":1,"a":2,"a":3}"#,
+                vec![r#"duplicate field "a""#],
+            ),
+            (
+                "in a list item",
+                r#"{"spec":{"items":[{"n":1},{"n":1,"n":2}]}}"#,
+                vec![r#"duplicate field "spec.items[1].n""#],
+            ),
+            (
+                "same key, other objects",
+                r#"{"a":{"x":1},"b":{"x":1}}"#,
+                vec![],
+            ),
+            ("not JSON", "{", vec![]),
+        ] {
+            assert_eq!(duplicate_fields(body.as_bytes()), want, "{case}");
+        }
+    }
+
+    #[test]
+    fn at_most_100_are_reported() {
+        let body = format!(
+            "{{{}}}",
+            (0..300)
+                .map(|i| format!(r#""k{}":1"#, i % 150))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert_eq!(duplicate_fields(body.as_bytes()).len(), MAX_ERRORS);
+    }
+
+    #[test]
+    fn the_error_names_the_kind_and_version() {
+        let def = crate::registry::by_kind(crate::registry::Kind::ConfigMap);
+        let s = decoding_error(def, &[r#"duplicate field "data.a""#.to_owned()]);
+        assert_eq!(s.code, 400);
+        assert_eq!(
+            s.message,
+            r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: duplicate field "data.a""#
+        );
+    }
+}

@@ -1,0 +1,203 @@
+//! The audit log of the real server, driven by `kubeboot token`, `curl`, `openssl` and
+//! `kubectl`: token creation and deletion, a node's CSR with its automatic approval and
+//! signature, and a person's denial are each recorded with the user who did it; no token
+//! secret, key or Authorization header ever reaches the log, whatever the policy asks.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine;
+use common::{Server, bin, csr_pem, eventually, ok};
+use serde_json::Value;
+
+const CSRS: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+
+/// Everything at the most detailed level, and nothing of the health checks.
+const POLICY: &str = r#"apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: None
+    nonResourceURLs: ["/healthz*", "/readyz*", "/livez*"]
+  - level: RequestResponse
+"#;
+
+fn events(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON event per line"))
+        .collect()
+}
+
+fn find(events: &[Value], cond: impl Fn(&Value) -> bool) -> Option<&Value> {
+    events.iter().find(|e| cond(e))
+}
+
+fn is(e: &Value, verb: &str, resource: &str, sub: Option<&str>, user: &str) -> bool {
+    e["stage"] == "ResponseComplete"
+        && e["verb"] == verb
+        && e["objectRef"]["resource"] == resource
+        && e["objectRef"]["subresource"].as_str() == sub
+        && e["user"]["username"] == user
+}
+
+fn token(s: &Server, args: &[&str]) -> String {
+    let out = Command::new(bin())
+        .arg("token")
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(s.kubeconfig())
+        .output()
+        .expect("kubeboot token");
+    ok(out, "kubeboot token").trim().to_owned()
+}
+
+#[test]
+fn approvals_signatures_denials_and_tokens_are_recorded_with_their_users() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let policy = tmp.path().join("policy.yaml");
+    std::fs::write(&policy, POLICY).expect("write policy");
+    let log = tmp.path().join("audit/audit.log");
+    let s = Server::start_with(&[
+        "--audit-policy-file",
+        policy.to_str().expect("utf8"),
+        "--audit-log-path",
+        log.to_str().expect("utf8"),
+    ]);
+    let boot = s.token();
+    let boot_user = format!("system:bootstrap:{}", &boot[..6]);
+
+    // A token made and deleted by the administrator.
+    let made = token(&s, &["create"]);
+    token(&s, &["delete", &made[..6]]);
+
+    // A node's CSR, approved and signed by the controllers; another denied by a person.
+    let request = |subject: &str, name: &str, signer: &str| {
+        let pem = csr_pem(tmp.path(), name, subject);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(pem);
+        format!(
+            r#"{{"metadata":{{"name":"{name}"}},"spec":{{"request":"{b64}","signerName":"{signer}","usages":["digital signature","client auth"]}}}}"#
+        )
+    };
+    for (name, subject, signer) in [
+        (
+            "node-a",
+            "/O=system:nodes/CN=system:node:a",
+            "kubernetes.io/kube-apiserver-client-kubelet",
+        ),
+        // No controller approves what example.com signs: a person decides.
+        ("other", "/CN=other", "example.com/signer"),
+    ] {
+        let (code, out) = s.curl(
+            &[
+                "-H",
+                &format!("Authorization: Bearer {boot}"),
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                &request(subject, name, signer),
+            ],
+            CSRS,
+        );
+        assert_eq!(code, 201, "{out}");
+    }
+    ok(
+        s.kubectl("kubectl", &["certificate", "deny", "other"]),
+        "deny",
+    );
+
+    let signed = |e: &Value| {
+        e["verb"] == "update"
+            && e["objectRef"]["name"] == "node-a"
+            && e["objectRef"]["subresource"] == "status"
+            && e["responseStatus"]["code"] == 200
+    };
+    assert!(
+        eventually(Duration::from_secs(30), || find(&events(&log), signed)
+            .is_some()),
+        "the signature is recorded"
+    );
+    let all = events(&log);
+    let created = find(&all, |e| {
+        is(e, "create", "secrets", None, "kubernetes-admin")
+    })
+    .expect("the token's creation is recorded");
+    assert_eq!(
+        created["objectRef"]["name"],
+        format!("bootstrap-token-{}", &made[..6])
+    );
+    assert_eq!(
+        created["level"], "Metadata",
+        "a Secret is never recorded above Metadata"
+    );
+    assert!(created.get("requestObject").is_none() && created.get("responseObject").is_none());
+    assert!(
+        find(&all, |e| is(
+            e,
+            "delete",
+            "secrets",
+            None,
+            "kubernetes-admin"
+        ))
+        .is_some()
+    );
+    let csr = find(&all, |e| {
+        is(e, "create", "certificatesigningrequests", None, &boot_user)
+    })
+    .expect("the CSR's creation, by the bootstrap token");
+    assert_eq!(csr["level"], "RequestResponse");
+    assert_eq!(
+        csr["responseObject"]["spec"]["username"],
+        boot_user.as_str()
+    );
+    let approval = find(&all, |e| {
+        e["objectRef"]["name"] == "node-a" && e["objectRef"]["subresource"] == "approval"
+    })
+    .expect("the approval is recorded");
+    let approver = approval["user"]["username"].as_str().expect("a user");
+    assert!(
+        approver.starts_with("system:"),
+        "the controllers approved it: {approver}"
+    );
+    let denial = find(&all, |e| {
+        is(
+            e,
+            "update",
+            "certificatesigningrequests",
+            Some("approval"),
+            "kubernetes-admin",
+        )
+    })
+    .expect("the denial is recorded with the person who denied");
+    assert_eq!(denial["objectRef"]["name"], "other");
+    assert_eq!(
+        denial["requestObject"]["status"]["conditions"][0]["type"],
+        "Denied"
+    );
+    assert_eq!(all[0]["apiVersion"], "audit.k8s.io/v1");
+    assert!(
+        all.iter().all(|e| e["stage"] != "RequestReceived"),
+        "omitted stage"
+    );
+    assert!(all.iter().all(|e| {
+        !e["requestURI"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("/healthz")
+    }));
+
+    // Nothing secret, whatever the policy asks for.
+    let text = std::fs::read_to_string(&log).expect("log");
+    for secret in [&boot[7..], &made[7..]] {
+        assert!(!text.contains(secret), "a token secret is in the audit log");
+    }
+    assert!(
+        !text.contains("PRIVATE KEY") && !text.to_ascii_lowercase().contains("authorization\":")
+    );
+    let mode = std::fs::metadata(&log).expect("log").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}
