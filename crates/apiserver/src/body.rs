@@ -97,3 +97,21 @@ pub fn decode(ct: &str, body: &[u8]) -> Result<Value, Status> {
     }
     Ok(v)
 }
+
+/// Reads and drops what remains of a refused request's body, when it is small (at most 64
+/// KiB, within a second): the client's upload then ends normally and it reads the answer.
+/// A larger or slower one is left unread — refusing it cheaply is the point.
+pub async fn discard_small(req: Request<Incoming>) {
+    const SMALL: usize = 64 * 1024;
+    let mut body = req.into_body();
+    let mut seen = 0usize;
+    let drain = async {
+        while seen <= SMALL {
+            match body.frame().await {
+                Some(Ok(frame)) => seen += frame.data_ref().map_or(0, Bytes::len),
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+}

@@ -51,10 +51,17 @@ where
         hyper::service::service_fn(move |req| {
             // Open from the request's arrival until its response body is done or dropped.
             let stream = Stream::open(streams.clone());
+            let head = req.method() == http::Method::HEAD;
             let response = handle(req);
             async move {
                 let response = response.await;
                 Ok::<_, Infallible>(response.map(|body| {
+                    // A HEAD answer has the headers of a GET and no body: HTTP/1.1 drops
+                    // it by itself, but DATA frames on an HTTP/2 HEAD stream break it.
+                    let body = match head {
+                        true => empty(),
+                        false => body,
+                    };
                     body.map_frame(move |frame| {
                         let _open = &stream;
                         frame
@@ -93,6 +100,12 @@ where
     }
     // The GOAWAY is sent; a client that does not close is not waited for long.
     let _ = tokio::time::timeout(GOAWAY_GRACE, conn).await;
+}
+
+fn empty() -> Body {
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// How long a client may take to send its HTTP/1.1 request headers.
@@ -320,6 +333,38 @@ mod tests {
             .await
             .expect("closed once idle");
         served.await.expect("serve ended");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_request_over_http2_has_the_headers_and_no_body() {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let served = tokio::spawn(serve(server, Protocol::Http2, ok));
+        let (mut send, conn) = http2_client(client).await;
+        for _ in 0..2 {
+            let head = Request::head("http://x/healthz")
+                .body(Empty::new())
+                .unwrap();
+            let response = within(IDLE_TIMEOUT, "the answer", send.send_request(head))
+                .await
+                .expect("a HEAD answer, not a reset stream");
+            assert_eq!(response.status(), 200);
+            let body = response.into_body().collect().await.expect("a clean end");
+            assert!(body.to_bytes().is_empty());
+        }
+        let response = send
+            .send_request(get())
+            .await
+            .expect("the connection lives on");
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        assert_eq!(&body[..], b"ok");
+        drop(send);
+        let _ = within(2 * IDLE_TIMEOUT, "the close", conn).await;
+        let _ = served.await;
     }
 
     #[tokio::test(start_paused = true)]

@@ -18,6 +18,7 @@ use kubeboot_store::{Revision, Store, StoreError};
 use serde_json::{Value, json};
 
 use crate::admission::namespace_lifecycle;
+use crate::audit::Trail;
 use crate::authn::{ClientCa, UserInfo, bearer_token};
 use crate::authz::{Attributes, Authorizer, Decision, forbidden_message};
 use crate::body::{decode, is_json, read_body};
@@ -29,7 +30,7 @@ use crate::patch::{self, PatchType};
 use crate::registry::{self, NameRule, ResourceDef};
 use crate::requestinfo::{Query, RequestInfo, parse_query};
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::status::{from_store, status_response};
+use crate::status::from_store;
 use crate::strategy::{self, Admission};
 use crate::tables;
 use crate::watchcache::{CachedEvent, WatchCache, with_resource_version};
@@ -219,19 +220,9 @@ impl App {
         let started = Instant::now();
         let query = parse_query(req.uri().query());
         let info = RequestInfo::new(req.method().as_str(), req.uri().path(), &query);
-        let mut record = self.audit.as_ref().map(|a| {
-            let uri = req.uri().path_and_query().map_or("", |p| p.as_str());
-            let agent = req.headers().get(header::USER_AGENT);
-            let agent = agent.and_then(|v| v.to_str().ok()).unwrap_or_default();
-            a.begin(uri, &info.verb, peer.remote, agent)
-        });
-        let resp = self.serve(req, &info, &query, &peer, record.as_mut()).await;
-        let resp = match (&self.audit, record) {
-            (Some(auditor), Some(record)) => {
-                crate::audit::respond(auditor.clone(), record, &info.verb, resp).await
-            }
-            _ => resp.unwrap_or_else(|s| status_response(&s)),
-        };
+        let mut trail = Trail::begin(self.audit.as_ref(), &req, &info.verb, peer.remote);
+        let resp = self.serve(req, &info, &query, &peer, &mut trail).await;
+        let resp = trail.respond(&info.verb, resp).await;
         // Labels come from fixed sets, so no client can grow the metrics without bound.
         let resource = match info.is_resource {
             false => "",
@@ -253,11 +244,12 @@ impl App {
     }
 
     async fn authenticate(&self, headers: &HeaderMap, peer: &PeerCert) -> Result<UserInfo, Status> {
-        let token = headers
+        // Any bytes, as Go's server takes them: a header that is not ASCII still carries a
+        // token, which fails (401) rather than counting as no header (anonymous).
+        let header = headers
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer_token);
-        if let Some(token) = token {
+            .map(|v| String::from_utf8_lossy(v.as_bytes()));
+        if let Some(token) = header.as_deref().and_then(bearer_token) {
             if let Some(tokens) = &self.tokens
                 && let Some(user) = tokens.authenticate(token).await
             {
@@ -280,38 +272,32 @@ impl App {
         matches!(self.authz.authorize(user, a), Decision::Allowed { .. })
     }
 
-    async fn serve(
+    /// Authentication, the anonymous rate limit, the in-flight limit and authorization:
+    /// who the requester is and the slot the request holds until its response is built
+    /// (its body included), or why it is refused.
+    async fn admit(
         &self,
-        req: Request<Incoming>,
+        req: &Request<Incoming>,
         info: &RequestInfo,
-        q: &Query,
         conn: &Conn,
-        mut record: Option<&mut crate::audit::Record>,
-    ) -> Res {
-        let user = self.authenticate(req.headers(), &conn.cert).await?;
+        trail: &mut Trail,
+    ) -> Result<(UserInfo, crate::inflight::Slot), Status> {
         let attrs = attributes(info);
-        let auditing = self.audit.as_deref().zip(record.as_deref_mut());
-        if let Some((auditor, record)) = auditing {
-            auditor.authenticated(record, &user, &attrs, &info.version);
-        }
+        let user = self.authenticate(req.headers(), &conn.cert).await;
+        trail.authenticated(user.as_ref().ok(), &attrs, &info.version);
+        let user = user?;
         if user.name == crate::authn::ANONYMOUS
             && let Some(limiter) = &self.anonymous_limiter
             && let Err(wait) = limiter.check(conn.remote, Instant::now())
         {
             return Err(Status::too_many_requests(wait));
         }
-        // Held until the response is built, the request's body included.
-        let _slot = self.inflight.admit(
+        let slot = self.inflight.admit(
             crate::inflight::classify(&info.verb, &info.subresource),
             &user,
         )?;
         let decision = self.authz.authorize(&user, &attrs);
-        if let Some((auditor, record)) = self.audit.as_deref().zip(record.as_deref_mut()) {
-            match &decision {
-                Decision::Allowed { reason } => auditor.decided(record, true, reason),
-                Decision::Denied => auditor.decided(record, false, ""),
-            }
-        }
+        trail.decided(&decision);
         if decision == Decision::Denied {
             let subject = info.is_resource.then(|| kubeboot_api::status::Subject {
                 resource: &info.resource,
@@ -323,6 +309,27 @@ impl App {
                 &forbidden_message(&user, &attrs),
             ));
         }
+        Ok((user, slot))
+    }
+
+    async fn serve(
+        &self,
+        req: Request<Incoming>,
+        info: &RequestInfo,
+        q: &Query,
+        conn: &Conn,
+        trail: &mut Trail,
+    ) -> Res {
+        let (user, _slot) = match self.admit(&req, info, conn, trail).await {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                // A small upload is read to its end first: over HTTP/2 an answer that
+                // leaves the request unread ends in a stream reset, which some clients
+                // (curl) report instead of the answer.
+                crate::body::discard_small(req).await;
+                return Err(refusal);
+            }
+        };
         if !info.is_resource {
             return self.non_resource(&req, info, q).await;
         }
@@ -338,13 +345,7 @@ impl App {
         } else {
             (String::new(), Bytes::new())
         };
-        if let Some((auditor, record)) = self.audit.as_deref().zip(record) {
-            let named_by_body = info.verb == "create";
-            if (named_by_body || record.level() >= crate::audit::Level::Request) && !body.is_empty()
-            {
-                auditor.request_object(record, decode(&ct, &body).ok().as_ref());
-            }
-        }
+        trail.request_body(&info.verb, &ct, &body);
         if let Some(review) = registry::REVIEWS.iter().find(|r| {
             r.group == info.group && r.version == info.version && r.plural == info.resource
         }) {
@@ -377,9 +378,11 @@ impl App {
         {
             return Err(not_found());
         }
-        // What is authorized is what is done: no create of a named URL, and no create or
-        // delete through a subresource.
+        listoptions::write_options(&info.verb, q)?;
+        // What is authorized is what is done: no create of a named URL, no update of a
+        // collection, and no create or delete through a subresource.
         if (info.verb == "create" && !info.name.is_empty())
+            || (matches!(info.verb.as_str(), "update" | "patch") && info.name.is_empty())
             || (!info.subresource.is_empty()
                 && matches!(info.verb.as_str(), "create" | "delete" | "deletecollection"))
         {
@@ -1445,29 +1448,35 @@ fn normalize(def: &ResourceDef, mut sent: Value, q: &Query) -> Result<Value, Sta
 }
 
 fn validate_name(def: &ResourceDef, name: &str) -> Result<(), Status> {
-    let (ok, rule) = match def.name_rule {
+    // As Kubernetes' validators do: the length and the pattern, each its own cause.
+    let (max, pattern_ok, rule) = match def.name_rule {
         NameRule::Dns1123Label => (
-            object::is_dns1123_label(name),
+            Some(63),
+            object::matches_label_pattern(name),
             "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
         ),
         NameRule::Dns1123Subdomain => (
-            object::is_dns1123_subdomain(name),
+            Some(253),
+            object::matches_subdomain_pattern(name),
             "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
         ),
         NameRule::PathSegment => (
+            None,
             object::is_path_segment(name),
             "may not contain '/' or '%', and may not be '.' or '..'",
         ),
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(Status::invalid(
-            def.kind,
-            def.group,
-            name,
-            vec![StatusCause::invalid("metadata.name", name, rule)],
-        ))
+    let mut causes = Vec::new();
+    if let Some(max) = max.filter(|m| name.len() > *m) {
+        let detail = format!("must be no more than {max} characters");
+        causes.push(StatusCause::invalid("metadata.name", name, &detail));
+    }
+    if !pattern_ok {
+        causes.push(StatusCause::invalid("metadata.name", name, rule));
+    }
+    match causes.is_empty() {
+        true => Ok(()),
+        false => Err(Status::invalid(def.kind, def.group, name, causes)),
     }
 }
 

@@ -2,12 +2,13 @@
 //! everywhere, as kube-apiserver reads them: `resourceVersion` must be an unsigned integer
 //! (`storage.ValidateListOptions`), and a watch's `timeoutSeconds` ends it after that long —
 //! at once when negative, after the default when absent or zero. And the `continue` token
-//! of a paged list.
+//! of a paged list, and the options of a write (`dryRun`, `fieldValidation`), whose
+//! unknown values are refused rather than ignored (a mistyped `dryRun` must never write).
 
 use std::time::Duration;
 
 use base64::Engine;
-use kubeboot_api::Status;
+use kubeboot_api::{Status, StatusCause};
 use kubeboot_store::Revision;
 use serde_json::{Value, json};
 
@@ -23,6 +24,44 @@ pub fn resource_version(q: &Query) -> Result<Option<u64>, Status> {
                 "invalid resource version: resourceVersion: Invalid value: {rv:?}: strconv.ParseUint: parsing {rv:?}: {why}"
             ))
         }),
+    }
+}
+
+/// Refuses a write whose `dryRun` is not `All` or whose `fieldValidation` is not `Ignore`,
+/// `Warn` or `Strict`: 422 `Invalid` of the verb's options kind, as kube-apiserver's
+/// `ValidateCreateOptions` (and its update, patch and delete twins) answers.
+pub fn write_options(verb: &str, q: &Query) -> Result<(), Status> {
+    let kind = match verb {
+        "create" => "CreateOptions",
+        "update" => "UpdateOptions",
+        "patch" => "PatchOptions",
+        "delete" | "deletecollection" => "DeleteOptions",
+        _ => return Ok(()),
+    };
+    let mut causes = Vec::new();
+    if let Some(dry_run) = q.get("dryRun").filter(|d| *d != "All") {
+        causes.push(StatusCause::new(
+            "FieldValueNotSupported",
+            "dryRun",
+            format!("Unsupported value: []string{{{dry_run:?}}}: supported values: \"All\""),
+        ));
+    }
+    let validation = q
+        .get("fieldValidation")
+        .map(String::as_str)
+        .unwrap_or_default();
+    if kind != "DeleteOptions" && !matches!(validation, "" | "Ignore" | "Warn" | "Strict") {
+        causes.push(StatusCause::new(
+            "FieldValueNotSupported",
+            "fieldValidation",
+            format!(
+                "Unsupported value: {validation:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""
+            ),
+        ));
+    }
+    match causes.is_empty() {
+        true => Ok(()),
+        false => Err(Status::invalid(kind, "meta.k8s.io", "", causes)),
     }
 }
 
@@ -119,6 +158,52 @@ mod tests {
             }
         }
         assert_eq!(resource_version(&Query::new()).expect("absent"), None);
+    }
+
+    #[test]
+    fn unknown_write_options_are_refused_never_ignored() {
+        for (verb, key, value, want) in [
+            ("create", "dryRun", "All", None),
+            ("create", "fieldValidation", "Strict", None),
+            ("patch", "fieldValidation", "Ignore", None),
+            ("get", "dryRun", "Foo", None),
+            (
+                "create",
+                "dryRun",
+                "Foo",
+                Some(
+                    r#"CreateOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{"Foo"}: supported values: "All""#,
+                ),
+            ),
+            (
+                "delete",
+                "dryRun",
+                "all",
+                Some(
+                    r#"DeleteOptions.meta.k8s.io "" is invalid: dryRun: Unsupported value: []string{"all"}: supported values: "All""#,
+                ),
+            ),
+            (
+                "update",
+                "fieldValidation",
+                "strict",
+                Some(
+                    r#"UpdateOptions.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: "strict": supported values: "Ignore", "Strict", "Warn""#,
+                ),
+            ),
+        ] {
+            let got = write_options(verb, &query(key, value)).err();
+            assert_eq!(
+                got.as_ref().map(|s| s.code),
+                want.map(|_| 422),
+                "{verb} {key}={value}"
+            );
+            assert_eq!(
+                got.map(|s| s.message).as_deref(),
+                want,
+                "{verb} {key}={value}"
+            );
+        }
     }
 
     #[test]

@@ -116,7 +116,7 @@ pub fn is_dns1123_label(s: &str) -> bool {
 }
 
 /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, of any length.
-fn matches_label_pattern(s: &str) -> bool {
+pub fn matches_label_pattern(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.iter()
@@ -129,7 +129,12 @@ fn matches_label_pattern(s: &str) -> bool {
 pub fn is_dns1123_subdomain(s: &str) -> bool {
     // Kubernetes' IsDNS1123Subdomain: the whole name at most 253 characters, and no limit
     // on each label (unlike a DNS name).
-    s.len() <= 253 && s.split('.').all(matches_label_pattern)
+    s.len() <= 253 && matches_subdomain_pattern(s)
+}
+
+/// The RFC 1123 subdomain pattern, of any length.
+pub fn matches_subdomain_pattern(s: &str) -> bool {
+    s.split('.').all(matches_label_pattern)
 }
 
 /// A valid path segment name: not `.`/`..`, no `/` or `%`.

@@ -109,6 +109,10 @@ fn approvals_signatures_denials_and_tokens_are_recorded_with_their_users() {
         s.kubectl("kubectl", &["certificate", "deny", "other"]),
         "deny",
     );
+    // A refused token is recorded, as no one; the token never is.
+    let wrong = "abcdef.wrongwrongwrong1";
+    let (code, _) = s.curl(&["-H", &format!("Authorization: Bearer {wrong}")], CSRS);
+    assert_eq!(code, 401);
 
     let signed = |e: &Value| {
         e["verb"] == "update"
@@ -190,9 +194,13 @@ fn approvals_signatures_denials_and_tokens_are_recorded_with_their_users() {
             .starts_with("/healthz")
     }));
 
+    let refused = find(&all, |e| e["responseStatus"]["code"] == 401).expect("the 401");
+    assert_eq!(refused["stage"], "ResponseStarted");
+    assert_eq!(refused["user"], serde_json::json!({}));
+
     // Nothing secret, whatever the policy asks for.
     let text = std::fs::read_to_string(&log).expect("log");
-    for secret in [&boot[7..], &made[7..]] {
+    for secret in [&boot[7..], &made[7..], &wrong[7..]] {
         assert!(!text.contains(secret), "a token secret is in the audit log");
     }
     assert!(

@@ -280,35 +280,46 @@ fn a_signed_cluster_info_naming_a_local_ca_file_is_refused() {
     // The administrator (or whoever holds the token and answers for the server) makes
     // cluster-info name its CA by a path on the joining machine; the bootstrap signer signs
     // it again with the token.
-    let (mut cm, jws) = cluster_info(&s);
-    let before = cm["data"][&jws].clone();
-    let kc = cm["data"]["kubeconfig"]
-        .as_str()
-        .expect("kubeconfig")
-        .to_owned();
-    let line = kc
-        .lines()
-        .find(|l| l.trim_start().starts_with("certificate-authority-data:"))
-        .expect("inline CA");
-    let indent = &line[..line.len() - line.trim_start().len()];
-    let by_path = format!("{indent}certificate-authority: {}", s.ca().display());
-    cm["data"]["kubeconfig"] = kc.replace(line, &by_path).into();
-    let (code, out) = s.admin_curl(
-        &[
-            "-X",
-            "PUT",
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            &cm.to_string(),
-        ],
-        CLUSTER_INFO,
-    );
-    assert_eq!(code, 200, "{out}");
+    let token = s.token();
+    let by_path = |kc: &str| {
+        let line = kc
+            .lines()
+            .find(|l| l.trim_start().starts_with("certificate-authority-data:"))
+            .expect("inline CA");
+        let indent = &line[..line.len() - line.trim_start().len()];
+        kc.replace(
+            line,
+            &format!("{indent}certificate-authority: {}", s.ca().display()),
+        )
+    };
+    // The signer may sign cluster-info meanwhile: a stale write (409) is made again.
+    let mut written = String::new();
     assert!(
         eventually(Duration::from_secs(20), || {
-            let (cm, _) = cluster_info(&s);
-            cm["data"][&jws] != before && cm["data"][&jws].is_string()
+            let (mut cm, _) = cluster_info(&s);
+            let kc = cm["data"]["kubeconfig"]
+                .as_str()
+                .expect("kubeconfig")
+                .to_owned();
+            written = by_path(&kc);
+            cm["data"]["kubeconfig"] = written.clone().into();
+            let put = [
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                &cm.to_string(),
+            ];
+            s.admin_curl(&put, CLUSTER_INFO).0 == 200
+        }),
+        "cluster-info rewritten"
+    );
+    let signed = kubeboot_bootstrap::jws::sign_detached(&written, &token[..6], &token[7..]);
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let (cm, jws) = cluster_info(&s);
+            cm["data"][&jws] == signed.as_str()
         }),
         "the bootstrap signer signed the new cluster-info"
     );

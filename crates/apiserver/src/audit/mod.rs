@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 pub use self::log::{AuditLog, LogOptions};
 pub use self::policy::{Level, Policy, Stage};
 use crate::authn::UserInfo;
-use crate::authz::Attributes;
+use crate::authz::{Attributes, Decision};
 use crate::http::Body;
 
 /// What the server audits, and where to.
@@ -87,6 +87,22 @@ impl Auditor {
         record.user = Some(user.clone());
         record.object_ref = object_ref(a, version);
         self.write(record, Stage::RequestReceived, None, None);
+    }
+
+    /// The request failed authentication: its level is what the policy gives a request of
+    /// no user, and its one event (`ResponseStarted`, as kube-apiserver writes it) names no
+    /// user.
+    pub fn unauthenticated(&self, record: &mut Record, a: &Attributes, version: &str) {
+        let nobody = UserInfo {
+            name: String::new(),
+            uid: String::new(),
+            groups: Vec::new(),
+            extra: Default::default(),
+        };
+        let (level, omit) = self.policy.level(&nobody, a);
+        record.level = level.min(ceiling(a));
+        record.omit = omit;
+        record.object_ref = object_ref(a, version);
     }
 
     /// The authorizer's decision, as kube-apiserver annotates it.
@@ -191,10 +207,75 @@ impl Auditor {
     }
 }
 
+/// One request's way through the audit, as the request path reports it: does nothing when
+/// the server does not audit.
+pub struct Trail(Option<(Arc<Auditor>, Record)>);
+
+impl Trail {
+    /// A request just received, audited by `auditor` if there is one.
+    pub fn begin<B>(
+        auditor: Option<&Arc<Auditor>>,
+        req: &http::Request<B>,
+        verb: &str,
+        source: IpAddr,
+    ) -> Self {
+        Self(auditor.map(|a| {
+            let uri = req.uri().path_and_query().map_or("", |p| p.as_str());
+            let agent = req.headers().get(http::header::USER_AGENT);
+            let agent = agent.and_then(|v| v.to_str().ok()).unwrap_or_default();
+            (a.clone(), a.begin(uri, verb, source, agent))
+        }))
+    }
+
+    /// Authentication's outcome: the user, or a refusal.
+    pub fn authenticated(&mut self, user: Option<&UserInfo>, a: &Attributes, version: &str) {
+        if let Some((auditor, record)) = &mut self.0 {
+            match user {
+                Some(user) => auditor.authenticated(record, user, a, version),
+                None => auditor.unauthenticated(record, a, version),
+            }
+        }
+    }
+
+    /// The authorizer's decision.
+    pub fn decided(&mut self, decision: &Decision) {
+        if let Some((auditor, record)) = &mut self.0 {
+            match decision {
+                Decision::Allowed { reason } => auditor.decided(record, true, reason),
+                Decision::Denied => auditor.decided(record, false, ""),
+            }
+        }
+    }
+
+    /// The request's body, decoded only when the record needs it: to name what a create
+    /// makes, or to keep it at `Request` level and above.
+    pub fn request_body(&mut self, verb: &str, content_type: &str, body: &[u8]) {
+        if let Some((auditor, record)) = &mut self.0
+            && !body.is_empty()
+            && (verb == "create" || record.level >= Level::Request)
+        {
+            let object = crate::body::decode(content_type, body).ok();
+            auditor.request_object(record, object.as_ref());
+        }
+    }
+
+    /// Writes the last events and gives the response (see [`respond`]).
+    pub async fn respond(
+        self,
+        verb: &str,
+        result: Result<Response<Body>, Status>,
+    ) -> Response<Body> {
+        match self.0 {
+            Some((auditor, record)) => respond(auditor, record, verb, result).await,
+            None => result.unwrap_or_else(|s| crate::status::status_response(&s)),
+        }
+    }
+}
+
 /// Writes a request's last events and gives its response: `ResponseComplete` now, or for
 /// a watch `ResponseStarted` now and `ResponseComplete` when its stream ends; the response
 /// object is read (and the body given on unchanged) only when the level records it.
-pub async fn respond(
+async fn respond(
     auditor: Arc<Auditor>,
     record: Record,
     verb: &str,
@@ -203,13 +284,11 @@ pub async fn respond(
     let resp = match result {
         Ok(resp) => resp,
         Err(status) => {
-            auditor.finish(
-                &record,
-                Stage::ResponseComplete,
-                status.code,
-                Some(&status),
-                None,
-            );
+            let stage = match record.user {
+                None => Stage::ResponseStarted,
+                Some(_) => Stage::ResponseComplete,
+            };
+            auditor.finish(&record, stage, status.code, Some(&status), None);
             return crate::status::status_response(&status);
         }
     };
@@ -254,13 +333,6 @@ impl Drop for Completed {
     fn drop(&mut self) {
         self.auditor
             .finish(&self.record, Stage::ResponseComplete, self.code, None, None);
-    }
-}
-
-impl Record {
-    /// The level the policy gave the request.
-    pub fn level(&self) -> Level {
-        self.level
     }
 }
 
