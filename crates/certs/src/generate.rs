@@ -330,9 +330,8 @@ pub fn renew_all(dir: &Path, validity: Duration, now: SystemTime) -> Result<Outc
         let Ok((_, cert)) = X509Certificate::from_der(&block.contents) else {
             continue;
         };
-        let Ok(name) = kubeboot_pki::name::Name::parse(cert.subject()) else {
-            continue;
-        };
+        let name = kubeboot_pki::name::Name::parse(cert.subject())
+            .map_err(|e| GenError::Unusable(format!("{}: {e}", path.display())))?;
         let (dns, ips) = sans(&cert);
         let id = Identity {
             stem: stem.clone(),

@@ -322,6 +322,24 @@ pub fn subject(common_name: &str, organizations: &[String]) -> Vec<(Vec<u64>, St
 fn leaf_params(spec: &LeafSpec) -> Result<CertificateParams, IssueError> {
     let mut p = CertificateParams::default();
     p.distinguished_name = DistinguishedName::new();
+    // rcgen keeps one value per attribute type: a subject that repeats one (two O, say)
+    // would be issued without the earlier values. Refuse it rather than certify a
+    // subject other than the one asked for and checked.
+    for (i, (oid, _)) in spec.subject.iter().enumerate() {
+        if spec.subject[..i].iter().any(|(seen, _)| seen == oid) {
+            let values: Vec<&str> = spec
+                .subject
+                .iter()
+                .filter(|(o, _)| o == oid)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            return Err(IssueError::Sign(format!(
+                "the subject repeats the attribute {} ({}); a certificate with a repeated subject attribute cannot be issued",
+                oid.iter().map(u64::to_string).collect::<Vec<_>>().join("."),
+                values.join(", ")
+            )));
+        }
+    }
     for (oid, value) in &spec.subject {
         p.distinguished_name
             .push(DnType::from_oid(oid), value.as_str());
@@ -481,6 +499,19 @@ mod tests {
             not_after: now() + Duration::from_secs(3600),
             serial: random_serial(),
         };
+        let two_groups = LeafSpec {
+            subject: subject("jane", &["team-a".into(), "team-b".into()]),
+            ..spec.clone()
+        };
+        let refused = ca
+            .issue_for_key(&two_groups, &key)
+            .expect_err("never one group of two");
+        assert!(
+            refused
+                .to_string()
+                .contains("repeats the attribute 2.5.4.10 (team-a, team-b)"),
+            "{refused}"
+        );
         let cert = ca.issue_for_key(&spec, &key).unwrap();
         let (_, x) = X509Certificate::from_der(&cert.der).unwrap();
         let (_, cax) = X509Certificate::from_der(ca.cert_der()).unwrap();

@@ -75,16 +75,27 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: Mode) -> io::Result<()> 
 /// that mode let others in, so the caller can say it was changed.
 pub fn private_dir(dir: &Path) -> io::Result<Option<u32>> {
     DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    let meta = fs::symlink_metadata(dir)?;
+    // A symlink to a directory is the directory (an operator's choice of where data lives).
+    let meta = fs::metadata(dir)?;
     if !meta.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{} is not a directory", dir.display()),
         ));
     }
-    let was = meta.permissions().mode() & 0o777;
+    let was = meta.permissions().mode() & 0o7777;
     if was & 0o077 == 0 {
         return Ok(None);
+    }
+    // A shared directory (sticky, like /tmp) is not this server's to close: refuse it.
+    if was & 0o1000 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is a shared directory (mode {was:04o}): give a directory of this server's own",
+                dir.display()
+            ),
+        ));
     }
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     Ok(Some(was))
@@ -155,5 +166,20 @@ mod tests {
         let file = root.path().join("file");
         fs::write(&file, b"").unwrap();
         assert!(private_dir(&file).is_err(), "a file is not a directory");
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(&old, &link).unwrap();
+        assert_eq!(
+            private_dir(&link).unwrap(),
+            None,
+            "a link to a private dir is one"
+        );
+        let shared = root.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(
+            private_dir(&shared).is_err(),
+            "a sticky shared dir is refused"
+        );
+        assert_eq!(mode(&shared), 0o777, "and left as it was");
     }
 }

@@ -47,8 +47,8 @@ impl Name {
 }
 
 /// The text of an attribute value of ASN.1 type `tag`, as Go's `parseASN1String` reads it
-/// (with the stricter T61String and BMPString rules of later Go: T61 as Latin-1, no lone
-/// surrogates).
+/// (with the stricter T61String and BMPString rules of later Go: T61 as Latin-1, BMP as
+/// UCS-2 without surrogates or noncharacters).
 pub fn attribute_text(tag: u32, bytes: &[u8]) -> Result<String, String> {
     match tag {
         TAG_T61_STRING => Ok(bytes.iter().map(|&b| char::from(b)).collect()),
@@ -72,19 +72,25 @@ pub fn attribute_text(tag: u32, bytes: &[u8]) -> Result<String, String> {
     }
 }
 
-/// UTF-16BE with an optional `00 00` terminator; `None` for an odd length or a lone
-/// surrogate.
+/// UCS-2 (big-endian) with an optional `00 00` terminator; `None` for an odd length, a
+/// surrogate or a noncharacter.
 fn bmp_text(bytes: &[u8]) -> Option<String> {
     if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let bytes = bytes.strip_suffix(&[0, 0]).unwrap_or(bytes);
-    let units = bytes
+    // Go's rule: UCS-2, so no surrogate at all (not even a valid pair) and no
+    // noncharacter (U+FFFE, U+FFFF, U+FDD0–U+FDEF).
+    bytes
         .chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]));
-    char::decode_utf16(units)
-        .collect::<Result<String, _>>()
-        .ok()
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .map(|unit| {
+            let forbidden = (0xd800..=0xdfff).contains(&unit)
+                || unit >= 0xfffe
+                || (0xfdd0..=0xfdef).contains(&unit);
+            char::from_u32(u32::from(unit)).filter(|_| !forbidden)
+        })
+        .collect()
 }
 
 /// PrintableString's alphabet, with the `*` and `&` Go also accepts.
@@ -174,6 +180,18 @@ mod tests {
                 "BMPString of odd length",
                 30,
                 vec![0, b'a', 0],
+                Err("invalid BMPString"),
+            ),
+            (
+                "BMPString surrogate pair",
+                30,
+                vec![0xd8, 0x3d, 0xde, 0x00],
+                Err("invalid BMPString"),
+            ),
+            (
+                "BMPString noncharacter",
+                30,
+                vec![0xff, 0xfe],
                 Err("invalid BMPString"),
             ),
             (

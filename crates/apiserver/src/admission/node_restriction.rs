@@ -11,14 +11,7 @@ use serde_json::Value;
 
 /// Why a node's own write of its Node is refused (the text after `nodes "<n>" is forbidden: `).
 pub fn node_write_denial(node: &str, new: &Value, old: Option<&Value>) -> Option<String> {
-    let forbidden = forbidden_labels(&labels(new), &old.map(labels).unwrap_or_default());
-    if !forbidden.is_empty() {
-        let list = forbidden.into_iter().collect::<Vec<_>>().join(", ");
-        return Some(match old {
-            None => format!("node {node:?} is not allowed to set the following labels: {list}"),
-            Some(_) => format!("is not allowed to modify labels: {list}"),
-        });
-    }
+    // Kubernetes' order: taints, then labels.
     let taints = |v: &Value| v.pointer("/spec/taints").cloned().unwrap_or(Value::Null);
     let empty = |t: &Value| t.is_null() || t.as_array().is_some_and(Vec::is_empty);
     if let Some(old) = old {
@@ -27,7 +20,15 @@ pub fn node_write_denial(node: &str, new: &Value, old: Option<&Value>) -> Option
             return Some(format!("node {node:?} is not allowed to modify taints"));
         }
     }
-    None
+    let forbidden = forbidden_labels(&labels(new), &old.map(labels).unwrap_or_default());
+    if forbidden.is_empty() {
+        return None;
+    }
+    let list = forbidden.into_iter().collect::<Vec<_>>().join(", ");
+    Some(match old {
+        None => format!("node {node:?} is not allowed to set the following labels: {list}"),
+        Some(_) => format!("is not allowed to modify labels: {list}"),
+    })
 }
 
 /// The labels added, changed or removed between `old` and `new` that a node may not touch,
@@ -189,6 +190,12 @@ mod tests {
             ),
             ("keep a role an admin set", &role, Some(&role), None),
             ("register with taints", &tainted, None, None),
+            (
+                "change both: taints are told first",
+                &role,
+                Some(&tainted),
+                Some("node \"w1\" is not allowed to modify taints"),
+            ),
             (
                 "remove its taints",
                 &registered,
