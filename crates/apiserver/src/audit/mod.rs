@@ -81,7 +81,7 @@ impl Auditor {
         a: &Attributes,
         version: &str,
     ) {
-        let (level, omit) = self.policy.level(user, a);
+        let (level, omit) = self.policy.level(Some(user), a);
         record.level = level.min(ceiling(a));
         record.omit = omit;
         record.user = Some(user.clone());
@@ -93,13 +93,7 @@ impl Auditor {
     /// no user, and its one event (`ResponseStarted`, as kube-apiserver writes it) names no
     /// user.
     pub fn unauthenticated(&self, record: &mut Record, a: &Attributes, version: &str) {
-        let nobody = UserInfo {
-            name: String::new(),
-            uid: String::new(),
-            groups: Vec::new(),
-            extra: Default::default(),
-        };
-        let (level, omit) = self.policy.level(&nobody, a);
+        let (level, omit) = self.policy.level(None, a);
         record.level = level.min(ceiling(a));
         record.omit = omit;
         record.object_ref = object_ref(a, version);

@@ -145,8 +145,9 @@ impl Policy {
         Ok(policy)
     }
 
-    /// The level of a request and the stages to leave out.
-    pub fn level(&self, user: &UserInfo, a: &Attributes) -> (Level, Vec<Stage>) {
+    /// The level of a request and the stages to leave out; `user` is `None` when the
+    /// request failed authentication (then no `users` or `userGroups` rule matches it).
+    pub fn level(&self, user: Option<&UserInfo>, a: &Attributes) -> (Level, Vec<Stage>) {
         match self.rules.iter().find(|r| r.matches(user, a)) {
             Some(rule) => {
                 let mut omit = self.omit_stages.clone();
@@ -159,14 +160,16 @@ impl Policy {
 }
 
 impl PolicyRule {
-    fn matches(&self, user: &UserInfo, a: &Attributes) -> bool {
-        if !self.users.is_empty() && !self.users.contains(&user.name) {
+    fn matches(&self, user: Option<&UserInfo>, a: &Attributes) -> bool {
+        let name = user.map(|u| u.name.as_str());
+        if !self.users.is_empty() && !name.is_some_and(|n| self.users.iter().any(|u| u == n)) {
             return false;
         }
-        if !self.user_groups.is_empty() && !user.groups.iter().any(|g| self.user_groups.contains(g))
-        {
+        let groups = user.map(|u| u.groups.as_slice()).unwrap_or_default();
+        if !self.user_groups.is_empty() && !groups.iter().any(|g| self.user_groups.contains(g)) {
             return false;
         }
+
         if !self.verbs.is_empty() && !self.verbs.contains(&a.verb) {
             return false;
         }
@@ -369,10 +372,10 @@ rules:
                 Level::Metadata,
             ),
         ] {
-            assert_eq!(p.level(u, &a).0, want, "{case}");
+            assert_eq!(p.level(Some(u), &a).0, want, "{case}");
         }
         let (_, omit) = p.level(
-            &admin,
+            Some(&admin),
             &res("patch", "certificates.k8s.io", csr, "status", "", "c"),
         );
         assert_eq!(
@@ -380,6 +383,15 @@ rules:
             [Stage::RequestReceived, Stage::ResponseStarted],
             "the policy's and the rule's"
         );
+    }
+
+    #[test]
+    fn a_request_that_failed_authentication_matches_no_user_rule() {
+        let p = Policy::parse(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n  users: [\"\"]\n- level: None\n  userGroups: [\"\"]\n- level: Metadata\n",
+        )
+        .expect("a policy");
+        assert_eq!(p.level(None, &path("/api")).0, Level::Metadata);
     }
 
     #[test]
@@ -418,7 +430,7 @@ rules:
             );
         }
         assert!(
-            !rule("*").matches(&user("u", &[]), &path("/healthz")),
+            !rule("*").matches(Some(&user("u", &[])), &path("/healthz")),
             "a resource rule never matches a path"
         );
     }
@@ -445,7 +457,7 @@ rules:
         }
         let empty = Policy::parse("apiVersion: audit.k8s.io/v1\nkind: Policy\n").expect("empty");
         assert_eq!(
-            empty.level(&user("u", &[]), &path("/")).0,
+            empty.level(Some(&user("u", &[])), &path("/")).0,
             Level::None,
             "no rule: nothing"
         );
