@@ -98,15 +98,20 @@ pub fn decode(ct: &str, body: &[u8]) -> Result<Value, Status> {
     Ok(v)
 }
 
+/// The most of a refused request's body read before answering.
+const SMALL_UPLOAD: usize = 64 * 1024;
+
 /// Reads and drops what remains of a refused request's body, when it is small (at most 64
 /// KiB, within a second): the client's upload then ends normally and it reads the answer.
 /// A larger or slower one is left unread — refusing it cheaply is the point.
 pub async fn discard_small(req: Request<Incoming>) {
-    const SMALL: usize = 64 * 1024;
+    if !worth_draining(req.headers()) {
+        return;
+    }
     let mut body = req.into_body();
     let mut seen = 0usize;
     let drain = async {
-        while seen <= SMALL {
+        while seen <= SMALL_UPLOAD {
             match body.frame().await {
                 Some(Ok(frame)) => seen += frame.data_ref().map_or(0, Bytes::len),
                 _ => break,
@@ -114,4 +119,49 @@ pub async fn discard_small(req: Request<Incoming>) {
         }
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), drain).await;
+}
+
+/// Whether a refused request's body is read before the answer. Not when the client waits
+/// for `100 Continue` (reading would invite the upload the answer refuses; unread, the
+/// client never sends it), nor when it announces more than [`SMALL_UPLOAD`].
+fn worth_draining(headers: &http::HeaderMap) -> bool {
+    let expects_continue = headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    !expects_continue && announced.is_none_or(|n| n <= SMALL_UPLOAD as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_body_is_read_only_when_small_and_not_awaiting_100_continue() {
+        let cases: &[(&[(&str, &str)], bool)] = &[
+            (&[], true),
+            (&[("content-length", "10")], true),
+            (&[("content-length", "65536")], true),
+            (&[("content-length", "65537")], false),
+            (
+                &[("content-length", "3670016"), ("expect", "100-continue")],
+                false,
+            ),
+            (&[("expect", "100-Continue")], false),
+            (
+                &[("content-length", "10"), ("expect", "100-continue")],
+                false,
+            ),
+            (&[("content-length", "nonsense")], true),
+        ];
+        for (headers, want) in cases {
+            let mut map = http::HeaderMap::new();
+            for (k, v) in *headers {
+                map.insert(*k, v.parse().unwrap());
+            }
+            assert_eq!(worth_draining(&map), *want, "{headers:?}");
+        }
+    }
 }
