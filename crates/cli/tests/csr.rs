@@ -408,3 +408,80 @@ fn subjects_in_bmpstring_are_read_checked_and_issued_as_they_are() {
         "subject=CN=system:node:enc,O=system:nodes"
     );
 }
+
+#[test]
+fn a_user_of_several_groups_is_issued_every_group_as_kubernetes_issues_them() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let (cert, key) = s.admin_cert_files();
+    let admin = [
+        "--cert",
+        cert.to_str().expect("utf8"),
+        "--key",
+        key.to_str().expect("utf8"),
+    ];
+    // Two groups, and an attribute Kubernetes' signer does not carry (emailAddress).
+    let request = new_csr(
+        d,
+        "jane",
+        "/CN=jane/O=devs/O=ops/emailAddress=jane@example.com",
+    );
+    let (code, v) = post_csr(
+        &s,
+        &admin,
+        &request,
+        "kubernetes.io/kube-apiserver-client",
+        &["client auth"],
+        "",
+    );
+    assert_eq!(code, 201, "{v}");
+    let name = v["metadata"]["name"].as_str().expect("name").to_owned();
+    ok(
+        s.kubectl("kubectl", &["certificate", "approve", &name]),
+        "approve",
+    );
+    let v = wait_csr(&s, &name, Duration::from_secs(30), issued);
+    assert!(issued(&v), "approved and issued: {v}");
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(v["status"]["certificate"].as_str().expect("cert"))
+        .expect("b64");
+    std::fs::write(d.join("jane.crt"), &pem).expect("write");
+    let subject = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in"])
+        .arg(d.join("jane.crt"))
+        .output()
+        .expect("openssl");
+    assert_eq!(
+        String::from_utf8_lossy(&subject.stdout).trim(),
+        "subject=CN=jane,O=ops,O=devs",
+        "O, O, CN in Go's order; emailAddress dropped as Kubernetes drops it"
+    );
+    let verify = std::process::Command::new("openssl")
+        .args(["verify", "-purpose", "sslclient", "-CAfile"])
+        .arg(s.ca())
+        .arg(d.join("jane.crt"))
+        .output()
+        .expect("openssl verify");
+    assert!(verify.status.success(), "{verify:?}");
+    // The server reads both groups from the certificate it issued.
+    let (crt, key) = (d.join("jane.crt"), d.join("jane.key"));
+    let jane = [
+        "--cert",
+        crt.to_str().expect("utf8"),
+        "--key",
+        key.to_str().expect("utf8"),
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        r#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#,
+    ];
+    let (code, out) = s.curl(&jane, "/apis/authentication.k8s.io/v1/selfsubjectreviews");
+    assert_eq!(code, 201, "{out}");
+    let review: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(review["status"]["userInfo"]["username"], "jane");
+    assert_eq!(
+        review["status"]["userInfo"]["groups"],
+        serde_json::json!(["devs", "ops", "system:authenticated"])
+    );
+}

@@ -9,6 +9,7 @@ use rcgen::{
 };
 use time::OffsetDateTime;
 
+use crate::der;
 use crate::key::{KeyAlgorithm, PrivateKey};
 
 /// A CA: its certificate and the key that signs with it. `Debug` never prints the key.
@@ -16,7 +17,31 @@ pub struct CertificateAuthority {
     cert_der: Vec<u8>,
     cert_pem: String,
     not_after: SystemTime,
-    issuer: Issuer<'static, KeyPair>,
+    key: KeyPair,
+    issuer: Issuer<'static, Unsigned>,
+}
+
+/// The CA's public half, standing in for its key while rcgen writes a certificate that
+/// [`crate::der::with_subject`] then completes and the key signs: one signature each.
+struct Unsigned {
+    public: Vec<u8>,
+    algorithm: &'static rcgen::SignatureAlgorithm,
+}
+
+impl rcgen::PublicKeyData for Unsigned {
+    fn der_bytes(&self) -> &[u8] {
+        &self.public
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        self.algorithm
+    }
+}
+
+impl rcgen::SigningKey for Unsigned {
+    fn sign(&self, _: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        Ok(Vec::new())
+    }
 }
 
 /// What a leaf certificate should say. The signer decides every field explicitly.
@@ -151,12 +176,18 @@ impl CertificateAuthority {
         }
         let not_after =
             UNIX_EPOCH + Duration::from_secs(x509.validity().not_after.timestamp().max(0) as u64);
-        let issuer = Issuer::from_ca_cert_der(&block.contents.clone().into(), key.into_key_pair())
+        let key = key.into_key_pair();
+        let unsigned = Unsigned {
+            public: rcgen::PublicKeyData::der_bytes(&key).to_vec(),
+            algorithm: key.algorithm(),
+        };
+        let issuer = Issuer::from_ca_cert_der(&block.contents.clone().into(), unsigned)
             .map_err(|e| IssueError::Ca(e.to_string()))?;
         Ok(Self {
             cert_pem: pem_encode("CERTIFICATE", &block.contents),
             cert_der: block.contents,
             not_after,
+            key,
             issuer,
         })
     }
@@ -173,7 +204,7 @@ impl CertificateAuthority {
 
     /// The CA key, PEM (PKCS#8), for writing to a 0600 file.
     pub fn key_pem(&self) -> String {
-        self.issuer.key().serialize_pem()
+        self.key.serialize_pem()
     }
 
     /// When the CA certificate expires.
@@ -185,7 +216,7 @@ impl CertificateAuthority {
     /// signature to another thread and back; any other key (RSA takes milliseconds) belongs
     /// on a blocking thread.
     pub fn signs_quickly(&self) -> bool {
-        let alg = self.issuer.key().algorithm();
+        let alg = self.key.algorithm();
         [
             &rcgen::PKCS_ECDSA_P256_SHA256,
             &rcgen::PKCS_ECDSA_P384_SHA384,
@@ -212,12 +243,18 @@ impl CertificateAuthority {
         public: &impl rcgen::PublicKeyData,
     ) -> Result<Cert, IssueError> {
         let params = leaf_params(spec)?;
-        let cert = params
+        let unsigned = params
             .signed_by(public, &self.issuer)
             .map_err(|e| IssueError::Sign(e.to_string()))?;
+        let subject = der::encode_name(&der::go_subject(&spec.subject));
+        let signed = der::with_subject(unsigned.der(), &subject, |tbs| {
+            rcgen::SigningKey::sign(&self.key, tbs)
+        })
+        .map_err(|e| IssueError::Sign(e.to_string()))?
+        .map_err(|e| IssueError::Sign(e.to_string()))?;
         Ok(Cert {
-            der: cert.der().to_vec(),
-            pem: cert.pem(),
+            pem: pem_encode("CERTIFICATE", &signed),
+            der: signed,
         })
     }
 }
@@ -321,29 +358,8 @@ pub fn subject(common_name: &str, organizations: &[String]) -> Vec<(Vec<u64>, St
 
 fn leaf_params(spec: &LeafSpec) -> Result<CertificateParams, IssueError> {
     let mut p = CertificateParams::default();
+    // The subject is written by `der::encode_name`: rcgen keeps one value per attribute.
     p.distinguished_name = DistinguishedName::new();
-    // rcgen keeps one value per attribute type: a subject that repeats one (two O, say)
-    // would be issued without the earlier values. Refuse it rather than certify a
-    // subject other than the one asked for and checked.
-    for (i, (oid, _)) in spec.subject.iter().enumerate() {
-        if spec.subject[..i].iter().any(|(seen, _)| seen == oid) {
-            let values: Vec<&str> = spec
-                .subject
-                .iter()
-                .filter(|(o, _)| o == oid)
-                .map(|(_, v)| v.as_str())
-                .collect();
-            return Err(IssueError::Sign(format!(
-                "the subject repeats the attribute {} ({}); a certificate with a repeated subject attribute cannot be issued",
-                oid.iter().map(u64::to_string).collect::<Vec<_>>().join("."),
-                values.join(", ")
-            )));
-        }
-    }
-    for (oid, value) in &spec.subject {
-        p.distinguished_name
-            .push(DnType::from_oid(oid), value.as_str());
-    }
     for e in &spec.emails {
         let v = e
             .clone()
@@ -503,15 +519,9 @@ mod tests {
             subject: subject("jane", &["team-a".into(), "team-b".into()]),
             ..spec.clone()
         };
-        let refused = ca
-            .issue_for_key(&two_groups, &key)
-            .expect_err("never one group of two");
-        assert!(
-            refused
-                .to_string()
-                .contains("repeats the attribute 2.5.4.10 (team-a, team-b)"),
-            "{refused}"
-        );
+        let issued = ca.issue_for_key(&two_groups, &key).expect("two groups");
+        let (_, x) = X509Certificate::from_der(&issued.der).unwrap();
+        assert_eq!(x.subject().to_string(), "O=team-a, O=team-b, CN=jane");
         let cert = ca.issue_for_key(&spec, &key).unwrap();
         let (_, x) = X509Certificate::from_der(&cert.der).unwrap();
         let (_, cax) = X509Certificate::from_der(ca.cert_der()).unwrap();
@@ -577,6 +587,46 @@ mod tests {
         assert!(ca(KeyAlgorithm::EcdsaP256).signs_quickly());
         assert!(ca(KeyAlgorithm::EcdsaP384).signs_quickly());
         assert!(ca(KeyAlgorithm::Ed25519).signs_quickly());
+    }
+
+    #[test]
+    fn every_ca_key_signs_a_subject_of_many_groups_that_verifies() {
+        for alg in [
+            KeyAlgorithm::Rsa(2048),
+            KeyAlgorithm::EcdsaP256,
+            KeyAlgorithm::EcdsaP384,
+            KeyAlgorithm::Ed25519,
+        ] {
+            let ca = CertificateAuthority::create(
+                "c",
+                alg,
+                now(),
+                Duration::from_secs(60),
+                random_serial(),
+            )
+            .unwrap();
+            let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
+            let groups: Vec<String> = (0..40).map(|i| format!("team-{i}")).collect();
+            let spec = LeafSpec {
+                subject: subject("jane", &groups),
+                dns_names: vec![],
+                ip_addresses: vec![],
+                emails: vec![],
+                uris: vec![],
+                usages: vec![Usage::ClientAuth],
+                not_before: now(),
+                not_after: now() + Duration::from_secs(60),
+                serial: random_serial(),
+            };
+            let cert = ca.issue_for_key(&spec, &key).unwrap();
+            let (_, x) = X509Certificate::from_der(&cert.der).unwrap();
+            let (_, cax) = X509Certificate::from_der(ca.cert_der()).unwrap();
+            x.verify_signature(Some(cax.public_key()))
+                .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+            let parsed = crate::name::Name::parse(x.subject()).unwrap();
+            assert_eq!(parsed.organizations, groups, "{alg:?}");
+            assert_eq!(parsed.common_name, "jane");
+        }
     }
 
     #[test]

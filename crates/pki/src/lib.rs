@@ -6,6 +6,7 @@
 
 pub mod cert;
 pub mod csr;
+pub mod der;
 pub mod files;
 pub mod key;
 pub mod kubeconfig;

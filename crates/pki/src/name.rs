@@ -7,6 +7,8 @@
 
 use x509_parser::x509::X509Name;
 
+use crate::cert::{OID_COMMON_NAME, OID_ORGANIZATION};
+
 /// A parsed name: every attribute as text, and the two Kubernetes reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Name {
@@ -104,8 +106,6 @@ const TAG_PRINTABLE_STRING: u32 = 19;
 const TAG_T61_STRING: u32 = 20;
 const TAG_IA5_STRING: u32 = 22;
 const TAG_BMP_STRING: u32 = 30;
-const OID_COMMON_NAME: [u64; 4] = [2, 5, 4, 3];
-const OID_ORGANIZATION: [u64; 4] = [2, 5, 4, 10];
 
 #[cfg(test)]
 mod tests {
@@ -256,16 +256,11 @@ mod tests {
     }
 
     /// A DER Name of one attribute per RDN (short lengths only).
-    fn name_der(attrs: &[([u64; 4], u32, Vec<u8>)]) -> Vec<u8> {
-        fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-            let mut out = vec![tag, u8::try_from(content.len()).expect("short")];
-            out.extend_from_slice(content);
-            out
-        }
+    fn name_der(attrs: &[(&[u64], u32, Vec<u8>)]) -> Vec<u8> {
+        use crate::der::{encode_oid, tlv};
         let mut rdns = Vec::new();
         for (oid, tag, value) in attrs {
-            let oid = [0x55, 0x04, u8::try_from(oid[3]).expect("2.5.4.x")];
-            let mut atv = tlv(0x06, &oid);
+            let mut atv = tlv(0x06, &encode_oid(oid));
             atv.extend(tlv(u8::try_from(*tag).expect("universal tag"), value));
             rdns.extend(tlv(0x31, &tlv(0x30, &atv)));
         }
