@@ -39,11 +39,8 @@ pub fn go_subject(attrs: &[(Vec<u64>, String)]) -> Vec<(Vec<u64>, String)> {
         .cloned()
         .collect();
     for oid in SINGLE {
-        if let Some(last) = attrs.iter().rev().find(|(o, _)| o == oid) {
-            if !last.1.is_empty() {
-                out.push(last.clone());
-            }
-        }
+        let last = attrs.iter().rev().find(|(o, _)| o == oid);
+        out.extend(last.filter(|(_, value)| !value.is_empty()).cloned());
     }
     out
 }
@@ -196,14 +193,15 @@ mod tests {
     fn the_subject_is_ordered_and_trimmed_as_go_writes_it() {
         let email = (vec![1, 2, 840, 113549, 1, 9, 1], "a@b".to_string());
         let c = (vec![2, 5, 4, 6], "DE".to_string());
-        let cases: Vec<(Vec<(Vec<u64>, String)>, Vec<(Vec<u64>, String)>)> = vec![
+        type Attributes = Vec<(Vec<u64>, String)>;
+        let cases: Vec<(Attributes, Attributes)> = vec![
             (
                 vec![cn("jane"), o("a"), o("b")],
                 vec![o("a"), o("b"), cn("jane")],
             ),
             (vec![cn("first"), cn("last")], vec![cn("last")]),
             (vec![cn("x"), cn("")], vec![]),
-            (vec![email.clone(), o("a")], vec![o("a")]),
+            (vec![email, o("a")], vec![o("a")]),
             (vec![o("a"), c.clone(), o("")], vec![c, o("a"), o("")]),
             (vec![], vec![]),
         ];
