@@ -3,12 +3,15 @@
 //! from holding it: an HTTP/1.1 client must send its request headers within 30 s, an HTTP/2
 //! client its connection preface within 10 s (Go's http2 `prefaceTimeout`), and an HTTP/2
 //! connection with no stream open for 90 s is closed with a GOAWAY (kube-apiserver's
-//! `IdleTimeout`). Knows nothing of what a request means: it calls `handle` for each.
+//! `IdleTimeout`), and a connection whose client takes nothing of a response for 60 s is
+//! closed (as Go's `WriteByteTimeout`; a client that opens no flow-control window, or stops
+//! reading, would otherwise hold it forever). Knows nothing of what a request means: it
+//! calls `handle` for each.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -39,12 +42,13 @@ where
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
+    let streams = Arc::new(Streams::new());
     let io = Counted {
         inner: io,
         read: Arc::new(AtomicU64::new(0)),
+        streams: streams.clone(),
     };
     let read = io.read.clone();
-    let streams = Arc::new(Streams::new());
     let handle = Arc::new(handle);
     let svc = {
         let streams = streams.clone();
@@ -62,10 +66,11 @@ where
                         true => empty(),
                         false => body,
                     };
-                    body.map_frame(move |frame| {
-                        let _open = &stream;
-                        frame
-                    })
+                    stream.handed(Instant::now());
+                    Delivered {
+                        inner: body,
+                        stream,
+                    }
                     .boxed()
                 }))
             }
@@ -86,15 +91,12 @@ where
     };
     let conn = builder.serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
-    if protocol == Protocol::Http1 {
-        let _ = conn.await;
-        return;
-    }
     tokio::select! {
         _ = conn.as_mut() => return,
-        ending = watch_http2(&read, &streams) => match ending {
-            // Nothing to say goodbye to: no HTTP/2 was ever spoken.
-            Ending::NoPreface => return,
+        ending = watch(protocol, &read, &streams) => match ending {
+            // Nothing to say goodbye to: no HTTP/2 was ever spoken, or the client is not
+            // reading what is said.
+            Ending::NoPreface | Ending::Stalled => return,
             Ending::Idle => conn.as_mut().graceful_shutdown(),
         },
     }
@@ -114,83 +116,217 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const PREFACE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an HTTP/2 connection may stay without an open stream.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a response may wait for the client to take any of it.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(60);
 const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const GOAWAY_GRACE: Duration = Duration::from_secs(5);
 /// `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`.
 const PREFACE_LEN: u64 = 24;
 
-/// Why the server ends an HTTP/2 connection.
+/// Why the server ends a connection.
 #[derive(Debug, PartialEq, Eq)]
 enum Ending {
     NoPreface,
     Idle,
+    Stalled,
 }
 
-/// Waits until the connection should end: no preface in time, or idle too long.
-async fn watch_http2(read: &AtomicU64, streams: &Streams) -> Ending {
-    tokio::time::sleep(PREFACE_TIMEOUT).await;
-    if read.load(Ordering::Relaxed) < PREFACE_LEN {
-        return Ending::NoPreface;
+/// Waits until the connection should end: no HTTP/2 preface in time, a response the
+/// client has taken nothing of for too long, or an HTTP/2 connection idle too long.
+async fn watch(protocol: Protocol, read: &AtomicU64, streams: &Streams) -> Ending {
+    let http2 = protocol == Protocol::Http2;
+    if http2 {
+        tokio::time::sleep(PREFACE_TIMEOUT).await;
+        if read.load(Ordering::Relaxed) < PREFACE_LEN {
+            return Ending::NoPreface;
+        }
     }
     loop {
-        match streams.idle_left(Instant::now()) {
-            Some(left) => tokio::time::sleep(left).await,
-            None => return Ending::Idle,
+        match streams.next_check(Instant::now(), http2) {
+            Ok(left) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(left) => {}
+                    _ = streams.started_waiting.notified() => {}
+                }
+            }
+            Err(ending) => return ending,
         }
     }
 }
 
-/// The streams open on a connection, and since when none is.
+/// The streams open on a connection: how many, since when none is, and since when each
+/// response waits for the client to take what it was handed.
 struct Streams {
-    open: AtomicUsize,
-    /// Guarded: the instant the last stream closed (or the connection began).
-    idle_since: Mutex<Instant>,
+    state: Mutex<StreamsState>,
+    /// Told when something starts to wait on the client while nothing did.
+    started_waiting: tokio::sync::Notify,
+}
+
+struct StreamsState {
+    open: usize,
+    idle_since: Instant,
+    next_id: u64,
+    /// Per stream whose response waits on the client, since when.
+    waiting: std::collections::HashMap<u64, Instant>,
+    /// Since when the socket takes no more (the client reads nothing).
+    write_blocked_since: Option<Instant>,
+}
+
+impl StreamsState {
+    fn waits(&self) -> bool {
+        !self.waiting.is_empty() || self.write_blocked_since.is_some()
+    }
 }
 
 impl Streams {
     fn new() -> Self {
         Self {
-            open: AtomicUsize::new(0),
-            idle_since: Mutex::new(Instant::now()),
+            state: Mutex::new(StreamsState {
+                open: 0,
+                idle_since: Instant::now(),
+                next_id: 0,
+                waiting: Default::default(),
+                write_blocked_since: None,
+            }),
+            started_waiting: tokio::sync::Notify::new(),
         }
     }
 
-    /// How long until the connection has been idle for [`IDLE_TIMEOUT`]; `None` when it
-    /// has. With a stream open, a full timeout (it is looked at again then).
-    fn idle_left(&self, now: Instant) -> Option<Duration> {
-        if self.open.load(Ordering::Acquire) > 0 {
-            return Some(IDLE_TIMEOUT);
+    fn state(&self) -> std::sync::MutexGuard<'_, StreamsState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the state, and wakes the watch when the connection now waits on the
+    /// client where it did not before (later waits are never the oldest).
+    fn update(&self, f: impl FnOnce(&mut StreamsState)) {
+        let mut state = self.state();
+        let waited = state.waits();
+        f(&mut state);
+        if !waited && state.waits() {
+            self.started_waiting.notify_one();
         }
-        let since = *self.idle_since.lock().unwrap_or_else(|e| e.into_inner());
-        IDLE_TIMEOUT
-            .checked_sub(now.saturating_duration_since(since))
-            .filter(|left| !left.is_zero())
+    }
+
+    /// How long until the connection is next looked at, or why it ends now: a response
+    /// has waited [`STALL_TIMEOUT`] on the client, or (when `idle_ends_it`) no stream has
+    /// been open for [`IDLE_TIMEOUT`].
+    fn next_check(&self, now: Instant, idle_ends_it: bool) -> Result<Duration, Ending> {
+        let state = self.state();
+        let left = |since: Instant, limit: Duration| {
+            limit
+                .checked_sub(now.saturating_duration_since(since))
+                .filter(|left| !left.is_zero())
+        };
+        let mut next = IDLE_TIMEOUT;
+        let oldest = state
+            .waiting
+            .values()
+            .chain(&state.write_blocked_since)
+            .min();
+        if let Some(&oldest) = oldest {
+            next = left(oldest, STALL_TIMEOUT).ok_or(Ending::Stalled)?;
+        }
+        if idle_ends_it && state.open == 0 {
+            next = next.min(left(state.idle_since, IDLE_TIMEOUT).ok_or(Ending::Idle)?);
+        }
+        Ok(next)
     }
 }
 
 /// One open stream; closing it (dropping) marks the time, when it was the last.
-struct Stream(Arc<Streams>);
+struct Stream {
+    streams: Arc<Streams>,
+    id: u64,
+}
 
 impl Stream {
     fn open(streams: Arc<Streams>) -> Self {
-        streams.open.fetch_add(1, Ordering::AcqRel);
-        Self(streams)
+        let id = {
+            let mut state = streams.state();
+            state.open += 1;
+            state.next_id += 1;
+            state.next_id
+        };
+        Self { streams, id }
+    }
+
+    /// The response handed the connection something the client has yet to take.
+    fn handed(&self, now: Instant) {
+        self.streams.update(|state| {
+            state.waiting.insert(self.id, now);
+        });
+    }
+
+    /// The connection asks for more: the client took what was handed.
+    fn taken(&self) {
+        self.streams.state().waiting.remove(&self.id);
     }
 }
 
 impl Drop for Stream {
     fn drop(&mut self) {
-        let mut since = self.0.idle_since.lock().unwrap_or_else(|e| e.into_inner());
-        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            *since = Instant::now();
+        let mut state = self.streams.state();
+        state.waiting.remove(&self.id);
+        state.open -= 1;
+        if state.open == 0 {
+            state.idle_since = Instant::now();
         }
     }
 }
 
-/// An I/O stream that counts the bytes read from it.
+/// A response body that tells its stream when it waits on the client: from when its head
+/// or a frame is handed to the connection until the connection asks for the next frame —
+/// which HTTP/2 does only once the client's flow-control window has room, and HTTP/1.1
+/// once the socket takes what is buffered.
+struct Delivered {
+    inner: Body,
+    stream: Stream,
+}
+
+impl hyper::body::Body for Delivered {
+    type Data = bytes::Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        self.stream.taken();
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(_)) = polled {
+            self.stream.handed(Instant::now());
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// An I/O stream that counts the bytes read from it and notes since when writes block.
 struct Counted<I> {
     inner: I,
     read: Arc<AtomicU64>,
+    streams: Arc<Streams>,
+}
+
+impl<I> Counted<I> {
+    /// Notes whether a write went through or blocked, and passes its result on.
+    fn wrote<T>(&self, polled: Poll<T>) -> Poll<T> {
+        let blocked = polled.is_pending();
+        self.streams.update(|state| match blocked {
+            true => {
+                state.write_blocked_since.get_or_insert_with(Instant::now);
+            }
+            false => state.write_blocked_since = None,
+        });
+        polled
+    }
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Counted<I> {
@@ -213,11 +349,13 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.wrote(polled)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        self.wrote(polled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -229,7 +367,8 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.wrote(polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -365,6 +504,98 @@ mod tests {
         drop(send);
         let _ = within(2 * IDLE_TIMEOUT, "the close", conn).await;
         let _ = served.await;
+    }
+
+    /// A response of 1 MiB.
+    fn large(_: Request<Incoming>) -> impl Future<Output = Response<Body>> {
+        std::future::ready(Response::new(full(vec![b'x'; 1 << 20])))
+    }
+
+    /// A response that sends a frame every 30 s, forever.
+    fn trickle(_: Request<Incoming>) -> impl Future<Output = Response<Body>> {
+        let frames = futures::stream::unfold((), |()| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Some((
+                Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"{}\n"))),
+                (),
+            ))
+        });
+        std::future::ready(Response::new(StreamBody::new(frames).boxed()))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_http2_client_that_opens_no_window_is_dropped_after_60_s() {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let served = tokio::spawn(serve(server, Protocol::Http2, ok));
+        let (mut send, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .initial_stream_window_size(0)
+            .handshake::<_, Empty<Bytes>>(TokioIo::new(client))
+            .await
+            .expect("HTTP/2 handshake");
+        let conn = tokio::spawn(conn);
+        let asked = Instant::now();
+        let response = send.send_request(get()).await.expect("the headers");
+        assert_eq!(response.status(), 200);
+        within(2 * STALL_TIMEOUT, "the close", served)
+            .await
+            .expect("serve ended");
+        let waited = asked.elapsed();
+        assert!(
+            waited >= STALL_TIMEOUT && waited < STALL_TIMEOUT + Duration::from_secs(2),
+            "closed after {waited:?}"
+        );
+        let _ = within(STALL_TIMEOUT, "the client's end", conn).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_http1_client_that_reads_no_response_is_dropped_after_60_s() {
+        use tokio::io::AsyncWriteExt;
+        let (mut client, server) = tokio::io::duplex(1024);
+        let served = tokio::spawn(serve(server, Protocol::Http1, large));
+        client
+            .write_all(b"GET /api HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("the request");
+        let asked = Instant::now();
+        within(2 * STALL_TIMEOUT, "the close", served)
+            .await
+            .expect("serve ended");
+        let waited = asked.elapsed();
+        assert!(
+            waited >= STALL_TIMEOUT && waited < STALL_TIMEOUT + Duration::from_secs(2),
+            "closed after {waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_reads_a_slow_response_keeps_its_connection() {
+        for protocol in [Protocol::Http1, Protocol::Http2] {
+            let (client, server) = tokio::io::duplex(1024);
+            let served = tokio::spawn(serve(server, protocol, trickle));
+            let mut body = match protocol {
+                Protocol::Http2 => {
+                    let (mut send, _conn) = http2_client(client).await;
+                    send.send_request(get()).await.expect("headers").into_body()
+                }
+                Protocol::Http1 => {
+                    let (mut send, conn) =
+                        hyper::client::conn::http1::handshake(TokioIo::new(client))
+                            .await
+                            .expect("HTTP/1.1 handshake");
+                    tokio::spawn(conn);
+                    send.send_request(get()).await.expect("headers").into_body()
+                }
+            };
+            for _ in 0..20 {
+                let frame = within(2 * STALL_TIMEOUT, "a frame", body.frame()).await;
+                assert!(frame.is_some_and(|f| f.is_ok()), "{protocol:?}");
+            }
+            assert!(
+                !served.is_finished(),
+                "{protocol:?}: ten minutes of a slow response"
+            );
+            served.abort();
+        }
     }
 
     #[tokio::test(start_paused = true)]

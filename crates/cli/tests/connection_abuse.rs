@@ -403,6 +403,52 @@ fn http2_floods_are_refused_or_cut_off_and_others_are_served() {
     }
 }
 
+#[test]
+fn http2_clients_that_take_no_response_are_closed_though_they_answer_pings() {
+    let s = Server::start();
+    let mut h2 = Tls::open(&s, &["-alpn", "h2"]);
+    // SETTINGS_INITIAL_WINDOW_SIZE = 0: the server may send no DATA on any stream.
+    let no_window = frame(SETTINGS, 0, 0, &[0, 4, 0, 0, 0, 0]);
+    assert!(h2.send(&[PREFACE, &no_window].concat()));
+    let request = get("/api/v1/namespaces/default/configmaps");
+    assert!(h2.send(&frame(HEADERS, END_STREAM | END_HEADERS, 1, &request)));
+    // A live client: it acknowledges the server's SETTINGS and answers every PING.
+    let (mut acked, mut pings) = (false, 0);
+    let closed = eventually(Duration::from_secs(120), || {
+        let got = frames(&h2.got());
+        if !acked && got.iter().any(|f| f.kind == SETTINGS && f.flags & ACK == 0) {
+            acked = h2.send(&frame(SETTINGS, ACK, 0, &[]));
+        }
+        let asked: Vec<&Frame> = got
+            .iter()
+            .filter(|f| f.kind == PING && f.flags & ACK == 0)
+            .collect();
+        for ping in &asked[pings..] {
+            h2.send(&frame(PING, ACK, 0, &ping.payload));
+        }
+        pings = asked.len();
+        h2.closed()
+    });
+    let got = frames(&h2.got());
+    assert!(
+        got.iter().any(|f| f.kind == HEADERS && f.stream == 1),
+        "the answer's headers were sent"
+    );
+    assert!(
+        !got.iter().any(|f| f.kind == DATA && !f.payload.is_empty()),
+        "no DATA past a shut window"
+    );
+    assert!(
+        pings >= 1,
+        "the client answered the server's keep-alive PINGs"
+    );
+    assert!(
+        closed,
+        "a client that takes none of its answer for 60 s is disconnected"
+    );
+    assert_eq!(s.admin_curl(&[], "/healthz"), (200, "ok".to_owned()));
+}
+
 /// An HTTP/2 flood: the review's case, how many chunks, the `i`-th chunk's frames, and
 /// what the server must do.
 type Flood = (&'static str, usize, fn(usize) -> Vec<u8>, Outcome);
@@ -719,6 +765,7 @@ impl Drop for Tls {
 /// An HTTP/2 frame.
 struct Frame {
     kind: u8,
+    flags: u8,
     stream: u32,
     payload: Vec<u8>,
 }
@@ -738,13 +785,14 @@ fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
 /// The whole frames in `bytes`.
 fn frames(mut bytes: &[u8]) -> Vec<Frame> {
     let mut out = Vec::new();
-    while let [a, b, c, kind, _flags, s0, s1, s2, s3, rest @ ..] = bytes {
+    while let [a, b, c, kind, flags, s0, s1, s2, s3, rest @ ..] = bytes {
         let len = usize::from(*a) << 16 | usize::from(*b) << 8 | usize::from(*c);
         if rest.len() < len {
             break;
         }
         out.push(Frame {
             kind: *kind,
+            flags: *flags,
             stream: u32::from_be_bytes([*s0, *s1, *s2, *s3]) & 0x7fff_ffff,
             payload: rest[..len].to_vec(),
         });
@@ -791,6 +839,8 @@ const PING: u8 = 0x6;
 const CONTINUATION: u8 = 0x9;
 const END_STREAM: u8 = 0x1;
 const END_HEADERS: u8 = 0x4;
+const ACK: u8 = 0x1;
+const DATA: u8 = 0x0;
 const CANCEL: [u8; 4] = [0, 0, 0, 0x8];
 const REFUSED_STREAM: u32 = 0x7;
 const SELF_SUBJECT_REVIEW: &str =
