@@ -115,10 +115,23 @@ pub struct RunningServer {
 
 impl RunningServer {
     /// Serves until the accept loop ends.
-    pub async fn wait(self) {
-        let _ = self.accept.await;
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.accept).await;
+    }
+
+    /// Before the process exits: writes out the audit events recorded so far.
+    pub async fn stop(&self) {
+        if let Some(audit) = self.app.audit.clone() {
+            let flushed = tokio::task::spawn_blocking(move || audit.flush(AUDIT_FLUSH_LIMIT));
+            if !matches!(flushed.await, Ok(true)) {
+                tracing::warn!("the audit log could not be written out before shutdown");
+            }
+        }
     }
 }
+
+/// How long shutdown waits for the audit log to be written out.
+const AUDIT_FLUSH_LIMIT: Duration = Duration::from_secs(10);
 
 /// Opens the store, prepares everything and starts accepting connections.
 pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {

@@ -289,6 +289,7 @@ fn audit(a: &AuditArgs) -> Result<Option<AuditConfig>> {
             max_age_days: a.audit_log_maxage,
             max_backups: a.audit_log_maxbackup,
             max_size_mb: a.audit_log_maxsize,
+            mode: a.audit_log_mode,
         },
     }))
 }
@@ -764,7 +765,7 @@ fn local_address(bind: IpAddr) -> IpAddr {
     }
 }
 
-async fn serve_until_signal(running: RunningServer, controllers: Controllers) -> Result<()> {
+async fn serve_until_signal(mut running: RunningServer, controllers: Controllers) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     tokio::select! {
@@ -775,5 +776,6 @@ async fn serve_until_signal(running: RunningServer, controllers: Controllers) ->
     tracing::info!("shutting down");
     // The API server still serves while the controllers give up their Lease through it.
     controllers.stop().await;
+    running.stop().await;
     Ok(())
 }

@@ -120,6 +120,10 @@ pub(crate) struct AuditArgs {
     /// Megabytes an audit log reaches before it is rotated (0: 100).
     #[arg(long, default_value_t = 0)]
     pub(crate) audit_log_maxsize: u64,
+    /// When the audit log is behind: "blocking" makes requests wait, so no event is lost;
+    /// "batch" drops events (and counts them).
+    #[arg(long, default_value = "blocking", value_parser = kubeboot_apiserver::audit::Mode::parse)]
+    pub(crate) audit_log_mode: kubeboot_apiserver::audit::Mode,
 }
 
 /// kube-apiserver's etcd flags, shared by `server`, `apiserver` and `rewrite-secrets`.

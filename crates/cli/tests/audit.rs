@@ -209,3 +209,68 @@ fn approvals_signatures_denials_and_tokens_are_recorded_with_their_users() {
     let mode = std::fs::metadata(&log).expect("log").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
 }
+
+#[test]
+fn every_event_is_written_before_the_server_exits_and_unknown_modes_are_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let policy = tmp.path().join("policy.yaml");
+    std::fs::write(&policy, POLICY).expect("write policy");
+    let log = tmp.path().join("audit.log");
+    let flags = [
+        "--audit-policy-file",
+        policy.to_str().expect("utf8"),
+        "--audit-log-path",
+        log.to_str().expect("utf8"),
+    ];
+    let refused = Command::new(bin())
+        .args(["server", "--data-dir"])
+        .arg(tmp.path().join("refused"))
+        .args(flags)
+        .args(["--audit-log-mode", "async"])
+        .output()
+        .expect("kubeboot server");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains(
+            r#"invalid audit log mode async, allowed modes are "batch,blocking,blocking-strict""#
+        ),
+        "{refused:?}"
+    );
+
+    let mut s = Server::start_with(&flags);
+    let names: Vec<String> = (0..40).map(|i| format!("cm-{i}")).collect();
+    for name in &names {
+        let body = format!(r#"{{"metadata":{{"name":"{name}"}}}}"#);
+        let (code, out) = s.admin_curl(
+            &[
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                &body,
+            ],
+            "/api/v1/namespaces/default/configmaps",
+        );
+        assert_eq!(code, 201, "{out}");
+    }
+    let term = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    assert!(
+        common::wait_exit(&mut s.child, Duration::from_secs(20)),
+        "the server exits on SIGTERM"
+    );
+    let events = events(&log);
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|name| {
+            find(&events, |e| {
+                is(e, "create", "configmaps", None, "kubernetes-admin")
+                    && e["objectRef"]["name"] == name.as_str()
+            })
+            .is_none()
+        })
+        .collect();
+    assert!(missing.is_empty(), "not in the log: {missing:?}");
+}

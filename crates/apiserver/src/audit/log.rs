@@ -3,9 +3,11 @@
 //! next line would pass `--audit-log-maxsize` megabytes the file is renamed
 //! `<name>-<UTC 2006-01-02T15-04-05.000><ext>` and a new one begun; backups past
 //! `--audit-log-maxbackup` or older than `--audit-log-maxage` days are removed. Lines are
-//! written by a thread of their own: a request never waits for the disk, and when the
-//! queue is full (the disk far behind) events are dropped and counted, never buffered
-//! without bound.
+//! written by a thread of their own, through a queue of 10,000 events. When the queue is
+//! full (the disk far behind), `--audit-log-mode` decides as kube-apiserver's does:
+//! `blocking` (the default) makes the request wait for room, so no event is lost; `batch`
+//! drops the event and counts it. On shutdown the queue is written out before the server
+//! exits.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -27,12 +29,49 @@ pub struct LogOptions {
     pub max_backups: usize,
     /// Megabytes before the file is rotated (0: 100).
     pub max_size_mb: u64,
+    /// What a full queue does to a request.
+    pub mode: Mode,
+}
+
+/// How events reach the log when it is behind (kube-apiserver's `--audit-log-mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// The request waits for room in the queue: no event is dropped.
+    #[default]
+    Blocking,
+    /// The event is dropped and counted.
+    Batch,
+}
+
+impl Mode {
+    /// Reads a `--audit-log-mode` value.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "blocking" => Ok(Self::Blocking),
+            "batch" => Ok(Self::Batch),
+            "blocking-strict" => Err(
+                "blocking-strict is not supported: kubeboot records no RequestReceived stage whose failure could fail a request; use blocking".into(),
+            ),
+            other => Err(format!(
+                "invalid audit log mode {other}, allowed modes are \"batch,blocking,blocking-strict\""
+            )),
+        }
+    }
 }
 
 /// The writer of audit lines.
 pub struct AuditLog {
-    lines: SyncSender<(SystemTime, Vec<u8>)>,
+    entries: SyncSender<Entry>,
+    mode: Mode,
     dropped: Arc<AtomicU64>,
+}
+
+/// What the writer thread is given.
+enum Entry {
+    /// An event's line, written at a time.
+    Line(SystemTime, Vec<u8>),
+    /// Flush what came before, then say so.
+    Flush(SyncSender<()>),
 }
 
 /// Why the log could not be opened.
@@ -47,11 +86,16 @@ pub struct LogError {
 impl AuditLog {
     /// Opens the log (creating it 0600) and starts its writer.
     pub fn open(options: LogOptions) -> Result<Self, LogError> {
+        Self::open_with_queue(options, QUEUE)
+    }
+
+    fn open_with_queue(options: LogOptions, queue: usize) -> Result<Self, LogError> {
         let shown = options.path.display().to_string();
         let err = |source| LogError {
             path: shown.clone(),
             source,
         };
+        let mode = options.mode;
         let sink = match options.path.as_os_str() == "-" {
             true => Sink::Stdout,
             false => {
@@ -64,29 +108,53 @@ impl AuditLog {
                 }
             }
         };
-        let (lines, rx) = sync_channel(QUEUE);
+        let (entries, rx) = sync_channel(queue);
         let dropped = Arc::new(AtomicU64::new(0));
         std::thread::Builder::new()
             .name("audit-log".into())
-            .spawn(move || write_lines(sink, &rx))
+            .spawn(move || write_entries(sink, &rx))
             .map_err(err)?;
-        Ok(Self { lines, dropped })
+        Ok(Self {
+            entries,
+            mode,
+            dropped,
+        })
     }
 
-    /// Queues one event line, written at `now`.
+    /// Queues one event line, written at `now`; when the queue is full, waits for room
+    /// (`blocking`) or drops the line (`batch`).
     pub fn write(&self, now: SystemTime, line: Vec<u8>) {
-        match self.lines.try_send((now, line)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_power_of_two() {
-                    tracing::warn!(dropped = n, "the audit log is behind: events were dropped");
-                }
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+        let lost = match self.entries.try_send(Entry::Line(now, line)) {
+            Ok(()) => false,
+            Err(TrySendError::Full(entry)) => match self.mode {
+                Mode::Blocking => !send_waiting(&self.entries, entry),
+                Mode::Batch => true,
+            },
+            Err(TrySendError::Disconnected(_)) => true,
+        };
+        if lost {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                tracing::warn!(dropped = n, "the audit log is behind: events were dropped");
             }
         }
+    }
+
+    /// Waits, at most `limit`, until every line queued before this call is written and
+    /// flushed; whether that happened.
+    pub fn flush(&self, limit: Duration) -> bool {
+        let (done, flushed) = sync_channel(1);
+        send_waiting(&self.entries, Entry::Flush(done)) && flushed.recv_timeout(limit).is_ok()
+    }
+}
+
+/// Sends `entry`, waiting for room. On a worker of a multi-threaded runtime the wait is
+/// announced (`block_in_place`), so the worker's other tasks move to another thread.
+fn send_waiting(entries: &SyncSender<Entry>, entry: Entry) -> bool {
+    let send = || entries.send(entry).is_ok();
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(send),
+        _ => send(),
     }
 }
 
@@ -99,13 +167,21 @@ enum Sink {
     },
 }
 
-fn write_lines(mut sink: Sink, rx: &Receiver<(SystemTime, Vec<u8>)>) {
+fn write_entries(mut sink: Sink, rx: &Receiver<Entry>) {
     while let Ok(first) = rx.recv() {
         // A burst is written in large writes: flushed once the queue is empty.
         let mut next = Some(first);
-        while let Some((now, line)) = next {
-            if let Err(e) = sink.write(now, &line) {
-                tracing::warn!(error = %e, "writing the audit log failed");
+        while let Some(entry) = next {
+            match entry {
+                Entry::Line(now, line) => {
+                    if let Err(e) = sink.write(now, &line) {
+                        tracing::warn!(error = %e, "writing the audit log failed");
+                    }
+                }
+                Entry::Flush(done) => {
+                    let _ = sink.flush();
+                    let _ = done.send(());
+                }
             }
             next = rx.try_recv().ok();
         }
@@ -336,6 +412,7 @@ mod tests {
             max_age_days: 0,
             max_backups: 2,
             max_size_mb: 1,
+            mode: Mode::Blocking,
         };
         let mut sink = Sink::File {
             out: BufWriter::new(open_private(&path).unwrap()),
@@ -366,5 +443,51 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_blocking_log_loses_no_event_however_far_behind_and_flushes_on_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let options = LogOptions {
+            path: path.clone(),
+            max_age_days: 0,
+            max_backups: 0,
+            max_size_mb: 0,
+            mode: Mode::Blocking,
+        };
+        let log = Arc::new(AuditLog::open_with_queue(options, 1).unwrap());
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..500 {
+                        log.write(SystemTime::now(), format!("{w}-{i}").into_bytes());
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert!(log.flush(Duration::from_secs(30)), "flushed");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 8 * 500, "every event, none dropped");
+        assert_eq!(log.dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn modes_are_read_as_kube_apiserver_reads_them() {
+        assert_eq!(Mode::parse("blocking"), Ok(Mode::Blocking));
+        assert_eq!(Mode::parse("batch"), Ok(Mode::Batch));
+        assert!(
+            Mode::parse("blocking-strict")
+                .unwrap_err()
+                .contains("use blocking")
+        );
+        assert_eq!(
+            Mode::parse("async").unwrap_err(),
+            r#"invalid audit log mode async, allowed modes are "batch,blocking,blocking-strict""#
+        );
     }
 }

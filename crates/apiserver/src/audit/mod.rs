@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 use kubeboot_api::{Clock, Status};
 use serde_json::{Map, Value, json};
 
-pub use self::log::{AuditLog, LogOptions};
+pub use self::log::{AuditLog, LogOptions, Mode};
 pub use self::policy::{Level, Policy, Stage};
 use crate::authn::UserInfo;
 use crate::authz::{Attributes, Decision};
@@ -52,6 +52,12 @@ impl Auditor {
     /// An auditor writing what `policy` asks for to `log`.
     pub fn new(policy: Policy, log: AuditLog, clock: Arc<dyn Clock>) -> Self {
         Self { policy, log, clock }
+    }
+
+    /// Writes out every event recorded so far, waiting at most `limit`: on shutdown, so
+    /// that what was recorded is not lost with the process.
+    pub fn flush(&self, limit: std::time::Duration) -> bool {
+        self.log.flush(limit)
     }
 
     /// A record of a request just received (before anything is known of its user).
