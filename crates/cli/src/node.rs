@@ -207,14 +207,15 @@ pub(crate) async fn join(args: JoinArgs) -> Result<()> {
     let result = bootstrap_node(&cfg, &bootstrap, reuse).await;
     if result.is_err() {
         // No node credentials are left behind by a failed join: not the bootstrap
-        // kubeconfig, and not a certificate, key or kubeconfig issued before the failure.
-        let _ = std::fs::remove_file(&cfg.bootstrap_kubeconfig);
-        for left in before.remove_created() {
+        // kubeconfig, and not a certificate, key or kubeconfig issued before the failure;
+        // a node that had joined before keeps its kubeconfig and `-current` link as they were.
+        for left in before.restore() {
             say(&format!(
-                "[reset] could not remove {}: remove it by hand",
+                "[reset] could not put back {} as it was before this join: check it by hand",
                 left.display()
             ));
         }
+        let _ = std::fs::remove_file(&cfg.bootstrap_kubeconfig);
     }
     let id = result?;
     say("");

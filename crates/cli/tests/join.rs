@@ -559,3 +559,66 @@ fn join_fails_clearly_and_leaves_nothing_behind() {
     denier.join().expect("denier");
     assert_failed_cleanly(&out, &tmp.path().join("denied"), "is denied");
 }
+
+#[test]
+fn a_rejoin_that_fails_puts_back_the_old_kubeconfig_and_certificate_link() {
+    // The first cluster issues certificates that expire at once, so that joining again
+    // bootstraps anew; the second lets nobody ask who they are, so that join fails after
+    // its certificate is issued and written.
+    let first = Server::start_with(&["--cluster-signing-duration", "2s"]);
+    let second = Server::start();
+    ok(
+        second.kubectl(
+            "kubectl",
+            &["delete", "clusterrolebinding", "system:basic-user"],
+        ),
+        "delete the binding",
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("w");
+    let node = [
+        "--node-name".to_owned(),
+        "w".into(),
+        "--dir".into(),
+        dir.display().to_string(),
+    ];
+    let joined = join(&[join_args(&first), node.to_vec()].concat(), &[]);
+    assert!(joined.status.success(), "{joined:?}");
+    let kubeconfig = std::fs::read(dir.join("kubelet.conf")).expect("kubelet.conf");
+    let target = current_target(&dir);
+    let expired = || {
+        !Command::new("openssl")
+            .args(["x509", "-noout", "-checkend", "0", "-in"])
+            .arg(&target)
+            .status()
+            .expect("openssl")
+            .success()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), expired),
+        "the first certificate expired"
+    );
+
+    let out = join(&[join_args(&second), node.to_vec()].concat(), &[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the second join fails: {err}");
+    assert!(err.contains("checking the node's kubeconfig"), "{err}");
+    assert_eq!(
+        String::from_utf8_lossy(&std::fs::read(dir.join("kubelet.conf")).expect("kubelet.conf")),
+        String::from_utf8_lossy(&kubeconfig),
+        "kubelet.conf still names the first cluster"
+    );
+    assert_eq!(current_target(&dir), target, "the -current link as it was");
+    assert!(target.exists(), "and what it points at");
+    let pems: Vec<_> = std::fs::read_dir(dir.join("pki"))
+        .expect("pki")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        pems.len(),
+        2,
+        "the old certificate and its link, nothing new: {pems:?}"
+    );
+    assert!(!dir.join("bootstrap-kubelet.conf").exists());
+}
