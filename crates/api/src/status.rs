@@ -59,7 +59,8 @@ pub struct StatusCause {
     pub reason: String,
     /// What is wrong.
     pub message: String,
-    /// The JSON path of the field.
+    /// The JSON path of the field (absent when the cause is about no field).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub field: String,
 }
 
@@ -276,6 +277,23 @@ impl Status {
     /// 504 `Timeout`.
     pub fn timeout(message: impl Into<String>) -> Self {
         Self::failure(504, "Timeout", message)
+    }
+
+    /// 504 `Timeout` for a read at a resourceVersion the server has not reached within the
+    /// wait (kube-apiserver's `NewTooLargeResourceVersionError`): retry after a second.
+    pub fn too_large_resource_version(requested: u64, current: u64) -> Self {
+        Self::timeout(format!(
+            "Timeout: Too large resource version: {requested}, current: {current}"
+        ))
+        .with_details(StatusDetails {
+            causes: vec![StatusCause::new(
+                "ResourceVersionTooLarge",
+                "",
+                "Too large resource version",
+            )],
+            retry_after_seconds: Some(1),
+            ..Default::default()
+        })
     }
 }
 

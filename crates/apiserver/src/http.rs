@@ -430,7 +430,7 @@ impl App {
             }
         }
         match info.verb.as_str() {
-            "get" => self.get(def, ns, &info.name, &want).await,
+            "get" => self.get(def, ns, &info.name, q, &want).await,
             "list" => self.list(def, ns, q, &want).await,
             "watch" => self.watch(def, ns, q, &want).await,
             "create" => self.create(def, ns, &ct, &body, q, &user).await,
@@ -575,7 +575,38 @@ impl App {
         Ok((obj, kv.mod_revision))
     }
 
-    async fn get(&self, def: &ResourceDef, ns: &str, name: &str, want: &Want) -> Res {
+    /// Waits (at most 3 s) until the store has reached the revision a read asks for, or
+    /// answers 504 `Too large resource version`, as kube-apiserver's watch cache does. The
+    /// watch cache tells when the store moves on.
+    async fn fresh_enough(&self, q: &Query) -> Result<(), Status> {
+        let Some(rv) = listoptions::must_have_reached(q)? else {
+            return Ok(());
+        };
+        let wanted = Revision::try_from(rv).unwrap_or(Revision::MAX);
+        let store_revision = || async {
+            self.store
+                .revision()
+                .await
+                .map_err(|e| Status::internal(e.to_string()))
+        };
+        if store_revision().await? >= wanted {
+            return Ok(());
+        }
+        self.cache
+            .wait_for(wanted, listoptions::FRESHNESS_WAIT)
+            .await;
+        let current = store_revision().await?;
+        match current >= wanted {
+            true => Ok(()),
+            false => Err(Status::too_large_resource_version(
+                rv,
+                u64::try_from(current).unwrap_or_default(),
+            )),
+        }
+    }
+
+    async fn get(&self, def: &ResourceDef, ns: &str, name: &str, q: &Query, want: &Want) -> Res {
+        self.fresh_enough(q).await?;
         let (obj, _) = self.read_object(def, ns, name).await?;
         let obj = self.output(def, obj);
         if want.table {
@@ -588,7 +619,7 @@ impl App {
     }
 
     async fn list(&self, def: &ResourceDef, ns: &str, q: &Query, want: &Want) -> Res {
-        listoptions::resource_version(q)?;
+        self.fresh_enough(q).await?;
         let (labels, fields) = selectors(def, q)?;
         let limit = q
             .get("limit")

@@ -27,6 +27,18 @@ pub fn resource_version(q: &Query) -> Result<Option<u64>, Status> {
     }
 }
 
+/// How long a read at a resourceVersion the server has not reached waits for it
+/// (kube-apiserver's watch cache `blockTimeout`).
+pub const FRESHNESS_WAIT: Duration = Duration::from_secs(3);
+
+/// The revision a list or get must wait for before it reads: its `resourceVersion` when
+/// above 0 and not an exact match (`resourceVersionMatch=Exact` reads that revision, it does
+/// not wait for it).
+pub fn must_have_reached(q: &Query) -> Result<Option<u64>, Status> {
+    let exact = q.get("resourceVersionMatch").map(String::as_str) == Some("Exact");
+    Ok(resource_version(q)?.filter(|rv| *rv > 0 && !exact))
+}
+
 /// Refuses a write whose `dryRun` is not `All` or whose `fieldValidation` is not `Ignore`,
 /// `Warn` or `Strict`: 422 `Invalid` of the verb's options kind, as kube-apiserver's
 /// `ValidateCreateOptions` (and its update, patch and delete twins) answers.
@@ -115,6 +127,37 @@ mod tests {
 
     fn query(k: &str, v: &str) -> Query {
         Query::from([(k.to_owned(), v.to_owned())])
+    }
+
+    #[test]
+    fn a_read_waits_for_its_resource_version_unless_exact_or_any() {
+        let q = |pairs: &[(&str, &str)]| -> Query {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(Pairs, Option<u64>); 5] = [
+            (&[], None),
+            (&[("resourceVersion", "0")], None),
+            (&[("resourceVersion", "42")], Some(42)),
+            (
+                &[
+                    ("resourceVersion", "42"),
+                    ("resourceVersionMatch", "NotOlderThan"),
+                ],
+                Some(42),
+            ),
+            (
+                &[("resourceVersion", "42"), ("resourceVersionMatch", "Exact")],
+                None,
+            ),
+        ];
+        for (pairs, want) in cases {
+            assert_eq!(must_have_reached(&q(pairs)), Ok(want), "{pairs:?}");
+        }
+        assert!(must_have_reached(&q(&[("resourceVersion", "x")])).is_err());
     }
 
     #[test]
