@@ -9,6 +9,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use kubeboot_api::Status;
 use serde_json::Value;
+use serde_saphyr::DuplicateKeyPolicy;
 
 /// The largest request body accepted (kube-apiserver's limit).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -61,6 +62,11 @@ pub fn is_json(ct: &str) -> bool {
     matches!(media_type(ct), "application/json" | "" | "*/*")
 }
 
+/// Whether a body of content type `ct` is YAML.
+pub fn is_yaml(ct: &str) -> bool {
+    media_type(ct) == "application/yaml"
+}
+
 fn media_type(ct: &str) -> &str {
     ct.split(';').next().unwrap_or_default().trim()
 }
@@ -77,11 +83,14 @@ pub fn decode(ct: &str, body: &[u8]) -> Result<Value, Status> {
         "application/yaml" => {
             let text = std::str::from_utf8(body)
                 .map_err(|_| Status::bad_request("the body of the request is not UTF-8"))?;
-            serde_saphyr::from_str(text).map_err(|e| {
-                Status::bad_request(format!(
-                    "the body of the request could not be decoded as YAML: {e}"
-                ))
-            })?
+            // A key given twice keeps its last value, as Kubernetes' (non-strict) YAML
+            // decoding keeps it; `fieldValidation=Strict` refuses it (`strict`).
+            serde_saphyr::from_str_with_options(text, yaml_options(DuplicateKeyPolicy::LastWins))
+                .map_err(|e| {
+                    Status::bad_request(format!(
+                        "the body of the request could not be decoded as YAML: {e}"
+                    ))
+                })?
         }
         crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body).map_err(|e| {
             Status::bad_request(format!(
@@ -96,6 +105,27 @@ pub fn decode(ct: &str, body: &[u8]) -> Result<Value, Status> {
         ));
     }
     Ok(v)
+}
+
+/// The first key a YAML body repeats within one mapping, as yaml.v2's strict decoding
+/// reports it (`yaml: unmarshal errors:` then `line <n>: key "<key>" already set in map`).
+pub fn yaml_duplicate_key(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let err =
+        serde_saphyr::from_str_with_options::<Value>(text, yaml_options(DuplicateKeyPolicy::Error))
+            .err()?;
+    let serde_saphyr::Error::DuplicateMappingKey { key, location } = err.without_snippet() else {
+        return None;
+    };
+    Some(format!(
+        "yaml: unmarshal errors:\n  line {}: key {:?} already set in map",
+        location.line(),
+        key.as_deref().unwrap_or_default()
+    ))
+}
+
+fn yaml_options(duplicate_keys: DuplicateKeyPolicy) -> serde_saphyr::Options {
+    serde_saphyr::options! { duplicate_keys: duplicate_keys }
 }
 
 /// The most of a refused request's body read before answering.
@@ -163,5 +193,22 @@ mod tests {
             }
             assert_eq!(worth_draining(&map), *want, "{headers:?}");
         }
+    }
+
+    #[test]
+    fn a_repeated_yaml_key_is_told_as_yaml_v2_tells_it_and_otherwise_the_last_wins() {
+        let yaml = b"data:\n  a: \"1\"\n  b: x\n  a: \"2\"\n";
+        assert_eq!(
+            yaml_duplicate_key(yaml).as_deref(),
+            Some("yaml: unmarshal errors:\n  line 4: key \"a\" already set in map")
+        );
+        assert_eq!(yaml_duplicate_key(b"data:\n  a: 1\n  b: 2\n"), None);
+        assert_eq!(
+            yaml_duplicate_key(b"data: [unclosed"),
+            None,
+            "not a duplicate"
+        );
+        let v = decode("application/yaml", yaml).unwrap();
+        assert_eq!(v["data"]["a"], "2");
     }
 }

@@ -21,7 +21,7 @@ use crate::admission::namespace_lifecycle;
 use crate::audit::Trail;
 use crate::authn::{ClientCa, UserInfo, bearer_token};
 use crate::authz::{Attributes, Authorizer, Decision, forbidden_message};
-use crate::body::{decode, is_json, read_body};
+use crate::body::{decode, read_body};
 use crate::discovery;
 use crate::listoptions::{self, decode_continue, encode_continue};
 use crate::metrics::Metrics;
@@ -32,6 +32,7 @@ use crate::requestinfo::{Query, RequestInfo, parse_query};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::status::from_store;
 use crate::strategy::{self, Admission};
+use crate::strict;
 use crate::tables;
 use crate::watchcache::{CachedEvent, WatchCache, with_resource_version};
 
@@ -420,13 +421,10 @@ impl App {
         } else {
             ""
         };
-        if matches!(info.verb.as_str(), "create" | "update")
-            && q.get("fieldValidation").is_some_and(|v| v == "Strict")
-            && is_json(&ct)
-        {
-            let duplicates = crate::strict::duplicate_fields(&body);
-            if !duplicates.is_empty() {
-                return Err(crate::strict::decoding_error(def, &duplicates));
+        if matches!(info.verb.as_str(), "create" | "update") && strict::is_strict(q) {
+            let errors = strict::body_errors(&ct, &body);
+            if !errors.is_empty() {
+                return Err(strict::decoding_error(def, &errors));
             }
         }
         match info.verb.as_str() {
@@ -991,7 +989,10 @@ impl App {
         user: &UserInfo,
     ) -> Result<Value, Status> {
         check_type(def, &sent)?;
-        let mut obj = normalize(def, sent, q)?;
+        let (mut obj, unknown) = normalize(def, sent, strict::is_strict(q))?;
+        if !unknown.is_empty() {
+            return Err(strict::decoding_error(def, &unknown));
+        }
         let meta = meta_mut(&mut obj);
         let body_ns = meta
             .get("namespace")
@@ -1097,7 +1098,20 @@ impl App {
                     ));
                 }
             }
-            let mut new = normalize(def, sent, q)?;
+            let strict = strict::is_strict(q);
+            let patched = matches!(change, Update::Patch(..)).then(|| sent.clone());
+            let (mut new, unknown) = normalize(def, sent, strict)?;
+            match (&change, patched) {
+                (Update::Patch(ty, body), Some(patched)) if strict => {
+                    let mut errors = strict::patch_errors(*ty, body);
+                    errors.extend(unknown);
+                    if !errors.is_empty() {
+                        return Err(strict::patch_error(*ty, &patched, body, &errors));
+                    }
+                }
+                _ if !unknown.is_empty() => return Err(strict::decoding_error(def, &unknown)),
+                _ => {}
+            }
             let sent_rv = meta_str(&new, "resourceVersion").to_owned();
             let expected: Revision = if sent_rv.is_empty() {
                 if matches!(change, Update::Replace(_)) && !def.unconditional_update {
@@ -1438,9 +1452,13 @@ fn check_type(def: &ResourceDef, obj: &Value) -> Result<(), Status> {
     Ok(())
 }
 
-/// Round-trips through the typed schema; unknown fields are an error with
-/// `fieldValidation=Strict` and dropped otherwise.
-fn normalize(def: &ResourceDef, mut sent: Value, q: &Query) -> Result<Value, Status> {
+/// Round-trips through the typed schema: the fields the kind does not have are dropped,
+/// and returned as strict errors (`unknown field "x"`) when `strict`.
+fn normalize(
+    def: &ResourceDef,
+    mut sent: Value,
+    strict: bool,
+) -> Result<(Value, Vec<String>), Status> {
     // The typed schema is v1; v1beta1 CSRs share it.
     set_type(
         &mut sent,
@@ -1450,7 +1468,6 @@ fn normalize(def: &ResourceDef, mut sent: Value, q: &Query) -> Result<Value, Sta
     if def.group.is_empty() {
         set_type(&mut sent, "v1", def.kind);
     }
-    let strict = q.get("fieldValidation").is_some_and(|v| v == "Strict");
     // The body as sent is kept only when unknown fields must be reported.
     let (kept, sent) = if strict {
         ((def.normalize)(sent.clone()), Some(sent))
@@ -1460,22 +1477,18 @@ fn normalize(def: &ResourceDef, mut sent: Value, q: &Query) -> Result<Value, Sta
     let kept = kept.map_err(|e| {
         Status::bad_request(format!("the body of the request could not be decoded: {e}"))
     })?;
-    if let Some(sent) = sent {
-        let unknown = object::unknown_fields(&sent, &kept);
-        if !unknown.is_empty() {
-            let errors: Vec<String> = unknown
-                .iter()
-                .map(|f| format!("unknown field \"{f}\""))
-                .collect();
-            return Err(crate::strict::decoding_error(def, &errors));
-        }
-    }
+    let unknown: Vec<String> = sent
+        .map(|sent| object::unknown_fields(&sent, &kept))
+        .unwrap_or_default()
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
     let mut kept = kept;
     if let Some(o) = kept.as_object_mut() {
         o.remove("apiVersion");
         o.remove("kind");
     }
-    Ok(kept)
+    Ok((kept, unknown))
 }
 
 fn validate_name(def: &ResourceDef, name: &str) -> Result<(), Status> {

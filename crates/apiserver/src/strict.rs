@@ -1,15 +1,109 @@
-//! `fieldValidation=Strict`'s refusals, worded as kube-apiserver words them: a JSON body
-//! that names a field twice (`duplicate field "data.a"`, found in the bytes as sent, since
-//! a decoded object keeps only the last) or a field the kind does not have
-//! (`unknown field "spec.x"`) is a 400 whose message names the kind and version.
+//! `fieldValidation=Strict`'s refusals, worded as kube-apiserver words them. A create or
+//! update body that names a field twice (`duplicate field "data.a"` in JSON, found in the
+//! bytes as sent since a decoded object keeps only the last; yaml.v2's `key "a" already set
+//! in map` in YAML) or a field the kind does not have (`unknown field "spec.x"`) is a 400
+//! whose message names the kind and version. A patch with either is a 422 `Invalid` of the
+//! field `patch`, valued by the patched object (by the patch, as Go prints a map, for a
+//! strategic merge patch).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
-use kubeboot_api::Status;
+use kubeboot_api::{Status, StatusCause};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
 
+use crate::body::{is_json, is_yaml, yaml_duplicate_key};
+use crate::patch::PatchType;
 use crate::registry::ResourceDef;
+
+/// Whether a request asks for `fieldValidation=Strict`.
+pub fn is_strict(q: &crate::requestinfo::Query) -> bool {
+    q.get("fieldValidation").is_some_and(|v| v == "Strict")
+}
+
+/// What Strict finds wrong in a create or update body as sent (of content type `ct`).
+pub fn body_errors(ct: &str, body: &[u8]) -> Vec<String> {
+    if is_json(ct) {
+        duplicate_fields(body)
+    } else if is_yaml(ct) {
+        yaml_duplicate_key(body).into_iter().collect()
+    } else {
+        Vec::new()
+    }
+}
+
+/// What Strict finds wrong in a patch as sent: its duplicate fields, those of a JSON patch
+/// prefixed `json patch`.
+pub fn patch_errors(ty: PatchType, body: &[u8]) -> Vec<String> {
+    let found = duplicate_fields(body);
+    match ty {
+        PatchType::Json => found
+            .into_iter()
+            .map(|e| format!("json patch {e}"))
+            .collect(),
+        PatchType::Merge | PatchType::Strategic => found,
+    }
+}
+
+/// The 422 for a patch Strict refuses: `patch: Invalid value: <value>: strict decoding
+/// error: <errors>`, the value being the patched object's JSON (a JSON or merge patch) or
+/// the patch as Go prints a map (a strategic merge patch).
+pub fn patch_error(ty: PatchType, patched: &Value, patch: &[u8], errors: &[String]) -> Status {
+    let value = match ty {
+        PatchType::Strategic => serde_json::from_slice::<Value>(patch)
+            .map(|p| go_text(&p))
+            .unwrap_or_default(),
+        PatchType::Json | PatchType::Merge => patched.to_string(),
+    };
+    let detail = format!("strict decoding error: {}", errors.join(", "));
+    Status::invalid(
+        "",
+        "",
+        "",
+        vec![StatusCause::invalid("patch", &value, &detail)],
+    )
+}
+
+/// A JSON value as Go's `%+v` prints what `json.Unmarshal` makes of it: `map[k:v ...]` with
+/// sorted keys, `[a b]`, strings bare, integers as integers and other numbers as `%g`.
+fn go_text(v: &Value) -> String {
+    match v {
+        Value::Null => "<nil>".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(f)) => go_float(f),
+            (None, None) => n.to_string(),
+        },
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(go_text).collect();
+            format!("[{}]", items.join(" "))
+        }
+        Value::Object(map) => {
+            let sorted: BTreeMap<&String, &Value> = map.iter().collect();
+            let pairs: Vec<String> = sorted
+                .into_iter()
+                .map(|(k, v)| format!("{k}:{}", go_text(v)))
+                .collect();
+            format!("map[{}]", pairs.join(" "))
+        }
+    }
+}
+
+/// A float as Go's `%v` prints it (`%g` at the shortest precision): the shortest digits,
+/// with an exponent (`1e+06`, `1e-05`) when the exponent is below -4 or at least 6.
+fn go_float(f: f64) -> String {
+    let scientific = format!("{f:e}");
+    let (mantissa, exp) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if (-4..6).contains(&exp) {
+        return f.to_string();
+    }
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exp.abs())
+}
 
 /// The 400 for `errors` (each already worded, e.g. `duplicate field "data.a"`).
 pub fn decoding_error(def: &ResourceDef, errors: &[String]) -> Status {
@@ -127,6 +221,62 @@ const MAX_ERRORS: usize = 100;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_print_as_go_prints_what_json_unmarshal_makes_of_them() {
+        for (json, want) in [
+            (r#"{"data":{"b":"2","a":1}}"#, "map[data:map[a:1 b:2]]"),
+            (r#"{"x":[1,"a",null,true]}"#, "map[x:[1 a <nil> true]]"),
+            ("1.5", "1.5"),
+            ("1000000.0", "1e+06"),
+            ("123456.0", "123456"),
+            ("0.0001", "0.0001"),
+            ("0.00001", "1e-05"),
+            ("1234567.5", "1.2345675e+06"),
+            ("-2", "-2"),
+        ] {
+            let v: Value = serde_json::from_str(json).unwrap();
+            assert_eq!(go_text(&v), want, "{json}");
+        }
+    }
+
+    #[test]
+    fn patches_are_refused_as_kube_apiserver_refuses_them() {
+        let dup = br#"{"data":{"a":"1","a":"2"}}"#;
+        assert_eq!(
+            patch_errors(PatchType::Merge, dup),
+            [r#"duplicate field "data.a""#]
+        );
+        let ops = br#"[{"op":"add","op":"add","path":"/data/a","value":"1"}]"#;
+        assert_eq!(
+            patch_errors(PatchType::Json, ops),
+            [r#"json patch duplicate field "[0].op""#]
+        );
+        let patched: Value = serde_json::json!({"data": {"a": "2"}});
+        let refused = patch_error(
+            PatchType::Merge,
+            &patched,
+            dup,
+            &patch_errors(PatchType::Merge, dup),
+        );
+        assert_eq!(refused.code, 422);
+        assert_eq!(
+            refused.message,
+            r#" "" is invalid: patch: Invalid value: "{\"data\":{\"a\":\"2\"}}": strict decoding error: duplicate field "data.a""#
+        );
+        let smp = patch_error(
+            PatchType::Strategic,
+            &patched,
+            dup,
+            &["duplicate field \"data.a\"".into()],
+        );
+        assert!(
+            smp.message
+                .contains(r#"Invalid value: "map[data:map[a:2]]""#),
+            "{}",
+            smp.message
+        );
+    }
 
     #[test]
     fn duplicate_fields_are_named_by_their_path() {

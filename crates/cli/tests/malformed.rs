@@ -48,6 +48,46 @@ fn strict_field_validation_refuses_duplicate_fields() {
 }
 
 #[test]
+fn strict_field_validation_refuses_duplicates_in_yaml_and_patches_and_changes_nothing() {
+    let s = Server::start();
+    let auth = admin(&s);
+    let (code, out) = post_json(
+        &s,
+        CONFIGMAPS,
+        r#"{"metadata":{"name":"p"},"data":{"a":"1"}}"#,
+    );
+    assert_eq!(code, 201, "{out}");
+    let strict = |path: &str| format!("{path}?fieldValidation=Strict");
+    let p = format!("{CONFIGMAPS}/p");
+    let yaml_dup =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: yam\ndata:\n  a: \"1\"\n  a: \"2\"\n";
+    let (merge, json_patch, smp) = (
+        "application/merge-patch+json",
+        "application/json-patch+json",
+        "application/strategic-merge-patch+json",
+    );
+    let dup = text(r#"{"data":{"a":"3","a":"4"}}"#);
+    let invalid = Some(r#"is invalid: patch: Invalid value: "#);
+    #[rustfmt::skip]
+    let rows: Vec<Row> = vec![
+        ("YAML naming a key twice, Strict", "POST", strict(CONFIGMAPS), "application/yaml", text(yaml_dup), 400,
+            Some(r#"ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: yaml: unmarshal errors:\n  line 7: key \"a\" already set in map"#)),
+        ("a merge patch naming a field twice, Strict", "PATCH", strict(&p), merge, dup.clone(), 422, invalid),
+        ("... and what it names", "PATCH", strict(&p), merge, dup.clone(), 422, Some(r#"strict decoding error: duplicate field \"data.a\""#)),
+        ("a JSON patch naming a field twice, Strict", "PATCH", strict(&p), json_patch,
+            text(r#"[{"op":"add","op":"add","path":"/data/b","value":"1"}]"#), 422, Some(r#"strict decoding error: json patch duplicate field \"[0].op\""#)),
+        ("a strategic merge patch naming a field twice, Strict", "PATCH", strict(&p), smp, dup.clone(), 422,
+            Some(r#"Invalid value: \"map[data:map[a:4]]\": strict decoding error: duplicate field \"data.a\""#)),
+        ("a merge patch with a field ConfigMaps lack, Strict", "PATCH", strict(&p), merge, text(r#"{"spec":{"x":1}}"#), 422,
+            Some(r#"strict decoding error: unknown field \"spec\""#)),
+        ("nothing was changed", "GET", p.clone(), "", vec![], 200, Some(r#""data":{"a":"1"}"#)),
+        ("YAML naming a key twice keeps the last without Strict", "POST", CONFIGMAPS.into(), "application/yaml", text(yaml_dup), 201, Some(r#""a":"2""#)),
+        ("a merge patch naming a field twice keeps the last without Strict", "PATCH", p.clone(), merge, dup, 200, Some(r#""a":"4""#)),
+    ];
+    assert_none(&mismatches(&s, &auth, rows));
+}
+
+#[test]
 fn a_subdomain_name_may_have_one_label_of_253_characters() {
     let s = Server::start();
     let long = "a".repeat(253);
