@@ -975,6 +975,19 @@ impl App {
                 other => break other.map_err(|e| from_store(e, def, &name))?,
             }
         };
+        if def.namespaced {
+            // The check above and the namespace's deletion can cross. The deletion marks
+            // the namespace Terminating before it lists what is in it: either that list
+            // finds this object, or this second look finds the mark and takes the object
+            // back. Either way nothing outlives its namespace.
+            if let Err(refused) = self.ensure_namespace(def, &name, ns).await {
+                let _ = self
+                    .store
+                    .delete(&def.key(ns, &name), Some(kv.mod_revision))
+                    .await;
+                return Err(refused);
+            }
+        }
         set_resource_version(&mut obj, kv.mod_revision);
         Ok(json_response(StatusCode::CREATED, &self.output(def, obj)))
     }
@@ -1227,6 +1240,34 @@ impl App {
         let mut obj = old;
         set_resource_version(&mut obj, kv.mod_revision);
         Ok(json_response(StatusCode::OK, &self.output(def, obj)))
+    }
+
+    /// Finishes deleting namespace `name` if it is Terminating (a deletion interrupted by
+    /// a crash or a failed store write): its contents, then the namespace. Whether there
+    /// was one to finish.
+    pub async fn finish_namespace_deletion(&self, name: &str) -> Result<bool, Status> {
+        let def = registry::by_kind(registry::Kind::Namespace);
+        let Some(kv) = self
+            .store
+            .get(&def.key("", name))
+            .await
+            .map_err(|e| from_store(e, def, name))?
+        else {
+            return Ok(false);
+        };
+        let namespace: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
+        if !namespace_lifecycle::is_terminating(&namespace) {
+            return Ok(false);
+        }
+        self.delete_namespace_contents(name).await?;
+        match self
+            .store
+            .delete(&def.key("", name), Some(kv.mod_revision))
+            .await
+        {
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(true),
+            Err(e) => Err(from_store(e, def, name)),
+        }
     }
 
     async fn delete_namespace_contents(&self, ns: &str) -> Result<(), Status> {

@@ -18,6 +18,7 @@ pub mod http;
 pub mod inflight;
 pub mod listoptions;
 pub mod metrics;
+pub mod namespace_finisher;
 pub mod object;
 pub mod patch;
 pub mod policy;

@@ -222,6 +222,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
     seed_defaults(&app).await?;
     authz.set_rbac(rbac_snapshot(store.as_ref()).await?);
     spawn_rbac_refresher(cache, store, authz);
+    crate::namespace_finisher::spawn(app.clone());
     let addr = SocketAddr::new(cfg.bind_address, cfg.secure_port);
     let listener = listen(addr).map_err(|source| StartError::Bind { addr, source })?;
     let addr = listener

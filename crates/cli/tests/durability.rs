@@ -112,3 +112,47 @@ fn kill_9_under_concurrent_writes_loses_no_acknowledged_write() {
         lost.iter().take(5).collect::<Vec<_>>()
     );
 }
+
+/// A namespace deletion interrupted midway — the namespace marked Terminating, its
+/// contents not all deleted, the server gone — is finished when the server starts again.
+#[test]
+fn a_namespace_deletion_interrupted_by_a_crash_is_finished_at_the_next_start() {
+    use kubeboot_store::Store;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("cluster");
+    let mut server = Server::start_in(&dir);
+    let kubectl = |s: &Server, args: &[&str]| common::ok(s.kubectl("kubectl", args), "kubectl");
+    kubectl(&server, &["create", "namespace", "doomed"]);
+    kubectl(&server, &["create", "configmap", "left", "-n", "doomed"]);
+    server.kill();
+    // What a crash in the middle of `kubectl delete namespace doomed` leaves behind.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let store =
+            kubeboot_store::sqlite::SqliteStore::open(&dir.join("db/state.db")).expect("the store");
+        let key = "/registry/namespaces/doomed";
+        let kv = store.get(key).await.expect("read").expect("the namespace");
+        let mut ns: serde_json::Value = serde_json::from_slice(&kv.value).expect("json");
+        ns["status"]["phase"] = "Terminating".into();
+        ns["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z".into();
+        let value = serde_json::to_vec(&ns).expect("encode");
+        store
+            .update(key, value.into(), Some(kv.mod_revision))
+            .await
+            .expect("mark Terminating");
+    });
+    drop(runtime);
+    let server = Server::start_in(&dir);
+    let gone = common::eventually(Duration::from_secs(20), || {
+        let (code, _) = server.admin_curl(&[], "/api/v1/namespaces/doomed");
+        code == 404
+    });
+    assert!(gone, "the namespace was deleted");
+    let (code, out) = server.admin_curl(&[], "/api/v1/namespaces/doomed/configmaps");
+    assert_eq!(code, 200, "{out}");
+    let list: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(list["items"], serde_json::json!([]), "and what was in it");
+}

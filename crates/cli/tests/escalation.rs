@@ -169,6 +169,82 @@ fn the_namespaces_the_cluster_lives_in_may_not_be_deleted() {
     assert_eq!(code, 200);
 }
 
+#[test]
+fn nothing_created_while_its_namespace_is_deleted_outlives_it() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let s = Server::start();
+    let kubeconfig = std::fs::read_to_string(s.kubeconfig()).expect("admin.conf");
+    let kc = kubeboot_pki::Kubeconfig::from_yaml(&kubeconfig).expect("kubeconfig");
+    let client = kubeboot_client::Client::from_kubeconfig(&kc).expect("client");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut orphans = Vec::new();
+    runtime.block_on(async {
+        for round in 0..6 {
+            let ns = format!("race-{round}");
+            let made: serde_json::Value = client
+                .create(
+                    "/api/v1/namespaces",
+                    &serde_json::json!({"metadata": {"name": ns}}),
+                )
+                .await
+                .expect("namespace");
+            assert_eq!(made["metadata"]["name"], ns.as_str());
+            let created = Arc::new(AtomicUsize::new(0));
+            // Eight clients create ConfigMaps as fast as they can until the namespace
+            // refuses them (403 terminating, 404 gone).
+            let creators: Vec<_> = (0..8)
+                .map(|c| {
+                    let (client, ns, created) = (client.clone(), ns.clone(), created.clone());
+                    tokio::spawn(async move {
+                        for i in 0..5_000 {
+                            let cm = serde_json::json!({"metadata": {"name": format!("c{c}-{i}")}});
+                            let path = format!("/api/v1/namespaces/{ns}/configmaps");
+                            match client.create::<serde_json::Value>(&path, &cm).await {
+                                Ok(_) => created.fetch_add(1, Ordering::Relaxed),
+                                Err(e) if matches!(e.code(), Some(403 | 404)) => return,
+                                Err(e) => panic!("create: {e}"),
+                            };
+                        }
+                    })
+                })
+                .collect();
+            for _ in 0..500 {
+                if created.load(Ordering::Relaxed) >= 40 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            client
+                .delete(&format!("/api/v1/namespaces/{ns}"), None)
+                .await
+                .expect("delete the namespace");
+            for c in creators {
+                c.await.expect("creator");
+            }
+            let left: serde_json::Value = client
+                .get(&format!("/api/v1/namespaces/{ns}/configmaps"))
+                .await
+                .expect("list");
+            let names: Vec<String> = left["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|i| format!("{ns}/{}", i["metadata"]["name"].as_str().unwrap_or("?")))
+                .collect();
+            orphans.extend(names);
+        }
+    });
+    assert!(
+        orphans.is_empty(),
+        "ConfigMaps outlived their namespace: {orphans:?}"
+    );
+}
+
 // Section B of the adversarial review ("Privilege escalation"), one table per principal:
 // each row is a request and Kubernetes' answer to it, the code and a part of the message
 // (`{user}` stands for the caller's user name). The tables skip rustfmt so that a row
