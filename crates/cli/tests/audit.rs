@@ -274,3 +274,59 @@ fn every_event_is_written_before_the_server_exits_and_unknown_modes_are_refused(
         .collect();
     assert!(missing.is_empty(), "not in the log: {missing:?}");
 }
+
+#[test]
+fn omit_managed_fields_leaves_them_out_of_the_recorded_objects() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let policy = tmp.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitManagedFields: true\nomitStages: [RequestReceived]\nrules:\n- level: RequestResponse\n  resources: [{group: \"\", resources: [configmaps]}]\n",
+    )
+    .expect("write policy");
+    let log = tmp.path().join("audit.log");
+    let s = Server::start_with(&[
+        "--audit-policy-file",
+        policy.to_str().expect("utf8"),
+        "--audit-log-path",
+        log.to_str().expect("utf8"),
+    ]);
+    let body = r#"{"metadata":{"name":"managed","managedFields":[{"manager":"kubectl","operation":"Update","apiVersion":"v1"}]},"data":{"a":"1"}}"#;
+    let (code, out) = s.admin_curl(
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            body,
+        ],
+        "/api/v1/namespaces/default/configmaps",
+    );
+    assert_eq!(code, 201, "{out}");
+    let mut recorded = Value::Null;
+    let found = eventually(Duration::from_secs(10), || {
+        let all = events(&log);
+        match find(&all, |e| {
+            is(e, "create", "configmaps", None, "kubernetes-admin")
+        }) {
+            Some(e) => {
+                recorded = e.clone();
+                true
+            }
+            None => false,
+        }
+    });
+    assert!(found, "the create is recorded");
+    assert_eq!(recorded["requestObject"]["data"]["a"], "1", "{recorded}");
+    assert!(
+        recorded["requestObject"]["metadata"]
+            .get("managedFields")
+            .is_none(),
+        "{recorded}"
+    );
+    assert!(
+        recorded["responseObject"]["metadata"]
+            .get("managedFields")
+            .is_none(),
+        "{recorded}"
+    );
+}

@@ -44,6 +44,7 @@ pub struct Record {
     object_ref: Map<String, Value>,
     level: Level,
     omit: Vec<Stage>,
+    omit_managed_fields: bool,
     request_object: Option<Value>,
     annotations: Map<String, Value>,
 }
@@ -73,6 +74,7 @@ impl Auditor {
             object_ref: Map::new(),
             level: Level::None,
             omit: Vec::new(),
+            omit_managed_fields: false,
             request_object: None,
             annotations: Map::new(),
         }
@@ -87,9 +89,7 @@ impl Auditor {
         a: &Attributes,
         version: &str,
     ) {
-        let (level, omit) = self.policy.level(Some(user), a);
-        record.level = level.min(ceiling(a));
-        record.omit = omit;
+        Self::apply(record, self.policy.audit(Some(user), a), a);
         record.user = Some(user.clone());
         record.object_ref = object_ref(a, version);
         self.write(record, Stage::RequestReceived, None, None);
@@ -99,10 +99,16 @@ impl Auditor {
     /// no user, and its one event (`ResponseStarted`, as kube-apiserver writes it) names no
     /// user.
     pub fn unauthenticated(&self, record: &mut Record, a: &Attributes, version: &str) {
-        let (level, omit) = self.policy.level(None, a);
-        record.level = level.min(ceiling(a));
-        record.omit = omit;
+        Self::apply(record, self.policy.audit(None, a), a);
         record.object_ref = object_ref(a, version);
+    }
+
+    /// Sets what the policy decided for a request of attributes `a` (secrets and token
+    /// reviews never above `Metadata`).
+    fn apply(record: &mut Record, audited: policy::Audited, a: &Attributes) {
+        record.level = audited.level.min(ceiling(a));
+        record.omit = audited.omit_stages;
+        record.omit_managed_fields = audited.omit_managed_fields;
     }
 
     /// The authorizer's decision, as kube-apiserver annotates it.
@@ -191,11 +197,17 @@ impl Auditor {
         if let Some(status) = status {
             e.insert("responseStatus".into(), status);
         }
+        let recorded = |mut object: Value| {
+            if r.omit_managed_fields {
+                without_managed_fields(&mut object);
+            }
+            object
+        };
         if let Some(object) = &r.request_object {
-            e.insert("requestObject".into(), object.clone());
+            e.insert("requestObject".into(), recorded(object.clone()));
         }
         if let Some(object) = response.filter(|_| r.level >= Level::RequestResponse) {
-            e.insert("responseObject".into(), object);
+            e.insert("responseObject".into(), recorded(object));
         }
         if !r.annotations.is_empty() {
             e.insert("annotations".into(), Value::Object(r.annotations.clone()));
@@ -338,6 +350,19 @@ impl Drop for Completed {
 
 /// The most that may be recorded of a request: Secrets and token reviews hold credentials,
 /// so never more than who touched which.
+/// Removes `metadata.managedFields` from an object, or from each item of a list.
+fn without_managed_fields(object: &mut Value) {
+    let strip = |o: &mut Value| {
+        if let Some(meta) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+        }
+    };
+    strip(object);
+    if let Some(items) = object.get_mut("items").and_then(Value::as_array_mut) {
+        items.iter_mut().for_each(strip);
+    }
+}
+
 fn ceiling(a: &Attributes) -> Level {
     match (a.group.as_str(), a.resource.as_str()) {
         ("", "secrets") | ("authentication.k8s.io", "tokenreviews") => Level::Metadata,
@@ -419,5 +444,16 @@ mod tests {
             ceiling(&a("certificates.k8s.io", "certificatesigningrequests")),
             Level::RequestResponse
         );
+    }
+
+    #[test]
+    fn managed_fields_are_left_out_of_objects_and_list_items() {
+        let mut object =
+            json!({"metadata": {"name": "a", "managedFields": [{"manager": "kubectl"}]}});
+        without_managed_fields(&mut object);
+        assert_eq!(object, json!({"metadata": {"name": "a"}}));
+        let mut list = json!({"items": [{"metadata": {"managedFields": []}}, {"data": {}}]});
+        without_managed_fields(&mut list);
+        assert_eq!(list, json!({"items": [{"metadata": {}}, {"data": {}}]}));
     }
 }

@@ -10,9 +10,10 @@ use crate::authn::UserInfo;
 use crate::authz::Attributes;
 
 /// How much of a request is recorded, least first.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
     /// Nothing.
+    #[default]
     None,
     /// Who did what to which object, and the answer's code.
     Metadata,
@@ -75,6 +76,19 @@ pub struct Policy {
     pub omit_stages: Vec<Stage>,
     #[serde(default)]
     omit_managed_fields: bool,
+}
+
+/// How the policy audits one request: its level, the stages left out, and whether
+/// `managedFields` are left out of the objects recorded (the rule's `omitManagedFields`,
+/// else the policy's).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Audited {
+    /// The level.
+    pub level: Level,
+    /// The stages not written.
+    pub omit_stages: Vec<Stage>,
+    /// Whether recorded objects lose their `metadata.managedFields`.
+    pub omit_managed_fields: bool,
 }
 
 /// One rule of a policy.
@@ -145,17 +159,29 @@ impl Policy {
         Ok(policy)
     }
 
-    /// The level of a request and the stages to leave out; `user` is `None` when the
-    /// request failed authentication (then no `users` or `userGroups` rule matches it).
-    pub fn level(&self, user: Option<&UserInfo>, a: &Attributes) -> (Level, Vec<Stage>) {
+    /// How a request is audited; `user` is `None` when the request failed authentication
+    /// (then no `users` or `userGroups` rule matches it).
+    pub fn audit(&self, user: Option<&UserInfo>, a: &Attributes) -> Audited {
         match self.rules.iter().find(|r| r.matches(user, a)) {
             Some(rule) => {
-                let mut omit = self.omit_stages.clone();
-                omit.extend(rule.omit_stages.iter().copied());
-                (rule.level, omit)
+                let mut omit_stages = self.omit_stages.clone();
+                omit_stages.extend(rule.omit_stages.iter().copied());
+                Audited {
+                    level: rule.level,
+                    omit_stages,
+                    omit_managed_fields: rule
+                        .omit_managed_fields
+                        .unwrap_or(self.omit_managed_fields),
+                }
             }
-            None => (Level::None, Vec::new()),
+            None => Audited::default(),
         }
+    }
+
+    /// The level of a request and the stages to leave out (see [`Policy::audit`]).
+    pub fn level(&self, user: Option<&UserInfo>, a: &Attributes) -> (Level, Vec<Stage>) {
+        let audited = self.audit(user, a);
+        (audited.level, audited.omit_stages)
     }
 }
 
@@ -433,6 +459,18 @@ rules:
             !rule("*").matches(Some(&user("u", &[])), &path("/healthz")),
             "a resource rule never matches a path"
         );
+    }
+
+    #[test]
+    fn a_rule_s_omit_managed_fields_overrides_the_policy_s() {
+        let p = Policy::parse(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitManagedFields: true\nrules:\n- level: Request\n  users: [keep]\n  omitManagedFields: false\n- level: Request\n",
+        )
+        .expect("a policy");
+        let a = path("/api");
+        assert!(!p.audit(Some(&user("keep", &[])), &a).omit_managed_fields);
+        assert!(p.audit(Some(&user("other", &[])), &a).omit_managed_fields);
+        assert_eq!(p.audit(Some(&user("other", &[])), &a).level, Level::Request);
     }
 
     #[test]
