@@ -154,10 +154,7 @@ pub(crate) async fn join(args: JoinArgs) -> Result<()> {
         (Some(file), _) => {
             say(&format!("[discovery] Using the kubeconfig from {file}"));
             let kc = file_discovery(file).await?;
-            let origin = match file.starts_with("https://") {
-                true => CaOrigin::Remote,
-                false => CaOrigin::Local,
-            };
+            let origin = CaOrigin::of_discovery_file(file);
             let cluster = kubeboot_node::discovery::cluster_of(&kc.to_yaml(), origin)?;
             (cluster, Some(kc), None)
         }

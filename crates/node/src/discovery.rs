@@ -143,6 +143,19 @@ pub enum CaOrigin {
     Local,
 }
 
+impl CaOrigin {
+    /// The origin of a `--discovery-file` location: an `https://` URL is fetched, so
+    /// remote; anything else is a file on this machine.
+    pub fn of_discovery_file(location: &str) -> Self {
+        match location.starts_with(HTTPS) {
+            true => Self::Remote,
+            false => Self::Local,
+        }
+    }
+}
+
+const HTTPS: &str = "https://";
+
 /// The unnamed (or current) cluster of a kubeconfig text.
 pub fn cluster_of(kubeconfig: &str, origin: CaOrigin) -> Result<Cluster, DiscoveryError> {
     let kc = Kubeconfig::from_yaml(kubeconfig)
@@ -283,7 +296,7 @@ async fn poll<T>(
 
 /// `--discovery-file`: a kubeconfig path or an `https://` URL to one.
 pub async fn file_discovery(location: &str) -> Result<Kubeconfig, DiscoveryError> {
-    let text = if let Some(rest) = location.strip_prefix("https://") {
+    let text = if let Some(rest) = location.strip_prefix(HTTPS) {
         let (host, path) = rest
             .split_once('/')
             .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
@@ -319,6 +332,18 @@ pub async fn file_discovery(location: &str) -> Result<Kubeconfig, DiscoveryError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_discovery_file_is_remote_when_it_is_a_url() {
+        for (location, want) in [
+            ("https://example.com/cluster-info.yaml", CaOrigin::Remote),
+            ("/etc/kubernetes/discovery.yaml", CaOrigin::Local),
+            ("discovery.yaml", CaOrigin::Local),
+            ("http://example.com/x", CaOrigin::Local),
+        ] {
+            assert_eq!(CaOrigin::of_discovery_file(location), want, "{location}");
+        }
+    }
     use kubeboot_bootstrap::cluster_info::kubeconfig;
     use kubeboot_bootstrap::jws::sign_detached;
 
