@@ -622,3 +622,66 @@ fn a_rejoin_that_fails_puts_back_the_old_kubeconfig_and_certificate_link() {
     );
     assert!(!dir.join("bootstrap-kubelet.conf").exists());
 }
+
+/// The review's D9: an agent whose API server is gone keeps retrying its registration, and
+/// must still stop on SIGTERM, as a kubelet does when systemd stops it.
+#[test]
+fn the_node_agent_stops_on_sigterm_while_it_cannot_register() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut s = Server::start();
+    let dir = tmp.path().join("w");
+    let node = [
+        "--node-name".to_owned(),
+        "w".into(),
+        "--dir".into(),
+        dir.display().to_string(),
+    ];
+    let joined = join(&[join_args(&s), node.to_vec()].concat(), &[]);
+    assert!(joined.status.success(), "{joined:?}");
+    s.kill();
+    let mut agent = Command::new(bin())
+        .args(["node", "--dir"])
+        .arg(&dir)
+        .args(["--node-name", "w"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node");
+    let stderr = agent.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut retrying = false;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("registering the node failed; retrying") => {
+                retrying = true;
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(retrying, "the agent retries its registration");
+    let term = Command::new("kill")
+        .args(["-TERM", &agent.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let stopped = common::wait_exit(&mut agent, Duration::from_secs(5));
+    if !stopped {
+        let _ = agent.kill();
+    }
+    let _ = agent.wait();
+    assert!(
+        stopped,
+        "the agent exits on SIGTERM while it cannot register"
+    );
+}

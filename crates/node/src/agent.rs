@@ -208,26 +208,22 @@ pub fn node_client(id: &NodeIdentity, certs: &CertSource) -> Result<Client, Agen
         .map_err(|e| AgentError::Config(e.to_string()))
 }
 
-/// Runs the agent until `shutdown` resolves.
+/// Runs the agent until `shutdown` resolves — at any point: while the TLS bootstrap waits
+/// for approval, or registration fails and is retried, as well as once it runs.
 pub async fn run(
     cfg: NodeConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), AgentError> {
-    let log = |m: &str| tracing::info!("{m}");
-    let id = ensure_client_certificate(&cfg, None, SystemTime::now(), &log).await?;
-    let certs = CertSource::from_pem(&id.pair.pem, &id.pair.pem)
-        .map_err(|e| AgentError::Config(e.to_string()))?;
-    let client = node_client(&id, &certs)?;
-    warn_on_clock_skew(&client).await;
-    let ips = if cfg.node_ips.is_empty() {
-        outbound_ip(&id.server).into_iter().collect()
-    } else {
-        cfg.node_ips.clone()
+    let mut shutdown = std::pin::pin!(shutdown);
+    let (id, certs, client, ips) = tokio::select! {
+        started = start(&cfg) => started?,
+        () = &mut shutdown => {
+            tracing::info!(node = %cfg.node_name, "stopped before the node was registered");
+            return Ok(());
+        }
     };
     let serving = CertSource::empty();
     let mut tasks = Vec::new();
-    // Register first: the serving certificate's names are checked against the Node.
-    register(&client, &cfg, &ips).await;
     if cfg.rotate_server {
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(cfg.address, cfg.port))
             .await
@@ -258,6 +254,26 @@ pub async fn run(
     let _ = patch_status(&client, &cfg.node_name, &ips, cfg.port, false).await;
     tracing::info!(node = %cfg.node_name, "stopped; the node is marked NotReady");
     Ok(())
+}
+
+/// The node's identity (bootstrapped if need be), its client, its addresses, and the Node
+/// registered — first, since the serving certificate's names are checked against it.
+async fn start(
+    cfg: &NodeConfig,
+) -> Result<(NodeIdentity, CertSource, Client, Vec<IpAddr>), AgentError> {
+    let log = |m: &str| tracing::info!("{m}");
+    let id = ensure_client_certificate(cfg, None, SystemTime::now(), &log).await?;
+    let certs = CertSource::from_pem(&id.pair.pem, &id.pair.pem)
+        .map_err(|e| AgentError::Config(e.to_string()))?;
+    let client = node_client(&id, &certs)?;
+    warn_on_clock_skew(&client).await;
+    let ips = if cfg.node_ips.is_empty() {
+        outbound_ip(&id.server).into_iter().collect()
+    } else {
+        cfg.node_ips.clone()
+    };
+    register(&client, cfg, &ips).await;
+    Ok((id, certs, client, ips))
 }
 
 fn node_object(name: &str, ips: &[IpAddr], port: u16, ready: bool) -> Value {
