@@ -68,10 +68,26 @@ pub fn jws(data: &[u8]) {
 
 /// A CSR as PEM, or as DER when it is not PEM: its subject, names and signature.
 pub fn csr(data: &[u8]) {
-    if kubeboot_pki::csr::parse_pem(data).is_err() {
-        let _ = kubeboot_pki::csr::parse_der(data);
+    let parsed = kubeboot_pki::csr::parse_pem(data).or_else(|_| kubeboot_pki::csr::parse_der(data));
+    if let Ok(csr) = parsed {
+        subject_round_trips(&csr.subject);
     }
     let _ = kubeboot_pki::csr::parse_pem_unverified(data);
+}
+
+/// The subject a certificate is issued with, written as Go writes it, reads back as the
+/// same attributes: what the signer checked is what the certificate says.
+fn subject_round_trips(subject: &[(Vec<u64>, String)]) {
+    use kubeboot_pki::der::{encode_name, go_subject};
+    let issued = go_subject(subject);
+    let der = encode_name(&issued);
+    let (rest, name) = <x509_parser::x509::X509Name as x509_parser::prelude::FromDer<
+        x509_parser::error::X509Error,
+    >>::from_der(&der)
+    .expect("an encoded subject parses");
+    assert!(rest.is_empty(), "nothing after the subject");
+    let read = kubeboot_pki::name::Name::parse(&name).expect("an encoded subject reads");
+    assert_eq!(read.attributes, issued, "the issued subject reads back as written");
 }
 
 /// A kubeconfig, as `join` reads cluster-info's and as the node reads its own.
@@ -89,9 +105,10 @@ pub fn body_json(data: &[u8]) {
     let _ = kubeboot_apiserver::strict::duplicate_fields(data);
 }
 
-/// A YAML request body.
+/// A YAML request body, and its first repeated key (`fieldValidation=Strict`).
 pub fn body_yaml(data: &[u8]) {
     let _ = kubeboot_apiserver::body::decode("application/yaml", data);
+    let _ = kubeboot_apiserver::strict::body_errors("application/yaml", data);
 }
 
 /// A Kubernetes protobuf request body.
