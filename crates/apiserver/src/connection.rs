@@ -523,6 +523,18 @@ mod tests {
         std::future::ready(Response::new(StreamBody::new(frames).boxed()))
     }
 
+    /// Waits for `served` to end, which must be [`STALL_TIMEOUT`] after `asked`.
+    async fn closed_after_the_stall_timeout(served: tokio::task::JoinHandle<()>, asked: Instant) {
+        within(2 * STALL_TIMEOUT, "the close", served)
+            .await
+            .expect("serve ended");
+        let waited = asked.elapsed();
+        assert!(
+            waited >= STALL_TIMEOUT && waited < STALL_TIMEOUT + Duration::from_secs(2),
+            "closed after {waited:?}"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_http2_client_that_opens_no_window_is_dropped_after_60_s() {
         let (client, server) = tokio::io::duplex(64 * 1024);
@@ -536,14 +548,7 @@ mod tests {
         let asked = Instant::now();
         let response = send.send_request(get()).await.expect("the headers");
         assert_eq!(response.status(), 200);
-        within(2 * STALL_TIMEOUT, "the close", served)
-            .await
-            .expect("serve ended");
-        let waited = asked.elapsed();
-        assert!(
-            waited >= STALL_TIMEOUT && waited < STALL_TIMEOUT + Duration::from_secs(2),
-            "closed after {waited:?}"
-        );
+        closed_after_the_stall_timeout(served, asked).await;
         let _ = within(STALL_TIMEOUT, "the client's end", conn).await;
     }
 
@@ -557,14 +562,7 @@ mod tests {
             .await
             .expect("the request");
         let asked = Instant::now();
-        within(2 * STALL_TIMEOUT, "the close", served)
-            .await
-            .expect("serve ended");
-        let waited = asked.elapsed();
-        assert!(
-            waited >= STALL_TIMEOUT && waited < STALL_TIMEOUT + Duration::from_secs(2),
-            "closed after {waited:?}"
-        );
+        closed_after_the_stall_timeout(served, asked).await;
     }
 
     #[tokio::test(start_paused = true)]

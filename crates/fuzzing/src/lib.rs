@@ -87,7 +87,10 @@ fn subject_round_trips(subject: &[(Vec<u64>, String)]) {
     .expect("an encoded subject parses");
     assert!(rest.is_empty(), "nothing after the subject");
     let read = kubeboot_pki::name::Name::parse(&name).expect("an encoded subject reads");
-    assert_eq!(read.attributes, issued, "the issued subject reads back as written");
+    assert_eq!(
+        read.attributes, issued,
+        "the issued subject reads back as written"
+    );
 }
 
 /// A kubeconfig, as `join` reads cluster-info's and as the node reads its own.

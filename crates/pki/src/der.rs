@@ -9,8 +9,8 @@ const TAG_SEQUENCE: u8 = 0x30;
 const TAG_SET: u8 = 0x31;
 const TAG_OID: u8 = 0x06;
 const TAG_BIT_STRING: u8 = 0x03;
-const TAG_PRINTABLE_STRING: u8 = 0x13;
-const TAG_UTF8_STRING: u8 = 0x0c;
+pub(crate) const TAG_PRINTABLE_STRING: u8 = 0x13;
+pub(crate) const TAG_UTF8_STRING: u8 = 0x0c;
 const TAG_VERSION: u8 = 0xa0;
 
 /// Why a certificate's DER could not be rewritten.

@@ -100,9 +100,9 @@ fn is_printable(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b" '()+,-./:=?*&".contains(&b)
 }
 
-const TAG_UTF8_STRING: u32 = 12;
+const TAG_UTF8_STRING: u32 = crate::der::TAG_UTF8_STRING as u32;
 const TAG_NUMERIC_STRING: u32 = 18;
-const TAG_PRINTABLE_STRING: u32 = 19;
+const TAG_PRINTABLE_STRING: u32 = crate::der::TAG_PRINTABLE_STRING as u32;
 const TAG_T61_STRING: u32 = 20;
 const TAG_IA5_STRING: u32 = 22;
 const TAG_BMP_STRING: u32 = 30;
