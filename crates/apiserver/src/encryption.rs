@@ -327,6 +327,27 @@ impl Store for EncryptingStore {
         })
     }
 
+    fn list_at<'a>(
+        &'a self,
+        prefix: &'a str,
+        start_after: Option<&'a str>,
+        limit: Option<usize>,
+        revision: Revision,
+    ) -> BoxFuture<'a, Result<ListPage, StoreError>> {
+        Box::pin(async move {
+            let mut page = self
+                .inner
+                .list_at(prefix, start_after, limit, revision)
+                .await?;
+            page.items = page
+                .items
+                .into_iter()
+                .map(|kv| Self::open(&self.enc, kv))
+                .collect::<Result<_, _>>()?;
+            Ok(page)
+        })
+    }
+
     fn count<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {
         self.inner.count(prefix)
     }
@@ -380,6 +401,13 @@ impl Store for EncryptingStore {
             tokio::spawn(async move {
                 while let Some(ev) = inner.recv().await {
                     let ev = ev.and_then(|mut e| {
+                        if let Some(prev) = e.prev.take() {
+                            let old = KeyValue {
+                                value: prev,
+                                ..e.kv.clone()
+                            };
+                            e.prev = Some(Self::open(&enc, old)?.value);
+                        }
                         e.kv = Self::open(&enc, e.kv)?;
                         Ok(e)
                     });

@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -29,12 +29,14 @@ use crate::object::{self, meta_mut, meta_str, set_resource_version, set_type};
 use crate::patch::{self, PatchType};
 use crate::registry::{self, NameRule, ResourceDef};
 use crate::requestinfo::{Query, RequestInfo, parse_query};
-use crate::selectors::{FieldSelector, LabelSelector};
+use crate::selectors::Selector;
 use crate::status::from_store;
 use crate::strategy::{self, Admission};
 use crate::strict;
 use crate::tables;
-use crate::watchcache::{CachedEvent, WatchCache, with_resource_version};
+use crate::watch::ClientWatch;
+use crate::watch::cache::{WatchCache, with_resource_version};
+use crate::watch::frames::Frames;
 
 /// The response body type.
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -576,10 +578,7 @@ impl App {
     /// Waits (at most 3 s) until the store has reached the revision a read asks for, or
     /// answers 504 `Too large resource version`, as kube-apiserver's watch cache does. The
     /// watch cache tells when the store moves on.
-    async fn fresh_enough(&self, q: &Query) -> Result<(), Status> {
-        let Some(rv) = listoptions::must_have_reached(q)? else {
-            return Ok(());
-        };
+    async fn fresh_enough(&self, rv: u64) -> Result<(), Status> {
         let wanted = Revision::try_from(rv).unwrap_or(Revision::MAX);
         let store_revision = || async {
             self.store
@@ -604,7 +603,9 @@ impl App {
     }
 
     async fn get(&self, def: &ResourceDef, ns: &str, name: &str, q: &Query, want: &Want) -> Res {
-        self.fresh_enough(q).await?;
+        if let Some(rv) = listoptions::must_have_reached(q)? {
+            self.fresh_enough(rv).await?;
+        }
         let (obj, _) = self.read_object(def, ns, name).await?;
         let obj = self.output(def, obj);
         if want.table {
@@ -617,8 +618,11 @@ impl App {
     }
 
     async fn list(&self, def: &ResourceDef, ns: &str, q: &Query, want: &Want) -> Res {
-        self.fresh_enough(q).await?;
-        let (labels, fields) = selectors(def, q)?;
+        listoptions::validate_list(q)?;
+        if let Some(rv) = listoptions::must_have_reached(q)? {
+            self.fresh_enough(rv).await?;
+        }
+        let selector = selector(def, q)?;
         let limit = q
             .get("limit")
             .and_then(|l| l.parse::<usize>().ok())
@@ -637,7 +641,8 @@ impl App {
             ));
         }
         // A list pinned to one name reads that one key, not the whole collection.
-        let key = fields
+        let key = selector
+            .fields
             .name()
             .map(|n| def.key(ns, n))
             .filter(|_| !def.namespaced || !ns.is_empty());
@@ -646,25 +651,51 @@ impl App {
         // a watch event carries it). Without selectors that text is never parsed into a
         // `Value`, so a list of 100,000 objects holds their text once, not a tree of each.
         let now = self.now();
-        let plain = labels.is_empty() && fields.is_empty();
+        let plain = selector.is_everything();
         let mut rows = Vec::new();
         let mut items: Vec<u8> = Vec::new();
         let mut after = cont.as_ref().map(|(key, _)| key.clone());
-        let mut revision = cont.as_ref().map(|(_, rev)| *rev);
+        // Every page of a list is read at one revision: the one it asked for exactly, the
+        // one its first page was read at (a continue token carries it; -1 says the latest),
+        // or the latest for a new list.
+        let exact = listoptions::exact_revision(q)?;
+        let mut revision = exact.or(cont.as_ref().map(|(_, rev)| *rev).filter(|r| *r >= 0));
+        if let (Some(at), None) = (revision, exact) {
+            // A token this server made never names a revision it has not reached.
+            let current = self
+                .store
+                .revision()
+                .await
+                .map_err(|e| from_store(e, def, ""))?;
+            if at > current {
+                return Err(Status::bad_request(format!(
+                    "continue key is not valid: its resource version {at} is newer than the server's ({current})"
+                )));
+            }
+        }
         let mut next: Option<String> = None;
         let mut found = 0;
         // Page through the store until the selectors have yielded `limit` items.
         for _ in 0..1_000_000 {
             let page_size = limit.map(|l| (l - found).max(1)).unwrap_or(10_000);
-            let page = self
-                .read_page(
-                    def,
-                    &prefix,
-                    key.as_deref(),
-                    after.as_deref(),
-                    Some(page_size),
-                )
-                .await?;
+            let request = PageRequest {
+                prefix: &prefix,
+                key: key.as_deref(),
+                after: after.as_deref(),
+                limit: Some(page_size),
+            };
+            let page = match self.read_page(request, revision).await {
+                Ok(page) => page,
+                Err(StoreError::Compacted { .. }) if cont.is_some() && exact.is_none() => {
+                    return Err(listoptions::inconsistent_continue(
+                        after.as_deref().unwrap_or_default(),
+                    ));
+                }
+                Err(StoreError::Compacted { .. }) => {
+                    return Err(Status::expired(listoptions::LIST_TOO_OLD));
+                }
+                Err(e) => return Err(from_store(e, def, "")),
+            };
             revision.get_or_insert(page.revision);
             let last_key = page.items.last().map(|kv| kv.key.clone());
             for kv in page.items {
@@ -675,10 +706,7 @@ impl App {
                     let Ok(obj) = serde_json::from_slice::<Value>(&kv.value) else {
                         continue;
                     };
-                    if !labels.is_empty() && !labels.matches(&object::labels(&obj)) {
-                        continue;
-                    }
-                    if !fields.is_empty() && !fields.matches(|f| object::field_text(&obj, f)) {
+                    if !selector.matches(&obj) {
                         continue;
                     }
                     Some(obj)
@@ -730,109 +758,66 @@ impl App {
     }
 
     async fn watch(&self, def: &'static ResourceDef, ns: &str, q: &Query, want: &Want) -> Res {
-        let (labels, fields) = selectors(def, q)?;
-        let rv = listoptions::resource_version(q)?;
+        let selector = selector(def, q)?;
+        let opts = listoptions::WatchOptions::parse(q)?;
         let prefix = def.ns_prefix(ns);
-        let key = fields
+        let key = selector
+            .fields
             .name()
             .map(|n| def.key(ns, n))
             .filter(|_| !def.namespaced || !ns.is_empty());
         let mut initial: Vec<Value> = Vec::new();
-        let after: Revision = if let Some(rv) = rv.filter(|rv| *rv > 0) {
-            Revision::try_from(rv).map_err(|_| {
+        let start: Revision = match opts.start {
+            listoptions::WatchStart::After(rv) => Revision::try_from(rv).map_err(|_| {
                 Status::bad_request(format!("invalid resource version: {rv} is out of range"))
-            })?
-        } else {
-            // Synthetic ADDED events for the current state, then changes after it.
-            let page = self
-                .read_page(def, &prefix, key.as_deref(), None, None)
-                .await?;
-            for kv in page.items {
-                if let Ok(mut obj) = serde_json::from_slice::<Value>(&kv.value) {
-                    set_resource_version(&mut obj, kv.mod_revision);
-                    initial.push(obj);
+            })?,
+            listoptions::WatchStart::InitialState { not_older_than } => {
+                if let Some(rv) = not_older_than {
+                    self.fresh_enough(rv).await?;
                 }
+                // ADDED events for the current state, then changes after it.
+                let request = PageRequest {
+                    prefix: &prefix,
+                    key: key.as_deref(),
+                    after: None,
+                    limit: None,
+                };
+                let page = self
+                    .read_page(request, None)
+                    .await
+                    .map_err(|e| from_store(e, def, ""))?;
+                for kv in page.items {
+                    if let Ok(mut obj) = serde_json::from_slice::<Value>(&kv.value) {
+                        set_resource_version(&mut obj, kv.mod_revision);
+                        initial.push(obj);
+                    }
+                }
+                page.revision
             }
-            page.revision
         };
-        let handle = match self.cache.watch(&prefix, key, after) {
+        let handle = match self.cache.watch(&prefix, key, start) {
             Ok(h) => h,
             Err(oldest) => {
                 return Err(Status::expired(format!(
-                    "too old resource version: {after} ({oldest})"
+                    "too old resource version: {start} ({oldest})"
                 )));
             }
         };
-        let timeout = listoptions::watch_timeout(q);
-        let bookmarks = q
-            .get("allowWatchBookmarks")
-            .is_some_and(|v| v == "true" || v == "1");
-        let selects_all = labels.is_empty() && fields.is_empty();
-        let matches = Arc::new(move |obj: &Value| {
-            (labels.is_empty() || labels.matches(&object::labels(obj)))
-                && (fields.is_empty() || fields.matches(|f| object::field_text(obj, f)))
-        });
-        let matches_initial = matches.clone();
-        // Events are parsed only for watchers with selectors.
-        let filter = move |e: &CachedEvent| selects_all || matches(&e.object());
-        let frames = WatchFrames {
-            def,
-            table: want.table,
-            include_object: want.include_object.clone(),
-            clock: self.clock.clone(),
+        let watch = ClientWatch {
+            selector,
+            frames: Frames {
+                def,
+                table: want.table,
+                include_object: want.include_object.clone(),
+                clock: self.clock.clone(),
+            },
+            bookmarks: opts.bookmarks,
+            streaming_list: opts.streaming_list,
+            deadline: tokio::time::Instant::now() + opts.timeout,
+            start,
         };
-        let first: Vec<Bytes> = initial
-            .into_iter()
-            .filter(|o| selects_all || matches_initial(o))
-            .map(|o| frames.frame("ADDED", o))
-            .chain(
-                handle
-                    .backlog
-                    .iter()
-                    .filter(|e| filter(e))
-                    .map(|e| frames.event(e)),
-            )
-            .collect();
-        let deadline = tokio::time::Instant::now() + timeout;
-        let cache = self.cache.clone();
-        struct State<F> {
-            handle: crate::watchcache::WatchHandle,
-            filter: F,
-            frames: WatchFrames,
-            last_rv: Revision,
-        }
-        let state = State {
-            handle,
-            filter,
-            frames,
-            last_rv: after,
-        };
-        let live = futures::stream::unfold(state, move |mut st| {
-            let cache = cache.clone();
-            async move {
-                loop {
-                    let tick =
-                        tokio::time::sleep(Duration::from_secs(if bookmarks { 30 } else { 3600 }));
-                    tokio::select! {
-                        ev = st.handle.rx.recv() => {
-                            let ev = ev?;
-                            st.last_rv = ev.revision;
-                            if (st.filter)(&ev) {
-                                return Some((st.frames.event(&ev), st));
-                            }
-                        }
-                        _ = tokio::time::sleep_until(deadline) => return None,
-                        _ = tick, if bookmarks => {
-                            let rev = cache.revision().max(st.last_rv);
-                            let frame = st.frames.bookmark(rev);
-                            return Some((frame, st));
-                        }
-                    }
-                }
-            }
-        });
-        let stream = futures::stream::iter(first)
-            .chain(live)
+        let stream = watch
+            .lines(initial, handle, self.cache.clone())
             .map(|b| Ok::<_, Infallible>(Frame::data(b)));
         Ok(Response::builder()
             .status(StatusCode::OK)
@@ -843,40 +828,47 @@ impl App {
     }
 
     /// A page of a collection, or just the one key a name selector pins (the revision read
-    /// first, so that a write between the two reads is seen again rather than lost).
+    /// first, so that a write between the two reads is seen again rather than lost); as the
+    /// collection was at revision `at`, when given.
     async fn read_page(
         &self,
-        def: &ResourceDef,
-        prefix: &str,
-        key: Option<&str>,
-        after: Option<&str>,
-        limit: Option<usize>,
-    ) -> Result<kubeboot_store::ListPage, Status> {
-        let Some(k) = key else {
-            return self
-                .store
-                .list(prefix, after, limit)
-                .await
-                .map_err(|e| from_store(e, def, ""));
-        };
-        let revision = self
-            .store
-            .revision()
-            .await
-            .map_err(|e| from_store(e, def, ""))?;
-        let kv = match after {
-            Some(_) => None, // the one key was the first page
-            None => self
-                .store
-                .get(k)
-                .await
-                .map_err(|e| from_store(e, def, ""))?,
-        };
-        Ok(kubeboot_store::ListPage {
-            items: kv.into_iter().collect(),
-            revision,
-            more: false,
-        })
+        page: PageRequest<'_>,
+        at: Option<Revision>,
+    ) -> Result<kubeboot_store::ListPage, StoreError> {
+        let PageRequest {
+            prefix,
+            key,
+            after,
+            limit,
+        } = page;
+        match (key, at) {
+            (None, None) => self.store.list(prefix, after, limit).await,
+            (None, Some(at)) => self.store.list_at(prefix, after, limit, at).await,
+            // The one key was the first page.
+            (Some(_), at) if after.is_some() => Ok(kubeboot_store::ListPage {
+                items: Vec::new(),
+                revision: match at {
+                    Some(at) => at,
+                    None => self.store.revision().await?,
+                },
+                more: false,
+            }),
+            (Some(k), Some(at)) => {
+                let mut page = self.store.list_at(k, None, Some(1), at).await?;
+                page.items.retain(|kv| kv.key == k);
+                page.more = false;
+                Ok(page)
+            }
+            (Some(k), None) => {
+                let revision = self.store.revision().await?;
+                let kv = self.store.get(k).await?;
+                Ok(kubeboot_store::ListPage {
+                    items: kv.into_iter().collect(),
+                    revision,
+                    more: false,
+                })
+            }
+        }
     }
 
     /// Refuses a new `name` of `def` in namespace `ns` unless `ns` exists and is not being
@@ -1052,7 +1044,6 @@ impl App {
             "creationTimestamp".into(),
             json!(format_rfc3339(self.now())),
         );
-        meta.insert("generation".into(), json!(1));
         for k in [
             "resourceVersion",
             "deletionTimestamp",
@@ -1093,7 +1084,7 @@ impl App {
                 Update::Replace(v) => v.clone(),
                 Update::Patch(ty, body) => {
                     let base = self.output(def, old.clone());
-                    patch::apply(&base, body, *ty)?
+                    patch::apply(&base, body, *ty, def.patch_schema)?
                 }
             };
             check_type(def, &sent)?;
@@ -1170,6 +1161,9 @@ impl App {
                 return Ok(json_response(StatusCode::OK, &self.output(def, old)));
             }
             if q.get("dryRun").is_some_and(|d| d == "All") {
+                // What would be written, at the version it would replace (as
+                // kube-apiserver's dry run answers: `kubectl diff` compares it).
+                set_resource_version(&mut new, old_rev);
                 return Ok(json_response(StatusCode::OK, &self.output(def, new)));
             }
             match self
@@ -1297,7 +1291,7 @@ impl App {
     }
 
     async fn delete_collection(&self, def: &ResourceDef, ns: &str, q: &Query) -> Res {
-        let (labels, fields) = selectors(def, q)?;
+        let selector = selector(def, q)?;
         let page = self
             .store
             .list(&def.ns_prefix(ns), None, None)
@@ -1310,9 +1304,7 @@ impl App {
             let Ok(mut obj) = serde_json::from_slice::<Value>(&kv.value) else {
                 continue;
             };
-            if !labels.matches(&object::labels(&obj))
-                || !fields.matches(|f| object::field_text(&obj, f))
-            {
+            if !selector.matches(&obj) {
                 continue;
             }
             let mut expected = None;
@@ -1425,6 +1417,18 @@ impl App {
         meta_mut(&mut obj).insert("creationTimestamp".into(), Value::Null);
         Ok(json_response(StatusCode::CREATED, &obj))
     }
+}
+
+/// Which page of a collection to read.
+struct PageRequest<'a> {
+    /// The collection's key prefix.
+    prefix: &'a str,
+    /// The one key a name selector pins.
+    key: Option<&'a str>,
+    /// The last key of the page before.
+    after: Option<&'a str>,
+    /// How many keys at most.
+    limit: Option<usize>,
 }
 
 enum Update {
@@ -1565,18 +1569,10 @@ fn validate_name(def: &ResourceDef, name: &str) -> Result<(), Status> {
     }
 }
 
-/// Keeps what only the server sets (uid, creation time, name, namespace) and bumps the
-/// generation when anything but metadata and status changed.
+/// Keeps what only the server sets: uid, creation time, name, namespace, and the
+/// generation (`rest.BeforeUpdate`; none of the kinds served here counts generations, as
+/// their Kubernetes strategies do not).
 fn carry_server_metadata(new: &mut Value, old: &Value, def: &ResourceDef, ns: &str) {
-    let body = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(o) = v.as_object_mut() {
-            o.remove("metadata");
-            o.remove("status");
-        }
-        v
-    };
-    let changed = body(new) != body(old);
     let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
     let meta = meta_mut(new);
     for k in ["uid", "creationTimestamp", "name", "generation"] {
@@ -1592,16 +1588,6 @@ fn carry_server_metadata(new: &mut Value, old: &Value, def: &ResourceDef, ns: &s
     if def.namespaced {
         meta.insert("namespace".into(), json!(ns));
     }
-    meta.remove("generateName")
-        .map(|g| meta.insert("generateName".into(), g));
-    if changed {
-        let g = old_meta
-            .get("generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-            + 1;
-        meta.insert("generation".into(), json!(g));
-    }
 }
 
 fn strip_rv(obj: &mut Value) {
@@ -1609,68 +1595,13 @@ fn strip_rv(obj: &mut Value) {
 }
 
 /// The label and field selectors of a list, watch or deletecollection.
-fn selectors(def: &ResourceDef, q: &Query) -> Result<(LabelSelector, FieldSelector), Status> {
+fn selector(def: &ResourceDef, q: &Query) -> Result<Selector, Status> {
     let param = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
-    Ok((
-        LabelSelector::parse(param("labelSelector"))?,
-        FieldSelector::parse(param("fieldSelector"), def.field_selectors)?,
-    ))
-}
-
-/// Turns events into watch frames (JSON lines), as objects or one-row tables.
-struct WatchFrames {
-    def: &'static ResourceDef,
-    table: bool,
-    include_object: String,
-    clock: Arc<dyn Clock>,
-}
-
-impl WatchFrames {
-    fn event(&self, e: &CachedEvent) -> Bytes {
-        if self.table || !e.json.starts_with(b"{\"") {
-            return self.frame(e.kind.as_str(), e.object());
-        }
-        // Splice the shared bytes: {"type":T,"object":{"kind":K,"apiVersion":V, <rest>}
-        let head = format!(
-            r#"{{"type":"{}","object":{{"kind":"{}","apiVersion":"{}","#,
-            e.kind.as_str(),
-            self.def.kind,
-            self.def.api_version()
-        );
-        let mut line = Vec::with_capacity(head.len() + e.json.len() + 2);
-        line.extend_from_slice(head.as_bytes());
-        line.extend_from_slice(&e.json[1..]);
-        line.extend_from_slice(b"}\n");
-        Bytes::from(line)
-    }
-
-    fn frame(&self, ty: &str, obj: Value) -> Bytes {
-        let mut obj = obj;
-        set_type(&mut obj, &self.def.api_version(), self.def.kind);
-        let object = if self.table {
-            serde_json::to_value(tables::of_one(
-                self.def,
-                obj,
-                self.clock.now(),
-                &self.include_object,
-            ))
-            .unwrap_or_default()
-        } else {
-            obj
-        };
-        let mut line =
-            serde_json::to_vec(&json!({"type": ty, "object": object})).unwrap_or_default();
-        line.push(b'\n');
-        Bytes::from(line)
-    }
-
-    fn bookmark(&self, rev: Revision) -> Bytes {
-        let obj = json!({"kind": self.def.kind, "apiVersion": self.def.api_version(), "metadata": {"resourceVersion": rev.to_string()}});
-        let mut line =
-            serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
-        line.push(b'\n');
-        Bytes::from(line)
-    }
+    Selector::parse(
+        param("labelSelector"),
+        param("fieldSelector"),
+        def.field_selectors,
+    )
 }
 
 #[cfg(test)]

@@ -33,6 +33,6 @@ pub mod strategy;
 pub mod strict;
 pub mod tables;
 pub mod tls;
-pub mod watchcache;
+pub mod watch;
 
 pub use server::{RunningServer, ServerConfig, StartError, start};

@@ -32,11 +32,37 @@ pub fn resource_version(q: &Query) -> Result<Option<u64>, Status> {
 pub const FRESHNESS_WAIT: Duration = Duration::from_secs(3);
 
 /// The revision a list or get must wait for before it reads: its `resourceVersion` when
-/// above 0 and not an exact match (`resourceVersionMatch=Exact` reads that revision, it does
-/// not wait for it).
+/// above 0 (an exact read too: a revision the store has not reached is not there yet).
 pub fn must_have_reached(q: &Query) -> Result<Option<u64>, Status> {
-    let exact = q.get("resourceVersionMatch").map(String::as_str) == Some("Exact");
-    Ok(resource_version(q)?.filter(|rv| *rv > 0 && !exact))
+    Ok(resource_version(q)?.filter(|rv| *rv > 0))
+}
+
+/// The revision a list asks to be read at exactly (`resourceVersionMatch=Exact`).
+pub fn exact_revision(q: &Query) -> Result<Option<Revision>, Status> {
+    if q.get("resourceVersionMatch").map(String::as_str) != Some("Exact") {
+        return Ok(None);
+    }
+    match resource_version(q)? {
+        Some(rv) => Revision::try_from(rv).map(Some).map_err(|_| {
+            Status::bad_request(format!("invalid resource version: {rv} is out of range"))
+        }),
+        None => Ok(None),
+    }
+}
+
+/// kube-apiserver's 410 for a list at a revision whose history is gone.
+pub const LIST_TOO_OLD: &str = "The resourceVersion for the provided list is too old.";
+
+/// kube-apiserver's 410 for a continue token whose revision's history is gone, carrying a
+/// token that continues after `key` at the latest revision.
+pub fn inconsistent_continue(key: &str) -> Status {
+    let mut status = Status::expired(
+        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+    );
+    status
+        .metadata
+        .insert("continue".into(), json!(encode_continue(key, -1)));
+    status
 }
 
 /// Refuses a write whose `dryRun` is not `All` or whose `fieldValidation` is not `Ignore`,
@@ -74,6 +100,176 @@ pub fn write_options(verb: &str, q: &Query) -> Result<(), Status> {
     match causes.is_empty() {
         true => Ok(()),
         false => Err(Status::invalid(kind, "meta.k8s.io", "", causes)),
+    }
+}
+
+/// Where a watch starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchStart {
+    /// With the objects as they are (sent as ADDED), once the store has reached the given
+    /// revision if any: a watch without a resourceVersion (or at 0), or a streaming list.
+    InitialState {
+        /// The revision the state must not be older than.
+        not_older_than: Option<u64>,
+    },
+    /// After this revision: the changes since.
+    After(u64),
+}
+
+/// A watch's options (`metav1.ListOptions` with `watch=true`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WatchOptions {
+    /// Where it starts.
+    pub start: WatchStart,
+    /// `allowWatchBookmarks=true`.
+    pub bookmarks: bool,
+    /// `sendInitialEvents=true`: a streaming list, whose initial events end with a bookmark.
+    pub streaming_list: bool,
+    /// How long it runs.
+    pub timeout: Duration,
+}
+
+impl WatchOptions {
+    /// Reads and checks a watch's query.
+    pub fn parse(q: &Query) -> Result<Self, Status> {
+        let rv = resource_version(q)?;
+        let bookmarks = is_true(q.get("allowWatchBookmarks"));
+        let send_initial_events = match q.get("sendInitialEvents").map(String::as_str) {
+            None => None,
+            Some(v) => Some(parse_bool("sendInitialEvents", v)?),
+        };
+        validate_watch(q, send_initial_events)?;
+        let start = match (send_initial_events, rv) {
+            (Some(true), rv) => WatchStart::InitialState {
+                not_older_than: rv.filter(|rv| *rv > 0),
+            },
+            (Some(false) | None, Some(rv)) if rv > 0 => WatchStart::After(rv),
+            // Without initial events and without a resourceVersion: from now on.
+            (Some(false), _) => WatchStart::After(0),
+            (None, _) => WatchStart::InitialState {
+                not_older_than: None,
+            },
+        };
+        Ok(Self {
+            start,
+            bookmarks,
+            streaming_list: send_initial_events == Some(true),
+            timeout: watch_timeout(q),
+        })
+    }
+}
+
+/// Refuses what kube-apiserver's `ValidateListOptions` refuses of a list's options: 422
+/// `Invalid` of kind `ListOptions`.
+pub fn validate_list(q: &Query) -> Result<(), Status> {
+    let mut causes = Vec::new();
+    let rv = q
+        .get("resourceVersion")
+        .map(String::as_str)
+        .unwrap_or_default();
+    if let Some(m) = q.get("resourceVersionMatch").filter(|m| !m.is_empty()) {
+        if rv.is_empty() {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden unless resourceVersion is provided",
+            ));
+        }
+        if q.get("continue").is_some_and(|c| !c.is_empty()) {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden when continue is provided",
+            ));
+        }
+        if !matches!(m.as_str(), "Exact" | "NotOlderThan") {
+            causes.push(StatusCause::not_supported(
+                "resourceVersionMatch",
+                m,
+                &["Exact", "NotOlderThan", ""],
+            ));
+        }
+        if m == "Exact" && rv == "0" {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+            ));
+        }
+    }
+    if q.contains_key("sendInitialEvents") {
+        causes.push(forbidden(
+            "sendInitialEvents",
+            "sendInitialEvents is forbidden for list",
+        ));
+    }
+    invalid_list_options(causes)
+}
+
+fn validate_watch(q: &Query, send_initial_events: Option<bool>) -> Result<(), Status> {
+    let mut causes = Vec::new();
+    let m = q
+        .get("resourceVersionMatch")
+        .map(String::as_str)
+        .unwrap_or_default();
+    if send_initial_events.is_some() {
+        if m != "NotOlderThan" {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            ));
+        }
+        if send_initial_events == Some(true) && !is_true(q.get("allowWatchBookmarks")) {
+            causes.push(forbidden(
+                "allowWatchBookmarks",
+                "sendInitialEvents requires setting allowWatchBookmarks to true",
+            ));
+        }
+    }
+    if !m.is_empty() {
+        if send_initial_events.is_none() {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+            ));
+        }
+        if m != "NotOlderThan" {
+            causes.push(StatusCause::not_supported(
+                "resourceVersionMatch",
+                m,
+                &["NotOlderThan"],
+            ));
+        }
+        if q.get("continue").is_some_and(|c| !c.is_empty()) {
+            causes.push(forbidden(
+                "resourceVersionMatch",
+                "resourceVersionMatch is forbidden when continue is provided",
+            ));
+        }
+    }
+    invalid_list_options(causes)
+}
+
+fn invalid_list_options(causes: Vec<StatusCause>) -> Result<(), Status> {
+    match causes.is_empty() {
+        true => Ok(()),
+        false => Err(Status::invalid("ListOptions", "meta.k8s.io", "", causes)),
+    }
+}
+
+fn forbidden(field: &str, detail: &str) -> StatusCause {
+    StatusCause::forbidden(field, detail)
+}
+
+fn is_true(v: Option<&String>) -> bool {
+    v.is_some_and(|v| v == "true" || v == "1")
+}
+
+/// A boolean query parameter as Go's `strconv.ParseBool` reads it.
+fn parse_bool(name: &str, v: &str) -> Result<bool, Status> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(Status::bad_request(format!(
+            "{name}: strconv.ParseBool: parsing {v:?}: invalid syntax"
+        ))),
     }
 }
 
@@ -130,7 +326,7 @@ mod tests {
     }
 
     #[test]
-    fn a_read_waits_for_its_resource_version_unless_exact_or_any() {
+    fn a_read_waits_for_the_resource_version_it_names() {
         let q = |pairs: &[(&str, &str)]| -> Query {
             pairs
                 .iter()
@@ -151,7 +347,7 @@ mod tests {
             ),
             (
                 &[("resourceVersion", "42"), ("resourceVersionMatch", "Exact")],
-                None,
+                Some(42),
             ),
         ];
         for (pairs, want) in cases {

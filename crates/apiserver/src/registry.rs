@@ -8,6 +8,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Secret};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use serde_json::Value;
 
+use crate::patch::strategic::{Field, Schema, Strategy};
+
 /// The kinds this server stores; `strategy` and `tables` match on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -77,6 +79,8 @@ pub struct ResourceDef {
     pub unconditional_update: bool,
     /// The JSON Schema (2020-12, with `$defs`) of the kind, for OpenAPI and `kubectl explain`.
     pub schema: fn() -> Value,
+    /// How a strategic merge patch merges the kind's fields (its Go types' patch tags).
+    pub patch_schema: &'static Schema,
 }
 
 /// The verbs every stored resource serves.
@@ -160,6 +164,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::Dns1123Label,
         normalize: normalize::<Namespace>,
         unconditional_update: true,
+        patch_schema: &NAMESPACE_PATCH,
         schema: schema::<Namespace>,
     },
     ResourceDef {
@@ -177,6 +182,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::Dns1123Subdomain,
         normalize: normalize::<Secret>,
         unconditional_update: true,
+        patch_schema: &METADATA_PATCH,
         schema: schema::<Secret>,
     },
     ResourceDef {
@@ -194,6 +200,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::Dns1123Subdomain,
         normalize: normalize::<ConfigMap>,
         unconditional_update: true,
+        patch_schema: &METADATA_PATCH,
         schema: schema::<ConfigMap>,
     },
     ResourceDef {
@@ -211,6 +218,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::Dns1123Subdomain,
         normalize: normalize::<Node>,
         unconditional_update: true,
+        patch_schema: &NODE_PATCH,
         schema: schema::<Node>,
     },
     ResourceDef {
@@ -228,6 +236,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::Dns1123Subdomain,
         normalize: normalize::<Lease>,
         unconditional_update: true,
+        patch_schema: &METADATA_PATCH,
         schema: schema::<Lease>,
     },
     ResourceDef {
@@ -245,6 +254,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::PathSegment,
         normalize: normalize::<CertificateSigningRequest>,
         unconditional_update: true,
+        patch_schema: &METADATA_PATCH,
         schema: schema::<CertificateSigningRequest>,
     },
     ResourceDef {
@@ -262,6 +272,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::PathSegment,
         normalize: normalize::<CertificateSigningRequest>,
         unconditional_update: true,
+        patch_schema: &METADATA_PATCH,
         schema: schema::<CertificateSigningRequest>,
     },
     ResourceDef {
@@ -279,6 +290,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::PathSegment,
         normalize: normalize::<ClusterRole>,
         unconditional_update: true,
+        patch_schema: &METADATA_PATCH,
         schema: schema::<ClusterRole>,
     },
     ResourceDef {
@@ -296,6 +308,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::PathSegment,
         normalize: normalize::<ClusterRoleBinding>,
         unconditional_update: true,
+        patch_schema: &METADATA_PATCH,
         schema: schema::<ClusterRoleBinding>,
     },
     ResourceDef {
@@ -313,6 +326,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::PathSegment,
         normalize: normalize::<Role>,
         unconditional_update: true,
+        patch_schema: &METADATA_PATCH,
         schema: schema::<Role>,
     },
     ResourceDef {
@@ -330,9 +344,72 @@ pub static RESOURCES: &[ResourceDef] = &[
         name_rule: NameRule::PathSegment,
         normalize: normalize::<RoleBinding>,
         unconditional_update: true,
+        patch_schema: &METADATA_PATCH,
         schema: schema::<RoleBinding>,
     },
 ];
+
+/// ObjectMeta's patch tags: `ownerReferences` merged by `uid`, `finalizers` as a set.
+static OBJECT_META_PATCH: Schema = Schema {
+    fields: &[
+        ("ownerReferences", Field::of(Strategy::MergeByKey("uid"))),
+        ("finalizers", Field::of(Strategy::Merge)),
+    ],
+};
+
+/// A kind whose only tagged fields are its metadata's (Secret, ConfigMap, Lease, CSR —
+/// its `status.conditions` has no patch strategy — and the RBAC kinds).
+static METADATA_PATCH: Schema = Schema {
+    fields: &[(
+        "metadata",
+        Field::nested(Strategy::Untagged, &OBJECT_META_PATCH),
+    )],
+};
+
+static CONDITIONS_BY_TYPE: Schema = Schema {
+    fields: &[("conditions", Field::of(Strategy::MergeByKey("type")))],
+};
+
+/// Namespace: `status.conditions` merged by `type`.
+static NAMESPACE_PATCH: Schema = Schema {
+    fields: &[
+        (
+            "metadata",
+            Field::nested(Strategy::Untagged, &OBJECT_META_PATCH),
+        ),
+        (
+            "status",
+            Field::nested(Strategy::Untagged, &CONDITIONS_BY_TYPE),
+        ),
+    ],
+};
+
+/// Node: `spec.podCIDRs` a set; `status.conditions` and `status.addresses` merged by
+/// `type`. `spec.taints` has no strategy: a patch replaces the list.
+static NODE_PATCH: Schema = Schema {
+    fields: &[
+        (
+            "metadata",
+            Field::nested(Strategy::Untagged, &OBJECT_META_PATCH),
+        ),
+        ("spec", Field::nested(Strategy::Untagged, &NODE_SPEC_PATCH)),
+        (
+            "status",
+            Field::nested(Strategy::Untagged, &NODE_STATUS_PATCH),
+        ),
+    ],
+};
+
+static NODE_SPEC_PATCH: Schema = Schema {
+    fields: &[("podCIDRs", Field::of(Strategy::Merge))],
+};
+
+static NODE_STATUS_PATCH: Schema = Schema {
+    fields: &[
+        ("conditions", Field::of(Strategy::MergeByKey("type"))),
+        ("addresses", Field::of(Strategy::MergeByKey("type"))),
+    ],
+};
 
 /// The create-only review resources (`verb create`, nothing stored).
 pub struct ReviewDef {

@@ -3,6 +3,9 @@
 use std::collections::BTreeMap;
 
 use kubeboot_api::Status;
+use serde_json::Value;
+
+use crate::object;
 
 /// One label requirement.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,6 +148,37 @@ impl FieldSelector {
     /// True when it selects everything.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+/// The label and field selectors of one list, watch or deletecollection.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selector {
+    /// `labelSelector`.
+    pub labels: LabelSelector,
+    /// `fieldSelector`.
+    pub fields: FieldSelector,
+}
+
+impl Selector {
+    /// Parses `labelSelector` and `fieldSelector`, the latter over the metadata fields and
+    /// `selectable` ones.
+    pub fn parse(labels: &str, fields: &str, selectable: &[&str]) -> Result<Self, Status> {
+        Ok(Self {
+            labels: LabelSelector::parse(labels)?,
+            fields: FieldSelector::parse(fields, selectable)?,
+        })
+    }
+
+    /// True when it selects every object (and nothing need be parsed to apply it).
+    pub fn is_everything(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+
+    /// Whether an object is selected.
+    pub fn matches(&self, obj: &Value) -> bool {
+        (self.labels.is_empty() || self.labels.matches(&object::labels(obj)))
+            && (self.fields.is_empty() || self.fields.matches(|f| object::field_text(obj, f)))
     }
 }
 

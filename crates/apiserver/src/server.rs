@@ -23,7 +23,7 @@ use crate::http::{App, Conn, TokenAuthenticator, VersionInfo};
 use crate::metrics::Metrics;
 pub use crate::ratelimit::RateLimit;
 use crate::registry;
-use crate::watchcache::WatchCache;
+use crate::watch::cache::WatchCache;
 
 /// What the server needs to start.
 pub struct ServerConfig {

@@ -1,12 +1,15 @@
 //! Watch semantics on the wire: resuming from a resourceVersion, 410 when it is older than
-//! the history kept, and name-selected watches that see only their object.
+//! the history kept, name-selected watches that see only their object, label-selected
+//! watches that see objects enter and leave their selection, bookmarks on kube-apiserver's
+//! schedule, and streaming lists (`sendInitialEvents`) with their end-of-initial-events
+//! bookmark.
 
 mod common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Server, wait_bounded};
+use common::{Server, read_json_lines, wait_bounded};
 
 fn create_cm(s: &Server, name: &str) -> String {
     let body = format!(r#"{{"metadata":{{"name":"{name}"}},"data":{{"a":"1"}}}}"#);
@@ -95,4 +98,187 @@ fn a_name_selected_watch_sees_only_its_object_from_its_version() {
     assert_eq!(events[0]["object"]["metadata"]["name"], "mine");
     assert_eq!(events[0]["object"]["kind"], "ConfigMap");
     assert_eq!(events[0]["object"]["data"]["a"], "2");
+}
+
+fn patch_cm(s: &Server, name: &str, patch: &str) {
+    let (code, out) = s.admin_curl(
+        &[
+            "-X",
+            "PATCH",
+            "-H",
+            "Content-Type: application/merge-patch+json",
+            "--data-binary",
+            patch,
+        ],
+        &format!("/api/v1/namespaces/default/configmaps/{name}"),
+    );
+    assert_eq!(code, 200, "{out}");
+}
+
+fn event_types(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_label_selected_watch_sees_objects_enter_and_leave_its_selection() {
+    // Seen before the fix: MODIFIED, MODIFIED, DELETED for labelled in / out / in /
+    // deleted — a selective informer kept the object after it stopped matching.
+    let s = Server::start();
+    let rv = create_cm(&s, "moving");
+    let watch = s.admin_watch(
+        &format!("/api/v1/namespaces/default/configmaps?watch=1&labelSelector=app%3Dweb&resourceVersion={rv}&timeoutSeconds=20"),
+        25,
+    );
+    patch_cm(&s, "moving", r#"{"metadata":{"labels":{"app":"web"}}}"#);
+    patch_cm(&s, "moving", r#"{"metadata":{"labels":{"app":"db"}}}"#);
+    patch_cm(
+        &s,
+        "moving",
+        r#"{"metadata":{"labels":{"app":"web"}},"data":{"a":"3"}}"#,
+    );
+    patch_cm(&s, "moving", r#"{"data":{"a":"4"}}"#);
+    let (code, out) = s.admin_curl(
+        &["-X", "DELETE"],
+        "/api/v1/namespaces/default/configmaps/moving",
+    );
+    assert_eq!(code, 200, "{out}");
+    let events = read_json_lines(watch, Duration::from_secs(20), |e| e.len() >= 5);
+    assert_eq!(
+        event_types(&events),
+        ["ADDED", "DELETED", "ADDED", "MODIFIED", "DELETED"],
+        "{events:#?}"
+    );
+    // Leaving the selection sends the last state that matched, at the change's version.
+    let left = &events[1]["object"];
+    assert_eq!(left["metadata"]["labels"]["app"], "web", "{left}");
+    let version = |e: &serde_json::Value| {
+        e["object"]["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|v| v.parse::<u64>().ok())
+            .expect("resourceVersion")
+    };
+    assert!(version(&events[1]) > version(&events[0]), "{events:#?}");
+    assert_eq!(events[2]["object"]["data"]["a"], "3");
+    assert_eq!(events[4]["object"]["data"]["a"], "4");
+}
+
+#[test]
+fn a_selective_watch_gets_a_bookmark_before_its_timeout_at_the_latest_version() {
+    // Seen before the fix: a bookmark only after 30 s without any event on the prefix,
+    // events the selector filtered out restarting the timer — a selective watch got none.
+    let s = Server::start();
+    let rv = create_cm(&s, "b0");
+    let watch = s.admin_watch(
+        &format!("/api/v1/namespaces/default/configmaps?watch=1&labelSelector=app%3Dnone&allowWatchBookmarks=true&resourceVersion={rv}&timeoutSeconds=6"),
+        20,
+    );
+    let mut last = rv;
+    for i in 1..4 {
+        last = create_cm(&s, &format!("b{i}"));
+    }
+    // kube-apiserver sends the bookmark 2 s before the watch's timeout.
+    let events = read_json_lines(watch, Duration::from_secs(15), |_| false);
+    assert_eq!(event_types(&events), ["BOOKMARK"], "{events:#?}");
+    let bookmark = &events[0]["object"];
+    assert_eq!(bookmark["kind"], "ConfigMap");
+    let at: u64 = bookmark["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .expect("resourceVersion");
+    assert!(
+        at >= last.parse::<u64>().expect("rv"),
+        "the bookmark carries the changes the selector filtered out: {at} < {last}"
+    );
+}
+
+#[test]
+fn a_streaming_list_ends_its_initial_events_with_an_annotated_bookmark() {
+    // Seen before the fix: the initial ADDED events and then nothing — client-go's and
+    // kube-rs's WatchList informers wait for this bookmark before they call the list synced.
+    let s = Server::start();
+    let mut last = String::new();
+    for i in 0..3 {
+        last = create_cm(&s, &format!("s{i}"));
+    }
+    let watch = s.admin_watch(
+        "/api/v1/namespaces/default/configmaps?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=20",
+        25,
+    );
+    let events = read_json_lines(watch, Duration::from_secs(20), |e| {
+        e.last().is_some_and(|l| l["type"] == "BOOKMARK")
+    });
+    let types = event_types(&events);
+    assert!(types.len() >= 4, "{events:#?}");
+    assert!(
+        types[..types.len() - 1].iter().all(|t| t == "ADDED"),
+        "{types:?}"
+    );
+    let names: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["object"]["metadata"]["name"].as_str())
+        .collect();
+    for want in ["s0", "s1", "s2"] {
+        assert!(names.contains(&want), "{names:?}");
+    }
+    let end = &events[events.len() - 1]["object"]["metadata"];
+    assert_eq!(
+        end["annotations"]["k8s.io/initial-events-end"], "true",
+        "{end}"
+    );
+    // The bookmark carries the version the initial state was read at: no older than the
+    // last object in it, no newer than a list read after.
+    let (code, list) = s.admin_curl(&[], "/api/v1/namespaces/default/configmaps");
+    assert_eq!(code, 200);
+    let list: serde_json::Value = serde_json::from_str(&list).expect("json");
+    let number =
+        |v: &serde_json::Value| v.as_str().and_then(|v| v.parse::<u64>().ok()).expect("rv");
+    let at = number(&end["resourceVersion"]);
+    assert!(at >= last.parse::<u64>().expect("rv"), "{end}");
+    assert!(at <= number(&list["metadata"]["resourceVersion"]), "{end}");
+}
+
+#[test]
+fn streaming_list_options_are_checked_as_kube_apiserver_checks_them() {
+    let s = Server::start();
+    for (query, field, message) in [
+        (
+            "watch=1&sendInitialEvents=true&allowWatchBookmarks=true",
+            "resourceVersionMatch",
+            "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+        ),
+        (
+            "watch=1&resourceVersionMatch=NotOlderThan&resourceVersion=1",
+            "resourceVersionMatch",
+            "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+        ),
+        (
+            "resourceVersionMatch=Exact",
+            "resourceVersionMatch",
+            "resourceVersionMatch is forbidden unless resourceVersion is provided",
+        ),
+        (
+            "sendInitialEvents=true",
+            "sendInitialEvents",
+            "sendInitialEvents is forbidden for list",
+        ),
+    ] {
+        let (code, body) = s.admin_curl(
+            &[],
+            &format!("/api/v1/namespaces/default/configmaps?{query}&timeoutSeconds=1"),
+        );
+        assert_eq!(code, 422, "{query}: {body}");
+        let status: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(status["reason"], "Invalid", "{body}");
+        assert_eq!(status["details"]["kind"], "ListOptions", "{body}");
+        assert_eq!(status["details"]["group"], "meta.k8s.io", "{body}");
+        let causes = status["details"]["causes"].as_array().expect("causes");
+        assert!(
+            causes.iter().any(|c| c["field"] == field
+                && c["message"].as_str().is_some_and(|m| m.contains(message))),
+            "{query}: {body}"
+        );
+    }
 }

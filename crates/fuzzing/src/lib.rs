@@ -134,7 +134,9 @@ pub fn patch(data: &[u8]) {
     let Ok(original) = serde_json::from_slice(original) else {
         return;
     };
-    let _ = patch::apply(&original, body, ty);
+    // The Node's patch tags: lists merged by key and as sets, nested in objects.
+    let node = kubeboot_apiserver::registry::by_kind(kubeboot_apiserver::registry::Kind::Node);
+    let _ = patch::apply(&original, body, ty, node.patch_schema);
 }
 
 /// A label selector (before the first NUL) and a field selector (after it).

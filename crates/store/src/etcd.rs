@@ -492,6 +492,48 @@ impl EtcdStore {
     }
 }
 
+impl EtcdStore {
+    /// A range read under `prefix`, at `revision` or the latest.
+    async fn range(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: Option<usize>,
+        revision: Option<Revision>,
+    ) -> Result<ListPage, StoreError> {
+        let c = &self.conn;
+        let eprefix = c.etcd_key(prefix);
+        let from = match start_after {
+            Some(k) => {
+                let mut k = c.etcd_key(k).into_bytes();
+                k.push(0);
+                k
+            }
+            None => eprefix.clone().into_bytes(),
+        };
+        let mut body = json!({"key": b64(&from), "range_end": b64(&range_end(&eprefix))});
+        if let Some(l) = limit {
+            body["limit"] = json!(l.to_string());
+        }
+        if let Some(rev) = revision {
+            body["revision"] = json!(rev.to_string());
+        }
+        let (v, _) = c.call("/v3/kv/range", body).await?;
+        let items = match v.get("kvs") {
+            Some(Value::Array(kvs)) => kvs
+                .iter()
+                .map(|kv| c.key_value(kv))
+                .collect::<Result<_, _>>()?,
+            _ => Vec::new(),
+        };
+        Ok(ListPage {
+            items,
+            revision: revision.unwrap_or_else(|| v.get("header").map_or(0, |h| int(h, "revision"))),
+            more: v.get("more").and_then(Value::as_bool).unwrap_or(false),
+        })
+    }
+}
+
 impl Store for EtcdStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<KeyValue>, StoreError>> {
         Box::pin(async move {
@@ -515,34 +557,26 @@ impl Store for EtcdStore {
         start_after: Option<&'a str>,
         limit: Option<usize>,
     ) -> BoxFuture<'a, Result<ListPage, StoreError>> {
+        Box::pin(self.range(prefix, start_after, limit, None))
+    }
+
+    fn list_at<'a>(
+        &'a self,
+        prefix: &'a str,
+        start_after: Option<&'a str>,
+        limit: Option<usize>,
+        revision: Revision,
+    ) -> BoxFuture<'a, Result<ListPage, StoreError>> {
         Box::pin(async move {
-            let c = &self.conn;
-            let eprefix = c.etcd_key(prefix);
-            let from = match start_after {
-                Some(k) => {
-                    let mut k = c.etcd_key(k).into_bytes();
-                    k.push(0);
-                    k
+            match self.range(prefix, start_after, limit, Some(revision)).await {
+                Err(StoreError::Backend(m)) if m.contains(COMPACTED) => {
+                    Err(StoreError::Compacted {
+                        requested: revision,
+                        oldest: self.conn.compacted_revision().await,
+                    })
                 }
-                None => eprefix.clone().into_bytes(),
-            };
-            let mut body = json!({"key": b64(&from), "range_end": b64(&range_end(&eprefix))});
-            if let Some(l) = limit {
-                body["limit"] = json!(l.to_string());
+                other => other,
             }
-            let (v, _) = c.call("/v3/kv/range", body).await?;
-            let items = match v.get("kvs") {
-                Some(Value::Array(kvs)) => kvs
-                    .iter()
-                    .map(|kv| c.key_value(kv))
-                    .collect::<Result<_, _>>()?,
-                _ => Vec::new(),
-            };
-            Ok(ListPage {
-                items,
-                revision: v.get("header").map_or(0, |h| int(h, "revision")),
-                more: v.get("more").and_then(Value::as_bool).unwrap_or(false),
-            })
         })
     }
 
@@ -968,18 +1002,25 @@ fn watch_event(c: &Conn, e: &Value) -> Result<Event, StoreError> {
             None => c.key_value(kv)?,
         };
         last.mod_revision = mod_revision;
+        let prev = Some(last.value.clone());
         Ok(Event {
             kind: EventKind::Delete,
             kv: last,
             created: false,
+            prev,
         })
     } else {
         let kv = c.key_value(kv)?;
         let created = kv.create_revision == kv.mod_revision;
+        let prev = match e.get("prev_kv") {
+            Some(p) if !created => Some(c.key_value(p)?.value),
+            _ => None,
+        };
         Ok(Event {
             kind: EventKind::Put,
             kv,
             created,
+            prev,
         })
     }
 }

@@ -58,6 +58,10 @@ pub struct Event {
     pub kv: KeyValue,
     /// True when a put created the key.
     pub created: bool,
+    /// The value this event replaced: the old value of an update, the last value of a
+    /// delete; `None` for a create, or where the backend no longer holds it (history
+    /// written before this field existed).
+    pub prev: Option<Bytes>,
 }
 
 /// A page of a list.
@@ -116,6 +120,17 @@ pub trait Store: Send + Sync + 'static {
         prefix: &'a str,
         start_after: Option<&'a str>,
         limit: Option<usize>,
+    ) -> BoxFuture<'a, Result<ListPage, StoreError>>;
+
+    /// Lists keys starting with `prefix` as they were at `revision` (after `start_after`,
+    /// at most `limit`); the page's revision is `revision`. `Compacted` when the history no
+    /// longer reaches back to it.
+    fn list_at<'a>(
+        &'a self,
+        prefix: &'a str,
+        start_after: Option<&'a str>,
+        limit: Option<usize>,
+        revision: Revision,
     ) -> BoxFuture<'a, Result<ListPage, StoreError>>;
 
     /// Counts keys starting with `prefix`.

@@ -111,11 +111,12 @@ impl SqliteStore {
                  create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS events (rev INTEGER PRIMARY KEY, key TEXT NOT NULL,
                  kind INTEGER NOT NULL, value BLOB NOT NULL, create_rev INTEGER NOT NULL,
-                 created INTEGER NOT NULL);
+                 created INTEGER NOT NULL, prev BLOB, prev_rev INTEGER);
              CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
              INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0);",
         )
         .map_err(backend)?;
+        add_prev_column(&conn)?;
         // This connection is the writer's. A checkpoint copies every page written to the WAL
         // since the last one back into the database file, and fsyncs it: at SQLite's default
         // (1,000 pages, 4 MiB) a burst of CSR writes checkpointed several times a second,
@@ -287,6 +288,45 @@ fn keep_private(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Stores made before events carried the value they replaced get the columns; their old
+/// history reads back without it.
+fn add_prev_column(conn: &Connection) -> Result<(), StoreError> {
+    for (column, ty) in [("prev", "BLOB"), ("prev_rev", "INTEGER")] {
+        let has = conn
+            .prepare("SELECT 1 FROM pragma_table_info('events') WHERE name = ?1")
+            .and_then(|mut s| s.exists([column]))
+            .map_err(backend)?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE events ADD COLUMN {column} {ty}"))
+                .map_err(backend)?;
+        }
+    }
+    Ok(())
+}
+
+/// A list as it was at revision ?3: the keys unchanged since, and for each key changed
+/// after it, what its first later change replaced (nothing, if that change created it).
+const LIST_AT_FROM: &str = "SELECT value, create_rev, mod_rev, key FROM kv
+     WHERE key >= ?1 AND key < ?2 AND mod_rev <= ?3
+   UNION ALL
+   SELECT CASE e.kind WHEN 1 THEN e.value ELSE e.prev END, e.create_rev, e.prev_rev, e.key
+     FROM events e JOIN (SELECT key, MIN(rev) AS first FROM events
+                         WHERE rev > ?3 AND key >= ?1 AND key < ?2 GROUP BY key) f
+       ON e.rev = f.first
+     WHERE e.created = 0
+   ORDER BY key LIMIT ?4";
+
+/// [`LIST_AT_FROM`] for the keys after ?1.
+const LIST_AT_AFTER: &str = "SELECT value, create_rev, mod_rev, key FROM kv
+     WHERE key > ?1 AND key < ?2 AND mod_rev <= ?3
+   UNION ALL
+   SELECT CASE e.kind WHEN 1 THEN e.value ELSE e.prev END, e.create_rev, e.prev_rev, e.key
+     FROM events e JOIN (SELECT key, MIN(rev) AS first FROM events
+                         WHERE rev > ?3 AND key > ?1 AND key < ?2 GROUP BY key) f
+       ON e.rev = f.first
+     WHERE e.created = 0
+   ORDER BY key LIMIT ?4";
+
 fn row_kv(key: String, r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyValue> {
     Ok(KeyValue {
         key,
@@ -354,6 +394,82 @@ impl Store for SqliteStore {
                 .map_err(backend)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(backend)?;
+            let more = items.len() > limit;
+            items.truncate(limit);
+            Ok(ListPage {
+                items,
+                revision,
+                more,
+            })
+        }))
+    }
+
+    fn list_at<'a>(
+        &'a self,
+        prefix: &'a str,
+        start_after: Option<&'a str>,
+        limit: Option<usize>,
+        revision: Revision,
+    ) -> BoxFuture<'a, Result<ListPage, StoreError>> {
+        let (lower, inclusive) = match start_after {
+            Some(a) if a >= prefix => (a.to_owned(), false),
+            _ => (prefix.to_owned(), true),
+        };
+        let upper = prefix_end(prefix).unwrap_or_else(|| "\u{7f}".repeat(8));
+        let limit = limit.unwrap_or(usize::MAX);
+        Box::pin(self.read(move |c| {
+            let tx = c.transaction().map_err(backend)?;
+            let meta = |name: &str| -> Result<i64, StoreError> {
+                tx.prepare_cached("SELECT value FROM meta WHERE name = ?1")
+                    .map_err(backend)?
+                    .query_row([name], |r| r.get(0))
+                    .map_err(backend)
+            };
+            let (current, compacted) = (meta("revision")?, meta("compacted")?);
+            if revision < compacted {
+                return Err(StoreError::Compacted {
+                    requested: revision,
+                    oldest: compacted,
+                });
+            }
+            if revision > current {
+                return Err(backend(format!(
+                    "required revision {revision} is a future revision (current {current})"
+                )));
+            }
+            let sql = if inclusive {
+                LIST_AT_FROM
+            } else {
+                LIST_AT_AFTER
+            };
+            let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+            let mut stmt = tx.prepare_cached(sql).map_err(backend)?;
+            let rows = stmt
+                .query_map(params![lower, upper, revision, fetch], |r| {
+                    let value: Option<Vec<u8>> = r.get(0)?;
+                    let mod_rev: Option<i64> = r.get(2)?;
+                    let key: String = r.get(3)?;
+                    Ok((key, value, r.get::<_, i64>(1)?, mod_rev))
+                })
+                .map_err(backend)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(backend)?;
+            let mut items = Vec::with_capacity(rows.len());
+            for (key, value, create_revision, mod_revision) in rows {
+                // History written before events kept what they replaced cannot say.
+                let (Some(value), Some(mod_revision)) = (value, mod_revision) else {
+                    return Err(StoreError::Compacted {
+                        requested: revision,
+                        oldest: current,
+                    });
+                };
+                items.push(KeyValue {
+                    key,
+                    value: value.into(),
+                    create_revision,
+                    mod_revision,
+                });
+            }
             let more = items.len() > limit;
             items.truncate(limit);
             Ok(ListPage {
@@ -437,7 +553,7 @@ impl Store for SqliteStore {
                     let upper = prefix_end(&p).unwrap_or_else(|| "\u{7f}".repeat(8));
                     let mut stmt = c
                         .prepare_cached(
-                            "SELECT value, create_rev, rev, key, kind, created FROM events
+                            "SELECT value, create_rev, rev, key, kind, created, prev FROM events
                              WHERE rev > ?1 AND key >= ?2 AND key < ?3 ORDER BY rev",
                         )
                         .map_err(backend)?;
@@ -445,14 +561,17 @@ impl Store for SqliteStore {
                         let key: String = r.get(3)?;
                         let kind: i64 = r.get(4)?;
                         let created: i64 = r.get(5)?;
+                        let prev: Option<Vec<u8>> = r.get(6)?;
+                        let kv = row_kv(key, r)?;
+                        let (kind, prev) = match kind {
+                            0 => (EventKind::Put, prev.map(Bytes::from)),
+                            _ => (EventKind::Delete, Some(kv.value.clone())),
+                        };
                         Ok(Event {
-                            kind: if kind == 0 {
-                                EventKind::Put
-                            } else {
-                                EventKind::Delete
-                            },
-                            kv: row_kv(key, r)?,
+                            kind,
+                            kv,
                             created: created != 0,
+                            prev,
                         })
                     })
                     .map_err(backend)?
@@ -675,6 +794,8 @@ fn apply(
     }
     *rev += 1;
     let r = *rev;
+    let prev = current.as_ref().map(|c| c.value.clone());
+    let prev_rev = current.as_ref().map(|c| c.mod_revision);
     let (event_kind, kv, created) = match kind {
         WriteKind::Create { value, .. } | WriteKind::Update { value, .. } => {
             let create_revision = current.as_ref().map_or(r, |c| c.create_revision);
@@ -705,7 +826,8 @@ fn apply(
         }
     };
     tx.prepare_cached(
-        "INSERT INTO events (rev, key, kind, value, create_rev, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO events (rev, key, kind, value, create_rev, created, prev, prev_rev)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
     .map_err(backend)?
     .execute(params![
@@ -714,13 +836,17 @@ fn apply(
         i64::from(event_kind == EventKind::Delete),
         kv.value.as_ref(),
         kv.create_revision,
-        i64::from(created)
+        i64::from(created),
+        // A delete's value is the last one: it is not written twice.
+        prev.as_deref().filter(|_| event_kind == EventKind::Put),
+        prev_rev
     ])
     .map_err(backend)?;
     let event = Event {
         kind: event_kind,
         kv: kv.clone(),
         created,
+        prev,
     };
     Ok((Ok(kv), Some(event)))
 }

@@ -232,6 +232,22 @@ impl Server {
         self.curl(&all, path)
     }
 
+    /// A watch as the admin (`curl -N`, at most `limit_secs`), its output piped.
+    pub fn admin_watch(&self, path: &str, limit_secs: u32) -> Child {
+        let (cert, key) = self.admin_cert_files();
+        Command::new("curl")
+            .args(["-sN", "--max-time", &limit_secs.to_string(), "--cacert"])
+            .arg(self.ca())
+            .arg("--cert")
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key)
+            .arg(format!("{}{path}", self.url))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("curl")
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -325,6 +341,33 @@ pub fn read_until(mut child: Child, want: &str, limit: Duration) -> String {
         seen.push_str(&line);
         seen.push('\n');
         if line.contains(want) {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    seen
+}
+
+/// The JSON lines a running child prints, until `done` holds for what was read or `limit`
+/// passes; then the child is killed.
+pub fn read_json_lines(
+    mut child: Child,
+    limit: Duration,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let rx = lines_of(&mut child);
+    let deadline = Instant::now() + limit;
+    let mut seen = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        let Ok(line) = rx.recv_timeout(left) else {
+            break;
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        seen.push(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}")));
+        if done(&seen) {
             break;
         }
     }

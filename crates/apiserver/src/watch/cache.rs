@@ -46,12 +46,28 @@ pub struct CachedEvent {
     /// The object's JSON (last state for deletes), with `metadata.resourceVersion` set and
     /// without `kind`/`apiVersion`: serialised once, shared by every watcher.
     pub json: bytes::Bytes,
+    /// The stored value an update replaced (`None` for creates and deletes, and where the
+    /// store no longer had it): a watcher with a selector compares it with the new one.
+    pub prev: Option<bytes::Bytes>,
 }
 
 impl CachedEvent {
     /// The object, parsed (for watchers with selectors or tables).
     pub fn object(&self) -> Value {
         serde_json::from_slice(&self.json).unwrap_or_default()
+    }
+
+    /// The object an update replaced, parsed, with the event's resourceVersion (as a
+    /// watcher it stopped matching is sent it, deleted).
+    pub fn prev_object(&self) -> Option<Value> {
+        let mut prev: Value = serde_json::from_slice(self.prev.as_deref()?).ok()?;
+        set_resource_version(&mut prev, self.revision);
+        Some(prev)
+    }
+
+    /// The bytes this event holds in the ring.
+    fn size(&self) -> usize {
+        self.json.len() + self.prev.as_ref().map_or(0, bytes::Bytes::len)
     }
 }
 
@@ -277,19 +293,20 @@ impl WatchCache {
             key: ev.kv.key,
             revision: ev.kv.mod_revision,
             json: json.into(),
+            prev: ev.prev.filter(|_| kind == EventType::Modified),
         });
         {
             let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
             // Bounded by count and by bytes: large objects changing often (cluster-info
             // with many signatures) must not fill memory.
             while g.ring.len() >= self.capacity
-                || (g.ring_bytes + event.json.len() > MAX_RING_BYTES && !g.ring.is_empty())
+                || (g.ring_bytes + event.size() > MAX_RING_BYTES && !g.ring.is_empty())
             {
                 let Some(old) = g.ring.pop_front() else { break };
-                g.ring_bytes -= old.json.len();
+                g.ring_bytes -= old.size();
                 g.oldest = old.revision;
             }
-            g.ring_bytes += event.json.len();
+            g.ring_bytes += event.size();
             g.ring.push_back(event.clone());
             g.revision = event.revision;
             let mut targets: Vec<u64> = g.by_key.get(&event.key).cloned().unwrap_or_default();

@@ -1,8 +1,11 @@
 //! The three patch formats kubectl sends: JSON merge patch (RFC 7386), JSON patch
-//! (RFC 6902), and strategic merge patch for the kinds this server stores.
+//! (RFC 6902), and strategic merge patch (`strategic`) over each kind's patch tags.
+
+mod go_sort;
+pub mod strategic;
 
 use kubeboot_api::Status;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// A patch's format, from its `Content-Type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,8 +30,13 @@ impl PatchType {
     }
 }
 
-/// Applies a patch to an object.
-pub fn apply(original: &Value, patch_body: &[u8], ty: PatchType) -> Result<Value, Status> {
+/// Applies a patch to an object whose fields merge as `schema` says (strategic merge).
+pub fn apply(
+    original: &Value,
+    patch_body: &[u8],
+    ty: PatchType,
+    schema: &strategic::Schema,
+) -> Result<Value, Status> {
     let bad = |e: &dyn std::fmt::Display| {
         Status::bad_request(format!(
             "the body of the request was not a valid patch: {e}"
@@ -77,128 +85,47 @@ pub fn apply(original: &Value, patch_body: &[u8], ty: PatchType) -> Result<Value
             }
         }
         PatchType::Strategic => {
-            if !patch.is_object() {
+            let Value::Object(patch) = &patch else {
                 return Err(bad(&"a strategic merge patch must be a JSON object"));
-            }
-            strategic_merge(&mut out, &patch);
+            };
+            out = strategic::apply(&out, patch, schema).map_err(strategic_error)?;
         }
     }
     Ok(out)
 }
 
+/// The `Status` of a strategic merge patch that cannot be applied: 400 for a directive of
+/// the wrong shape, as kube-apiserver answers; 422 for a patch that does not fit the object
+/// (kube-apiserver lets these through as 500s, which name no fault of the server).
+fn strategic_error(e: strategic::Error) -> Status {
+    match e {
+        strategic::Error::Format(_) | strategic::Error::RetainKeys => {
+            Status::bad_request(e.to_string())
+        }
+        _ => Status::failure(422, "Invalid", e.to_string()),
+    }
+}
+
 /// The most operations a JSON patch may have (Kubernetes' limit).
 const MAX_JSON_PATCH_OPS: usize = 10_000;
-
-/// The merge key of a list field, by field name, for the kinds served here.
-fn merge_key(field: &str) -> Option<&'static str> {
-    match field {
-        "conditions" | "addresses" => Some("type"),
-        "taints" => Some("key"),
-        "ownerReferences" => Some("uid"),
-        _ => None,
-    }
-}
-
-/// Primitive lists whose patch strategy is `merge` (union).
-fn is_merge_primitive_list(field: &str) -> bool {
-    field == "finalizers"
-}
-
-/// Applies a strategic merge patch in place.
-pub fn strategic_merge(original: &mut Value, patch: &Value) {
-    let Value::Object(p) = patch else {
-        *original = patch.clone();
-        return;
-    };
-    if p.get("$patch").and_then(Value::as_str) == Some("replace") {
-        *original = strip_directives(patch);
-        return;
-    }
-    if !original.is_object() {
-        *original = Value::Object(Map::new());
-    }
-    let o = original.as_object_mut().expect("made an object above");
-    for (k, v) in p {
-        if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
-            if let (Some(Value::Array(list)), Value::Array(remove)) = (o.get_mut(field), v) {
-                list.retain(|x| !remove.contains(x));
-            }
-            continue;
-        }
-        if k.starts_with('$') {
-            continue; // $setElementOrder/..., $retainKeys: ordering hints only
-        }
-        match v {
-            Value::Null => {
-                o.remove(k);
-            }
-            Value::Object(_) => {
-                if v.get("$patch").and_then(Value::as_str) == Some("delete") {
-                    o.remove(k);
-                } else {
-                    strategic_merge(o.entry(k.clone()).or_insert(Value::Null), v);
-                }
-            }
-            Value::Array(items) => match (merge_key(k), o.get_mut(k)) {
-                (Some(key), Some(Value::Array(existing))) => merge_keyed_list(existing, items, key),
-                (None, Some(Value::Array(existing))) if is_merge_primitive_list(k) => {
-                    for item in items {
-                        if !existing.contains(item) {
-                            existing.push(item.clone());
-                        }
-                    }
-                }
-                _ => {
-                    let cleaned: Vec<Value> = items
-                        .iter()
-                        .filter(|i| i.get("$patch").and_then(Value::as_str) != Some("delete"))
-                        .map(strip_directives)
-                        .collect();
-                    o.insert(k.clone(), Value::Array(cleaned));
-                }
-            },
-            other => {
-                o.insert(k.clone(), other.clone());
-            }
-        }
-    }
-}
-
-fn merge_keyed_list(existing: &mut Vec<Value>, items: &[Value], key: &str) {
-    for item in items {
-        let id = item.get(key);
-        let pos = existing
-            .iter()
-            .position(|e| id.is_some() && e.get(key) == id);
-        let delete = item.get("$patch").and_then(Value::as_str) == Some("delete");
-        match (pos, delete) {
-            (Some(i), true) => {
-                existing.remove(i);
-            }
-            (Some(i), false) => strategic_merge(&mut existing[i], item),
-            (None, false) => existing.push(strip_directives(item)),
-            (None, true) => {}
-        }
-    }
-}
-
-fn strip_directives(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| !k.starts_with('$'))
-                .map(|(k, v)| (k.clone(), strip_directives(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(strip_directives).collect()),
-        other => other.clone(),
-    }
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    static STATUS_CONDITIONS: strategic::Schema = strategic::Schema {
+        fields: &[(
+            "status",
+            strategic::Field::nested(strategic::Strategy::Untagged, &CONDITIONS),
+        )],
+    };
+    static CONDITIONS: strategic::Schema = strategic::Schema {
+        fields: &[(
+            "conditions",
+            strategic::Field::of(strategic::Strategy::MergeByKey("type")),
+        )],
+    };
 
     #[test]
     fn strategic_merge_as_kubectl_apply_and_label_use_it() {
@@ -207,7 +134,13 @@ mod tests {
         let patch = json!({"metadata": {"labels": {"a": null, "c": "3"}}, "data": {"y": "2"},
                            "$setElementOrder/conditions": [{"type": "Ready"}],
                            "status": {"conditions": [{"type": "Ready", "status": "True"}, {"type": "Disk", "$patch": "delete"}]}});
-        let out = apply(&orig, patch.to_string().as_bytes(), PatchType::Strategic).unwrap();
+        let out = apply(
+            &orig,
+            patch.to_string().as_bytes(),
+            PatchType::Strategic,
+            &STATUS_CONDITIONS,
+        )
+        .unwrap();
         assert_eq!(
             out,
             json!({"metadata": {"labels": {"b": "2", "c": "3"}}, "data": {"x": "1", "y": "2"},
@@ -218,12 +151,19 @@ mod tests {
     #[test]
     fn merge_and_json_patches() {
         let orig = json!({"data": {"a": "1"}});
-        let out = apply(&orig, br#"{"data":{"a":null,"b":"2"}}"#, PatchType::Merge).unwrap();
+        let out = apply(
+            &orig,
+            br#"{"data":{"a":null,"b":"2"}}"#,
+            PatchType::Merge,
+            &strategic::Schema::UNTAGGED,
+        )
+        .unwrap();
         assert_eq!(out, json!({"data": {"b": "2"}}));
         let out = apply(
             &orig,
             br#"[{"op":"add","path":"/data/c","value":"3"}]"#,
             PatchType::Json,
+            &strategic::Schema::UNTAGGED,
         )
         .unwrap();
         assert_eq!(out, json!({"data": {"a": "1", "c": "3"}}));
@@ -231,16 +171,22 @@ mod tests {
             apply(
                 &orig,
                 br#"[{"op":"test","path":"/data/a","value":"9"}]"#,
-                PatchType::Json
+                PatchType::Json,
+                &strategic::Schema::UNTAGGED
             )
             .unwrap_err()
             .code,
             422
         );
         assert_eq!(
-            apply(&orig, b"{not json", PatchType::Merge)
-                .unwrap_err()
-                .code,
+            apply(
+                &orig,
+                b"{not json",
+                PatchType::Merge,
+                &strategic::Schema::UNTAGGED
+            )
+            .unwrap_err()
+            .code,
             400
         );
     }

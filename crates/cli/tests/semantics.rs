@@ -1,0 +1,214 @@
+//! What kubectl and informers rely on beyond the wire format, each seen wrong once with
+//! the real kubectl or curl: a strategic merge that follows Kubernetes' patch tags (a list
+//! without a strategy is replaced), dry-run answers that carry the object's version,
+//! `generation` only where Kubernetes sets it, and lists at an exact version.
+
+mod common;
+
+use common::{Server, kubectls, ok, stdout};
+
+fn apply(s: &Server, k: &str, manifest: &str) -> String {
+    let admin = s.kubeconfig();
+    ok(
+        s.kubectl_as(k, &admin, &["apply", "-f", "-"], Some(manifest)),
+        &format!("{k}: apply"),
+    )
+}
+
+#[test]
+fn kubectl_taint_removal_removes_the_taint_while_others_remain() {
+    // Seen before the fix: `kubectl taint node X k1-` printed `untainted` and the taint
+    // stayed — the strategic merge merged `spec.taints` by key, while Kubernetes' NodeSpec
+    // gives that list no patch strategy: a patch replaces it whole.
+    let s = Server::start();
+    for (i, k) in kubectls().iter().enumerate() {
+        let node = format!("tainted-{i}");
+        apply(
+            &s,
+            k,
+            &format!(
+                "apiVersion: v1\nkind: Node\nmetadata:\n  name: {node}\nspec:\n  taints:\n  - key: k1\n    value: v1\n    effect: NoSchedule\n  - key: k2\n    value: v2\n    effect: NoExecute\n"
+            ),
+        );
+        let out = ok(
+            s.kubectl(k, &["taint", "node", &node, "k1-"]),
+            &format!("{k}: taint k1-"),
+        );
+        assert!(out.contains("untainted"), "{out}");
+        let taints = ok(
+            s.kubectl(
+                k,
+                &["get", "node", &node, "-o", "jsonpath={.spec.taints[*].key}"],
+            ),
+            &format!("{k}: get taints"),
+        );
+        assert_eq!(taints.trim(), "k2", "{k}");
+        let out = ok(
+            s.kubectl(k, &["taint", "node", &node, "k3=v3:PreferNoSchedule"]),
+            &format!("{k}: taint k3"),
+        );
+        assert!(out.contains("tainted"), "{out}");
+        let taints = ok(
+            s.kubectl(
+                k,
+                &["get", "node", &node, "-o", "jsonpath={.spec.taints[*].key}"],
+            ),
+            &format!("{k}: get taints"),
+        );
+        // kubectl puts a new taint first and sends the whole list.
+        assert_eq!(taints.trim(), "k3 k2", "{k}");
+    }
+}
+
+#[test]
+fn kubectl_diff_shows_only_what_changes() {
+    // Seen before the fix: every diff had a spurious `- resourceVersion` line — the dry-run
+    // PATCH answered without the object's resourceVersion.
+    let s = Server::start();
+    for (i, k) in kubectls().iter().enumerate() {
+        let name = format!("diffed-{i}");
+        let manifest = |value: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  a: \"{value}\"\n"
+            )
+        };
+        apply(&s, k, &manifest("1"));
+        let admin = s.kubeconfig();
+        let out = s.kubectl_as(k, &admin, &["diff", "-f", "-"], Some(&manifest("2")));
+        let diff = stdout(&out);
+        assert_eq!(out.status.code(), Some(1), "{k}: a difference: {diff}");
+        assert!(
+            diff.contains("-  a: \"1\"") && diff.contains("+  a: \"2\""),
+            "{k}: {diff}"
+        );
+        assert!(!diff.contains("resourceVersion"), "{k}: {diff}");
+        assert!(!diff.contains("generation"), "{k}: {diff}");
+        let out = s.kubectl_as(k, &admin, &["diff", "-f", "-"], Some(&manifest("1")));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{k}: no difference: {}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn kinds_kubernetes_gives_no_generation_have_none() {
+    // Seen before the fix: ConfigMaps, Secrets, Namespaces and CSRs carried
+    // `metadata.generation`, which kube-apiserver sets only on kinds that count changes to
+    // their spec.
+    let s = Server::start();
+    let k = "kubectl";
+    apply(
+        &s,
+        k,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: g\n  namespace: default\ndata:\n  a: \"1\"\n",
+    );
+    ok(
+        s.kubectl(
+            k,
+            &["create", "secret", "generic", "g", "--from-literal=a=b"],
+        ),
+        "create secret",
+    );
+    ok(
+        s.kubectl(k, &["create", "namespace", "g"]),
+        "create namespace",
+    );
+    ok(
+        s.kubectl(
+            k,
+            &["patch", "configmap", "g", "-p", r#"{"data":{"a":"2"}}"#],
+        ),
+        "patch",
+    );
+    for what in [
+        "configmap/g",
+        "secret/g",
+        "namespace/g",
+        "namespace/default",
+    ] {
+        let json = ok(s.kubectl(k, &["get", what, "-o", "json"]), what);
+        let obj: serde_json::Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(obj["metadata"].get("generation"), None, "{what}: {json}");
+    }
+}
+
+#[test]
+fn a_list_at_an_exact_version_is_that_state_never_the_present() {
+    // Seen before the fix: `?resourceVersion=N&resourceVersionMatch=Exact` after later
+    // writes answered with the present state (and a newer resourceVersion).
+    let s = Server::start();
+    let create = |name: &str| {
+        let body = format!(r#"{{"metadata":{{"name":"{name}"}},"data":{{"v":"1"}}}}"#);
+        let (code, out) = s.admin_curl(
+            &[
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                &body,
+            ],
+            "/api/v1/namespaces/default/configmaps",
+        );
+        assert_eq!(code, 201, "{out}");
+    };
+    create("before");
+    let (code, list) = s.admin_curl(&[], "/api/v1/namespaces/default/configmaps");
+    assert_eq!(code, 200, "{list}");
+    let list: serde_json::Value = serde_json::from_str(&list).expect("json");
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("rv")
+        .to_owned();
+    create("after");
+    let (code, out) = s.admin_curl(
+        &[
+            "-X",
+            "PATCH",
+            "-H",
+            "Content-Type: application/merge-patch+json",
+            "--data-binary",
+            r#"{"data":{"v":"2"}}"#,
+        ],
+        "/api/v1/namespaces/default/configmaps/before",
+    );
+    assert_eq!(code, 200, "{out}");
+    let (code, body) = s.admin_curl(
+        &[],
+        &format!(
+            "/api/v1/namespaces/default/configmaps?resourceVersion={rv}&resourceVersionMatch=Exact"
+        ),
+    );
+    assert_eq!(code, 200, "{body}");
+    let exact: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(exact["metadata"]["resourceVersion"], rv.as_str(), "{body}");
+    let items = exact["items"].as_array().expect("items");
+    let names: Vec<&str> = items
+        .iter()
+        .filter_map(|i| i["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(names, ["before"], "{body}");
+    assert_eq!(
+        items[0]["data"]["v"], "1",
+        "the object as it was at {rv}: {body}"
+    );
+    // Paging at that version keeps to it.
+    let (code, body) = s.admin_curl(
+        &[],
+        &format!("/api/v1/namespaces/default/configmaps?resourceVersion={rv}&resourceVersionMatch=Exact&limit=1"),
+    );
+    assert_eq!(code, 200, "{body}");
+    let page: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(page["metadata"]["resourceVersion"], rv.as_str(), "{body}");
+    // A version older than the history kept is 410 Gone, never the present.
+    let (code, body) = s.admin_curl(
+        &[],
+        "/api/v1/namespaces/default/configmaps?resourceVersion=1&resourceVersionMatch=Exact",
+    );
+    assert!(code == 410 || code == 200, "{body}");
+    if code == 200 {
+        let old: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(old["metadata"]["resourceVersion"], "1", "{body}");
+    }
+}
