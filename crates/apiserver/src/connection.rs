@@ -24,7 +24,7 @@ use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
-use crate::http::Body;
+use crate::response::Body;
 
 /// The protocol a connection speaks, from ALPN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -380,7 +380,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
 mod tests {
     use super::*;
 
-    use crate::http::full;
+    use crate::response::full;
     use bytes::Bytes;
     use http_body_util::{Empty, StreamBody};
     use hyper::body::Frame;

@@ -5,16 +5,17 @@
 //! [`Store`]: kubeboot_store::Store
 
 pub mod admission;
+pub mod app;
 pub mod audit;
 pub mod authn;
 pub mod authz;
 pub mod body;
-pub mod bootstrap_token;
 pub mod connection;
 pub mod datadir;
 pub mod discovery;
 pub mod encryption;
-pub mod http;
+pub mod gate;
+pub mod handlers;
 pub mod inflight;
 pub mod listoptions;
 pub mod metrics;
@@ -26,6 +27,9 @@ pub mod protobuf;
 pub mod ratelimit;
 pub mod registry;
 pub mod requestinfo;
+pub mod response;
+pub mod routing;
+pub mod seed;
 pub mod selectors;
 pub mod server;
 pub mod status;

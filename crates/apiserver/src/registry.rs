@@ -412,6 +412,7 @@ static NODE_STATUS_PATCH: Schema = Schema {
 };
 
 /// The create-only review resources (`verb create`, nothing stored).
+#[derive(Debug)]
 pub struct ReviewDef {
     /// Group.
     pub group: &'static str,

@@ -15,14 +15,16 @@ use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::authn::{ClientCa, UserInfo};
+use crate::app::App;
+use crate::authn::bootstrap_token::BootstrapTokenAuthenticator;
+use crate::authn::{Authenticator, ClientCa, Conn, TokenAuthenticator};
 use crate::authz::{Authorizer, Mode, RbacSnapshot};
-use crate::bootstrap_token::BootstrapTokenAuthenticator;
 use crate::connection::{self, Protocol};
-use crate::http::{App, Conn, TokenAuthenticator, VersionInfo};
+use crate::gate::Gate;
+use crate::handlers::Handlers;
+use crate::handlers::nonresource::{NonResource, VersionInfo};
 use crate::metrics::Metrics;
 pub use crate::ratelimit::RateLimit;
-use crate::registry;
 use crate::watch::cache::WatchCache;
 
 /// What the server needs to start.
@@ -108,8 +110,8 @@ pub enum StartError {
 pub struct RunningServer {
     /// The address it listens on.
     pub addr: SocketAddr,
-    /// The request handler (and through it the store).
-    pub app: Arc<App>,
+    app: Arc<App>,
+    clock: Arc<dyn kubeboot_api::Clock>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -119,9 +121,37 @@ impl RunningServer {
         let _ = (&mut self.accept).await;
     }
 
+    /// Adds a source of metrics (the controllers' counters) to `/metrics`.
+    pub fn add_metrics_source(&self, source: Box<dyn Fn() -> String + Send + Sync>) {
+        self.app.metrics().add_source(source);
+    }
+
+    /// Creates a bootstrap token with kubeadm's defaults when none exists yet; returns it
+    /// if it was created.
+    pub async fn ensure_first_token(
+        &self,
+    ) -> Result<Option<kubeboot_bootstrap::BootstrapToken>, StartError> {
+        crate::seed::first_token(self.app.handlers(), self.clock.now())
+            .await
+            .map_err(seed_error)
+    }
+
+    /// Publishes `kube-public/cluster-info` for nodes to discover (see
+    /// [`crate::seed::cluster_info`]).
+    pub async fn ensure_cluster_info(
+        &self,
+        server_url: &str,
+        ca_pem: &str,
+        overwrite: bool,
+    ) -> Result<(), StartError> {
+        crate::seed::cluster_info(self.app.handlers(), server_url, ca_pem, overwrite)
+            .await
+            .map_err(seed_error)
+    }
+
     /// Before the process exits: writes out the audit events recorded so far.
     pub async fn stop(&self) {
-        if let Some(audit) = self.app.audit.clone() {
+        if let Some(audit) = self.app.audit().cloned() {
             let flushed = tokio::task::spawn_blocking(move || audit.flush(AUDIT_FLUSH_LIMIT));
             if !matches!(flushed.await, Ok(true)) {
                 tracing::warn!("the audit log could not be written out before shutdown");
@@ -205,24 +235,31 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         }
         None => None,
     };
-    let app = Arc::new(App {
-        store: store.clone(),
-        cache: cache.clone(),
-        authz: authz.clone(),
-        client_ca,
-        tokens,
-        anonymous: cfg.anonymous_auth,
-        clock,
+    let authn = Authenticator::new(client_ca, tokens, cfg.anonymous_auth, clock.clone());
+    let gate = Gate::new(
+        authn,
+        authz.clone(),
+        cfg.anonymous_rate_limit.map(crate::ratelimit::Limiter::new),
+        crate::inflight::InFlight::new(cfg.inflight),
+    );
+    let handlers = Arc::new(Handlers::new(
+        store.clone(),
+        cache.clone(),
+        authz.clone(),
+        clock.clone(),
+    ));
+    let nonresource = NonResource::new(VersionInfo::default(), metrics.clone(), cache.clone());
+    let app = Arc::new(App::new(
+        gate,
+        handlers.clone(),
+        nonresource,
         metrics,
-        version: VersionInfo::default(),
-        anonymous_limiter: cfg.anonymous_rate_limit.map(crate::ratelimit::Limiter::new),
-        inflight: crate::inflight::InFlight::new(cfg.inflight),
         audit,
-    });
-    seed_defaults(&app).await?;
+    ));
+    crate::seed::defaults(&handlers).await.map_err(seed_error)?;
     authz.set_rbac(rbac_snapshot(store.as_ref()).await?);
     spawn_rbac_refresher(cache, store, authz);
-    crate::namespace_finisher::spawn(app.clone());
+    crate::namespace_finisher::spawn(handlers);
     let addr = SocketAddr::new(cfg.bind_address, cfg.secure_port);
     let listener = listen(addr).map_err(|source| StartError::Bind { addr, source })?;
     let addr = listener
@@ -233,7 +270,12 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         TlsAcceptor::from(Arc::new(tls)),
         app.clone(),
     ));
-    Ok(RunningServer { addr, app, accept })
+    Ok(RunningServer {
+        addr,
+        app,
+        clock,
+        accept,
+    })
 }
 
 /// A listening socket with the backlog Go's servers use (the kernel's `somaxconn` caps it),
@@ -333,11 +375,7 @@ impl RunningServer {
         let (_, pem) = x509_parser::pem::parse_x509_pem(client_cert_pem)
             .map_err(|e| format!("the client certificate is not PEM: {e}"))?;
         let der = pem.contents;
-        let Some(ca) = &self.app.client_ca else {
-            return Err("the server has no client CA (--client-ca-file) to authenticate it".into());
-        };
-        ca.authenticate(&der, self.app.clock.now())
-            .map_err(|e| format!("the client certificate does not authenticate: {e}"))?;
+        self.app.check_client_cert(&der)?;
         let app = self.app.clone();
         let runtime = tokio::runtime::Handle::current();
         Ok(Arc::new(move || {
@@ -351,43 +389,6 @@ impl RunningServer {
             client
         }))
     }
-}
-
-/// The identity the server uses for its own writes.
-fn server_user() -> UserInfo {
-    UserInfo {
-        name: "system:apiserver".into(),
-        uid: String::new(),
-        groups: vec!["system:masters".into(), "system:authenticated".into()],
-        extra: Default::default(),
-    }
-}
-
-async fn seed_defaults(app: &App) -> Result<(), StartError> {
-    let user = server_user();
-    for (kind, obj) in crate::policy::default_objects() {
-        let def = registry::by_kind(kind);
-        let ns = crate::object::meta_str(&obj, "namespace").to_owned();
-        let name = crate::object::meta_str(&obj, "name").to_owned();
-        if app.store.get(&def.key(&ns, &name)).await?.is_some() {
-            continue;
-        }
-        let obj = app
-            .admit_new(def, &ns, obj, &Default::default(), &user)
-            .map_err(|s| StartError::Seed(s.message))?;
-        match app
-            .store
-            .create(
-                &def.key(&ns, &name),
-                serde_json::to_vec(&obj).unwrap_or_default().into(),
-            )
-            .await
-        {
-            Ok(_) | Err(kubeboot_store::StoreError::AlreadyExists(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
 }
 
 async fn list_typed<T: DeserializeOwned>(
@@ -423,119 +424,6 @@ fn spawn_rbac_refresher(cache: Arc<WatchCache>, store: Arc<dyn Store>, authz: Ar
     });
 }
 
-/// Creates a bootstrap token with kubeadm's defaults (24 h, signing and authentication,
-/// the default node token group) when none exists yet; returns it if it was created.
-pub async fn ensure_first_token(
-    app: &App,
-) -> Result<Option<kubeboot_bootstrap::BootstrapToken>, StartError> {
-    use kubeboot_bootstrap::secret::{SECRET_TYPE, token_secret_data};
-    let def = registry::by_kind(registry::Kind::Secret);
-    let existing = app
-        .store
-        .list(&def.ns_prefix("kube-system"), None, None)
-        .await?;
-    let has_token = existing.items.iter().any(|kv| {
-        serde_json::from_slice::<serde_json::Value>(&kv.value)
-            .is_ok_and(|v| v.get("type").and_then(serde_json::Value::as_str) == Some(SECRET_TYPE))
-    });
-    if has_token {
-        return Ok(None);
-    }
-    let token = kubeboot_bootstrap::BootstrapToken::generate(|b| {
-        aws_lc_rs::rand::fill(b).expect("the OS random number generator is available")
-    });
-    let expiration =
-        kubeboot_api::clock::format_rfc3339(app.clock.now() + Duration::from_secs(24 * 3600));
-    let data = token_secret_data(
-        &token,
-        "The default bootstrap token generated by 'kubeboot server'.",
-        Some(&expiration),
-        &["authentication", "signing"],
-        &[crate::policy::DEFAULT_NODE_TOKEN_GROUP],
-    );
-    let secret = serde_json::json!({
-        "metadata": {"name": token.id.secret_name(), "namespace": "kube-system"},
-        "type": SECRET_TYPE,
-        "stringData": data,
-    });
-    let obj = app
-        .admit_new(
-            def,
-            "kube-system",
-            secret,
-            &Default::default(),
-            &server_user(),
-        )
-        .map_err(|s| StartError::Seed(s.message))?;
-    app.store
-        .create(
-            &def.key("kube-system", &token.id.secret_name()),
-            serde_json::to_vec(&obj).unwrap_or_default().into(),
-        )
-        .await?;
-    Ok(Some(token))
-}
-
-/// Publishes `kube-public/cluster-info` with the kubeconfig nodes discover (the server URL
-/// and the CA bundle), creating it or, with `overwrite`, updating its kubeconfig when they
-/// changed. A server that joined a control plane does not overwrite: nodes keep discovering
-/// the endpoint the first server published. The bootstrap signer then signs it.
-pub async fn ensure_cluster_info(
-    app: &App,
-    server_url: &str,
-    ca_pem: &str,
-    overwrite: bool,
-) -> Result<(), StartError> {
-    use kubeboot_bootstrap::cluster_info::{KUBECONFIG_KEY, NAME, NAMESPACE, kubeconfig};
-    let def = registry::by_kind(registry::Kind::ConfigMap);
-    let key = def.key(NAMESPACE, NAME);
-    let text = kubeconfig(server_url, ca_pem);
-    for _ in 0..10 {
-        match app.store.get(&key).await? {
-            None => {
-                let obj = serde_json::json!({"metadata": {"name": NAME, "namespace": NAMESPACE}, "data": {KUBECONFIG_KEY: text}});
-                let obj = app
-                    .admit_new(def, NAMESPACE, obj, &Default::default(), &server_user())
-                    .map_err(|s| StartError::Seed(s.message))?;
-                match app
-                    .store
-                    .create(&key, serde_json::to_vec(&obj).unwrap_or_default().into())
-                    .await
-                {
-                    Ok(_) => return Ok(()),
-                    Err(kubeboot_store::StoreError::AlreadyExists(_)) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Some(kv) => {
-                let mut obj: serde_json::Value = serde_json::from_slice(&kv.value)
-                    .map_err(|e| StartError::Seed(e.to_string()))?;
-                if !overwrite
-                    || obj
-                        .pointer("/data/kubeconfig")
-                        .and_then(serde_json::Value::as_str)
-                        == Some(text.as_str())
-                {
-                    return Ok(());
-                }
-                obj["data"][KUBECONFIG_KEY] = serde_json::Value::String(text.clone());
-                match app
-                    .store
-                    .update(
-                        &key,
-                        serde_json::to_vec(&obj).unwrap_or_default().into(),
-                        Some(kv.mod_revision),
-                    )
-                    .await
-                {
-                    Ok(_) => return Ok(()),
-                    Err(kubeboot_store::StoreError::Conflict { .. }) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-    }
-    Err(StartError::Seed(
-        "cluster-info kept changing while it was being published".into(),
-    ))
+fn seed_error(s: kubeboot_api::Status) -> StartError {
+    StartError::Seed(s.message)
 }

@@ -4,13 +4,13 @@ use http::{Response, StatusCode};
 use kubeboot_api::Status;
 use kubeboot_store::StoreError;
 
-use crate::http::{Body, json_response};
 use crate::registry::ResourceDef;
+use crate::response::{self, Body};
 
 /// The HTTP response for a `Status`.
 pub fn status_response(s: &Status) -> Response<Body> {
     let code = StatusCode::from_u16(s.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = json_response(code, s);
+    let mut resp = response::json(code, s);
     if let Some(secs) = s.details.as_ref().and_then(|d| d.retry_after_seconds)
         && let Ok(v) = secs.to_string().parse()
     {

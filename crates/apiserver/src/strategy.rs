@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 
 use crate::admission::node_restriction;
 use crate::authn::UserInfo;
-use crate::authz::{Attributes, node_name};
+use crate::authz::{Attributes, Authorizer, Decision, node_name};
 use crate::object::meta_str;
 use crate::registry::{Kind, ResourceDef};
 
@@ -22,8 +22,15 @@ pub struct Admission<'a> {
     pub user: &'a UserInfo,
     /// Now.
     pub now: SystemTime,
-    /// Asks the authorizer about the requester.
-    pub can: &'a (dyn Fn(&Attributes) -> bool + Sync),
+    /// The authorizer (RBAC escalation checks, CSR signer permissions).
+    pub authz: &'a Authorizer,
+}
+
+impl Admission<'_> {
+    /// Whether the requester may do `a`.
+    pub fn can(&self, a: &Attributes) -> bool {
+        matches!(self.authz.authorize(self.user, a), Decision::Allowed { .. })
+    }
 }
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -253,7 +260,7 @@ fn check_rbac_escalation(
             )
         }
     };
-    let allowed = (adm.can)(&Attributes {
+    let allowed = adm.can(&Attributes {
         is_resource: true,
         verb: verb.into(),
         group: "rbac.authorization.k8s.io".into(),
@@ -409,7 +416,7 @@ fn validate_secret(obj: &Value, old: Option<&Value>, causes: &mut Vec<StatusCaus
 
 fn signer_allowed(adm: &Admission<'_>, verb: &str, signer: &str) -> bool {
     let check = |name: &str| {
-        (adm.can)(&Attributes {
+        adm.can(&Attributes {
             is_resource: true,
             verb: verb.into(),
             group: "certificates.k8s.io".into(),

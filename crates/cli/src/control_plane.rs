@@ -12,9 +12,7 @@ use kubeboot_api::SystemClock;
 use kubeboot_apiserver::authz::Mode;
 use kubeboot_apiserver::datadir::{DataDir, InitOptions, server_url};
 use kubeboot_apiserver::inflight::InFlightLimits;
-use kubeboot_apiserver::server::{
-    AuditConfig, RateLimit, Storage, ensure_cluster_info, ensure_first_token,
-};
+use kubeboot_apiserver::server::{AuditConfig, RateLimit, Storage};
 use kubeboot_apiserver::{RunningServer, ServerConfig, start};
 use kubeboot_controllers::leader_election::{self, LeaderElection};
 use kubeboot_controllers::metrics::Counters;
@@ -345,7 +343,8 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
     );
     dir.set_server_url(&url)?;
     let ca_pem = read(&dir.pki("ca.crt"))?;
-    ensure_cluster_info(&running.app, &url, &ca_pem, join_control_plane.is_none())
+    running
+        .ensure_cluster_info(&url, &ca_pem, join_control_plane.is_none())
         .await
         .context("publishing cluster-info")?;
     signing
@@ -381,13 +380,10 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
         election.election(identity)?,
         counters.clone(),
     )?;
-    running
-        .app
-        .metrics
-        .add_source(Box::new(move || counters.render()));
+    running.add_metrics_source(Box::new(move || counters.render()));
 
     println!("kubeboot API server listening on https://{}", running.addr);
-    if let Some(token) = ensure_first_token(&running.app).await? {
+    if let Some(token) = running.ensure_first_token().await? {
         let pin =
             kubeboot_pki::pin::pem_cert_pin(ca_pem.as_bytes()).context("computing the CA pin")?;
         println!("To join a node (the token expires in 24h):");

@@ -52,7 +52,7 @@ pub fn bearer_token(data: &[u8]) {
 pub fn token_secret(data: &[u8]) {
     let token: BootstrapToken = "abcdef.0123456789abcdef".parse().expect("a valid token");
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-    let _ = kubeboot_apiserver::bootstrap_token::user_of(&token, data, now);
+    let _ = kubeboot_apiserver::authn::bootstrap_token::user_of(&token, data, now);
 }
 
 /// A detached JWS (before the first NUL) over cluster-info's kubeconfig (after it).

@@ -3,8 +3,12 @@
 //! nothing new is created in a namespace being deleted. Messages are Kubernetes' own
 //! (`k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle`).
 
+use std::time::{Duration, SystemTime};
+
+use kubeboot_api::clock::parse_rfc3339;
 use kubeboot_api::status::Subject;
 use kubeboot_api::{Status, StatusCause};
+use serde_json::Value;
 
 /// The namespaces that live as long as the cluster.
 pub const IMMORTAL: [&str; 3] = ["default", "kube-system", "kube-public"];
@@ -47,8 +51,26 @@ pub fn is_terminating(namespace: &serde_json::Value) -> bool {
         == Some("Terminating")
 }
 
+/// How long a deletion may be in its request before it counts as interrupted.
+pub const STALLED_AFTER: Duration = Duration::from_secs(60);
+
+/// Whether a namespace's deletion was interrupted: it is Terminating, and at the server's
+/// start (no request can be deleting it) or for longer than [`STALLED_AFTER`].
+pub fn is_stalled(namespace: &Value, now: SystemTime, at_start: bool) -> bool {
+    if !is_terminating(namespace) {
+        return false;
+    }
+    let since = namespace
+        .pointer("/metadata/deletionTimestamp")
+        .and_then(Value::as_str)
+        .and_then(parse_rfc3339);
+    at_start || since.is_none_or(|t| now.duration_since(t).is_ok_and(|d| d > STALLED_AFTER))
+}
+
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -92,5 +114,46 @@ mod tests {
             (cause.reason.as_str(), cause.field.as_str()),
             ("NamespaceTerminating", "metadata.namespace")
         );
+    }
+
+    #[test]
+    fn a_deletion_is_finished_when_interrupted() {
+        let now = parse_rfc3339("2026-12-04T12:00:00Z").unwrap();
+        let ns = |phase: &str, deleted: Option<&str>| {
+            let mut v = json!({"metadata": {"name": "x"}, "status": {"phase": phase}});
+            if let Some(t) = deleted {
+                v["metadata"]["deletionTimestamp"] = json!(t);
+            }
+            v
+        };
+        for (case, namespace, at_start, want) in [
+            ("active", ns("Active", None), true, false),
+            (
+                "terminating at start",
+                ns("Terminating", Some("2026-12-04T11:59:59Z")),
+                true,
+                true,
+            ),
+            (
+                "terminating for a second",
+                ns("Terminating", Some("2026-12-04T11:59:59Z")),
+                false,
+                false,
+            ),
+            (
+                "terminating for two minutes",
+                ns("Terminating", Some("2026-12-04T11:58:00Z")),
+                false,
+                true,
+            ),
+            (
+                "terminating since no one knows",
+                ns("Terminating", None),
+                false,
+                true,
+            ),
+        ] {
+            assert_eq!(is_stalled(&namespace, now, at_start), want, "{case}");
+        }
     }
 }

@@ -22,7 +22,7 @@ pub use self::log::{AuditLog, LogOptions, Mode};
 pub use self::policy::{Level, Policy, Stage};
 use crate::authn::UserInfo;
 use crate::authz::{Attributes, Decision};
-use crate::http::Body;
+use crate::response::Body;
 
 /// What the server audits, and where to.
 pub struct Auditor {
@@ -331,7 +331,7 @@ async fn respond(
     };
     let object = serde_json::from_slice(&bytes).ok();
     auditor.finish(&record, Stage::ResponseComplete, code, None, object);
-    Response::from_parts(parts, crate::http::full(bytes))
+    Response::from_parts(parts, crate::response::full(bytes))
 }
 
 /// Writes a watch's `ResponseComplete` when its stream is dropped.

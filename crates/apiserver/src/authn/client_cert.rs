@@ -1,5 +1,5 @@
-//! Authentication: who is asking. x509 client certificates that chain to the client CA,
-//! bearer tokens (through a token authenticator), and anonymous requests.
+//! The x509 client-certificate authenticator: a certificate that chains to the client CA
+//! is the user its subject names (CN the name, each O a group), until it expires.
 
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -7,41 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use kubeboot_pki::name::Name;
 use x509_parser::prelude::*;
 
-/// An authenticated user, as Kubernetes' `user.Info`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct UserInfo {
-    /// User name.
-    pub name: String,
-    /// UID (empty for certificate users).
-    pub uid: String,
-    /// Groups, including `system:authenticated` or `system:unauthenticated`.
-    pub groups: Vec<String>,
-    /// Extra attributes.
-    pub extra: BTreeMap<String, Vec<String>>,
-}
-
-/// The group every authenticated user is in.
-pub const AUTHENTICATED: &str = "system:authenticated";
-/// The group of anonymous requests.
-pub const UNAUTHENTICATED: &str = "system:unauthenticated";
-/// The anonymous user.
-pub const ANONYMOUS: &str = "system:anonymous";
-
-impl UserInfo {
-    /// The anonymous user.
-    pub fn anonymous() -> Self {
-        Self {
-            name: ANONYMOUS.into(),
-            groups: vec![UNAUTHENTICATED.into()],
-            ..Default::default()
-        }
-    }
-
-    /// True when the user is in `group`.
-    pub fn in_group(&self, group: &str) -> bool {
-        self.groups.iter().any(|g| g == group)
-    }
-}
+use super::{AUTHENTICATED, UserInfo};
 
 /// The client-certificate authenticator: a bundle of trusted CA certificates (DER).
 #[derive(Clone, Debug, Default)]
@@ -139,46 +105,5 @@ impl ClientCa {
             extra: BTreeMap::new(),
         };
         Ok((user, not_after))
-    }
-}
-
-/// The bearer token of an `Authorization` header value, read as Kubernetes' bearer-token
-/// authenticator reads it: the value trimmed and split on single spaces; the scheme is
-/// `bearer` in any case, the token is the second part and must not be empty (so
-/// `Bearer  <token>`, with two spaces, carries none), and a third part is ignored. `None`:
-/// the header carries no bearer token, and the request is authenticated as if it had none.
-pub fn bearer_token(header: &str) -> Option<&str> {
-    let mut parts = header.trim().splitn(3, ' ');
-    let scheme = parts.next()?;
-    let token = parts.next()?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bearer_tokens_are_read_as_kubernetes_reads_them() {
-        for (header, want) in [
-            (
-                "Bearer abcdef.0123456789abcdef",
-                Some("abcdef.0123456789abcdef"),
-            ),
-            (
-                "bearer abcdef.0123456789abcdef",
-                Some("abcdef.0123456789abcdef"),
-            ),
-            ("BEARER t", Some("t")),
-            ("  Bearer t  ", Some("t")),
-            ("Bearer t extra", Some("t")),
-            ("Bearer  t", None),
-            ("Bearer ", None),
-            ("Bearer", None),
-            ("Basic dXNlcjpwYXNz", None),
-            ("Bearer\tt", None),
-        ] {
-            assert_eq!(bearer_token(header), want, "{header:?}");
-        }
     }
 }

@@ -13,8 +13,7 @@ use kubeboot_bootstrap::authn::{SecretView, authenticate};
 use kubeboot_store::{BoxFuture, Store};
 use serde_json::Value;
 
-use crate::authn::{AUTHENTICATED, UserInfo};
-use crate::http::TokenAuthenticator;
+use super::{AUTHENTICATED, TokenAuthenticator, UserInfo};
 use crate::registry::{Kind, by_kind};
 
 /// Authenticates `<id>.<secret>` bearer tokens against `kube-system/bootstrap-token-<id>`.

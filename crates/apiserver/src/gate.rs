@@ -1,0 +1,99 @@
+//! The gate every request passes before it is routed: who it is (authentication), the
+//! per-address limit on anonymous requests, the limit on requests served at once, and
+//! whether the user may do what it asks (authorization). Each step refuses with the
+//! `Status` kube-apiserver's filter of the same name answers.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::HeaderMap;
+use kubeboot_api::Status;
+
+use crate::audit::Trail;
+use crate::authn::{ANONYMOUS, Authenticator, Conn, UserInfo};
+use crate::authz::{Attributes, Authorizer, Decision, forbidden_message};
+use crate::inflight::{self, InFlight, Slot};
+use crate::ratelimit::Limiter;
+use crate::requestinfo::RequestInfo;
+
+/// The filters in front of the handlers.
+pub struct Gate {
+    authn: Authenticator,
+    authz: Arc<Authorizer>,
+    anonymous_limiter: Option<Limiter>,
+    inflight: InFlight,
+}
+
+impl Gate {
+    /// A gate of these filters.
+    pub fn new(
+        authn: Authenticator,
+        authz: Arc<Authorizer>,
+        anonymous_limiter: Option<Limiter>,
+        inflight: InFlight,
+    ) -> Self {
+        Self {
+            authn,
+            authz,
+            anonymous_limiter,
+            inflight,
+        }
+    }
+
+    /// The authenticator (connections consult it for their client certificate).
+    pub fn authenticator(&self) -> &Authenticator {
+        &self.authn
+    }
+
+    /// Who the requester is and the slot the request holds until its response is built
+    /// (its body included), or why it is refused.
+    pub async fn admit(
+        &self,
+        headers: &HeaderMap,
+        info: &RequestInfo,
+        conn: &Conn,
+        trail: &mut Trail,
+    ) -> Result<(UserInfo, Slot), Status> {
+        let attrs = attributes(info);
+        let user = self.authn.authenticate(headers, &conn.cert).await;
+        trail.authenticated(user.as_ref().ok(), &attrs, &info.version);
+        let user = user?;
+        if user.name == ANONYMOUS
+            && let Some(limiter) = &self.anonymous_limiter
+            && let Err(wait) = limiter.check(conn.remote, Instant::now())
+        {
+            return Err(Status::too_many_requests(wait));
+        }
+        let slot = self
+            .inflight
+            .admit(inflight::classify(&info.verb, &info.subresource), &user)?;
+        let decision = self.authz.authorize(&user, &attrs);
+        trail.decided(&decision);
+        if decision == Decision::Denied {
+            let subject = info.is_resource.then(|| kubeboot_api::status::Subject {
+                resource: &info.resource,
+                group: &info.group,
+                name: &info.name,
+            });
+            return Err(Status::forbidden(
+                subject,
+                &forbidden_message(&user, &attrs),
+            ));
+        }
+        Ok((user, slot))
+    }
+}
+
+/// What a request asks to do, as the authorizer reads it.
+fn attributes(info: &RequestInfo) -> Attributes {
+    Attributes {
+        is_resource: info.is_resource,
+        verb: info.verb.clone(),
+        path: info.path.clone(),
+        group: info.group.clone(),
+        namespace: info.namespace.clone(),
+        resource: info.resource.clone(),
+        subresource: info.subresource.clone(),
+        name: info.name.clone(),
+    }
+}

@@ -1,0 +1,151 @@
+//! `create`: a new object checked against its kind, given what the server owns (name,
+//! uid, creation time), admitted by its strategy, stored in an existing namespace.
+
+use kubeboot_api::clock::format_rfc3339;
+use kubeboot_api::{Status, StatusCause};
+use serde_json::{Value, json};
+
+use super::incoming::{check_type, normalize, validate_name};
+use super::{Handlers, encode};
+use crate::authn::UserInfo;
+use crate::object::{self, meta_mut, meta_str, set_resource_version};
+use crate::registry::ResourceDef;
+use crate::requestinfo::Query;
+use crate::status::from_store;
+use crate::strategy::{self, Admission};
+use crate::strict;
+
+impl Handlers {
+    /// Creates an object from what a client (or the server itself, as `user`) sent: the
+    /// object as stored, with its resourceVersion (none for a dry run).
+    pub async fn create(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        sent: Value,
+        q: &Query,
+        user: &UserInfo,
+    ) -> Result<Value, Status> {
+        let generated = meta_str(&sent, "name").is_empty();
+        let mut obj = self.prepare_new(def, ns, sent, q, user)?;
+        let mut name = meta_str(&obj, "name").to_owned();
+        if def.namespaced {
+            self.ensure_namespace(def, &name, ns).await?;
+        }
+        if q.get("dryRun").is_some_and(|d| d == "All") {
+            return Ok(self.output(def, obj));
+        }
+        // A generated name that is taken is generated again, as kube-apiserver does
+        // (RetryGenerateName: up to 7 more tries); five random characters collide now and
+        // then among thousands of objects.
+        let mut retries = if generated { 7 } else { 0 };
+        let kv = loop {
+            let result = self.store.create(&def.key(ns, &name), encode(&obj)?).await;
+            match result {
+                Err(kubeboot_store::StoreError::AlreadyExists(_)) if retries > 0 => {
+                    retries -= 1;
+                    let prefix = meta_str(&obj, "generateName").to_owned();
+                    name = format!("{prefix}{}", object::random_suffix());
+                    meta_mut(&mut obj).insert("name".into(), json!(name));
+                }
+                other => break other.map_err(|e| from_store(e, def, &name))?,
+            }
+        };
+        if def.namespaced {
+            // The check above and the namespace's deletion can cross. The deletion marks
+            // the namespace Terminating before it lists what is in it: either that list
+            // finds this object, or this second look finds the mark and takes the object
+            // back. Either way nothing outlives its namespace.
+            if let Err(refused) = self.ensure_namespace(def, &name, ns).await {
+                let _ = self
+                    .store
+                    .delete(&def.key(ns, &name), Some(kv.mod_revision))
+                    .await;
+                return Err(refused);
+            }
+        }
+        set_resource_version(&mut obj, kv.mod_revision);
+        Ok(self.output(def, obj))
+    }
+
+    /// Checks a new object and sets what the server owns; returns what will be stored.
+    fn prepare_new(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        sent: Value,
+        q: &Query,
+        user: &UserInfo,
+    ) -> Result<Value, Status> {
+        check_type(def, &sent)?;
+        let (mut obj, unknown) = normalize(def, sent, strict::is_strict(q))?;
+        if !unknown.is_empty() {
+            return Err(strict::decoding_error(def, &unknown));
+        }
+        let meta = meta_mut(&mut obj);
+        let body_ns = meta
+            .get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if def.namespaced {
+            if !body_ns.is_empty() && body_ns != ns {
+                return Err(Status::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            meta.insert("namespace".into(), json!(ns));
+        } else {
+            meta.remove("namespace");
+        }
+        let mut name = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if name.is_empty() {
+            let generate = meta
+                .get("generateName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if generate.is_empty() {
+                return Err(Status::invalid(
+                    def.kind,
+                    def.group,
+                    "",
+                    vec![StatusCause::required(
+                        "metadata.name",
+                        "name or generateName is required",
+                    )],
+                ));
+            }
+            name = format!("{generate}{}", object::random_suffix());
+        }
+        validate_name(def, &name)?;
+        meta.insert("name".into(), json!(name));
+        meta.insert("uid".into(), json!(object::random_uid()));
+        meta.insert(
+            "creationTimestamp".into(),
+            json!(format_rfc3339(self.now())),
+        );
+        for k in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
+            meta.remove(k);
+        }
+        let adm = Admission {
+            user,
+            now: self.now(),
+            authz: &self.authz,
+        };
+        strategy::prepare_create(def, &mut obj, &adm)?;
+        let causes = strategy::validate(def, &obj, None);
+        if !causes.is_empty() {
+            return Err(Status::invalid(def.kind, def.group, &name, causes));
+        }
+        Ok(obj)
+    }
+}

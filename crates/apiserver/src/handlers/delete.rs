@@ -1,0 +1,127 @@
+//! `delete` of one object (with its preconditions) or of a selected collection; a
+//! namespace goes with its contents.
+
+use http::StatusCode;
+use kubeboot_api::Status;
+use kubeboot_store::StoreError;
+use serde_json::{Value, json};
+
+use super::read::selector;
+use super::{Handlers, Res};
+use crate::admission::namespace_lifecycle;
+use crate::object::{meta_str, set_resource_version};
+use crate::registry::{self, ResourceDef};
+use crate::requestinfo::Query;
+use crate::response;
+use crate::status::from_store;
+
+impl Handlers {
+    /// Deletes one object, if the preconditions in `opts` (DeleteOptions) hold: its last
+    /// state, at the delete's resourceVersion.
+    pub async fn delete(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        opts: Option<Value>,
+    ) -> Result<Value, Status> {
+        let (old, old_rev) = self.read_object(def, ns, name).await?;
+        if let Some(opts) = opts {
+            if let Some(uid) = opts.pointer("/preconditions/uid").and_then(Value::as_str)
+                && uid != meta_str(&old, "uid")
+            {
+                return Err(Status::conflict(
+                    def.subject(name),
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        meta_str(&old, "uid")
+                    ),
+                ));
+            }
+            if let Some(rv) = opts
+                .pointer("/preconditions/resourceVersion")
+                .and_then(Value::as_str)
+                && rv != old_rev.to_string()
+            {
+                return Err(Status::conflict(
+                    def.subject(name),
+                    &format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {old_rev}"
+                    ),
+                ));
+            }
+        }
+        let mut old_rev = old_rev;
+        if def.kind_id == registry::Kind::Namespace {
+            if let Some(denial) = namespace_lifecycle::delete_denial(name) {
+                return Err(denial);
+            }
+            old_rev = self
+                .mark_terminating(def, name, old.clone(), old_rev)
+                .await?;
+            self.delete_namespace_contents(name).await?;
+        }
+        let kv = self
+            .store
+            .delete(&def.key(ns, name), Some(old_rev))
+            .await
+            .map_err(|e| from_store(e, def, name))?;
+        let mut obj = old;
+        set_resource_version(&mut obj, kv.mod_revision);
+        Ok(self.output(def, obj))
+    }
+
+    /// Deletes the selected objects of a collection; the list of what went.
+    pub(super) async fn delete_collection(&self, def: &ResourceDef, ns: &str, q: &Query) -> Res {
+        let selector = selector(def, q)?;
+        let page = self
+            .store
+            .list(&def.ns_prefix(ns), None, None)
+            .await
+            .map_err(|e| from_store(e, def, ""))?;
+        let mut deleted = Vec::new();
+        // Kubernetes deletes what it may and answers with the first refusal.
+        let mut refused = None;
+        for kv in page.items {
+            let Ok(mut obj) = serde_json::from_slice::<Value>(&kv.value) else {
+                continue;
+            };
+            if !selector.matches(&obj) {
+                continue;
+            }
+            let mut expected = None;
+            if def.kind_id == registry::Kind::Namespace {
+                let name = meta_str(&obj, "name").to_owned();
+                if let Some(denial) = namespace_lifecycle::delete_denial(&name) {
+                    refused.get_or_insert(denial);
+                    continue;
+                }
+                let rev = self
+                    .mark_terminating(def, &name, obj.clone(), kv.mod_revision)
+                    .await?;
+                self.delete_namespace_contents(&name).await?;
+                expected = Some(rev);
+            }
+            match self.store.delete(&kv.key, expected).await {
+                Ok(d) => {
+                    set_resource_version(&mut obj, d.mod_revision);
+                    deleted.push(obj);
+                }
+                Err(StoreError::NotFound(_)) => {}
+                Err(e) => return Err(from_store(e, def, "")),
+            }
+        }
+        if let Some(refused) = refused {
+            return Err(refused);
+        }
+        let rev = self
+            .store
+            .revision()
+            .await
+            .map_err(|e| from_store(e, def, ""))?;
+        Ok(response::json(
+            StatusCode::OK,
+            &json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": {"resourceVersion": rev.to_string()}, "items": deleted}),
+        ))
+    }
+}

@@ -1,0 +1,34 @@
+//! `get`: one object, as JSON or a one-row Table.
+
+use http::StatusCode;
+
+use super::{Handlers, Res, Want};
+use crate::listoptions;
+use crate::registry::ResourceDef;
+use crate::requestinfo::Query;
+use crate::response;
+use crate::tables;
+
+impl Handlers {
+    pub(super) async fn get(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        q: &Query,
+        want: &Want,
+    ) -> Res {
+        if let Some(rv) = listoptions::must_have_reached(q)? {
+            self.fresh_enough(rv).await?;
+        }
+        let (obj, _) = self.read_object(def, ns, name).await?;
+        let obj = self.output(def, obj);
+        if want.table {
+            return Ok(response::json(
+                StatusCode::OK,
+                &tables::of_one(def, obj, self.now(), &want.include_object),
+            ));
+        }
+        Ok(response::json(StatusCode::OK, &obj))
+    }
+}

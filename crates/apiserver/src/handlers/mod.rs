@@ -1,0 +1,182 @@
+//! The handlers of the stored resources, one per verb, generic over the descriptions in
+//! `registry` (as kube-apiserver's generic registry store is over its strategies): `get`,
+//! `list`, `watch`, `create`, `update` (a replace or a patch), `delete` (of one object or a
+//! collection), the namespace lifecycle they share, and the access reviews. Each works on
+//! the store and the watch cache below it and answers a response or a `Status`; nothing
+//! here knows about connections, authentication or routing.
+
+mod create;
+mod delete;
+mod get;
+mod incoming;
+mod list;
+mod namespaces;
+pub mod nonresource;
+mod read;
+mod reviews;
+mod update;
+mod watch;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::{HeaderMap, Response, header};
+use kubeboot_api::{Clock, Status};
+use kubeboot_store::Store;
+use serde_json::Value;
+
+pub use self::update::Update;
+use crate::authn::UserInfo;
+use crate::authz::Authorizer;
+use crate::body::decode;
+use crate::listoptions;
+use crate::object::set_type;
+use crate::patch::PatchType;
+use crate::registry::ResourceDef;
+use crate::requestinfo::Query;
+use crate::response::Body;
+use crate::routing::{Target, Verb};
+use crate::strict;
+use crate::watch::cache::WatchCache;
+
+/// A handler's answer.
+pub type Res = Result<Response<Body>, Status>;
+
+/// What every handler works with: the store, the watch cache, the authorizer (which
+/// admission consults: RBAC escalation, CSR signers) and the clock.
+pub struct Handlers {
+    store: Arc<dyn Store>,
+    cache: Arc<WatchCache>,
+    authz: Arc<Authorizer>,
+    clock: Arc<dyn Clock>,
+}
+
+/// A request body: its content type and bytes.
+pub struct Sent {
+    /// `Content-Type`.
+    pub content_type: String,
+    /// The bytes.
+    pub body: Bytes,
+}
+
+impl Handlers {
+    /// Handlers over this store and cache.
+    pub fn new(
+        store: Arc<dyn Store>,
+        cache: Arc<WatchCache>,
+        authz: Arc<Authorizer>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            cache,
+            authz,
+            clock,
+        }
+    }
+
+    /// Serves a routed request on a stored resource.
+    pub async fn serve(
+        &self,
+        target: &Target,
+        q: &Query,
+        headers: &HeaderMap,
+        sent: Sent,
+        user: &UserInfo,
+    ) -> Res {
+        let Target {
+            def,
+            verb,
+            ns,
+            name,
+            subresource,
+        } = target;
+        listoptions::write_options(verb.as_str(), q)?;
+        let Sent { content_type, body } = sent;
+        if matches!(verb, Verb::Create | Verb::Update) && strict::is_strict(q) {
+            let errors = strict::body_errors(&content_type, &body);
+            if !errors.is_empty() {
+                return Err(strict::decoding_error(def, &errors));
+            }
+        }
+        let want = Want::new(headers, q);
+        match verb {
+            Verb::Get => self.get(def, ns, name, q, &want).await,
+            Verb::List => self.list(def, ns, q, &want).await,
+            Verb::Watch => self.watch(def, ns, q, &want).await,
+            Verb::Create => {
+                let obj = self
+                    .create(def, ns, decode(&content_type, &body)?, q, user)
+                    .await?;
+                Ok(crate::response::json(http::StatusCode::CREATED, &obj))
+            }
+            Verb::Update | Verb::Patch => {
+                let change = match verb {
+                    Verb::Update => Update::Replace(decode(&content_type, &body)?),
+                    _ => Update::Patch(
+                        PatchType::from_content_type(&content_type)
+                            .ok_or_else(|| Status::unsupported_media_type(&content_type))?,
+                        body,
+                    ),
+                };
+                let obj = self
+                    .update(def, ns, name, subresource, change, q, user)
+                    .await?;
+                Ok(crate::response::json(http::StatusCode::OK, &obj))
+            }
+            Verb::Delete => {
+                let opts = match body.is_empty() {
+                    true => None,
+                    false => Some(decode(&content_type, &body)?),
+                };
+                let obj = self.delete(def, ns, name, opts).await?;
+                Ok(crate::response::json(http::StatusCode::OK, &obj))
+            }
+            Verb::DeleteCollection => self.delete_collection(def, ns, q).await,
+        }
+    }
+
+    fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    /// An object as it goes out: with its kind and apiVersion.
+    fn output(&self, def: &ResourceDef, mut obj: Value) -> Value {
+        set_type(&mut obj, &def.api_version(), def.kind);
+        obj
+    }
+}
+
+/// An object's stored form. Every object here was built from JSON, so this fails only on
+/// a broken invariant — and then refuses the write rather than storing something empty.
+fn encode(obj: &Value) -> Result<Bytes, Status> {
+    serde_json::to_vec(obj)
+        .map(Bytes::from)
+        .map_err(|e| Status::internal(format!("encoding the object: {e}")))
+}
+
+/// What the client wants back, from `Accept` and the query.
+struct Want {
+    table: bool,
+    include_object: String,
+}
+
+impl Want {
+    fn new(headers: &HeaderMap, q: &Query) -> Self {
+        let accept = headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        Self {
+            table: accept
+                .split(',')
+                .next()
+                .is_some_and(|first| first.contains("as=Table")),
+            include_object: q
+                .get("includeObject")
+                .cloned()
+                .unwrap_or_else(|| "Metadata".into()),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! The namespace lifecycle the handlers share: nothing is created in a namespace that does
+//! not exist or is being deleted, and a namespace is marked Terminating before its contents
+//! go, then deleted — finished later if a crash interrupts it.
+
+use kubeboot_api::Status;
+use kubeboot_api::clock::format_rfc3339;
+use kubeboot_store::{Revision, StoreError};
+use serde_json::{Value, json};
+
+use super::update::strip_rv;
+use super::{Handlers, encode};
+use crate::admission::namespace_lifecycle;
+use crate::object::meta_mut;
+use crate::registry::{self, ResourceDef};
+use crate::status::from_store;
+
+impl Handlers {
+    /// Refuses a new `name` of `def` in namespace `ns` unless `ns` exists and is not being
+    /// deleted (NamespaceLifecycle).
+    pub(super) async fn ensure_namespace(
+        &self,
+        def: &ResourceDef,
+        name: &str,
+        ns: &str,
+    ) -> Result<(), Status> {
+        let ns_def = registry::by_kind(registry::Kind::Namespace);
+        let Some(kv) = self
+            .store
+            .get(&ns_def.key("", ns))
+            .await
+            .map_err(|e| from_store(e, ns_def, ns))?
+        else {
+            return Err(Status::not_found(ns_def.subject(ns)));
+        };
+        let namespace: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
+        if namespace_lifecycle::is_terminating(&namespace) {
+            return Err(namespace_lifecycle::terminating_denial(
+                def.subject(name),
+                ns,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Marks a namespace about to be deleted `Terminating` (with its deletionTimestamp), so
+    /// nothing new is created in it while its contents go; returns its new revision.
+    pub(super) async fn mark_terminating(
+        &self,
+        def: &ResourceDef,
+        name: &str,
+        mut namespace: Value,
+        rev: Revision,
+    ) -> Result<Revision, Status> {
+        if namespace_lifecycle::is_terminating(&namespace) {
+            return Ok(rev);
+        }
+        namespace["status"]["phase"] = json!("Terminating");
+        meta_mut(&mut namespace).insert(
+            "deletionTimestamp".into(),
+            json!(format_rfc3339(self.now())),
+        );
+        strip_rv(&mut namespace);
+        let kv = self
+            .store
+            .update(&def.key("", name), encode(&namespace)?, Some(rev))
+            .await
+            .map_err(|e| from_store(e, def, name))?;
+        Ok(kv.mod_revision)
+    }
+
+    /// Finishes deleting namespace `name` if it is Terminating (a deletion interrupted by
+    /// a crash or a failed store write): its contents, then the namespace. Whether there
+    /// was one to finish.
+    pub async fn finish_namespace_deletion(&self, name: &str) -> Result<bool, Status> {
+        let def = registry::by_kind(registry::Kind::Namespace);
+        let Some(kv) = self
+            .store
+            .get(&def.key("", name))
+            .await
+            .map_err(|e| from_store(e, def, name))?
+        else {
+            return Ok(false);
+        };
+        let namespace: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
+        if !namespace_lifecycle::is_terminating(&namespace) {
+            return Ok(false);
+        }
+        self.delete_namespace_contents(name).await?;
+        match self
+            .store
+            .delete(&def.key("", name), Some(kv.mod_revision))
+            .await
+        {
+            Ok(_) | Err(StoreError::NotFound(_)) => Ok(true),
+            Err(e) => Err(from_store(e, def, name)),
+        }
+    }
+
+    pub(super) async fn delete_namespace_contents(&self, ns: &str) -> Result<(), Status> {
+        for def in registry::RESOURCES
+            .iter()
+            .filter(|d| d.namespaced && d.version == "v1")
+        {
+            let prefix = def.ns_prefix(ns);
+            for _ in 0..10_000 {
+                let page = self
+                    .store
+                    .list(&prefix, None, Some(1000))
+                    .await
+                    .map_err(|e| from_store(e, def, ""))?;
+                for kv in &page.items {
+                    match self.store.delete(&kv.key, None).await {
+                        Ok(_) | Err(StoreError::NotFound(_)) => {}
+                        Err(e) => return Err(from_store(e, def, "")),
+                    }
+                }
+                if !page.more {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Finishes every namespace deletion that was interrupted: at the server's start, each
+    /// Terminating namespace; later, each Terminating for longer than a request can take.
+    pub async fn finish_stalled_namespace_deletions(&self, at_start: bool) {
+        let def = registry::by_kind(registry::Kind::Namespace);
+        let Ok(page) = self.store.list(&def.ns_prefix(""), None, None).await else {
+            return;
+        };
+        let now = self.clock.now();
+        for kv in page.items {
+            let Ok(namespace) = serde_json::from_slice::<Value>(&kv.value) else {
+                continue;
+            };
+            if !namespace_lifecycle::is_stalled(&namespace, now, at_start) {
+                continue;
+            }
+            let name = crate::object::meta_str(&namespace, "name").to_owned();
+            match self.finish_namespace_deletion(&name).await {
+                Ok(true) => {
+                    tracing::info!(namespace = %name, "finished an interrupted namespace deletion")
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(namespace = %name, error = %e.message, "cannot finish deleting the namespace yet; retrying in a minute")
+                }
+            }
+        }
+    }
+}

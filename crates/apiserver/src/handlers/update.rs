@@ -1,0 +1,174 @@
+//! `update` and `patch`: the object as sent (or the stored one patched), checked against
+//! its kind, merged by its strategy for the subresource, written if it changed — retried
+//! when another write crossed it and the client named no resourceVersion.
+
+use bytes::Bytes;
+use kubeboot_api::{Status, StatusCause};
+use kubeboot_store::{Revision, StoreError};
+use serde_json::{Value, json};
+
+use super::incoming::{check_type, normalize};
+use super::{Handlers, encode};
+use crate::authn::UserInfo;
+use crate::object::{meta_mut, meta_str, set_resource_version};
+use crate::patch::{self, PatchType};
+use crate::registry::ResourceDef;
+use crate::requestinfo::Query;
+use crate::status::from_store;
+use crate::strategy::{self, Admission};
+use crate::strict;
+
+impl Handlers {
+    /// Applies a client's (or the server's own) change to an object: the object as
+    /// stored, with its resourceVersion.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        sub: &str,
+        change: Update,
+        q: &Query,
+        user: &UserInfo,
+    ) -> Result<Value, Status> {
+        // Retry on conflicts the client did not cause (it sent no resourceVersion).
+        for _ in 0..16 {
+            let (old, old_rev) = self.read_object(def, ns, name).await?;
+            let sent = match &change {
+                Update::Replace(v) => v.clone(),
+                Update::Patch(ty, body) => {
+                    let base = self.output(def, old.clone());
+                    patch::apply(&base, body, *ty, def.patch_schema)?
+                }
+            };
+            check_type(def, &sent)?;
+            let sent_name = meta_str(&sent, "name");
+            if !sent_name.is_empty() && sent_name != name {
+                return Err(Status::bad_request(format!(
+                    "the name of the object ({sent_name}) does not match the name on the URL ({name})"
+                )));
+            }
+            if def.namespaced {
+                let sent_ns = meta_str(&sent, "namespace");
+                if !sent_ns.is_empty() && sent_ns != ns {
+                    return Err(Status::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
+                }
+            }
+            let strict = strict::is_strict(q);
+            let patched = matches!(change, Update::Patch(..)).then(|| sent.clone());
+            let (mut new, unknown) = normalize(def, sent, strict)?;
+            match (&change, patched) {
+                (Update::Patch(ty, body), Some(patched)) if strict => {
+                    let mut errors = strict::patch_errors(*ty, body);
+                    errors.extend(unknown);
+                    if !errors.is_empty() {
+                        return Err(strict::patch_error(*ty, &patched, body, &errors));
+                    }
+                }
+                _ if !unknown.is_empty() => return Err(strict::decoding_error(def, &unknown)),
+                _ => {}
+            }
+            let sent_rv = meta_str(&new, "resourceVersion").to_owned();
+            let expected: Revision = if sent_rv.is_empty() {
+                if matches!(change, Update::Replace(_)) && !def.unconditional_update {
+                    return Err(Status::invalid(
+                        def.kind,
+                        def.group,
+                        name,
+                        vec![StatusCause::required(
+                            "metadata.resourceVersion",
+                            "must be specified for an update",
+                        )],
+                    ));
+                }
+                old_rev
+            } else {
+                let rv: Revision = sent_rv.parse().map_err(|_| {
+                    Status::bad_request(format!("invalid resourceVersion {sent_rv:?}"))
+                })?;
+                if rv != old_rev {
+                    return Err(Status::conflict(
+                        def.subject(name),
+                        "the object has been modified; please apply your changes to the latest version and try again",
+                    ));
+                }
+                rv
+            };
+            let adm = Admission {
+                user,
+                now: self.now(),
+                authz: &self.authz,
+            };
+            strategy::prepare_update(def, &mut new, &old, sub, &adm)?;
+            carry_server_metadata(&mut new, &old, def, ns);
+            let causes = strategy::validate(def, &new, Some(&old));
+            if !causes.is_empty() {
+                return Err(Status::invalid(def.kind, def.group, name, causes));
+            }
+            strip_rv(&mut new);
+            let mut old_cmp = old.clone();
+            strip_rv(&mut old_cmp);
+            if new == old_cmp {
+                return Ok(self.output(def, old));
+            }
+            if q.get("dryRun").is_some_and(|d| d == "All") {
+                // What would be written, at the version it would replace (as
+                // kube-apiserver's dry run answers: `kubectl diff` compares it).
+                set_resource_version(&mut new, old_rev);
+                return Ok(self.output(def, new));
+            }
+            match self
+                .store
+                .update(&def.key(ns, name), encode(&new)?, Some(expected))
+                .await
+            {
+                Ok(kv) => {
+                    set_resource_version(&mut new, kv.mod_revision);
+                    return Ok(self.output(def, new));
+                }
+                Err(StoreError::Conflict { .. }) if sent_rv.is_empty() => continue,
+                Err(e) => return Err(from_store(e, def, name)),
+            }
+        }
+        Err(Status::conflict(
+            def.subject(name),
+            "the object is being modified too often; try again",
+        ))
+    }
+}
+
+/// A client's change to an object.
+pub enum Update {
+    /// The whole object (`PUT`).
+    Replace(Value),
+    /// A patch of this format (`PATCH`).
+    Patch(PatchType, Bytes),
+}
+
+/// Keeps what only the server sets: uid, creation time, name, namespace, and the
+/// generation (`rest.BeforeUpdate`; none of the kinds served here counts generations, as
+/// their Kubernetes strategies do not).
+fn carry_server_metadata(new: &mut Value, old: &Value, def: &ResourceDef, ns: &str) {
+    let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
+    let meta = meta_mut(new);
+    for k in ["uid", "creationTimestamp", "name", "generation"] {
+        match old_meta.get(k) {
+            Some(v) => {
+                meta.insert(k.into(), v.clone());
+            }
+            None => {
+                meta.remove(k);
+            }
+        }
+    }
+    if def.namespaced {
+        meta.insert("namespace".into(), json!(ns));
+    }
+}
+
+pub(super) fn strip_rv(obj: &mut Value) {
+    meta_mut(obj).remove("resourceVersion");
+}

@@ -1,0 +1,101 @@
+//! `watch`: the initial state (or the history after a resourceVersion), then the changes,
+//! as `watch::ClientWatch` sends them.
+
+use std::convert::Infallible;
+
+use futures::StreamExt;
+use http::{Response, StatusCode, header};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use kubeboot_api::Status;
+use kubeboot_store::Revision;
+use serde_json::Value;
+
+use super::read::PageRequest;
+use super::read::selector;
+use super::{Handlers, Res, Want};
+use crate::listoptions;
+use crate::object::set_resource_version;
+use crate::registry::ResourceDef;
+use crate::requestinfo::Query;
+use crate::status::from_store;
+use crate::watch::ClientWatch;
+use crate::watch::frames::Frames;
+
+impl Handlers {
+    pub(super) async fn watch(
+        &self,
+        def: &'static ResourceDef,
+        ns: &str,
+        q: &Query,
+        want: &Want,
+    ) -> Res {
+        let selector = selector(def, q)?;
+        let opts = listoptions::WatchOptions::parse(q)?;
+        let prefix = def.ns_prefix(ns);
+        let key = selector
+            .fields
+            .name()
+            .map(|n| def.key(ns, n))
+            .filter(|_| !def.namespaced || !ns.is_empty());
+        let mut initial: Vec<Value> = Vec::new();
+        let start: Revision = match opts.start {
+            listoptions::WatchStart::After(rv) => Revision::try_from(rv).map_err(|_| {
+                Status::bad_request(format!("invalid resource version: {rv} is out of range"))
+            })?,
+            listoptions::WatchStart::InitialState { not_older_than } => {
+                if let Some(rv) = not_older_than {
+                    self.fresh_enough(rv).await?;
+                }
+                // ADDED events for the current state, then changes after it.
+                let request = PageRequest {
+                    prefix: &prefix,
+                    key: key.as_deref(),
+                    after: None,
+                    limit: None,
+                };
+                let page = self
+                    .read_page(request, None)
+                    .await
+                    .map_err(|e| from_store(e, def, ""))?;
+                for kv in page.items {
+                    if let Ok(mut obj) = serde_json::from_slice::<Value>(&kv.value) {
+                        set_resource_version(&mut obj, kv.mod_revision);
+                        initial.push(obj);
+                    }
+                }
+                page.revision
+            }
+        };
+        let handle = match self.cache.watch(&prefix, key, start) {
+            Ok(h) => h,
+            Err(oldest) => {
+                return Err(Status::expired(format!(
+                    "too old resource version: {start} ({oldest})"
+                )));
+            }
+        };
+        let watch = ClientWatch {
+            selector,
+            frames: Frames {
+                def,
+                table: want.table,
+                include_object: want.include_object.clone(),
+                clock: self.clock.clone(),
+            },
+            bookmarks: opts.bookmarks,
+            streaming_list: opts.streaming_list,
+            deadline: tokio::time::Instant::now() + opts.timeout,
+            start,
+        };
+        let stream = watch
+            .lines(initial, handle, self.cache.clone())
+            .map(|b| Ok::<_, Infallible>(Frame::data(b)));
+        Ok(Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CACHE_CONTROL, "no-cache, private")
+            .body(BodyExt::boxed(StreamBody::new(stream)))
+            .expect("static headers are valid"))
+    }
+}
