@@ -31,6 +31,30 @@ pub struct Attributes {
     pub name: String,
 }
 
+impl Attributes {
+    /// A request on a resource: `verb` on `group`'s `resource` (and `subresource`), in
+    /// namespace `ns` (empty: cluster-wide), of object `name` (empty: the collection).
+    pub fn resource(
+        verb: &str,
+        group: &str,
+        resource: &str,
+        subresource: &str,
+        ns: &str,
+        name: &str,
+    ) -> Self {
+        Self {
+            is_resource: true,
+            verb: verb.into(),
+            group: group.into(),
+            resource: resource.into(),
+            subresource: subresource.into(),
+            namespace: ns.into(),
+            name: name.into(),
+            path: String::new(),
+        }
+    }
+}
+
 /// What the authorizer chain decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -374,15 +398,7 @@ mod tests {
     }
 
     fn res(verb: &str, group: &str, resource: &str, sub: &str, name: &str) -> Attributes {
-        Attributes {
-            is_resource: true,
-            verb: verb.into(),
-            group: group.into(),
-            resource: resource.into(),
-            subresource: sub.into(),
-            name: name.into(),
-            ..Default::default()
-        }
+        Attributes::resource(verb, group, resource, sub, "", name)
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::Value;
 use serde_saphyr::DuplicateKeyPolicy;
 
 /// The largest request body accepted (kube-apiserver's limit).
-pub const MAX_BODY: usize = 3 * 1024 * 1024;
+pub const MAX_BODY: usize = crate::object::MAX_OBJECT_BYTES;
 
 /// Reads a request's body (at most [`MAX_BODY`], within 60 s) and its content type.
 pub async fn read_body(req: Request<Incoming>) -> Result<(String, Bytes), Status> {
@@ -92,11 +92,13 @@ pub fn decode(ct: &str, body: &[u8]) -> Result<Value, Status> {
                     ))
                 })?
         }
-        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(body).map_err(|e| {
-            Status::bad_request(format!(
-                "the body of the request could not be decoded as protobuf: {e}"
-            ))
-        })?,
+        crate::protobuf::CONTENT_TYPE => {
+            crate::protobuf::decode(body, crate::registry::protobuf_schema).map_err(|e| {
+                Status::bad_request(format!(
+                    "the body of the request could not be decoded as protobuf: {e}"
+                ))
+            })?
+        }
         other => return Err(Status::unsupported_media_type(other)),
     };
     if !v.is_object() {

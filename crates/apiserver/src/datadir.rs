@@ -126,37 +126,7 @@ impl DataDir {
             }
         };
         if self.read_pair("apiserver.crt", "apiserver.key")?.is_none() {
-            let (dns, ips) = serving_sans(opts);
-            let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)
-                .map_err(|e| unusable(&self.pki("apiserver.key"), e))?;
-            let spec = LeafSpec {
-                subject: kubeboot_pki::cert::subject("kube-apiserver", &[]),
-                dns_names: dns,
-                ip_addresses: ips,
-                emails: vec![],
-                uris: vec![],
-                usages: vec![
-                    Usage::DigitalSignature,
-                    Usage::KeyEncipherment,
-                    Usage::ServerAuth,
-                ],
-                not_before: now - Duration::from_secs(300),
-                not_after: (now + YEAR).min(ca.not_after()),
-                serial: random_serial(),
-            };
-            let cert = ca
-                .issue_for_key(&spec, &key)
-                .map_err(|e| unusable(&self.pki("apiserver.crt"), e))?;
-            write_atomic(
-                &self.pki("apiserver.key"),
-                key.to_pem().as_bytes(),
-                Mode::Private,
-            )?;
-            write_atomic(
-                &self.pki("apiserver.crt"),
-                cert.pem.as_bytes(),
-                Mode::Public,
-            )?;
+            self.issue_serving_cert(&ca, opts, now)?;
         }
         let server = server_url(opts.advertise_address, opts.port);
         for (path, user, groups) in [
@@ -181,6 +151,47 @@ impl DataDir {
             write_atomic(&path, kc.to_yaml().as_bytes(), Mode::Private)?;
         }
         Ok(ca)
+    }
+
+    /// Issues the API server's serving certificate, for the names and addresses it serves.
+    fn issue_serving_cert(
+        &self,
+        ca: &CertificateAuthority,
+        opts: &InitOptions,
+        now: SystemTime,
+    ) -> Result<(), DataDirError> {
+        let (dns, ips) = serving_sans(opts);
+        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)
+            .map_err(|e| unusable(&self.pki("apiserver.key"), e))?;
+        let spec = LeafSpec {
+            subject: kubeboot_pki::cert::subject("kube-apiserver", &[]),
+            dns_names: dns,
+            ip_addresses: ips,
+            emails: vec![],
+            uris: vec![],
+            usages: vec![
+                Usage::DigitalSignature,
+                Usage::KeyEncipherment,
+                Usage::ServerAuth,
+            ],
+            not_before: now - Duration::from_secs(300),
+            not_after: (now + YEAR).min(ca.not_after()),
+            serial: random_serial(),
+        };
+        let cert = ca
+            .issue_for_key(&spec, &key)
+            .map_err(|e| unusable(&self.pki("apiserver.crt"), e))?;
+        write_atomic(
+            &self.pki("apiserver.key"),
+            key.to_pem().as_bytes(),
+            Mode::Private,
+        )?;
+        write_atomic(
+            &self.pki("apiserver.crt"),
+            cert.pem.as_bytes(),
+            Mode::Public,
+        )?;
+        Ok(())
     }
 
     /// Points the kubeconfigs this dir holds at `server` (after the port is known).

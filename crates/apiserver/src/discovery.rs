@@ -75,7 +75,7 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
         .filter(|r| r.group == group && r.version == version)
     {
         resources.push(
-            json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
+            json!({"name": r.plural, "singularName": r.singular(), "namespaced": r.namespaced,
             "kind": r.kind, "verbs": VERBS, "shortNames": r.short_names}),
         );
         for s in r.subresources {
@@ -121,7 +121,7 @@ pub fn aggregated(core: bool, v: &str) -> Value {
                         let kind = json!({"group": g, "version": ver, "kind": r.kind});
                         json!({"resource": r.plural, "responseKind": kind,
                             "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
-                            "singularResource": r.singular, "shortNames": r.short_names, "verbs": VERBS,
+                            "singularResource": r.singular(), "shortNames": r.short_names, "verbs": VERBS,
                             "subresources": r.subresources.iter().map(|s| json!({"subresource": s, "responseKind": kind, "verbs": ["get", "patch", "update"]})).collect::<Vec<_>>()})
                     })
                     .collect();

@@ -197,62 +197,16 @@ impl Encryption {
         let find =
             |keys: &Vec<(String, [u8; 32])>| keys.iter().find(|(n, _)| n == name).map(|(_, k)| *k);
         for p in &self.providers {
-            match (p, provider) {
-                (Provider::AesCbc(keys), "aescbc") => {
-                    let Some(k) = find(keys) else { continue };
-                    if body.len() < 16 {
-                        return Err(format!("{key}: truncated encrypted value"));
-                    }
-                    let (iv, ct) = body.split_at(16);
-                    let cipher = PaddedBlockDecryptingKey::cbc_pkcs7(
-                        UnboundCipherKey::new(&AES_256, &k).map_err(|e| e.to_string())?,
-                    )
-                    .map_err(|e| e.to_string())?;
-                    let mut buf = ct.to_vec();
-                    let iv: [u8; 16] = iv.try_into().map_err(|_| "bad IV".to_owned())?;
-                    let plain = cipher
-                        .decrypt(&mut buf, DecryptionContext::Iv128(iv.into()))
-                        .map_err(|_| {
-                            format!("{key}: cannot decrypt with aescbc key {name:?} (wrong key?)")
-                        })?;
-                    return Ok(plain.to_vec());
-                }
-                (Provider::Secretbox(keys), "secretbox") => {
-                    use crypto_secretbox::aead::{Aead, KeyInit, generic_array::GenericArray};
-                    let Some(k) = find(keys) else { continue };
-                    if body.len() < 24 {
-                        return Err(format!("{key}: truncated encrypted value"));
-                    }
-                    let (nonce, ct) = body.split_at(24);
-                    return crypto_secretbox::XSalsa20Poly1305::new(GenericArray::from_slice(&k))
-                        .decrypt(GenericArray::from_slice(nonce), ct)
-                        .map_err(|_| {
-                            format!(
-                                "{key}: cannot decrypt with secretbox key {name:?} (wrong key?)"
-                            )
-                        });
-                }
-                (Provider::AesGcm(keys), "aesgcm") => {
-                    let Some(k) = find(keys) else { continue };
-                    if body.len() < NONCE_LEN {
-                        return Err(format!("{key}: truncated encrypted value"));
-                    }
-                    let (nonce, ct) = body.split_at(NONCE_LEN);
-                    let aead = LessSafeKey::new(
-                        UnboundKey::new(&AES_256_GCM, &k).map_err(|e| e.to_string())?,
-                    );
-                    let mut buf = ct.to_vec();
-                    let nonce =
-                        Nonce::try_assume_unique_for_key(nonce).map_err(|e| e.to_string())?;
-                    let plain = aead
-                        .open_in_place(nonce, Aad::from(key.as_bytes()), &mut buf)
-                        .map_err(|_| {
-                            format!("{key}: cannot decrypt with aesgcm key {name:?} (wrong key?)")
-                        })?;
-                    return Ok(plain.to_vec());
-                }
-                _ => {}
-            }
+            let (keys, open): (_, Opener) = match (p, provider) {
+                (Provider::AesCbc(keys), "aescbc") => (keys, open_aescbc),
+                (Provider::Secretbox(keys), "secretbox") => (keys, open_secretbox),
+                (Provider::AesGcm(keys), "aesgcm") => (keys, open_aesgcm),
+                _ => continue,
+            };
+            let Some(k) = find(keys) else { continue };
+            return open(&k, body, key).ok_or_else(|| {
+                format!("{key}: cannot decrypt with {provider} key {name:?} (a wrong key, or a truncated value)")
+            });
         }
         Err(format!(
             "{key} is encrypted with {provider} key {name:?}, which the encryption config does not list"
@@ -288,6 +242,15 @@ impl EncryptingStore {
         }
     }
 
+    fn open_page(&self, mut page: ListPage) -> Result<ListPage, StoreError> {
+        page.items = page
+            .items
+            .into_iter()
+            .map(|kv| Self::open(&self.enc, kv))
+            .collect::<Result<_, _>>()?;
+        Ok(page)
+    }
+
     fn open(enc: &Encryption, mut kv: KeyValue) -> Result<KeyValue, StoreError> {
         if kv.key.starts_with(PREFIX) {
             kv.value = enc
@@ -317,13 +280,8 @@ impl Store for EncryptingStore {
         limit: Option<usize>,
     ) -> BoxFuture<'a, Result<ListPage, StoreError>> {
         Box::pin(async move {
-            let mut page = self.inner.list(prefix, start_after, limit).await?;
-            page.items = page
-                .items
-                .into_iter()
-                .map(|kv| Self::open(&self.enc, kv))
-                .collect::<Result<_, _>>()?;
-            Ok(page)
+            let page = self.inner.list(prefix, start_after, limit).await?;
+            self.open_page(page)
         })
     }
 
@@ -335,16 +293,11 @@ impl Store for EncryptingStore {
         revision: Revision,
     ) -> BoxFuture<'a, Result<ListPage, StoreError>> {
         Box::pin(async move {
-            let mut page = self
+            let page = self
                 .inner
                 .list_at(prefix, start_after, limit, revision)
                 .await?;
-            page.items = page
-                .items
-                .into_iter()
-                .map(|kv| Self::open(&self.enc, kv))
-                .collect::<Result<_, _>>()?;
-            Ok(page)
+            self.open_page(page)
         })
     }
 
@@ -450,6 +403,53 @@ pub async fn rewrite_secrets(store: &EncryptingStore) -> Result<usize, StoreErro
             return Ok(n);
         }
     }
+}
+
+/// Decrypts a value's body with a key; `None` when it does not decrypt. `aad` is the
+/// storage key (authenticated by aesgcm).
+type Opener = fn(&[u8; 32], &[u8], &str) -> Option<Vec<u8>>;
+
+/// aescbc: a 16-byte IV, then AES-256-CBC with PKCS#7 padding.
+fn open_aescbc(k: &[u8; 32], body: &[u8], _aad: &str) -> Option<Vec<u8>> {
+    if body.len() < 16 {
+        return None;
+    }
+    let (iv, ct) = body.split_at(16);
+    let cipher =
+        PaddedBlockDecryptingKey::cbc_pkcs7(UnboundCipherKey::new(&AES_256, k).ok()?).ok()?;
+    let mut buf = ct.to_vec();
+    let iv: [u8; 16] = iv.try_into().ok()?;
+    let plain = cipher
+        .decrypt(&mut buf, DecryptionContext::Iv128(iv.into()))
+        .ok()?;
+    Some(plain.to_vec())
+}
+
+/// secretbox: a 24-byte nonce, then XSalsa20-Poly1305.
+fn open_secretbox(k: &[u8; 32], body: &[u8], _aad: &str) -> Option<Vec<u8>> {
+    use crypto_secretbox::aead::{Aead, KeyInit, generic_array::GenericArray};
+    if body.len() < 24 {
+        return None;
+    }
+    let (nonce, ct) = body.split_at(24);
+    crypto_secretbox::XSalsa20Poly1305::new(GenericArray::from_slice(k))
+        .decrypt(GenericArray::from_slice(nonce), ct)
+        .ok()
+}
+
+/// aesgcm: a 12-byte nonce, then AES-256-GCM over the storage key as additional data.
+fn open_aesgcm(k: &[u8; 32], body: &[u8], aad: &str) -> Option<Vec<u8>> {
+    if body.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, ct) = body.split_at(NONCE_LEN);
+    let aead = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, k).ok()?);
+    let mut buf = ct.to_vec();
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let plain = aead
+        .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut buf)
+        .ok()?;
+    Some(plain.to_vec())
 }
 
 #[cfg(test)]

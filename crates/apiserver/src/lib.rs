@@ -33,7 +33,6 @@ pub mod seed;
 pub mod selectors;
 pub mod server;
 pub mod status;
-pub mod strategy;
 pub mod strict;
 pub mod tables;
 pub mod tls;

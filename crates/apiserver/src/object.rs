@@ -5,6 +5,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+/// The largest object a client may send or a patch may make: kube-apiserver's 3 MiB
+/// request limit.
+pub const MAX_OBJECT_BYTES: usize = 3 * 1024 * 1024;
+
 /// `metadata.<field>` as a string, or "".
 pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
     obj.get("metadata")

@@ -128,28 +128,8 @@ impl RequestInfo {
             // The namespace resource is named by itself.
             info.namespace = info.name.clone();
         }
-        info.verb = match method {
-            "POST" => "create".into(),
-            "GET" | "HEAD" => {
-                if watch_segment || (info.name.is_empty() && is_watch(query)) {
-                    "watch".into()
-                } else if info.name.is_empty() {
-                    "list".into()
-                } else {
-                    "get".into()
-                }
-            }
-            "PUT" => "update".into(),
-            "PATCH" => "patch".into(),
-            "DELETE" => {
-                if info.name.is_empty() {
-                    "deletecollection".into()
-                } else {
-                    "delete".into()
-                }
-            }
-            other => other.to_ascii_lowercase(),
-        };
+        let watch = watch_segment || (info.name.is_empty() && is_watch(query));
+        info.verb = verb(method, info.name.is_empty(), watch);
         if matches!(info.verb.as_str(), "list" | "watch")
             && let Some(name) = query
                 .get("fieldSelector")
@@ -159,6 +139,23 @@ impl RequestInfo {
         }
         info
     }
+}
+
+/// Kubernetes' verb of a resource request: its method, and whether it names an object or
+/// watches.
+fn verb(method: &str, collection: bool, watch: bool) -> String {
+    match method {
+        "POST" => "create",
+        "GET" | "HEAD" if watch => "watch",
+        "GET" | "HEAD" if collection => "list",
+        "GET" | "HEAD" => "get",
+        "PUT" => "update",
+        "PATCH" => "patch",
+        "DELETE" if collection => "deletecollection",
+        "DELETE" => "delete",
+        other => return other.to_ascii_lowercase(),
+    }
+    .to_owned()
 }
 
 /// The name of a field selector that selects exactly one name (`metadata.name=x`).
@@ -187,116 +184,23 @@ mod tests {
 
     #[test]
     fn attributes_match_kubernetes_requestinfo() {
-        for (method, url, verb, ns, resource, sub, name) in [
-            (
-                "GET",
-                "/api/v1/namespaces/kube-public/configmaps/cluster-info",
-                "get",
-                "kube-public",
-                "configmaps",
-                "",
-                "cluster-info",
-            ),
-            (
-                "GET",
-                "/api/v1/namespaces/default/configmaps",
-                "list",
-                "default",
-                "configmaps",
-                "",
-                "",
-            ),
-            (
-                "GET",
-                "/api/v1/namespaces/default/configmaps?watch=true",
-                "watch",
-                "default",
-                "configmaps",
-                "",
-                "",
-            ),
-            (
-                "GET",
-                "/api/v1/namespaces/default/configmaps?watch=false",
-                "list",
-                "default",
-                "configmaps",
-                "",
-                "",
-            ),
-            (
-                "GET",
-                "/api/v1/watch/namespaces/default/configmaps",
-                "watch",
-                "default",
-                "configmaps",
-                "",
-                "",
-            ),
-            (
-                "GET",
-                "/apis/certificates.k8s.io/v1/certificatesigningrequests?fieldSelector=metadata.name%3Dcsr-1&watch=1",
-                "watch",
-                "",
-                "certificatesigningrequests",
-                "",
-                "csr-1",
-            ),
-            (
-                "PUT",
-                "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-1/approval",
-                "update",
-                "",
-                "certificatesigningrequests",
-                "approval",
-                "csr-1",
-            ),
-            (
-                "POST",
-                "/api/v1/namespaces",
-                "create",
-                "",
-                "namespaces",
-                "",
-                "",
-            ),
-            (
-                "GET",
-                "/api/v1/namespaces/demo",
-                "get",
-                "demo",
-                "namespaces",
-                "",
-                "demo",
-            ),
-            (
-                "PUT",
-                "/api/v1/namespaces/demo/status",
-                "update",
-                "demo",
-                "namespaces",
-                "status",
-                "demo",
-            ),
-            (
-                "DELETE",
-                "/api/v1/namespaces/demo/secrets",
-                "deletecollection",
-                "demo",
-                "secrets",
-                "",
-                "",
-            ),
-            (
-                "PATCH",
-                "/api/v1/nodes/n1/status",
-                "patch",
-                "",
-                "nodes",
-                "status",
-                "n1",
-            ),
-        ] {
+        // (method, URL, verb, namespace, resource, subresource, name)
+        #[rustfmt::skip]
+        let cases = [
+            ("GET", "/api/v1/namespaces/kube-public/configmaps/cluster-info", "get", "kube-public", "configmaps", "", "cluster-info"),
+            ("GET", "/api/v1/namespaces/default/configmaps", "list", "default", "configmaps", "", ""),
+            ("GET", "/api/v1/namespaces/default/configmaps?watch=true", "watch", "default", "configmaps", "", ""),
+            ("GET", "/api/v1/namespaces/default/configmaps?watch=false", "list", "default", "configmaps", "", ""),
+            ("GET", "/api/v1/watch/namespaces/default/configmaps", "watch", "default", "configmaps", "", ""),
+            ("GET", "/apis/certificates.k8s.io/v1/certificatesigningrequests?fieldSelector=metadata.name%3Dcsr-1&watch=1", "watch", "", "certificatesigningrequests", "", "csr-1"),
+            ("PUT", "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-1/approval", "update", "", "certificatesigningrequests", "approval", "csr-1"),
+            ("POST", "/api/v1/namespaces", "create", "", "namespaces", "", ""),
+            ("GET", "/api/v1/namespaces/demo", "get", "demo", "namespaces", "", "demo"),
+            ("PUT", "/api/v1/namespaces/demo/status", "update", "demo", "namespaces", "status", "demo"),
+            ("DELETE", "/api/v1/namespaces/demo/secrets", "deletecollection", "demo", "secrets", "", ""),
+            ("PATCH", "/api/v1/nodes/n1/status", "patch", "", "nodes", "status", "n1"),
+        ];
+        for (method, url, verb, ns, resource, sub, name) in cases {
             let i = info(method, url);
             assert!(i.is_resource, "{url}");
             assert_eq!(

@@ -176,45 +176,8 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
     let tls = crate::tls::server_config(&cfg.tls_cert_pem, &cfg.tls_key_pem, subjects)
         .map_err(StartError::Tls)?;
     let metrics = Arc::new(Metrics::default());
-    let observer = {
-        let m = metrics.clone();
-        Arc::new(move |n: usize, d: Duration| m.observe_commit(n, d))
-            as kubeboot_store::sqlite::CommitObserver
-    };
-    let store: Arc<dyn Store> = match cfg.storage {
-        Storage::Embedded(path) => Arc::new(SqliteStore::open_with(
-            &path,
-            kubeboot_store::sqlite::DEFAULT_HISTORY,
-            Some(observer),
-        )?),
-        Storage::Etcd {
-            options,
-            compaction_interval,
-        } => {
-            let endpoints = options.endpoints.join(",");
-            let etcd = EtcdStore::new(*options)?;
-            etcd.check()
-                .await
-                .map_err(|e| StartError::Seed(format!("cannot reach etcd at {endpoints}: {e}")))?;
-            if !compaction_interval.is_zero() {
-                etcd.spawn_compactor(compaction_interval);
-            }
-            Arc::new(etcd)
-        }
-    };
-    let store: Arc<dyn Store> = match cfg.encryption {
-        Some(enc) => {
-            let wrapped = Arc::new(crate::encryption::EncryptingStore::new(store, enc));
-            // Every stored Secret must be readable with the configured keys: a wrong or
-            // missing key stops the server here, never later and never as plaintext.
-            wrapped
-                .list("/registry/secrets/", None, None)
-                .await
-                .map_err(|e| StartError::Seed(format!("--encryption-provider-config: {e}")))?;
-            wrapped
-        }
-        None => store,
-    };
+    let store = open_store(cfg.storage, &metrics).await?;
+    let store = with_encryption(store, cfg.encryption).await?;
     let cache = WatchCache::start(store.clone(), cfg.watch_cache_size).await?;
     let authz = Arc::new(Authorizer::new(cfg.authorization_modes.clone()));
     let clock: Arc<dyn kubeboot_api::Clock> = Arc::new(SystemClock);
@@ -222,17 +185,16 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         Arc::new(BootstrapTokenAuthenticator {
             store: store.clone(),
             clock: clock.clone(),
+            secrets: crate::registry::by_kind(crate::registry::Kind::Secret)
+                .ns_prefix("kube-system"),
         }) as Arc<dyn TokenAuthenticator>
     });
     let audit = match cfg.audit {
-        Some(a) => {
-            let log = crate::audit::AuditLog::open(a.log)?;
-            Some(Arc::new(crate::audit::Auditor::new(
-                a.policy,
-                log,
-                clock.clone(),
-            )))
-        }
+        Some(a) => Some(Arc::new(crate::audit::Auditor::new(
+            a.policy,
+            crate::audit::AuditLog::open(a.log)?,
+            clock.clone(),
+        ))),
         None => None,
     };
     let authn = Authenticator::new(client_ca, tokens, cfg.anonymous_auth, clock.clone());
@@ -276,6 +238,58 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         clock,
         accept,
     })
+}
+
+/// The store the configuration names: the embedded SQLite file (its commits observed by
+/// the metrics), or an etcd cluster that answers now.
+async fn open_store(
+    storage: Storage,
+    metrics: &Arc<Metrics>,
+) -> Result<Arc<dyn Store>, StartError> {
+    match storage {
+        Storage::Embedded(path) => {
+            let m = metrics.clone();
+            let observer = Arc::new(move |n: usize, d: Duration| m.observe_commit(n, d))
+                as kubeboot_store::sqlite::CommitObserver;
+            Ok(Arc::new(SqliteStore::open_with(
+                &path,
+                kubeboot_store::sqlite::DEFAULT_HISTORY,
+                Some(observer),
+            )?))
+        }
+        Storage::Etcd {
+            options,
+            compaction_interval,
+        } => {
+            let endpoints = options.endpoints.join(",");
+            let etcd = EtcdStore::new(*options)?;
+            etcd.check()
+                .await
+                .map_err(|e| StartError::Seed(format!("cannot reach etcd at {endpoints}: {e}")))?;
+            if !compaction_interval.is_zero() {
+                etcd.spawn_compactor(compaction_interval);
+            }
+            Ok(Arc::new(etcd))
+        }
+    }
+}
+
+/// The store, its Secrets encrypted at rest when configured. Every stored Secret must be
+/// readable with the configured keys: a wrong or missing key stops the server here, never
+/// later and never as plaintext.
+async fn with_encryption(
+    store: Arc<dyn Store>,
+    encryption: Option<crate::encryption::Encryption>,
+) -> Result<Arc<dyn Store>, StartError> {
+    let Some(enc) = encryption else {
+        return Ok(store);
+    };
+    let wrapped = Arc::new(crate::encryption::EncryptingStore::new(store, enc));
+    wrapped
+        .list("/registry/secrets/", None, None)
+        .await
+        .map_err(|e| StartError::Seed(format!("--encryption-provider-config: {e}")))?;
+    Ok(wrapped)
 }
 
 /// A listening socket with the backlog Go's servers use (the kernel's `somaxconn` caps it),

@@ -315,18 +315,10 @@ fn stem_and_ext(path: &Path) -> (String, String) {
     }
 }
 
+/// A backup's time stamp: the event time to the millisecond, with `-` for `:` (lumberjack's
+/// `2006-01-02T15-04-05.000`).
 fn backup_time(t: SystemTime) -> String {
-    let d = time::OffsetDateTime::from(t);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}-{:02}-{:02}.{:03}",
-        d.year(),
-        u8::from(d.month()),
-        d.day(),
-        d.hour(),
-        d.minute(),
-        d.second(),
-        d.millisecond()
-    )
+    super::micro_time(t)[..23].replace(':', "-")
 }
 
 fn parse_backup_time(s: &str) -> Option<SystemTime> {

@@ -402,7 +402,7 @@ fn user_json(u: &UserInfo) -> Value {
 }
 
 /// RFC 3339 in UTC with microseconds, as audit events carry their times.
-fn micro_time(t: SystemTime) -> String {
+pub(crate) fn micro_time(t: SystemTime) -> String {
     let d = time::OffsetDateTime::from(t);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",

@@ -269,16 +269,7 @@ mod tests {
     }
 
     fn res(verb: &str, group: &str, resource: &str, sub: &str, ns: &str, name: &str) -> Attributes {
-        Attributes {
-            is_resource: true,
-            verb: verb.into(),
-            group: group.into(),
-            resource: resource.into(),
-            subresource: sub.into(),
-            namespace: ns.into(),
-            name: name.into(),
-            ..Default::default()
-        }
+        Attributes::resource(verb, group, resource, sub, ns, name)
     }
 
     fn path(p: &str) -> Attributes {

@@ -14,7 +14,6 @@ use kubeboot_store::{BoxFuture, Store};
 use serde_json::Value;
 
 use super::{AUTHENTICATED, TokenAuthenticator, UserInfo};
-use crate::registry::{Kind, by_kind};
 
 /// Authenticates `<id>.<secret>` bearer tokens against `kube-system/bootstrap-token-<id>`.
 pub struct BootstrapTokenAuthenticator {
@@ -22,18 +21,16 @@ pub struct BootstrapTokenAuthenticator {
     pub store: Arc<dyn Store>,
     /// The clock for expiry.
     pub clock: Arc<dyn Clock>,
+    /// The storage key prefix of `kube-system`'s Secrets (`/registry/secrets/kube-system/`).
+    pub secrets: String,
 }
 
 impl TokenAuthenticator for BootstrapTokenAuthenticator {
     fn authenticate<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Option<UserInfo>> {
         Box::pin(async move {
             let token: BootstrapToken = token.parse().ok()?;
-            let def = by_kind(Kind::Secret);
-            let kv = self
-                .store
-                .get(&def.key("kube-system", &token.id.secret_name()))
-                .await
-                .ok()??;
+            let key = format!("{}{}", self.secrets, token.id.secret_name());
+            let kv = self.store.get(&key).await.ok()??;
             user_of(&token, &kv.value, self.clock.now())
         })
     }

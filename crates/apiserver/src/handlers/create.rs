@@ -10,9 +10,9 @@ use super::{Handlers, encode};
 use crate::authn::UserInfo;
 use crate::object::{self, meta_mut, meta_str, set_resource_version};
 use crate::registry::ResourceDef;
+use crate::registry::strategy::Admission;
 use crate::requestinfo::Query;
 use crate::status::from_store;
-use crate::strategy::{self, Admission};
 use crate::strict;
 
 impl Handlers {
@@ -27,7 +27,7 @@ impl Handlers {
         user: &UserInfo,
     ) -> Result<Value, Status> {
         let generated = meta_str(&sent, "name").is_empty();
-        let mut obj = self.prepare_new(def, ns, sent, q, user)?;
+        let mut obj = self.prepare_new(def, ns, sent, strict::is_strict(q), user)?;
         let mut name = meta_str(&obj, "name").to_owned();
         if def.namespaced {
             self.ensure_namespace(def, &name, ns).await?;
@@ -68,17 +68,18 @@ impl Handlers {
         Ok(self.output(def, obj))
     }
 
-    /// Checks a new object and sets what the server owns; returns what will be stored.
+    /// Checks a new object (under `fieldValidation=Strict` when `strict`) and sets what
+    /// the server owns; returns what will be stored.
     fn prepare_new(
         &self,
         def: &ResourceDef,
         ns: &str,
         sent: Value,
-        q: &Query,
+        strict: bool,
         user: &UserInfo,
     ) -> Result<Value, Status> {
         check_type(def, &sent)?;
-        let (mut obj, unknown) = normalize(def, sent, strict::is_strict(q))?;
+        let (mut obj, unknown) = normalize(def, sent, strict)?;
         if !unknown.is_empty() {
             return Err(strict::decoding_error(def, &unknown));
         }
@@ -141,8 +142,8 @@ impl Handlers {
             now: self.now(),
             authz: &self.authz,
         };
-        strategy::prepare_create(def, &mut obj, &adm)?;
-        let causes = strategy::validate(def, &obj, None);
+        def.strategy.prepare_create(def, &mut obj, &adm)?;
+        let causes = def.strategy.validate(def, &obj, None);
         if !causes.is_empty() {
             return Err(Status::invalid(def.kind, def.group, &name, causes));
         }

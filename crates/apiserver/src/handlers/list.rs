@@ -1,9 +1,12 @@
 //! `list`: a collection, selected, paged, at the revision asked for; as JSON (the stored
 //! text of each object, never parsed when nothing selects) or as a Table.
 
-use http::StatusCode;
+use std::time::SystemTime;
+
+use http::{Response, StatusCode};
 use kubeboot_api::Status;
-use kubeboot_store::StoreError;
+use kubeboot_api::TableRow;
+use kubeboot_store::{KeyValue, Revision, StoreError};
 use serde_json::{Value, json};
 
 use super::read::PageRequest;
@@ -13,7 +16,8 @@ use crate::listoptions::{self, decode_continue, encode_continue};
 use crate::object::set_resource_version;
 use crate::registry::ResourceDef;
 use crate::requestinfo::Query;
-use crate::response;
+use crate::response::{self, Body};
+use crate::selectors::Selector;
 use crate::status::from_store;
 use crate::tables;
 use crate::watch::cache::with_resource_version;
@@ -29,39 +33,68 @@ impl Handlers {
             .get("limit")
             .and_then(|l| l.parse::<usize>().ok())
             .filter(|l| *l > 0);
-        let cont = match q.get("continue").filter(|c| !c.is_empty()) {
-            Some(c) => Some(decode_continue(c)?),
-            None => None,
-        };
-        let prefix = def.ns_prefix(ns);
-        if cont
-            .as_ref()
-            .is_some_and(|(key, _)| !key.starts_with(&prefix))
-        {
-            return Err(Status::bad_request(
-                "continue key is not valid: it belongs to another list",
-            ));
-        }
+        let start = self.start_of(def, ns, q).await?;
         // A list pinned to one name reads that one key, not the whole collection.
         let key = selector
             .fields
             .name()
             .map(|n| def.key(ns, n))
             .filter(|_| !def.namespaced || !ns.is_empty());
-        // Each object is let go as soon as it is read: a table keeps only its row, a list
-        // only the object's JSON text, the stored one with the resourceVersion spliced in (as
-        // a watch event carries it). Without selectors that text is never parsed into a
-        // `Value`, so a list of 100,000 objects holds their text once, not a tree of each.
-        let now = self.now();
-        let plain = selector.is_everything();
-        let mut rows = Vec::new();
-        let mut items: Vec<u8> = Vec::new();
-        let mut after = cont.as_ref().map(|(key, _)| key.clone());
-        // Every page of a list is read at one revision: the one it asked for exactly, the
-        // one its first page was read at (a continue token carries it; -1 says the latest),
-        // or the latest for a new list.
+        let mut out = Collected::new(want.table, self.now(), &want.include_object);
+        let mut after = start.after.clone();
+        let mut revision = start.revision;
+        let mut next: Option<String> = None;
+        // Page through the store until the selectors have yielded `limit` items.
+        for _ in 0..1_000_000 {
+            let request = PageRequest {
+                prefix: &def.ns_prefix(ns),
+                key: key.as_deref(),
+                after: after.as_deref(),
+                limit: Some(limit.map_or(10_000, |l| (l - out.found).max(1))),
+            };
+            let page = self
+                .read_page(request, revision)
+                .await
+                .map_err(|e| start.refusal(e, def, after.as_deref()))?;
+            revision.get_or_insert(page.revision);
+            after = page.items.last().map(|kv| kv.key.clone());
+            for kv in page.items {
+                out.add(self, def, &selector, &kv);
+            }
+            if !page.more {
+                break;
+            }
+            if limit.is_some_and(|l| out.found >= l) {
+                next = after.clone();
+                break;
+            }
+        }
+        let revision = revision.unwrap_or_default();
+        let mut meta = json!({"resourceVersion": revision.to_string()});
+        if let Some(key) = next {
+            meta["continue"] = json!(encode_continue(&key, revision));
+        }
+        Ok(out.response(def, meta))
+    }
+
+    /// Where a list starts and at which revision every page of it is read: the one it
+    /// asked for exactly, the one its first page was read at (a continue token carries it;
+    /// -1 says the latest), or the latest for a new list.
+    async fn start_of(&self, def: &ResourceDef, ns: &str, q: &Query) -> Result<Start, Status> {
+        let cont = match q.get("continue").filter(|c| !c.is_empty()) {
+            Some(c) => Some(decode_continue(c)?),
+            None => None,
+        };
+        if cont
+            .as_ref()
+            .is_some_and(|(key, _)| !key.starts_with(&def.ns_prefix(ns)))
+        {
+            return Err(Status::bad_request(
+                "continue key is not valid: it belongs to another list",
+            ));
+        }
         let exact = listoptions::exact_revision(q)?;
-        let mut revision = exact.or(cont.as_ref().map(|(_, rev)| *rev).filter(|r| *r >= 0));
+        let revision = exact.or(cont.as_ref().map(|(_, rev)| *rev).filter(|r| *r >= 0));
         if let (Some(at), None) = (revision, exact) {
             // A token this server made never names a revision it has not reached.
             let current = self
@@ -75,87 +108,109 @@ impl Handlers {
                 )));
             }
         }
-        let mut next: Option<String> = None;
-        let mut found = 0;
-        // Page through the store until the selectors have yielded `limit` items.
-        for _ in 0..1_000_000 {
-            let page_size = limit.map(|l| (l - found).max(1)).unwrap_or(10_000);
-            let request = PageRequest {
-                prefix: &prefix,
-                key: key.as_deref(),
-                after: after.as_deref(),
-                limit: Some(page_size),
-            };
-            let page = match self.read_page(request, revision).await {
-                Ok(page) => page,
-                Err(StoreError::Compacted { .. }) if cont.is_some() && exact.is_none() => {
-                    return Err(listoptions::inconsistent_continue(
-                        after.as_deref().unwrap_or_default(),
-                    ));
-                }
-                Err(StoreError::Compacted { .. }) => {
-                    return Err(Status::expired(listoptions::LIST_TOO_OLD));
-                }
-                Err(e) => return Err(from_store(e, def, "")),
-            };
-            revision.get_or_insert(page.revision);
-            let last_key = page.items.last().map(|kv| kv.key.clone());
-            for kv in page.items {
-                // Selectors and tables read the object; a plain list only copies its text.
-                let obj = if plain && !want.table {
-                    None
-                } else {
-                    let Ok(obj) = serde_json::from_slice::<Value>(&kv.value) else {
-                        continue;
-                    };
-                    if !selector.matches(&obj) {
-                        continue;
-                    }
-                    Some(obj)
-                };
-                match obj.filter(|_| want.table) {
-                    Some(obj) => {
-                        let mut obj = self.output(def, obj);
-                        set_resource_version(&mut obj, kv.mod_revision);
-                        rows.push(tables::row(def, obj, now, &want.include_object));
-                    }
-                    None => {
-                        let Ok(text) = with_resource_version(&kv.value, kv.mod_revision) else {
-                            continue;
-                        };
-                        if found > 0 {
-                            items.push(b',');
-                        }
-                        items.extend_from_slice(&text);
-                    }
-                }
-                found += 1;
+        Ok(Start {
+            continuing: cont.is_some() && exact.is_none(),
+            after: cont.map(|(key, _)| key),
+            revision,
+        })
+    }
+}
+
+/// Where a list starts.
+struct Start {
+    /// The last key of the page before (a continue token's).
+    after: Option<String>,
+    /// The revision every page is read at, when not the latest.
+    revision: Option<Revision>,
+    /// Whether it continues an earlier list at that list's revision.
+    continuing: bool,
+}
+
+impl Start {
+    /// The answer when a page cannot be read: 410 when the revision's history is gone (with
+    /// a token to go on at the latest, for a continued list), as kube-apiserver answers.
+    fn refusal(&self, e: StoreError, def: &ResourceDef, after: Option<&str>) -> Status {
+        match e {
+            StoreError::Compacted { .. } if self.continuing => {
+                listoptions::inconsistent_continue(after.unwrap_or_default())
             }
-            after = last_key;
-            if !page.more {
-                break;
-            }
-            if limit.is_some_and(|l| found >= l) {
-                next = after.clone();
-                break;
-            }
+            StoreError::Compacted { .. } => Status::expired(listoptions::LIST_TOO_OLD),
+            e => from_store(e, def, ""),
         }
-        let revision = revision.unwrap_or_default();
-        let mut meta = json!({"resourceVersion": revision.to_string()});
-        if let Some(key) = next {
-            meta["continue"] = json!(encode_continue(&key, revision));
+    }
+}
+
+/// What a list has gathered. Each object is let go as soon as it is read: a table keeps
+/// only its row, a list only the object's JSON text, the stored one with the
+/// resourceVersion spliced in (as a watch event carries it). Without selectors that text
+/// is never parsed into a `Value`, so a list of 100,000 objects holds their text once, not
+/// a tree of each.
+struct Collected<'a> {
+    table: bool,
+    now: SystemTime,
+    include_object: &'a str,
+    rows: Vec<TableRow>,
+    items: Vec<u8>,
+    found: usize,
+}
+
+impl<'a> Collected<'a> {
+    fn new(table: bool, now: SystemTime, include_object: &'a str) -> Self {
+        Self {
+            table,
+            now,
+            include_object,
+            rows: Vec::new(),
+            items: Vec::new(),
+            found: 0,
         }
-        if want.table {
-            return Ok(response::json(
-                StatusCode::OK,
-                &tables::table(def, rows, meta),
-            ));
+    }
+
+    /// Adds a stored object, if the selector selects it.
+    fn add(&mut self, h: &Handlers, def: &ResourceDef, selector: &Selector, kv: &KeyValue) {
+        // Selectors and tables read the object; a plain list only copies its text.
+        if selector.is_everything() && !self.table {
+            self.push_text(kv);
+            return;
+        }
+        let Ok(obj) = serde_json::from_slice::<Value>(&kv.value) else {
+            return;
+        };
+        if !selector.matches(&obj) {
+            return;
+        }
+        if !self.table {
+            self.push_text(kv);
+            return;
+        }
+        let mut obj = h.output(def, obj);
+        set_resource_version(&mut obj, kv.mod_revision);
+        self.rows
+            .push(tables::row(def, obj, self.now, self.include_object));
+        self.found += 1;
+    }
+
+    fn push_text(&mut self, kv: &KeyValue) {
+        let Ok(text) = with_resource_version(&kv.value, kv.mod_revision) else {
+            return;
+        };
+        if self.found > 0 {
+            self.items.push(b',');
+        }
+        self.items.extend_from_slice(&text);
+        self.found += 1;
+    }
+
+    /// The list (or Table) with `meta` as its list metadata.
+    fn response(self, def: &ResourceDef, meta: Value) -> Response<Body> {
+        if self.table {
+            return response::json(StatusCode::OK, &tables::table(def, self.rows, meta));
         }
         let head = json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": meta});
-        Ok(response::text(
+        response::text(
             StatusCode::OK,
-            response::list_body(&head, &items),
+            response::list_body(&head, &self.items),
             "application/json",
-        ))
+        )
     }
 }

@@ -180,3 +180,6 @@ impl Want {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,7 @@
 //! when another write crossed it and the client named no resourceVersion.
 
 use bytes::Bytes;
-use kubeboot_api::{Status, StatusCause};
+use kubeboot_api::Status;
 use kubeboot_store::{Revision, StoreError};
 use serde_json::{Value, json};
 
@@ -13,9 +13,9 @@ use crate::authn::UserInfo;
 use crate::object::{meta_mut, meta_str, set_resource_version};
 use crate::patch::{self, PatchType};
 use crate::registry::ResourceDef;
+use crate::registry::strategy::{self, Admission};
 use crate::requestinfo::Query;
 use crate::status::from_store;
-use crate::strategy::{self, Admission};
 use crate::strict;
 
 impl Handlers {
@@ -35,68 +35,9 @@ impl Handlers {
         // Retry on conflicts the client did not cause (it sent no resourceVersion).
         for _ in 0..16 {
             let (old, old_rev) = self.read_object(def, ns, name).await?;
-            let sent = match &change {
-                Update::Replace(v) => v.clone(),
-                Update::Patch(ty, body) => {
-                    let base = self.output(def, old.clone());
-                    patch::apply(&base, body, *ty, def.patch_schema)?
-                }
-            };
-            check_type(def, &sent)?;
-            let sent_name = meta_str(&sent, "name");
-            if !sent_name.is_empty() && sent_name != name {
-                return Err(Status::bad_request(format!(
-                    "the name of the object ({sent_name}) does not match the name on the URL ({name})"
-                )));
-            }
-            if def.namespaced {
-                let sent_ns = meta_str(&sent, "namespace");
-                if !sent_ns.is_empty() && sent_ns != ns {
-                    return Err(Status::bad_request(
-                        "the namespace of the provided object does not match the namespace sent on the request",
-                    ));
-                }
-            }
-            let strict = strict::is_strict(q);
-            let patched = matches!(change, Update::Patch(..)).then(|| sent.clone());
-            let (mut new, unknown) = normalize(def, sent, strict)?;
-            match (&change, patched) {
-                (Update::Patch(ty, body), Some(patched)) if strict => {
-                    let mut errors = strict::patch_errors(*ty, body);
-                    errors.extend(unknown);
-                    if !errors.is_empty() {
-                        return Err(strict::patch_error(*ty, &patched, body, &errors));
-                    }
-                }
-                _ if !unknown.is_empty() => return Err(strict::decoding_error(def, &unknown)),
-                _ => {}
-            }
+            let mut new = self.sent_object(def, ns, name, &change, &old, q)?;
             let sent_rv = meta_str(&new, "resourceVersion").to_owned();
-            let expected: Revision = if sent_rv.is_empty() {
-                if matches!(change, Update::Replace(_)) && !def.unconditional_update {
-                    return Err(Status::invalid(
-                        def.kind,
-                        def.group,
-                        name,
-                        vec![StatusCause::required(
-                            "metadata.resourceVersion",
-                            "must be specified for an update",
-                        )],
-                    ));
-                }
-                old_rev
-            } else {
-                let rv: Revision = sent_rv.parse().map_err(|_| {
-                    Status::bad_request(format!("invalid resourceVersion {sent_rv:?}"))
-                })?;
-                if rv != old_rev {
-                    return Err(Status::conflict(
-                        def.subject(name),
-                        "the object has been modified; please apply your changes to the latest version and try again",
-                    ));
-                }
-                rv
-            };
+            let expected = expected_revision(def, name, &sent_rv, old_rev)?;
             let adm = Admission {
                 user,
                 now: self.now(),
@@ -104,7 +45,7 @@ impl Handlers {
             };
             strategy::prepare_update(def, &mut new, &old, sub, &adm)?;
             carry_server_metadata(&mut new, &old, def, ns);
-            let causes = strategy::validate(def, &new, Some(&old));
+            let causes = def.strategy.validate(def, &new, Some(&old));
             if !causes.is_empty() {
                 return Err(Status::invalid(def.kind, def.group, name, causes));
             }
@@ -138,6 +79,78 @@ impl Handlers {
             "the object is being modified too often; try again",
         ))
     }
+
+    /// The object a change asks for — as sent, or the stored one patched — checked against
+    /// the kind, the URL and (under Strict) the fields it may have.
+    fn sent_object(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        change: &Update,
+        old: &Value,
+        q: &Query,
+    ) -> Result<Value, Status> {
+        let sent = match change {
+            Update::Replace(v) => v.clone(),
+            Update::Patch(ty, body) => {
+                let base = self.output(def, old.clone());
+                patch::apply(&base, body, *ty, def.patch_schema)?
+            }
+        };
+        check_type(def, &sent)?;
+        let sent_name = meta_str(&sent, "name");
+        if !sent_name.is_empty() && sent_name != name {
+            return Err(Status::bad_request(format!(
+                "the name of the object ({sent_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        let sent_ns = meta_str(&sent, "namespace");
+        if def.namespaced && !sent_ns.is_empty() && sent_ns != ns {
+            return Err(Status::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        let strict = strict::is_strict(q);
+        let patched = matches!(change, Update::Patch(..)).then(|| sent.clone());
+        let (new, unknown) = normalize(def, sent, strict)?;
+        match (change, patched) {
+            (Update::Patch(ty, body), Some(patched)) if strict => {
+                let mut errors = strict::patch_errors(*ty, body);
+                errors.extend(unknown);
+                if !errors.is_empty() {
+                    return Err(strict::patch_error(*ty, &patched, body, &errors));
+                }
+            }
+            _ if !unknown.is_empty() => return Err(strict::decoding_error(def, &unknown)),
+            _ => {}
+        }
+        Ok(new)
+    }
+}
+
+/// The revision an update expects to replace: the one the client sent (409 when the
+/// object has moved on since), or the stored one when it sent none — every kind served
+/// here allows an unconditional update, as their Kubernetes strategies do.
+fn expected_revision(
+    def: &ResourceDef,
+    name: &str,
+    sent_rv: &str,
+    stored: Revision,
+) -> Result<Revision, Status> {
+    if sent_rv.is_empty() {
+        return Ok(stored);
+    }
+    let rv: Revision = sent_rv
+        .parse()
+        .map_err(|_| Status::bad_request(format!("invalid resourceVersion {sent_rv:?}")))?;
+    if rv != stored {
+        return Err(Status::conflict(
+            def.subject(name),
+            "the object has been modified; please apply your changes to the latest version and try again",
+        ));
+    }
+    Ok(rv)
 }
 
 /// A client's change to an object.

@@ -76,7 +76,7 @@ pub fn apply(
                 })?;
                 if grows
                     && serde_json::to_vec(&out).map_or(usize::MAX, |v| v.len())
-                        > crate::body::MAX_BODY
+                        > crate::object::MAX_OBJECT_BYTES
                 {
                     return Err(Status::too_large(
                         "the JSON patch makes the object larger than 3 MiB",

@@ -14,8 +14,12 @@ use schema::{Field, Ty};
 pub const CONTENT_TYPE: &str = "application/vnd.kubernetes.protobuf";
 const MAGIC: &[u8] = b"k8s\0";
 
-/// Decodes a protobuf request body into the JSON form of the object.
-pub fn decode(body: &[u8]) -> Result<Value, String> {
+/// Decodes a protobuf request body into the JSON form of the object, whose fields
+/// `schema_of(apiVersion, kind)` gives.
+pub fn decode(
+    body: &[u8],
+    schema_of: impl Fn(&str, &str) -> Option<&'static [Field]>,
+) -> Result<Value, String> {
     let rest = body
         .strip_prefix(MAGIC)
         .ok_or("protobuf body does not start with the k8s magic prefix")?;
@@ -37,7 +41,7 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
     let raw = base64::engine::general_purpose::STANDARD
         .decode(raw)
         .map_err(|e| e.to_string())?;
-    let fields = schema::for_kind(&api_version, &kind)
+    let fields = schema_of(&api_version, &kind)
         .ok_or_else(|| format!("protobuf is not supported for {api_version} {kind}; send JSON"))?;
     let mut obj = decode_message(&raw, fields)?;
     if let Value::Object(o) = &mut obj {
@@ -147,6 +151,49 @@ fn is_empty_value(v: &Value) -> bool {
     }
 }
 
+/// A meta/v1 Time (RFC 3339, seconds) or MicroTime (microseconds); `null` for zero.
+fn time(buf: &[u8], micro: bool) -> Result<Value, String> {
+    let t = decode_message(buf, schema::TIME)?;
+    let secs = t.get("seconds").and_then(Value::as_i64).unwrap_or(0);
+    let nanos = t.get("nanos").and_then(Value::as_i64).unwrap_or(0);
+    if secs == 0 && nanos == 0 {
+        return Ok(Value::Null);
+    }
+    let ts = time::OffsetDateTime::from_unix_timestamp(secs).map_err(|e| e.to_string())?;
+    let base = ts
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| e.to_string())?;
+    Ok(Value::String(match micro {
+        true => format!("{}.{:06}Z", base.trim_end_matches('Z'), nanos / 1000),
+        false => base,
+    }))
+}
+
+/// One entry of a protobuf map, as `[key, value]`.
+fn map_entry(buf: &[u8], value: Ty) -> Result<Value, String> {
+    let entry_fields = [
+        Field {
+            num: 1,
+            name: "key",
+            ty: Ty::Str,
+            repeated: false,
+        },
+        Field {
+            num: 2,
+            name: "value",
+            ty: value,
+            repeated: false,
+        },
+    ];
+    let e = decode_message(buf, &entry_fields)?;
+    Ok(Value::Array(vec![
+        e.get("key")
+            .cloned()
+            .unwrap_or(Value::String(String::new())),
+        e.get("value").cloned().unwrap_or(Value::Null),
+    ]))
+}
+
 fn decode_value(r: &mut Reader<'_>, wire: u64, ty: &Ty) -> Result<Value, String> {
     let text = |b: &[u8]| {
         String::from_utf8(b.to_vec()).map_err(|_| "string field is not UTF-8".to_owned())
@@ -163,63 +210,18 @@ fn decode_value(r: &mut Reader<'_>, wire: u64, ty: &Ty) -> Result<Value, String>
             })
         }
         Ty::Bool => Value::Bool(r.varint()? != 0),
-        Ty::Time | Ty::MicroTime => {
-            let t = decode_message(r.bytes()?, schema::TIME)?;
-            let secs = t.get("seconds").and_then(Value::as_i64).unwrap_or(0);
-            let nanos = t.get("nanos").and_then(Value::as_i64).unwrap_or(0);
-            if secs == 0 && nanos == 0 {
-                return Ok(Value::Null);
-            }
-            let ts = time::OffsetDateTime::from_unix_timestamp(secs).map_err(|e| e.to_string())?;
-            let base = ts
-                .format(&time::format_description::well_known::Rfc3339)
-                .map_err(|e| e.to_string())?;
-            if matches!(ty, Ty::MicroTime) {
-                Value::String(format!(
-                    "{}.{:06}Z",
-                    base.trim_end_matches('Z'),
-                    nanos / 1000
-                ))
-            } else {
-                Value::String(base)
-            }
-        }
+        Ty::Time => time(r.bytes()?, false)?,
+        Ty::MicroTime => time(r.bytes()?, true)?,
         Ty::Quantity => decode_message(r.bytes()?, schema::QUANTITY)?
             .get("string")
             .cloned()
             .unwrap_or(Value::Null),
         Ty::Msg(fields) => decode_message(r.bytes()?, fields)?,
-        Ty::MapStr | Ty::MapBytes | Ty::MapMsg(_) | Ty::MapExtra | Ty::MapQuantity => {
-            let value_ty = match ty {
-                Ty::MapQuantity => Ty::Quantity,
-                Ty::MapStr => Ty::Str,
-                Ty::MapBytes => Ty::Bytes,
-                Ty::MapMsg(f) => Ty::Msg(f),
-                Ty::MapExtra => Ty::ExtraValue,
-                _ => unreachable!("matched map types above"),
-            };
-            let entry_fields = [
-                Field {
-                    num: 1,
-                    name: "key",
-                    ty: Ty::Str,
-                    repeated: false,
-                },
-                Field {
-                    num: 2,
-                    name: "value",
-                    ty: value_ty,
-                    repeated: false,
-                },
-            ];
-            let e = decode_message(r.bytes()?, &entry_fields)?;
-            Value::Array(vec![
-                e.get("key")
-                    .cloned()
-                    .unwrap_or(Value::String(String::new())),
-                e.get("value").cloned().unwrap_or(Value::Null),
-            ])
-        }
+        Ty::MapStr => map_entry(r.bytes()?, Ty::Str)?,
+        Ty::MapBytes => map_entry(r.bytes()?, Ty::Bytes)?,
+        Ty::MapMsg(fields) => map_entry(r.bytes()?, Ty::Msg(fields))?,
+        Ty::MapExtra => map_entry(r.bytes()?, Ty::ExtraValue)?,
+        Ty::MapQuantity => map_entry(r.bytes()?, Ty::Quantity)?,
         Ty::ExtraValue => {
             let m = decode_message(r.bytes()?, schema::EXTRA_VALUE)?;
             m.get("items").cloned().unwrap_or(Value::Array(vec![]))

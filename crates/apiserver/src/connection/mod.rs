@@ -8,6 +8,8 @@
 //! reading, would otherwise hold it forever). Knows nothing of what a request means: it
 //! calls `handle` for each.
 
+mod counted;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -21,9 +23,10 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
+use self::counted::Counted;
 use crate::response::Body;
 
 /// The protocol a connection speaks, from ALPN.
@@ -156,7 +159,7 @@ async fn watch(protocol: Protocol, read: &AtomicU64, streams: &Streams) -> Endin
 
 /// The streams open on a connection: how many, since when none is, and since when each
 /// response waits for the client to take what it was handed.
-struct Streams {
+pub(super) struct Streams {
     state: Mutex<StreamsState>,
     /// Told when something starts to wait on the client while nothing did.
     started_waiting: tokio::sync::Notify,
@@ -305,74 +308,6 @@ impl hyper::body::Body for Delivered {
 
     fn size_hint(&self) -> hyper::body::SizeHint {
         self.inner.size_hint()
-    }
-}
-
-/// An I/O stream that counts the bytes read from it and notes since when writes block.
-struct Counted<I> {
-    inner: I,
-    read: Arc<AtomicU64>,
-    streams: Arc<Streams>,
-}
-
-impl<I> Counted<I> {
-    /// Notes whether a write went through or blocked, and passes its result on.
-    fn wrote<T>(&self, polled: Poll<T>) -> Poll<T> {
-        let blocked = polled.is_pending();
-        self.streams.update(|state| match blocked {
-            true => {
-                state.write_blocked_since.get_or_insert_with(Instant::now);
-            }
-            false => state.write_blocked_since = None,
-        });
-        polled
-    }
-}
-
-impl<I: AsyncRead + Unpin> AsyncRead for Counted<I> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        let n = buf.filled().len().saturating_sub(before) as u64;
-        self.read.fetch_add(n, Ordering::Relaxed);
-        polled
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.wrote(polled)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let polled = Pin::new(&mut self.inner).poll_flush(cx);
-        self.wrote(polled)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.wrote(polled)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
     }
 }
 

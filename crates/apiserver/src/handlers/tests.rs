@@ -1,0 +1,179 @@
+//! The handlers driven directly — no connection, no TLS, no routing — over a real SQLite
+//! store in a temporary directory and the watch cache.
+
+use std::sync::Arc;
+
+use kubeboot_api::clock::SystemClock;
+use kubeboot_store::sqlite::SqliteStore;
+use serde_json::json;
+
+use super::*;
+use crate::authn::{AUTHENTICATED, UserInfo};
+use crate::authz::{MASTERS, Mode};
+use crate::registry::{Kind, by_kind};
+
+async fn handlers() -> (Handlers, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
+    let cache = WatchCache::start(store.clone(), 1000).await.unwrap();
+    let authz = Arc::new(Authorizer::new(vec![Mode::Rbac]));
+    let h = Handlers::new(store, cache, authz, Arc::new(SystemClock));
+    let ns = json!({"metadata": {"name": "default"}});
+    h.create(
+        by_kind(Kind::Namespace),
+        "",
+        ns,
+        &Query::default(),
+        &admin(),
+    )
+    .await
+    .unwrap();
+    (h, dir)
+}
+
+fn admin() -> UserInfo {
+    UserInfo {
+        name: "admin".into(),
+        groups: vec![MASTERS.into(), AUTHENTICATED.into()],
+        ..Default::default()
+    }
+}
+
+fn rv(obj: &Value) -> i64 {
+    obj["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_created_object_is_stored_with_what_the_server_owns() {
+    let (h, _dir) = handlers().await;
+    let cm = by_kind(Kind::ConfigMap);
+    let sent = json!({"metadata": {"name": "a", "generation": 3}, "data": {"k": "v"}});
+    let made = h
+        .create(cm, "default", sent, &Query::default(), &admin())
+        .await
+        .unwrap();
+    assert_eq!(made["kind"], "ConfigMap");
+    assert_eq!(made["metadata"]["namespace"], "default");
+    assert!(
+        made["metadata"]["uid"]
+            .as_str()
+            .is_some_and(|u| u.len() == 36)
+    );
+    assert!(made["metadata"]["creationTimestamp"].is_string());
+    let stored = h.object(cm, "default", "a").await.unwrap().unwrap();
+    assert_eq!(rv(&stored), rv(&made));
+    assert_eq!(stored["data"], json!({"k": "v"}));
+}
+
+#[tokio::test]
+async fn an_update_at_a_stale_version_conflicts_and_changes_nothing() {
+    let (h, _dir) = handlers().await;
+    let cm = by_kind(Kind::ConfigMap);
+    let q = Query::default();
+    let made = h
+        .create(
+            cm,
+            "default",
+            json!({"metadata": {"name": "a"}}),
+            &q,
+            &admin(),
+        )
+        .await
+        .unwrap();
+    let mut first = made.clone();
+    first["data"] = json!({"k": "1"});
+    let updated = h
+        .update(cm, "default", "a", "", Update::Replace(first), &q, &admin())
+        .await
+        .unwrap();
+    assert!(rv(&updated) > rv(&made));
+    let mut stale = made;
+    stale["data"] = json!({"k": "2"});
+    let refused = h
+        .update(cm, "default", "a", "", Update::Replace(stale), &q, &admin())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, 409);
+    let stored = h.object(cm, "default", "a").await.unwrap().unwrap();
+    assert_eq!(stored["data"], json!({"k": "1"}));
+}
+
+#[tokio::test]
+async fn a_dry_run_patch_answers_with_the_stored_version_and_writes_nothing() {
+    let (h, _dir) = handlers().await;
+    let cm = by_kind(Kind::ConfigMap);
+    let sent = json!({"metadata": {"name": "a"}, "data": {"k": "1"}});
+    let made = h
+        .create(cm, "default", sent, &Query::default(), &admin())
+        .await
+        .unwrap();
+    let dry = Query::from([("dryRun".to_owned(), "All".to_owned())]);
+    let patch = Update::Patch(
+        PatchType::Merge,
+        Bytes::from_static(br#"{"data":{"k":"2"}}"#),
+    );
+    let answered = h
+        .update(cm, "default", "a", "", patch, &dry, &admin())
+        .await
+        .unwrap();
+    assert_eq!(answered["data"]["k"], "2");
+    assert_eq!(rv(&answered), rv(&made));
+    let stored = h.object(cm, "default", "a").await.unwrap().unwrap();
+    assert_eq!(stored["data"]["k"], "1");
+}
+
+#[tokio::test]
+async fn nothing_is_created_in_a_namespace_that_does_not_exist() {
+    let (h, _dir) = handlers().await;
+    let secrets = by_kind(Kind::Secret);
+    let sent = json!({"metadata": {"name": "s"}});
+    let refused = h
+        .create(secrets, "nowhere", sent, &Query::default(), &admin())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, 404);
+    assert!(h.object(secrets, "nowhere", "s").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_status_subresource_changes_only_the_status() {
+    let (h, _dir) = handlers().await;
+    let node = by_kind(Kind::Node);
+    let q = Query::default();
+    let sent = json!({"metadata": {"name": "n"}, "spec": {"unschedulable": false}});
+    h.create(node, "", sent, &q, &admin()).await.unwrap();
+    let sent = json!({"metadata": {"name": "n"}, "spec": {"unschedulable": true}, "status": {"phase": "Running"}});
+    let updated = h
+        .update(
+            node,
+            "",
+            "n",
+            "status",
+            Update::Replace(sent.clone()),
+            &q,
+            &admin(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated["status"]["phase"], "Running");
+    assert_eq!(updated["spec"]["unschedulable"], false);
+    let mut spec_change = sent;
+    spec_change["status"] = json!({"phase": "Pending"});
+    let updated = h
+        .update(
+            node,
+            "",
+            "n",
+            "",
+            Update::Replace(spec_change),
+            &q,
+            &admin(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated["spec"]["unschedulable"], true);
+    assert_eq!(updated["status"]["phase"], "Running", "the status kept");
+}

@@ -1,0 +1,64 @@
+//! core/v1 ConfigMap (`pkg/registry/core/configmap/strategy.go`): namespaced data with no
+//! status and nothing the server sets.
+
+use std::time::SystemTime;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kubeboot_api::TableColumn;
+use serde_json::{Value, json};
+
+use super::columns::{AGE, NAME, name_and_age};
+use super::strategy::Strategy;
+use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
+use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f};
+
+/// The resource.
+pub(super) static CONFIGMAPS: ResourceDef = ResourceDef {
+    kind_id: Kind::ConfigMap,
+    group: "",
+    version: "v1",
+    kind: "ConfigMap",
+    plural: "configmaps",
+    short_names: &["cm"],
+    namespaced: true,
+    storage: "configmaps",
+    subresources: &[],
+    field_selectors: &[],
+    name_rule: NameRule::Dns1123Subdomain,
+    normalize: normalize::<ConfigMap>,
+    schema: schema::<ConfigMap>,
+    patch_schema: &METADATA_PATCH,
+    protobuf: Some(PROTOBUF),
+    strategy: &ConfigMapStrategy,
+};
+
+#[derive(Debug)]
+struct ConfigMapStrategy;
+
+impl Strategy for ConfigMapStrategy {
+    fn columns(&self) -> Vec<TableColumn> {
+        vec![
+            NAME,
+            TableColumn::integer("Data", "The number of entries in the data"),
+            AGE,
+        ]
+    }
+
+    fn cells(&self, obj: &Value, now: SystemTime) -> Vec<Value> {
+        let (name, age) = name_and_age(obj, now);
+        let entries = |field: &str| {
+            obj.get(field)
+                .and_then(Value::as_object)
+                .map_or(0, |m| m.len())
+        };
+        vec![name, json!(entries("data") + entries("binaryData")), age]
+    }
+}
+
+/// core/v1 ConfigMap.
+static PROTOBUF: &[Pb] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "data", Ty::MapStr),
+    f(3, "binaryData", Ty::MapBytes),
+    f(4, "immutable", Ty::Bool),
+];

@@ -1,0 +1,87 @@
+//! coordination.k8s.io/v1 Lease (`pkg/registry/coordination/lease/strategy.go`): a node
+//! may write only its own Lease (NodeRestriction); the controllers' leader election uses
+//! them too.
+
+use std::time::SystemTime;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kubeboot_api::{Status, TableColumn};
+use serde_json::{Value, json};
+
+use super::columns::{AGE, NAME, name_and_age, str_at};
+use super::strategy::{Admission, Admitted, Change, Strategy};
+use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
+use crate::authz::node_name;
+use crate::object::meta_str;
+use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f};
+
+/// The resource.
+pub(super) static LEASES: ResourceDef = ResourceDef {
+    kind_id: Kind::Lease,
+    group: "coordination.k8s.io",
+    version: "v1",
+    kind: "Lease",
+    plural: "leases",
+    short_names: &[],
+    namespaced: true,
+    storage: "leases",
+    subresources: &[],
+    field_selectors: &[],
+    name_rule: NameRule::Dns1123Subdomain,
+    normalize: normalize::<Lease>,
+    schema: schema::<Lease>,
+    patch_schema: &METADATA_PATCH,
+    protobuf: Some(PROTOBUF),
+    strategy: &LeaseStrategy,
+};
+
+#[derive(Debug)]
+struct LeaseStrategy;
+
+impl Strategy for LeaseStrategy {
+    fn prepare_create(&self, def: &ResourceDef, obj: &mut Value, adm: &Admission) -> Admitted {
+        let name = meta_str(obj, "name");
+        match node_name(adm.user) {
+            Some(node) if node != name => Err(Status::forbidden(
+                Some(def.subject(name)),
+                &format!("node {node:?} is not allowed to modify lease {name:?}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn prepare_update(&self, def: &ResourceDef, c: Change<'_>) -> Admitted {
+        let Change { old, adm, .. } = c;
+        super::node::only_its_own(def, old, adm)
+    }
+
+    fn columns(&self) -> Vec<TableColumn> {
+        vec![
+            NAME,
+            TableColumn::text("Holder", "Holder identity of the lease"),
+            AGE,
+        ]
+    }
+
+    fn cells(&self, obj: &Value, now: SystemTime) -> Vec<Value> {
+        let (name, age) = name_and_age(obj, now);
+        vec![name, json!(str_at(obj, &["spec", "holderIdentity"])), age]
+    }
+}
+
+/// coordination/v1 Lease.
+static PROTOBUF: &[Pb] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "spec", Ty::Msg(LEASE_SPEC)),
+];
+
+/// coordination/v1 LeaseSpec.
+static LEASE_SPEC: &[Pb] = &[
+    f(1, "holderIdentity", Ty::Str),
+    f(2, "leaseDurationSeconds", Ty::I32),
+    f(3, "acquireTime", Ty::MicroTime),
+    f(4, "renewTime", Ty::MicroTime),
+    f(5, "leaseTransitions", Ty::I32),
+    f(6, "strategy", Ty::Str),
+    f(7, "preferredHolder", Ty::Str),
+];

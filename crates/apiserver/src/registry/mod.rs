@@ -1,0 +1,314 @@
+//! The served resources, each described once, in a file of its own: where it lives in the
+//! API and in storage, its names, scope, subresources and field selectors, its typed and
+//! protobuf schemas, its patch tags, and its `Strategy` (defaulting, admission, validation,
+//! table columns). The handlers are generic over these descriptions. Adding a resource is a
+//! file here and a line in [`RESOURCES`].
+
+mod columns;
+mod configmap;
+mod csr;
+mod lease;
+mod namespace;
+mod node;
+mod rolebindings;
+mod roles;
+mod secret;
+pub mod strategy;
+
+use serde_json::Value;
+
+pub use self::csr::validate_signer_name;
+use self::strategy::Strategy;
+use crate::patch::strategic::{Field, Schema, Strategy as Merge};
+use crate::protobuf::schema::Field as ProtobufField;
+
+/// The kinds this server stores; `strategy` and `tables` match on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// core/v1 Namespace.
+    Namespace,
+    /// core/v1 Secret.
+    Secret,
+    /// core/v1 ConfigMap.
+    ConfigMap,
+    /// core/v1 Node.
+    Node,
+    /// coordination.k8s.io/v1 Lease.
+    Lease,
+    /// certificates.k8s.io CertificateSigningRequest.
+    Csr,
+    /// rbac Role.
+    Role,
+    /// rbac RoleBinding.
+    RoleBinding,
+    /// rbac ClusterRole.
+    ClusterRole,
+    /// rbac ClusterRoleBinding.
+    ClusterRoleBinding,
+}
+
+/// How an object's name is validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameRule {
+    /// DNS-1123 label (namespaces).
+    Dns1123Label,
+    /// DNS-1123 subdomain (most objects).
+    Dns1123Subdomain,
+    /// Any path segment (RBAC objects, CSRs).
+    PathSegment,
+}
+
+/// One served resource in one group-version.
+#[derive(Debug)]
+pub struct ResourceDef {
+    /// Which kind.
+    pub kind_id: Kind,
+    /// API group, empty for core.
+    pub group: &'static str,
+    /// API version.
+    pub version: &'static str,
+    /// Kind name.
+    pub kind: &'static str,
+    /// Plural resource name (URL segment).
+    pub plural: &'static str,
+    /// kubectl short names.
+    pub short_names: &'static [&'static str],
+    /// Namespaced or cluster-scoped.
+    pub namespaced: bool,
+    /// The resource segment of storage keys (kube-apiserver's: nodes are `minions`).
+    pub storage: &'static str,
+    /// Subresources served (`status`, `approval`).
+    pub subresources: &'static [&'static str],
+    /// Fields usable in field selectors besides `metadata.name`/`metadata.namespace`.
+    pub field_selectors: &'static [&'static str],
+    /// How names are validated.
+    pub name_rule: NameRule,
+    /// Round-trips an object through its typed form: drops unknown fields, checks types.
+    pub normalize: fn(Value) -> Result<Value, String>,
+    /// The JSON Schema (2020-12, with `$defs`) of the kind, for OpenAPI and `kubectl explain`.
+    pub schema: fn() -> Value,
+    /// How a strategic merge patch merges the kind's fields (its Go types' patch tags).
+    pub patch_schema: &'static Schema,
+    /// The protobuf field numbers of the kind, when typed clients may send it so.
+    pub protobuf: Option<&'static [ProtobufField]>,
+    /// How the kind behaves on create and update.
+    pub strategy: &'static dyn Strategy,
+}
+
+/// The verbs every stored resource serves.
+pub const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+impl ResourceDef {
+    /// `group/version`, or `version` for core.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_owned()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The storage key prefix of all objects (`/registry/<storage>/`).
+    pub fn prefix(&self) -> String {
+        format!("/registry/{}/", self.storage)
+    }
+
+    /// The storage key prefix of a namespace's objects, or of all when `ns` is empty.
+    pub fn ns_prefix(&self, ns: &str) -> String {
+        if self.namespaced && !ns.is_empty() {
+            format!("/registry/{}/{ns}/", self.storage)
+        } else {
+            self.prefix()
+        }
+    }
+
+    /// The storage key of one object.
+    pub fn key(&self, ns: &str, name: &str) -> String {
+        if self.namespaced {
+            format!("/registry/{}/{ns}/{name}", self.storage)
+        } else {
+            format!("/registry/{}/{name}", self.storage)
+        }
+    }
+
+    /// The singular name (`kubectl get` accepts it): the kind in lower case.
+    pub fn singular(&self) -> String {
+        self.kind.to_ascii_lowercase()
+    }
+
+    /// The resource and group, for error messages.
+    pub fn subject<'a>(&'a self, name: &'a str) -> kubeboot_api::status::Subject<'a> {
+        kubeboot_api::status::Subject {
+            resource: self.plural,
+            group: self.group,
+            name,
+        }
+    }
+}
+
+pub(crate) fn schema<T: schemars::JsonSchema>() -> Value {
+    serde_json::to_value(schemars::schema_for!(T)).unwrap_or_default()
+}
+
+pub(crate) fn normalize<T: serde::de::DeserializeOwned + serde::Serialize>(
+    v: Value,
+) -> Result<Value, String> {
+    let typed: T = serde_json::from_value(v).map_err(|e| e.to_string())?;
+    serde_json::to_value(typed).map_err(|e| e.to_string())
+}
+
+/// Every stored resource the server serves, in discovery order: one line each.
+pub static RESOURCES: &[&ResourceDef] = &[
+    &namespace::NAMESPACES,
+    &secret::SECRETS,
+    &configmap::CONFIGMAPS,
+    &node::NODES,
+    &lease::LEASES,
+    &csr::CSRS,
+    &csr::CSRS_V1BETA1,
+    &roles::CLUSTER_ROLES,
+    &rolebindings::CLUSTER_ROLE_BINDINGS,
+    &roles::ROLES,
+    &rolebindings::ROLE_BINDINGS,
+];
+
+/// ObjectMeta's patch tags: `ownerReferences` merged by `uid`, `finalizers` as a set.
+pub(crate) static OBJECT_META_PATCH: Schema = Schema {
+    fields: &[
+        ("ownerReferences", Field::of(Merge::MergeByKey("uid"))),
+        ("finalizers", Field::of(Merge::Merge)),
+    ],
+};
+
+/// A kind whose only tagged fields are its metadata's (Secret, ConfigMap, Lease, CSR —
+/// its `status.conditions` has no patch strategy — and the RBAC kinds).
+pub(crate) static METADATA_PATCH: Schema = Schema {
+    fields: &[(
+        "metadata",
+        Field::nested(Merge::Untagged, &OBJECT_META_PATCH),
+    )],
+};
+
+pub(crate) static CONDITIONS_BY_TYPE: Schema = Schema {
+    fields: &[("conditions", Field::of(Merge::MergeByKey("type")))],
+};
+
+/// The create-only review resources (`verb create`, nothing stored).
+#[derive(Debug)]
+pub struct ReviewDef {
+    /// Group.
+    pub group: &'static str,
+    /// Version.
+    pub version: &'static str,
+    /// Plural.
+    pub plural: &'static str,
+    /// Kind.
+    pub kind: &'static str,
+    /// Its protobuf field numbers.
+    pub protobuf: &'static [ProtobufField],
+}
+
+/// The review resources.
+pub static REVIEWS: &[ReviewDef] = &[
+    ReviewDef {
+        group: "authorization.k8s.io",
+        version: "v1",
+        plural: "selfsubjectaccessreviews",
+        kind: "SelfSubjectAccessReview",
+        protobuf: crate::protobuf::schema::SELF_SUBJECT_ACCESS_REVIEW,
+    },
+    ReviewDef {
+        group: "authorization.k8s.io",
+        version: "v1",
+        plural: "subjectaccessreviews",
+        kind: "SubjectAccessReview",
+        protobuf: crate::protobuf::schema::SUBJECT_ACCESS_REVIEW,
+    },
+    ReviewDef {
+        group: "authorization.k8s.io",
+        version: "v1",
+        plural: "selfsubjectrulesreviews",
+        kind: "SelfSubjectRulesReview",
+        protobuf: crate::protobuf::schema::SELF_SUBJECT_RULES_REVIEW,
+    },
+    ReviewDef {
+        group: "authentication.k8s.io",
+        version: "v1",
+        plural: "selfsubjectreviews",
+        kind: "SelfSubjectReview",
+        protobuf: crate::protobuf::schema::SELF_SUBJECT_REVIEW,
+    },
+    // kubectl 1.27 asks the beta and alpha versions for `auth whoami`.
+    ReviewDef {
+        group: "authentication.k8s.io",
+        version: "v1beta1",
+        plural: "selfsubjectreviews",
+        kind: "SelfSubjectReview",
+        protobuf: crate::protobuf::schema::SELF_SUBJECT_REVIEW,
+    },
+    ReviewDef {
+        group: "authentication.k8s.io",
+        version: "v1alpha1",
+        plural: "selfsubjectreviews",
+        kind: "SelfSubjectReview",
+        protobuf: crate::protobuf::schema::SELF_SUBJECT_REVIEW,
+    },
+];
+
+/// Finds a stored resource by group, version and plural.
+pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {
+    RESOURCES
+        .iter()
+        .copied()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+/// Finds the preferred (first) version of a resource by kind.
+pub fn by_kind(kind: Kind) -> &'static ResourceDef {
+    RESOURCES
+        .iter()
+        .copied()
+        .find(|r| r.kind_id == kind)
+        .expect("every Kind has a ResourceDef")
+}
+
+/// The protobuf schema of a kind a client sends (`apiVersion` and `kind` of its envelope).
+pub fn protobuf_schema(api_version: &str, kind: &str) -> Option<&'static [ProtobufField]> {
+    use crate::protobuf::schema as pb;
+    let stored = RESOURCES
+        .iter()
+        .find(|r| r.kind == kind && r.api_version() == api_version)
+        .and_then(|r| r.protobuf);
+    let review = REVIEWS
+        .iter()
+        .find(|r| r.kind == kind && format!("{}/{}", r.group, r.version) == api_version)
+        .map(|r| r.protobuf);
+    let delete_options = matches!(api_version, "v1" | "meta.k8s.io/v1") && kind == "DeleteOptions";
+    stored
+        .or(review)
+        .or(delete_options.then_some(pb::DELETE_OPTIONS))
+}
+
+/// The group-versions served, in discovery order: `(group, version)`.
+pub fn group_versions() -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    let all = RESOURCES
+        .iter()
+        .map(|r| (r.group, r.version))
+        .chain(REVIEWS.iter().map(|r| (r.group, r.version)));
+    for gv in all {
+        if !out.contains(&gv) {
+            out.push(gv);
+        }
+    }
+    out
+}

@@ -1,0 +1,97 @@
+//! core/v1 Namespace (`pkg/registry/core/namespace/strategy.go`): cluster-scoped, named
+//! as a DNS label, its status set Active on create and changed only through `status`;
+//! NamespaceLifecycle and the cascade on delete are the handlers' (`handlers::namespaces`).
+
+use std::time::SystemTime;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kubeboot_api::TableColumn;
+use serde_json::{Value, json};
+
+use super::columns::{AGE, NAME, name_and_age, str_at};
+use super::strategy::{Admission, Admitted, Strategy};
+use super::{Kind, NameRule, ResourceDef, normalize, schema};
+use crate::patch::strategic::{Field, Schema as PatchSchema, Strategy as Merge};
+use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f, rep};
+
+/// The resource.
+pub(super) static NAMESPACES: ResourceDef = ResourceDef {
+    kind_id: Kind::Namespace,
+    group: "",
+    version: "v1",
+    kind: "Namespace",
+    plural: "namespaces",
+    short_names: &["ns"],
+    namespaced: false,
+    storage: "namespaces",
+    subresources: &["status"],
+    field_selectors: &["status.phase"],
+    name_rule: NameRule::Dns1123Label,
+    normalize: normalize::<Namespace>,
+    schema: schema::<Namespace>,
+    patch_schema: &PATCH,
+    protobuf: Some(PROTOBUF),
+    strategy: &NamespaceStrategy,
+};
+
+#[derive(Debug)]
+struct NamespaceStrategy;
+
+impl Strategy for NamespaceStrategy {
+    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value, _adm: &Admission) -> Admitted {
+        obj["status"] = json!({"phase": "Active"});
+        Ok(())
+    }
+
+    fn columns(&self) -> Vec<TableColumn> {
+        vec![
+            NAME,
+            TableColumn::text("Status", "The status of the namespace"),
+            AGE,
+        ]
+    }
+
+    fn cells(&self, obj: &Value, now: SystemTime) -> Vec<Value> {
+        let (name, age) = name_and_age(obj, now);
+        vec![name, json!(str_at(obj, &["status", "phase"])), age]
+    }
+}
+
+/// `status.conditions` merged by `type`.
+static PATCH: PatchSchema = PatchSchema {
+    fields: &[
+        (
+            "metadata",
+            Field::nested(Merge::Untagged, &super::OBJECT_META_PATCH),
+        ),
+        (
+            "status",
+            Field::nested(Merge::Untagged, &super::CONDITIONS_BY_TYPE),
+        ),
+    ],
+};
+
+/// core/v1 Namespace.
+static PROTOBUF: &[Pb] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "spec", Ty::Msg(NAMESPACE_SPEC)),
+    f(3, "status", Ty::Msg(NAMESPACE_STATUS)),
+];
+
+/// core/v1 NamespaceSpec.
+static NAMESPACE_SPEC: &[Pb] = &[rep(1, "finalizers", Ty::Str)];
+
+/// core/v1 NamespaceStatus.
+static NAMESPACE_STATUS: &[Pb] = &[
+    f(1, "phase", Ty::Str),
+    rep(2, "conditions", Ty::Msg(NAMESPACE_CONDITION)),
+];
+
+/// core/v1 NamespaceCondition.
+static NAMESPACE_CONDITION: &[Pb] = &[
+    f(1, "type", Ty::Str),
+    f(2, "status", Ty::Str),
+    f(4, "lastTransitionTime", Ty::Time),
+    f(5, "reason", Ty::Str),
+    f(6, "message", Ty::Str),
+];

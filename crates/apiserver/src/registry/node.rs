@@ -1,0 +1,294 @@
+//! core/v1 Node (`pkg/registry/core/node/strategy.go`): cluster-scoped, its status changed
+//! through `status`; NodeRestriction lets a node write only its own Node, and not the
+//! labels and taints that steer workloads to it (`admission::node_restriction`).
+
+use std::time::SystemTime;
+
+use k8s_openapi::api::core::v1::Node;
+use kubeboot_api::{Status, TableColumn};
+use serde_json::{Value, json};
+
+use super::columns::{AGE, NAME, name_and_age, non_empty, str_at};
+use super::strategy::{Admission, Admitted, Change, Strategy};
+use super::{Kind, NameRule, ResourceDef, normalize, schema};
+use crate::admission::node_restriction;
+use crate::authz::node_name;
+use crate::object::meta_str;
+use crate::patch::strategic::{Field, Schema as PatchSchema, Strategy as Merge};
+use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f, rep};
+
+/// The resource.
+pub(super) static NODES: ResourceDef = ResourceDef {
+    kind_id: Kind::Node,
+    group: "",
+    version: "v1",
+    kind: "Node",
+    plural: "nodes",
+    short_names: &["no"],
+    namespaced: false,
+    storage: "minions",
+    subresources: &["status"],
+    field_selectors: &["spec.unschedulable"],
+    name_rule: NameRule::Dns1123Subdomain,
+    normalize: normalize::<Node>,
+    schema: schema::<Node>,
+    patch_schema: &PATCH,
+    protobuf: Some(PROTOBUF),
+    strategy: &NodeStrategy,
+};
+
+#[derive(Debug)]
+struct NodeStrategy;
+
+impl Strategy for NodeStrategy {
+    fn prepare_create(&self, def: &ResourceDef, obj: &mut Value, adm: &Admission) -> Admitted {
+        let name = meta_str(obj, "name");
+        let Some(node) = node_name(adm.user) else {
+            return Ok(());
+        };
+        let denial = match node == name {
+            true => node_restriction::node_write_denial(node, obj, None),
+            false => Some(format!(
+                "node {node:?} is not allowed to modify node {name:?}"
+            )),
+        };
+        match denial {
+            Some(denial) => Err(Status::forbidden(Some(def.subject(name)), &denial)),
+            None => Ok(()),
+        }
+    }
+
+    fn prepare_update(&self, def: &ResourceDef, c: Change<'_>) -> Admitted {
+        let Change { old, adm, .. } = c;
+        only_its_own(def, old, adm)
+    }
+
+    fn admit_update(&self, def: &ResourceDef, c: &Change<'_>) -> Admitted {
+        let (new, old, adm) = (&*c.new, c.old, c.adm);
+        // A node's write of its own Node, through the object or its status.
+        let Some(node) = node_name(adm.user) else {
+            return Ok(());
+        };
+        match node_restriction::node_write_denial(node, new, Some(old)) {
+            Some(denial) => Err(Status::forbidden(
+                Some(def.subject(meta_str(old, "name"))),
+                &denial,
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn columns(&self) -> Vec<TableColumn> {
+        let t = TableColumn::text;
+        vec![
+            NAME,
+            t("Status", "The status of the node"),
+            t("Roles", "The roles of the node"),
+            AGE,
+            t("Version", "Kubelet Version reported by the node."),
+            t("Internal-IP", "List of internal IPs for the node.").wide(),
+            t("External-IP", "List of external IPs for the node.").wide(),
+            t("OS-Image", "OS image reported by the node.").wide(),
+            t("Kernel-Version", "Kernel version reported by the node.").wide(),
+            t(
+                "Container-Runtime",
+                "Container runtime version reported by the node.",
+            )
+            .wide(),
+        ]
+    }
+
+    fn cells(&self, obj: &Value, now: SystemTime) -> Vec<Value> {
+        let (name, age) = name_and_age(obj, now);
+        node_cells(obj, name, age)
+    }
+}
+
+/// A node may change only its own Node or Lease (the rest of NodeRestriction is in
+/// `admit_update`).
+pub(super) fn only_its_own(def: &ResourceDef, old: &Value, adm: &Admission) -> Result<(), Status> {
+    let name = meta_str(old, "name");
+    match node_name(adm.user) {
+        Some(node) if node != name => Err(Status::forbidden(
+            Some(def.subject(name)),
+            &format!("node {node:?} may not modify {name:?}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `spec.podCIDRs` a set; `status.conditions` and `status.addresses` merged by `type`.
+/// `spec.taints` has no strategy: a patch replaces the list.
+static PATCH: PatchSchema = PatchSchema {
+    fields: &[
+        (
+            "metadata",
+            Field::nested(Merge::Untagged, &super::OBJECT_META_PATCH),
+        ),
+        ("spec", Field::nested(Merge::Untagged, &SPEC_PATCH)),
+        ("status", Field::nested(Merge::Untagged, &STATUS_PATCH)),
+    ],
+};
+
+static SPEC_PATCH: PatchSchema = PatchSchema {
+    fields: &[("podCIDRs", Field::of(Merge::Merge))],
+};
+
+static STATUS_PATCH: PatchSchema = PatchSchema {
+    fields: &[
+        ("conditions", Field::of(Merge::MergeByKey("type"))),
+        ("addresses", Field::of(Merge::MergeByKey("type"))),
+    ],
+};
+
+fn node_cells(obj: &Value, name: Value, age: Value) -> Vec<Value> {
+    let ready = obj
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
+        .and_then(|c| c.get("status").and_then(Value::as_str));
+    let mut status = match ready {
+        Some("True") => "Ready".to_owned(),
+        _ => "NotReady".to_owned(),
+    };
+    if obj.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
+        status.push_str(",SchedulingDisabled");
+    }
+    let mut roles: Vec<String> = obj
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, _)| {
+            k.strip_prefix("node-role.kubernetes.io/")
+                .map(str::to_owned)
+        })
+        .collect();
+    roles.sort();
+    let roles = if roles.is_empty() {
+        "<none>".to_owned()
+    } else {
+        roles.join(",")
+    };
+    let addr = |t: &str| {
+        obj.pointer("/status/addresses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .find(|a| a.get("type").and_then(Value::as_str) == Some(t))
+            .and_then(|a| a.get("address").and_then(Value::as_str))
+            .unwrap_or("<none>")
+            .to_owned()
+    };
+    let info = |f: &str| json!(non_empty(str_at(obj, &["status", "nodeInfo", f])));
+    vec![
+        name,
+        json!(status),
+        json!(roles),
+        age,
+        json!(str_at(obj, &["status", "nodeInfo", "kubeletVersion"])),
+        json!(addr("InternalIP")),
+        json!(addr("ExternalIP")),
+        info("osImage"),
+        info("kernelVersion"),
+        info("containerRuntimeVersion"),
+    ]
+}
+
+/// core/v1 Node.
+static PROTOBUF: &[Pb] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "spec", Ty::Msg(NODE_SPEC)),
+    f(3, "status", Ty::Msg(NODE_STATUS)),
+];
+
+/// core/v1 NodeSpec (without the deprecated configSource).
+static NODE_SPEC: &[Pb] = &[
+    f(1, "podCIDR", Ty::Str),
+    f(2, "externalID", Ty::Str),
+    f(3, "providerID", Ty::Str),
+    f(4, "unschedulable", Ty::Bool),
+    rep(5, "taints", Ty::Msg(TAINT)),
+    rep(7, "podCIDRs", Ty::Str),
+];
+
+/// core/v1 NodeStatus (without images and the deprecated config).
+static NODE_STATUS: &[Pb] = &[
+    f(1, "capacity", Ty::MapQuantity),
+    f(2, "allocatable", Ty::MapQuantity),
+    f(3, "phase", Ty::Str),
+    rep(4, "conditions", Ty::Msg(NODE_CONDITION)),
+    rep(5, "addresses", Ty::Msg(NODE_ADDRESS)),
+    f(6, "daemonEndpoints", Ty::Msg(NODE_DAEMON_ENDPOINTS)),
+    f(7, "nodeInfo", Ty::Msg(NODE_SYSTEM_INFO)),
+    rep(9, "volumesInUse", Ty::Str),
+    rep(10, "volumesAttached", Ty::Msg(ATTACHED_VOLUME)),
+    rep(12, "runtimeHandlers", Ty::Msg(NODE_RUNTIME_HANDLER)),
+    f(13, "features", Ty::Msg(NODE_FEATURES)),
+    rep(14, "declaredFeatures", Ty::Str),
+];
+
+/// core/v1 NodeCondition.
+static NODE_CONDITION: &[Pb] = &[
+    f(1, "type", Ty::Str),
+    f(2, "status", Ty::Str),
+    f(3, "lastHeartbeatTime", Ty::Time),
+    f(4, "lastTransitionTime", Ty::Time),
+    f(5, "reason", Ty::Str),
+    f(6, "message", Ty::Str),
+];
+
+/// core/v1 NodeAddress.
+static NODE_ADDRESS: &[Pb] = &[f(1, "type", Ty::Str), f(2, "address", Ty::Str)];
+
+/// core/v1 NodeDaemonEndpoints.
+static NODE_DAEMON_ENDPOINTS: &[Pb] = &[f(1, "kubeletEndpoint", Ty::Msg(DAEMON_ENDPOINT))];
+
+/// core/v1 DaemonEndpoint (its JSON name really is `Port`).
+static DAEMON_ENDPOINT: &[Pb] = &[f(1, "Port", Ty::I32)];
+
+/// core/v1 NodeSystemInfo.
+static NODE_SYSTEM_INFO: &[Pb] = &[
+    f(1, "machineID", Ty::Str),
+    f(2, "systemUUID", Ty::Str),
+    f(3, "bootID", Ty::Str),
+    f(4, "kernelVersion", Ty::Str),
+    f(5, "osImage", Ty::Str),
+    f(6, "containerRuntimeVersion", Ty::Str),
+    f(7, "kubeletVersion", Ty::Str),
+    f(8, "kubeProxyVersion", Ty::Str),
+    f(9, "operatingSystem", Ty::Str),
+    f(10, "architecture", Ty::Str),
+    f(11, "swap", Ty::Msg(NODE_SWAP_STATUS)),
+];
+
+/// core/v1 NodeSwapStatus.
+static NODE_SWAP_STATUS: &[Pb] = &[f(1, "capacity", Ty::I64)];
+
+/// core/v1 AttachedVolume.
+static ATTACHED_VOLUME: &[Pb] = &[f(1, "name", Ty::Str), f(2, "devicePath", Ty::Str)];
+
+/// core/v1 NodeRuntimeHandler.
+static NODE_RUNTIME_HANDLER: &[Pb] = &[
+    f(1, "name", Ty::Str),
+    f(2, "features", Ty::Msg(NODE_RUNTIME_HANDLER_FEATURES)),
+];
+
+/// core/v1 NodeRuntimeHandlerFeatures.
+static NODE_RUNTIME_HANDLER_FEATURES: &[Pb] = &[
+    f(1, "recursiveReadOnlyMounts", Ty::Bool),
+    f(2, "userNamespaces", Ty::Bool),
+];
+
+/// core/v1 NodeFeatures.
+static NODE_FEATURES: &[Pb] = &[f(1, "supplementalGroupsPolicy", Ty::Bool)];
+
+/// core/v1 Taint.
+static TAINT: &[Pb] = &[
+    f(1, "key", Ty::Str),
+    f(2, "value", Ty::Str),
+    f(3, "effect", Ty::Str),
+    f(4, "timeAdded", Ty::Time),
+];

@@ -1,0 +1,165 @@
+//! How a kind behaves on create and update, as kube-apiserver's registry strategies define
+//! it: the `Strategy` each resource file implements (defaulting, admission, validation,
+//! table columns), and the update through a subresource that every kind shares.
+
+use std::fmt::Debug;
+use std::time::SystemTime;
+
+use kubeboot_api::{Status, StatusCause, TableColumn};
+use serde_json::Value;
+
+use super::ResourceDef;
+use crate::authn::UserInfo;
+use crate::authz::{Attributes, Authorizer, Decision};
+use crate::object::meta_str;
+
+/// What a strategy may consult: the requester, the time, and the authorizer.
+pub struct Admission<'a> {
+    /// Who is asking.
+    pub user: &'a UserInfo,
+    /// Now.
+    pub now: SystemTime,
+    /// The authorizer (RBAC escalation checks, CSR signer permissions).
+    pub authz: &'a Authorizer,
+}
+
+impl Admission<'_> {
+    /// Whether the requester may do `a`.
+    pub fn can(&self, a: &Attributes) -> bool {
+        matches!(self.authz.authorize(self.user, a), Decision::Allowed { .. })
+    }
+}
+
+/// An update a strategy prepares: the object the client sent (which becomes the result),
+/// the stored one, and who asks.
+pub struct Change<'a> {
+    /// What the client sent; what will be stored.
+    pub new: &'a mut Value,
+    /// What is stored.
+    pub old: &'a Value,
+    /// The requester, the time, the authorizer.
+    pub adm: &'a Admission<'a>,
+}
+
+/// What a strategy's admission step answers: nothing, or the refusal.
+pub type Admitted = Result<(), Status>;
+
+/// One kind's behaviour. Every step has the default of a kind with nothing special.
+pub trait Strategy: Debug + Sync {
+    /// Sets what the server owns on a new object and runs create-time admission.
+    fn prepare_create(&self, _def: &ResourceDef, _obj: &mut Value, _adm: &Admission) -> Admitted {
+        Ok(())
+    }
+
+    /// Runs update-time defaulting and admission on an update of the object itself (its
+    /// status already kept, for a kind with a status subresource).
+    fn prepare_update(&self, _def: &ResourceDef, _c: Change<'_>) -> Admitted {
+        Ok(())
+    }
+
+    /// Merges an update through subresource `sub` into `old`: by default the `status`
+    /// subresource replaces the status, and nothing else.
+    fn prepare_subresource(&self, def: &ResourceDef, sub: &str, c: Change<'_>) -> Admitted {
+        let Change { new, old, .. } = c;
+        match sub {
+            "status" => {
+                *new = with_status_of(old, new);
+                Ok(())
+            }
+            other => Err(Status::not_found(
+                def.subject(&format!("{}/{other}", meta_str(old, "name"))),
+            )),
+        }
+    }
+
+    /// Admission that looks at the result of any update, through the object or a
+    /// subresource (NodeRestriction on a Node).
+    fn admit_update(&self, _def: &ResourceDef, _c: &Change<'_>) -> Admitted {
+        Ok(())
+    }
+
+    /// Everything wrong with an object (after preparation), as `Invalid` causes; `old` is
+    /// the stored object on an update.
+    fn validate(&self, _def: &ResourceDef, _obj: &Value, _old: Option<&Value>) -> Vec<StatusCause> {
+        Vec::new()
+    }
+
+    /// The columns of `kubectl get`.
+    fn columns(&self) -> Vec<TableColumn>;
+
+    /// The cells of one object's row, one per column.
+    fn cells(&self, obj: &Value, now: SystemTime) -> Vec<Value>;
+}
+
+/// Merges what a client sent into an update of `old` through `subresource` (empty for the
+/// object itself) and runs the kind's update-time admission. `new` holds the client's
+/// object and becomes the result.
+pub fn prepare_update(
+    def: &ResourceDef,
+    new: &mut Value,
+    old: &Value,
+    subresource: &str,
+    adm: &Admission,
+) -> Admitted {
+    if subresource.is_empty() {
+        if def.subresources.contains(&"status") {
+            // The status changes only through its subresource.
+            keep_status(new, old);
+        }
+        def.strategy.prepare_update(def, Change { new, old, adm })?;
+    } else {
+        let change = Change {
+            new: &mut *new,
+            old,
+            adm,
+        };
+        def.strategy.prepare_subresource(def, subresource, change)?;
+    }
+    def.strategy.admit_update(def, &Change { new, old, adm })
+}
+
+/// `old` with the status `sent` carries, and the metadata a client may change.
+pub fn with_status_of(old: &Value, sent: &Value) -> Value {
+    let mut merged = old.clone();
+    match sent.get("status") {
+        Some(s) => merged["status"] = s.clone(),
+        None => {
+            if let Some(o) = merged.as_object_mut() {
+                o.remove("status");
+            }
+        }
+    }
+    carry_metadata_from(&mut merged, sent);
+    merged
+}
+
+/// The stored status, whatever `new` says.
+fn keep_status(new: &mut Value, old: &Value) {
+    match old.get("status") {
+        Some(s) => new["status"] = s.clone(),
+        None => {
+            if let Some(o) = new.as_object_mut() {
+                o.remove("status");
+            }
+        }
+    }
+}
+
+/// The metadata a client may change with any update: labels, annotations, and the
+/// resourceVersion it expects.
+pub fn carry_metadata_from(merged: &mut Value, sent: &Value) {
+    let Some(sent_meta) = sent.get("metadata").and_then(Value::as_object) else {
+        return;
+    };
+    let meta = crate::object::meta_mut(merged);
+    for k in ["resourceVersion", "labels", "annotations"] {
+        match sent_meta.get(k) {
+            Some(v) => {
+                meta.insert(k.into(), v.clone());
+            }
+            None => {
+                meta.remove(k);
+            }
+        }
+    }
+}
