@@ -123,7 +123,8 @@ pub struct WatchOptions {
     pub start: WatchStart,
     /// `allowWatchBookmarks=true`.
     pub bookmarks: bool,
-    /// `sendInitialEvents=true`: a streaming list, whose initial events end with a bookmark.
+    /// `sendInitialEvents=true` with bookmarks: a streaming list, whose initial events end
+    /// with a bookmark.
     pub streaming_list: bool,
     /// How long it runs.
     pub timeout: Duration,
@@ -153,7 +154,9 @@ impl WatchOptions {
         Ok(Self {
             start,
             bookmarks,
-            streaming_list: send_initial_events == Some(true),
+            // kube-apiserver's `isListWatchRequest`: the initial events end with a bookmark
+            // only for a watch that takes bookmarks.
+            streaming_list: send_initial_events == Some(true) && bookmarks,
             timeout: watch_timeout(q),
         })
     }
@@ -209,19 +212,11 @@ fn validate_watch(q: &Query, send_initial_events: Option<bool>) -> Result<(), St
         .get("resourceVersionMatch")
         .map(String::as_str)
         .unwrap_or_default();
-    if send_initial_events.is_some() {
-        if m != "NotOlderThan" {
-            causes.push(forbidden(
-                "resourceVersionMatch",
-                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-            ));
-        }
-        if send_initial_events == Some(true) && !is_true(q.get("allowWatchBookmarks")) {
-            causes.push(forbidden(
-                "allowWatchBookmarks",
-                "sendInitialEvents requires setting allowWatchBookmarks to true",
-            ));
-        }
+    if send_initial_events.is_some() && m != "NotOlderThan" {
+        causes.push(forbidden(
+            "resourceVersionMatch",
+            "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+        ));
     }
     if !m.is_empty() {
         if send_initial_events.is_none() {
@@ -458,5 +453,90 @@ mod tests {
             assert_eq!(watch_timeout(&query("timeoutSeconds", t)), want, "{t}");
         }
         assert_eq!(watch_timeout(&Query::new()), DEFAULT_WATCH_TIMEOUT);
+    }
+
+    #[test]
+    fn watch_options_are_read_as_kube_apiserver_reads_them() {
+        let q = |pairs: &[(&str, &str)]| -> Query {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let initial = |not_older_than| WatchStart::InitialState { not_older_than };
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        type Want = Result<(WatchStart, bool), &'static str>;
+        let cases: [(&str, Pairs<'_>, Want); 8] = [
+            (
+                "no version: the state, then changes",
+                &[],
+                Ok((initial(None), false)),
+            ),
+            (
+                "version 0: the same",
+                &[("resourceVersion", "0")],
+                Ok((initial(None), false)),
+            ),
+            (
+                "a version: the changes after it",
+                &[("resourceVersion", "7")],
+                Ok((WatchStart::After(7), false)),
+            ),
+            (
+                "a streaming list",
+                &[
+                    ("sendInitialEvents", "true"),
+                    ("resourceVersionMatch", "NotOlderThan"),
+                    ("allowWatchBookmarks", "true"),
+                ],
+                Ok((initial(None), true)),
+            ),
+            (
+                "a streaming list not older than 7",
+                &[
+                    ("sendInitialEvents", "true"),
+                    ("resourceVersionMatch", "NotOlderThan"),
+                    ("resourceVersion", "7"),
+                    ("allowWatchBookmarks", "true"),
+                ],
+                Ok((initial(Some(7)), true)),
+            ),
+            (
+                "no initial events: from now on",
+                &[
+                    ("sendInitialEvents", "false"),
+                    ("resourceVersionMatch", "NotOlderThan"),
+                ],
+                Ok((WatchStart::After(0), false)),
+            ),
+            (
+                "initial events without the match",
+                &[("sendInitialEvents", "true")],
+                Err("sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"),
+            ),
+            (
+                "a match without initial events",
+                &[
+                    ("resourceVersionMatch", "NotOlderThan"),
+                    ("resourceVersion", "7"),
+                ],
+                Err(
+                    "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+                ),
+            ),
+        ];
+        for (case, pairs, want) in cases {
+            let got = WatchOptions::parse(&q(pairs));
+            match (got, want) {
+                (Ok(o), Ok((start, streaming))) => {
+                    assert_eq!((o.start, o.streaming_list), (start, streaming), "{case}");
+                }
+                (Err(s), Err(message)) => {
+                    assert_eq!(s.code, 422, "{case}");
+                    assert!(s.message.contains(message), "{case}: {}", s.message);
+                }
+                (got, want) => panic!("{case}: got {got:?}, want {want:?}"),
+            }
+        }
     }
 }
