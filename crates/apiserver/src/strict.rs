@@ -6,7 +6,7 @@
 //! field `patch`, valued by the patched object (by the patch, as Go prints a map, for a
 //! strategic merge patch).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 
 use kubeboot_api::{Status, StatusCause};
@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::body::{is_json, is_yaml, yaml_duplicate_key};
 use crate::patch::PatchType;
+use crate::patch::go_fmt::go_text;
 use crate::registry::ResourceDef;
 
 /// Whether a request asks for `fieldValidation=Strict`.
@@ -63,46 +64,6 @@ pub fn patch_error(ty: PatchType, patched: &Value, patch: &[u8], errors: &[Strin
         "",
         vec![StatusCause::invalid("patch", &value, &detail)],
     )
-}
-
-/// A JSON value as Go's `%+v` prints what `json.Unmarshal` makes of it: `map[k:v ...]` with
-/// sorted keys, `[a b]`, strings bare, integers as integers and other numbers as `%g`.
-fn go_text(v: &Value) -> String {
-    match v {
-        Value::Null => "<nil>".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::String(s) => s.clone(),
-        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
-            (Some(i), _) => i.to_string(),
-            (None, Some(f)) => go_float(f),
-            (None, None) => n.to_string(),
-        },
-        Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(go_text).collect();
-            format!("[{}]", items.join(" "))
-        }
-        Value::Object(map) => {
-            let sorted: BTreeMap<&String, &Value> = map.iter().collect();
-            let pairs: Vec<String> = sorted
-                .into_iter()
-                .map(|(k, v)| format!("{k}:{}", go_text(v)))
-                .collect();
-            format!("map[{}]", pairs.join(" "))
-        }
-    }
-}
-
-/// A float as Go's `%v` prints it (`%g` at the shortest precision): the shortest digits,
-/// with an exponent (`1e+06`, `1e-05`) when the exponent is below -4 or at least 6.
-fn go_float(f: f64) -> String {
-    let scientific = format!("{f:e}");
-    let (mantissa, exp) = scientific.split_once('e').unwrap_or((&scientific, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if (-4..6).contains(&exp) {
-        return f.to_string();
-    }
-    let sign = if exp < 0 { '-' } else { '+' };
-    format!("{mantissa}e{sign}{:02}", exp.abs())
 }
 
 /// The 400 for `errors` (each already worded, e.g. `duplicate field "data.a"`).
@@ -221,24 +182,6 @@ const MAX_ERRORS: usize = 100;
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn values_print_as_go_prints_what_json_unmarshal_makes_of_them() {
-        for (json, want) in [
-            (r#"{"data":{"b":"2","a":1}}"#, "map[data:map[a:1 b:2]]"),
-            (r#"{"x":[1,"a",null,true]}"#, "map[x:[1 a <nil> true]]"),
-            ("1.5", "1.5"),
-            ("1000000.0", "1e+06"),
-            ("123456.0", "123456"),
-            ("0.0001", "0.0001"),
-            ("0.00001", "1e-05"),
-            ("1234567.5", "1.2345675e+06"),
-            ("-2", "-2"),
-        ] {
-            let v: Value = serde_json::from_str(json).unwrap();
-            assert_eq!(go_text(&v), want, "{json}");
-        }
-    }
 
     #[test]
     fn patches_are_refused_as_kube_apiserver_refuses_them() {

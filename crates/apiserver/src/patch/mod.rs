@@ -1,6 +1,7 @@
 //! The three patch formats kubectl sends: JSON merge patch (RFC 7386), JSON patch
 //! (RFC 6902), and strategic merge patch (`strategic`) over each kind's patch tags.
 
+pub mod go_fmt;
 mod go_sort;
 pub mod strategic;
 

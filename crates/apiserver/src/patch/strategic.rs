@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value};
 
+use super::go_fmt::go_text;
 use super::go_sort::slice_stable;
 
 /// The patch tags of one object type's fields; a field not listed has none.
@@ -81,7 +82,7 @@ pub enum Error {
     /// A list item of a list merged by key lacks the key.
     #[error("map: {item} does not contain declared merge key: {key}")]
     MissingMergeKey {
-        /// The item, as JSON.
+        /// The item, as Go prints it.
         item: String,
         /// The merge key.
         key: &'static str,
@@ -89,11 +90,14 @@ pub enum Error {
     /// `$setElementOrder` lists the patch's items in another order.
     #[error("The order in patch list:\n{patch}\n doesn't match $setElementOrder list:\n{order}\n")]
     OrderMismatch {
-        /// The order list, as JSON.
+        /// The order list, as Go prints it.
         order: String,
-        /// The patch's list, as JSON.
+        /// The patch's list, as Go prints it.
         patch: String,
     },
+    /// `$setElementOrder` for a list neither the object nor the patch has items in.
+    #[error("no elements in any of the given slices")]
+    NoElements,
     /// A list of objects merged without a merge key.
     #[error("cannot merge lists without merge key")]
     NoMergeKey,
@@ -135,8 +139,8 @@ fn merge_map(
             }
             Some("delete") => Ok(Map::new()),
             _ => Err(Error::UnknownPatchType(
-                directive.to_string(),
-                Value::Object(patch.clone()).to_string(),
+                go_text(directive),
+                go_text(&Value::Object(patch.clone())),
             )),
         };
     }
@@ -241,6 +245,11 @@ fn set_element_order(
         Some(_) => return Err(Error::Format("setElementOrder list")),
         None => None,
     };
+    let no_items = |l: &Option<Vec<Value>>| l.as_ref().is_none_or(Vec::is_empty);
+    if (original.is_some() || sent.is_some()) && no_items(&original) && no_items(&sent) {
+        // Go's `sliceElementType` over the two lists.
+        return Err(Error::NoElements);
+    }
     let merged = match (&original, sent) {
         (None, None) => return Ok(None),
         (Some(o), None) => o.clone(),
@@ -281,8 +290,8 @@ fn check_order(items: &[Value], order: &[Value], key: Option<&'static str>) -> R
     }
     if p < kept.len() && o >= order.len() {
         return Err(Error::OrderMismatch {
-            patch: Value::Array(items.to_vec()).to_string(),
-            order: Value::Array(order.to_vec()).to_string(),
+            patch: go_text(&Value::Array(items.to_vec())),
+            order: go_text(&Value::Array(order.to_vec())),
         });
     }
     Ok(())
@@ -344,7 +353,7 @@ fn merge_list_in_place(
             Some("replace") => replace = true,
             Some("merge") => return Err(Error::MergeDirectiveInList),
             Some(other) => {
-                return Err(Error::UnknownPatchType(other.to_owned(), item.to_string()));
+                return Err(Error::UnknownPatchType(other.to_owned(), go_text(item)));
             }
         }
     }
@@ -537,7 +546,7 @@ fn directive(item: &Value) -> Option<&str> {
 
 fn missing_key(item: &Value, key: &'static str) -> Error {
     Error::MissingMergeKey {
-        item: item.to_string(),
+        item: go_text(item),
         key,
     }
 }

@@ -3,7 +3,8 @@
 //! before the watch's own timeout, so that a client resumes from a recent resourceVersion
 //! however selective its watch. A bookmark carries the revision the cache has reached —
 //! changes the watcher's selector filtered out included — and is sent only when that is
-//! newer than what the watcher has already been sent.
+//! newer than the revision the watch started from (`cacheWatcher.process`: it may repeat the
+//! last event's, as kube-apiserver's does).
 
 use std::time::Duration;
 
@@ -27,9 +28,9 @@ pub fn next_due(now: Instant, deadline: Instant) -> Option<Instant> {
     (due >= now).then_some(due)
 }
 
-/// Whether a bookmark at `revision` tells a watcher that has been sent `sent` anything.
-pub fn worth_sending(revision: i64, sent: i64) -> bool {
-    revision > sent
+/// Whether a bookmark at `revision` goes to a watch that started at revision `start`.
+pub fn worth_sending(revision: i64, start: i64) -> bool {
+    revision > start
 }
 
 #[cfg(test)]
@@ -59,9 +60,12 @@ mod tests {
     }
 
     #[test]
-    fn a_bookmark_is_sent_only_when_it_moves_the_watcher_on() {
+    fn a_bookmark_is_sent_only_past_the_version_the_watch_started_from() {
         assert!(worth_sending(8, 7));
-        assert!(!worth_sending(7, 7), "nothing new since the last event");
+        assert!(
+            !worth_sending(7, 7),
+            "nothing has happened since the watch began"
+        );
         assert!(!worth_sending(6, 7));
     }
 }

@@ -55,13 +55,7 @@ impl ClientWatch {
         if self.streaming_list {
             first.push(self.frames.bookmark(self.start, true));
         }
-        let mut sent = self.start;
-        for e in &handle.backlog {
-            if let Some(line) = self.line(e) {
-                sent = e.revision;
-                first.push(line);
-            }
-        }
+        first.extend(handle.backlog.iter().filter_map(|e| self.line(e)));
         let due = self
             .bookmarks
             .then(|| bookmark::next_due(Instant::now(), self.deadline))
@@ -70,7 +64,6 @@ impl ClientWatch {
             watch: self,
             handle,
             cache,
-            sent,
             due,
         };
         futures::stream::iter(first).chain(futures::stream::unfold(live, Live::next))
@@ -98,8 +91,6 @@ struct Live {
     watch: ClientWatch,
     handle: WatchHandle,
     cache: Arc<WatchCache>,
-    /// The revision of the last line sent.
-    sent: Revision,
     /// When the next bookmark is due.
     due: Option<Instant>,
 }
@@ -112,7 +103,6 @@ impl Live {
                 ev = self.handle.rx.recv() => {
                     let ev = ev?;
                     if let Some(line) = self.watch.line(&ev) {
-                        self.sent = ev.revision;
                         return Some((line, self));
                     }
                 }
@@ -124,7 +114,6 @@ impl Live {
                     match self.handle.rx.try_recv() {
                         Ok(ev) => {
                             if let Some(line) = self.watch.line(&ev) {
-                                self.sent = ev.revision;
                                 return Some((line, self));
                             }
                             continue;
@@ -133,8 +122,7 @@ impl Live {
                         Err(TryRecvError::Empty) => {}
                     }
                     self.due = bookmark::next_due(Instant::now(), self.watch.deadline);
-                    if bookmark::worth_sending(revision, self.sent) {
-                        self.sent = revision;
+                    if bookmark::worth_sending(revision, self.watch.start) {
                         return Some((self.watch.frames.bookmark(revision, false), self));
                     }
                 }
