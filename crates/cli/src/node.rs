@@ -333,6 +333,16 @@ fn bootstrap_kubeconfig(
 
 pub(crate) async fn node(args: NodeArgs) -> Result<()> {
     let mut cfg = node_config(&args.files, Duration::from_secs(15 * 60))?;
+    // A node that holds a client certificate is the node it names.
+    let store = kubeboot_node::cert_store::CertStore::new(&cfg.cert_dir, "kubelet-client");
+    if let Some(pair) = store.load()? {
+        let path = store.current_path().display().to_string();
+        cfg.node_name = kubeboot_node::identity::node_name(
+            args.files.node_name.as_deref(),
+            Some((&pair.common_name, &path)),
+            &cfg.node_name,
+        )?;
+    }
     cfg.rotate_client = args.rotate_certificates;
     cfg.rotate_server = args.rotate_server_certificates;
     cfg.node_ips = args.node_ip;

@@ -685,3 +685,54 @@ fn the_node_agent_stops_on_sigterm_while_it_cannot_register() {
         "the agent exits on SIGTERM while it cannot register"
     );
 }
+
+#[test]
+fn the_agent_is_the_node_its_certificate_names() {
+    // Seen before the fix: the README's `kubeboot node --dir ./worker-1` registered under
+    // the machine's host name, was forbidden ("User system:node:worker-1 cannot get
+    // resource nodes") and retried for ever; `kubectl get nodes` showed nothing.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let s = Server::start_in(&tmp.path().join("cluster"));
+    let node_dir = tmp.path().join("worker-7");
+    let mut args = join_args(&s);
+    args.extend(["--node-name", "worker-7", "--dir"].map(String::from));
+    args.push(node_dir.display().to_string());
+    let out = join(&args, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let node = |extra: &[&str]| {
+        Command::new(bin())
+            .args(["node", "--dir"])
+            .arg(&node_dir)
+            .args(["--address", "127.0.0.1", "--port", "0"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("node")
+    };
+    // A --node-name that disagrees with the certificate is refused, saying which is which.
+    let refused = common::wait_bounded(node(&["--node-name", "other"]), Duration::from_secs(30));
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("--node-name other disagrees with the client certificate")
+            && why.contains("which is node worker-7's"),
+        "{why}"
+    );
+    // Without --node-name the agent is the node its certificate names.
+    let _agent = Agent(node(&[]));
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let out = s.kubectl("kubectl", &["get", "node", "worker-7", "--no-headers"]);
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .nth(1)
+                == Some("Ready")
+        }),
+        "worker-7 registers and is Ready"
+    );
+}

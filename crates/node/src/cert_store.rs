@@ -18,6 +18,8 @@ pub struct StoredPair {
     pub not_after: SystemTime,
     /// Serial of the leaf, hex.
     pub serial: String,
+    /// The leaf's subject common name, read as Go reads it (`CN=system:node:<name>`).
+    pub common_name: String,
 }
 
 /// A store in a directory with a prefix (`kubelet-client`, `kubelet-server`).
@@ -106,11 +108,15 @@ fn parse_pair(pem: Vec<u8>) -> Option<StoredPair> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
+    let common_name = kubeboot_pki::name::Name::parse(cert.subject())
+        .map(|n| n.common_name)
+        .unwrap_or_default();
     Some(StoredPair {
         pem,
         not_before,
         not_after,
         serial,
+        common_name,
     })
 }
 

@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod cert_store;
 pub mod discovery;
+pub mod identity;
 pub mod leftovers;
 pub mod rotation;
 pub mod tls_bootstrap;
