@@ -736,3 +736,84 @@ fn the_agent_is_the_node_its_certificate_names() {
         "worker-7 registers and is Ready"
     );
 }
+
+#[test]
+fn a_join_waiting_for_its_certificate_rides_out_a_server_restart() {
+    // Seen before the fix: a node whose CSR watch broke gave up ("cannot reach …"); a kill -9
+    // of the server during a 3,000-node burst left 163 nodes unjoined, though their CSRs were
+    // approved and issued after the restart. A kubelet waits on until its deadline.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("cluster");
+    let mut s = Server::start_in(&data);
+    let port = s.port();
+    ok(
+        s.kubectl(
+            "kubectl",
+            &[
+                "create",
+                "clusterrolebinding",
+                "manual-bootstrap",
+                "--clusterrole=system:node-bootstrapper",
+                "--group=system:bootstrappers:manual",
+            ],
+        ),
+        "binding",
+    );
+    // A token whose CSRs no policy approves: the join waits for a person.
+    let manual = ok(
+        Command::new(bin())
+            .args(["token", "create", "--groups", "system:bootstrappers:manual"])
+            .arg("--kubeconfig")
+            .arg(s.kubeconfig())
+            .output()
+            .expect("token"),
+        "token create",
+    )
+    .trim()
+    .to_owned();
+    let mut args = join_args(&s);
+    let at = args.iter().position(|a| a == "--token").expect("--token") + 1;
+    args[at] = manual;
+    let node_dir = tmp.path().join("patient");
+    args.extend(["--node-name", "patient", "--dir"].map(String::from));
+    args.push(node_dir.display().to_string());
+    let joining = Command::new(bin())
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("join");
+    let pending_csr = || {
+        let out = s.kubectl(
+            "kubectl",
+            &["get", "csr", "-o", "jsonpath={.items[0].metadata.name}"],
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let mut csr = String::new();
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            csr = pending_csr();
+            !csr.is_empty()
+        }),
+        "the join asked for its certificate"
+    );
+    s.kill();
+    let s = Server::start_on(&data, port, &[]);
+    ok(
+        s.kubectl("kubectl", &["certificate", "approve", &csr]),
+        "approve",
+    );
+    let out = common::wait_bounded(joining, Duration::from_secs(60));
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(node_dir.join("kubelet.conf").exists());
+    assert_eq!(
+        whoami(&s, &node_dir.join("kubelet.conf"), "the joined node"),
+        "system:node:patient"
+    );
+}

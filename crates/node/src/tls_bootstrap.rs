@@ -241,48 +241,122 @@ pub fn check(csr: &Value, name: &str, uid: &str) -> Result<Option<Vec<u8>>, Boot
     Ok(None)
 }
 
+/// Waits for the CSR to be issued, as the kubelet waits: a list, then a watch by name from
+/// the list's version; when the watch ends, or the server cannot be reached or is
+/// restarting, a new list after a pause (growing to 5 s) — until the caller's deadline. A
+/// denial, a failure or the CSR's removal ends the wait at once.
 async fn wait_for_certificate(
     client: &Client,
     name: &str,
     uid: &str,
 ) -> Result<Vec<u8>, BootstrapError> {
-    let path = format!("{CSRS}?fieldSelector=metadata.name%3D{name}");
+    let mut pause = None;
     loop {
-        let list: Value = client.get(&path).await?;
-        let rv = list
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        match list
-            .get("items")
-            .and_then(Value::as_array)
-            .and_then(|a| a.first())
-        {
-            None => return Err(BootstrapError::Gone(name.to_owned())),
-            Some(csr) => {
-                if let Some(pem) = check(csr, name, uid)? {
-                    return Ok(pem);
-                }
+        match watch_once(client, name, uid).await {
+            Ok(Some(pem)) => return Ok(pem),
+            Ok(None) => pause = None,
+            Err(BootstrapError::Api(e)) if is_transient(&e) => {
+                let wait = next_pause(pause);
+                tracing::debug!(csr = %name, error = %e, retry_in = ?wait, "waiting for the certificate through a server outage");
+                tokio::time::sleep(wait).await;
+                pause = Some(wait);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// One list and the watch after it: the certificate, or `None` when the watch ended first.
+async fn watch_once(
+    client: &Client,
+    name: &str,
+    uid: &str,
+) -> Result<Option<Vec<u8>>, BootstrapError> {
+    let path = format!("{CSRS}?fieldSelector=metadata.name%3D{name}");
+    let list: Value = client.get(&path).await?;
+    let rv = list
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    match list
+        .get("items")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
+        None => return Err(BootstrapError::Gone(name.to_owned())),
+        Some(csr) => {
+            if let Some(pem) = check(csr, name, uid)? {
+                return Ok(Some(pem));
             }
         }
-        let mut events = client
-            .watch(&format!(
-                "{path}&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=300"
-            ))
-            .await?;
-        while let Some(ev) = events.recv().await {
-            let ev = ev?;
-            match ev.get("type").and_then(Value::as_str) {
-                Some("ADDED" | "MODIFIED") => {
-                    if let Some(pem) = check(&ev["object"], name, uid)? {
-                        return Ok(pem);
-                    }
+    }
+    let mut events = client
+        .watch(&format!(
+            "{path}&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=300"
+        ))
+        .await?;
+    while let Some(ev) = events.recv().await {
+        let ev = ev?;
+        match ev.get("type").and_then(Value::as_str) {
+            Some("ADDED" | "MODIFIED") => {
+                if let Some(pem) = check(&ev["object"], name, uid)? {
+                    return Ok(Some(pem));
                 }
-                Some("DELETED") => return Err(BootstrapError::Gone(name.to_owned())),
-                Some("ERROR") => break, // re-list
-                _ => {}
             }
+            Some("DELETED") => return Err(BootstrapError::Gone(name.to_owned())),
+            Some("ERROR") => return Ok(None), // list again
+            _ => {}
         }
+    }
+    Ok(None)
+}
+
+/// Whether a failure while waiting is worth waiting through: the server unreachable or
+/// gone mid-watch, or answering that it is busy or failing (429, 5xx).
+fn is_transient(e: &ClientError) -> bool {
+    match e {
+        ClientError::Transport { .. } => true,
+        ClientError::Api(s) => s.code == 429 || s.code >= 500,
+        ClientError::Config(_) | ClientError::Decode(_) => false,
+    }
+}
+
+/// The pause before the next try: 200 ms, doubling to at most 5 s.
+fn next_pause(last: Option<Duration>) -> Duration {
+    last.map_or(Duration::from_millis(200), |d| {
+        (d * 2).min(Duration::from_secs(5))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_goes_on_through_outages_and_stops_at_a_refusal() {
+        let transport = ClientError::Transport {
+            server: "https://127.0.0.1:6443".into(),
+            message: "connection refused".into(),
+        };
+        assert!(is_transient(&transport));
+        assert!(!is_transient(&ClientError::Decode("x".into())));
+        let ms = Duration::from_millis;
+        let pauses: Vec<Duration> =
+            std::iter::successors(Some(next_pause(None)), |p| Some(next_pause(Some(*p))))
+                .take(7)
+                .collect();
+        assert_eq!(
+            pauses,
+            [
+                ms(200),
+                ms(400),
+                ms(800),
+                ms(1600),
+                ms(3200),
+                ms(5000),
+                ms(5000)
+            ]
+        );
     }
 }
