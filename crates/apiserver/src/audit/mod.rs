@@ -271,7 +271,7 @@ impl Trail {
         }
     }
 
-    /// Writes the last events and gives the response (see [`respond`]).
+    /// Writes the last events and gives the response (see `respond`).
     pub async fn respond(
         self,
         verb: &str,
