@@ -247,6 +247,35 @@ fn a_node_joins_serves_and_rotates_through_a_server_restart() {
     drop(agent);
 }
 
+/// A bootstrap token whose CSRs no policy approves: its group may create CSRs
+/// (`system:node-bootstrapper`), but not have them approved by the controllers.
+fn manual_token(s: &Server) -> String {
+    ok(
+        s.kubectl(
+            "kubectl",
+            &[
+                "create",
+                "clusterrolebinding",
+                "manual-bootstrap",
+                "--clusterrole=system:node-bootstrapper",
+                "--group=system:bootstrappers:manual",
+            ],
+        ),
+        "binding",
+    );
+    ok(
+        Command::new(bin())
+            .args(["token", "create", "--groups", "system:bootstrappers:manual"])
+            .arg("--kubeconfig")
+            .arg(s.kubeconfig())
+            .output()
+            .expect("token"),
+        "token create",
+    )
+    .trim()
+    .to_owned()
+}
+
 fn assert_failed_cleanly(out: &std::process::Output, dir: &Path, needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "join must fail");
@@ -493,35 +522,7 @@ fn join_fails_clearly_and_leaves_nothing_behind() {
     );
 
     // A denied CSR: a token whose group no policy approves, denied by a person.
-    ok(
-        s.kubectl(
-            "kubectl",
-            &[
-                "create",
-                "clusterrolebinding",
-                "manual-bootstrap",
-                "--clusterrole=system:node-bootstrapper",
-                "--group=system:bootstrappers:manual",
-            ],
-        ),
-        "binding",
-    );
-    let manual = ok(
-        Command::new(bin())
-            .args([
-                "token",
-                "create",
-                "--groups",
-                "system:bootstrappers:manual",
-                "--kubeconfig",
-            ])
-            .arg(s.kubeconfig())
-            .output()
-            .expect("token"),
-        "token create",
-    )
-    .trim()
-    .to_owned();
+    let manual = manual_token(&s);
     let denier = {
         let kc = s.kubeconfig();
         std::thread::spawn(move || {
@@ -746,31 +747,8 @@ fn a_join_waiting_for_its_certificate_rides_out_a_server_restart() {
     let data = tmp.path().join("cluster");
     let mut s = Server::start_in(&data);
     let port = s.port();
-    ok(
-        s.kubectl(
-            "kubectl",
-            &[
-                "create",
-                "clusterrolebinding",
-                "manual-bootstrap",
-                "--clusterrole=system:node-bootstrapper",
-                "--group=system:bootstrappers:manual",
-            ],
-        ),
-        "binding",
-    );
     // A token whose CSRs no policy approves: the join waits for a person.
-    let manual = ok(
-        Command::new(bin())
-            .args(["token", "create", "--groups", "system:bootstrappers:manual"])
-            .arg("--kubeconfig")
-            .arg(s.kubeconfig())
-            .output()
-            .expect("token"),
-        "token create",
-    )
-    .trim()
-    .to_owned();
+    let manual = manual_token(&s);
     let mut args = join_args(&s);
     let at = args.iter().position(|a| a == "--token").expect("--token") + 1;
     args[at] = manual;

@@ -142,16 +142,7 @@ fn a_list_at_an_exact_version_is_that_state_never_the_present() {
     let s = Server::start();
     let create = |name: &str| {
         let body = format!(r#"{{"metadata":{{"name":"{name}"}},"data":{{"v":"1"}}}}"#);
-        let (code, out) = s.admin_curl(
-            &[
-                "-H",
-                "Content-Type: application/json",
-                "--data-binary",
-                &body,
-            ],
-            "/api/v1/namespaces/default/configmaps",
-        );
-        assert_eq!(code, 201, "{out}");
+        s.admin_create("/api/v1/namespaces/default/configmaps", &body);
     };
     create("before");
     let (code, list) = s.admin_curl(&[], "/api/v1/namespaces/default/configmaps");

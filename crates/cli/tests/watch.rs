@@ -13,18 +13,8 @@ use common::{Server, read_json_lines, wait_bounded};
 
 fn create_cm(s: &Server, name: &str) -> String {
     let body = format!(r#"{{"metadata":{{"name":"{name}"}},"data":{{"a":"1"}}}}"#);
-    let (code, out) = s.admin_curl(
-        &[
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            &body,
-        ],
-        "/api/v1/namespaces/default/configmaps",
-    );
-    assert_eq!(code, 201, "{out}");
-    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
-    v["metadata"]["resourceVersion"]
+    let made = s.admin_create("/api/v1/namespaces/default/configmaps", &body);
+    made["metadata"]["resourceVersion"]
         .as_str()
         .expect("rv")
         .to_owned()
@@ -115,6 +105,13 @@ fn patch_cm(s: &Server, name: &str, patch: &str) {
     assert_eq!(code, 200, "{out}");
 }
 
+/// A resourceVersion as a number.
+fn version_of(v: &serde_json::Value) -> u64 {
+    v.as_str()
+        .and_then(|v| v.parse().ok())
+        .expect("resourceVersion")
+}
+
 fn event_types(events: &[serde_json::Value]) -> Vec<String> {
     events
         .iter()
@@ -154,12 +151,7 @@ fn a_label_selected_watch_sees_objects_enter_and_leave_its_selection() {
     // Leaving the selection sends the last state that matched, at the change's version.
     let left = &events[1]["object"];
     assert_eq!(left["metadata"]["labels"]["app"], "web", "{left}");
-    let version = |e: &serde_json::Value| {
-        e["object"]["metadata"]["resourceVersion"]
-            .as_str()
-            .and_then(|v| v.parse::<u64>().ok())
-            .expect("resourceVersion")
-    };
+    let version = |e: &serde_json::Value| version_of(&e["object"]["metadata"]["resourceVersion"]);
     assert!(version(&events[1]) > version(&events[0]), "{events:#?}");
     assert_eq!(events[2]["object"]["data"]["a"], "3");
     assert_eq!(events[4]["object"]["data"]["a"], "4");
@@ -184,10 +176,7 @@ fn a_selective_watch_gets_a_bookmark_before_its_timeout_at_the_latest_version() 
     assert_eq!(event_types(&events), ["BOOKMARK"], "{events:#?}");
     let bookmark = &events[0]["object"];
     assert_eq!(bookmark["kind"], "ConfigMap");
-    let at: u64 = bookmark["metadata"]["resourceVersion"]
-        .as_str()
-        .and_then(|v| v.parse().ok())
-        .expect("resourceVersion");
+    let at = version_of(&bookmark["metadata"]["resourceVersion"]);
     assert!(
         at >= last.parse::<u64>().expect("rv"),
         "the bookmark carries the changes the selector filtered out: {at} < {last}"
@@ -233,11 +222,12 @@ fn a_streaming_list_ends_its_initial_events_with_an_annotated_bookmark() {
     let (code, list) = s.admin_curl(&[], "/api/v1/namespaces/default/configmaps");
     assert_eq!(code, 200);
     let list: serde_json::Value = serde_json::from_str(&list).expect("json");
-    let number =
-        |v: &serde_json::Value| v.as_str().and_then(|v| v.parse::<u64>().ok()).expect("rv");
-    let at = number(&end["resourceVersion"]);
+    let at = version_of(&end["resourceVersion"]);
     assert!(at >= last.parse::<u64>().expect("rv"), "{end}");
-    assert!(at <= number(&list["metadata"]["resourceVersion"]), "{end}");
+    assert!(
+        at <= version_of(&list["metadata"]["resourceVersion"]),
+        "{end}"
+    );
 }
 
 #[test]

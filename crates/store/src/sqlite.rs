@@ -2,6 +2,8 @@
 //! that commits concurrent writes together (group commit: one fsync for many writes), and
 //! a revision-keyed event table that is the watch history.
 
+mod history;
+
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -116,7 +118,7 @@ impl SqliteStore {
              INSERT OR IGNORE INTO meta VALUES ('revision', 0), ('compacted', 0);",
         )
         .map_err(backend)?;
-        add_prev_column(&conn)?;
+        history::add_prev_column(&conn)?;
         // This connection is the writer's. A checkpoint copies every page written to the WAL
         // since the last one back into the database file, and fsyncs it: at SQLite's default
         // (1,000 pages, 4 MiB) a burst of CSR writes checkpointed several times a second,
@@ -288,44 +290,45 @@ fn keep_private(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Stores made before events carried the value they replaced get the columns; their old
-/// history reads back without it.
-fn add_prev_column(conn: &Connection) -> Result<(), StoreError> {
-    for (column, ty) in [("prev", "BLOB"), ("prev_rev", "INTEGER")] {
-        let has = conn
-            .prepare("SELECT 1 FROM pragma_table_info('events') WHERE name = ?1")
-            .and_then(|mut s| s.exists([column]))
-            .map_err(backend)?;
-        if !has {
-            conn.execute_batch(&format!("ALTER TABLE events ADD COLUMN {column} {ty}"))
-                .map_err(backend)?;
-        }
-    }
-    Ok(())
+/// The keys a list reads: under a prefix, after a key (never below the prefix, whatever
+/// that key says), at most `limit`.
+struct KeyRange {
+    lower: String,
+    inclusive: bool,
+    upper: String,
+    limit: usize,
 }
 
-/// A list as it was at revision ?3: the keys unchanged since, and for each key changed
-/// after it, what its first later change replaced (nothing, if that change created it).
-const LIST_AT_FROM: &str = "SELECT value, create_rev, mod_rev, key FROM kv
-     WHERE key >= ?1 AND key < ?2 AND mod_rev <= ?3
-   UNION ALL
-   SELECT CASE e.kind WHEN 1 THEN e.value ELSE e.prev END, e.create_rev, e.prev_rev, e.key
-     FROM events e JOIN (SELECT key, MIN(rev) AS first FROM events
-                         WHERE rev > ?3 AND key >= ?1 AND key < ?2 GROUP BY key) f
-       ON e.rev = f.first
-     WHERE e.created = 0
-   ORDER BY key LIMIT ?4";
+impl KeyRange {
+    fn new(prefix: &str, start_after: Option<&str>, limit: Option<usize>) -> Self {
+        let (lower, inclusive) = match start_after {
+            Some(a) if a >= prefix => (a.to_owned(), false),
+            _ => (prefix.to_owned(), true),
+        };
+        Self {
+            lower,
+            inclusive,
+            upper: prefix_end(prefix).unwrap_or_else(|| "\u{7f}".repeat(8)),
+            limit: limit.unwrap_or(usize::MAX),
+        }
+    }
 
-/// [`LIST_AT_FROM`] for the keys after ?1.
-const LIST_AT_AFTER: &str = "SELECT value, create_rev, mod_rev, key FROM kv
-     WHERE key > ?1 AND key < ?2 AND mod_rev <= ?3
-   UNION ALL
-   SELECT CASE e.kind WHEN 1 THEN e.value ELSE e.prev END, e.create_rev, e.prev_rev, e.key
-     FROM events e JOIN (SELECT key, MIN(rev) AS first FROM events
-                         WHERE rev > ?3 AND key > ?1 AND key < ?2 GROUP BY key) f
-       ON e.rev = f.first
-     WHERE e.created = 0
-   ORDER BY key LIMIT ?4";
+    /// How many rows to read: one past the limit, to know whether more follow.
+    fn fetch(&self) -> i64 {
+        i64::try_from(self.limit.saturating_add(1)).unwrap_or(i64::MAX)
+    }
+
+    /// The page of the rows read.
+    fn page(&self, mut items: Vec<KeyValue>, revision: Revision) -> ListPage {
+        let more = items.len() > self.limit;
+        items.truncate(self.limit);
+        ListPage {
+            items,
+            revision,
+            more,
+        }
+    }
+}
 
 fn row_kv(key: String, r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyValue> {
     Ok(KeyValue {
@@ -365,13 +368,7 @@ impl Store for SqliteStore {
         start_after: Option<&'a str>,
         limit: Option<usize>,
     ) -> BoxFuture<'a, Result<ListPage, StoreError>> {
-        // Never below the prefix, whatever `start_after` says.
-        let (lower, inclusive) = match start_after {
-            Some(a) if a >= prefix => (a.to_owned(), false),
-            _ => (prefix.to_owned(), true),
-        };
-        let upper = prefix_end(prefix).unwrap_or_else(|| "\u{7f}".repeat(8));
-        let limit = limit.unwrap_or(usize::MAX);
+        let range = KeyRange::new(prefix, start_after, limit);
         Box::pin(self.read(move |c| {
             let tx = c.transaction().map_err(backend)?;
             let revision: i64 = tx
@@ -379,28 +376,21 @@ impl Store for SqliteStore {
                 .map_err(backend)?
                 .query_row([], |r| r.get(0))
                 .map_err(backend)?;
-            let sql = if inclusive {
+            let sql = if range.inclusive {
                 "SELECT value, create_rev, mod_rev, key FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3"
             } else {
                 "SELECT value, create_rev, mod_rev, key FROM kv WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3"
             };
-            let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
             let mut stmt = tx.prepare_cached(sql).map_err(backend)?;
-            let mut items = stmt
-                .query_map(params![lower, upper, fetch], |r| {
+            let items = stmt
+                .query_map(params![range.lower, range.upper, range.fetch()], |r| {
                     let key: String = r.get(3)?;
                     row_kv(key, r)
                 })
                 .map_err(backend)?
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(backend)?;
-            let more = items.len() > limit;
-            items.truncate(limit);
-            Ok(ListPage {
-                items,
-                revision,
-                more,
-            })
+            Ok(range.page(items, revision))
         }))
     }
 
@@ -411,73 +401,8 @@ impl Store for SqliteStore {
         limit: Option<usize>,
         revision: Revision,
     ) -> BoxFuture<'a, Result<ListPage, StoreError>> {
-        let (lower, inclusive) = match start_after {
-            Some(a) if a >= prefix => (a.to_owned(), false),
-            _ => (prefix.to_owned(), true),
-        };
-        let upper = prefix_end(prefix).unwrap_or_else(|| "\u{7f}".repeat(8));
-        let limit = limit.unwrap_or(usize::MAX);
-        Box::pin(self.read(move |c| {
-            let tx = c.transaction().map_err(backend)?;
-            let meta = |name: &str| -> Result<i64, StoreError> {
-                tx.prepare_cached("SELECT value FROM meta WHERE name = ?1")
-                    .map_err(backend)?
-                    .query_row([name], |r| r.get(0))
-                    .map_err(backend)
-            };
-            let (current, compacted) = (meta("revision")?, meta("compacted")?);
-            if revision < compacted {
-                return Err(StoreError::Compacted {
-                    requested: revision,
-                    oldest: compacted,
-                });
-            }
-            if revision > current {
-                return Err(backend(format!(
-                    "required revision {revision} is a future revision (current {current})"
-                )));
-            }
-            let sql = if inclusive {
-                LIST_AT_FROM
-            } else {
-                LIST_AT_AFTER
-            };
-            let fetch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-            let mut stmt = tx.prepare_cached(sql).map_err(backend)?;
-            let rows = stmt
-                .query_map(params![lower, upper, revision, fetch], |r| {
-                    let value: Option<Vec<u8>> = r.get(0)?;
-                    let mod_rev: Option<i64> = r.get(2)?;
-                    let key: String = r.get(3)?;
-                    Ok((key, value, r.get::<_, i64>(1)?, mod_rev))
-                })
-                .map_err(backend)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(backend)?;
-            let mut items = Vec::with_capacity(rows.len());
-            for (key, value, create_revision, mod_revision) in rows {
-                // History written before events kept what they replaced cannot say.
-                let (Some(value), Some(mod_revision)) = (value, mod_revision) else {
-                    return Err(StoreError::Compacted {
-                        requested: revision,
-                        oldest: current,
-                    });
-                };
-                items.push(KeyValue {
-                    key,
-                    value: value.into(),
-                    create_revision,
-                    mod_revision,
-                });
-            }
-            let more = items.len() > limit;
-            items.truncate(limit);
-            Ok(ListPage {
-                items,
-                revision,
-                more,
-            })
-        }))
+        let range = KeyRange::new(prefix, start_after, limit);
+        Box::pin(self.read(move |c| history::list_at(c, &range, revision)))
     }
 
     fn count<'a>(&'a self, prefix: &'a str) -> BoxFuture<'a, Result<u64, StoreError>> {

@@ -232,6 +232,22 @@ impl Server {
         self.curl(&all, path)
     }
 
+    /// Creates an object as the admin (POST of `body` to `path`, expecting 201); the object
+    /// as created.
+    pub fn admin_create(&self, path: &str, body: &str) -> serde_json::Value {
+        let (code, out) = self.admin_curl(
+            &[
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                body,
+            ],
+            path,
+        );
+        assert_eq!(code, 201, "{out}");
+        serde_json::from_str(&out).expect("json")
+    }
+
     /// A watch as the admin (`curl -N`, at most `limit_secs`), its output piped.
     pub fn admin_watch(&self, path: &str, limit_secs: u32) -> Child {
         let (cert, key) = self.admin_cert_files();
