@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use kubeboot_bootstrap::BootstrapToken;
-use kubeboot_client::{CertSource, Client, Identity, Trust};
-use kubeboot_node::discovery::{CaTrust, token_discovery};
+use kubeboot_node::discovery::{CaTrust, Cluster};
+use kubeboot_node::join::{Discovery, Route, discover, prove};
 use kubeboot_node::tls_bootstrap::{CLIENT_SIGNER, CertRequest, request_certificate_with_key};
 use kubeboot_pki::KeyAlgorithm;
 
@@ -253,50 +253,54 @@ pub(crate) async fn one(
     discovery_timeout: Duration,
 ) -> Result<Timings, (&'static str, String)> {
     let t0 = Instant::now();
-    let found = token_discovery(endpoint, token, trust, discovery_timeout, &|_| {})
-        .await
-        .map_err(|e| ("discovery", e.to_string()))?;
-    let t1 = Instant::now();
-    let ca = Trust::from_pem(&found.cluster.ca_pem).map_err(|e| ("discovery", e.to_string()))?;
-    let server = format!("https://{endpoint}");
-    // The TLS bootstrap goes on over the connection discovery verified, as `join` does.
-    let boot = found
-        .client
-        .with_token(&token.expose())
-        .map_err(|e| ("certificate", e.to_string()))?;
-    let name = format!("bench-{}-{i}", std::process::id());
-    let req = CertRequest {
-        node_name: name.clone(),
-        signer: CLIENT_SIGNER,
-        dns_names: vec![],
-        ip_addresses: vec![],
+    let discovery = Discovery::Token {
+        endpoint: endpoint.to_owned(),
+        token: token.clone(),
+        trust: trust.clone(),
     };
-    let issued = request_certificate_with_key(&boot, &req, opts.key, Duration::from_secs(300))
+    // The TLS bootstrap goes on over the connection discovery verified, through the same
+    // endpoint, as through a load balancer.
+    let boot = discover(
+        &discovery,
+        Some(token),
+        Route::Endpoint,
+        discovery_timeout,
+        &|_| {},
+    )
+    .await
+    .map_err(|e| ("discovery", e.to_string()))?;
+    let t1 = Instant::now();
+    let name = format!("bench-{}-{i}", std::process::id());
+    let wait = Duration::from_secs(300);
+    let issued = boot
+        .request_certificate(&name, opts.key, wait)
         .await
         .map_err(|e| ("certificate", e.to_string()))?;
     let t2 = Instant::now();
-    let certs = CertSource::from_pem(&issued.cert_pem, &issued.key_pem)
-        .map_err(|e| ("first-request", e.to_string()))?;
-    let node = Client::new(&server, ca, Identity::Cert(certs.clone()))
-        .map_err(|e| ("first-request", e.to_string()))?;
-    let who = node
-        .username()
-        .await
-        .map_err(|e| ("first-request", e.to_string()))?;
-    if who != format!("system:node:{name}") {
-        return Err((
-            "first-request",
-            format!("the certificate authenticates as {who:?}, not as the node"),
-        ));
-    }
+    let through_endpoint = Cluster {
+        server: boot.client.server().to_owned(),
+        ca_pem: boot.cluster.ca_pem.clone(),
+    };
+    let node = prove(
+        &through_endpoint,
+        &issued.cert_pem,
+        &issued.key_pem,
+        &name,
+        wait,
+    )
+    .await
+    .map_err(|e| ("first-request", e.to_string()))?;
     let t3 = Instant::now();
     let mut cert_pem = issued.cert_pem;
     let rotated = if opts.rotate {
-        let renewed = request_certificate_with_key(&node, &req, opts.key, Duration::from_secs(300))
+        let req = CertRequest {
+            node_name: name.clone(),
+            signer: CLIENT_SIGNER,
+            dns_names: vec![],
+            ip_addresses: vec![],
+        };
+        let renewed = request_certificate_with_key(&node, &req, opts.key, wait)
             .await
-            .map_err(|e| ("rotation", e.to_string()))?;
-        certs
-            .set_pem(&renewed.cert_pem, &renewed.key_pem)
             .map_err(|e| ("rotation", e.to_string()))?;
         cert_pem = renewed.cert_pem;
         Some(t3.elapsed())
@@ -305,7 +309,7 @@ pub(crate) async fn one(
     };
     let whole = t0.elapsed();
     if let Some(dir) = &opts.cert_dir {
-        keep_certificates(dir, &name, &cert_pem, &found.cluster.ca_pem)
+        keep_certificates(dir, &name, &cert_pem, &boot.cluster.ca_pem)
             .await
             .map_err(|e| (CERT_DIR, format!("writing to {}: {e}", dir.display())))?;
     }

@@ -1,23 +1,22 @@
 //! Wiring of the node commands: `join` (kubeadm join's discovery and TLS bootstrap) and
-//! `node` (the kubelet's certificate side).
+//! `node` (the kubelet's certificate side). The flags become the node crate's settings;
+//! the work is done there.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use kubeboot_api::clock::parse_go_duration;
+use kubeboot_api::{Clock, OsRandom, SystemClock};
 use kubeboot_bootstrap::BootstrapToken;
-use kubeboot_client::{CertSource, Client};
-use kubeboot_node::agent::{NodeConfig, NodeIdentity, ensure_client_certificate, node_client};
-use kubeboot_node::discovery::{CaOrigin, CaTrust, Cluster, file_discovery, token_discovery};
-use kubeboot_node::leftovers::Before;
-use kubeboot_pki::Kubeconfig;
-use kubeboot_pki::files::{Mode, write_atomic};
-use kubeboot_pki::kubeconfig::Credential;
+use kubeboot_node::agent::NodeConfig;
+use kubeboot_node::discovery::CaTrust;
+use kubeboot_node::files::NodePaths;
+use kubeboot_node::join::{Discovery, JoinSpec};
 use kubeboot_pki::pin::PinSet;
-use serde_json::Value;
 
 /// Where the node's files go.
 #[derive(Args, Clone)]
@@ -90,139 +89,111 @@ pub(crate) struct NodeArgs {
     /// The HTTPS port of the node's endpoint (0 picks a free one).
     #[arg(long, default_value_t = 10250)]
     port: u16,
+    /// How long a node without a certificate waits for its CSR to be issued (the kubelet waits an hour).
+    #[arg(long, default_value = "1h0m0s")]
+    bootstrap_timeout: String,
 }
 
-fn node_config(files: &NodeFiles, csr_timeout: Duration) -> Result<NodeConfig> {
-    let base = files.dir.clone();
-    let pick = |given: &Option<PathBuf>, name: &str, default: &str| -> PathBuf {
-        given.clone().unwrap_or_else(|| {
-            base.as_ref()
-                .map_or_else(|| PathBuf::from(default), |d| d.join(name))
-        })
-    };
-    let node_name = match &files.node_name {
-        Some(n) => n.clone(),
-        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .context("reading the host name; give --node-name")?
-            .trim()
-            .to_lowercase(),
-    };
-    Ok(NodeConfig {
-        node_name,
-        node_ips: vec![],
-        bootstrap_kubeconfig: pick(
-            &files.bootstrap_kubeconfig,
-            "bootstrap-kubelet.conf",
-            "/etc/kubernetes/bootstrap-kubelet.conf",
-        ),
-        kubeconfig: pick(
-            &files.kubeconfig,
-            "kubelet.conf",
-            "/etc/kubernetes/kubelet.conf",
-        ),
-        cert_dir: pick(&files.cert_dir, "pki", "/var/lib/kubelet/pki"),
-        rotate_client: false,
-        rotate_server: false,
-        address: IpAddr::from([0, 0, 0, 0]),
-        port: 10250,
-        csr_timeout,
-    })
+impl NodeFiles {
+    fn paths(&self) -> NodePaths {
+        NodePaths::resolve(
+            self.dir.as_deref(),
+            self.bootstrap_kubeconfig.as_deref(),
+            self.kubeconfig.as_deref(),
+            self.cert_dir.as_deref(),
+        )
+    }
+}
+
+/// The host name, lower-cased, as the kubelet names its node by default.
+fn host_name() -> Result<String> {
+    Ok(std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .context("reading the host name; give --node-name")?
+        .trim()
+        .to_lowercase())
 }
 
 fn say(line: &str) {
     println!("{line}");
 }
 
-pub(crate) async fn join(args: JoinArgs) -> Result<()> {
-    let cfg = node_config(
-        &args.files,
-        parse_go_duration(&args.tls_bootstrap_timeout).map_err(anyhow::Error::msg)?,
-    )?;
-    let timeout = parse_go_duration(&args.discovery_timeout).map_err(anyhow::Error::msg)?;
-    say("[preflight] Running pre-flight checks");
-    let parse_token = |t: &Option<String>| -> Result<Option<BootstrapToken>> {
-        t.as_deref()
-            .map(|t| {
-                t.parse::<BootstrapToken>()
-                    .map_err(|e| anyhow::anyhow!("{e}"))
-            })
-            .transpose()
-    };
-    let discovery_token = parse_token(&args.discovery_token.clone().or(args.token.clone()))?;
-    let bootstrap_token = parse_token(&args.tls_bootstrap_token.clone().or(args.token.clone()))?;
-    let (cluster, file_kubeconfig, discovered) = match (&args.discovery_file, discovery_token) {
-        (Some(file), _) => {
-            say(&format!("[discovery] Using the kubeconfig from {file}"));
-            let kc = file_discovery(file).await?;
-            let origin = CaOrigin::of_discovery_file(file);
-            let cluster = kubeboot_node::discovery::cluster_of(&kc.to_yaml(), origin)?;
-            (cluster, Some(kc), None)
+fn duration(flag: &str, value: &str) -> Result<Duration> {
+    parse_go_duration(value).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
+}
+
+fn token(flag: &str, value: Option<&str>) -> Result<Option<BootstrapToken>> {
+    value
+        .map(|t| {
+            t.parse::<BootstrapToken>()
+                .map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
+        })
+        .transpose()
+}
+
+impl JoinArgs {
+    fn discovery(&self) -> Result<Discovery> {
+        let discovery_token = token(
+            "discovery-token",
+            self.discovery_token.as_deref().or(self.token.as_deref()),
+        )?;
+        match (&self.discovery_file, discovery_token) {
+            (Some(file), _) => Ok(Discovery::File(file.clone())),
+            (None, Some(token)) => {
+                let endpoint = self.endpoint.clone().context(
+                    "the API server endpoint (host:port) is required for token discovery",
+                )?;
+                let trust = if self.discovery_token_unsafe_skip_ca_verification {
+                    CaTrust::InsecureUnpinned
+                } else if self.discovery_token_ca_cert_hash.is_empty() {
+                    bail!(
+                        "discovery.bootstrapToken.caCertHashes: Invalid value: \"\": using token-based discovery without caCertHashes can be unsafe. Pass --discovery-token-ca-cert-hash sha256:<hex> (from `kubeboot token create --print-join-command` on the control plane), or --discovery-token-unsafe-skip-ca-verification to continue"
+                    );
+                } else {
+                    CaTrust::Pinned(
+                        PinSet::parse(self.discovery_token_ca_cert_hash.iter().map(String::as_str))
+                            .context("invalid discovery token CA certificate hash")?,
+                    )
+                };
+                Ok(Discovery::Token {
+                    endpoint,
+                    token,
+                    trust,
+                })
+            }
+            (None, None) => {
+                bail!("give --token (with --discovery-token-ca-cert-hash) or --discovery-file")
+            }
         }
-        (None, Some(token)) => {
-            let endpoint = args
-                .endpoint
-                .as_deref()
-                .context("the API server endpoint (host:port) is required for token discovery")?;
-            let trust = if args.discovery_token_unsafe_skip_ca_verification {
-                CaTrust::InsecureUnpinned
-            } else if args.discovery_token_ca_cert_hash.is_empty() {
-                bail!(
-                    "discovery.bootstrapToken.caCertHashes: Invalid value: \"\": using token-based discovery without caCertHashes can be unsafe. Pass --discovery-token-ca-cert-hash sha256:<hex> (from `kubeboot token create --print-join-command` on the control plane), or --discovery-token-unsafe-skip-ca-verification to continue"
-                );
-            } else {
-                CaTrust::Pinned(
-                    PinSet::parse(args.discovery_token_ca_cert_hash.iter().map(String::as_str))
-                        .context("invalid discovery token CA certificate hash")?,
-                )
-            };
-            let found = token_discovery(endpoint, &token, &trust, timeout, &say).await?;
-            (found.cluster.clone(), None, Some(found))
-        }
-        (None, None) => {
-            bail!("give --token (with --discovery-token-ca-cert-hash) or --discovery-file")
-        }
-    };
-    let bootstrap = bootstrap_kubeconfig(&cluster, bootstrap_token.as_ref(), file_kubeconfig)?;
-    let before = Before::note(
-        &[&cfg.bootstrap_kubeconfig, &cfg.kubeconfig],
-        &[&cfg.cert_dir],
-    );
-    write_atomic(
-        &cfg.bootstrap_kubeconfig,
-        bootstrap.to_yaml().as_bytes(),
-        Mode::Private,
-    )
-    .with_context(|| format!("writing {}", cfg.bootstrap_kubeconfig.display()))?;
-    // The TLS bootstrap goes on over discovery's verified connection when cluster-info names
-    // the endpoint discovery used and the same token bootstraps.
-    let reuse = match (&discovered, &bootstrap_token) {
-        (Some(d), Some(t)) if d.client.server() == cluster.server.trim_end_matches('/') => {
-            Some(d.client.with_token(&t.expose())?)
-        }
-        _ => None,
-    };
-    let result = bootstrap_node(&cfg, &bootstrap, reuse).await;
-    if result.is_err() {
-        // No node credentials are left behind by a failed join: not the bootstrap
-        // kubeconfig, and not a certificate, key or kubeconfig issued before the failure;
-        // a node that had joined before keeps its kubeconfig and `-current` link as they were.
-        for left in before.restore() {
-            say(&format!(
-                "[reset] could not put back {} as it was before this join: check it by hand",
-                left.display()
-            ));
-        }
-        let _ = std::fs::remove_file(&cfg.bootstrap_kubeconfig);
     }
-    let id = result?;
+}
+
+pub(crate) async fn join(args: JoinArgs) -> Result<()> {
+    say("[preflight] Running pre-flight checks");
+    let spec = JoinSpec {
+        discovery: args.discovery()?,
+        tls_bootstrap_token: token(
+            "tls-bootstrap-token",
+            args.tls_bootstrap_token
+                .as_deref()
+                .or(args.token.as_deref()),
+        )?,
+        discovery_timeout: duration("discovery-timeout", &args.discovery_timeout)?,
+        tls_bootstrap_timeout: duration("tls-bootstrap-timeout", &args.tls_bootstrap_timeout)?,
+        node_name: match &args.files.node_name {
+            Some(n) => n.clone(),
+            None => host_name()?,
+        },
+        paths: args.files.paths(),
+    };
+    let joined = kubeboot_node::join::join(&spec, SystemClock.now(), &say).await?;
     say("");
     say("This node has joined the cluster:");
     say("* Certificate signing request was sent to apiserver and a response was received.");
     say(&format!(
         "* The node's kubeconfig is {} (as system:node:{}, served by {}).",
-        cfg.kubeconfig.display(),
-        cfg.node_name,
-        id.server
+        spec.paths.kubeconfig.display(),
+        spec.node_name,
+        joined.server
     ));
     say("");
     say(&format!(
@@ -236,118 +207,33 @@ pub(crate) async fn join(args: JoinArgs) -> Result<()> {
     Ok(())
 }
 
-async fn bootstrap_node(
-    cfg: &NodeConfig,
-    bootstrap: &Kubeconfig,
-    connected: Option<Client>,
-) -> Result<NodeIdentity> {
-    say(
-        "[kubelet-start] Checking for an existing Node in the cluster with name ..."
-            .replace("...", &format!("{:?} and status \"Ready\"", cfg.node_name))
-            .as_str(),
-    );
-    let boot = match connected {
-        Some(c) => c,
-        None => Client::from_kubeconfig(bootstrap)?,
-    };
-    match boot
-        .get::<Value>(&format!("/api/v1/nodes/{}", cfg.node_name))
-        .await
-    {
-        Ok(node) => {
-            let ready = node
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .any(|c| c["type"] == "Ready" && c["status"] == "True");
-            if ready && !cfg.kubeconfig.exists() {
-                bail!(
-                    "a Node with name {:?} and status \"Ready\" already exists in the cluster. You must delete the existing Node or change the name of this new joining Node",
-                    cfg.node_name
-                );
-            }
-        }
-        Err(e) if matches!(e.code(), Some(404 | 403)) => {}
-        Err(e) if e.code() == Some(401) => bail!(
-            "the token was refused (401 Unauthorized): it is unknown, expired or not allowed to authenticate. Create a new one with `kubeboot token create` on the control plane"
-        ),
-        Err(e) => return Err(e.into()),
-    }
-    say("[kubelet-start] Writing the bootstrap kubeconfig and performing the TLS Bootstrap");
-    let id = ensure_client_certificate(cfg, Some(&boot), SystemTime::now(), &say).await.map_err(|e| match e {
-        kubeboot_node::agent::AgentError::Bootstrap(kubeboot_node::tls_bootstrap::BootstrapError::Api(c)) if c.code() == Some(401) => {
-            anyhow::anyhow!("the token was refused (401 Unauthorized): it is unknown, expired or not allowed to authenticate. Create a new one with `kubeboot token create` on the control plane")
-        }
-        other => other.into(),
-    })?;
-    // Prove the new kubeconfig works: ask the server who we are.
-    let certs = CertSource::from_pem(&id.pair.pem, &id.pair.pem)?;
-    let client = node_client(&id, &certs)?;
-    let who = client
-        .username()
-        .await
-        .context("checking the node's kubeconfig")?;
-    if who != format!("system:node:{}", cfg.node_name) {
-        bail!(
-            "the node's certificate authenticates as {who:?}, not system:node:{}",
-            cfg.node_name
-        );
-    }
-    say(&format!(
-        "[kubelet-start] The node's certificate works: the API server knows it as {who}"
-    ));
-    Ok(id)
-}
-
-fn bootstrap_kubeconfig(
-    cluster: &Cluster,
-    token: Option<&BootstrapToken>,
-    file: Option<Kubeconfig>,
-) -> Result<Kubeconfig> {
-    match (token, file) {
-        (Some(t), _) => Ok(Kubeconfig::new(
-            "kubernetes",
-            &cluster.server,
-            &String::from_utf8_lossy(&cluster.ca_pem),
-            "tls-bootstrap-token-user",
-            Credential::Token(t.expose()),
-        )),
-        (None, Some(kc)) => {
-            let (_, user) = kc.current()?;
-            if user.token.is_none()
-                && user.client_certificate_data.is_none()
-                && user.client_certificate.is_none()
-            {
-                bail!(
-                    "could not find authentication credentials for the TLS bootstrap process: the discovery file has none; pass --tls-bootstrap-token"
-                );
-            }
-            Ok(kc)
-        }
-        (None, None) => {
-            bail!("no TLS bootstrap credentials: pass --token or --tls-bootstrap-token")
-        }
-    }
-}
-
 pub(crate) async fn node(args: NodeArgs) -> Result<()> {
-    let mut cfg = node_config(&args.files, Duration::from_secs(15 * 60))?;
+    let paths = args.files.paths();
     // A node that holds a client certificate is the node it names.
-    let store = kubeboot_node::cert_store::CertStore::new(&cfg.cert_dir, "kubelet-client");
-    if let Some(pair) = store.load()? {
-        let path = store.current_path().display().to_string();
-        cfg.node_name = kubeboot_node::identity::node_name(
-            args.files.node_name.as_deref(),
-            Some((&pair.common_name, &path)),
-            &cfg.node_name,
-        )?;
-    }
-    cfg.rotate_client = args.rotate_certificates;
-    cfg.rotate_server = args.rotate_server_certificates;
-    cfg.node_ips = args.node_ip;
-    cfg.address = args.address;
-    cfg.port = args.port;
+    let store = paths.client_store();
+    let held = store.load()?;
+    let certificate = store.current_path().display().to_string();
+    let given = args.files.node_name.as_deref();
+    let host = match (given, &held) {
+        (None, None) => host_name()?,
+        _ => String::new(),
+    };
+    let node_name = kubeboot_node::identity::node_name(
+        given,
+        held.as_ref()
+            .map(|p| (p.common_name.as_str(), certificate.as_str())),
+        &host,
+    )?;
+    let cfg = NodeConfig {
+        node_name,
+        node_ips: args.node_ip,
+        paths,
+        rotate_client: args.rotate_certificates,
+        rotate_server: args.rotate_server_certificates,
+        address: args.address,
+        port: args.port,
+        csr_timeout: duration("bootstrap-timeout", &args.bootstrap_timeout)?,
+    };
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let shutdown = async move {
@@ -356,6 +242,6 @@ pub(crate) async fn node(args: NodeArgs) -> Result<()> {
             _ = term.recv() => {}
         }
     };
-    kubeboot_node::agent::run(cfg, shutdown).await?;
+    kubeboot_node::agent::run(cfg, Arc::new(SystemClock), Arc::new(OsRandom), shutdown).await?;
     Ok(())
 }

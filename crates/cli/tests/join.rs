@@ -9,28 +9,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::node::{join, join_args, manual_token};
 use common::{Server, bin, eventually, ok};
-
-fn join_args(s: &Server) -> Vec<String> {
-    s.join_command
-        .as_deref()
-        .expect("join command")
-        .split_whitespace()
-        .skip(1)
-        .map(str::to_owned)
-        .collect()
-}
-
-fn join(args: &[String], extra: &[&str]) -> std::process::Output {
-    let child = Command::new(bin())
-        .args(args)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("join");
-    common::wait_bounded(child, Duration::from_secs(60))
-}
 
 struct Agent(Child);
 
@@ -249,33 +229,6 @@ fn a_node_joins_serves_and_rotates_through_a_server_restart() {
 
 /// A bootstrap token whose CSRs no policy approves: its group may create CSRs
 /// (`system:node-bootstrapper`), but not have them approved by the controllers.
-fn manual_token(s: &Server) -> String {
-    ok(
-        s.kubectl(
-            "kubectl",
-            &[
-                "create",
-                "clusterrolebinding",
-                "manual-bootstrap",
-                "--clusterrole=system:node-bootstrapper",
-                "--group=system:bootstrappers:manual",
-            ],
-        ),
-        "binding",
-    );
-    ok(
-        Command::new(bin())
-            .args(["token", "create", "--groups", "system:bootstrappers:manual"])
-            .arg("--kubeconfig")
-            .arg(s.kubeconfig())
-            .output()
-            .expect("token"),
-        "token create",
-    )
-    .trim()
-    .to_owned()
-}
-
 fn assert_failed_cleanly(out: &std::process::Output, dir: &Path, needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "join must fail");
@@ -565,7 +518,7 @@ fn join_fails_clearly_and_leaves_nothing_behind() {
 fn a_rejoin_that_fails_puts_back_the_old_kubeconfig_and_certificate_link() {
     // The first cluster issues certificates that expire at once, so that joining again
     // bootstraps anew; the second lets nobody ask who they are, so that join fails after
-    // its certificate is issued and written.
+    // its certificate is issued. Every file is as the first join left it.
     let first = Server::start_with(&["--cluster-signing-duration", "2s"]);
     let second = Server::start();
     ok(
@@ -586,6 +539,7 @@ fn a_rejoin_that_fails_puts_back_the_old_kubeconfig_and_certificate_link() {
     let joined = join(&[join_args(&first), node.to_vec()].concat(), &[]);
     assert!(joined.status.success(), "{joined:?}");
     let kubeconfig = std::fs::read(dir.join("kubelet.conf")).expect("kubelet.conf");
+    let bootstrap = std::fs::read(dir.join("bootstrap-kubelet.conf")).expect("bootstrap");
     let target = current_target(&dir);
     let expired = || {
         !Command::new("openssl")
@@ -621,69 +575,10 @@ fn a_rejoin_that_fails_puts_back_the_old_kubeconfig_and_certificate_link() {
         2,
         "the old certificate and its link, nothing new: {pems:?}"
     );
-    assert!(!dir.join("bootstrap-kubelet.conf").exists());
-}
-
-/// The review's D9: an agent whose API server is gone keeps retrying its registration, and
-/// must still stop on SIGTERM, as a kubelet does when systemd stops it.
-#[test]
-fn the_node_agent_stops_on_sigterm_while_it_cannot_register() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let mut s = Server::start();
-    let dir = tmp.path().join("w");
-    let node = [
-        "--node-name".to_owned(),
-        "w".into(),
-        "--dir".into(),
-        dir.display().to_string(),
-    ];
-    let joined = join(&[join_args(&s), node.to_vec()].concat(), &[]);
-    assert!(joined.status.success(), "{joined:?}");
-    s.kill();
-    let mut agent = Command::new(bin())
-        .args(["node", "--dir"])
-        .arg(&dir)
-        .args(["--node-name", "w"])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("node");
-    let stderr = agent.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut retrying = false;
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(line) if line.contains("registering the node failed; retrying") => {
-                retrying = true;
-                break;
-            }
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
-    assert!(retrying, "the agent retries its registration");
-    let term = Command::new("kill")
-        .args(["-TERM", &agent.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(term.success());
-    let stopped = common::wait_exit(&mut agent, Duration::from_secs(5));
-    if !stopped {
-        let _ = agent.kill();
-    }
-    let _ = agent.wait();
-    assert!(
-        stopped,
-        "the agent exits on SIGTERM while it cannot register"
+    assert_eq!(
+        std::fs::read(dir.join("bootstrap-kubelet.conf")).expect("bootstrap"),
+        bootstrap,
+        "the first join's bootstrap kubeconfig as it was"
     );
 }
 

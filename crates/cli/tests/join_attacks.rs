@@ -82,7 +82,7 @@ fn join_refuses_a_hostile_control_plane_and_leaves_nothing() {
             own.clone(),
             vec![(ID, sign_detached(&own, ID, SECRET))],
             &endpoint.pin,
-            "was not approved and issued within 3s; approve it with `kubectl certificate approve csr-"
+            "was not approved and issued within 3s; approve it with `kubectl certificate approve node-csr-"
                 .to_owned(),
         ),
     ] {

@@ -108,7 +108,9 @@ pub fn verify_cluster_info(
     if !kubeboot_bootstrap::jws::verify_detached(jws, kubeconfig, id, token.secret.expose()) {
         return Err(DiscoveryError::BadSignature);
     }
-    let cluster = cluster_of(kubeconfig, CaOrigin::Remote)?;
+    let kubeconfig = Kubeconfig::from_yaml(kubeconfig)
+        .map_err(|e| DiscoveryError::BadKubeconfig(e.to_string()))?;
+    let cluster = cluster_of(&kubeconfig, CaOrigin::Remote)?;
     if let CaTrust::Pinned(pins) = trust {
         let presented: Vec<Vec<u8>> = x509_parser::pem::Pem::iter_from_buffer(&cluster.ca_pem)
             .filter_map(Result::ok)
@@ -156,10 +158,8 @@ impl CaOrigin {
 
 const HTTPS: &str = "https://";
 
-/// The unnamed (or current) cluster of a kubeconfig text.
-pub fn cluster_of(kubeconfig: &str, origin: CaOrigin) -> Result<Cluster, DiscoveryError> {
-    let kc = Kubeconfig::from_yaml(kubeconfig)
-        .map_err(|e| DiscoveryError::BadKubeconfig(e.to_string()))?;
+/// The unnamed (or current) cluster of a kubeconfig.
+pub fn cluster_of(kc: &Kubeconfig, origin: CaOrigin) -> Result<Cluster, DiscoveryError> {
     let entry = kc
         .clusters
         .iter()
@@ -392,7 +392,8 @@ mod tests {
             other => panic!("refused as a bad kubeconfig, not {other:?}"),
         }
         // The operator's own kubeconfig may name a file.
-        let local = cluster_of(&kc, CaOrigin::Local).expect("a local kubeconfig");
+        let local = cluster_of(&Kubeconfig::from_yaml(&kc).unwrap(), CaOrigin::Local)
+            .expect("a local kubeconfig");
         assert_eq!(local.ca_pem, ca.as_bytes());
     }
 

@@ -6,7 +6,9 @@
 pub mod agent;
 pub mod cert_store;
 pub mod discovery;
+pub mod files;
 pub mod identity;
+pub mod join;
 pub mod leftovers;
 pub mod rotation;
 pub mod tls_bootstrap;

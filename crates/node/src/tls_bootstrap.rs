@@ -81,6 +81,11 @@ pub enum BootstrapError {
     /// Deleted or replaced while waiting.
     #[error("csr {0:?} was deleted or replaced while waiting")]
     Gone(String),
+    /// Another request holds the name this key's request must have.
+    #[error(
+        "a certificate signing request named {0} already exists and is not this node's request; delete it (kubectl delete csr {0}) and try again"
+    )]
+    NameTaken(String),
     /// Key or CSR generation failed.
     #[error("{0}")]
     Crypto(String),
@@ -120,7 +125,7 @@ pub async fn request_certificate_with_key(
     timeout: Duration,
 ) -> Result<Issued, BootstrapError> {
     let r = req.clone();
-    let make = move || -> Result<(String, String), String> {
+    let make = move || -> Result<(String, String, Vec<u8>), String> {
         let key = PrivateKey::generate(alg).map_err(|e| e.to_string())?;
         let csr = create_pem(
             &key,
@@ -136,7 +141,7 @@ pub async fn request_certificate_with_key(
             },
         )
         .map_err(|e| e.to_string())?;
-        Ok((key.to_pem(), csr))
+        Ok((key.to_pem(), csr, key.public_key_der()))
     };
     // An RSA key takes tens of milliseconds to find, too long to hold a runtime thread; an
     // elliptic-curve key and its CSR take tens of microseconds, less than handing them to
@@ -147,39 +152,111 @@ pub async fn request_certificate_with_key(
             .map_err(|e| BootstrapError::Crypto(e.to_string()))?,
         _ => make(),
     };
-    let (key_pem, csr_pem) = made.map_err(BootstrapError::Crypto)?;
+    let (key_pem, csr_pem, public_key) = made.map_err(BootstrapError::Crypto)?;
+    let usages = req.usages(alg);
+    let name = digested_name(
+        &public_key,
+        &format!("system:node:{}", req.node_name),
+        &["system:nodes"],
+        &usages,
+    );
     let body = json!({
         "apiVersion": "certificates.k8s.io/v1",
         "kind": "CertificateSigningRequest",
-        "metadata": {"generateName": "csr-"},
+        "metadata": {"name": name},
         "spec": {
             "request": base64::engine::general_purpose::STANDARD.encode(csr_pem.as_bytes()),
             "signerName": req.signer,
-            "usages": req.usages(alg),
+            "usages": usages,
         }
     });
-    let created: Value = client.create(CSRS, &body).await?;
-    let name = created
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let uid = created
-        .pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    let cert_pem = tokio::time::timeout(timeout, wait_for_certificate(client, &name, &uid))
-        .await
-        .map_err(|_| BootstrapError::Timeout {
-            name: name.clone(),
-            timeout,
-        })??;
+    let wait = async {
+        let uid = create_once(client, &name, &body).await?;
+        wait_for_certificate(client, &name, &uid).await
+    };
+    let cert_pem =
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| BootstrapError::Timeout {
+                name: name.clone(),
+                timeout,
+            })??;
     Ok(Issued {
         cert_pem,
         key_pem: key_pem.into_bytes(),
         csr_name: name,
     })
+}
+
+/// The CSR's name, as the kubelet derives it (`digestedName`): `node-csr-` and the
+/// SHA-512/256 of the public key, subject and usages, each base64url-encoded and ended by
+/// `|`. A request sent again for the same key (after an answer lost to a broken connection
+/// or a restarted server) finds the first CSR instead of making a second.
+pub fn digested_name(
+    public_key_der: &[u8],
+    common_name: &str,
+    organizations: &[&str],
+    usages: &[&str],
+) -> String {
+    use sha2::Digest;
+    let encode = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let mut hash = sha2::Sha512_256::new();
+    let fields = [public_key_der, common_name.as_bytes()]
+        .into_iter()
+        .chain(organizations.iter().map(|o| o.as_bytes()))
+        .chain(usages.iter().map(|u| u.as_bytes()));
+    for field in fields {
+        hash.update(encode(field).as_bytes());
+        hash.update(b"|");
+    }
+    format!("node-csr-{}", encode(&hash.finalize()))
+}
+
+/// Creates the CSR `name` once, whatever happens to the answers: when the server cannot be
+/// reached or is restarting the create is sent again, and when it already exists (an
+/// earlier try that succeeded unseen) the stored one is taken if it is this very request.
+/// Returns the CSR's uid.
+async fn create_once(client: &Client, name: &str, body: &Value) -> Result<String, BootstrapError> {
+    let uid = |v: &Value| {
+        v.pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut pause = None;
+    loop {
+        let tried = match client.create::<Value>(CSRS, body).await {
+            Ok(created) => return Ok(uid(&created)),
+            Err(ClientError::Api(s)) if s.reason == "AlreadyExists" => {
+                match client.get::<Value>(&format!("{CSRS}/{name}")).await {
+                    Ok(stored)
+                        if stored.get("spec").map(same_request)
+                            == Some(same_request(&body["spec"])) =>
+                    {
+                        return Ok(uid(&stored));
+                    }
+                    Ok(_) => return Err(BootstrapError::NameTaken(name.to_owned())),
+                    Err(e) => e,
+                }
+            }
+            Err(e) => e,
+        };
+        if !is_transient(&tried) {
+            return Err(tried.into());
+        }
+        let wait = next_pause(pause);
+        tracing::debug!(csr = %name, error = %tried, retry_in = ?wait, "creating the CSR again after a lost answer");
+        tokio::time::sleep(wait).await;
+        pause = Some(wait);
+    }
+}
+
+/// What makes two CSRs the same request: the signed request and the signer.
+fn same_request(spec: &Value) -> (Option<&str>, Option<&str>) {
+    (
+        spec.get("request").and_then(Value::as_str),
+        spec.get("signerName").and_then(Value::as_str),
+    )
 }
 
 /// Decides on one observed state of the CSR: issued, still waiting, or a final error.
@@ -314,7 +391,7 @@ async fn watch_once(
 
 /// Whether a failure while waiting is worth waiting through: the server unreachable or
 /// gone mid-watch, or answering that it is busy or failing (429, 5xx).
-fn is_transient(e: &ClientError) -> bool {
+pub(crate) fn is_transient(e: &ClientError) -> bool {
     match e {
         ClientError::Transport { .. } => true,
         ClientError::Api(s) => s.code == 429 || s.code >= 500,
@@ -323,7 +400,7 @@ fn is_transient(e: &ClientError) -> bool {
 }
 
 /// The pause before the next try: 200 ms, doubling to at most 5 s.
-fn next_pause(last: Option<Duration>) -> Duration {
+pub(crate) fn next_pause(last: Option<Duration>) -> Duration {
     last.map_or(Duration::from_millis(200), |d| {
         (d * 2).min(Duration::from_secs(5))
     })
@@ -332,6 +409,36 @@ fn next_pause(last: Option<Duration>) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csr_names_are_the_kubelets_digested_names() {
+        // Expected values from Kubernetes' digestedName (pkg/kubelet/certificate/bootstrap)
+        // run in Go on the same input.
+        let key = [
+            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+        ];
+        let usages = ["digital signature", "client auth"];
+        for (cn, orgs, usages, want) in [
+            (
+                "system:node:worker-1",
+                &["system:nodes"][..],
+                &usages[..],
+                "node-csr-hCIjbsAJChJbEJlVgytlpS_bJfS-1_bE2JeHUgmhTyk",
+            ),
+            (
+                "system:node:worker-2",
+                &["system:nodes"][..],
+                &usages[..],
+                "node-csr-NjwcCP0TLRPrrk8TemQxgunc3RDvyFllbG05aoN6r_4",
+            ),
+        ] {
+            assert_eq!(digested_name(&key, cn, orgs, usages), want);
+        }
+        assert_eq!(
+            digested_name(&[], "", &[], &[]),
+            "node-csr-Kb5prV5Lyn1iqYYtD4OqOHY4FER8VwAK5LE6jTzkOqM"
+        );
+    }
 
     #[test]
     fn a_wait_goes_on_through_outages_and_stops_at_a_refusal() {

@@ -2,6 +2,8 @@
 //! `kubectl`, `curl` and `openssl`. Every wait is bounded.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod node;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

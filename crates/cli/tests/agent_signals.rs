@@ -1,0 +1,203 @@
+//! The node agent stops promptly on SIGTERM in every phase, as a kubelet does when systemd
+//! stops it: while it bootstraps (waiting for its CSR), while it cannot register, and while
+//! it rotates its certificate — marking a registered node NotReady and leaving its
+//! certificate store whole.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use common::node::{join, join_args, manual_token};
+use common::{Server, bin, eventually, ok};
+
+/// A running `kubeboot node`, killed if a test ends before it stops, and its log lines.
+struct Agent {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Agent {
+    fn start(args: &[&str], dir: &Path) -> Self {
+        let mut child = Command::new(bin())
+            .arg("node")
+            .args(args)
+            .arg("--dir")
+            .arg(dir)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("node");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Whether a log line containing `needle` came within `limit`.
+    fn logs(&self, needle: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return true,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+
+    /// Sends SIGTERM; whether the agent exited within 5 s.
+    fn terminate(&mut self) -> bool {
+        let term = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(term.success());
+        common::wait_exit(&mut self.child, Duration::from_secs(5))
+    }
+}
+
+fn joined(s: &Server, dir: &Path, name: &str) {
+    let mut args = join_args(s);
+    args.extend([
+        "--node-name".into(),
+        name.into(),
+        "--dir".into(),
+        dir.display().to_string(),
+    ]);
+    let out = join(&args, &[]);
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// The CONDITION column of `kubectl get csr`, a line per CSR (`Pending`, `Approved,Issued`…).
+fn csr_conditions(s: &Server) -> Vec<String> {
+    let out = s.kubectl("kubectl", &["get", "csr", "--no-headers"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+        .collect()
+}
+
+/// The review's D9: an agent whose API server is gone keeps retrying its registration.
+#[test]
+fn the_node_agent_stops_on_sigterm_while_it_cannot_register() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut s = Server::start();
+    let dir = tmp.path().join("w");
+    joined(&s, &dir, "w");
+    s.kill();
+    let mut agent = Agent::start(&[], &dir);
+    assert!(
+        agent.logs(
+            "registering the node failed; retrying",
+            Duration::from_secs(30)
+        ),
+        "the agent retries its registration"
+    );
+    assert!(
+        agent.terminate(),
+        "the agent exits on SIGTERM while it cannot register"
+    );
+}
+
+#[test]
+fn the_node_agent_stops_on_sigterm_while_it_waits_for_its_first_certificate() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let s = Server::start();
+    let dir = tmp.path().join("b");
+    std::fs::create_dir_all(&dir).expect("dir");
+    // A bootstrap kubeconfig with a token whose CSRs wait for a person.
+    let token = manual_token(&s);
+    let ca = s.ca();
+    let bootstrap = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority: {}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: {token}\n",
+        s.url,
+        ca.display()
+    );
+    std::fs::write(dir.join("bootstrap-kubelet.conf"), bootstrap).expect("bootstrap kubeconfig");
+    let mut agent = Agent::start(&["--node-name", "b"], &dir);
+    assert!(
+        eventually(Duration::from_secs(30), || csr_conditions(&s)
+            == ["Pending"]),
+        "the agent asked for its certificate"
+    );
+    assert!(
+        agent.terminate(),
+        "the agent exits on SIGTERM while it waits for its CSR"
+    );
+    assert!(
+        !dir.join("kubelet.conf").exists(),
+        "no kubeconfig without a certificate"
+    );
+    assert!(!dir.join("pki/kubelet-client-current.pem").exists());
+}
+
+#[test]
+fn the_node_agent_stops_on_sigterm_while_it_rotates_and_marks_the_node_not_ready() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // Certificates of 30 s, renewed at 21–27 s; renewals wait for a person.
+    let s = Server::start_with(&["--cluster-signing-duration", "30s"]);
+    ok(
+        s.kubectl(
+            "kubectl",
+            &[
+                "delete",
+                "clusterrolebinding",
+                "kubeadm:node-autoapprove-certificate-rotation",
+            ],
+        ),
+        "stop approving renewals",
+    );
+    let dir = tmp.path().join("r");
+    joined(&s, &dir, "r");
+    let current = dir.join("pki/kubelet-client-current.pem");
+    let first = std::fs::read_link(&current).expect("current link");
+    let mut agent = Agent::start(&["--rotate-certificates"], &dir);
+    assert!(
+        agent.logs("registered the node", Duration::from_secs(30)),
+        "registered"
+    );
+    assert!(
+        eventually(Duration::from_secs(40), || csr_conditions(&s)
+            .contains(&"Pending".to_owned())),
+        "the agent asked to renew its certificate"
+    );
+    assert!(
+        agent.terminate(),
+        "the agent exits on SIGTERM while it waits for its renewal"
+    );
+    let ready = ok(
+        s.kubectl(
+            "kubectl",
+            &[
+                "get",
+                "node",
+                "r",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+            ],
+        ),
+        "node",
+    );
+    assert_eq!(ready.trim(), "False", "the node is marked NotReady");
+    assert_eq!(std::fs::read_link(&current).expect("current link"), first);
+    assert!(first.exists(), "the certificate store is whole");
+}
