@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
-use kubeboot_pki::cert::{OID_COMMON_NAME, OID_ORGANIZATION, random_serial};
+use kubeboot_pki::cert::{OID_COMMON_NAME, OID_ORGANIZATION};
 use kubeboot_pki::csr::ParsedCsr;
 use kubeboot_pki::{LeafSpec, Usage};
 
@@ -178,13 +178,15 @@ pub struct SigningPolicy {
     pub max_duration: Duration,
 }
 
-/// The certificate the signer issues for an approved CSR, or why it cannot.
+/// The certificate the signer issues for an approved CSR, or why it cannot. `serial` is
+/// the caller's 16 random bytes: this function draws nothing itself.
 pub fn leaf_spec(
     policy: &SigningPolicy,
     view: &CsrView,
     csr: &ParsedCsr,
     ca_not_after: SystemTime,
     now: SystemTime,
+    serial: [u8; 16],
 ) -> Result<LeafSpec, String> {
     if ca_not_after <= now {
         return Err(format!(
@@ -229,7 +231,7 @@ pub fn leaf_spec(
         usages,
         not_before,
         not_after,
-        serial: random_serial(),
+        serial,
     })
 }
 

@@ -285,7 +285,8 @@ fn the_issued_certificate_field_by_field() {
             "system:node:n1",
             &["server auth", "digital signature", "key encipherment"],
         );
-        let spec = leaf_spec(&policy, &v, &c, ca.not_after(), now).unwrap();
+        let spec = leaf_spec(&policy, &v, &c, ca.not_after(), now, [7; 16]).unwrap();
+        assert_eq!(spec.serial, [7; 16], "the serial is the caller's");
         let cert = ca.issue_for_spki(&spec, &c.spki_der).unwrap();
         let (_, x) = X509Certificate::from_der(&cert.der).unwrap();
         let (_, cax) = X509Certificate::from_der(ca.cert_der()).unwrap();
@@ -317,11 +318,11 @@ fn the_issued_certificate_field_by_field() {
 
         // expirationSeconds shortens; under 8h no backdate on the end; never past the CA.
         v.expiration_seconds = Some(3600);
-        let spec = leaf_spec(&policy, &v, &c, ca.not_after(), now).unwrap();
+        let spec = leaf_spec(&policy, &v, &c, ca.not_after(), now, [7; 16]).unwrap();
         assert_eq!(spec.not_after, now + Duration::from_secs(3600));
         v.expiration_seconds = Some(60);
         assert_eq!(
-            leaf_spec(&policy, &v, &c, ca.not_after(), now)
+            leaf_spec(&policy, &v, &c, ca.not_after(), now, [7; 16])
                 .unwrap()
                 .not_after,
             now + Duration::from_secs(600),
@@ -330,12 +331,14 @@ fn the_issued_certificate_field_by_field() {
         v.expiration_seconds = None;
         let soon = now + Duration::from_secs(100);
         assert_eq!(
-            leaf_spec(&policy, &v, &c, soon, now).unwrap().not_after,
+            leaf_spec(&policy, &v, &c, soon, now, [7; 16])
+                .unwrap()
+                .not_after,
             soon,
             "capped at the CA's expiry"
         );
         assert!(
-            leaf_spec(&policy, &v, &c, now, now)
+            leaf_spec(&policy, &v, &c, now, now, [7; 16])
                 .unwrap_err()
                 .starts_with("the signer has expired")
         );

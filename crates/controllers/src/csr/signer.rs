@@ -86,6 +86,7 @@ impl Reconciler for Signer {
                 &csr,
                 ca.not_after(),
                 self.clock.now(),
+                kubeboot_pki::cert::random_serial(),
             ) {
                 Ok(s) => s,
                 Err(e) => return self.fail(&obj, &view, &e).await,
