@@ -21,12 +21,9 @@ fn bench<'a>(args: impl IntoIterator<Item = &'a OsStr>, output: &Path) -> serde_
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("bench");
-    let out = common::wait_bounded(child, Duration::from_secs(300));
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    common::ok(
+        common::wait_bounded(child, Duration::from_secs(300)),
+        "kubeboot bench",
     );
     serde_json::from_slice(&std::fs::read(output).expect("results")).expect("json")
 }
@@ -264,12 +261,9 @@ fn a_join_burst_rides_out_a_kill_9_of_its_only_server() {
     );
     std::thread::sleep(Duration::from_secs(1)); // the outage a restart takes, as the issue saw
     let s = common::Server::start_on(&data, port, &[]);
-    let out = common::wait_bounded(burst, Duration::from_secs(300));
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    common::ok(
+        common::wait_bounded(burst, Duration::from_secs(300)),
+        "bench join",
     );
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&out_file).expect("results")).expect("json");

@@ -95,6 +95,24 @@ impl CertStore {
     }
 }
 
+impl CertStore {
+    /// Stores a new pair, makes it current, and reads it back as the node will use it.
+    pub fn store_current(
+        &self,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        now: SystemTime,
+    ) -> std::io::Result<StoredPair> {
+        self.store(cert_pem, key_pem, now)?;
+        self.load()?.ok_or_else(|| {
+            std::io::Error::other(format!(
+                "{}: the stored certificate cannot be read back",
+                self.current_path().display()
+            ))
+        })
+    }
+}
+
 fn parse_pair(pem: Vec<u8>) -> Option<StoredPair> {
     let (_, block) = x509_parser::pem::parse_x509_pem(&pem).ok()?;
     let (_, cert) = x509_parser::parse_x509_certificate(&block.contents).ok()?;

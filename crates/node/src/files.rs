@@ -88,16 +88,10 @@ impl NodePaths {
         key_pem: &[u8],
         now: SystemTime,
     ) -> std::io::Result<StoredPair> {
-        let store = self.client_store();
-        store
-            .store(cert_pem, key_pem, now)
+        let pair = self
+            .client_store()
+            .store_current(cert_pem, key_pem, now)
             .map_err(|e| in_file(&self.cert_dir, e))?;
-        let pair = store.load()?.ok_or_else(|| {
-            std::io::Error::other(format!(
-                "{}: the stored certificate cannot be read back",
-                store.current_path().display()
-            ))
-        })?;
         self.write_node_kubeconfig(cluster)?;
         Ok(pair)
     }

@@ -18,7 +18,7 @@ use crate::discovery::{
 use crate::files::NodePaths;
 use crate::leftovers::Before;
 use crate::tls_bootstrap::{
-    BootstrapError, CLIENT_SIGNER, CertRequest, Issued, is_transient, next_pause,
+    BootstrapError, CLIENT_SIGNER, CertRequest, Issued, Outage, is_transient,
     request_certificate_with_key,
 };
 
@@ -66,6 +66,11 @@ pub enum JoinError {
     /// The credentials given cannot bootstrap.
     #[error("{0}")]
     Credentials(String),
+    /// A Ready node of this name is another machine.
+    #[error(
+        "a Node with name {0:?} and status \"Ready\" already exists in the cluster. You must delete the existing Node or change the name of this new joining Node"
+    )]
+    NodeExists(String),
     /// The new certificate is not the node's identity.
     #[error("the node's certificate authenticates as {who:?}, not {want}")]
     NotTheNode {
@@ -218,21 +223,20 @@ pub async fn prove(
     node_name: &str,
     timeout: Duration,
 ) -> Result<Client, JoinError> {
-    let certs = CertSource::from_pem(cert_pem, key_pem)?;
-    let client = Client::new(
-        &cluster.server,
-        Trust::from_pem(&cluster.ca_pem)?,
-        Identity::Cert(certs),
-    )?;
+    let client = node_client(cluster, &CertSource::from_pem(cert_pem, key_pem)?)?;
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut pause = None;
+    let mut outage = Outage::default();
     let who = loop {
         match client.username().await {
             Ok(who) => break who,
             Err(e) if is_transient(&e) && tokio::time::Instant::now() < deadline => {
-                let wait = next_pause(pause);
-                tokio::time::sleep(wait).await;
-                pause = Some(wait);
+                outage
+                    .pause(
+                        node_name,
+                        &e,
+                        "asking who the new certificate is through a server outage",
+                    )
+                    .await;
             }
             Err(e) => return Err(JoinError::Proof(e)),
         }
@@ -242,6 +246,16 @@ pub async fn prove(
         return Err(JoinError::NotTheNode { who, want });
     }
     Ok(client)
+}
+
+/// A client of the cluster as the node, presenting whatever certificate `certs` holds (it
+/// may be replaced while the client lives).
+pub fn node_client(cluster: &Cluster, certs: &CertSource) -> Result<Client, ClientError> {
+    Client::new(
+        &cluster.server,
+        Trust::from_pem(&cluster.ca_pem)?,
+        Identity::Cert(certs.clone()),
+    )
 }
 
 /// Refuses a join that would take the name of a Ready node this machine is not (kubeadm's
@@ -263,9 +277,7 @@ pub async fn check_node_name_free(
                 .flatten()
                 .any(|c| c["type"] == "Ready" && c["status"] == "True");
             if ready && !rejoining {
-                return Err(JoinError::Credentials(format!(
-                    "a Node with name {node_name:?} and status \"Ready\" already exists in the cluster. You must delete the existing Node or change the name of this new joining Node"
-                )));
+                return Err(JoinError::NodeExists(node_name.to_owned()));
             }
             Ok(())
         }

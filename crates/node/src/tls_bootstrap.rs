@@ -223,7 +223,7 @@ async fn create_once(client: &Client, name: &str, body: &Value) -> Result<String
             .unwrap_or_default()
             .to_owned()
     };
-    let mut pause = None;
+    let mut outage = Outage::default();
     loop {
         let tried = match client.create::<Value>(CSRS, body).await {
             Ok(created) => return Ok(uid(&created)),
@@ -244,10 +244,9 @@ async fn create_once(client: &Client, name: &str, body: &Value) -> Result<String
         if !is_transient(&tried) {
             return Err(tried.into());
         }
-        let wait = next_pause(pause);
-        tracing::debug!(csr = %name, error = %tried, retry_in = ?wait, "creating the CSR again after a lost answer");
-        tokio::time::sleep(wait).await;
-        pause = Some(wait);
+        outage
+            .pause(name, &tried, "creating the CSR again after a lost answer")
+            .await;
     }
 }
 
@@ -327,16 +326,19 @@ async fn wait_for_certificate(
     name: &str,
     uid: &str,
 ) -> Result<Vec<u8>, BootstrapError> {
-    let mut pause = None;
+    let mut outage = Outage::default();
     loop {
         match watch_once(client, name, uid).await {
             Ok(Some(pem)) => return Ok(pem),
-            Ok(None) => pause = None,
+            Ok(None) => outage = Outage::default(),
             Err(BootstrapError::Api(e)) if is_transient(&e) => {
-                let wait = next_pause(pause);
-                tracing::debug!(csr = %name, error = %e, retry_in = ?wait, "waiting for the certificate through a server outage");
-                tokio::time::sleep(wait).await;
-                pause = Some(wait);
+                outage
+                    .pause(
+                        name,
+                        &e,
+                        "waiting for the certificate through a server outage",
+                    )
+                    .await;
             }
             Err(e) => return Err(e),
         }
@@ -399,8 +401,24 @@ pub(crate) fn is_transient(e: &ClientError) -> bool {
     }
 }
 
+/// The pauses between tries while the server cannot be reached or is restarting.
+#[derive(Default)]
+pub(crate) struct Outage {
+    last: Option<Duration>,
+}
+
+impl Outage {
+    /// Sleeps the next pause ([`next_pause`]), saying why at debug level.
+    pub(crate) async fn pause(&mut self, csr: &str, error: &ClientError, why: &str) {
+        let wait = next_pause(self.last);
+        tracing::debug!(%csr, %error, retry_in = ?wait, "{why}");
+        tokio::time::sleep(wait).await;
+        self.last = Some(wait);
+    }
+}
+
 /// The pause before the next try: 200 ms, doubling to at most 5 s.
-pub(crate) fn next_pause(last: Option<Duration>) -> Duration {
+fn next_pause(last: Option<Duration>) -> Duration {
     last.map_or(Duration::from_millis(200), |d| {
         (d * 2).min(Duration::from_secs(5))
     })

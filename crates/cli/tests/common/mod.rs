@@ -334,10 +334,14 @@ pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
 /// The lines a child prints on stdout, as they come (read on a thread of their own; the
 /// channel closes when the child closes its stdout).
 fn lines_of(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
-    let stdout = child.stdout.take().expect("the child's stdout is piped");
+    lines(child.stdout.take().expect("the child's stdout is piped"))
+}
+
+/// The lines of a pipe, read on a thread of their own as they come.
+pub fn lines(pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
                 return;
             }

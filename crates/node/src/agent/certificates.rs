@@ -10,11 +10,11 @@ use kubeboot_api::clock::format_rfc3339;
 use kubeboot_api::{Clock, Random};
 use kubeboot_client::{CertSource, Client};
 
-use super::{NodeConfig, node_client};
+use super::NodeConfig;
 use crate::cert_store::StoredPair;
 use crate::discovery::{CaOrigin, Cluster};
 use crate::files::read_kubeconfig;
-use crate::join::Bootstrap;
+use crate::join::{Bootstrap, node_client};
 use crate::rotation::{Credential, Kind, Rotation, Step, Validity};
 use crate::tls_bootstrap::{CLIENT_SIGNER, CertRequest, SERVING_SIGNER, request_certificate};
 
@@ -156,12 +156,8 @@ pub(crate) async fn rotate_serving(
         }
         let obtained = match request_certificate(&client, &req, cfg.csr_timeout).await {
             Ok(issued) => store
-                .store(&issued.cert_pem, &issued.key_pem, timing.clock.now())
-                .and_then(|_| store.load())
-                .map_err(|e| e.to_string())
-                .and_then(|p| {
-                    p.ok_or_else(|| "the stored certificate cannot be read back".to_owned())
-                }),
+                .store_current(&issued.cert_pem, &issued.key_pem, timing.clock.now())
+                .map_err(|e| format!("storing the serving certificate: {e}")),
             Err(e) => Err(e.to_string()),
         };
         match obtained {

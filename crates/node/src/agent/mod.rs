@@ -12,13 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use kubeboot_api::{Clock, Random};
-use kubeboot_client::{CertSource, Client, Identity, Trust};
+use kubeboot_client::CertSource;
 use kubeboot_pki::KeyAlgorithm;
 
 use crate::cert_store::StoredPair;
 use crate::discovery::{CaOrigin, Cluster, cluster_of};
 use crate::files::{NodePaths, read_kubeconfig};
-use crate::join::{Bootstrap, JoinError};
+use crate::join::{Bootstrap, JoinError, node_client};
 use crate::rotation::Stuck;
 use certificates::Timing;
 use node_status::NodeStatus;
@@ -115,13 +115,6 @@ pub async fn ensure_client_certificate(
     })
 }
 
-/// A client of the cluster as the node, presenting whatever certificate `certs` holds.
-pub fn node_client(cluster: &Cluster, certs: &CertSource) -> Result<Client, AgentError> {
-    let trust = Trust::from_pem(&cluster.ca_pem).map_err(|e| AgentError::Config(e.to_string()))?;
-    Client::new(&cluster.server, trust, Identity::Cert(certs.clone()))
-        .map_err(|e| AgentError::Config(e.to_string()))
-}
-
 /// Runs the agent on `clock` and `random` until `shutdown` resolves — at any point: while
 /// the TLS bootstrap waits for approval, or registration fails and is retried, as well as
 /// once it runs. A registered node is marked NotReady as it stops.
@@ -185,7 +178,7 @@ async fn start(
     let id = ensure_client_certificate(cfg, timing.clock.now(), &log).await?;
     let certs = CertSource::from_pem(&id.pair.pem, &id.pair.pem)
         .map_err(|e| AgentError::Config(e.to_string()))?;
-    let client = node_client(&id.cluster, &certs)?;
+    let client = node_client(&id.cluster, &certs).map_err(|e| AgentError::Config(e.to_string()))?;
     skew::warn_on_clock_skew(&client, timing.clock.now()).await;
     let ips = if cfg.node_ips.is_empty() {
         node_status::outbound_ip(&id.cluster.server)
