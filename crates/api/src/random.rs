@@ -14,19 +14,33 @@ pub trait Random: Send + Sync {
     }
 }
 
-/// The operating system's random numbers (`/dev/urandom`).
+/// The operating system's random numbers (`/dev/urandom`, a CSPRNG): fit for keys, token
+/// secrets, nonces and serial numbers as well as jitter.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OsRandom;
 
 impl Random for OsRandom {
+    /// Panics when the operating system gives no random numbers: nothing kubeboot does is
+    /// safe without them (kubeadm and Go's crypto/rand fail likewise).
     fn fill(&self, buf: &mut [u8]) {
         use std::io::Read;
-        // /dev/urandom only fails to open on a broken system; the rules that use this take
-        // jitter, never secrets, so zeros are a safe outcome there.
-        if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-            let _ = f.read_exact(buf);
+        static URANDOM: std::sync::OnceLock<std::io::Result<std::fs::File>> =
+            std::sync::OnceLock::new();
+        let read = match URANDOM.get_or_init(|| std::fs::File::open("/dev/urandom")) {
+            Ok(f) => (&*f).read_exact(buf),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        };
+        if let Err(e) = read {
+            panic!("the operating system's random numbers (/dev/urandom) cannot be read: {e}");
         }
     }
+}
+
+/// `n` random bytes from `random`.
+pub fn bytes<const N: usize>(random: &dyn Random) -> [u8; N] {
+    let mut b = [0u8; N];
+    random.fill(&mut b);
+    b
 }
 
 #[cfg(test)]

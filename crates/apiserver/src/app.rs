@@ -4,7 +4,7 @@
 //! module below this one; none of them calls back up.
 
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, header};

@@ -138,7 +138,7 @@ impl Encryption {
                 use crypto_secretbox::aead::{Aead, KeyInit, generic_array::GenericArray};
                 let (name, k) = keys.first().ok_or("secretbox has no key")?;
                 let mut nonce = [0u8; 24];
-                aws_lc_rs::rand::fill(&mut nonce).map_err(|e| e.to_string())?;
+                kubeboot_api::random::Random::fill(&kubeboot_api::random::OsRandom, &mut nonce);
                 let sealed = crypto_secretbox::XSalsa20Poly1305::new(GenericArray::from_slice(k))
                     .encrypt(GenericArray::from_slice(&nonce), plain)
                     .map_err(|_| "secretbox sealing failed".to_owned())?;
@@ -152,7 +152,7 @@ impl Encryption {
                 let aead =
                     LessSafeKey::new(UnboundKey::new(&AES_256_GCM, k).map_err(|e| e.to_string())?);
                 let mut nonce = [0u8; NONCE_LEN];
-                aws_lc_rs::rand::fill(&mut nonce).map_err(|e| e.to_string())?;
+                kubeboot_api::random::Random::fill(&kubeboot_api::random::OsRandom, &mut nonce);
                 let mut buf = plain.to_vec();
                 aead.seal_in_place_append_tag(
                     Nonce::assume_unique_for_key(nonce),

@@ -4,7 +4,7 @@
 //! `Status` kube-apiserver's filter of the same name answers.
 
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use http::HeaderMap;
 use kubeboot_api::Status;

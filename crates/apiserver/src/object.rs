@@ -174,7 +174,7 @@ pub fn random_uid() -> String {
 }
 
 fn fill_random(b: &mut [u8]) {
-    aws_lc_rs::rand::fill(b).expect("the OS random number generator is available");
+    kubeboot_api::random::Random::fill(&kubeboot_api::random::OsRandom, b);
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
+use tokio::time::Instant;
 
 /// `--anonymous-requests-per-second` and `--anonymous-burst`.
 #[derive(Clone, Copy, Debug, PartialEq)]

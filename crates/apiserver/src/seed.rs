@@ -48,7 +48,7 @@ pub async fn first_token(
         return Ok(None);
     }
     let token = kubeboot_bootstrap::BootstrapToken::generate(|b| {
-        aws_lc_rs::rand::fill(b).expect("the OS random number generator is available")
+        kubeboot_api::random::Random::fill(&kubeboot_api::random::OsRandom, b)
     });
     let expiration = kubeboot_api::clock::format_rfc3339(now + Duration::from_secs(24 * 3600));
     let data = token_secret_data(

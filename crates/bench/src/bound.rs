@@ -13,7 +13,10 @@
 //!   certificates of the kinds in play (P-256 CA and serving key, the node's key type).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+use kubeboot_api::{Clock, SystemClock};
+use tokio::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use kubeboot_pki::cert::{random_serial, subject};
@@ -100,7 +103,7 @@ pub fn crypto_bound(alg: KeyAlgorithm) -> Result<CryptoBound> {
     let key = PrivateKey::generate(alg)?;
     let csr = create_pem(&key, &req)?;
     let parsed = parse_pem(csr.as_bytes())?;
-    let now = SystemTime::now();
+    let now = SystemClock.now();
     let ca = CertificateAuthority::create(
         "bench",
         KeyAlgorithm::EcdsaP256,
@@ -270,7 +273,7 @@ mod tests {
 
     #[test]
     fn handshakes_complete_and_a_mutual_one_needs_the_client_certificate() {
-        let now = SystemTime::now();
+        let now = SystemClock.now();
         let ca = CertificateAuthority::create(
             "t",
             KeyAlgorithm::EcdsaP256,

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use kubeboot_bootstrap::BootstrapToken;
@@ -68,7 +70,9 @@ const TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// the rule it breaks).
 async fn create_token_for(admin: &Client, kind: Token<'_>) -> Result<BootstrapToken> {
     let token = BootstrapToken::generate(fill);
-    let expires = kubeboot_api::clock::format_rfc3339(std::time::SystemTime::now() + TOKEN_TTL);
+    let expires = kubeboot_api::clock::format_rfc3339(
+        kubeboot_api::Clock::now(&kubeboot_api::SystemClock) + TOKEN_TTL,
+    );
     let data = kubeboot_bootstrap::secret::token_secret_data(
         &token,
         "bench",

@@ -479,7 +479,7 @@ mod tests {
     fn generating_twice_changes_nothing_and_keys_survive() {
         let dir = tempfile::tempdir().unwrap();
         let c = crate::spec::parse(crate::spec::STARTING_SPEC).unwrap();
-        let now = SystemTime::now();
+        let now = kubeboot_api::Clock::now(&kubeboot_api::SystemClock);
         let first = generate(&c, dir.path(), false, now).unwrap();
         assert!(
             first.written.iter().any(|f| f == "admin.kubeconfig")

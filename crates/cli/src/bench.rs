@@ -427,14 +427,14 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
 /// How far a run is: a bar redrawn in place on a terminal, a line a second otherwise.
 struct Progress {
     total: usize,
-    started: std::time::Instant,
-    last: std::sync::Mutex<std::time::Instant>,
+    started: tokio::time::Instant,
+    last: std::sync::Mutex<tokio::time::Instant>,
     terminal: bool,
 }
 
 impl Progress {
     fn new(total: usize) -> Self {
-        let now = std::time::Instant::now();
+        let now = tokio::time::Instant::now();
         Self {
             total,
             started: now,
@@ -456,7 +456,7 @@ impl Progress {
         if done != self.total && last.elapsed() < every {
             return;
         }
-        *last = std::time::Instant::now();
+        *last = tokio::time::Instant::now();
         let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
         if self.terminal {
             eprint!(

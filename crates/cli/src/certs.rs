@@ -1,7 +1,7 @@
 //! Wiring of `kubeboot certs` and `kubeboot kubeconfig`.
 
+use kubeboot_api::{Clock, SystemClock};
 use std::path::PathBuf;
-use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
@@ -83,7 +83,7 @@ pub(crate) fn run(cmd: CertsCommand) -> Result<()> {
                     bail!("{} has {} error(s)", spec.display(), errs.len());
                 }
             };
-            let outcome = kubeboot_certs::generate(&checked, &out, force, SystemTime::now())?;
+            let outcome = kubeboot_certs::generate(&checked, &out, force, SystemClock.now())?;
             for f in &outcome.written {
                 println!("[certs] wrote {}", out.join(f).display());
             }
@@ -97,7 +97,7 @@ pub(crate) fn run(cmd: CertsCommand) -> Result<()> {
         CertsCommand::CheckExpiration { dir } => {
             print!(
                 "{}",
-                kubeboot_certs::check_expiration(&dir, SystemTime::now())?
+                kubeboot_certs::check_expiration(&dir, SystemClock.now())?
             );
             Ok(())
         }
@@ -111,7 +111,7 @@ pub(crate) fn run(cmd: CertsCommand) -> Result<()> {
             }
             let validity =
                 kubeboot_api::clock::parse_go_duration(&validity).map_err(anyhow::Error::msg)?;
-            let outcome = kubeboot_certs::renew_all(&dir, validity, SystemTime::now())?;
+            let outcome = kubeboot_certs::renew_all(&dir, validity, SystemClock.now())?;
             for f in &outcome.written {
                 println!("[renew] wrote {}", dir.join(f).display());
             }

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -14,7 +13,8 @@ use kubeboot_apiserver::datadir::{DataDir, InitOptions, server_url};
 use kubeboot_apiserver::inflight::InFlightLimits;
 use kubeboot_apiserver::server::{AuditConfig, RateLimit, Storage};
 use kubeboot_apiserver::{RunningServer, ServerConfig, start};
-use kubeboot_controllers::leader_election::{self, LeaderElection};
+use kubeboot_controllers::leader_election::{Candidate, LeaderElection};
+use kubeboot_controllers::manager;
 use kubeboot_controllers::metrics::Counters;
 use kubeboot_pki::{CertificateAuthority, Kubeconfig};
 
@@ -89,11 +89,7 @@ fn short_id(seed: Option<&[u8]>) -> String {
         Some(s) => aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s)
             .as_ref()
             .to_vec(),
-        None => {
-            let mut b = [0u8; 8];
-            aws_lc_rs::rand::fill(&mut b).expect("the OS random number generator is available");
-            b.to_vec()
-        }
+        None => kubeboot_api::random::bytes::<8>(&kubeboot_api::random::OsRandom).to_vec(),
     };
     hex::encode(&bytes[..8])
 }
@@ -199,7 +195,7 @@ pub(crate) fn init(args: &InitArgs) -> Result<DataDir> {
         extra_sans: args.apiserver_cert_extra_sans.clone(),
         port: args.secure_port,
     };
-    dir.init(&opts, SystemTime::now())
+    dir.init(&opts, kubeboot_api::Clock::now(&SystemClock))
         .with_context(|| format!("initialising the data dir {}", args.data_dir.display()))?;
     Ok(dir)
 }
@@ -401,7 +397,7 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
         "To use it:\n  export KUBECONFIG={}\n  kubectl get --raw /version",
         dir.admin_conf().display()
     );
-    serve_until_signal(running, controllers).await
+    serve_until_signal(running, Some(controllers)).await
 }
 
 pub(crate) async fn apiserver(args: ApiserverArgs) -> Result<()> {
@@ -434,7 +430,7 @@ pub(crate) async fn apiserver(args: ApiserverArgs) -> Result<()> {
     };
     let running = start(cfg).await.context("starting the API server")?;
     println!("kubeboot API server listening on https://{}", running.addr);
-    serve_until_signal(running, Controllers::default()).await
+    serve_until_signal(running, None).await
 }
 
 pub(crate) async fn controller_manager(args: ControllerManagerArgs) -> Result<()> {
@@ -459,118 +455,32 @@ pub(crate) async fn controller_manager(args: ControllerManagerArgs) -> Result<()
     Ok(())
 }
 
-/// What the selected controllers need, checked before any of them starts.
-#[derive(Clone)]
-struct ControllerPlan {
-    selected: Vec<&'static str>,
-    serving: Option<kubeboot_controllers::csr::policy::ServingRules>,
-    cas: HashMap<&'static str, Arc<CertificateAuthority>>,
-    policy: kubeboot_controllers::csr::policy::SigningPolicy,
-}
-
-impl ControllerPlan {
-    fn new(spec: &[String], signing: &SigningArgs) -> Result<Self> {
-        let selected = kubeboot_controllers::selected(spec).map_err(anyhow::Error::msg)?;
-        let serving = signing
-            .approve_kubelet_serving
-            .then(|| serving_rules(signing))
-            .transpose()?;
-        let cas = if selected.contains(&"csrsigning") {
-            let cas = signer_cas(signing)?;
-            if cas.is_empty() {
-                tracing::warn!(
-                    "csrsigning has no CA (--cluster-signing-cert-file/--cluster-signing-key-file): it signs nothing"
-                );
-            }
-            cas
-        } else {
-            HashMap::new()
-        };
-        let max_duration =
-            kubeboot_api::clock::parse_go_duration(&signing.cluster_signing_duration)
-                .map_err(|e| anyhow::anyhow!("--cluster-signing-duration: {e}"))?;
-        Ok(Self {
-            selected,
-            serving,
-            cas,
-            policy: kubeboot_controllers::csr::policy::SigningPolicy { max_duration },
-        })
-    }
-
-    /// Starts the controllers on the current runtime.
-    fn start(&self, client: &kubeboot_client::Client, counters: &Arc<Counters>) {
-        use kubeboot_controllers::csr;
-        let clock = Arc::new(SystemClock);
-        let csr_source = self
-            .selected
-            .iter()
-            .any(|c| c.starts_with("csr"))
-            .then(|| csr::CsrSource::start(client.clone()));
-        let source = || csr_source.as_ref().expect("started for csr controllers");
-        for name in &self.selected {
-            match *name {
-                "bootstrapsigner" => {
-                    kubeboot_controllers::bootstrap_signer::start(client.clone(), clock.clone())
-                }
-                "tokencleaner" => {
-                    kubeboot_controllers::token_cleaner::start(client.clone(), clock.clone())
-                }
-                "csrcleaner" => {
-                    csr::cleaner::start(source(), client.clone(), clock.clone(), counters.clone())
-                }
-                "csrapproving" => csr::approver::start(
-                    source(),
-                    client.clone(),
-                    clock.clone(),
-                    counters.clone(),
-                    self.serving.clone(),
-                ),
-                "csrsigning" => csr::signer::start(
-                    source(),
-                    client.clone(),
-                    clock.clone(),
-                    counters.clone(),
-                    self.cas.clone(),
-                    self.policy,
-                ),
-                _ => {}
-            }
+/// The controllers `spec` selects, with what they need from the signing flags.
+fn controller_plan(spec: &[String], signing: &SigningArgs) -> Result<manager::Plan> {
+    let selected = kubeboot_controllers::selected(spec).map_err(anyhow::Error::msg)?;
+    let serving = signing
+        .approve_kubelet_serving
+        .then(|| serving_rules(signing))
+        .transpose()?;
+    let cas = if selected.contains(&"csrsigning") {
+        let cas = signer_cas(signing)?;
+        if cas.is_empty() {
+            tracing::warn!(
+                "csrsigning has no CA (--cluster-signing-cert-file/--cluster-signing-key-file): it signs nothing"
+            );
         }
-        tracing::info!(controllers = ?self.selected, "controllers started");
-    }
-}
-
-/// Running controllers, stopped on shutdown.
-#[derive(Default)]
-struct Controllers {
-    /// With leader election: asks the election task to stop, and the task.
-    elected: Option<(
-        tokio::sync::watch::Sender<bool>,
-        tokio::task::JoinHandle<()>,
-    )>,
-}
-
-impl Controllers {
-    /// Stops the controllers and gives up the Lease if this process holds it, so another
-    /// server takes over within a retry period instead of a lease duration (bounded: 5 s).
-    async fn stop(self) {
-        if let Some((stop, task)) = self.elected {
-            let _ = stop.send(true);
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
-        }
-    }
-}
-
-/// Returns once a stop is asked for (or the asker is gone).
-async fn stop_requested(stop: &mut tokio::sync::watch::Receiver<bool>) {
-    loop {
-        if *stop.borrow_and_update() {
-            return;
-        }
-        if stop.changed().await.is_err() {
-            return;
-        }
-    }
+        cas
+    } else {
+        HashMap::new()
+    };
+    let max_duration = kubeboot_api::clock::parse_go_duration(&signing.cluster_signing_duration)
+        .map_err(|e| anyhow::anyhow!("--cluster-signing-duration: {e}"))?;
+    Ok(manager::Plan {
+        selected,
+        serving,
+        cas,
+        policy: kubeboot_controllers::csr::policy::SigningPolicy { max_duration },
+    })
 }
 
 /// The client certificate (PEM) of a kubeconfig's current user, checked as a TLS client
@@ -582,11 +492,8 @@ fn controller_manager_cert(kc: &Kubeconfig) -> Result<Vec<u8>> {
     Ok(cert)
 }
 
-/// Runs the selected controllers: at once, or with `election` only while holding the
-/// leader Lease. Each term as leader runs them on a runtime of their own, which is shut
-/// down (ending every controller task) the moment the Lease is lost or the process stops.
-/// With `dial` they reach an API server in this process through it, as `kc`'s user;
-/// otherwise they connect to the server `kc` names.
+/// Runs the selected controllers (`crates/controllers/src/manager.rs`), as `kc`'s user:
+/// with `dial`, through an API server in this process; otherwise at the server `kc` names.
 fn run_controllers(
     kc: &Kubeconfig,
     dial: Option<kubeboot_client::Dial>,
@@ -594,70 +501,37 @@ fn run_controllers(
     signing: &SigningArgs,
     election: Option<LeaderElection>,
     counters: Arc<Counters>,
-) -> Result<Controllers> {
-    let plan = ControllerPlan::new(spec, signing)?;
-    let connect = move |kc: &Kubeconfig| -> Result<kubeboot_client::Client> {
+) -> Result<manager::Running> {
+    let plan = controller_plan(spec, signing)?;
+    let kc = kc.clone();
+    let connect = move || -> Result<kubeboot_client::Client, String> {
         match &dial {
             Some(dial) => {
-                let (cluster, _) = kc.current()?;
+                let (cluster, _) = kc.current().map_err(|e| e.to_string())?;
                 Ok(kubeboot_client::Client::in_process(
                     &cluster.server,
                     dial.clone(),
                 ))
             }
-            None => Ok(kubeboot_client::Client::from_kubeconfig(kc)?),
+            None => kubeboot_client::Client::from_kubeconfig(&kc).map_err(|e| e.to_string()),
         }
     };
-    let client = connect(kc)?;
-    let Some(le) = election else {
-        plan.start(&client, &counters);
-        return Ok(Controllers::default());
+    let clock: Arc<dyn kubeboot_api::Clock> = Arc::new(SystemClock);
+    let candidate = election
+        .map(|election| -> Result<Candidate> {
+            Ok(Candidate {
+                client: connect().map_err(anyhow::Error::msg)?,
+                election,
+                clock: clock.clone(),
+            })
+        })
+        .transpose()?;
+    let shared = manager::Shared {
+        clock,
+        random: Arc::new(kubeboot_api::random::OsRandom),
+        counters,
     };
-    let kc = kc.clone();
-    let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(async move {
-        loop {
-            let observed = tokio::select! {
-                o = leader_election::acquire(&client, &le) => o,
-                () = stop_requested(&mut stop) => return,
-            };
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("controllers")
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot start the controllers' runtime");
-                    return;
-                }
-            };
-            {
-                let _in_runtime = runtime.enter();
-                // The controllers' own client: its connections live and die with their
-                // runtime, never shared with the election's.
-                match connect(&kc) {
-                    Ok(own) => plan.start(&own, &counters),
-                    Err(e) => tracing::error!(error = %e, "cannot build the controllers' client"),
-                }
-            }
-            tokio::select! {
-                () = leader_election::renew_until_lost(&client, &le, observed) => {
-                    tracing::error!("leaderelection lost: stopping the controllers");
-                    runtime.shutdown_background();
-                }
-                () = stop_requested(&mut stop) => {
-                    runtime.shutdown_background();
-                    leader_election::release(&client, &le).await;
-                    return;
-                }
-            }
-        }
-    });
-    Ok(Controllers {
-        elected: Some((stop_tx, task)),
-    })
+    manager::run(plan, Box::new(connect), candidate, shared).map_err(anyhow::Error::msg)
 }
 
 fn serving_rules(s: &SigningArgs) -> Result<kubeboot_controllers::csr::policy::ServingRules> {
@@ -761,7 +635,10 @@ fn local_address(bind: IpAddr) -> IpAddr {
     }
 }
 
-async fn serve_until_signal(mut running: RunningServer, controllers: Controllers) -> Result<()> {
+async fn serve_until_signal(
+    mut running: RunningServer,
+    controllers: Option<manager::Running>,
+) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     tokio::select! {
@@ -771,7 +648,9 @@ async fn serve_until_signal(mut running: RunningServer, controllers: Controllers
     }
     tracing::info!("shutting down");
     // The API server still serves while the controllers give up their Lease through it.
-    controllers.stop().await;
+    if let Some(controllers) = controllers {
+        controllers.stop().await;
+    }
     running.stop().await;
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `kubeboot token`: kubeadm token's commands, flags and output.
 
+use kubeboot_api::{Clock, SystemClock};
 use std::path::PathBuf;
-use std::time::SystemTime;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
@@ -128,7 +128,7 @@ pub(crate) async fn run(args: TokenArgs) -> Result<()> {
             {
                 bail!("a token with id {:?} already exists", token.id.as_str());
             }
-            let expiration = (!ttl.is_zero()).then(|| format_rfc3339(SystemTime::now() + ttl));
+            let expiration = (!ttl.is_zero()).then(|| format_rfc3339(SystemClock.now() + ttl));
             let usages: Vec<&str> = usages.iter().map(String::as_str).collect();
             let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
             let data = token_secret_data(
@@ -181,7 +181,7 @@ pub(crate) async fn run(args: TokenArgs) -> Result<()> {
                 }
             }
             match output.as_str() {
-                "text" => print!("{}", listing::format_table(&rows, SystemTime::now())),
+                "text" => print!("{}", listing::format_table(&rows, SystemClock.now())),
                 "json" | "yaml" => {
                     for r in &rows {
                         let mut obj = json!({"kind": "BootstrapToken", "apiVersion": "output.kubeadm.k8s.io/v1alpha3",
@@ -233,14 +233,8 @@ pub(crate) async fn run(args: TokenArgs) -> Result<()> {
 
 fn new_token() -> BootstrapToken {
     BootstrapToken::generate(|b| {
-        // The OS RNG failing is not recoverable; kubeadm panics likewise.
-        getrandom_fill(b);
+        kubeboot_api::random::Random::fill(&kubeboot_api::random::OsRandom, b)
     })
-}
-
-fn getrandom_fill(b: &mut [u8]) {
-    let mut f = std::fs::File::open("/dev/urandom").expect("/dev/urandom is readable");
-    std::io::Read::read_exact(&mut f, b).expect("/dev/urandom yields bytes");
 }
 
 fn kubeconfig_path(c: &Common) -> PathBuf {

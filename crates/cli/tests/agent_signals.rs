@@ -2,6 +2,10 @@
 //! stops it: while it bootstraps (waiting for its CSR), while it cannot register, and while
 //! it rotates its certificate — marking a registered node NotReady and leaving its
 //! certificate store whole.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an integration test waits in real time on a real process"
+)]
 
 mod common;
 

@@ -1,6 +1,10 @@
 //! The CSR controllers end to end with the real binary, openssl, curl and kubectl: a
 //! bootstrap token's node CSR is approved and signed, a node renews itself, what no policy
 //! approves waits for a person, bad requests fail, expired ones are cleaned.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an integration test waits in real time on a real process"
+)]
 
 mod common;
 

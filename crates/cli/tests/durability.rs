@@ -1,5 +1,9 @@
 //! `kill -9` of the server while clients write: every acknowledged write survives, and the
 //! store opens again.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an integration test waits in real time on a real process"
+)]
 
 mod common;
 

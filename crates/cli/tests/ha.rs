@@ -635,3 +635,80 @@ fn a_leader_stopped_cleanly_hands_over_at_once() {
         lease_holder(&cp2)
     );
 }
+
+/// The API server's count of open watches (`apiserver_registered_watchers`).
+fn watchers(s: &Server) -> u64 {
+    let (_, metrics) = s.admin_curl(&[], "/metrics");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("apiserver_registered_watchers "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+fn patch_lease(s: &Server, spec: &str) {
+    ok(
+        s.kubectl(
+            KUBECTL,
+            &[
+                "-n",
+                "kube-system",
+                "patch",
+                "lease",
+                "kube-controller-manager",
+                "--type",
+                "merge",
+                "-p",
+                spec,
+            ],
+        ),
+        "kubectl patch lease",
+    );
+}
+
+/// A leader that sees another holder in its Lease stops acting at once: every controller
+/// task ends (their watches close), and they start again when it takes the Lease back.
+#[test]
+fn a_leader_that_loses_its_lease_stops_its_controllers_until_it_leads_again() {
+    let s = Server::start_with(&[
+        "--leader-elect-lease-duration",
+        "3s",
+        "--leader-elect-renew-deadline",
+        "2s",
+        "--leader-elect-retry-period",
+        "500ms",
+    ]);
+    assert!(
+        eventually(Duration::from_secs(20), || !lease_holder(&s).is_empty()
+            && watchers(&s) >= 1),
+        "the server leads and its controllers watch; holder {:?}, watchers {}",
+        lease_holder(&s),
+        watchers(&s)
+    );
+    let leader = lease_holder(&s);
+    patch_lease(
+        &s,
+        r#"{"spec":{"holderIdentity":"intruder","leaseDurationSeconds":3600}}"#,
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || watchers(&s) == 0),
+        "the controllers' watches end once the Lease is someone else's; watchers {}",
+        watchers(&s)
+    );
+    assert_eq!(
+        lease_holder(&s),
+        "intruder",
+        "the server waits out the holder"
+    );
+    patch_lease(
+        &s,
+        r#"{"spec":{"holderIdentity":"","leaseDurationSeconds":1}}"#,
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || lease_holder(&s) == leader
+            && watchers(&s) >= 1),
+        "the server leads again and its controllers watch; holder {:?}, watchers {}",
+        lease_holder(&s),
+        watchers(&s)
+    );
+}

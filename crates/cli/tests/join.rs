@@ -1,6 +1,10 @@
 //! `kubeboot join` and `kubeboot node` against the real server: a node joins, registers,
 //! serves with a cluster-signed certificate, rotates while the server restarts; and every
 //! way join can fail says so and leaves no credentials.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an integration test waits in real time on a real process"
+)]
 
 mod common;
 

@@ -1,5 +1,9 @@
 //! The real kubectl (oldest and newest installed) against the real server: everything an
 //! operator types in the API server issue, with what they would check.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an integration test waits in real time on a real process"
+)]
 
 mod common;
 

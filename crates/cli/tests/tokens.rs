@@ -1,5 +1,9 @@
 //! Bootstrap tokens end to end: `kubeboot token`, the authenticator, cluster-info and its
 //! signatures, expiry and deletion, a Secret written by hand, and the anonymous rate limit.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an integration test waits in real time on a real process"
+)]
 
 mod common;
 

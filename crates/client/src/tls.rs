@@ -359,7 +359,7 @@ mod danger {
 #[cfg(test)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
-    use std::time::{Duration, SystemTime};
+    use std::time::Duration;
 
     use kubeboot_pki::cert::{random_serial, subject};
     use kubeboot_pki::{CertificateAuthority, KeyAlgorithm, LeafSpec, PrivateKey, Usage};
@@ -374,7 +374,7 @@ mod tests {
 
     /// The same, with the certificate's key.
     fn ca_and_serving_with_key() -> (CertificateAuthority, CertificateDer<'static>, PrivateKey) {
-        let now = SystemTime::now();
+        let now = kubeboot_api::Clock::now(&kubeboot_api::SystemClock);
         let ca = CertificateAuthority::create(
             "ca",
             KeyAlgorithm::EcdsaP256,

@@ -29,24 +29,30 @@ pub struct BootstrapSigner {
 }
 
 /// Starts the bootstrap signer.
-pub fn start(client: Client, clock: Arc<dyn Clock>) {
+pub fn start(cx: &crate::Context) {
     let queue = Arc::new(Queue::default());
     let q1 = queue.clone();
-    let secrets = Informer::start(client.clone(), TOKEN_SECRETS.into(), move |_| q1.add(KEY));
+    let secrets = Informer::start(
+        &cx.tasks,
+        cx.client.clone(),
+        TOKEN_SECRETS.into(),
+        move |_| q1.add(KEY),
+    );
     let q2 = queue.clone();
     let config_maps = Informer::start(
-        client.clone(),
+        &cx.tasks,
+        cx.client.clone(),
         "/api/v1/namespaces/kube-public/configmaps?fieldSelector=metadata.name%3Dcluster-info"
             .into(),
         move |_| q2.add(KEY),
     );
     let signer = Arc::new(BootstrapSigner {
-        client,
+        client: cx.client.clone(),
         secrets,
         config_maps,
-        clock,
+        clock: cx.clock.clone(),
     });
-    crate::runner::run(signer, queue, 1);
+    crate::runner::run(&cx.tasks, signer, queue, 1);
 }
 
 impl Reconciler for BootstrapSigner {

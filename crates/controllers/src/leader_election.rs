@@ -9,11 +9,14 @@
 //! duration) it stops acting before anyone else may start. Every write is an update at the
 //! observed `resourceVersion`, so two candidates never both win.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
+use kubeboot_api::Clock;
 use kubeboot_api::clock::format_micro_time;
 use kubeboot_client::{Client, ClientError};
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 /// Who competes for which Lease, and the timing (kube-controller-manager's flags).
 #[derive(Clone, Debug)]
@@ -122,6 +125,21 @@ impl Default for Observed {
     }
 }
 
+impl Observed {
+    /// Remembers `record`, and when it was first seen in that state.
+    fn saw(&mut self, record: LeaseRecord) {
+        if self.record.as_ref() != Some(&record) {
+            self.record = Some(record);
+            self.at = Instant::now();
+        }
+    }
+
+    /// The holder last seen ("" when none).
+    fn holder(&self) -> &str {
+        self.record.as_ref().map_or("", |r| r.holder.as_str())
+    }
+}
+
 /// The spec `me` writes when taking or renewing after `previous`.
 fn next_spec(previous: Option<&LeaseRecord>, le: &LeaderElection, now: SystemTime) -> Value {
     let now = format_micro_time(now);
@@ -139,150 +157,163 @@ fn next_spec(previous: Option<&LeaseRecord>, le: &LeaderElection, now: SystemTim
     }
 }
 
-/// One attempt to take or renew the Lease. `Ok(true)`: we hold it now.
-pub async fn try_acquire_or_renew(
-    client: &Client,
-    le: &LeaderElection,
-    observed: &mut Observed,
-) -> Result<bool, ClientError> {
-    let now = SystemTime::now();
-    let lease: Value = match client.get(&le.path()).await {
-        Ok(l) => l,
-        Err(e) if e.code() == Some(404) => {
-            let lease = json!({
-                "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                "metadata": {"name": le.name, "namespace": le.namespace},
-                "spec": next_spec(None, le, now),
-            });
-            let path = format!(
-                "/apis/coordination.k8s.io/v1/namespaces/{}/leases",
-                le.namespace
-            );
-            return match client.create::<Value>(&path, &lease).await {
-                Ok(created) => {
-                    observed.record = Some(LeaseRecord::from_lease(&created));
-                    observed.at = Instant::now();
-                    Ok(true)
-                }
-                Err(e) if e.code() == Some(409) => Ok(false),
-                Err(e) => Err(e),
-            };
-        }
-        Err(e) => return Err(e),
-    };
-    let record = LeaseRecord::from_lease(&lease);
-    if observed.record.as_ref() != Some(&record) {
-        observed.record = Some(record.clone());
-        observed.at = Instant::now();
-    }
-    if !may_take(&record, &le.identity, observed.at, Instant::now()) {
-        return Ok(false);
-    }
-    let mut updated = lease;
-    // Fields this candidate does not set (acquireTime on a renewal) are kept.
-    if let (Some(spec), Value::Object(next)) = (
-        updated["spec"].as_object_mut(),
-        next_spec(Some(&record), le, now),
-    ) {
-        spec.extend(next);
-    } else {
-        updated["spec"] = next_spec(Some(&record), le, now);
-    }
-    match client.update::<Value>(&le.path(), &updated).await {
-        Ok(written) => {
-            observed.record = Some(LeaseRecord::from_lease(&written));
-            observed.at = Instant::now();
-            Ok(true)
-        }
-        // Someone else wrote first: they hold it (or renewed it).
-        Err(e) if e.code() == Some(409) => Ok(false),
-        Err(e) => Err(e),
-    }
+/// The spec that gives a held Lease up (client-go's `ReleaseOnCancel`): no holder, a
+/// one-second duration.
+fn released_spec(now: SystemTime) -> Value {
+    let now = format_micro_time(now);
+    json!({
+        "holderIdentity": "", "leaseDurationSeconds": 1,
+        "acquireTime": now, "renewTime": now,
+    })
 }
 
-/// Campaigns until this candidate holds the Lease.
-pub async fn acquire(client: &Client, le: &LeaderElection) -> Observed {
-    let mut observed = Observed::default();
-    let mut announced = false;
-    loop {
-        match try_acquire_or_renew(client, le, &mut observed).await {
-            Ok(true) => {
-                tracing::info!(lease = %format!("{}/{}", le.namespace, le.name), identity = %le.identity, "successfully acquired lease");
-                return observed;
+/// One candidate in the election: its API client and clock. The Lease's times come from
+/// the clock; how long the Lease has gone unchanged is measured on the monotonic clock.
+#[derive(Clone)]
+pub struct Candidate {
+    /// The client the election's reads and writes go through.
+    pub client: Client,
+    /// Who, which Lease, and the timing.
+    pub election: LeaderElection,
+    /// The wall clock the Lease's `acquireTime` and `renewTime` are read from.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Candidate {
+    fn lease_name(&self) -> String {
+        format!("{}/{}", self.election.namespace, self.election.name)
+    }
+
+    /// One attempt to take or renew the Lease. `Ok(true)`: we hold it now.
+    pub async fn try_acquire_or_renew(&self, observed: &mut Observed) -> Result<bool, ClientError> {
+        let le = &self.election;
+        let now = self.clock.now();
+        let lease: Value = match self.client.get(&le.path()).await {
+            Ok(l) => l,
+            Err(e) if e.code() == Some(404) => return self.create(observed, now).await,
+            Err(e) => return Err(e),
+        };
+        let record = LeaseRecord::from_lease(&lease);
+        observed.saw(record.clone());
+        if !may_take(&record, &le.identity, observed.at, Instant::now()) {
+            return Ok(false);
+        }
+        let mut updated = lease;
+        // Fields this candidate does not set (acquireTime on a renewal) are kept.
+        merge_spec(&mut updated, next_spec(Some(&record), le, now));
+        match self.client.update::<Value>(&le.path(), &updated).await {
+            Ok(written) => {
+                observed.saw(LeaseRecord::from_lease(&written));
+                Ok(true)
             }
-            Ok(false) => {
-                if !announced {
-                    let holder = observed.record.as_ref().map_or("", |r| r.holder.as_str());
-                    tracing::info!(lease = %format!("{}/{}", le.namespace, le.name), %holder, "attempting to acquire leader lease; another candidate holds it");
+            // Someone else wrote first: they hold it (or renewed it).
+            Err(e) if e.code() == Some(409) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the Lease, held by us. `Ok(false)`: someone else created it first.
+    async fn create(&self, observed: &mut Observed, now: SystemTime) -> Result<bool, ClientError> {
+        let le = &self.election;
+        let lease = json!({
+            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": le.name, "namespace": le.namespace},
+            "spec": next_spec(None, le, now),
+        });
+        let path = format!(
+            "/apis/coordination.k8s.io/v1/namespaces/{}/leases",
+            le.namespace
+        );
+        match self.client.create::<Value>(&path, &lease).await {
+            Ok(created) => {
+                observed.saw(LeaseRecord::from_lease(&created));
+                Ok(true)
+            }
+            Err(e) if e.code() == Some(409) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Campaigns until this candidate holds the Lease.
+    pub async fn acquire(&self) -> Observed {
+        let mut observed = Observed::default();
+        let mut announced = false;
+        loop {
+            match self.try_acquire_or_renew(&mut observed).await {
+                Ok(true) => {
+                    tracing::info!(lease = %self.lease_name(), identity = %self.election.identity, "successfully acquired lease");
+                    return observed;
+                }
+                Ok(false) if !announced => {
+                    tracing::info!(lease = %self.lease_name(), holder = %observed.holder(), "attempting to acquire leader lease; another candidate holds it");
                     announced = true;
                 }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "error retrieving resource lock {}", self.lease_name())
+                }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "error retrieving resource lock {}/{}", le.namespace, le.name)
-            }
+            tokio::time::sleep(self.election.retry_period).await;
         }
-        tokio::time::sleep(le.retry_period).await;
     }
-}
 
-/// Renews the Lease every retry period; returns when a renewal has not succeeded within the
-/// renew deadline (the leadership is lost: stop acting at once).
-pub async fn renew_until_lost(client: &Client, le: &LeaderElection, mut observed: Observed) {
-    loop {
-        tokio::time::sleep(le.retry_period).await;
-        let deadline = Instant::now() + le.renew_deadline;
+    /// Renews the Lease every retry period; returns when a renewal has not succeeded
+    /// within the renew deadline (the leadership is lost: stop acting at once).
+    pub async fn renew_until_lost(&self, mut observed: Observed) {
+        let le = &self.election;
         loop {
-            let attempt = tokio::time::timeout(
-                deadline.saturating_duration_since(Instant::now()),
-                try_acquire_or_renew(client, le, &mut observed),
-            )
-            .await;
-            match attempt {
-                Ok(Ok(true)) => break,
-                Ok(Ok(false)) => {
-                    tracing::error!(lease = %format!("{}/{}", le.namespace, le.name), "another candidate took the lease");
+            tokio::time::sleep(le.retry_period).await;
+            let deadline = Instant::now() + le.renew_deadline;
+            loop {
+                let attempt =
+                    tokio::time::timeout_at(deadline, self.try_acquire_or_renew(&mut observed))
+                        .await;
+                match attempt {
+                    Ok(Ok(true)) => break,
+                    Ok(Ok(false)) => {
+                        tracing::error!(lease = %self.lease_name(), "another candidate took the lease");
+                        return;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "failed to renew lease {}", self.lease_name())
+                    }
+                    Err(_) => {}
+                }
+                if Instant::now() >= deadline {
+                    tracing::error!(lease = %self.lease_name(), "failed to renew lease within the renew deadline");
                     return;
                 }
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "failed to renew lease {}/{}", le.namespace, le.name)
-                }
-                Err(_) => {}
+                tokio::time::sleep_until(deadline.min(Instant::now() + le.retry_period)).await;
             }
-            if Instant::now() >= deadline {
-                tracing::error!(lease = %format!("{}/{}", le.namespace, le.name), "failed to renew lease within the renew deadline");
-                return;
+        }
+    }
+
+    /// Gives up the Lease if this candidate holds it, written at the observed
+    /// `resourceVersion`, so others take it at their next try. Best effort: a failure
+    /// leaves the Lease to expire.
+    pub async fn release(&self) {
+        let le = &self.election;
+        let Ok(mut lease) = self.client.get::<Value>(&le.path()).await else {
+            return;
+        };
+        if LeaseRecord::from_lease(&lease).holder != le.identity {
+            return;
+        }
+        merge_spec(&mut lease, released_spec(self.clock.now()));
+        match self.client.update::<Value>(&le.path(), &lease).await {
+            Ok(_) => tracing::info!(lease = %self.lease_name(), "released the lease"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not release the lease; it expires on its own")
             }
-            tokio::time::sleep(
-                le.retry_period
-                    .min(deadline.saturating_duration_since(Instant::now())),
-            )
-            .await;
         }
     }
 }
 
-/// Gives up the Lease if this candidate holds it, as client-go's `ReleaseOnCancel` does: no
-/// holder and a one-second duration, written at the observed `resourceVersion`, so others
-/// take it at their next try. Best effort: a failure leaves the Lease to expire.
-pub async fn release(client: &Client, le: &LeaderElection) {
-    let Ok(mut lease) = client.get::<Value>(&le.path()).await else {
-        return;
-    };
-    if LeaseRecord::from_lease(&lease).holder != le.identity {
-        return;
-    }
-    let now = format_micro_time(SystemTime::now());
-    if let Some(spec) = lease["spec"].as_object_mut() {
-        spec.insert("holderIdentity".into(), json!(""));
-        spec.insert("leaseDurationSeconds".into(), json!(1));
-        spec.insert("acquireTime".into(), json!(now));
-        spec.insert("renewTime".into(), json!(now));
-    }
-    match client.update::<Value>(&le.path(), &lease).await {
-        Ok(_) => {
-            tracing::info!(lease = %format!("{}/{}", le.namespace, le.name), "released the lease")
-        }
-        Err(e) => tracing::warn!(error = %e, "could not release the lease; it expires on its own"),
+/// Sets the fields of `spec` in the Lease's spec, keeping the others.
+fn merge_spec(lease: &mut Value, spec: Value) {
+    match (lease["spec"].as_object_mut(), spec) {
+        (Some(old), Value::Object(new)) => old.extend(new),
+        (_, spec) => lease["spec"] = spec,
     }
 }
 
@@ -324,6 +355,18 @@ mod tests {
         assert_eq!(renewed["leaseTransitions"], 3);
         assert!(renewed.get("acquireTime").is_none());
         assert_eq!(next_spec(None, &le, now)["leaseTransitions"], 0);
+    }
+
+    #[test]
+    fn releasing_keeps_the_transitions_and_empties_the_holder() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let mut lease = json!({"spec": {"holderIdentity": "cp1_a", "leaseTransitions": 3,
+            "leaseDurationSeconds": 15}});
+        merge_spec(&mut lease, released_spec(now));
+        assert_eq!(lease["spec"]["holderIdentity"], "");
+        assert_eq!(lease["spec"]["leaseDurationSeconds"], 1);
+        assert_eq!(lease["spec"]["leaseTransitions"], 3);
+        assert_eq!(lease["spec"]["renewTime"], "2027-01-15T08:00:00.000000Z");
     }
 
     #[test]

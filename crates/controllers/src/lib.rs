@@ -6,9 +6,13 @@
 pub mod bootstrap_signer;
 pub mod csr;
 pub mod leader_election;
+pub mod manager;
 pub mod metrics;
 pub mod runner;
+pub mod tasks;
 pub mod token_cleaner;
+
+pub use manager::Context;
 
 use std::collections::BTreeMap;
 

@@ -12,6 +12,8 @@ use kubeboot_client::{Client, ClientError};
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use crate::tasks::Tasks;
+
 /// What to do with a key after reconciling it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -73,13 +75,14 @@ impl Informer {
     /// Starts following `list_path` (a collection URL, possibly with selectors); each
     /// change calls `on_change(key)`.
     pub fn start(
+        tasks: &Tasks,
         client: Client,
         list_path: String,
         on_change: impl Fn(&str) + Send + Sync + 'static,
     ) -> Self {
         let inf = Self::default();
         let me = inf.clone();
-        tokio::spawn(async move { me.run(client, list_path, on_change).await });
+        tasks.spawn(async move { me.run(client, list_path, on_change).await });
         inf
     }
 
@@ -279,11 +282,11 @@ impl Queue {
         }
     }
 
-    /// Queues a key after a delay.
-    pub fn add_after(self: &Arc<Self>, key: &str, after: Duration) {
+    /// Queues a key after a delay (unless `tasks` is stopped first).
+    pub fn add_after(self: &Arc<Self>, tasks: &Tasks, key: &str, after: Duration) {
         let me = self.clone();
         let key = key.to_owned();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             tokio::time::sleep(after).await;
             me.add(&key);
         });
@@ -315,12 +318,17 @@ impl Queue {
     }
 }
 
-/// Runs `workers` workers reconciling keys from `queue` forever.
-pub fn run<R: Reconciler>(reconciler: Arc<R>, queue: Arc<Queue>, workers: usize) {
+/// Runs `workers` workers reconciling keys from `queue` until `tasks` is stopped.
+pub fn run<R: Reconciler>(tasks: &Tasks, reconciler: Arc<R>, queue: Arc<Queue>, workers: usize) {
     let failures: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
     for _ in 0..workers.max(1) {
-        let (r, q, f) = (reconciler.clone(), queue.clone(), failures.clone());
-        tokio::spawn(async move {
+        let (r, q, f, t) = (
+            reconciler.clone(),
+            queue.clone(),
+            failures.clone(),
+            tasks.clone(),
+        );
+        tasks.spawn(async move {
             loop {
                 let key = q.next().await;
                 let result = r.reconcile(key.clone()).await;
@@ -331,7 +339,7 @@ pub fn run<R: Reconciler>(reconciler: Arc<R>, queue: Arc<Queue>, workers: usize)
                             .unwrap_or_else(PoisonError::into_inner)
                             .remove(&key);
                         if let Action::RequeueAfter(d) = action {
-                            q.add_after(&key, d);
+                            q.add_after(&t, &key, d);
                         }
                     }
                     Err(e) => {
@@ -343,7 +351,7 @@ pub fn run<R: Reconciler>(reconciler: Arc<R>, queue: Arc<Queue>, workers: usize)
                         };
                         let wait = backoff(n, Duration::from_millis(5), Duration::from_secs(60));
                         tracing::warn!(controller = r.name(), key = %key, error = %e, retry_in = ?wait, "reconcile failed");
-                        q.add_after(&key, wait);
+                        q.add_after(&t, &key, wait);
                     }
                 }
             }

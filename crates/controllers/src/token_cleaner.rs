@@ -20,15 +20,21 @@ pub struct TokenCleaner {
 }
 
 /// Starts the token cleaner.
-pub fn start(client: Client, clock: Arc<dyn Clock>) {
+pub fn start(cx: &crate::Context) {
     let queue = Arc::new(Queue::default());
     let q = queue.clone();
-    let secrets = Informer::start(client.clone(), TOKEN_SECRETS.into(), move |key| q.add(key));
+    let secrets = Informer::start(
+        &cx.tasks,
+        cx.client.clone(),
+        TOKEN_SECRETS.into(),
+        move |key| q.add(key),
+    );
     crate::runner::run(
+        &cx.tasks,
         Arc::new(TokenCleaner {
-            client,
+            client: cx.client.clone(),
             secrets,
-            clock,
+            clock: cx.clock.clone(),
         }),
         queue,
         2,

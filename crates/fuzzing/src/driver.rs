@@ -39,6 +39,7 @@ pub fn run(
     seed: u64,
     budget: Budget,
 ) -> Result<Report, Crash> {
+    #[allow(clippy::disallowed_methods, reason = "the fuzzing budget is real time")]
     let started = Instant::now();
     let mut rng = XorShift(seed | 1);
     let mut runs = 0u64;

@@ -351,7 +351,7 @@ mod tests {
         kubeboot_pki::CertificateAuthority::create(
             "kubernetes",
             kubeboot_pki::KeyAlgorithm::EcdsaP256,
-            std::time::SystemTime::now(),
+            kubeboot_api::Clock::now(&kubeboot_api::SystemClock),
             Duration::from_secs(3600),
             kubeboot_pki::cert::random_serial(),
         )

@@ -478,10 +478,7 @@ pub fn pem_encode(label: &str, der: &[u8]) -> String {
 
 /// 16 bytes from the operating system's CSPRNG, for serial numbers.
 pub fn random_serial() -> [u8; 16] {
-    let mut b = [0u8; 16];
-    // aws-lc's RNG only fails if the OS RNG is unavailable, which is fatal anyway.
-    aws_lc_rs::rand::fill(&mut b).expect("the OS random number generator is available");
-    b
+    kubeboot_api::random::bytes(&kubeboot_api::random::OsRandom)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Our CA pin equals `openssl x509 -pubkey | openssl pkey -pubin -outform der | sha256sum`.
 
 use std::process::Command;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use kubeboot_pki::cert::random_serial;
 use kubeboot_pki::{CertificateAuthority, KeyAlgorithm};
@@ -17,7 +17,7 @@ fn pins_match_openssl_for_every_key_type() {
         let ca = CertificateAuthority::create(
             "kubernetes",
             alg,
-            SystemTime::now(),
+            kubeboot_api::Clock::now(&kubeboot_api::SystemClock),
             Duration::from_secs(3600),
             random_serial(),
         )

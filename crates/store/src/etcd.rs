@@ -21,7 +21,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -224,7 +226,7 @@ impl Conn {
             })?;
         let status = resp.status();
         let body = tokio::time::timeout_at(
-            deadline.max(Instant::now() + ATTEMPT_TIMEOUT).into(),
+            deadline.max(Instant::now() + ATTEMPT_TIMEOUT),
             http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE).collect(),
         )
         .await

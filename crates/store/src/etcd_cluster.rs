@@ -5,7 +5,9 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// One member.
 struct Member {
@@ -47,7 +49,7 @@ const START_ATTEMPTS: usize = 5;
 fn free_ports(n: usize) -> Result<Vec<u16>, String> {
     use std::hash::{BuildHasher, RandomState};
     let span = u64::from(PORT_RANGE.end - PORT_RANGE.start);
-    let seed = RandomState::new().hash_one((std::process::id(), Instant::now()));
+    let seed = RandomState::new().hash_one(std::process::id());
     let mut held = Vec::with_capacity(n);
     let mut ports = Vec::with_capacity(n);
     let mut steps = 0..span;

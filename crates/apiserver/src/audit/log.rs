@@ -454,7 +454,10 @@ mod tests {
                 let log = log.clone();
                 std::thread::spawn(move || {
                     for i in 0..500 {
-                        log.write(SystemTime::now(), format!("{w}-{i}").into_bytes());
+                        log.write(
+                            kubeboot_api::Clock::now(&kubeboot_api::SystemClock),
+                            format!("{w}-{i}").into_bytes(),
+                        );
                     }
                 })
             })

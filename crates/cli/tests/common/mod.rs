@@ -1,6 +1,10 @@
 //! Test harness: the real `kubeboot` binary on a free loopback port, driven by the real
 //! `kubectl`, `curl` and `openssl`. Every wait is bounded.
 #![allow(dead_code, unreachable_pub)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an integration test waits in real time on a real process"
+)]
 
 pub mod node;
 

@@ -27,20 +27,15 @@ pub struct Approver {
 }
 
 /// Starts the approver.
-pub fn start(
-    source: &super::CsrSource,
-    client: Client,
-    clock: Arc<dyn kubeboot_api::Clock>,
-    counters: Arc<Counters>,
-    serving: Option<ServingRules>,
-) {
+pub fn start(source: &super::CsrSource, cx: &crate::Context, serving: Option<ServingRules>) {
     let (csrs, queue) = source.subscribe();
     crate::runner::run(
+        &cx.tasks,
         Arc::new(Approver {
-            client,
+            client: cx.client.clone(),
             csrs,
-            counters,
-            clock,
+            counters: cx.counters.clone(),
+            clock: cx.clock.clone(),
             serving,
             denied_seen: Default::default(),
         }),

@@ -21,19 +21,15 @@ pub struct Cleaner {
 }
 
 /// Starts the cleaner.
-pub fn start(
-    source: &super::CsrSource,
-    client: Client,
-    clock: Arc<dyn kubeboot_api::Clock>,
-    counters: Arc<Counters>,
-) {
+pub fn start(source: &super::CsrSource, cx: &crate::Context) {
     let (csrs, queue) = source.subscribe();
     crate::runner::run(
+        &cx.tasks,
         Arc::new(Cleaner {
-            client,
+            client: cx.client.clone(),
             csrs,
-            counters,
-            clock,
+            counters: cx.counters.clone(),
+            clock: cx.clock.clone(),
         }),
         queue,
         2,

@@ -29,11 +29,11 @@ pub struct CsrSource {
 
 impl CsrSource {
     /// Starts following the CSRs.
-    pub fn start(client: kubeboot_client::Client) -> Self {
+    pub fn start(tasks: &crate::tasks::Tasks, client: kubeboot_client::Client) -> Self {
         let queues: std::sync::Arc<std::sync::Mutex<Vec<std::sync::Arc<crate::runner::Queue>>>> =
             Default::default();
         let qs = queues.clone();
-        let informer = crate::runner::Informer::start(client, CSRS.into(), move |key| {
+        let informer = crate::runner::Informer::start(tasks, client, CSRS.into(), move |key| {
             for q in qs
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -23,26 +23,28 @@ pub struct Signer {
     policy: SigningPolicy,
     counters: Arc<Counters>,
     clock: Arc<dyn kubeboot_api::Clock>,
+    /// Draws serial numbers.
+    random: Arc<dyn kubeboot_api::random::Random>,
 }
 
 /// Starts the signer for the signers in `cas`.
 pub fn start(
     source: &super::CsrSource,
-    client: Client,
-    clock: Arc<dyn kubeboot_api::Clock>,
-    counters: Arc<Counters>,
+    cx: &crate::Context,
     cas: HashMap<&'static str, Arc<CertificateAuthority>>,
     policy: SigningPolicy,
 ) {
     let (csrs, queue) = source.subscribe();
     crate::runner::run(
+        &cx.tasks,
         Arc::new(Signer {
-            client,
+            client: cx.client.clone(),
             csrs,
             cas,
             policy,
-            counters,
-            clock,
+            counters: cx.counters.clone(),
+            clock: cx.clock.clone(),
+            random: cx.random.clone(),
         }),
         queue,
         16,
@@ -86,7 +88,7 @@ impl Reconciler for Signer {
                 &csr,
                 ca.not_after(),
                 self.clock.now(),
-                kubeboot_pki::cert::random_serial(),
+                kubeboot_api::random::bytes(&*self.random),
             ) {
                 Ok(s) => s,
                 Err(e) => return self.fail(&obj, &view, &e).await,
