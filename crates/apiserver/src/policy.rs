@@ -9,8 +9,7 @@ use crate::registry::Kind;
 /// The namespaces every cluster has.
 pub const NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
-/// The group kubeadm's default node token carries.
-pub const DEFAULT_NODE_TOKEN_GROUP: &str = "system:bootstrappers:kubeadm:default-node-token";
+pub use kubeboot_bootstrap::secret::DEFAULT_NODE_TOKEN_GROUP;
 
 fn labels() -> Value {
     json!({"kubernetes.io/bootstrapping": "rbac-defaults"})

@@ -14,7 +14,7 @@ use kubeboot_node::discovery::CaTrust;
 use kubeboot_node::tls_bootstrap::{CLIENT_SIGNER, CertRequest, request_certificate};
 use kubeboot_pki::Kubeconfig;
 use kubeboot_pki::pin::PinSet;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::stats::{Summary, rate, summarize};
 
@@ -70,17 +70,17 @@ const TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// the rule it breaks).
 async fn create_token_for(admin: &Client, kind: Token<'_>) -> Result<BootstrapToken> {
     let token = BootstrapToken::generate(fill);
-    let expires = kubeboot_api::clock::format_rfc3339(
-        kubeboot_api::Clock::now(&kubeboot_api::SystemClock) + TOKEN_TTL,
-    );
-    let data = kubeboot_bootstrap::secret::token_secret_data(
+    let options = kubeboot_bootstrap::secret::TokenOptions {
+        description: "bench",
+        ttl: Some(TOKEN_TTL),
+        usages: kind.usages,
+        groups: kind.groups,
+    };
+    let secret = kubeboot_bootstrap::secret::token_secret(
         &token,
-        "bench",
-        Some(&expires),
-        kind.usages,
-        kind.groups,
+        &options,
+        kubeboot_api::Clock::now(&kubeboot_api::SystemClock),
     );
-    let secret = json!({"metadata": {"name": token.id.secret_name(), "namespace": "kube-system"}, "type": kubeboot_bootstrap::secret::SECRET_TYPE, "stringData": data});
     admin
         .create::<Value>("/api/v1/namespaces/kube-system/secrets", &secret)
         .await?;

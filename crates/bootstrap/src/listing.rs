@@ -183,9 +183,6 @@ pub fn join_command(server_url: &str, token: &str, pins: &[String]) -> String {
     out
 }
 
-/// The valid usages of a bootstrap token.
-pub const USAGES: [&str; 2] = ["signing", "authentication"];
-
 #[cfg(test)]
 mod tests {
     use super::*;

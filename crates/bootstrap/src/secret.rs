@@ -1,6 +1,7 @@
 //! The `bootstrap.kubernetes.io/token` Secret: what its name, namespace and data must hold.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
 use crate::token::{EXTRA_GROUP_PATTERN, TokenId, TokenSecret, valid_extra_group};
 
@@ -89,30 +90,102 @@ pub fn validate_token_secret(
     errs
 }
 
-/// The `data` of a new token Secret, as kubeadm's `encodeTokenSecretData` writes it.
+/// The usages a bootstrap token may have (`usage-bootstrap-<usage>`).
+pub const USAGES: [&str; 2] = ["signing", "authentication"];
+/// The group of the default node token (`kubeadm token create`'s default `--groups`).
+pub const DEFAULT_NODE_TOKEN_GROUP: &str = "system:bootstrappers:kubeadm:default-node-token";
+
+/// What a new token is for (`kubeadm token create`'s flags).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenOptions<'a> {
+    /// `--description`.
+    pub description: &'a str,
+    /// `--ttl`; `None` (a zero `--ttl`) never expires.
+    pub ttl: Option<Duration>,
+    /// `--usages`.
+    pub usages: &'a [&'a str],
+    /// `--groups`.
+    pub groups: &'a [&'a str],
+}
+
+impl<'a> TokenOptions<'a> {
+    /// kubeadm's defaults: 24 h, signing and authentication, the default node token group.
+    pub fn kubeadm_default(description: &'a str) -> Self {
+        Self {
+            description,
+            ttl: Some(Duration::from_secs(24 * 3600)),
+            usages: &["signing", "authentication"],
+            groups: &[DEFAULT_NODE_TOKEN_GROUP],
+        }
+    }
+
+    /// kubeadm's rules for the flags, with its messages.
+    pub fn check(&self) -> Result<(), String> {
+        let bad: Vec<&str> = (self.usages.iter().copied())
+            .filter(|u| !USAGES.contains(u))
+            .collect();
+        if !bad.is_empty() {
+            return Err(format!(
+                "invalid bootstrap token usage string: {}, valid usage options: {}",
+                bad.join(","),
+                USAGES.join(",")
+            ));
+        }
+        if let Some(g) = self.groups.iter().find(|g| !valid_extra_group(g)) {
+            return Err(format!(
+                "bootstrap group {g:?} is invalid (must match {EXTRA_GROUP_PATTERN})"
+            ));
+        }
+        if !self.groups.is_empty() && !self.usages.contains(&"authentication") {
+            return Err(
+                "token groups cannot be specified unless --usages includes \"authentication\""
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The `data` of a new token Secret created at `now`, as kubeadm's `encodeTokenSecretData`
+/// writes it.
 pub fn token_secret_data(
     token: &crate::BootstrapToken,
-    description: &str,
-    expiration: Option<&str>,
-    usages: &[&str],
-    groups: &[&str],
+    options: &TokenOptions<'_>,
+    now: SystemTime,
 ) -> BTreeMap<String, String> {
     let mut d = BTreeMap::new();
     d.insert("token-id".into(), token.id.as_str().to_owned());
     d.insert("token-secret".into(), token.secret.expose().to_owned());
-    if !description.is_empty() {
-        d.insert("description".into(), description.to_owned());
+    if !options.description.is_empty() {
+        d.insert("description".into(), options.description.to_owned());
     }
-    if let Some(e) = expiration {
-        d.insert("expiration".into(), e.to_owned());
+    if let Some(ttl) = options.ttl {
+        d.insert(
+            "expiration".into(),
+            kubeboot_api::clock::format_rfc3339(now + ttl),
+        );
     }
-    for u in usages {
+    for u in options.usages {
         d.insert(format!("usage-bootstrap-{u}"), "true".into());
     }
-    if !groups.is_empty() {
-        d.insert("auth-extra-groups".into(), groups.join(","));
+    if !options.groups.is_empty() {
+        d.insert("auth-extra-groups".into(), options.groups.join(","));
     }
     d
+}
+
+/// The Secret that holds `token`, for a create in [`NAMESPACE`].
+pub fn token_secret(
+    token: &crate::BootstrapToken,
+    options: &TokenOptions<'_>,
+    now: SystemTime,
+) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": token.id.secret_name(), "namespace": NAMESPACE},
+        "type": SECRET_TYPE,
+        "stringData": token_secret_data(token, options, now),
+    })
 }
 
 #[cfg(test)]
@@ -124,6 +197,68 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
             .collect()
+    }
+
+    #[test]
+    fn token_flags_follow_kubeadms_rules() {
+        let ok = TokenOptions::kubeadm_default("");
+        assert_eq!(ok.check(), Ok(()));
+        for (case, usages, groups, want) in [
+            (
+                "unknown usage",
+                &["signing", "nope"][..],
+                &[][..],
+                "invalid bootstrap token usage string: nope",
+            ),
+            (
+                "bad group",
+                &["authentication"][..],
+                &["system:masters"][..],
+                "bootstrap group \"system:masters\" is invalid",
+            ),
+            (
+                "groups without authentication",
+                &["signing"][..],
+                &[DEFAULT_NODE_TOKEN_GROUP][..],
+                "token groups cannot be specified unless --usages includes \"authentication\"",
+            ),
+        ] {
+            let o = TokenOptions {
+                usages,
+                groups,
+                ..ok.clone()
+            };
+            let e = o.check().expect_err(case);
+            assert!(e.starts_with(want), "{case}: {e}");
+        }
+        let signing_only = TokenOptions {
+            usages: &["signing"],
+            groups: &[],
+            ..ok
+        };
+        assert_eq!(signing_only.check(), Ok(()));
+    }
+
+    #[test]
+    fn a_new_token_secret_holds_what_kubeadm_writes() {
+        let token: crate::BootstrapToken = "abcdef.0123456789abcdef".parse().unwrap();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let s = token_secret(&token, &TokenOptions::kubeadm_default("d"), now);
+        assert_eq!(s["metadata"]["name"], "bootstrap-token-abcdef");
+        assert_eq!(s["metadata"]["namespace"], "kube-system");
+        assert_eq!(s["type"], SECRET_TYPE);
+        let d = &s["stringData"];
+        assert_eq!(d["expiration"], "2027-01-16T08:00:00Z");
+        assert_eq!(d["usage-bootstrap-signing"], "true");
+        assert_eq!(d["auth-extra-groups"], DEFAULT_NODE_TOKEN_GROUP);
+        assert_eq!(d["description"], "d");
+        let forever = TokenOptions {
+            ttl: None,
+            description: "",
+            ..TokenOptions::kubeadm_default("")
+        };
+        let d = token_secret_data(&token, &forever, now);
+        assert!(!d.contains_key("expiration") && !d.contains_key("description"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod bench;
 mod certs;
 mod control_plane;
+mod controllers;
 mod node;
 mod token;
 
@@ -156,9 +157,9 @@ pub(crate) struct ServerArgs {
     #[command(flatten)]
     serving: ServingArgs,
     #[command(flatten)]
-    signing: control_plane::SigningArgs,
+    signing: controllers::SigningArgs,
     #[command(flatten)]
-    election: control_plane::LeaderElectArgs,
+    election: controllers::LeaderElectArgs,
     /// Join the control plane whose data dir this is: take its cluster CA (and
     /// service-account and front-proxy keys), then serve the same cluster from the same etcd.
     #[arg(long, requires = "etcd_servers")]
@@ -202,9 +203,9 @@ struct ControllerManagerArgs {
     #[arg(long, value_delimiter = ',', default_value = "*")]
     controllers: Vec<String>,
     #[command(flatten)]
-    signing: control_plane::SigningArgs,
+    signing: controllers::SigningArgs,
     #[command(flatten)]
-    election: control_plane::LeaderElectArgs,
+    election: controllers::LeaderElectArgs,
 }
 
 /// jemalloc, not glibc's malloc: under `bench join` the server spent 15% of its time in
@@ -231,9 +232,7 @@ fn main() -> Result<()> {
         Command::Init(args) => control_plane::init(&args).map(|_| ()),
         Command::Server(args) => runtime.block_on(control_plane::server(*args)),
         Command::Apiserver(args) => runtime.block_on(control_plane::apiserver(args)),
-        Command::ControllerManager(args) => {
-            runtime.block_on(control_plane::controller_manager(args))
-        }
+        Command::ControllerManager(args) => runtime.block_on(controllers::controller_manager(args)),
         Command::Token(cmd) => runtime.block_on(token::run(cmd)),
         Command::Join(args) => runtime.block_on(node::join(args)),
         Command::Node(args) => runtime.block_on(node::node(args)),

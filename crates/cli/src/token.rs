@@ -5,10 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use kubeboot_api::clock::{format_rfc3339, parse_go_duration};
-use kubeboot_bootstrap::listing::{self, TokenRow, USAGES};
-use kubeboot_bootstrap::secret::{SECRET_TYPE, token_secret_data};
-use kubeboot_bootstrap::token::{EXTRA_GROUP_PATTERN, valid_extra_group};
+use kubeboot_api::clock::parse_go_duration;
+use kubeboot_bootstrap::listing::{self, TokenRow};
+use kubeboot_bootstrap::secret::{SECRET_TYPE, TokenOptions, token_secret};
 use kubeboot_bootstrap::{BootstrapToken, TokenId};
 use kubeboot_client::Client;
 use kubeboot_pki::Kubeconfig;
@@ -97,52 +96,25 @@ pub(crate) async fn run(args: TokenArgs) -> Result<()> {
                 None => new_token(),
             };
             let ttl = parse_go_duration(&ttl).map_err(anyhow::Error::msg)?;
-            let bad: Vec<&str> = usages
-                .iter()
-                .map(String::as_str)
-                .filter(|u| !USAGES.contains(u))
-                .collect();
-            if !bad.is_empty() {
-                bail!(
-                    "invalid bootstrap token usage string: {}, valid usage options: {}",
-                    bad.join(","),
-                    USAGES.join(",")
-                );
-            }
-            for g in &groups {
-                if !valid_extra_group(g) {
-                    bail!("bootstrap group {g:?} is invalid (must match {EXTRA_GROUP_PATTERN})");
-                }
-            }
-            if !groups.is_empty() && !usages.iter().any(|u| u == "authentication") {
-                bail!(
-                    "token groups cannot be specified unless --usages includes \"authentication\""
-                );
-            }
-            let (kc, client) = connect(&common)?;
-            let name = token.id.secret_name();
-            if client
-                .get::<Value>(&format!("{SECRETS}/{name}"))
-                .await
-                .is_ok()
-            {
-                bail!("a token with id {:?} already exists", token.id.as_str());
-            }
-            let expiration = (!ttl.is_zero()).then(|| format_rfc3339(SystemClock.now() + ttl));
             let usages: Vec<&str> = usages.iter().map(String::as_str).collect();
             let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
-            let data = token_secret_data(
-                &token,
-                &description,
-                expiration.as_deref(),
-                &usages,
-                &groups,
-            );
-            let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "kube-system"}, "type": SECRET_TYPE, "stringData": data});
-            client
-                .create::<Value>(SECRETS, &secret)
-                .await
-                .with_context(|| format!("creating bootstrap token {:?}", token.id.as_str()))?;
+            let options = TokenOptions {
+                description: &description,
+                ttl: (!ttl.is_zero()).then_some(ttl),
+                usages: &usages,
+                groups: &groups,
+            };
+            options.check().map_err(anyhow::Error::msg)?;
+            let (kc, client) = connect(&common)?;
+            let secret = token_secret(&token, &options, SystemClock.now());
+            match client.create::<Value>(SECRETS, &secret).await {
+                Err(e) if e.code() == Some(409) => {
+                    bail!("a token with id {:?} already exists", token.id.as_str())
+                }
+                r => {
+                    r.with_context(|| format!("creating bootstrap token {:?}", token.id.as_str()))?
+                }
+            };
             if print_join_command {
                 let (cluster, _) = kc.current()?;
                 let ca = ca_pem(cluster)?;

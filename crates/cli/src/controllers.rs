@@ -1,0 +1,310 @@
+//! Wiring of the controller-manager: kube-controller-manager's flags (controllers,
+//! signing, leader election) mapped onto `kubeboot_controllers::manager`.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use kubeboot_api::SystemClock;
+use kubeboot_controllers::leader_election::{Candidate, LeaderElection};
+use kubeboot_controllers::manager;
+use kubeboot_controllers::metrics::Counters;
+use kubeboot_pki::{CertificateAuthority, Kubeconfig};
+
+use crate::ControllerManagerArgs;
+use crate::control_plane::{hostname, read, short_id};
+
+/// kube-controller-manager's leader election flags.
+#[derive(Args, Clone)]
+pub(crate) struct LeaderElectArgs {
+    /// Run the controllers only while holding the leader Lease, so that of several servers
+    /// exactly one acts.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub(crate) leader_elect: bool,
+    /// How long other candidates wait after the leader's last renewal before taking over.
+    #[arg(long, default_value = "15s")]
+    pub(crate) leader_elect_lease_duration: String,
+    /// How long the leader tries to renew before it stops its controllers.
+    #[arg(long, default_value = "10s")]
+    pub(crate) leader_elect_renew_deadline: String,
+    /// How often candidates try to acquire and the leader renews.
+    #[arg(long, default_value = "2s")]
+    pub(crate) leader_elect_retry_period: String,
+    /// The Lease's name.
+    #[arg(long, default_value = "kube-controller-manager")]
+    pub(crate) leader_elect_resource_name: String,
+    /// The Lease's namespace.
+    #[arg(long, default_value = "kube-system")]
+    pub(crate) leader_elect_resource_namespace: String,
+}
+
+impl LeaderElectArgs {
+    /// The election, for a candidate named `identity` (None: `--leader-elect=false`).
+    pub(crate) fn election(&self, identity: String) -> Result<Option<LeaderElection>> {
+        if !self.leader_elect {
+            return Ok(None);
+        }
+        let d = |flag: &str, v: &str| {
+            kubeboot_api::clock::parse_go_duration(v).map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
+        };
+        let le = LeaderElection {
+            namespace: self.leader_elect_resource_namespace.clone(),
+            name: self.leader_elect_resource_name.clone(),
+            identity,
+            lease_duration: d(
+                "leader-elect-lease-duration",
+                &self.leader_elect_lease_duration,
+            )?,
+            renew_deadline: d(
+                "leader-elect-renew-deadline",
+                &self.leader_elect_renew_deadline,
+            )?,
+            retry_period: d("leader-elect-retry-period", &self.leader_elect_retry_period)?,
+        };
+        le.validate().map_err(anyhow::Error::msg)?;
+        Ok(Some(le))
+    }
+}
+
+/// kube-controller-manager's signing and approving flags.
+#[derive(Args, Clone, Default)]
+pub(crate) struct SigningArgs {
+    /// The CA certificate that signs cluster certificates (default for `server`: <data-dir>/pki/ca.crt).
+    #[arg(long)]
+    pub(crate) cluster_signing_cert_file: Option<PathBuf>,
+    /// The CA key (default for `server`: <data-dir>/pki/ca.key).
+    #[arg(long)]
+    pub(crate) cluster_signing_key_file: Option<PathBuf>,
+    /// The longest validity of a signed certificate.
+    #[arg(long, default_value = "8760h")]
+    pub(crate) cluster_signing_duration: String,
+    /// CA certificate for kubernetes.io/kube-apiserver-client-kubelet.
+    #[arg(long)]
+    pub(crate) cluster_signing_kubelet_client_cert_file: Option<PathBuf>,
+    /// CA key for kubernetes.io/kube-apiserver-client-kubelet.
+    #[arg(long)]
+    pub(crate) cluster_signing_kubelet_client_key_file: Option<PathBuf>,
+    /// CA certificate for kubernetes.io/kubelet-serving.
+    #[arg(long)]
+    pub(crate) cluster_signing_kubelet_serving_cert_file: Option<PathBuf>,
+    /// CA key for kubernetes.io/kubelet-serving.
+    #[arg(long)]
+    pub(crate) cluster_signing_kubelet_serving_key_file: Option<PathBuf>,
+    /// CA certificate for kubernetes.io/kube-apiserver-client.
+    #[arg(long)]
+    pub(crate) cluster_signing_kube_apiserver_client_cert_file: Option<PathBuf>,
+    /// CA key for kubernetes.io/kube-apiserver-client.
+    #[arg(long)]
+    pub(crate) cluster_signing_kube_apiserver_client_key_file: Option<PathBuf>,
+    /// CA certificate for kubernetes.io/legacy-unknown.
+    #[arg(long)]
+    pub(crate) cluster_signing_legacy_unknown_cert_file: Option<PathBuf>,
+    /// CA key for kubernetes.io/legacy-unknown.
+    #[arg(long)]
+    pub(crate) cluster_signing_legacy_unknown_key_file: Option<PathBuf>,
+    /// Approve kubelet-serving CSRs whose names are all addresses of the requesting node
+    /// (Kubernetes never approves these by itself).
+    #[arg(long)]
+    pub(crate) approve_kubelet_serving: bool,
+    /// Also allow DNS names matching this regular expression in kubelet serving certificates.
+    #[arg(long)]
+    pub(crate) kubelet_serving_allowed_dns_regex: Option<String>,
+    /// Also allow IPs in these ranges (CIDRs) in kubelet serving certificates.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) kubelet_serving_allowed_ip_ranges: Vec<String>,
+}
+
+pub(crate) async fn controller_manager(args: ControllerManagerArgs) -> Result<()> {
+    let kc = Kubeconfig::from_yaml(&read(&args.kubeconfig)?)
+        .with_context(|| format!("reading {}", args.kubeconfig.display()))?;
+    let identity = format!("{}_{}", hostname(), short_id(None));
+    let controllers = run_controllers(
+        &kc,
+        None,
+        &args.controllers,
+        &args.signing,
+        args.election.election(identity)?,
+        Arc::new(Counters::default()),
+    )?;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    controllers.stop().await;
+    Ok(())
+}
+
+/// The controllers `spec` selects, with what they need from the signing flags.
+fn controller_plan(spec: &[String], signing: &SigningArgs) -> Result<manager::Plan> {
+    let selected = kubeboot_controllers::selected(spec).map_err(anyhow::Error::msg)?;
+    let serving = signing
+        .approve_kubelet_serving
+        .then(|| serving_rules(signing))
+        .transpose()?;
+    let cas = if selected.contains(&"csrsigning") {
+        let cas = signer_cas(signing)?;
+        if cas.is_empty() {
+            tracing::warn!(
+                "csrsigning has no CA (--cluster-signing-cert-file/--cluster-signing-key-file): it signs nothing"
+            );
+        }
+        cas
+    } else {
+        HashMap::new()
+    };
+    let max_duration = kubeboot_api::clock::parse_go_duration(&signing.cluster_signing_duration)
+        .map_err(|e| anyhow::anyhow!("--cluster-signing-duration: {e}"))?;
+    Ok(manager::Plan {
+        selected,
+        serving,
+        cas,
+        policy: kubeboot_controllers::csr::policy::SigningPolicy { max_duration },
+    })
+}
+
+/// The client certificate (PEM) of a kubeconfig's current user, checked as a TLS client
+/// would load it (its key must be there and belong to it).
+pub(crate) fn controller_manager_cert(kc: &Kubeconfig) -> Result<Vec<u8>> {
+    let (cert, key) = kubeboot_client::kubeconfig_client_cert(kc)?
+        .context("the controller-manager kubeconfig has no client certificate and key")?;
+    kubeboot_client::CertSource::from_pem(&cert, &key)?;
+    Ok(cert)
+}
+
+/// Runs the selected controllers (`crates/controllers/src/manager.rs`), as `kc`'s user:
+/// with `dial`, through an API server in this process; otherwise at the server `kc` names.
+pub(crate) fn run_controllers(
+    kc: &Kubeconfig,
+    dial: Option<kubeboot_client::Dial>,
+    spec: &[String],
+    signing: &SigningArgs,
+    election: Option<LeaderElection>,
+    counters: Arc<Counters>,
+) -> Result<manager::Running> {
+    let plan = controller_plan(spec, signing)?;
+    let kc = kc.clone();
+    let connect = move || -> Result<kubeboot_client::Client, String> {
+        match &dial {
+            Some(dial) => {
+                let (cluster, _) = kc.current().map_err(|e| e.to_string())?;
+                Ok(kubeboot_client::Client::in_process(
+                    &cluster.server,
+                    dial.clone(),
+                ))
+            }
+            None => kubeboot_client::Client::from_kubeconfig(&kc).map_err(|e| e.to_string()),
+        }
+    };
+    let clock: Arc<dyn kubeboot_api::Clock> = Arc::new(SystemClock);
+    let candidate = election
+        .map(|election| -> Result<Candidate> {
+            Ok(Candidate {
+                client: connect().map_err(anyhow::Error::msg)?,
+                election,
+                clock: clock.clone(),
+            })
+        })
+        .transpose()?;
+    let shared = manager::Shared {
+        clock,
+        random: Arc::new(kubeboot_api::random::OsRandom),
+        counters,
+    };
+    manager::run(plan, Box::new(connect), candidate, shared).map_err(anyhow::Error::msg)
+}
+
+fn serving_rules(s: &SigningArgs) -> Result<kubeboot_controllers::csr::policy::ServingRules> {
+    use kubeboot_controllers::csr::policy::{ServingRules, parse_cidr};
+    let dns = s
+        .kubelet_serving_allowed_dns_regex
+        .as_deref()
+        .map(|r| {
+            regex_lite::Regex::new(r)
+                .map_err(|e| anyhow::anyhow!("--kubelet-serving-allowed-dns-regex: {e}"))
+        })
+        .transpose()?;
+    let ip_ranges = s
+        .kubelet_serving_allowed_ip_ranges
+        .iter()
+        .map(|r| {
+            parse_cidr(r).map_err(|e| anyhow::anyhow!("--kubelet-serving-allowed-ip-ranges: {e}"))
+        })
+        .collect::<Result<_>>()?;
+    Ok(ServingRules { dns, ip_ranges })
+}
+
+/// The CA of each signer: its own flags if given, else the cluster signing CA. Each key
+/// file is read once.
+fn signer_cas(s: &SigningArgs) -> Result<HashMap<&'static str, Arc<CertificateAuthority>>> {
+    use kubeboot_controllers::csr::policy::{
+        KUBE_APISERVER_CLIENT, KUBELET_CLIENT, KUBELET_SERVING, LEGACY_UNKNOWN,
+    };
+    let mut loaded: HashMap<(PathBuf, PathBuf), Arc<CertificateAuthority>> = HashMap::new();
+    let mut load = |cert: &PathBuf, key: &PathBuf| -> Result<Arc<CertificateAuthority>> {
+        if let Some(ca) = loaded.get(&(cert.clone(), key.clone())) {
+            return Ok(ca.clone());
+        }
+        let ca = CertificateAuthority::from_pem(&read(cert)?, &read(key)?).with_context(|| {
+            format!(
+                "loading the signing CA {} / {}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+        let ca = Arc::new(ca);
+        loaded.insert((cert.clone(), key.clone()), ca.clone());
+        Ok(ca)
+    };
+    let default = (&s.cluster_signing_cert_file, &s.cluster_signing_key_file);
+    let mut out = HashMap::new();
+    for (signer, own) in [
+        (
+            KUBELET_CLIENT,
+            (
+                &s.cluster_signing_kubelet_client_cert_file,
+                &s.cluster_signing_kubelet_client_key_file,
+            ),
+        ),
+        (
+            KUBELET_SERVING,
+            (
+                &s.cluster_signing_kubelet_serving_cert_file,
+                &s.cluster_signing_kubelet_serving_key_file,
+            ),
+        ),
+        (
+            KUBE_APISERVER_CLIENT,
+            (
+                &s.cluster_signing_kube_apiserver_client_cert_file,
+                &s.cluster_signing_kube_apiserver_client_key_file,
+            ),
+        ),
+        (
+            LEGACY_UNKNOWN,
+            (
+                &s.cluster_signing_legacy_unknown_cert_file,
+                &s.cluster_signing_legacy_unknown_key_file,
+            ),
+        ),
+    ] {
+        let pair = match own {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => match default {
+                (Some(c), Some(k)) => Some((c, k)),
+                (None, None) => None,
+                _ => {
+                    bail!("--cluster-signing-cert-file and --cluster-signing-key-file go together")
+                }
+            },
+            _ => bail!("the per-signer certificate and key flags of {signer} go together"),
+        };
+        if let Some((c, k)) = pair {
+            out.insert(signer, load(c, k)?);
+        }
+    }
+    Ok(out)
+}
