@@ -694,3 +694,134 @@ fn a_join_waiting_for_its_certificate_rides_out_a_server_restart() {
         "system:node:patient"
     );
 }
+
+/// The CA bundle inside a kubeconfig: the certificates of its `certificate-authority-data`.
+fn ca_bundle_of(kubeconfig_text: &str) -> Vec<String> {
+    use base64::Engine;
+    let b64 = kubeconfig_text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate-authority-data:"))
+        .expect("certificate-authority-data")
+        .trim()
+        .trim_matches('"');
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("base64");
+    String::from_utf8(pem)
+        .expect("utf8")
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .filter(|c| c.contains("BEGIN CERTIFICATE"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_agent_adopts_the_ca_bundle_cluster_info_publishes() {
+    // A CA rotation starts by publishing the new CA beside the old one in cluster-info; a
+    // node must come to trust both before the servers switch to the new one.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let s = Server::start_in(&tmp.path().join("cluster"));
+    let node_dir = tmp.path().join("worker-8");
+    let mut args = join_args(&s);
+    args.extend(["--node-name", "worker-8", "--dir"].map(String::from));
+    args.push(node_dir.display().to_string());
+    let out = join(&args, &[]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let kubelet_conf = node_dir.join("kubelet.conf");
+    let held = ca_bundle_of(&std::fs::read_to_string(&kubelet_conf).expect("kubelet.conf"));
+    assert_eq!(held.len(), 1);
+
+    common::openssl(
+        tmp.path(),
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "next-ca.key",
+            "-out",
+            "next-ca.crt",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=kubernetes-next",
+        ],
+    );
+    let next = std::fs::read_to_string(tmp.path().join("next-ca.crt")).expect("next CA");
+    let published = ok(
+        s.kubectl(
+            "kubectl",
+            &[
+                "-n",
+                "kube-public",
+                "get",
+                "cm",
+                "cluster-info",
+                "-o",
+                "jsonpath={.data.kubeconfig}",
+            ],
+        ),
+        "kubectl get cm cluster-info",
+    );
+    let server = published
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server:"))
+        .expect("server")
+        .trim()
+        .to_owned();
+    let both = format!("{}{next}", held[0]);
+    let kubeconfig = kubeboot_bootstrap::cluster_info::kubeconfig(&server, &both);
+    let patch = serde_json::json!({"data": {"kubeconfig": kubeconfig}}).to_string();
+    ok(
+        s.kubectl(
+            "kubectl",
+            &[
+                "-n",
+                "kube-public",
+                "patch",
+                "cm",
+                "cluster-info",
+                "--type",
+                "merge",
+                "-p",
+                &patch,
+            ],
+        ),
+        "kubectl patch cm cluster-info",
+    );
+
+    let _agent = Agent(
+        Command::new(bin())
+            .args(["node", "--dir"])
+            .arg(&node_dir)
+            .args(["--address", "127.0.0.1", "--port", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node"),
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let text = std::fs::read_to_string(&kubelet_conf).unwrap_or_default();
+            text.contains("certificate-authority-data") && ca_bundle_of(&text).len() == 2
+        }),
+        "kubelet.conf holds the published bundle: {:?}",
+        std::fs::read_to_string(&kubelet_conf)
+    );
+    let adopted = ca_bundle_of(&std::fs::read_to_string(&kubelet_conf).expect("kubelet.conf"));
+    assert!(
+        adopted.contains(&held[0]) && adopted.contains(&next),
+        "{adopted:?}"
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let out = s.kubectl("kubectl", &["get", "node", "worker-8", "--no-headers"]);
+            common::stdout(&out).split_whitespace().nth(1) == Some("Ready")
+        }),
+        "worker-8 is Ready on the adopted bundle"
+    );
+}

@@ -199,7 +199,7 @@ pub fn cluster_of(kc: &Kubeconfig, origin: CaOrigin) -> Result<Cluster, Discover
     })
 }
 
-const CLUSTER_INFO: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
+pub(crate) const CLUSTER_INFO: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
 
 /// What token discovery found: the cluster, and an anonymous client of the endpoint that
 /// trusts the cluster's CA — its connections already verified against it — for the TLS

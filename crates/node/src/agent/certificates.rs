@@ -47,7 +47,7 @@ fn validity(p: &StoredPair) -> Validity {
 /// Keeps the client certificate fresh; `certs` is what the node's connections present.
 pub(crate) async fn rotate_client(
     cfg: NodeConfig,
-    cluster: Cluster,
+    mut cluster: Cluster,
     certs: CertSource,
     held: StoredPair,
     timing: Timing,
@@ -67,6 +67,11 @@ pub(crate) async fn rotate_client(
                 Ok(pair) => {
                     tracing::info!(serial = %pair.serial, not_after = %format_rfc3339(pair.not_after), "rotated the client certificate");
                     rotation.renewed(validity(&pair), timing.random.unit());
+                    if let Some(published) =
+                        super::ca_bundle::adopt_published(&cluster, paths).await
+                    {
+                        cluster = published;
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "renewing the client certificate failed; retrying");

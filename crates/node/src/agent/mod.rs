@@ -2,6 +2,7 @@
 //! certificate (bootstrapping one if not), registers its Node, keeps its Lease, rotates its
 //! certificates, and serves `/healthz` with its serving certificate.
 
+mod ca_bundle;
 mod certificates;
 mod healthz;
 mod node_status;
@@ -175,7 +176,10 @@ async fn start(
     timing: &Timing,
 ) -> Result<(NodeIdentity, CertSource, NodeStatus), AgentError> {
     let log = |m: &str| tracing::info!("{m}");
-    let id = ensure_client_certificate(cfg, timing.clock.now(), &log).await?;
+    let mut id = ensure_client_certificate(cfg, timing.clock.now(), &log).await?;
+    if let Some(cluster) = ca_bundle::adopt_published(&id.cluster, &cfg.paths).await {
+        id.cluster = cluster;
+    }
     let certs = CertSource::from_pem(&id.pair.pem, &id.pair.pem)
         .map_err(|e| AgentError::Config(e.to_string()))?;
     let client = node_client(&id.cluster, &certs).map_err(|e| AgentError::Config(e.to_string()))?;

@@ -1,0 +1,83 @@
+//! The cluster's CA bundle as `kube-public/cluster-info` publishes it, read when the agent
+//! starts and after each client certificate rotation. When its certificates differ from
+//! those the node holds (a CA rotation adds the new CA beside the old, later drops the
+//! old), the node adopts the published bundle: `--kubeconfig` is rewritten with it and the
+//! connections made from then on trust it.
+//!
+//! cluster-info is read anonymously, as kubeadm's Role allows it (`system:anonymous`
+//! only), over TLS verified by the bundle the node already holds: what it says is the
+//! cluster's own word, and its server URL is ignored (the node keeps the one it was given).
+
+use kubeboot_client::{Client, Identity, Trust};
+use kubeboot_pki::Kubeconfig;
+use serde_json::Value;
+
+use crate::discovery::{CLUSTER_INFO, CaOrigin, Cluster, cluster_of};
+use crate::files::NodePaths;
+use crate::rotation::adopt_ca_bundle;
+
+/// The bundle published in a cluster-info ConfigMap.
+fn published_bundle(config_map: &Value) -> Result<Vec<u8>, String> {
+    let text = config_map
+        .pointer("/data/kubeconfig")
+        .and_then(Value::as_str)
+        .ok_or("cluster-info has no data.kubeconfig")?;
+    let kc = Kubeconfig::from_yaml(text).map_err(|e| format!("cluster-info: {e}"))?;
+    Ok(cluster_of(&kc, CaOrigin::Remote)
+        .map_err(|e| e.to_string())?
+        .ca_pem)
+}
+
+/// Reads cluster-info over a connection `cluster`'s bundle verifies; the cluster with the
+/// published bundle when it differs, its kubeconfig already rewritten (`None`: nothing
+/// changed, or cluster-info could not be read, which is logged and retried next time).
+pub(crate) async fn adopt_published(cluster: &Cluster, paths: &NodePaths) -> Option<Cluster> {
+    let read = async {
+        let client = Client::new(
+            &cluster.server,
+            Trust::from_pem(&cluster.ca_pem).map_err(|e| e.to_string())?,
+            Identity::Anonymous,
+        )
+        .map_err(|e| e.to_string())?;
+        let cm: Value = client.get(CLUSTER_INFO).await.map_err(|e| e.to_string())?;
+        published_bundle(&cm)
+    };
+    let seen = match read.await {
+        Ok(seen) => seen,
+        Err(e) => {
+            tracing::debug!(error = %e, "could not read the CA bundle cluster-info publishes");
+            return None;
+        }
+    };
+    let ca_pem = adopt_ca_bundle(&cluster.ca_pem, &seen)?;
+    let next = Cluster {
+        server: cluster.server.clone(),
+        ca_pem,
+    };
+    if let Err(e) = paths.write_node_kubeconfig(&next) {
+        tracing::warn!(error = %e, kubeconfig = %paths.kubeconfig.display(), "could not write the CA bundle cluster-info publishes; keeping the one held");
+        return None;
+    }
+    tracing::info!(kubeconfig = %paths.kubeconfig.display(), "adopted the CA bundle cluster-info publishes");
+    Some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundle_comes_from_the_inline_ca_only() {
+        let ca = kubeboot_testkit::test_ca(std::time::SystemTime::UNIX_EPOCH);
+        let pem = ca.cert_pem().to_owned();
+        let cm = serde_json::json!({"data": {"kubeconfig":
+            kubeboot_bootstrap::cluster_info::kubeconfig("https://10.0.0.1:6443", &pem)}});
+        assert_eq!(published_bundle(&cm).unwrap(), pem.as_bytes());
+        let by_path = serde_json::json!({"data": {"kubeconfig": "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://10.0.0.1:6443\n    certificate-authority: /etc/ca.crt\n"}});
+        assert!(
+            published_bundle(&by_path).is_err(),
+            "a path is never opened"
+        );
+        assert!(published_bundle(&serde_json::json!({"data": {}})).is_err());
+    }
+}
