@@ -69,7 +69,7 @@ const TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// The server validates the Secret (a group outside `system:bootstrappers:` is refused with
 /// the rule it breaks).
 async fn create_token_for(admin: &Client, kind: Token<'_>) -> Result<BootstrapToken> {
-    let token = BootstrapToken::generate(fill);
+    let token = BootstrapToken::random(&kubeboot_api::random::OsRandom);
     let options = kubeboot_bootstrap::secret::TokenOptions {
         description: "bench",
         ttl: Some(TOKEN_TTL),
@@ -85,12 +85,6 @@ async fn create_token_for(admin: &Client, kind: Token<'_>) -> Result<BootstrapTo
         .create::<Value>("/api/v1/namespaces/kube-system/secrets", &secret)
         .await?;
     Ok(token)
-}
-
-fn fill(b: &mut [u8]) {
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, b);
-    }
 }
 
 /// Runs `count` requests with `concurrency` tasks, each calling `op(i)`.

@@ -114,7 +114,7 @@ impl<'a> TokenOptions<'a> {
         Self {
             description,
             ttl: Some(Duration::from_secs(24 * 3600)),
-            usages: &["signing", "authentication"],
+            usages: &USAGES,
             groups: &[DEFAULT_NODE_TOKEN_GROUP],
         }
     }

@@ -272,6 +272,11 @@ mod tests {
 }
 
 impl BootstrapToken {
+    /// A new token drawn from `random` (`OsRandom` outside tests).
+    pub fn random(random: &dyn kubeboot_api::random::Random) -> Self {
+        Self::generate(|b| random.fill(b))
+    }
+
     /// A new random token: 6 then 16 characters drawn uniformly from `[a-z0-9]` with `rng`
     /// (a cryptographic RNG filling bytes).
     pub fn generate(mut fill: impl FnMut(&mut [u8])) -> Self {

@@ -204,9 +204,7 @@ pub(crate) async fn run(args: TokenArgs) -> Result<()> {
 }
 
 fn new_token() -> BootstrapToken {
-    BootstrapToken::generate(|b| {
-        kubeboot_api::random::Random::fill(&kubeboot_api::random::OsRandom, b)
-    })
+    BootstrapToken::random(&kubeboot_api::random::OsRandom)
 }
 
 fn kubeconfig_path(c: &Common) -> PathBuf {

@@ -25,6 +25,30 @@ impl Drop for Agent {
     }
 }
 
+/// Joins node `name` to `s` into `parent/name` (asserting it joined); the node's dir.
+fn joined(s: &Server, parent: &Path, name: &str) -> std::path::PathBuf {
+    let node_dir = parent.join(name);
+    let mut args = join_args(s);
+    args.extend(["--node-name", name, "--dir"].map(String::from));
+    args.push(node_dir.display().to_string());
+    let out = join(&args, &[]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    node_dir
+}
+
+/// `kubeboot node --dir dir` on a free loopback port, with `extra` flags; its stderr piped.
+fn agent(dir: &Path, extra: &[&str]) -> Child {
+    Command::new(bin())
+        .args(["node", "--dir"])
+        .arg(dir)
+        .args(["--address", "127.0.0.1", "--port", "0"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("node")
+}
+
 fn start_agent(dir: &Path, name: &str) -> (Agent, String) {
     let mut child = Command::new(bin())
         .args(["node", "--dir"])
@@ -593,27 +617,8 @@ fn the_agent_is_the_node_its_certificate_names() {
     // resource nodes") and retried for ever; `kubectl get nodes` showed nothing.
     let tmp = tempfile::tempdir().expect("tempdir");
     let s = Server::start_in(&tmp.path().join("cluster"));
-    let node_dir = tmp.path().join("worker-7");
-    let mut args = join_args(&s);
-    args.extend(["--node-name", "worker-7", "--dir"].map(String::from));
-    args.push(node_dir.display().to_string());
-    let out = join(&args, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let node = |extra: &[&str]| {
-        Command::new(bin())
-            .args(["node", "--dir"])
-            .arg(&node_dir)
-            .args(["--address", "127.0.0.1", "--port", "0"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("node")
-    };
+    let node_dir = joined(&s, tmp.path(), "worker-7");
+    let node = |extra: &[&str]| agent(&node_dir, extra);
     // A --node-name that disagrees with the certificate is refused, saying which is which.
     let refused = common::wait_bounded(node(&["--node-name", "other"]), Duration::from_secs(30));
     assert!(!refused.status.success());
@@ -697,22 +702,15 @@ fn a_join_waiting_for_its_certificate_rides_out_a_server_restart() {
 
 /// The CA bundle inside a kubeconfig: the certificates of its `certificate-authority-data`.
 fn ca_bundle_of(kubeconfig_text: &str) -> Vec<String> {
-    use base64::Engine;
-    let b64 = kubeconfig_text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("certificate-authority-data:"))
-        .expect("certificate-authority-data")
-        .trim()
-        .trim_matches('"');
-    let pem = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .expect("base64");
-    String::from_utf8(pem)
-        .expect("utf8")
-        .split_inclusive("-----END CERTIFICATE-----\n")
-        .filter(|c| c.contains("BEGIN CERTIFICATE"))
-        .map(str::to_owned)
-        .collect()
+    String::from_utf8(common::kubeconfig_data(
+        kubeconfig_text,
+        "certificate-authority-data",
+    ))
+    .expect("utf8")
+    .split_inclusive("-----END CERTIFICATE-----\n")
+    .filter(|c| c.contains("BEGIN CERTIFICATE"))
+    .map(str::to_owned)
+    .collect()
 }
 
 #[test]
@@ -721,12 +719,7 @@ fn the_agent_adopts_the_ca_bundle_cluster_info_publishes() {
     // node must come to trust both before the servers switch to the new one.
     let tmp = tempfile::tempdir().expect("tempdir");
     let s = Server::start_in(&tmp.path().join("cluster"));
-    let node_dir = tmp.path().join("worker-8");
-    let mut args = join_args(&s);
-    args.extend(["--node-name", "worker-8", "--dir"].map(String::from));
-    args.push(node_dir.display().to_string());
-    let out = join(&args, &[]);
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    let node_dir = joined(&s, tmp.path(), "worker-8");
     let kubelet_conf = node_dir.join("kubelet.conf");
     let held = ca_bundle_of(&std::fs::read_to_string(&kubelet_conf).expect("kubelet.conf"));
     assert_eq!(held.len(), 1);
@@ -794,16 +787,7 @@ fn the_agent_adopts_the_ca_bundle_cluster_info_publishes() {
         "kubectl patch cm cluster-info",
     );
 
-    let _agent = Agent(
-        Command::new(bin())
-            .args(["node", "--dir"])
-            .arg(&node_dir)
-            .args(["--address", "127.0.0.1", "--port", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node"),
-    );
+    let _agent = Agent(agent(&node_dir, &[]));
     assert!(
         eventually(Duration::from_secs(30), || {
             let text = std::fs::read_to_string(&kubelet_conf).unwrap_or_default();

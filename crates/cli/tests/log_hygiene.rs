@@ -299,15 +299,7 @@ fn private_keys(data: &Path, csr_dir: &Path, node_dir: &Path) -> Vec<(String, St
     }
     for conf in ["admin.conf", "controller-manager.conf"] {
         let text = std::fs::read_to_string(data.join(conf)).expect(conf);
-        let b64 = text
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("client-key-data:"))
-            .expect("client-key-data")
-            .trim()
-            .trim_matches('"');
-        let pem = base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .expect("base64");
+        let pem = common::kubeconfig_data(&text, "client-key-data");
         keys.push((
             format!("{conf}'s key"),
             String::from_utf8(pem).expect("PEM"),

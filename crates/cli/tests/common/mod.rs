@@ -294,6 +294,21 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// The bytes of a base64 field of a kubeconfig (`certificate-authority-data`,
+/// `client-key-data`), decoded.
+pub fn kubeconfig_data(kubeconfig_text: &str, field: &str) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = kubeconfig_text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("{field} in the kubeconfig"))
+        .trim()
+        .trim_matches('"');
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("base64")
+}
+
 /// Waits at most `limit` for a child to exit; whether it did.
 pub fn wait_exit(child: &mut Child, limit: Duration) -> bool {
     eventually(limit, || matches!(child.try_wait(), Ok(Some(_))))
