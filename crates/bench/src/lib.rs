@@ -8,3 +8,4 @@ pub mod join;
 pub mod plot;
 pub mod server;
 pub mod stats;
+pub mod threads;

@@ -23,12 +23,22 @@ pub struct SelfServer {
 }
 
 impl SelfServer {
-    /// Starts `exe server` on loopback with a fresh data dir and waits for `/readyz`.
-    pub async fn start(exe: &std::path::Path, extra: &[&str]) -> Result<Self> {
+    /// Starts `exe server` on loopback with a fresh data dir and waits for `/readyz`;
+    /// with `cpus` (a `taskset -c` list), the server runs on those CPUs only.
+    pub async fn start(exe: &std::path::Path, extra: &[&str], cpus: Option<&str>) -> Result<Self> {
         let tmp = tempfile::tempdir()?;
         let dir = tmp.path().join("cluster");
         let started = Instant::now();
-        let mut child: Child = Command::new(exe)
+        let mut command = match cpus {
+            Some(list) => {
+                crate::threads::parse_cpu_list(list)?;
+                let mut c = Command::new("taskset");
+                c.args(["--cpu-list", list]).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        let mut child: Child = command
             .args([
                 "server",
                 "--secure-port",
@@ -92,11 +102,25 @@ impl SelfServer {
     }
 }
 
-/// Kills the server process when dropped, on every path out (errors and panics too).
+/// Stops the server process when dropped, on every path out (errors and panics too): asks
+/// it to stop (SIGTERM, so that it gives up its leader Lease and a run against the same etcd
+/// right after does not wait out the Lease), and kills it if it has not ended within 10 s.
 struct ChildGuard(Child);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
+        let asked = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if asked {
+            for _ in 0..1000 {
+                if matches!(self.0.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }

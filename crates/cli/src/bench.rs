@@ -37,6 +37,12 @@ pub(crate) struct BenchJoinArgs {
     /// With --self: the server stores objects in these etcd members instead of its embedded store.
     #[arg(long, requires = "self_server", value_delimiter = ',')]
     etcd_servers: Vec<String>,
+    /// With --self: run the server on these CPUs only (a `taskset -c` list, such as `0-7`).
+    #[arg(long, requires = "self_server")]
+    server_cpus: Option<String>,
+    /// Run the simulated nodes on these CPUs only (such as `8-15`), apart from the server's.
+    #[arg(long)]
+    load_cpus: Option<String>,
     /// Simulated nodes.
     #[arg(long, default_value_t = 1000)]
     nodes: usize,
@@ -131,7 +137,7 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
     };
     let mut report = serde_json::json!({"options": {"sequential": opts.sequential, "concurrent": opts.concurrent, "lists": opts.lists, "watch_events": opts.watch_events, "concurrency": opts.concurrency, "fill": opts.fill}});
     let server = if args.self_server {
-        Some(SelfServer::start(&std::env::current_exe()?, &[]).await?)
+        Some(SelfServer::start(&std::env::current_exe()?, &[], None).await?)
     } else {
         None
     };
@@ -200,6 +206,7 @@ async fn bench_flows(args: BenchFlowsArgs) -> Result<()> {
     let server = SelfServer::start(
         &std::env::current_exe()?,
         &["--anonymous-requests-per-second", "0"],
+        None,
     )
     .await?;
     let kc = server.admin_kubeconfig()?;
@@ -255,6 +262,28 @@ async fn bench_flows(args: BenchFlowsArgs) -> Result<()> {
     Ok(())
 }
 
+/// The server's CPU during the run, by thread name, and per admitted node.
+fn print_threads(threads: &[kubeboot_bench::threads::ThreadCpu], admitted: usize) {
+    let total: f64 = threads.iter().map(|t| t.cpu_seconds).sum();
+    println!(
+        "server CPU during the run: {total:.1} s = {:.2} ms per admitted node",
+        total * 1000.0 / admitted.max(1) as f64
+    );
+    println!(
+        "{:<18} {:>7} {:>9} {:>6}",
+        "THREAD", "COUNT", "CPU S", "SHARE"
+    );
+    for t in threads {
+        println!(
+            "{:<18} {:>7} {:>9.2} {:>5.0}%",
+            t.name,
+            t.threads,
+            t.cpu_seconds,
+            t.share * 100.0
+        );
+    }
+}
+
 async fn bench_join(args: BenchJoinArgs) -> Result<()> {
     use kubeboot_bench::join;
     use kubeboot_bench::server::{SelfServer, cpu_seconds, memory_kib};
@@ -275,7 +304,14 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
         if !etcd.is_empty() {
             flags.extend(["--etcd-servers", &etcd]);
         }
-        Some(SelfServer::start(&std::env::current_exe()?, &flags).await?)
+        Some(
+            SelfServer::start(
+                &std::env::current_exe()?,
+                &flags,
+                args.server_cpus.as_deref(),
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -330,12 +366,25 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
         rotate: args.rotate,
         cert_dir: args.cert_dir.clone(),
     };
+    if let Some(cpus) = &args.load_cpus {
+        kubeboot_bench::threads::pin_self(cpus)?;
+    }
     let total = args.nodes;
     let progress = Progress::new(total);
+    let threads_before = server
+        .as_ref()
+        .map(|s| kubeboot_bench::threads::snapshot(s.pid()));
     let report = join::run(&endpoints, &token, trust, &opts, crypto, move |done| {
         progress.update(done)
     })
     .await;
+    let threads = server.as_ref().zip(threads_before).map(|(s, before)| {
+        let after = kubeboot_bench::threads::snapshot(s.pid());
+        (
+            kubeboot_bench::threads::between(&before, &after),
+            kubeboot_bench::threads::busiest(&before, &after),
+        )
+    });
     let fmt = |s: &kubeboot_bench::stats::Summary| {
         format!(
             "{:>9.2} {:>9.2} {:>9.2} {:>9.2}",
@@ -399,6 +448,27 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
             peak as f64 / 1024.0
         );
         json["server"] = serde_json::json!({"cpu_seconds": cpu, "rss_mib": rss as f64 / 1024.0, "peak_rss_mib": peak as f64 / 1024.0});
+    }
+    if let Some(s) = &server {
+        let cpus = kubeboot_bench::threads::cpus_allowed(s.pid());
+        json["server"]["cpus"] = serde_json::json!(cpus);
+    }
+    json["load_cpus"] =
+        serde_json::json!(kubeboot_bench::threads::cpus_allowed(std::process::id()));
+    if let Some((threads, busiest)) = &threads {
+        print_threads(threads, report.admitted);
+        if let Some((name, share)) = busiest {
+            println!(
+                "busiest thread: {name}, {:.0}% of the server's CPU",
+                share * 100.0
+            );
+            json["server"]["busiest_thread"] = serde_json::json!({"name": name, "share": share});
+        }
+        let run_cpu: f64 = threads.iter().map(|t| t.cpu_seconds).sum();
+        json["server"]["run_cpu_seconds"] = serde_json::json!(run_cpu);
+        json["server"]["cpu_ms_per_node"] =
+            serde_json::json!(run_cpu * 1000.0 / report.admitted.max(1) as f64);
+        json["server"]["threads"] = serde_json::to_value(threads)?;
     }
     if let Some(out) = args.output {
         std::fs::write(&out, serde_json::to_vec_pretty(&json)?)?;

@@ -42,6 +42,10 @@ fn bench_join_admits_every_node() {
             "200",
             "--concurrency",
             "20",
+            "--server-cpus",
+            "0",
+            "--load-cpus",
+            "0",
             "--plot",
         ]
         .map(OsStr::new)
@@ -64,6 +68,22 @@ fn bench_join_admits_every_node() {
     for step in ["discovery", "certificate", "first-request"] {
         assert_eq!(report["steps"][step]["count"], 200, "{step}");
     }
+    // The server and the load ran on the CPUs asked for, and the server's CPU is reported
+    // by thread: the store's writer by name, the shares adding up to the whole.
+    let server = &report["server"];
+    assert_eq!(server["cpus"], "0", "{server}");
+    assert_eq!(report["load_cpus"], "0", "{report}");
+    let threads = server["threads"].as_array().expect("threads");
+    assert!(
+        threads.iter().any(|t| t["name"] == "sqlite-writer"),
+        "{server}"
+    );
+    let shares: f64 = threads.iter().filter_map(|t| t["share"].as_f64()).sum();
+    assert!((shares - 1.0).abs() < 0.01, "{server}");
+    assert!(
+        server["cpu_ms_per_node"].as_f64().is_some_and(|c| c > 0.0),
+        "{server}"
+    );
     // Every node's certificate verifies against the cluster CA, by openssl's own checks.
     let mut node_certs: Vec<std::path::PathBuf> = std::fs::read_dir(&certs)
         .expect("cert dir")
