@@ -273,6 +273,17 @@ impl Store for EncryptingStore {
         })
     }
 
+    fn get_with_revision<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(Option<KeyValue>, Revision), StoreError>> {
+        Box::pin(async move {
+            let (kv, revision) = self.inner.get_with_revision(key).await?;
+            let kv = kv.map(|kv| Self::open(&self.enc, kv)).transpose()?;
+            Ok((kv, revision))
+        })
+    }
+
     fn list<'a>(
         &'a self,
         prefix: &'a str,

@@ -58,6 +58,22 @@ pub async fn create_then_get(s: Arc<dyn Store>) {
         s.get("/registry/configmaps/default/b").await.expect("get"),
         None
     );
+    // With the store's revision: the latest write's, here a later one than the key's.
+    let other = s
+        .create("/registry/configmaps/default/c", b("2"))
+        .await
+        .expect("create");
+    let (got, revision) = s
+        .get_with_revision("/registry/configmaps/default/a")
+        .await
+        .expect("get with revision");
+    assert_eq!(got, Some(kv));
+    assert_eq!(revision, other.mod_revision);
+    let (none, revision) = s
+        .get_with_revision("/registry/configmaps/default/b")
+        .await
+        .expect("get with revision");
+    assert_eq!((none, revision), (None, other.mod_revision));
 }
 
 /// Creating an existing key fails and changes nothing.

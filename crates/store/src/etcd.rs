@@ -538,6 +538,13 @@ impl EtcdStore {
 
 impl Store for EtcdStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<KeyValue>, StoreError>> {
+        Box::pin(async move { Ok(self.get_with_revision(key).await?.0) })
+    }
+
+    fn get_with_revision<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(Option<KeyValue>, Revision), StoreError>> {
         Box::pin(async move {
             let c = &self.conn;
             let (v, _) = c
@@ -546,10 +553,13 @@ impl Store for EtcdStore {
                     json!({"key": b64(c.etcd_key(key).as_bytes())}),
                 )
                 .await?;
-            v.get("kvs")
+            let kv = v
+                .get("kvs")
                 .and_then(|k| k.get(0))
                 .map(|kv| c.key_value(kv))
-                .transpose()
+                .transpose()?;
+            let revision = v.get("header").map_or(0, |h| int(h, "revision"));
+            Ok((kv, revision))
         })
     }
 

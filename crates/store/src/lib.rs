@@ -114,6 +114,19 @@ pub trait Store: Send + Sync + 'static {
     /// Reads one key.
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<KeyValue>, StoreError>>;
 
+    /// Reads one key and the store's revision as of the read (no older than the value):
+    /// what a list pinned to one name answers. By default the revision is read first, then
+    /// the key; a backend that has both in one answer overrides it (one etcd round trip).
+    fn get_with_revision<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<(Option<KeyValue>, Revision), StoreError>> {
+        Box::pin(async move {
+            let revision = self.revision().await?;
+            Ok((self.get(key).await?, revision))
+        })
+    }
+
     /// Lists keys starting with `prefix`, after `start_after` (exclusive), at most `limit`.
     fn list<'a>(
         &'a self,

@@ -73,7 +73,8 @@ impl Handlers {
                 .await
                 .map_err(|e| Status::internal(e.to_string()))
         };
-        if store_revision().await? >= wanted {
+        // The cache is never ahead of the store: a revision it has applied needs no read.
+        if self.cache.revision() >= wanted || store_revision().await? >= wanted {
             return Ok(());
         }
         self.cache
@@ -122,8 +123,7 @@ impl Handlers {
                 Ok(page)
             }
             (Some(k), None) => {
-                let revision = self.store.revision().await?;
-                let kv = self.store.get(k).await?;
+                let (kv, revision) = self.store.get_with_revision(k).await?;
                 Ok(kubeboot_store::ListPage {
                     items: kv.into_iter().collect(),
                     revision,

@@ -32,9 +32,15 @@ impl Handlers {
         q: &Query,
         user: &UserInfo,
     ) -> Result<Value, Status> {
+        // The version the client replaces, when the watch cache holds it: no store read.
+        let mut cached = sent_revision(&change)
+            .and_then(|rv| Some((self.cache.object_at(&def.key(ns, name), rv)?.object(), rv)));
         // Retry on conflicts the client did not cause (it sent no resourceVersion).
         for _ in 0..16 {
-            let (old, old_rev) = self.read_object(def, ns, name).await?;
+            let (old, old_rev) = match cached.take() {
+                Some(hit) => hit,
+                None => self.read_object(def, ns, name).await?,
+            };
             let mut new = self.sent_object(def, ns, name, &change, &old, q)?;
             let sent_rv = meta_str(&new, "resourceVersion").to_owned();
             let expected = expected_revision(def, name, &sent_rv, old_rev)?;
@@ -132,6 +138,18 @@ impl Handlers {
 /// The revision an update expects to replace: the one the client sent (409 when the
 /// object has moved on since), or the stored one when it sent none — every kind served
 /// here allows an unconditional update, as their Kubernetes strategies do.
+/// The resourceVersion a replacing object names, if it is a revision.
+fn sent_revision(change: &Update) -> Option<Revision> {
+    match change {
+        Update::Replace(obj) => obj
+            .pointer("/metadata/resourceVersion")?
+            .as_str()?
+            .parse()
+            .ok(),
+        Update::Patch(..) => None,
+    }
+}
+
 fn expected_revision(
     def: &ResourceDef,
     name: &str,

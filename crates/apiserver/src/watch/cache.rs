@@ -89,6 +89,8 @@ struct Inner {
     next_id: u64,
     watchers: HashMap<u64, Watcher>,
     by_key: HashMap<String, Vec<u64>>,
+    /// The newest event in the ring for each key that has one.
+    newest: HashMap<String, Arc<CachedEvent>>,
 }
 
 /// The cache. Its lock is held only to copy or append, never across an await.
@@ -198,20 +200,7 @@ impl WatchCache {
         capacity: usize,
     ) -> Result<Arc<Self>, kubeboot_store::StoreError> {
         let rev = store.revision().await?;
-        let cache = Arc::new(Self {
-            inner: Mutex::new(Inner {
-                ring: VecDeque::with_capacity(capacity.min(1 << 16)),
-                ring_bytes: 0,
-                oldest: rev,
-                revision: rev,
-                next_id: 0,
-                watchers: HashMap::new(),
-                by_key: HashMap::new(),
-            }),
-            capacity,
-            rbac_changed: Notify::new(),
-            progressed: Notify::new(),
-        });
+        let cache = Arc::new(Self::at(rev, capacity));
         let mut stream = store.watch("/registry/", rev).await?;
         let weak = Arc::downgrade(&cache);
         tokio::spawn(async move {
@@ -233,6 +222,25 @@ impl WatchCache {
             }
         });
         Ok(cache)
+    }
+
+    /// An empty cache at revision `rev`, holding at most `capacity` events.
+    fn at(rev: Revision, capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                ring: VecDeque::with_capacity(capacity.min(1 << 16)),
+                ring_bytes: 0,
+                oldest: rev,
+                revision: rev,
+                next_id: 0,
+                watchers: HashMap::new(),
+                by_key: HashMap::new(),
+                newest: HashMap::new(),
+            }),
+            capacity,
+            rbac_changed: Notify::new(),
+            progressed: Notify::new(),
+        }
     }
 
     /// Starts the cache again at the store's current revision, retrying (with a growing
@@ -267,6 +275,7 @@ impl WatchCache {
     fn reset(&self, rev: Revision) {
         let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         g.ring.clear();
+        g.newest.clear();
         g.ring_bytes = 0;
         g.oldest = rev;
         g.revision = rev;
@@ -305,9 +314,13 @@ impl WatchCache {
                 let Some(old) = g.ring.pop_front() else { break };
                 g.ring_bytes -= old.size();
                 g.oldest = old.revision;
+                if g.newest.get(&old.key).is_some_and(|n| Arc::ptr_eq(n, &old)) {
+                    g.newest.remove(&old.key);
+                }
             }
             g.ring_bytes += event.size();
             g.ring.push_back(event.clone());
+            g.newest.insert(event.key.clone(), event.clone());
             g.revision = event.revision;
             let mut targets: Vec<u64> = g.by_key.get(&event.key).cloned().unwrap_or_default();
             targets.extend(
@@ -390,6 +403,18 @@ impl WatchCache {
             backlog,
             rx,
         })
+    }
+
+    /// The object `key` held at `revision`, when the newest event the cache holds for the key
+    /// is that revision's and not a deletion. A key's value at a revision never changes, so
+    /// an update that names the version it replaces (and writes only if the key is still at
+    /// it) needs no read of the store.
+    pub fn object_at(&self, key: &str, revision: Revision) -> Option<Arc<CachedEvent>> {
+        let g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        g.newest
+            .get(key)
+            .filter(|e| e.revision == revision && e.kind != EventType::Deleted)
+            .cloned()
     }
 
     /// Waits until the cache has applied `revision` (bounded by `timeout`).
@@ -475,6 +500,75 @@ mod tests {
             set_resource_version(&mut want, 42);
             assert_eq!(got, want, "{stored}");
         }
+    }
+
+    fn event(kind: EventKind, key: &str, rev: Revision, value: &str) -> kubeboot_store::Event {
+        kubeboot_store::Event {
+            kind,
+            kv: kubeboot_store::KeyValue {
+                key: key.into(),
+                value: value.to_owned().into(),
+                create_revision: 1,
+                mod_revision: rev,
+            },
+            created: rev == 1,
+            prev: None,
+        }
+    }
+
+    #[test]
+    fn an_object_is_known_at_the_revision_of_its_newest_event_only() {
+        let cache = WatchCache::at(0, 3);
+        let (a, b) = (
+            "/registry/configmaps/default/a",
+            "/registry/configmaps/default/b",
+        );
+        cache.apply(event(
+            EventKind::Put,
+            a,
+            1,
+            r#"{"metadata":{"name":"a"},"v":1}"#,
+        ));
+        cache.apply(event(
+            EventKind::Put,
+            a,
+            2,
+            r#"{"metadata":{"name":"a"},"v":2}"#,
+        ));
+        let at = |key, rev| cache.object_at(key, rev).map(|e| e.object()["v"].clone());
+        assert_eq!(at(a, 2), Some(2.into()));
+        assert_eq!(at(a, 1), None, "an older version is not the newest");
+        assert_eq!(
+            cache
+                .object_at(a, 2)
+                .map(|e| e.object()["metadata"]["resourceVersion"].clone()),
+            Some("2".into())
+        );
+        cache.apply(event(
+            EventKind::Delete,
+            a,
+            3,
+            r#"{"metadata":{"name":"a"},"v":2}"#,
+        ));
+        assert_eq!(at(a, 3), None, "a deleted object is no version to update");
+        // Events leave the ring (capacity 3) oldest first; the key's newest goes with its event.
+        cache.apply(event(
+            EventKind::Put,
+            b,
+            4,
+            r#"{"metadata":{"name":"b"},"v":4}"#,
+        ));
+        assert_eq!(at(b, 4), Some(4.into()));
+        for rev in 5..8 {
+            cache.apply(event(
+                EventKind::Put,
+                a,
+                rev,
+                r#"{"metadata":{"name":"a"},"v":0}"#,
+            ));
+        }
+        assert_eq!(at(b, 4), None, "evicted");
+        assert_eq!(at(a, 7), Some(0.into()));
     }
 
     #[test]
