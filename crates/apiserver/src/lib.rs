@@ -37,5 +37,6 @@ pub mod strict;
 pub mod tables;
 pub mod tls;
 pub mod watch;
+pub mod written;
 
 pub use server::{RunningServer, ServerConfig, StartError, start};

@@ -178,15 +178,20 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
     let metrics = Arc::new(Metrics::default());
     let store = open_store(cfg.storage, &metrics).await?;
     let store = with_encryption(store, cfg.encryption).await?;
+    let written = crate::written::Floor::default();
+    let store: Arc<dyn Store> = Arc::new(crate::written::Written::new(store, written.clone()));
     let cache = WatchCache::start(store.clone(), cfg.watch_cache_size).await?;
     let authz = Arc::new(Authorizer::new(cfg.authorization_modes.clone()));
     let clock: Arc<dyn kubeboot_api::Clock> = Arc::new(SystemClock);
     let tokens = cfg.bootstrap_token_auth.then(|| {
         Arc::new(BootstrapTokenAuthenticator {
             store: store.clone(),
+            cache: cache.clone(),
+            written: written.clone(),
             clock: clock.clone(),
             secrets: crate::registry::by_kind(crate::registry::Kind::Secret)
                 .ns_prefix("kube-system"),
+            known: Default::default(),
         }) as Arc<dyn TokenAuthenticator>
     });
     let audit = match cfg.audit {

@@ -71,6 +71,17 @@ impl CachedEvent {
     }
 }
 
+/// What the cache knows of a key's changes (see [`WatchCache::changed_since`]).
+#[derive(Debug)]
+pub enum Change {
+    /// Its newest event, and the revision through which that is its state.
+    Changed(Arc<CachedEvent>, Revision),
+    /// No event since: unchanged through this revision.
+    Unchanged(Revision),
+    /// The ring no longer reaches back that far.
+    Unknown,
+}
+
 struct Watcher {
     prefix: String,
     key: Option<String>,
@@ -417,6 +428,18 @@ impl WatchCache {
             .cloned()
     }
 
+    /// What the cache knows of `key` since revision `since`: its newest event if one came
+    /// after it, that nothing changed (when every event since then is in the ring), or
+    /// nothing; each with the revision the cache has applied, through which it holds.
+    pub fn changed_since(&self, key: &str, since: Revision) -> Change {
+        let g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        match g.newest.get(key) {
+            Some(e) if e.revision > since => Change::Changed(e.clone(), g.revision),
+            _ if g.oldest <= since => Change::Unchanged(g.revision),
+            _ => Change::Unknown,
+        }
+    }
+
     /// Waits until the cache has applied `revision` (bounded by `timeout`).
     pub async fn wait_for(&self, revision: Revision, timeout: std::time::Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -569,6 +592,36 @@ mod tests {
         }
         assert_eq!(at(b, 4), None, "evicted");
         assert_eq!(at(a, 7), Some(0.into()));
+    }
+
+    #[test]
+    fn a_key_is_known_changed_or_unchanged_only_as_far_back_as_the_ring_reaches() {
+        let cache = WatchCache::at(10, 2);
+        let (a, b) = (
+            "/registry/secrets/kube-system/a",
+            "/registry/secrets/kube-system/b",
+        );
+        let what = |key, since| match cache.changed_since(key, since) {
+            Change::Changed(e, through) => format!("changed at {} through {through}", e.revision),
+            Change::Unchanged(through) => format!("unchanged through {through}"),
+            Change::Unknown => "unknown".into(),
+        };
+        assert_eq!(what(a, 10), "unchanged through 10");
+        assert_eq!(what(a, 9), "unknown", "before the cache began");
+        cache.apply(event(EventKind::Put, a, 11, r#"{"metadata":{"name":"a"}}"#));
+        assert_eq!(what(a, 10), "changed at 11 through 11");
+        assert_eq!(
+            what(a, 5),
+            "changed at 11 through 11",
+            "the newest event is the state"
+        );
+        assert_eq!(what(a, 11), "unchanged through 11");
+        assert_eq!(what(b, 10), "unchanged through 11");
+        // Two more events push a's out of the ring (capacity 2): its state since 10 is lost.
+        cache.apply(event(EventKind::Put, b, 12, r#"{"metadata":{"name":"b"}}"#));
+        cache.apply(event(EventKind::Put, b, 13, r#"{"metadata":{"name":"b"}}"#));
+        assert_eq!(what(a, 10), "unknown");
+        assert_eq!(what(a, 11), "unchanged through 13");
     }
 
     #[test]
