@@ -77,7 +77,7 @@ impl BootstrapTokenAuthenticator {
         let floor = self.written.get();
         let caught_up =
             self.cache.revision() >= floor || self.cache.wait_for(floor, CATCH_UP).await;
-        if caught_up && let Some(known) = self.from_cache(key) {
+        if caught_up && let Some(known) = self.vouched_by_cache(key) {
             return known.secret;
         }
         let (kv, revision) = self.store.get_with_revision(key).await.ok()?;
@@ -90,7 +90,7 @@ impl BootstrapTokenAuthenticator {
     }
 
     /// What the watch cache vouches for, if it can.
-    fn from_cache(&self, key: &str) -> Option<Known> {
+    fn vouched_by_cache(&self, key: &str) -> Option<Known> {
         let known = self.lock().get(key).cloned();
         let since = known.as_ref().map_or(-1, |k| k.current_through);
         let secret = match self.cache.changed_since(key, since) {
