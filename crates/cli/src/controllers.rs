@@ -104,6 +104,11 @@ pub(crate) struct SigningArgs {
     /// CA key for kubernetes.io/legacy-unknown.
     #[arg(long)]
     pub(crate) cluster_signing_legacy_unknown_key_file: Option<PathBuf>,
+    /// Workers of each CSR controller (csrapproving, csrsigning): how many CSRs each
+    /// handles at once; never one CSR in two workers. Default: the CPUs available, and at
+    /// least 16 (a worker mostly waits on the store).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub(crate) concurrent_csr_syncs: Option<u16>,
     /// Approve kubelet-serving CSRs whose names are all addresses of the requesting node
     /// (Kubernetes never approves these by itself).
     #[arg(long)]
@@ -163,6 +168,14 @@ fn controller_plan(spec: &[String], signing: &SigningArgs) -> Result<manager::Pl
         serving,
         cas,
         policy: kubeboot_controllers::csr::policy::SigningPolicy { max_duration },
+        csr_workers: signing.concurrent_csr_syncs.map_or_else(
+            || {
+                manager::default_csr_workers(
+                    std::thread::available_parallelism().map_or(1, |n| n.get()),
+                )
+            },
+            usize::from,
+        ),
     })
 }
 

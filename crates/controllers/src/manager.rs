@@ -43,6 +43,14 @@ pub struct Plan {
     pub cas: HashMap<&'static str, Arc<CertificateAuthority>>,
     /// csrsigning's policy.
     pub policy: SigningPolicy,
+    /// Workers of each CSR controller (`--concurrent-csr-syncs`).
+    pub csr_workers: usize,
+}
+
+/// The CSR controllers' workers when not configured: one per CPU, and at least 16, since a
+/// worker spends most of its time waiting for the store, not computing.
+pub fn default_csr_workers(cpus: usize) -> usize {
+    cpus.max(16)
 }
 
 impl Plan {
@@ -60,8 +68,15 @@ impl Plan {
                 "bootstrapsigner" => crate::bootstrap_signer::start(cx),
                 "tokencleaner" => crate::token_cleaner::start(cx),
                 "csrcleaner" => csr::cleaner::start(source(), cx),
-                "csrapproving" => csr::approver::start(source(), cx, self.serving.clone()),
-                "csrsigning" => csr::signer::start(source(), cx, self.cas.clone(), self.policy),
+                "csrapproving" => {
+                    csr::approver::start(source(), cx, self.serving.clone(), self.csr_workers)
+                }
+                "csrsigning" => csr::signer::start(
+                    source(),
+                    cx,
+                    (self.cas.clone(), self.policy),
+                    self.csr_workers,
+                ),
                 _ => {}
             }
         }
@@ -166,5 +181,17 @@ impl Running {
     pub async fn stop(self) {
         self.stop.cancel();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.task).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_csr_controllers_get_a_worker_per_cpu_and_never_fewer_than_16() {
+        for (cpus, workers) in [(1, 16), (2, 16), (16, 16), (32, 32), (128, 128)] {
+            assert_eq!(default_csr_workers(cpus), workers, "{cpus} CPUs");
+        }
     }
 }

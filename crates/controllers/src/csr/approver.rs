@@ -26,8 +26,13 @@ pub struct Approver {
     denied_seen: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
-/// Starts the approver.
-pub fn start(source: &super::CsrSource, cx: &crate::Context, serving: Option<ServingRules>) {
+/// Starts the approver with `workers` workers.
+pub fn start(
+    source: &super::CsrSource,
+    cx: &crate::Context,
+    serving: Option<ServingRules>,
+    workers: usize,
+) {
     let (csrs, queue) = source.subscribe();
     crate::runner::run(
         &cx.tasks,
@@ -40,7 +45,7 @@ pub fn start(source: &super::CsrSource, cx: &crate::Context, serving: Option<Ser
             denied_seen: Default::default(),
         }),
         queue,
-        16,
+        workers,
     );
 }
 

@@ -27,12 +27,15 @@ pub struct Signer {
     random: Arc<dyn kubeboot_api::random::Random>,
 }
 
-/// Starts the signer for the signers in `cas`.
+/// Starts the signer for the signers in `cas`, with `workers` workers.
 pub fn start(
     source: &super::CsrSource,
     cx: &crate::Context,
-    cas: HashMap<&'static str, Arc<CertificateAuthority>>,
-    policy: SigningPolicy,
+    (cas, policy): (
+        HashMap<&'static str, Arc<CertificateAuthority>>,
+        SigningPolicy,
+    ),
+    workers: usize,
 ) {
     let (csrs, queue) = source.subscribe();
     crate::runner::run(
@@ -47,7 +50,7 @@ pub fn start(
             random: cx.random.clone(),
         }),
         queue,
-        16,
+        workers,
     );
 }
 
