@@ -13,7 +13,9 @@ pub mod kubeconfig;
 pub mod name;
 pub mod pin;
 pub mod tls;
+pub mod usage;
 
-pub use cert::{CertificateAuthority, IssueError, LeafSpec, Usage};
+pub use cert::{CertificateAuthority, IssueError, LeafSpec};
 pub use key::{KeyAlgorithm, PrivateKey};
 pub use kubeconfig::Kubeconfig;
+pub use usage::Usage;

@@ -89,30 +89,22 @@ impl BootstrapTokenAuthenticator {
         secret
     }
 
-    /// What the watch cache vouches for, if it can.
+    /// What the watch cache vouches for, if it can (and remembers it).
     fn vouched_by_cache(&self, key: &str) -> Option<Known> {
         let known = self.lock().get(key).cloned();
         let since = known.as_ref().map_or(-1, |k| k.current_through);
-        let secret = match self.cache.changed_since(key, since) {
-            Change::Unchanged(through) => {
-                let mut known = known?;
-                known.current_through = through;
-                self.remember(key, known.secret.clone(), through);
-                return Some(known);
-            }
-            Change::Changed(event, through) => {
-                let secret = match event.kind {
-                    EventType::Deleted => None,
-                    _ => Some(Arc::new(parse(&event.json)?)),
-                };
-                (secret, through)
-            }
+        let (secret, current_through) = match self.cache.changed_since(key, since) {
+            Change::Unchanged(through) => (known?.secret, through),
+            Change::Changed(event, through) => match event.kind {
+                EventType::Deleted => (None, through),
+                _ => (Some(Arc::new(parse(&event.json)?)), through),
+            },
             Change::Unknown => return None,
         };
-        self.remember(key, secret.0.clone(), secret.1);
+        self.remember(key, secret.clone(), current_through);
         Some(Known {
-            secret: secret.0,
-            current_through: secret.1,
+            secret,
+            current_through,
         })
     }
 

@@ -20,7 +20,7 @@ use crate::response::{self, Body};
 use crate::selectors::Selector;
 use crate::status::from_store;
 use crate::tables;
-use crate::watch::cache::with_resource_version;
+use crate::watch::resource_version::with_resource_version;
 
 impl Handlers {
     pub(super) async fn list(&self, def: &ResourceDef, ns: &str, q: &Query, want: &Want) -> Res {

@@ -135,9 +135,6 @@ impl Handlers {
     }
 }
 
-/// The revision an update expects to replace: the one the client sent (409 when the
-/// object has moved on since), or the stored one when it sent none — every kind served
-/// here allows an unconditional update, as their Kubernetes strategies do.
 /// The resourceVersion a replacing object names, if it is a revision.
 fn sent_revision(change: &Update) -> Option<Revision> {
     match change {
@@ -150,6 +147,9 @@ fn sent_revision(change: &Update) -> Option<Revision> {
     }
 }
 
+/// The revision an update expects to replace: the one the client sent (409 when the
+/// object has moved on since), or the stored one when it sent none — every kind served
+/// here allows an unconditional update, as their Kubernetes strategies do.
 fn expected_revision(
     def: &ResourceDef,
     name: &str,

@@ -5,6 +5,7 @@
 pub mod bookmark;
 pub mod cache;
 pub mod frames;
+pub mod resource_version;
 pub mod selection;
 
 use std::sync::Arc;

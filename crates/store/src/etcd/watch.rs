@@ -132,21 +132,20 @@ pub(super) async fn run(
         let why = match end {
             WatchEnd::Closed => return,
             WatchEnd::Compacted(oldest) => {
-                let _ = tx
-                    .send(Err(StoreError::Compacted {
+                return end_with(
+                    &tx,
+                    StoreError::Compacted {
                         requested: after,
                         oldest,
-                    }))
-                    .await;
-                return;
+                    },
+                )
+                .await;
             }
             WatchEnd::Refused(why) => {
                 refusals += 1;
                 if refusals >= WATCH_MAX_REFUSALS {
-                    let _ = tx
-                        .send(Err(backend(format!("etcd refuses the watch: {why}"))))
-                        .await;
-                    return;
+                    let refused = backend(format!("etcd refuses the watch: {why}"));
+                    return end_with(&tx, refused).await;
                 }
                 why
             }
@@ -159,30 +158,27 @@ pub(super) async fn run(
         failures += 1;
         let since = *lost_since.get_or_insert_with(Instant::now);
         if since.elapsed() > WATCH_RECONNECT_WINDOW {
-            let _ = tx
-                .send(Err(backend(format!(
-                    "etcd watch lost for {WATCH_RECONNECT_WINDOW:?}: {why}"
-                ))))
-                .await;
-            return;
+            let lost = backend(format!(
+                "etcd watch lost for {WATCH_RECONNECT_WINDOW:?}: {why}"
+            ));
+            return end_with(&tx, lost).await;
         }
         tracing::debug!(error = %why, after, "etcd watch lost; reconnecting");
         if (failures as usize).is_multiple_of(c.endpoints.len()) {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         // The events after `after` must still be whole before we resume there.
-        if let Err(StoreError::Compacted { oldest, .. }) =
+        if let Err(compacted @ StoreError::Compacted { .. }) =
             c.check_not_compacted(&prefix, after).await
         {
-            let _ = tx
-                .send(Err(StoreError::Compacted {
-                    requested: after,
-                    oldest,
-                }))
-                .await;
-            return;
+            return end_with(&tx, compacted).await;
         }
     }
+}
+
+/// Ends a watch with `error`, its last message.
+async fn end_with(tx: &mpsc::Sender<Result<Event, StoreError>>, error: StoreError) {
+    let _ = tx.send(Err(error)).await;
 }
 
 /// One watch connection: delivers events, advancing `after` a whole response (every event
