@@ -1,7 +1,7 @@
 //! The gate every request passes before it is routed: who it is (authentication), the
-//! per-address limit on anonymous requests, the limit on requests served at once, and
-//! whether the user may do what it asks (authorization). Each step refuses with the
-//! `Status` kube-apiserver's filter of the same name answers.
+//! per-address limit on anonymous requests, whom it acts as (impersonation), the limit on
+//! requests served at once, and whether the user may do what it asks (authorization).
+//! Each step refuses with the `Status` kube-apiserver's filter of the same name answers.
 
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -12,6 +12,7 @@ use kubeboot_api::Status;
 use crate::audit::Trail;
 use crate::authn::{ANONYMOUS, Authenticator, Conn, UserInfo};
 use crate::authz::{Attributes, Authorizer, Decision, forbidden_message};
+use crate::impersonation;
 use crate::inflight::{self, InFlight, Slot};
 use crate::ratelimit::Limiter;
 use crate::requestinfo::RequestInfo;
@@ -64,6 +65,7 @@ impl Gate {
         {
             return Err(Status::too_many_requests(wait));
         }
+        let user = self.impersonate(headers, user, trail)?;
         let slot = self
             .inflight
             .admit(inflight::classify(&info.verb, &info.subresource), &user)?;
@@ -81,6 +83,32 @@ impl Gate {
             ));
         }
         Ok((user, slot))
+    }
+}
+
+impl Gate {
+    /// The user the request acts as: the requester, or whom its `Impersonate-*` headers
+    /// name once the requester is allowed to impersonate each part (403 otherwise).
+    fn impersonate(
+        &self,
+        headers: &HeaderMap,
+        requester: UserInfo,
+        trail: &mut Trail,
+    ) -> Result<UserInfo, Status> {
+        let asked = impersonation::asked(headers)?;
+        if asked.is_empty() {
+            return Ok(requester);
+        }
+        for a in &asked {
+            let attrs = a.attributes();
+            if self.authz.authorize(&requester, &attrs) == Decision::Denied {
+                return Err(impersonation::forbidden(&requester, &attrs));
+            }
+        }
+        let acting = impersonation::acting_as(&asked);
+        tracing::debug!(requester = %requester.name, impersonated = %acting.name, "impersonating");
+        trail.impersonated(&acting);
+        Ok(acting)
     }
 }
 

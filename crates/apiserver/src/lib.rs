@@ -16,6 +16,7 @@ pub mod discovery;
 pub mod encryption;
 pub mod gate;
 pub mod handlers;
+pub mod impersonation;
 pub mod inflight;
 pub mod listoptions;
 pub mod metrics;

@@ -447,7 +447,7 @@ fn a_bootstrap_token_may_only_ask_for_a_node_client_certificate() {
     #[rustfmt::skip]
     let rows: &[Row] = &[
         ("B62 token impersonates system:admin", "GET", "/api/v1/namespaces/kube-system/secrets", "", 403,
-         r#"secrets is forbidden: User "{user}" cannot list resource "secrets" in API group "" in the namespace "kube-system""#),
+         r#"users "system:admin" is forbidden: User "{user}" cannot impersonate resource "users" in API group "" at the cluster scope"#),
     ];
     check(&s, &impersonating, &user, rows);
     let v = get_csr(&s, "b93");
@@ -701,7 +701,7 @@ fn anonymous_reaches_only_cluster_info_and_the_health_paths() {
         (&["--http1.1"], ("B172 anonymous sends HEAD for cluster-info", "HEAD", info, "", 200, "HTTP/1.1 200")),
         (&["-H", "Impersonate-User: system:admin"],
          ("B173 anonymous impersonates system:admin", "GET", "/api/v1/namespaces/kube-system/secrets", "", 403,
-          r#"secrets is forbidden: User "{user}" cannot list resource "secrets" in API group "" in the namespace "kube-system""#)),
+          r#"users "system:admin" is forbidden: User "{user}" cannot impersonate resource "users" in API group "" at the cluster scope"#)),
         (&["-H", "X-Remote-User: admin", "-H", "X-Remote-Group: system:masters"],
          ("B174 anonymous claims a front proxy's user and group", "GET", "/api/v1/namespaces/kube-system/secrets", "", 403,
           r#"secrets is forbidden: User "{user}" cannot list resource "secrets" in API group "" in the namespace "kube-system""#)),

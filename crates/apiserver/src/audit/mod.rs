@@ -41,6 +41,8 @@ pub struct Record {
     source: IpAddr,
     user_agent: String,
     user: Option<UserInfo>,
+    /// Whom the user acts as, when it impersonates.
+    impersonated: Option<UserInfo>,
     object_ref: Map<String, Value>,
     level: Level,
     omit: Vec<Stage>,
@@ -71,6 +73,7 @@ impl Auditor {
             source,
             user_agent: user_agent.to_owned(),
             user: None,
+            impersonated: None,
             object_ref: Map::new(),
             level: Level::None,
             omit: Vec::new(),
@@ -188,6 +191,9 @@ impl Auditor {
             "stageTimestamp": micro_time(now),
         });
         let e = event.as_object_mut().expect("an object literal");
+        if let Some(u) = &r.impersonated {
+            e.insert("impersonatedUser".into(), user_json(u));
+        }
         if !r.user_agent.is_empty() {
             e.insert("userAgent".into(), json!(r.user_agent));
         }
@@ -246,6 +252,14 @@ impl Trail {
                 Some(user) => auditor.authenticated(record, user, a, version),
                 None => auditor.unauthenticated(record, a, version),
             }
+        }
+    }
+
+    /// Whom the request acts as (its user impersonates): later stages name them as
+    /// `impersonatedUser`.
+    pub fn impersonated(&mut self, user: &UserInfo) {
+        if let Some((_, record)) = &mut self.0 {
+            record.impersonated = Some(user.clone());
         }
     }
 

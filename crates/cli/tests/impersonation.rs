@@ -1,0 +1,225 @@
+//! Impersonation against the real server, with the oldest and newest kubectl (`--as`,
+//! `--as-group`, `--as-uid`) and curl (`Impersonate-*` headers): the request acts as the
+//! impersonated user only when the requester may `impersonate` each part, a refusal is
+//! kube-apiserver's 403, and the audit log says who impersonated whom.
+
+mod common;
+
+use common::{Server, client_cert, eventually, kubectls, ok, stderr, stdout};
+use serde_json::Value;
+use std::time::Duration;
+
+const POLICY: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: Metadata\n";
+
+/// `kubectl auth whoami -o json` as the admin, with `extra` flags: the user it reports.
+fn whoami(s: &Server, kubectl: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["auth", "whoami", "-o", "json"];
+    args.extend(extra);
+    let out = ok(s.kubectl(kubectl, &args), "kubectl auth whoami");
+    let v: Value = serde_json::from_str(&out).expect("SelfSubjectReview JSON");
+    v["status"]["userInfo"].clone()
+}
+
+#[test]
+fn kubectl_as_acts_as_the_impersonated_user() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let policy = tmp.path().join("policy.yaml");
+    std::fs::write(&policy, POLICY).expect("write policy");
+    let log = tmp.path().join("audit.log");
+    let s = Server::start_with(&[
+        "--audit-policy-file",
+        policy.to_str().expect("utf8"),
+        "--audit-log-path",
+        log.to_str().expect("utf8"),
+    ]);
+    for kubectl in kubectls() {
+        let k = kubectl.as_str();
+        let jane = whoami(&s, k, &["--as=jane"]);
+        assert_eq!(jane["username"], "jane", "{k}: {jane}");
+        assert_eq!(
+            jane["groups"],
+            serde_json::json!(["system:authenticated"]),
+            "{k}"
+        );
+        let dev = whoami(&s, k, &["--as=jane", "--as-group=dev", "--as-uid=42"]);
+        assert_eq!(
+            dev["groups"],
+            serde_json::json!(["dev", "system:authenticated"]),
+            "{k}"
+        );
+        assert_eq!(dev["uid"], "42", "{k}");
+        let sa = whoami(&s, k, &["--as=system:serviceaccount:kube-system:default"]);
+        assert_eq!(
+            sa["groups"],
+            serde_json::json!([
+                "system:serviceaccounts",
+                "system:serviceaccounts:kube-system",
+                "system:authenticated"
+            ]),
+            "{k}"
+        );
+
+        // What jane may do is what RBAC gives jane, not the administrator.
+        let out = s.kubectl(k, &["--as=jane", "get", "nodes"]);
+        assert!(!out.status.success(), "{k}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains(
+                r#"User "jane" cannot list resource "nodes" in API group "" at the cluster scope"#
+            ),
+            "{k}: {}",
+            stderr(&out)
+        );
+        let can = s.kubectl(k, &["--as=jane", "auth", "can-i", "list", "nodes"]);
+        assert_eq!(stdout(&can).trim(), "no", "{k}: {}", stderr(&can));
+        let node = [
+            "--as=system:node:w1",
+            "--as-group=system:nodes",
+            "auth",
+            "can-i",
+        ];
+        let can = s.kubectl(
+            k,
+            &[&node[..], &["get", "leases/w1", "-n", "kube-node-lease"]].concat(),
+        );
+        assert_eq!(stdout(&can).trim(), "yes", "{k}: {}", stderr(&can));
+        let can = s.kubectl(k, &[&node[..], &["delete", "nodes/w2"]].concat());
+        assert_eq!(stdout(&can).trim(), "no", "{k}: {}", stderr(&can));
+    }
+
+    // The audit log names the administrator as the user and jane as whom it acted as.
+    let impersonated = |e: &Value| {
+        e["stage"] == "ResponseComplete"
+            && e["impersonatedUser"]["username"] == "jane"
+            && e["user"]["username"] == "kubernetes-admin"
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .any(|e| impersonated(&e))
+        }),
+        "no audit event of the administrator acting as jane in {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
+#[test]
+fn impersonating_needs_the_impersonate_verb_on_each_part() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bob = client_cert(
+        dir.path(),
+        "bob",
+        "/CN=bob",
+        &s.ca(),
+        &s.dir.join("pki/ca.key"),
+    );
+    let node = client_cert(
+        dir.path(),
+        "w1",
+        "/O=system:nodes/CN=system:node:w1",
+        &s.ca(),
+        &s.dir.join("pki/ca.key"),
+    );
+    let whoami = "/apis/authentication.k8s.io/v1/selfsubjectreviews";
+    let review = r#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#;
+    let ask = |who: &[String], headers: &[&str]| -> (u16, Value) {
+        let mut args: Vec<&str> = who.iter().map(String::as_str).collect();
+        for h in headers {
+            args.extend(["-H", h]);
+        }
+        args.extend([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            review,
+        ]);
+        let (code, body) = s.curl(&args, whoami);
+        (code, serde_json::from_str(&body).unwrap_or(Value::Null))
+    };
+    let refused = |who: &[String], headers: &[&str], message: &str| {
+        let (code, status) = ask(who, headers);
+        assert_eq!(code, 403, "{headers:?}: {status}");
+        assert_eq!(status["reason"], "Forbidden", "{status}");
+        assert_eq!(status["message"], message, "{headers:?}");
+    };
+
+    // Neither a user nor a node may impersonate by default.
+    refused(
+        &bob,
+        &["Impersonate-User: jane"],
+        r#"users "jane" is forbidden: User "bob" cannot impersonate resource "users" in API group "" at the cluster scope"#,
+    );
+    refused(
+        &node,
+        &[
+            "Impersonate-User: system:node:w2",
+            "Impersonate-Group: system:nodes",
+        ],
+        r#"users "system:node:w2" is forbidden: User "system:node:w1" cannot impersonate resource "users" in API group "" at the cluster scope"#,
+    );
+
+    // bob may impersonate jane, and only jane: no other user, no group, no extra.
+    let admin = |args: &[&str]| ok(s.kubectl("kubectl", args), "kubectl create");
+    admin(&[
+        "create",
+        "clusterrole",
+        "impersonate-jane",
+        "--verb=impersonate",
+        "--resource=users",
+        "--resource-name=jane",
+    ]);
+    admin(&[
+        "create",
+        "clusterrolebinding",
+        "bob-impersonates-jane",
+        "--clusterrole=impersonate-jane",
+        "--user=bob",
+    ]);
+    assert!(
+        eventually(Duration::from_secs(10), || ask(
+            &bob,
+            &["Impersonate-User: jane"]
+        )
+        .0 == 201),
+        "the binding never took effect"
+    );
+    let (_, review) = ask(&bob, &["Impersonate-User: jane"]);
+    assert_eq!(review["status"]["userInfo"]["username"], "jane", "{review}");
+    refused(
+        &bob,
+        &["Impersonate-User: joe"],
+        r#"users "joe" is forbidden: User "bob" cannot impersonate resource "users" in API group "" at the cluster scope"#,
+    );
+    refused(
+        &bob,
+        &[
+            "Impersonate-User: jane",
+            "Impersonate-Group: system:masters",
+        ],
+        r#"groups "system:masters" is forbidden: User "bob" cannot impersonate resource "groups" in API group "" at the cluster scope"#,
+    );
+    refused(
+        &bob,
+        &["Impersonate-User: jane", "Impersonate-Extra-Scopes: view"],
+        r#"userextras.authentication.k8s.io "view" is forbidden: User "bob" cannot impersonate resource "userextras/scopes" in API group "authentication.k8s.io" at the cluster scope"#,
+    );
+    refused(
+        &bob,
+        &["Impersonate-User: jane", "Impersonate-Uid: 7"],
+        r#"uids.authentication.k8s.io "7" is forbidden: User "bob" cannot impersonate resource "uids" in API group "authentication.k8s.io" at the cluster scope"#,
+    );
+
+    // A group without a user is refused as kube-apiserver refuses it, whoever asks.
+    let (code, status) = ask(&bob, &["Impersonate-Group: system:masters"]);
+    assert_eq!(code, 500, "{status}");
+    assert_eq!(status["reason"], "InternalError", "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("without impersonating a user")),
+        "{status}"
+    );
+}
