@@ -10,6 +10,8 @@ use k8s_openapi::api::rbac::v1::{
 
 use crate::authn::UserInfo;
 
+pub mod rules;
+
 /// What is being asked, as Kubernetes' `authorizer.Attributes`.
 #[derive(Clone, Debug, Default)]
 pub struct Attributes {

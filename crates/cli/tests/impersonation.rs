@@ -1,7 +1,9 @@
-//! Impersonation against the real server, with the oldest and newest kubectl (`--as`,
-//! `--as-group`, `--as-uid`) and curl (`Impersonate-*` headers): the request acts as the
-//! impersonated user only when the requester may `impersonate` each part, a refusal is
-//! kube-apiserver's 403, and the audit log says who impersonated whom.
+//! Who may do what, as an operator checks it with the oldest and newest kubectl and curl.
+//! Impersonation (`--as`, `--as-group`, `--as-uid`; the `Impersonate-*` headers): the
+//! request acts as the impersonated user only when the requester may `impersonate` each
+//! part, a refusal is kube-apiserver's 403, and the audit log says who impersonated whom.
+//! Rule listing (`kubectl auth can-i --list`): what RBAC gives the user, and for a node a
+//! warning that the list is incomplete.
 
 mod common;
 
@@ -222,4 +224,97 @@ fn impersonating_needs_the_impersonate_verb_on_each_part() {
             .is_some_and(|m| m.contains("without impersonating a user")),
         "{status}"
     );
+}
+
+#[test]
+fn auth_can_i_list_shows_what_the_user_may_do() {
+    let s = Server::start();
+    let admin = |args: &[&str]| ok(s.kubectl("kubectl", args), "kubectl create");
+    admin(&["create", "namespace", "team"]);
+    admin(&[
+        "create",
+        "role",
+        "cm-editor",
+        "-n",
+        "team",
+        "--verb=update",
+        "--resource=configmaps",
+        "--resource-name=one",
+    ]);
+    admin(&[
+        "create",
+        "rolebinding",
+        "jane-cm",
+        "-n",
+        "team",
+        "--role=cm-editor",
+        "--user=jane",
+    ]);
+    for kubectl in kubectls() {
+        let k = kubectl.as_str();
+        // The administrator holds cluster-admin through system:masters.
+        let out = s.kubectl(k, &["auth", "can-i", "--list"]);
+        let table = ok(out, "can-i --list");
+        let star = table
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["*.*", "[]", "[]", "[*]"]);
+        assert!(star, "{k}: {table}");
+
+        // jane: what every authenticated user may do, and in team the configmap "one".
+        let list = |ns: &str| {
+            let out = s.kubectl(k, &["--as=jane", "auth", "can-i", "--list", "-n", ns]);
+            assert!(out.status.success(), "{k}: {}", stderr(&out));
+            assert!(
+                !stderr(&out).contains("incomplete"),
+                "{k}: {}",
+                stderr(&out)
+            );
+            stdout(&out)
+        };
+        let team = list("team");
+        assert!(
+            team.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                    == ["configmaps", "[]", "[one]", "[update]"]),
+            "{k}: {team}"
+        );
+        assert!(
+            team.contains("selfsubjectaccessreviews.authorization.k8s.io"),
+            "{k}: {team}"
+        );
+        assert!(!list("default").contains("configmaps"), "{k}");
+
+        // A node is told its list is incomplete, as the Node authorizer cannot list.
+        let out = s.kubectl(
+            k,
+            &[
+                "--as=system:node:w1",
+                "--as-group=system:nodes",
+                "auth",
+                "can-i",
+                "--list",
+            ],
+        );
+        assert!(out.status.success(), "{k}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(
+                "the list may be incomplete: node authorizer does not support user rule resolution"
+            ),
+            "{k}: {}",
+            stderr(&out)
+        );
+    }
+
+    // A review without a namespace is refused as kube-apiserver refuses it.
+    let (code, body) = s.admin_curl(
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            r#"{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectRulesReview","spec":{}}"#,
+        ],
+        "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("no namespace on request"), "{body}");
 }

@@ -1,5 +1,5 @@
 //! The create-only reviews: SelfSubjectReview (who am I), SelfSubjectAccessReview and
-//! SubjectAccessReview (may I / may they), SelfSubjectRulesReview (not listed here).
+//! SubjectAccessReview (may I / may they), SelfSubjectRulesReview (what may I do).
 
 use http::StatusCode;
 use kubeboot_api::{Status, StatusCause};
@@ -28,7 +28,14 @@ impl Handlers {
                 json!({"userInfo": ui})
             }
             "selfsubjectrulesreviews" => {
-                json!({"resourceRules": [], "nonResourceRules": [], "incomplete": true, "evaluationError": "rule listing is not supported by this server"})
+                let namespace = obj.pointer("/spec/namespace").and_then(Value::as_str);
+                let Some(namespace) = namespace.filter(|n| !n.is_empty()) else {
+                    return Err(Status::bad_request("no namespace on request"));
+                };
+                let status = self.authz.rules_for(user, namespace).status();
+                // kube-apiserver answers with the status alone.
+                obj["spec"] = json!({});
+                status
             }
             plural => {
                 let subject = if plural == "subjectaccessreviews" {

@@ -1,0 +1,180 @@
+//! What a user may do, listed: kube-apiserver's `RulesFor`, which answers a
+//! SelfSubjectRulesReview (`kubectl auth can-i --list`). Each mode lists what it can:
+//! RBAC the rules of every binding that names the user (cluster-wide, then in the
+//! namespace), AlwaysAllow everything, and the Node authorizer nothing for a node, saying
+//! the list is incomplete.
+
+use k8s_openapi::api::rbac::v1::PolicyRule;
+use serde_json::{Value, json};
+
+use super::{Authorizer, Mode, RbacSnapshot, matching_subject, node_name};
+use crate::authn::UserInfo;
+
+/// The rules found for a user in a namespace.
+#[derive(Debug, Default)]
+pub struct Rules {
+    /// Every rule that names resources, in the order the bindings give them.
+    pub resource: Vec<PolicyRule>,
+    /// Every rule that names non-resource URLs.
+    pub non_resource: Vec<PolicyRule>,
+    /// Whether some mode could not list what it allows.
+    pub incomplete: bool,
+    /// What went wrong on the way (a binding to a role that does not exist).
+    pub errors: Vec<String>,
+}
+
+impl Authorizer {
+    /// What `user` may do in `namespace`, from every mode in order.
+    pub fn rules_for(&self, user: &UserInfo, namespace: &str) -> Rules {
+        let mut out = Rules::default();
+        for mode in &self.modes {
+            match mode {
+                Mode::Rbac => {
+                    let snap = self
+                        .rbac
+                        .read()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone();
+                    for rule in snap.rules_for(user, namespace, &mut out.errors) {
+                        out.add(rule);
+                    }
+                }
+                Mode::Node if node_name(user).is_some() => {
+                    out.incomplete = true;
+                    out.errors
+                        .push("node authorizer does not support user rule resolution".into());
+                }
+                Mode::Node => {}
+                Mode::AlwaysAllow => {
+                    out.add(PolicyRule {
+                        verbs: vec!["*".into()],
+                        api_groups: Some(vec!["*".into()]),
+                        resources: Some(vec!["*".into()]),
+                        ..Default::default()
+                    });
+                    out.add(PolicyRule {
+                        verbs: vec!["*".into()],
+                        non_resource_urls: Some(vec!["*".into()]),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+impl RbacSnapshot {
+    /// The rules of the cluster role bindings, then of the role bindings in `namespace`,
+    /// that name `user`; a binding to a missing role adds an error instead.
+    fn rules_for(
+        &self,
+        user: &UserInfo,
+        namespace: &str,
+        errors: &mut Vec<String>,
+    ) -> Vec<PolicyRule> {
+        let mut rules = Vec::new();
+        let missing =
+            |kind: &str, name: &str| format!("{kind}.rbac.authorization.k8s.io {name:?} not found");
+        for b in &self.cluster_role_bindings {
+            if matching_subject(b.subjects.as_deref(), user, "").is_none() {
+                continue;
+            }
+            match (
+                b.role_ref.kind.as_str(),
+                self.cluster_roles.get(&b.role_ref.name),
+            ) {
+                ("ClusterRole", Some(found)) => rules.extend(found.iter().cloned()),
+                ("ClusterRole", None) => errors.push(missing("clusterrole", &b.role_ref.name)),
+                (kind, _) => errors.push(format!("unsupported role reference kind: {kind:?}")),
+            }
+        }
+        if namespace.is_empty() {
+            return rules;
+        }
+        for b in self.role_bindings.get(namespace).into_iter().flatten() {
+            if matching_subject(b.subjects.as_deref(), user, namespace).is_none() {
+                continue;
+            }
+            let name = &b.role_ref.name;
+            let found = match b.role_ref.kind.as_str() {
+                "ClusterRole" => self
+                    .cluster_roles
+                    .get(name)
+                    .ok_or_else(|| missing("clusterrole", name)),
+                "Role" => self
+                    .roles
+                    .get(&(namespace.to_owned(), name.clone()))
+                    .ok_or_else(|| missing("role", name)),
+                kind => Err(format!("unsupported role reference kind: {kind:?}")),
+            };
+            match found {
+                Ok(found) => rules.extend(found.iter().cloned()),
+                Err(e) => errors.push(e),
+            }
+        }
+        rules
+    }
+}
+
+impl Rules {
+    /// Files a rule under what it names (a rule may name both resources and URLs).
+    fn add(&mut self, rule: PolicyRule) {
+        let names = |l: &Option<Vec<String>>| l.as_ref().is_some_and(|l| !l.is_empty());
+        if names(&rule.non_resource_urls) {
+            self.non_resource.push(PolicyRule {
+                verbs: rule.verbs.clone(),
+                non_resource_urls: rule.non_resource_urls.clone(),
+                ..Default::default()
+            });
+        }
+        if names(&rule.resources) {
+            self.resource.push(PolicyRule {
+                non_resource_urls: None,
+                ..rule
+            });
+        }
+    }
+
+    /// The `status` of a SelfSubjectRulesReview, as kube-apiserver writes it (several
+    /// errors as Go's aggregate error prints them).
+    pub fn status(&self) -> Value {
+        let list = |l: &Option<Vec<String>>| l.clone().filter(|l| !l.is_empty());
+        let resource: Vec<Value> = self
+            .resource
+            .iter()
+            .map(|r| {
+                let mut v = json!({"verbs": r.verbs});
+                for (field, l) in [
+                    ("apiGroups", &r.api_groups),
+                    ("resources", &r.resources),
+                    ("resourceNames", &r.resource_names),
+                ] {
+                    if let Some(l) = list(l) {
+                        v[field] = json!(l);
+                    }
+                }
+                v
+            })
+            .collect();
+        let non_resource: Vec<Value> = self
+            .non_resource
+            .iter()
+            .map(|r| json!({"verbs": r.verbs, "nonResourceURLs": r.non_resource_urls}))
+            .collect();
+        let mut status = json!({
+            "resourceRules": resource,
+            "nonResourceRules": non_resource,
+            "incomplete": self.incomplete,
+        });
+        match self.errors.as_slice() {
+            [] => {}
+            [one] => status["evaluationError"] = json!(one),
+            many => status["evaluationError"] = json!(format!("[{}]", many.join(", "))),
+        }
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests;
