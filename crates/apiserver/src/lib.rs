@@ -26,6 +26,7 @@ pub mod patch;
 pub mod policy;
 pub mod protobuf;
 pub mod ratelimit;
+pub mod reconcile;
 pub mod registry;
 pub mod requestinfo;
 pub mod response;

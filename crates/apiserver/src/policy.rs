@@ -1,6 +1,7 @@
 //! What a new cluster starts with: the default namespaces, Kubernetes' default RBAC roles
 //! and bindings that TLS bootstrapping relies on, and the objects kubeadm adds for it.
-//! The server creates whatever is missing at every start (never overwriting a change).
+//! The server creates whatever is missing at every start, and gives the default RBAC
+//! objects back what they lack (`crate::reconcile`).
 
 use serde_json::{Value, json};
 
@@ -228,11 +229,17 @@ pub fn default_objects() -> Vec<(Kind, Value)> {
             &["configmaps"],
             &["get", "list", "watch", "create", "update", "patch"],
         ),
-        rule(&[""], &["nodes"], &["get", "list", "watch"]),
+        // nodelifecycle reads nodes and their Leases, and marks the nodes it finds silent.
+        rule(
+            &[""],
+            &["nodes"],
+            &["get", "list", "watch", "update", "patch"],
+        ),
+        rule(&[""], &["nodes/status"], &["update", "patch"]),
         rule(
             &["coordination.k8s.io"],
             &["leases"],
-            &["create", "get", "update"],
+            &["create", "get", "update", "list", "watch"],
         ),
         rule(&[""], &["namespaces"], &["get", "list", "watch"]),
     ]);

@@ -15,21 +15,86 @@ use crate::object::meta_str;
 use crate::registry::{self, Kind};
 use crate::requestinfo::Query;
 
-/// Creates each default object that does not exist yet.
+/// Creates each default object that does not exist yet, and reconciles the default RBAC
+/// objects that do (`crate::reconcile`), as kube-apiserver does at every start.
 pub async fn defaults(handlers: &Handlers) -> Result<(), Status> {
     for (kind, obj) in crate::policy::default_objects() {
         let def = registry::by_kind(kind);
         let ns = meta_str(&obj, "namespace").to_owned();
         match handlers
-            .create(def, &ns, obj, &Query::default(), &user())
+            .create(def, &ns, obj.clone(), &Query::default(), &user())
             .await
         {
             Ok(_) => {}
-            Err(s) if is_already_exists(&s) => {}
+            Err(s) if is_already_exists(&s) => reconcile(handlers, kind, &ns, &obj).await?,
             Err(s) => return Err(s),
         }
     }
     Ok(())
+}
+
+/// Brings an existing default RBAC object up to its default (another server may be doing
+/// the same: a conflict is looked at again).
+async fn reconcile(
+    handlers: &Handlers,
+    kind: Kind,
+    ns: &str,
+    expected: &Value,
+) -> Result<(), Status> {
+    use crate::reconcile::{self, Reconciled};
+    let decide: fn(&Value, &Value) -> Reconciled = match kind {
+        Kind::ClusterRole | Kind::Role => reconcile::role,
+        Kind::ClusterRoleBinding | Kind::RoleBinding => reconcile::binding,
+        _ => return Ok(()),
+    };
+    let def = registry::by_kind(kind);
+    let name = meta_str(expected, "name").to_owned();
+    // kubeadm's objects are kubeadm's to change, not the API server's bootstrap policy.
+    if name.starts_with("kubeadm:") {
+        return Ok(());
+    }
+    for _ in 0..10 {
+        let Some(existing) = handlers.object(def, ns, &name).await? else {
+            return Ok(());
+        };
+        let written = match decide(&existing, expected) {
+            Reconciled::Unchanged => return Ok(()),
+            Reconciled::Protected => {
+                tracing::info!(kind = def.kind, %name, "not reconciling a default RBAC object annotated {}: \"false\"", reconcile::AUTOUPDATE);
+                return Ok(());
+            }
+            Reconciled::Update(obj) => {
+                let change = Update::Replace(obj);
+                handlers
+                    .update(def, ns, &name, "", change, &Query::default(), &user())
+                    .await
+            }
+            Reconciled::Recreate(obj) => {
+                let uid = meta_str(&existing, "uid");
+                let opts = json!({"preconditions": {"uid": uid}});
+                match handlers.delete(def, ns, &name, Some(opts)).await {
+                    Ok(_) => {}
+                    Err(s) if matches!(s.code, 404 | 409) => continue,
+                    Err(s) => return Err(s),
+                }
+                handlers
+                    .create(def, ns, obj, &Query::default(), &user())
+                    .await
+            }
+        };
+        match written {
+            Ok(_) => {
+                tracing::info!(kind = def.kind, %name, "reconciled a default RBAC object");
+                return Ok(());
+            }
+            Err(s) if s.code == 409 => continue,
+            Err(s) => return Err(s),
+        }
+    }
+    Err(Status::internal(format!(
+        "{} {name} kept changing while it was being reconciled",
+        def.kind
+    )))
 }
 
 /// Creates a bootstrap token with kubeadm's defaults (24 h, signing and authentication,

@@ -119,6 +119,46 @@ pub(crate) struct SigningArgs {
     /// Also allow IPs in these ranges (CIDRs) in kubelet serving certificates.
     #[arg(long, value_delimiter = ',')]
     pub(crate) kubelet_serving_allowed_ip_ranges: Vec<String>,
+    #[command(flatten)]
+    pub(crate) node_lifecycle: NodeLifecycleArgs,
+}
+
+/// kube-controller-manager's node health flags (the nodelifecycle controller).
+#[derive(Args, Clone)]
+pub(crate) struct NodeLifecycleArgs {
+    /// How long a node may go without renewing its Lease or posting its Ready heartbeat
+    /// before its conditions are set Unknown and it is tainted unreachable.
+    #[arg(long, default_value = "40s")]
+    pub(crate) node_monitor_grace_period: String,
+    /// How often every node's health is checked.
+    #[arg(long, default_value = "5s")]
+    pub(crate) node_monitor_period: String,
+}
+
+impl Default for NodeLifecycleArgs {
+    fn default() -> Self {
+        Self {
+            node_monitor_grace_period: "40s".into(),
+            node_monitor_period: "5s".into(),
+        }
+    }
+}
+
+impl NodeLifecycleArgs {
+    fn monitor(&self) -> Result<kubeboot_controllers::node_lifecycle::NodeMonitor> {
+        let d = |flag: &str, v: &str| {
+            kubeboot_api::clock::parse_go_duration(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--{flag}: {v:?} is not a positive duration (such as 40s)")
+                })
+        };
+        Ok(kubeboot_controllers::node_lifecycle::NodeMonitor {
+            grace: d("node-monitor-grace-period", &self.node_monitor_grace_period)?,
+            period: d("node-monitor-period", &self.node_monitor_period)?,
+        })
+    }
 }
 
 pub(crate) async fn controller_manager(args: ControllerManagerArgs) -> Result<()> {
@@ -176,6 +216,7 @@ fn controller_plan(spec: &[String], signing: &SigningArgs) -> Result<manager::Pl
             },
             usize::from,
         ),
+        node_monitor: signing.node_lifecycle.monitor()?,
     })
 }
 

@@ -198,7 +198,8 @@ struct ControllerManagerArgs {
     /// The kubeconfig the controllers use (kube-controller-manager's identity).
     #[arg(long)]
     kubeconfig: PathBuf,
-    /// Controllers to run: `*` is the default set (csrapproving, csrsigning, csrcleaner);
+    /// Controllers to run: `*` is the default set (csrapproving, csrsigning, csrcleaner,
+    /// nodelifecycle);
     /// bootstrapsigner and tokencleaner run only when named; `-name` disables one.
     #[arg(long, value_delimiter = ',', default_value = "*")]
     controllers: Vec<String>,

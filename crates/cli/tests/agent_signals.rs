@@ -9,78 +9,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::node::{join, join_args, manual_token};
-use common::{Server, bin, eventually, ok};
-
-/// A running `kubeboot node`, killed if a test ends before it stops, and its log lines.
-struct Agent {
-    child: Child,
-    lines: Receiver<String>,
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Agent {
-    fn start(args: &[&str], dir: &Path) -> Self {
-        let mut child = Command::new(bin())
-            .arg("node")
-            .args(args)
-            .arg("--dir")
-            .arg(dir)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("node");
-        let lines = common::lines(child.stderr.take().expect("stderr"));
-        Self { child, lines }
-    }
-
-    /// Whether a log line containing `needle` came within `limit`.
-    fn logs(&self, needle: &str, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return true,
-                Ok(_) => {}
-                Err(_) => return false,
-            }
-        }
-        false
-    }
-
-    /// Sends SIGTERM; whether the agent exited within 5 s.
-    fn terminate(&mut self) -> bool {
-        let term = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(term.success());
-        common::wait_exit(&mut self.child, Duration::from_secs(5))
-    }
-}
-
-fn joined(s: &Server, dir: &Path, name: &str) {
-    let mut args = join_args(s);
-    args.extend([
-        "--node-name".into(),
-        name.into(),
-        "--dir".into(),
-        dir.display().to_string(),
-    ]);
-    let out = join(&args, &[]);
-    assert!(out.status.success(), "{out:?}");
-}
+use common::node::{Agent, joined, manual_token};
+use common::{Server, eventually, ok};
 
 /// The CONDITION column of `kubectl get csr`, a line per CSR (`Pending`, `Approved,Issued`…).
 fn csr_conditions(s: &Server) -> Vec<String> {

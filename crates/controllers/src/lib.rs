@@ -8,6 +8,7 @@ pub mod csr;
 pub mod leader_election;
 pub mod manager;
 pub mod metrics;
+pub mod node_lifecycle;
 pub mod runner;
 pub mod tasks;
 pub mod token_cleaner;
@@ -20,7 +21,8 @@ use base64::Engine;
 use serde_json::Value;
 
 /// The controllers kube-controller-manager runs by default (`*`) among those kubeboot has.
-pub const DEFAULT_CONTROLLERS: &[&str] = &["csrapproving", "csrsigning", "csrcleaner"];
+pub const DEFAULT_CONTROLLERS: &[&str] =
+    &["csrapproving", "csrsigning", "csrcleaner", "nodelifecycle"];
 /// The controllers that run only when named.
 pub const OPT_IN_CONTROLLERS: &[&str] = &["bootstrapsigner", "tokencleaner"];
 
@@ -89,13 +91,14 @@ mod tests {
                 "csrapproving",
                 "csrsigning",
                 "csrcleaner",
+                "nodelifecycle",
                 "bootstrapsigner",
                 "tokencleaner"
             ]
         );
         assert_eq!(
             selected(&s(&["*", "-csrcleaner"])).unwrap(),
-            ["csrapproving", "csrsigning"]
+            ["csrapproving", "csrsigning", "nodelifecycle"]
         );
         assert_eq!(selected(&s(&["tokencleaner"])).unwrap(), ["tokencleaner"]);
         assert!(selected(&s(&["nope"])).is_err());

@@ -45,6 +45,8 @@ pub struct Plan {
     pub policy: SigningPolicy,
     /// Workers of each CSR controller (`--concurrent-csr-syncs`).
     pub csr_workers: usize,
+    /// nodelifecycle's periods (`--node-monitor-grace-period`, `--node-monitor-period`).
+    pub node_monitor: crate::node_lifecycle::NodeMonitor,
 }
 
 /// The CSR controllers' workers when not configured: one per CPU, and at least 16, since a
@@ -67,6 +69,7 @@ impl Plan {
             match *name {
                 "bootstrapsigner" => crate::bootstrap_signer::start(cx),
                 "tokencleaner" => crate::token_cleaner::start(cx),
+                "nodelifecycle" => crate::node_lifecycle::start(cx, self.node_monitor),
                 "csrcleaner" => csr::cleaner::start(source(), cx),
                 "csrapproving" => {
                     csr::approver::start(source(), cx, self.serving.clone(), self.csr_workers)

@@ -17,6 +17,10 @@ pub struct Counters {
     pub cleaned: AtomicU64,
     /// Expired token Secrets deleted.
     pub tokens_cleaned: AtomicU64,
+    /// Nodes whose conditions nodelifecycle set Unknown (they stopped posting status).
+    pub nodes_unknown: AtomicU64,
+    /// Nodes whose unreachable or not-ready taints nodelifecycle added or removed.
+    pub node_taints_changed: AtomicU64,
 }
 
 impl Counters {
@@ -34,13 +38,19 @@ kubeboot_csr_decisions_total{{decision=\"approved\"}} {}\nkubeboot_csr_decisions
 kubeboot_csr_decisions_total{{decision=\"signed\"}} {}\nkubeboot_csr_decisions_total{{decision=\"failed\"}} {}\n\
 kubeboot_csr_decisions_total{{decision=\"cleaned\"}} {}\n\
 # HELP kubeboot_bootstrap_tokens_cleaned_total Expired bootstrap token Secrets deleted.\n# TYPE kubeboot_bootstrap_tokens_cleaned_total counter\n\
-kubeboot_bootstrap_tokens_cleaned_total {}\n",
+kubeboot_bootstrap_tokens_cleaned_total {}\n\
+# HELP kubeboot_node_lifecycle_unknown_total Nodes marked Unknown for not posting status within the grace period.\n# TYPE kubeboot_node_lifecycle_unknown_total counter\n\
+kubeboot_node_lifecycle_unknown_total {}\n\
+# HELP kubeboot_node_lifecycle_taint_changes_total Nodes whose unreachable or not-ready taints were added or removed.\n# TYPE kubeboot_node_lifecycle_taint_changes_total counter\n\
+kubeboot_node_lifecycle_taint_changes_total {}\n",
             g(&self.approved),
             g(&self.denied),
             g(&self.signed),
             g(&self.failed),
             g(&self.cleaned),
-            g(&self.tokens_cleaned)
+            g(&self.tokens_cleaned),
+            g(&self.nodes_unknown),
+            g(&self.node_taints_changed)
         )
     }
 }

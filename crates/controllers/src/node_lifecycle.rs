@@ -1,0 +1,286 @@
+//! nodelifecycle: kube-controller-manager's node health monitor. A node whose Lease and
+//! Ready heartbeat have not changed for `--node-monitor-grace-period` (as this controller
+//! observed them, on its own clock, so clock skew does not matter) gets its `Ready`,
+//! `MemoryPressure`, `DiskPressure` and `PIDPressure` conditions set `Unknown`; a node
+//! whose Ready condition is `Unknown` is tainted `node.kubernetes.io/unreachable`, one whose
+//! Ready is `False` `node.kubernetes.io/not-ready` (`NoSchedule` and `NoExecute`), and a
+//! node Ready again loses both. Every node is looked at each `--node-monitor-period`, and
+//! at once when it or its Lease changes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use kubeboot_api::Clock;
+use kubeboot_api::clock::format_rfc3339;
+use kubeboot_client::Client;
+use serde_json::{Value, json};
+
+use crate::metrics::Counters;
+use crate::runner::{Action, BoxFuture, Informer, Queue, ReconcileError, Reconciler};
+
+const NODES: &str = "/api/v1/nodes";
+const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
+/// The taint of a node whose Ready condition is `Unknown`.
+pub const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+/// The taint of a node whose Ready condition is `False`.
+pub const NOT_READY: &str = "node.kubernetes.io/not-ready";
+/// The conditions marked `Unknown` when the node goes silent (not NetworkUnavailable,
+/// which the network plugin owns).
+const CONDITIONS: [&str; 4] = ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"];
+
+/// `--node-monitor-grace-period` and `--node-monitor-period`.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeMonitor {
+    /// How long a node may stay silent before it is `Unknown` (kube's default 40 s).
+    pub grace: Duration,
+    /// How often every node is looked at (kube's default 5 s).
+    pub period: Duration,
+}
+
+impl Default for NodeMonitor {
+    fn default() -> Self {
+        Self {
+            grace: Duration::from_secs(40),
+            period: Duration::from_secs(5),
+        }
+    }
+}
+
+/// When this controller last saw a node's Lease renewal or Ready heartbeat change.
+struct Probe {
+    lease: Option<String>,
+    heartbeat: Option<String>,
+    at: SystemTime,
+}
+
+/// The controller.
+pub struct NodeLifecycle {
+    client: Client,
+    nodes: Informer,
+    leases: Informer,
+    monitor: NodeMonitor,
+    counters: Arc<Counters>,
+    clock: Arc<dyn Clock>,
+    probes: Mutex<HashMap<String, Probe>>,
+}
+
+/// Starts the controller.
+pub fn start(cx: &crate::Context, monitor: NodeMonitor) {
+    let queue = Arc::new(Queue::default());
+    let q = queue.clone();
+    let nodes = Informer::start(&cx.tasks, cx.client.clone(), NODES.into(), move |k| {
+        q.add(k)
+    });
+    let q = queue.clone();
+    let leases = Informer::start(&cx.tasks, cx.client.clone(), LEASES.into(), move |k| {
+        q.add(k.rsplit('/').next().unwrap_or(k));
+    });
+    let (every, sweep, q) = (monitor.period, nodes.clone(), queue.clone());
+    cx.tasks.spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            for key in sweep.keys() {
+                q.add(&key);
+            }
+        }
+    });
+    crate::runner::run(
+        &cx.tasks,
+        Arc::new(NodeLifecycle {
+            client: cx.client.clone(),
+            nodes,
+            leases,
+            monitor,
+            counters: cx.counters.clone(),
+            clock: cx.clock.clone(),
+            probes: Mutex::default(),
+        }),
+        queue,
+        2,
+    );
+}
+
+impl Reconciler for NodeLifecycle {
+    fn name(&self) -> &'static str {
+        "nodelifecycle"
+    }
+
+    fn reconcile(&self, name: String) -> BoxFuture<'_, Result<Action, ReconcileError>> {
+        Box::pin(async move {
+            let Some(mut node) = self.nodes.get(&name) else {
+                self.probes().remove(&name);
+                return Ok(Action::Done);
+            };
+            let now = self.clock.now();
+            let renewed = self
+                .leases
+                .get(&format!("kube-node-lease/{name}"))
+                .and_then(|l| l.pointer("/spec/renewTime").cloned())
+                .map(|t| t.to_string());
+            let silent_since = self.observe(&name, renewed, heartbeat(&node), now);
+            let stamp = format_rfc3339(now);
+            if now.duration_since(silent_since).unwrap_or_default() > self.monitor.grace
+                && let Some(conditions) = stale_conditions(&node, &stamp)
+            {
+                node["status"]["conditions"] = Value::Array(conditions);
+                match self.write(&format!("{NODES}/{name}/status"), &node).await? {
+                    Some(updated) => node = updated,
+                    None => return Ok(Action::Done),
+                }
+                Counters::inc(&self.counters.nodes_unknown);
+                tracing::info!(node = %name, grace = ?self.monitor.grace, "node stopped posting status: conditions set Unknown");
+            }
+            let taints = node.pointer("/spec/taints").and_then(Value::as_array);
+            if let Some(taints) = taints_for(taints.map_or(&[][..], |t| t), ready(&node), &stamp) {
+                node["spec"]["taints"] = Value::Array(taints);
+                if self
+                    .write(&format!("{NODES}/{name}"), &node)
+                    .await?
+                    .is_some()
+                {
+                    Counters::inc(&self.counters.node_taints_changed);
+                    tracing::info!(node = %name, ready = ?ready(&node), "node taints updated");
+                }
+            }
+            Ok(Action::Done)
+        })
+    }
+}
+
+impl NodeLifecycle {
+    fn probes(&self) -> std::sync::MutexGuard<'_, HashMap<String, Probe>> {
+        self.probes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records what the node shows now; returns when it last showed a change (the first
+    /// sight counts as one, so a node gets a whole grace period from this controller's start).
+    fn observe(
+        &self,
+        name: &str,
+        lease: Option<String>,
+        heartbeat: Option<String>,
+        now: SystemTime,
+    ) -> SystemTime {
+        let mut probes = self.probes();
+        match probes.get_mut(name) {
+            Some(p) if p.lease == lease && p.heartbeat == heartbeat => p.at,
+            Some(p) => {
+                *p = Probe {
+                    lease,
+                    heartbeat,
+                    at: now,
+                };
+                now
+            }
+            None => {
+                probes.insert(
+                    name.to_owned(),
+                    Probe {
+                        lease,
+                        heartbeat,
+                        at: now,
+                    },
+                );
+                now
+            }
+        }
+    }
+
+    /// Writes the node; `None` when it changed or went meanwhile (its informer brings the
+    /// newer version back).
+    async fn write(&self, path: &str, node: &Value) -> Result<Option<Value>, ReconcileError> {
+        match self.client.update::<Value>(path, node).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if matches!(e.code(), Some(404 | 409)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn condition<'a>(node: &'a Value, ty: &str) -> Option<&'a Value> {
+    node.pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == ty)
+}
+
+/// The Ready condition's `lastHeartbeatTime`.
+fn heartbeat(node: &Value) -> Option<String> {
+    condition(node, "Ready")
+        .and_then(|c| c.get("lastHeartbeatTime"))
+        .map(Value::to_string)
+}
+
+/// The Ready condition's status (`True`, `False`, `Unknown`), if the node has one.
+pub fn ready(node: &Value) -> Option<&str> {
+    condition(node, "Ready").and_then(|c| c["status"].as_str())
+}
+
+/// The conditions of a node gone silent, as kube-controller-manager sets them: each of
+/// Ready, MemoryPressure, DiskPressure and PIDPressure `Unknown` (added, saying the kubelet
+/// never posted it, when missing); `None` when nothing changes.
+pub fn stale_conditions(node: &Value, now: &str) -> Option<Vec<Value>> {
+    let mut conditions: Vec<Value> = node
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut changed = false;
+    for ty in CONDITIONS {
+        match conditions.iter_mut().find(|c| c["type"] == ty) {
+            None => {
+                let created = node.pointer("/metadata/creationTimestamp").cloned();
+                conditions.push(json!({
+                    "type": ty, "status": "Unknown", "reason": "NodeStatusNeverUpdated",
+                    "message": "Kubelet never posted node status.",
+                    "lastHeartbeatTime": created.unwrap_or(Value::Null), "lastTransitionTime": now,
+                }));
+                changed = true;
+            }
+            Some(c) if c["status"] != "Unknown" => {
+                c["status"] = json!("Unknown");
+                c["reason"] = json!("NodeStatusUnknown");
+                c["message"] = json!("Kubelet stopped posting node status.");
+                c["lastTransitionTime"] = json!(now);
+                changed = true;
+            }
+            Some(_) => {}
+        }
+    }
+    changed.then_some(conditions)
+}
+
+/// The taints a node with Ready status `ready` should carry: `unreachable` when Unknown,
+/// `not-ready` when False (each `NoSchedule` and `NoExecute`, the latter stamped with when
+/// it was added), neither when True; the node's other taints are kept as they are. `None`
+/// when nothing changes.
+pub fn taints_for(taints: &[Value], ready: Option<&str>, now: &str) -> Option<Vec<Value>> {
+    let want = match ready {
+        Some("Unknown") => Some(UNREACHABLE),
+        Some("False") => Some(NOT_READY),
+        Some(_) => None,
+        // Never posted: nothing to say until the grace period makes it Unknown.
+        None => return None,
+    };
+    let ours = |t: &Value| t["key"] == UNREACHABLE || t["key"] == NOT_READY;
+    let mut out: Vec<Value> = taints
+        .iter()
+        .filter(|t| !ours(t) || want.is_some_and(|w| t["key"] == w))
+        .cloned()
+        .collect();
+    if let Some(key) = want {
+        for effect in ["NoSchedule", "NoExecute"] {
+            if !out.iter().any(|t| t["key"] == key && t["effect"] == effect) {
+                out.push(match effect {
+                    "NoExecute" => json!({"key": key, "effect": effect, "timeAdded": now}),
+                    _ => json!({"key": key, "effect": effect}),
+                });
+            }
+        }
+    }
+    (out.as_slice() != taints).then_some(out)
+}
+
+#[cfg(test)]
+mod tests;
