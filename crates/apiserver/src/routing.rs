@@ -232,7 +232,12 @@ mod tests {
                 "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
                 Err(405),
             ),
-            ("GET", "/api/v1/pods", Err(404)),
+            (
+                "GET",
+                "/api/v1/pods",
+                ok("List pods ns=\"\" name=\"\" sub=\"\""),
+            ),
+            ("GET", "/api/v1/services", Err(404)),
             ("GET", "/api/v1/namespaces/a/namespaces/b", Err(404)),
             ("POST", "/api/v1/namespaces/d/configmaps/x", Err(405)),
             ("PUT", "/api/v1/namespaces/d/configmaps", Err(405)),

@@ -10,6 +10,7 @@ mod csr;
 mod lease;
 mod namespace;
 mod node;
+mod pod;
 mod rolebindings;
 mod roles;
 mod secret;
@@ -35,6 +36,8 @@ pub enum Kind {
     Node,
     /// coordination.k8s.io/v1 Lease.
     Lease,
+    /// core/v1 Pod.
+    Pod,
     /// certificates.k8s.io CertificateSigningRequest.
     Csr,
     /// rbac Role.
@@ -173,6 +176,7 @@ pub static RESOURCES: &[&ResourceDef] = &[
     &configmap::CONFIGMAPS,
     &node::NODES,
     &lease::LEASES,
+    &pod::PODS,
     &csr::CSRS,
     &csr::CSRS_V1BETA1,
     &roles::CLUSTER_ROLES,

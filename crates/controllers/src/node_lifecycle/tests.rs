@@ -41,7 +41,12 @@ fn a_silent_node_has_its_conditions_set_unknown() {
 }
 
 /// A case: its name, the taints, the Ready status, the taints wanted (`None`: unchanged).
-type Case = (&'static str, Vec<Value>, Option<&'static str>, Option<Vec<Value>>);
+type Case = (
+    &'static str,
+    Vec<Value>,
+    Option<&'static str>,
+    Option<Vec<Value>>,
+);
 
 #[test]
 fn taints_follow_the_ready_condition() {

@@ -1,0 +1,290 @@
+//! core/v1 Pod (`pkg/registry/core/pod/strategy.go`): kubeboot runs no pods, but an
+//! operator's kubectl looks for them around nodes (`describe node`, `drain`), so pods are
+//! stored and served with Kubernetes' defaults, the essential validation, the
+//! `spec.nodeName` and `status.phase` field selectors and `kubectl get`'s columns. A new
+//! pod is `Pending` with its QoS class; its spec cannot change but for container images.
+
+use std::time::SystemTime;
+
+use k8s_openapi::api::core::v1::Pod;
+use kubeboot_api::{StatusCause, TableColumn};
+use serde_json::{Value, json};
+
+use super::columns::{AGE, NAME, name_and_age, non_empty, str_at};
+use super::strategy::{Admission, Admitted, Change, Strategy};
+use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
+
+/// The resource.
+pub(super) static PODS: ResourceDef = ResourceDef {
+    kind_id: Kind::Pod,
+    group: "",
+    version: "v1",
+    kind: "Pod",
+    plural: "pods",
+    short_names: &["po"],
+    namespaced: true,
+    storage: "pods",
+    subresources: &["status"],
+    field_selectors: &[
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
+    ],
+    name_rule: NameRule::Dns1123Subdomain,
+    normalize: normalize::<Pod>,
+    schema: schema::<Pod>,
+    patch_schema: &METADATA_PATCH,
+    protobuf: None,
+    strategy: &PodStrategy,
+};
+
+#[derive(Debug)]
+struct PodStrategy;
+
+impl Strategy for PodStrategy {
+    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value, _adm: &Admission) -> Admitted {
+        set_defaults(obj);
+        let qos = qos_class(obj);
+        obj["status"] = json!({"phase": "Pending", "qosClass": qos});
+        Ok(())
+    }
+
+    fn prepare_update(&self, _def: &ResourceDef, c: Change<'_>) -> Admitted {
+        set_defaults(c.new);
+        Ok(())
+    }
+
+    fn validate(&self, _def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
+        match old {
+            None => validate_spec(obj),
+            Some(old) => validate_spec_update(obj, old),
+        }
+    }
+
+    fn columns(&self) -> Vec<TableColumn> {
+        let t = TableColumn::text;
+        vec![
+            NAME,
+            t(
+                "Ready",
+                "The aggregate readiness state of this pod for accepting traffic.",
+            ),
+            t(
+                "Status",
+                "The aggregate status of the containers in this pod.",
+            ),
+            TableColumn::integer(
+                "Restarts",
+                "The number of times the containers in this pod have been restarted.",
+            ),
+            AGE,
+            t("IP", "The IP address assigned to the pod").wide(),
+            t("Node", "The name of the node the pod is assigned to.").wide(),
+            t(
+                "Nominated Node",
+                "The name of the node that the pod may be preempted onto.",
+            )
+            .wide(),
+            t("Readiness Gates", "The readiness gates of the pod.").wide(),
+        ]
+    }
+
+    fn cells(&self, obj: &Value, now: SystemTime) -> Vec<Value> {
+        let (name, age) = name_and_age(obj, now);
+        let statuses = obj
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let containers = obj
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let ready = statuses.iter().filter(|s| s["ready"] == true).count();
+        let restarts: i64 = statuses
+            .iter()
+            .filter_map(|s| s["restartCount"].as_i64())
+            .sum();
+        let reason = str_at(obj, &["status", "reason"]);
+        let phase = str_at(obj, &["status", "phase"]);
+        let status = if reason.is_empty() { phase } else { reason };
+        let gates = obj
+            .pointer("/spec/readinessGates")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        vec![
+            name,
+            json!(format!("{ready}/{containers}")),
+            json!(status),
+            json!(restarts),
+            age,
+            json!(non_empty(str_at(obj, &["status", "podIP"]))),
+            json!(non_empty(str_at(obj, &["spec", "nodeName"]))),
+            json!(non_empty(str_at(obj, &["status", "nominatedNodeName"]))),
+            json!(if gates == 0 {
+                "<none>".to_owned()
+            } else {
+                format!("0/{gates}")
+            }),
+        ]
+    }
+}
+
+/// Kubernetes' defaults for a pod (`SetDefaults_PodSpec`, `SetDefaults_Container`).
+fn set_defaults(obj: &mut Value) {
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (field, value) in [
+        ("restartPolicy", json!("Always")),
+        ("dnsPolicy", json!("ClusterFirst")),
+        ("terminationGracePeriodSeconds", json!(30)),
+        ("securityContext", json!({})),
+        ("schedulerName", json!("default-scheduler")),
+        ("enableServiceLinks", json!(true)),
+    ] {
+        spec.entry(field).or_insert(value);
+    }
+    for list in ["initContainers", "containers"] {
+        let containers = spec.get_mut(list).and_then(Value::as_array_mut);
+        for c in containers.into_iter().flatten() {
+            let Some(c) = c.as_object_mut() else { continue };
+            let pull =
+                image_pull_policy(c.get("image").and_then(Value::as_str).unwrap_or_default());
+            for (field, value) in [
+                ("terminationMessagePath", json!("/dev/termination-log")),
+                ("terminationMessagePolicy", json!("File")),
+                ("imagePullPolicy", json!(pull)),
+                ("resources", json!({})),
+            ] {
+                c.entry(field).or_insert(value);
+            }
+            let ports = c.get_mut("ports").and_then(Value::as_array_mut);
+            for p in ports.into_iter().flatten().filter_map(Value::as_object_mut) {
+                p.entry("protocol").or_insert(json!("TCP"));
+            }
+        }
+    }
+}
+
+/// `Always` for an image tagged `latest` or not tagged (by digest counts as tagged),
+/// `IfNotPresent` otherwise.
+pub(super) fn image_pull_policy(image: &str) -> &'static str {
+    if image.contains('@') {
+        return "IfNotPresent";
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.split_once(':') {
+        Some((_, tag)) if tag != "latest" => "IfNotPresent",
+        _ => "Always",
+    }
+}
+
+/// The pod's QoS class (`qos.GetPodQOS`): `BestEffort` with no requests or limits,
+/// `Guaranteed` when every container limits CPU and memory and requests what it limits,
+/// `Burstable` otherwise.
+pub(super) fn qos_class(obj: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["initContainers", "containers"]
+        .iter()
+        .filter_map(|l| obj.pointer(&format!("/spec/{l}")).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let get =
+        |c: &Value, kind: &str, r: &str| c.pointer(&format!("/resources/{kind}/{r}")).cloned();
+    let any = containers.iter().any(|c| {
+        ["requests", "limits"].iter().any(|k| {
+            c.pointer(&format!("/resources/{k}"))
+                .and_then(Value::as_object)
+                .is_some_and(|m| !m.is_empty())
+        })
+    });
+    if !any {
+        return "BestEffort";
+    }
+    let guaranteed = containers.iter().all(|c| {
+        ["cpu", "memory"].iter().all(|r| {
+            let limit = get(c, "limits", r);
+            limit.is_some() && get(c, "requests", r).is_none_or(|req| Some(req) == limit)
+        })
+    });
+    if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+/// The checks of `ValidatePod` an operator meets first: containers, their names and images,
+/// the restart and DNS policies.
+fn validate_spec(obj: &Value) -> Vec<StatusCause> {
+    let mut out = Vec::new();
+    let containers = obj.pointer("/spec/containers").and_then(Value::as_array);
+    if containers.is_none_or(Vec::is_empty) {
+        out.push(StatusCause::required("spec.containers", ""));
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for (list, items) in ["initContainers", "containers"]
+        .iter()
+        .filter_map(|l| Some((*l, obj.pointer(&format!("/spec/{l}"))?.as_array()?)))
+    {
+        for (i, c) in items.iter().enumerate() {
+            let at = |f: &str| format!("spec.{list}[{i}].{f}");
+            let name = c["name"].as_str().unwrap_or_default();
+            if name.is_empty() {
+                out.push(StatusCause::required(&at("name"), ""));
+            } else if !crate::object::is_dns1123_label(name) {
+                out.push(StatusCause::invalid(&at("name"), name, "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"));
+            } else if seen.contains(&name) {
+                out.push(StatusCause::duplicate(&at("name"), name));
+            } else {
+                seen.push(name);
+            }
+            if c["image"].as_str().is_none_or(str::is_empty) {
+                out.push(StatusCause::required(&at("image"), ""));
+            }
+        }
+    }
+    let policy = |field: &str, supported: &[&str]| {
+        let v = obj
+            .pointer(&format!("/spec/{field}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        (!supported.contains(&v))
+            .then(|| StatusCause::not_supported(&format!("spec.{field}"), v, supported))
+    };
+    out.extend(policy("restartPolicy", &["Always", "OnFailure", "Never"]));
+    out.extend(policy(
+        "dnsPolicy",
+        &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
+    ));
+    out
+}
+
+/// A pod's spec is immutable but for its containers' images.
+fn validate_spec_update(new: &Value, old: &Value) -> Vec<StatusCause> {
+    let mut out = validate_spec(new);
+    let without_images = |v: &Value| {
+        let mut spec = v.get("spec").cloned().unwrap_or_default();
+        for list in ["initContainers", "containers"] {
+            let items = spec.get_mut(list).and_then(Value::as_array_mut);
+            for c in items.into_iter().flatten().filter_map(Value::as_object_mut) {
+                c.remove("image");
+            }
+        }
+        spec
+    };
+    if without_images(new) != without_images(old) {
+        out.push(StatusCause::forbidden(
+            "spec",
+            "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

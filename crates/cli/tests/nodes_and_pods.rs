@@ -1,0 +1,144 @@
+//! What an operator types around a node, with the oldest and newest kubectl: `describe
+//! node` and `drain` (which look for the node's pods), pods listed by node and phase, a
+//! bare pod deleted by `drain --force`, and a pod's spec refused when it changes.
+
+mod common;
+
+use common::{Server, kubectls, ok, stderr, stdout};
+
+const NODE: &str = r#"{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "NAME"},
+ "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+   "message": "ready", "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}"#;
+
+const POD: &str = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "default"},
+ "spec": {"nodeName": "NAME", "containers": [{"name": "web", "image": "nginx:1.27"}]}}"#;
+
+fn apply(s: &Server, k: &str, manifest: &str) {
+    let out = s.kubectl_as(k, &s.kubeconfig(), &["create", "-f", "-"], Some(manifest));
+    ok(out, "kubectl create");
+}
+
+#[test]
+fn describe_and_drain_a_node() {
+    let s = Server::start();
+    for (i, k) in kubectls().iter().enumerate() {
+        let k = k.as_str();
+        let node = format!("w{i}");
+        apply(&s, k, &NODE.replace("NAME", &node));
+
+        // No pods yet: describe shows the node with none, drain cordons it.
+        let described = ok(s.kubectl(k, &["describe", "node", &node]), "describe node");
+        assert!(
+            described.contains(&format!("Name:               {node}")),
+            "{k}: {described}"
+        );
+        assert!(
+            described.contains("Non-terminated Pods:"),
+            "{k}: {described}"
+        );
+        let drained = s.kubectl(k, &["drain", &node, "--ignore-daemonsets"]);
+        assert!(drained.status.success(), "{k}: {}", stderr(&drained));
+        assert!(
+            stdout(&drained).contains(&format!("node/{node} drained")),
+            "{k}: {}",
+            stdout(&drained)
+        );
+        let cordoned = ok(
+            s.kubectl(
+                k,
+                &["get", "node", &node, "-o", "jsonpath={.spec.unschedulable}"],
+            ),
+            "get",
+        );
+        assert_eq!(cordoned.trim(), "true", "{k}");
+        ok(s.kubectl(k, &["uncordon", &node]), "uncordon");
+
+        // A bare pod on the node: listed by node and phase, shown by describe, deleted by
+        // drain --force.
+        apply(&s, k, &POD.replace("NAME", &node));
+        let pod: serde_json::Value = serde_json::from_str(&ok(
+            s.kubectl(k, &["get", "pod", "web", "-o", "json"]),
+            "get pod",
+        ))
+        .expect("pod JSON");
+        assert_eq!(pod["status"]["phase"], "Pending", "{k}: {pod}");
+        assert_eq!(pod["status"]["qosClass"], "BestEffort", "{k}");
+        assert_eq!(pod["spec"]["restartPolicy"], "Always", "{k}");
+        let on_node = |selector: &str| {
+            let out = s.kubectl(
+                k,
+                &[
+                    "get",
+                    "pods",
+                    "-A",
+                    "--field-selector",
+                    selector,
+                    "-o",
+                    "name",
+                ],
+            );
+            assert!(out.status.success(), "{k}: {}", stderr(&out));
+            stdout(&out).trim().to_owned()
+        };
+        assert_eq!(on_node(&format!("spec.nodeName={node}")), "pod/web", "{k}");
+        assert_eq!(
+            on_node(&format!("spec.nodeName={node},status.phase!=Pending")),
+            "",
+            "{k}"
+        );
+        assert_eq!(on_node("spec.nodeName=elsewhere"), "", "{k}");
+        let table = ok(s.kubectl(k, &["get", "pods", "--no-headers"]), "get pods");
+        assert!(
+            table.split_whitespace().collect::<Vec<_>>()[..4] == ["web", "0/1", "Pending", "0"],
+            "{k}: {table}"
+        );
+        let described = ok(s.kubectl(k, &["describe", "node", &node]), "describe node");
+        assert!(
+            described.contains("default                     web"),
+            "{k}: {described}"
+        );
+
+        // The spec is immutable but for images.
+        let moved = s.kubectl(
+            k,
+            &[
+                "patch",
+                "pod",
+                "web",
+                "--type=merge",
+                "-p",
+                r#"{"spec":{"nodeName":"other"}}"#,
+            ],
+        );
+        assert!(!moved.status.success(), "{k}");
+        assert!(
+            stderr(&moved).contains("pod updates may not change fields other than"),
+            "{k}: {}",
+            stderr(&moved)
+        );
+
+        let refused = s.kubectl(k, &["drain", &node]);
+        assert!(!refused.status.success(), "{k}: a bare pod needs --force");
+        let drained = s.kubectl(k, &["drain", &node, "--force"]);
+        assert!(drained.status.success(), "{k}: {}", stderr(&drained));
+        assert_eq!(
+            on_node(&format!("spec.nodeName={node}")),
+            "",
+            "{k}: the pod is gone"
+        );
+    }
+    // A pod without containers is refused as kube-apiserver refuses it.
+    let bad = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "empty"}, "spec": {"containers": []}}"#;
+    let out = s.kubectl_as(
+        "kubectl",
+        &s.kubeconfig(),
+        &["create", "-f", "-"],
+        Some(bad),
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(r#"Pod "empty" is invalid: spec.containers: Required value"#),
+        "{}",
+        stderr(&out)
+    );
+}
