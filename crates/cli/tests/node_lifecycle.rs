@@ -1,7 +1,8 @@
 //! The node lifecycle controller, as an operator sees it with kubectl: a node whose agent
 //! is killed with `kill -9` goes `NotReady` (its conditions `Unknown`) and is tainted
-//! `node.kubernetes.io/unreachable` once the grace period passes, and is `Ready` and
-//! untainted again when its agent comes back.
+//! `node.kubernetes.io/unreachable` once the grace period passes, with a `NodeNotReady`
+//! event that `kubectl describe node` shows, and is `Ready` and untainted again when its
+//! agent comes back.
 
 mod common;
 
@@ -68,6 +69,28 @@ fn a_killed_node_goes_unknown_and_unreachable_then_recovers() {
         "get node",
     );
     assert!(table.contains("NotReady"), "{table}");
+    // ...and says so in an event, which describe shows.
+    let events = ok(
+        s.kubectl(
+            "kubectl",
+            &[
+                "get",
+                "events",
+                "--field-selector",
+                "involvedObject.name=w1,reason=NodeNotReady",
+            ],
+        ),
+        "get events",
+    );
+    assert!(
+        events.contains("Node w1 status is now: NodeNotReady"),
+        "{events}"
+    );
+    let described = ok(
+        s.kubectl("kubectl", &["describe", "node", "w1"]),
+        "describe",
+    );
+    assert!(described.contains("NodeNotReady"), "{described}");
     let metrics = ok(
         s.kubectl("kubectl", &["get", "--raw", "/metrics"]),
         "metrics",

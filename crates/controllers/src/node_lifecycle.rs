@@ -4,8 +4,9 @@
 //! `MemoryPressure`, `DiskPressure` and `PIDPressure` conditions set `Unknown`; a node
 //! whose Ready condition is `Unknown` is tainted `node.kubernetes.io/unreachable`, one whose
 //! Ready is `False` `node.kubernetes.io/not-ready` (`NoSchedule` and `NoExecute`), and a
-//! node Ready again loses both. Every node is looked at each `--node-monitor-period`, and
-//! at once when it or its Lease changes.
+//! node Ready again loses both; a Ready node gone Unknown gets a `NodeNotReady` event.
+//! Every node is looked at each `--node-monitor-period`, and at once when it or its Lease
+//! changes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,6 +22,7 @@ use crate::runner::{Action, BoxFuture, Informer, Queue, ReconcileError, Reconcil
 
 const NODES: &str = "/api/v1/nodes";
 const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
+const EVENTS: &str = "/api/v1/namespaces/default/events";
 /// The taint of a node whose Ready condition is `Unknown`.
 pub const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
 /// The taint of a node whose Ready condition is `False`.
@@ -123,6 +125,7 @@ impl Reconciler for NodeLifecycle {
             if now.duration_since(silent_since).unwrap_or_default() > self.monitor.grace
                 && let Some(conditions) = stale_conditions(&node, &stamp)
             {
+                let was_ready = ready(&node) == Some("True");
                 node["status"]["conditions"] = Value::Array(conditions);
                 match self.write(&format!("{NODES}/{name}/status"), &node).await? {
                     Some(updated) => node = updated,
@@ -130,6 +133,9 @@ impl Reconciler for NodeLifecycle {
                 }
                 Counters::inc(&self.counters.nodes_unknown);
                 tracing::info!(node = %name, grace = ?self.monitor.grace, "node stopped posting status: conditions set Unknown");
+                if was_ready {
+                    self.record(&node, "NodeNotReady", now).await;
+                }
             }
             let taints = node.pointer("/spec/taints").and_then(Value::as_array);
             if let Some(taints) = taints_for(taints.map_or(&[][..], |t| t), ready(&node), &stamp) {
@@ -187,6 +193,15 @@ impl NodeLifecycle {
         }
     }
 
+    /// Records an event about the node, as kube-controller-manager's node controller
+    /// does (`Node <name> status is now: <status>`); a failure is logged, not retried.
+    async fn record(&self, node: &Value, status: &str, now: SystemTime) {
+        let event = node_event(node, status, now);
+        if let Err(e) = self.client.create::<Value>(EVENTS, &event).await {
+            tracing::warn!(node = %node_name(node), error = %e, "cannot record the node's event");
+        }
+    }
+
     /// Writes the node; `None` when it changed or went meanwhile (its informer brings the
     /// newer version back).
     async fn write(&self, path: &str, node: &Value) -> Result<Option<Value>, ReconcileError> {
@@ -196,6 +211,32 @@ impl NodeLifecycle {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+fn node_name(node: &Value) -> &str {
+    node.pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// The Event client-go's recorder writes for a node's status change: in `default` (a Node
+/// has no namespace), named `<node>.<nanoseconds in hex>`, from `node-controller`.
+pub fn node_event(node: &Value, status: &str, now: SystemTime) -> Value {
+    let name = node_name(node);
+    let nanos = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let stamp = format_rfc3339(now);
+    json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": format!("{name}.{nanos:x}"), "namespace": "default"},
+        "involvedObject": {"apiVersion": "v1", "kind": "Node", "name": name,
+            "uid": node.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)},
+        "reason": status, "message": format!("Node {name} status is now: {status}"),
+        "type": "Normal", "source": {"component": "node-controller"},
+        "reportingComponent": "node-controller", "reportingInstance": "",
+        "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+    })
 }
 
 fn condition<'a>(node: &'a Value, ty: &str) -> Option<&'a Value> {

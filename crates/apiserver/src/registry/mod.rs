@@ -7,6 +7,7 @@
 mod columns;
 mod configmap;
 mod csr;
+mod event;
 mod lease;
 mod namespace;
 mod node;
@@ -38,6 +39,8 @@ pub enum Kind {
     Lease,
     /// core/v1 Pod.
     Pod,
+    /// core/v1 Event.
+    Event,
     /// certificates.k8s.io CertificateSigningRequest.
     Csr,
     /// rbac Role.
@@ -177,6 +180,7 @@ pub static RESOURCES: &[&ResourceDef] = &[
     &node::NODES,
     &lease::LEASES,
     &pod::PODS,
+    &event::EVENTS,
     &csr::CSRS,
     &csr::CSRS_V1BETA1,
     &roles::CLUSTER_ROLES,

@@ -102,3 +102,21 @@ fn taints_follow_the_ready_condition() {
         assert_eq!(taints_for(&taints, ready, NOW), want, "{case}");
     }
 }
+
+#[test]
+fn a_node_event_as_client_go_records_it() {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_796_500_000);
+    let node = json!({"metadata": {"name": "w1", "uid": "u-1"}});
+    let e = node_event(&node, "NodeNotReady", at);
+    assert_eq!(
+        e["metadata"]["name"],
+        format!("w1.{:x}", 1_796_500_000u128 * 1_000_000_000)
+    );
+    assert_eq!(e["metadata"]["namespace"], "default");
+    assert_eq!(
+        e["involvedObject"],
+        json!({"apiVersion": "v1", "kind": "Node", "name": "w1", "uid": "u-1"})
+    );
+    assert_eq!(e["message"], "Node w1 status is now: NodeNotReady");
+    assert_eq!(e["source"]["component"], "node-controller");
+}

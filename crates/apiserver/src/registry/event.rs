@@ -1,0 +1,180 @@
+//! core/v1 Event (`pkg/registry/core/event/strategy.go`): what happened to an object, as
+//! its `involvedObject` names it; listed by `kubectl get events` and `kubectl events`,
+//! shown by `kubectl describe`, which finds an object's events with the `involvedObject.*`
+//! field selectors. The node lifecycle controller writes them (a node gone `NotReady`).
+
+use std::time::SystemTime;
+
+use k8s_openapi::api::core::v1::Event;
+use kubeboot_api::{StatusCause, TableColumn};
+use serde_json::{Value, json};
+
+use super::columns::{age, non_empty, str_at};
+use super::strategy::Strategy;
+use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
+use crate::object::meta_str;
+
+/// The resource.
+pub(super) static EVENTS: ResourceDef = ResourceDef {
+    kind_id: Kind::Event,
+    group: "",
+    version: "v1",
+    kind: "Event",
+    plural: "events",
+    short_names: &["ev"],
+    namespaced: true,
+    storage: "events",
+    subresources: &[],
+    field_selectors: &[
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    ],
+    name_rule: NameRule::Dns1123Subdomain,
+    normalize: normalize::<Event>,
+    schema: schema::<Event>,
+    patch_schema: &METADATA_PATCH,
+    protobuf: None,
+    strategy: &EventStrategy,
+};
+
+#[derive(Debug)]
+struct EventStrategy;
+
+impl Strategy for EventStrategy {
+    fn validate(&self, _def: &ResourceDef, obj: &Value, _old: Option<&Value>) -> Vec<StatusCause> {
+        validate_event(obj)
+    }
+
+    fn columns(&self) -> Vec<TableColumn> {
+        let t = TableColumn::text;
+        vec![
+            t("Last Seen", "Time when last event occurred"),
+            t(
+                "Type",
+                "Type of this event (Normal, Warning), new types could be added in the future.",
+            ),
+            t("Reason", "Reason why this event is generated."),
+            t("Object", "The object this event is about."),
+            t("Subobject", "The subobject this event is about.").wide(),
+            t("Source", "The source of this event.").wide(),
+            t("Message", "The description of this event."),
+            t("First Seen", "Time when the first event occurred").wide(),
+            TableColumn::integer("Count", "Number of times this event has occurred").wide(),
+            t("Name", "Name of this event").wide(),
+        ]
+    }
+
+    fn cells(&self, obj: &Value, now: SystemTime) -> Vec<Value> {
+        let time = |field: &str| {
+            let t = str_at(obj, &[field]);
+            if t.is_empty() {
+                "<unknown>".to_owned()
+            } else {
+                age(t, now)
+            }
+        };
+        let last = match str_at(obj, &["lastTimestamp"]) {
+            "" => age(str_at(obj, &["eventTime"]), now),
+            t => age(t, now),
+        };
+        let kind = str_at(obj, &["involvedObject", "kind"]).to_ascii_lowercase();
+        let object = format!("{kind}/{}", str_at(obj, &["involvedObject", "name"]));
+        let source = match (
+            str_at(obj, &["source", "component"]),
+            str_at(obj, &["source", "host"]),
+        ) {
+            ("", _) => str_at(obj, &["reportingComponent"]).to_owned(),
+            (c, "") => c.to_owned(),
+            (c, h) => format!("{c}, {h}"),
+        };
+        vec![
+            json!(last),
+            json!(str_at(obj, &["type"])),
+            json!(str_at(obj, &["reason"])),
+            json!(object),
+            json!(str_at(obj, &["involvedObject", "fieldPath"])),
+            json!(non_empty(&source)),
+            json!(str_at(obj, &["message"])),
+            json!(time("firstTimestamp")),
+            json!(obj.get("count").and_then(Value::as_i64).unwrap_or(1)),
+            json!(meta_str(obj, "name")),
+        ]
+    }
+}
+
+/// The checks of `ValidateEvent` an event writer meets: it names the object it is about,
+/// in its own namespace (or `default` for an object of no namespace), and its type is
+/// `Normal` or `Warning`.
+fn validate_event(obj: &Value) -> Vec<StatusCause> {
+    let mut out = Vec::new();
+    let ns = meta_str(obj, "namespace");
+    let involved_ns = str_at(obj, &["involvedObject", "namespace"]);
+    if !involved_ns.is_empty() && involved_ns != ns {
+        out.push(StatusCause::invalid(
+            "involvedObject.namespace",
+            involved_ns,
+            "does not match event.namespace",
+        ));
+    }
+    if str_at(obj, &["involvedObject", "name"]).is_empty() {
+        out.push(StatusCause::required("involvedObject.name", ""));
+    }
+    let ty = str_at(obj, &["type"]);
+    if !ty.is_empty() && ty != "Normal" && ty != "Warning" {
+        out.push(StatusCause::not_supported(
+            "type",
+            ty,
+            &["Normal", "Warning"],
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_names_its_object_in_its_namespace() {
+        let ev = |ns: &str, involved: Value, ty: &str| json!({"metadata": {"name": "e", "namespace": ns}, "involvedObject": involved, "type": ty});
+        let fields =
+            |v: Value| -> Vec<String> { validate_event(&v).into_iter().map(|c| c.field).collect() };
+        assert!(
+            fields(ev(
+                "default",
+                json!({"kind": "Node", "name": "w1"}),
+                "Normal"
+            ))
+            .is_empty()
+        );
+        assert!(
+            fields(ev(
+                "team",
+                json!({"kind": "Pod", "name": "p", "namespace": "team"}),
+                "Warning"
+            ))
+            .is_empty()
+        );
+        assert_eq!(
+            fields(ev(
+                "default",
+                json!({"kind": "Pod", "name": "p", "namespace": "team"}),
+                "Normal"
+            )),
+            ["involvedObject.namespace"]
+        );
+        assert_eq!(
+            fields(ev("default", json!({"kind": "Node"}), "Bad")),
+            ["involvedObject.name", "type"]
+        );
+    }
+}
