@@ -140,6 +140,10 @@ impl App {
                 self.handlers.review(review, &user, obj)
             }
             Route::Resource(target) => self.handlers.serve(&target, q, &headers, sent, &user).await,
+            Route::Subresource(_, target) => {
+                let obj = crate::body::decode(&sent.content_type, &sent.body)?;
+                self.handlers.evict(&target, obj).await
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::registry::{RESOURCES, REVIEWS, VERBS, group_versions};
+use crate::registry::{CREATE_SUBRESOURCES, RESOURCES, REVIEWS, VERBS, group_versions};
 
 /// The aggregated discovery version a client asked for in `Accept`, if any.
 pub fn aggregated_version(accept: &str) -> Option<&'static str> {
@@ -82,6 +82,10 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
             resources.push(json!({"name": format!("{}/{s}", r.plural), "singularName": "", "namespaced": r.namespaced,
                 "kind": r.kind, "verbs": ["get", "patch", "update"]}));
         }
+        for c in CREATE_SUBRESOURCES.iter().filter(|c| c.plural == r.plural) {
+            resources.push(json!({"name": format!("{}/{}", r.plural, c.subresource), "singularName": "",
+                "namespaced": r.namespaced, "group": c.group, "version": c.version, "kind": c.kind, "verbs": ["create"]}));
+        }
     }
     for r in REVIEWS
         .iter()
@@ -122,7 +126,10 @@ pub fn aggregated(core: bool, v: &str) -> Value {
                         json!({"resource": r.plural, "responseKind": kind,
                             "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
                             "singularResource": r.singular(), "shortNames": r.short_names, "verbs": VERBS,
-                            "subresources": r.subresources.iter().map(|s| json!({"subresource": s, "responseKind": kind, "verbs": ["get", "patch", "update"]})).collect::<Vec<_>>()})
+                            "subresources": r.subresources.iter().map(|s| json!({"subresource": s, "responseKind": kind, "verbs": ["get", "patch", "update"]}))
+                                .chain(CREATE_SUBRESOURCES.iter().filter(|c| c.plural == r.plural).map(|c| json!({"subresource": c.subresource,
+                                    "responseKind": {"group": c.group, "version": c.version, "kind": c.kind}, "verbs": ["create"]})))
+                                .collect::<Vec<_>>()})
                     })
                     .collect();
                 resources.extend(REVIEWS.iter().filter(|r| r.group == g && r.version == *ver).map(|r| {

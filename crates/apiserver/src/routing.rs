@@ -15,6 +15,8 @@ pub enum Route {
     Review(&'static ReviewDef),
     /// A stored resource.
     Resource(Target),
+    /// A create through a create-only subresource (`pods/<name>/eviction`).
+    Subresource(&'static registry::CreateSubresource, Target),
 }
 
 /// A verb on a stored resource.
@@ -93,6 +95,29 @@ pub fn route(info: &RequestInfo, method: &Method) -> Result<Route, Status> {
     // collection, and no create or delete through a subresource.
     let named = !info.name.is_empty();
     let sub = !info.subresource.is_empty();
+    let create_only = registry::CREATE_SUBRESOURCES
+        .iter()
+        .find(|c| c.plural == def.plural && c.subresource == info.subresource);
+    if let Some(c) = create_only {
+        if verb != Verb::Create || !named {
+            return Err(Status::method_not_allowed(
+                "the server does not allow this method on the requested resource",
+            ));
+        }
+        if def.namespaced && info.namespace.is_empty() {
+            return Err(not_found());
+        }
+        return Ok(Route::Subresource(
+            c,
+            Target {
+                def,
+                verb,
+                ns: info.namespace.clone(),
+                name: info.name.clone(),
+                subresource: info.subresource.clone(),
+            },
+        ));
+    }
     let refused = match verb {
         Verb::Create => named || sub,
         Verb::Update | Verb::Patch => !named,
@@ -168,6 +193,9 @@ mod tests {
         }
         match route(&info, &method) {
             Ok(Route::Review(r)) => Ok(format!("review {}", r.plural)),
+            Ok(Route::Subresource(c, t)) => {
+                Ok(format!("{} {}/{} {}", c.kind, t.ns, t.name, c.group))
+            }
             Ok(Route::Resource(t)) => Ok(format!(
                 "{:?} {} ns={:?} name={:?} sub={:?}",
                 t.verb, t.def.plural, t.ns, t.name, t.subresource
@@ -238,6 +266,17 @@ mod tests {
                 ok("List pods ns=\"\" name=\"\" sub=\"\""),
             ),
             ("GET", "/api/v1/services", Err(404)),
+            (
+                "POST",
+                "/api/v1/namespaces/d/pods/p/eviction",
+                ok("Eviction d/p policy"),
+            ),
+            ("GET", "/api/v1/namespaces/d/pods/p/eviction", Err(405)),
+            (
+                "POST",
+                "/api/v1/namespaces/d/configmaps/x/eviction",
+                Err(405),
+            ),
             ("GET", "/api/v1/namespaces/a/namespaces/b", Err(404)),
             ("POST", "/api/v1/namespaces/d/configmaps/x", Err(405)),
             ("PUT", "/api/v1/namespaces/d/configmaps", Err(405)),

@@ -1,6 +1,7 @@
 //! What an operator types around a node, with the oldest and newest kubectl: `describe
 //! node` and `drain` (which look for the node's pods), pods listed by node and phase, a
-//! bare pod deleted by `drain --force`, and a pod's spec refused when it changes.
+//! bare pod evicted by `drain --force` (`pods/eviction`), and a pod's spec refused when it
+//! changes.
 
 mod common;
 
@@ -121,12 +122,44 @@ fn describe_and_drain_a_node() {
         assert!(!refused.status.success(), "{k}: a bare pod needs --force");
         let drained = s.kubectl(k, &["drain", &node, "--force"]);
         assert!(drained.status.success(), "{k}: {}", stderr(&drained));
+        assert!(
+            stdout(&drained).contains("pod/web evicted"),
+            "{k}: {}",
+            stdout(&drained)
+        );
         assert_eq!(
             on_node(&format!("spec.nodeName={node}")),
             "",
             "{k}: the pod is gone"
         );
     }
+    // An eviction names the pod of its URL, and a pod that is not there is kube-apiserver's 404.
+    let eviction = |name: &str| {
+        format!(
+            r#"{{"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {{"name": "{name}", "namespace": "default"}}}}"#
+        )
+    };
+    let evict = |path_name: &str, body: &str| {
+        s.admin_curl(
+            &[
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                body,
+            ],
+            &format!("/api/v1/namespaces/default/pods/{path_name}/eviction"),
+        )
+    };
+    let (code, body) = evict("nope", &eviction("nope"));
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains(r#"pods \"nope\" not found"#), "{body}");
+    let (code, body) = evict("nope", &eviction("other"));
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("name in URL does not match name in Eviction object"),
+        "{body}"
+    );
+
     // A pod without containers is refused as kube-apiserver refuses it.
     let bad = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "empty"}, "spec": {"containers": []}}"#;
     let out = s.kubectl_as(

@@ -7,6 +7,7 @@
 
 mod create;
 mod delete;
+mod eviction;
 mod get;
 mod incoming;
 mod list;

@@ -189,6 +189,32 @@ pub static RESOURCES: &[&ResourceDef] = &[
     &rolebindings::ROLE_BINDINGS,
 ];
 
+/// A subresource that only takes a create of another kind: `pods/eviction` (policy/v1
+/// Eviction), which deletes the pod as kube-apiserver's eviction does when no
+/// PodDisruptionBudget stands in the way.
+#[derive(Debug)]
+pub struct CreateSubresource {
+    /// The resource's plural.
+    pub plural: &'static str,
+    /// The subresource.
+    pub subresource: &'static str,
+    /// The group, version and kind of what is created.
+    pub group: &'static str,
+    /// Its version.
+    pub version: &'static str,
+    /// Its kind.
+    pub kind: &'static str,
+}
+
+/// Every create-only subresource served.
+pub static CREATE_SUBRESOURCES: &[CreateSubresource] = &[CreateSubresource {
+    plural: "pods",
+    subresource: "eviction",
+    group: "policy",
+    version: "v1",
+    kind: "Eviction",
+}];
+
 /// ObjectMeta's patch tags: `ownerReferences` merged by `uid`, `finalizers` as a set.
 pub(crate) static OBJECT_META_PATCH: Schema = Schema {
     fields: &[
