@@ -14,6 +14,7 @@ pub mod connection;
 pub mod datadir;
 pub mod discovery;
 pub mod encryption;
+pub mod event_ttl;
 pub mod gate;
 pub mod handlers;
 pub mod impersonation;

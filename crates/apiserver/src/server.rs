@@ -49,6 +49,8 @@ pub struct ServerConfig {
     pub bootstrap_token_auth: bool,
     /// Events kept for watch resumption.
     pub watch_cache_size: usize,
+    /// How long an Event lives after its last write (`--event-ttl`).
+    pub event_ttl: std::time::Duration,
     /// Limit on anonymous requests per client address (None: unlimited).
     pub anonymous_rate_limit: Option<RateLimit>,
     /// Encryption at rest of Secrets (`--encryption-provider-config`).
@@ -226,6 +228,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
     crate::seed::defaults(&handlers).await.map_err(seed_error)?;
     authz.set_rbac(rbac_snapshot(store.as_ref()).await?);
     spawn_rbac_refresher(cache, store, authz);
+    crate::event_ttl::spawn(handlers.clone(), cfg.event_ttl);
     crate::namespace_finisher::spawn(handlers);
     let addr = SocketAddr::new(cfg.bind_address, cfg.secure_port);
     let listener = listen(addr).map_err(|source| StartError::Bind { addr, source })?;

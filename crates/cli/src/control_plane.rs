@@ -220,6 +220,7 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
         storage: storage(&serving.etcd, dir.store_path())?,
         bootstrap_token_auth: true,
         watch_cache_size: serving.default_watch_cache_size.max(1),
+        event_ttl: event_ttl(&serving)?,
         anonymous_rate_limit: rate_limit(&serving),
         encryption: encryption(&serving)?,
         inflight: inflight(&serving),
@@ -320,6 +321,7 @@ pub(crate) async fn apiserver(args: ApiserverArgs) -> Result<()> {
         storage: storage(&args.serving.etcd, args.storage_dir.join("state.db"))?,
         bootstrap_token_auth: args.enable_bootstrap_token_auth,
         watch_cache_size: args.serving.default_watch_cache_size.max(1),
+        event_ttl: event_ttl(&args.serving)?,
         anonymous_rate_limit: rate_limit(&args.serving),
         encryption: encryption(&args.serving)?,
         inflight: inflight(&args.serving),
@@ -357,4 +359,17 @@ async fn serve_until_signal(
     }
     running.stop().await;
     Ok(())
+}
+
+/// `--event-ttl`, a positive duration.
+fn event_ttl(serving: &ServingArgs) -> Result<std::time::Duration> {
+    kubeboot_api::clock::parse_go_duration(&serving.event_ttl)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--event-ttl: {:?} is not a positive duration (such as 1h0m0s)",
+                serving.event_ttl
+            )
+        })
 }

@@ -94,6 +94,9 @@ pub(crate) struct ServingArgs {
     /// Events the watch cache keeps so watches can resume from a resourceVersion.
     #[arg(long, default_value_t = 100_000)]
     pub(crate) default_watch_cache_size: usize,
+    /// How long an Event is kept after it was last written.
+    #[arg(long, default_value = "1h0m0s")]
+    pub(crate) event_ttl: String,
     /// Encrypt Secrets at rest as this EncryptionConfiguration says.
     #[arg(long)]
     pub(crate) encryption_provider_config: Option<PathBuf>,

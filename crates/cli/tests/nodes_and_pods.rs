@@ -1,11 +1,13 @@
 //! What an operator types around a node, with the oldest and newest kubectl: `describe
 //! node` and `drain` (which look for the node's pods), pods listed by node and phase, a
-//! bare pod evicted by `drain --force` (`pods/eviction`), and a pod's spec refused when it
-//! changes.
+//! bare pod evicted by `drain --force` (`pods/eviction`), a pod's spec refused when it
+//! changes; and events, listed by the object they are about and gone after `--event-ttl`.
 
 mod common;
 
-use common::{Server, kubectls, ok, stderr, stdout};
+use std::time::Duration;
+
+use common::{Server, eventually, kubectls, ok, stderr, stdout};
 
 const NODE: &str = r#"{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "NAME"},
  "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
@@ -173,5 +175,64 @@ fn describe_and_drain_a_node() {
         stderr(&out).contains(r#"Pod "empty" is invalid: spec.containers: Required value"#),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn an_event_is_listed_by_its_object_and_gone_after_the_event_ttl() {
+    let s = Server::start_with(&["--event-ttl", "3s"]);
+    let event = r#"{"apiVersion": "v1", "kind": "Event", "metadata": {"name": "w9.1", "namespace": "default"},
+        "involvedObject": {"apiVersion": "v1", "kind": "Node", "name": "w9"},
+        "reason": "Rebooted", "message": "Node w9 has been rebooted", "type": "Warning",
+        "source": {"component": "kubelet", "host": "w9"}, "count": 1}"#;
+    ok(
+        s.kubectl_as(
+            "kubectl",
+            &s.kubeconfig(),
+            &["create", "-f", "-"],
+            Some(event),
+        ),
+        "create event",
+    );
+    let listed = |selector: &str| {
+        let out = s.kubectl(
+            "kubectl",
+            &["get", "events", "--field-selector", selector, "-o", "name"],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out).trim().to_owned()
+    };
+    assert_eq!(
+        listed("involvedObject.kind=Node,involvedObject.name=w9"),
+        "event/w9.1"
+    );
+    assert_eq!(listed("type=Normal"), "");
+    let table = ok(
+        s.kubectl("kubectl", &["get", "events", "--no-headers"]),
+        "get events",
+    );
+    assert!(
+        table.contains("Warning   Rebooted   node/w9   Node w9 has been rebooted"),
+        "{table}"
+    );
+    let bad = r#"{"apiVersion": "v1", "kind": "Event", "metadata": {"name": "x", "namespace": "default"},
+        "involvedObject": {"kind": "Pod", "name": "p", "namespace": "team"}}"#;
+    let out = s.kubectl_as(
+        "kubectl",
+        &s.kubeconfig(),
+        &["create", "-f", "-"],
+        Some(bad),
+    );
+    assert!(
+        stderr(&out).contains(
+            "involvedObject.namespace: Invalid value: \"team\": does not match event.namespace"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || listed("involvedObject.name=w9")
+            .is_empty()),
+        "the event outlived --event-ttl"
     );
 }

@@ -138,7 +138,7 @@ impl Handlers {
         }
     }
 
-    fn now(&self) -> SystemTime {
+    pub(crate) fn now(&self) -> SystemTime {
         self.clock.now()
     }
 
