@@ -140,9 +140,14 @@ impl App {
                 self.handlers.review(review, &user, obj)
             }
             Route::Resource(target) => self.handlers.serve(&target, q, &headers, sent, &user).await,
-            Route::Subresource(_, target) => {
+            Route::Subresource(sub, target) => {
                 let obj = crate::body::decode(&sent.content_type, &sent.body)?;
-                self.handlers.evict(&target, obj).await
+                match sub.kind {
+                    "Eviction" => self.handlers.evict(&target, obj, q).await,
+                    kind => Err(kubeboot_api::Status::internal(format!(
+                        "no handler creates {kind}"
+                    ))),
+                }
             }
         }
     }

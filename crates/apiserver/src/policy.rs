@@ -237,11 +237,6 @@ pub fn default_objects() -> Vec<(Kind, Value)> {
         ),
         rule(&[""], &["nodes/status"], &["update", "patch"]),
         rule(
-            &["", "events.k8s.io"],
-            &["events"],
-            &["create", "patch", "update"],
-        ),
-        rule(
             &["coordination.k8s.io"],
             &["leases"],
             &["create", "get", "update", "list", "watch"],

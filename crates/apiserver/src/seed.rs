@@ -55,7 +55,14 @@ async fn reconcile(
     }
     for _ in 0..10 {
         let Some(existing) = handlers.object(def, ns, &name).await? else {
-            return Ok(());
+            // Deleted meanwhile (or by the recreate below): make it again.
+            match handlers
+                .create(def, ns, expected.clone(), &Query::default(), &user())
+                .await
+            {
+                Err(s) if is_already_exists(&s) => continue,
+                other => return other.map(|_| ()),
+            }
         };
         let written = match decide(&existing, expected) {
             Reconciled::Unchanged => return Ok(()),

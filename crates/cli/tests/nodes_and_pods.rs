@@ -120,6 +120,17 @@ fn describe_and_drain_a_node() {
             stderr(&moved)
         );
 
+        // A server-side dry run checks everything and changes nothing.
+        let dry = s.kubectl(k, &["delete", "pod", "web", "--dry-run=server"]);
+        assert!(dry.status.success(), "{k}: {}", stderr(&dry));
+        let dry = s.kubectl(k, &["drain", &node, "--force", "--dry-run=server"]);
+        assert!(dry.status.success(), "{k}: {}", stderr(&dry));
+        assert_eq!(
+            on_node(&format!("spec.nodeName={node}")),
+            "pod/web",
+            "{k}: a dry run deleted the pod"
+        );
+        ok(s.kubectl(k, &["uncordon", &node]), "uncordon");
         let refused = s.kubectl(k, &["drain", &node]);
         assert!(!refused.status.success(), "{k}: a bare pod needs --force");
         let drained = s.kubectl(k, &["drain", &node, "--force"]);

@@ -4,11 +4,13 @@
 //! `MemoryPressure`, `DiskPressure` and `PIDPressure` conditions set `Unknown`; a node
 //! whose Ready condition is `Unknown` is tainted `node.kubernetes.io/unreachable`, one whose
 //! Ready is `False` `node.kubernetes.io/not-ready` (`NoSchedule` and `NoExecute`), and a
-//! node Ready again loses both; a Ready node gone Unknown gets a `NodeNotReady` event.
+//! node Ready again loses both; a Ready node gone Unknown gets a `NodeNotReady` event. When
+//! every node is down, no `NoExecute` taint is applied (kube's full disruption).
 //! Every node is looked at each `--node-monitor-period`, and at once when it or its Lease
 //! changes.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -65,6 +67,8 @@ pub struct NodeLifecycle {
     counters: Arc<Counters>,
     clock: Arc<dyn Clock>,
     probes: Mutex<HashMap<String, Probe>>,
+    /// Whether every node is down (set by each sweep): no `NoExecute` taints then.
+    full_disruption: Arc<AtomicBool>,
 }
 
 /// Starts the controller.
@@ -79,9 +83,20 @@ pub fn start(cx: &crate::Context, monitor: NodeMonitor) {
         q.add(k.rsplit('/').next().unwrap_or(k));
     });
     let (every, sweep, q) = (monitor.period, nodes.clone(), queue.clone());
+    let full_disruption = Arc::new(AtomicBool::new(false));
+    let disrupted = full_disruption.clone();
     cx.tasks.spawn(async move {
         loop {
             tokio::time::sleep(every).await;
+            let all = sweep.list();
+            let down = !all.is_empty() && all.iter().all(|n| ready(n) != Some("True"));
+            if disrupted.swap(down, Ordering::Relaxed) != down {
+                tracing::warn!(
+                    all_nodes_down = down,
+                    "full disruption: NoExecute taints {}",
+                    if down { "removed" } else { "applied again" }
+                );
+            }
             for key in sweep.keys() {
                 q.add(&key);
             }
@@ -97,6 +112,7 @@ pub fn start(cx: &crate::Context, monitor: NodeMonitor) {
             counters: cx.counters.clone(),
             clock: cx.clock.clone(),
             probes: Mutex::default(),
+            full_disruption,
         }),
         queue,
         2,
@@ -138,7 +154,9 @@ impl Reconciler for NodeLifecycle {
                 }
             }
             let taints = node.pointer("/spec/taints").and_then(Value::as_array);
-            if let Some(taints) = taints_for(taints.map_or(&[][..], |t| t), ready(&node), &stamp) {
+            let evicting = !self.full_disruption.load(Ordering::Relaxed);
+            let taints = taints.map_or(&[][..], |t| t);
+            if let Some(taints) = taints_for(taints, ready(&node), &stamp, evicting) {
                 node["spec"]["taints"] = Value::Array(taints);
                 if self
                     .write(&format!("{NODES}/{name}"), &node)
@@ -296,7 +314,16 @@ pub fn stale_conditions(node: &Value, now: &str) -> Option<Vec<Value>> {
 /// `not-ready` when False (each `NoSchedule` and `NoExecute`, the latter stamped with when
 /// it was added), neither when True; the node's other taints are kept as they are. `None`
 /// when nothing changes.
-pub fn taints_for(taints: &[Value], ready: Option<&str>, now: &str) -> Option<Vec<Value>> {
+///
+/// With `evicting` false — every node is down, so the fault is more likely the control
+/// plane's or the network's than the nodes' (kube-controller-manager's full disruption) —
+/// no `NoExecute` taint is kept or added.
+pub fn taints_for(
+    taints: &[Value],
+    ready: Option<&str>,
+    now: &str,
+    evicting: bool,
+) -> Option<Vec<Value>> {
     let want = match ready {
         Some("Unknown") => Some(UNREACHABLE),
         Some("False") => Some(NOT_READY),
@@ -305,13 +332,22 @@ pub fn taints_for(taints: &[Value], ready: Option<&str>, now: &str) -> Option<Ve
         None => return None,
     };
     let ours = |t: &Value| t["key"] == UNREACHABLE || t["key"] == NOT_READY;
+    let effects: &[&str] = if evicting {
+        &["NoSchedule", "NoExecute"]
+    } else {
+        &["NoSchedule"]
+    };
     let mut out: Vec<Value> = taints
         .iter()
-        .filter(|t| !ours(t) || want.is_some_and(|w| t["key"] == w))
+        .filter(|t| {
+            !ours(t)
+                || (want.is_some_and(|w| t["key"] == w)
+                    && effects.iter().any(|e| t["effect"] == *e))
+        })
         .cloned()
         .collect();
     if let Some(key) = want {
-        for effect in ["NoSchedule", "NoExecute"] {
+        for &effect in effects {
             if !out.iter().any(|t| t["key"] == key && t["effect"] == effect) {
                 out.push(match effect {
                     "NoExecute" => json!({"key": key, "effect": effect, "timeAdded": now}),

@@ -167,10 +167,20 @@ impl Rules {
             "nonResourceRules": non_resource,
             "incomplete": self.incomplete,
         });
-        match self.errors.as_slice() {
+        // Go's aggregate error prints each distinct message once.
+        let mut errors: Vec<&String> = Vec::new();
+        for e in &self.errors {
+            if !errors.contains(&e) {
+                errors.push(e);
+            }
+        }
+        match errors.as_slice() {
             [] => {}
             [one] => status["evaluationError"] = json!(one),
-            many => status["evaluationError"] = json!(format!("[{}]", many.join(", "))),
+            many => {
+                let many: Vec<&str> = many.iter().map(|e| e.as_str()).collect();
+                status["evaluationError"] = json!(format!("[{}]", many.join(", ")));
+            }
         }
         status
     }

@@ -26,6 +26,7 @@ impl Handlers {
         opts: Option<Value>,
     ) -> Result<Value, Status> {
         let (old, old_rev) = self.read_object(def, ns, name).await?;
+        let dry_run = opts.as_ref().is_some_and(asks_dry_run);
         if let Some(opts) = opts {
             if let Some(uid) = opts.pointer("/preconditions/uid").and_then(Value::as_str)
                 && uid != meta_str(&old, "uid")
@@ -52,10 +53,16 @@ impl Handlers {
             }
         }
         let mut old_rev = old_rev;
+        if def.kind_id == registry::Kind::Namespace
+            && let Some(denial) = namespace_lifecycle::delete_denial(name)
+        {
+            return Err(denial);
+        }
+        // A dry run is checked like the real delete, and changes nothing.
+        if dry_run {
+            return Ok(self.output(def, old));
+        }
         if def.kind_id == registry::Kind::Namespace {
-            if let Some(denial) = namespace_lifecycle::delete_denial(name) {
-                return Err(denial);
-            }
             old_rev = self
                 .mark_terminating(def, name, old.clone(), old_rev)
                 .await?;
@@ -74,6 +81,7 @@ impl Handlers {
     /// Deletes the selected objects of a collection; the list of what went.
     pub(super) async fn delete_collection(&self, def: &ResourceDef, ns: &str, q: &Query) -> Res {
         let selector = selector(def, q)?;
+        let dry_run = q.get("dryRun").is_some_and(|d| d == "All");
         let page = self
             .store
             .list(&def.ns_prefix(ns), None, None)
@@ -90,12 +98,18 @@ impl Handlers {
                 continue;
             }
             let mut expected = None;
+            if def.kind_id == registry::Kind::Namespace
+                && let Some(denial) = namespace_lifecycle::delete_denial(meta_str(&obj, "name"))
+            {
+                refused.get_or_insert(denial);
+                continue;
+            }
+            if dry_run {
+                deleted.push(obj);
+                continue;
+            }
             if def.kind_id == registry::Kind::Namespace {
                 let name = meta_str(&obj, "name").to_owned();
-                if let Some(denial) = namespace_lifecycle::delete_denial(&name) {
-                    refused.get_or_insert(denial);
-                    continue;
-                }
                 let rev = self
                     .mark_terminating(def, &name, obj.clone(), kv.mod_revision)
                     .await?;
@@ -124,4 +138,23 @@ impl Handlers {
             &json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": {"resourceVersion": rev.to_string()}, "items": deleted}),
         ))
     }
+}
+
+/// Whether DeleteOptions ask for a dry run (`dryRun: ["All"]`).
+pub(super) fn asks_dry_run(opts: &Value) -> bool {
+    opts.get("dryRun")
+        .and_then(Value::as_array)
+        .is_some_and(|d| d.iter().any(|v| v == "All"))
+}
+
+/// DeleteOptions with the query's `dryRun=All` merged in, as kube-apiserver merges them.
+pub(super) fn with_query_dry_run(opts: Option<Value>, q: &Query) -> Option<Value> {
+    if q.get("dryRun").is_none_or(|d| d != "All") {
+        return opts;
+    }
+    let mut opts = opts.unwrap_or_else(|| json!({}));
+    if let Some(o) = opts.as_object_mut() {
+        o.insert("dryRun".into(), json!(["All"]));
+    }
+    Some(opts)
 }

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::{Handlers, Res};
 use crate::object::meta_str;
+use crate::requestinfo::Query;
 use crate::response;
 use crate::routing::Target;
 
@@ -32,18 +33,23 @@ pub(super) fn refusal(eviction: &Value, ns: &str, name: &str) -> Option<String> 
     }
     let sent_ns = meta_str(eviction, "namespace");
     if !sent_ns.is_empty() && sent_ns != ns {
-        return Some("namespace in URL does not match namespace in Eviction object".into());
+        return Some(
+            "the namespace of the provided object does not match the namespace sent on the request"
+                .into(),
+        );
     }
     None
 }
 
 impl Handlers {
     /// Evicts a pod: deletes it, answering `201` with a `Success` Status.
-    pub async fn evict(&self, t: &Target, eviction: Value) -> Res {
+    pub async fn evict(&self, t: &Target, eviction: Value, q: &Query) -> Res {
+        crate::listoptions::write_options("create", q)?;
         if let Some(why) = refusal(&eviction, &t.ns, &t.name) {
             return Err(Status::bad_request(why));
         }
-        let opts = eviction.get("deleteOptions").cloned();
+        // kubectl drain --dry-run=server sends `dryRun` in the Eviction's deleteOptions.
+        let opts = super::delete::with_query_dry_run(eviction.get("deleteOptions").cloned(), q);
         self.delete(t.def, &t.ns, &t.name, opts).await?;
         let status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201});
         Ok(response::json(StatusCode::CREATED, &status))

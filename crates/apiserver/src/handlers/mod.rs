@@ -131,6 +131,7 @@ impl Handlers {
                     true => None,
                     false => Some(decode(&content_type, &body)?),
                 };
+                let opts = delete::with_query_dry_run(opts, q);
                 let obj = self.delete(def, ns, name, opts).await?;
                 Ok(crate::response::json(http::StatusCode::OK, &obj))
             }

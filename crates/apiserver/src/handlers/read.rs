@@ -29,8 +29,8 @@ impl Handlers {
         }
     }
 
-    /// Every object of a namespace (or of the resource), as stored (for the server's own
-    /// reads).
+    /// Every object of a namespace (or of the resource), as stored, with its
+    /// resourceVersion (for the server's own reads).
     pub async fn objects(&self, def: &ResourceDef, ns: &str) -> Result<Vec<Value>, Status> {
         let page = self
             .store
@@ -40,7 +40,11 @@ impl Handlers {
         Ok(page
             .items
             .iter()
-            .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
+            .filter_map(|kv| {
+                let mut obj: Value = serde_json::from_slice(&kv.value).ok()?;
+                set_resource_version(&mut obj, kv.mod_revision);
+                Some(obj)
+            })
             .collect())
     }
 

@@ -112,13 +112,18 @@ impl Strategy for EventStrategy {
 }
 
 /// The checks of `ValidateEvent` an event writer meets: it names the object it is about,
-/// in its own namespace (or `default` for an object of no namespace), and its type is
+/// in that object's namespace (`default` for an object of no namespace), and its type is
 /// `Normal` or `Warning`.
 fn validate_event(obj: &Value) -> Vec<StatusCause> {
     let mut out = Vec::new();
     let ns = meta_str(obj, "namespace");
     let involved_ns = str_at(obj, &["involvedObject", "namespace"]);
-    if !involved_ns.is_empty() && involved_ns != ns {
+    // An object of no namespace has its events in `default` (or none).
+    let fits = match involved_ns {
+        "" => ns.is_empty() || ns == "default",
+        other => other == ns,
+    };
+    if !fits {
         out.push(StatusCause::invalid(
             "involvedObject.namespace",
             involved_ns,
@@ -175,6 +180,10 @@ mod tests {
         assert_eq!(
             fields(ev("default", json!({"kind": "Node"}), "Bad")),
             ["involvedObject.name", "type"]
+        );
+        assert_eq!(
+            fields(ev("team", json!({"kind": "Node", "name": "w1"}), "Normal")),
+            ["involvedObject.namespace"]
         );
     }
 }

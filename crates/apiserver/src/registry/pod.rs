@@ -184,9 +184,10 @@ pub(super) fn image_pull_policy(image: &str) -> &'static str {
     }
 }
 
-/// The pod's QoS class (`qos.GetPodQOS`): `BestEffort` with no requests or limits,
-/// `Guaranteed` when every container limits CPU and memory and requests what it limits,
-/// `Burstable` otherwise.
+/// The pod's QoS class (`qos.GetPodQOS`): `BestEffort` with no CPU or memory requests or
+/// limits, `Guaranteed` when every container limits CPU and memory and requests what it
+/// limits, `Burstable` otherwise. (Quantities are compared as written: `1` and `1000m`
+/// differ here.)
 pub(super) fn qos_class(obj: &Value) -> &'static str {
     let containers: Vec<&Value> = ["initContainers", "containers"]
         .iter()
@@ -195,12 +196,11 @@ pub(super) fn qos_class(obj: &Value) -> &'static str {
         .collect();
     let get =
         |c: &Value, kind: &str, r: &str| c.pointer(&format!("/resources/{kind}/{r}")).cloned();
+    // Only CPU and memory count, as in `qos.GetPodQOS`.
     let any = containers.iter().any(|c| {
-        ["requests", "limits"].iter().any(|k| {
-            c.pointer(&format!("/resources/{k}"))
-                .and_then(Value::as_object)
-                .is_some_and(|m| !m.is_empty())
-        })
+        ["requests", "limits"]
+            .iter()
+            .any(|k| ["cpu", "memory"].iter().any(|r| get(c, k, r).is_some()))
     });
     if !any {
         return "BestEffort";

@@ -99,8 +99,17 @@ fn taints_follow_the_ready_condition() {
         ),
     ];
     for (case, taints, ready, want) in cases {
-        assert_eq!(taints_for(&taints, ready, NOW), want, "{case}");
+        assert_eq!(taints_for(&taints, ready, NOW, true), want, "{case}");
     }
+    // Every node down: NoSchedule only, and a NoExecute taint already there goes.
+    assert_eq!(
+        taints_for(&with(&unreachable), Some("Unknown"), NOW, false),
+        Some(with(&unreachable[..1]))
+    );
+    assert_eq!(
+        taints_for(&with(&[]), Some("Unknown"), NOW, false),
+        Some(with(&unreachable[..1]))
+    );
 }
 
 #[test]
