@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use super::*;
+use super::policy::*;
 
 const NOW: &str = "2026-12-06T10:00:00Z";
 
