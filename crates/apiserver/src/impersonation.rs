@@ -115,25 +115,7 @@ pub fn asked(headers: &HeaderMap) -> Result<Vec<Asked>, Status> {
     for v in headers.get_all(GROUP) {
         out.push(Asked::Group(text(v, "Impersonate-Group")?));
     }
-    // Sorted by key, so the checks (and a refusal) do not depend on the header order.
-    let mut extras: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, v) in headers {
-        if let Some(key) = name.as_str().strip_prefix(EXTRA_PREFIX) {
-            let value = text(v, "Impersonate-Extra")?;
-            extras
-                .entry(unescape_extra_key(key))
-                .or_default()
-                .push(value);
-        }
-    }
-    for (key, values) in extras {
-        for value in values {
-            out.push(Asked::Extra {
-                key: key.clone(),
-                value,
-            });
-        }
-    }
+    out.extend(extras(headers)?);
     let uid = match headers.get(UID) {
         Some(v) => text(v, "Impersonate-Uid")?,
         None => String::new(),
@@ -149,6 +131,32 @@ pub fn asked(headers: &HeaderMap) -> Result<Vec<Asked>, Status> {
         )));
     }
     Ok(out)
+}
+
+/// The `Impersonate-Extra-<key>` headers, sorted by key so that the checks (and a refusal)
+/// do not depend on the header order.
+fn extras(headers: &HeaderMap) -> Result<Vec<Asked>, Status> {
+    let mut by_key: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, v) in headers {
+        if let Some(key) = name.as_str().strip_prefix(EXTRA_PREFIX) {
+            let value = v.to_str().map_err(|_| {
+                Status::bad_request("the Impersonate-Extra header is not valid text")
+            })?;
+            by_key
+                .entry(unescape_extra_key(key))
+                .or_default()
+                .push(value.to_owned());
+        }
+    }
+    Ok(by_key
+        .into_iter()
+        .flat_map(|(key, values)| {
+            values.into_iter().map(move |value| Asked::Extra {
+                key: key.clone(),
+                value,
+            })
+        })
+        .collect())
 }
 
 /// The user a request that asked for `asked` (every one allowed) acts as. Groups given are

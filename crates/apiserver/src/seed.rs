@@ -41,67 +41,75 @@ async fn reconcile(
     ns: &str,
     expected: &Value,
 ) -> Result<(), Status> {
-    use crate::reconcile::{self, Reconciled};
-    let decide: fn(&Value, &Value) -> Reconciled = match kind {
-        Kind::ClusterRole | Kind::Role => reconcile::role,
-        Kind::ClusterRoleBinding | Kind::RoleBinding => reconcile::binding,
+    let decide: Decide = match kind {
+        Kind::ClusterRole | Kind::Role => crate::reconcile::role,
+        Kind::ClusterRoleBinding | Kind::RoleBinding => crate::reconcile::binding,
         _ => return Ok(()),
     };
     let def = registry::by_kind(kind);
-    let name = meta_str(expected, "name").to_owned();
+    let name = meta_str(expected, "name");
     // kubeadm's objects are kubeadm's to change, not the API server's bootstrap policy.
     if name.starts_with("kubeadm:") {
         return Ok(());
     }
     for _ in 0..10 {
-        let Some(existing) = handlers.object(def, ns, &name).await? else {
-            // Deleted meanwhile (or by the recreate below): make it again.
-            match handlers
-                .create(def, ns, expected.clone(), &Query::default(), &user())
-                .await
-            {
-                Err(s) if is_already_exists(&s) => continue,
-                other => return other.map(|_| ()),
-            }
-        };
-        let written = match decide(&existing, expected) {
-            Reconciled::Unchanged => return Ok(()),
-            Reconciled::Protected => {
-                tracing::info!(kind = def.kind, %name, "not reconciling a default RBAC object annotated {}: \"false\"", reconcile::AUTOUPDATE);
-                return Ok(());
-            }
-            Reconciled::Update(obj) => {
-                let change = Update::Replace(obj);
-                handlers
-                    .update(def, ns, &name, "", change, &Query::default(), &user())
-                    .await
-            }
-            Reconciled::Recreate(obj) => {
-                let uid = meta_str(&existing, "uid");
-                let opts = json!({"preconditions": {"uid": uid}});
-                match handlers.delete(def, ns, &name, Some(opts)).await {
-                    Ok(_) => {}
-                    Err(s) if matches!(s.code, 404 | 409) => continue,
-                    Err(s) => return Err(s),
-                }
-                handlers
-                    .create(def, ns, obj, &Query::default(), &user())
-                    .await
-            }
-        };
-        match written {
-            Ok(_) => {
-                tracing::info!(kind = def.kind, %name, "reconciled a default RBAC object");
-                return Ok(());
-            }
+        match reconcile_once(handlers, def, ns, expected, decide).await {
             Err(s) if s.code == 409 => continue,
-            Err(s) => return Err(s),
+            other => return other,
         }
     }
     Err(Status::internal(format!(
         "{} {name} kept changing while it was being reconciled",
         def.kind
     )))
+}
+
+/// How a kind's existing object is compared with its default.
+type Decide = fn(&Value, &Value) -> crate::reconcile::Reconciled;
+
+/// One look at a default RBAC object, and the write it needs; a 409 when it changed
+/// meanwhile.
+async fn reconcile_once(
+    handlers: &Handlers,
+    def: &'static registry::ResourceDef,
+    ns: &str,
+    expected: &Value,
+    decide: Decide,
+) -> Result<(), Status> {
+    use crate::reconcile::{AUTOUPDATE, Reconciled};
+    let name = meta_str(expected, "name");
+    let q = Query::default();
+    let Some(existing) = handlers.object(def, ns, name).await? else {
+        // Deleted meanwhile: make it again.
+        return handlers
+            .create(def, ns, expected.clone(), &q, &user())
+            .await
+            .map(|_| ());
+    };
+    let obj = match decide(&existing, expected) {
+        Reconciled::Unchanged => return Ok(()),
+        Reconciled::Protected => {
+            tracing::info!(kind = def.kind, %name, "not reconciling a default RBAC object annotated {AUTOUPDATE}: \"false\"");
+            return Ok(());
+        }
+        Reconciled::Update(obj) => {
+            let change = Update::Replace(obj);
+            handlers
+                .update(def, ns, name, "", change, &q, &user())
+                .await?
+        }
+        Reconciled::Recreate(obj) => {
+            let opts = json!({"preconditions": {"uid": meta_str(&existing, "uid")}});
+            match handlers.delete(def, ns, name, Some(opts)).await {
+                Ok(_) => {}
+                Err(s) if s.code == 404 => {}
+                Err(s) => return Err(s),
+            }
+            handlers.create(def, ns, obj, &q, &user()).await?
+        }
+    };
+    tracing::info!(kind = def.kind, name = %meta_str(&obj, "name"), "reconciled a default RBAC object");
+    Ok(())
 }
 
 /// Creates a bootstrap token with kubeadm's defaults (24 h, signing and authentication,
