@@ -192,49 +192,104 @@ impl RbacSnapshot {
     }
 
     fn allows(&self, user: &UserInfo, a: &Attributes) -> Option<String> {
-        for b in &self.cluster_role_bindings {
-            if b.role_ref.kind != "ClusterRole" {
-                continue;
-            }
-            let Some(subject) = matching_subject(b.subjects.as_deref(), user, "") else {
-                continue;
-            };
-            let rules = self.cluster_roles.get(&b.role_ref.name);
-            if rules.is_some_and(|rules| rules.iter().any(|r| rule_allows(r, a))) {
-                return Some(format!(
-                    "RBAC: allowed by ClusterRoleBinding {:?} of ClusterRole {:?} to {}",
-                    b.metadata.name.as_deref().unwrap_or_default(),
-                    b.role_ref.name,
-                    describe(subject)
-                ));
-            }
-        }
-        if a.namespace.is_empty() {
-            return None;
-        }
-        for b in self.role_bindings.get(&a.namespace).into_iter().flatten() {
-            let Some(subject) = matching_subject(b.subjects.as_deref(), user, &a.namespace) else {
-                continue;
-            };
+        self.grants(user, &a.namespace)
+            .find(|g| {
+                g.rules
+                    .as_ref()
+                    .is_ok_and(|rules| rules.iter().any(|r| rule_allows(r, a)))
+            })
+            .map(|g| g.reason())
+    }
+
+    /// Every binding that names `user` (cluster role bindings, then role bindings in
+    /// `namespace`) with the rules of the role it grants, or why they cannot be found:
+    /// Kubernetes' `VisitRulesFor`, the one walk that authorizing and rule listing share.
+    fn grants<'a>(
+        &'a self,
+        user: &'a UserInfo,
+        namespace: &'a str,
+    ) -> impl Iterator<Item = Grant<'a>> + 'a {
+        let cluster = self.cluster_role_bindings.iter().filter_map(move |b| {
+            let subject = matching_subject(b.subjects.as_deref(), user, "")?;
             let rules = match b.role_ref.kind.as_str() {
-                "ClusterRole" => self.cluster_roles.get(&b.role_ref.name),
-                "Role" => self
-                    .roles
-                    .get(&(a.namespace.clone(), b.role_ref.name.clone())),
-                _ => None,
+                "ClusterRole" => self.cluster_role(&b.role_ref.name),
+                kind => Err(format!("unsupported role reference kind: {kind:?}")),
             };
-            if rules.is_some_and(|rules| rules.iter().any(|r| rule_allows(r, a))) {
-                return Some(format!(
-                    "RBAC: allowed by RoleBinding \"{}/{}\" of {} {:?} to {}",
-                    b.metadata.name.as_deref().unwrap_or_default(),
-                    a.namespace,
-                    b.role_ref.kind,
-                    b.role_ref.name,
-                    describe(subject)
-                ));
-            }
+            Some(Grant {
+                binding: Binding::Cluster(b),
+                subject,
+                rules,
+            })
+        });
+        let in_namespace = self.role_bindings.get(namespace);
+        let namespaced = in_namespace
+            .filter(|_| !namespace.is_empty())
+            .into_iter()
+            .flatten()
+            .filter_map(move |b| {
+                let subject = matching_subject(b.subjects.as_deref(), user, namespace)?;
+                let name = &b.role_ref.name;
+                let rules = match b.role_ref.kind.as_str() {
+                    "ClusterRole" => self.cluster_role(name),
+                    "Role" => self
+                        .roles
+                        .get(&(namespace.to_owned(), name.clone()))
+                        .map(Vec::as_slice)
+                        .ok_or_else(|| {
+                            format!("role.rbac.authorization.k8s.io {name:?} not found")
+                        }),
+                    kind => Err(format!("unsupported role reference kind: {kind:?}")),
+                };
+                Some(Grant {
+                    binding: Binding::Namespaced(b, namespace),
+                    subject,
+                    rules,
+                })
+            });
+        cluster.chain(namespaced)
+    }
+
+    fn cluster_role(&self, name: &str) -> Result<&[PolicyRule], String> {
+        self.cluster_roles
+            .get(name)
+            .map(Vec::as_slice)
+            .ok_or_else(|| format!("clusterrole.rbac.authorization.k8s.io {name:?} not found"))
+    }
+}
+
+/// A binding that names a user, as RBAC's walk finds it.
+enum Binding<'a> {
+    Cluster(&'a ClusterRoleBinding),
+    Namespaced(&'a RoleBinding, &'a str),
+}
+
+/// One binding naming the user, and the rules it grants.
+struct Grant<'a> {
+    binding: Binding<'a>,
+    subject: &'a Subject,
+    /// The role's rules, or why they cannot be had (a missing role).
+    rules: Result<&'a [PolicyRule], String>,
+}
+
+impl Grant<'_> {
+    /// The reason of an allow, as kube-apiserver's RBAC authorizer words it.
+    fn reason(&self) -> String {
+        match self.binding {
+            Binding::Cluster(b) => format!(
+                "RBAC: allowed by ClusterRoleBinding {:?} of ClusterRole {:?} to {}",
+                b.metadata.name.as_deref().unwrap_or_default(),
+                b.role_ref.name,
+                describe(self.subject)
+            ),
+            Binding::Namespaced(b, namespace) => format!(
+                "RBAC: allowed by RoleBinding \"{}/{}\" of {} {:?} to {}",
+                b.metadata.name.as_deref().unwrap_or_default(),
+                namespace,
+                b.role_ref.kind,
+                b.role_ref.name,
+                describe(self.subject)
+            ),
         }
-        None
     }
 }
 

@@ -39,17 +39,8 @@ pub fn expired(event: &Value, ttl: Duration, now: SystemTime) -> bool {
 
 /// Starts deleting expired Events, now and every minute (every `ttl` when shorter).
 pub fn spawn(handlers: Arc<Handlers>, ttl: Duration) {
-    let weak = Arc::downgrade(&handlers);
-    drop(handlers);
-    tokio::spawn(async move {
-        loop {
-            let Some(handlers) = weak.upgrade() else {
-                return;
-            };
-            handlers.delete_expired_events(ttl).await;
-            drop(handlers);
-            tokio::time::sleep(EVERY.min(ttl)).await;
-        }
+    crate::periodic::every(handlers, EVERY.min(ttl), move |handlers, _| async move {
+        handlers.delete_expired_events(ttl).await;
     });
 }
 

@@ -84,9 +84,7 @@ impl Gate {
         }
         Ok((user, slot))
     }
-}
 
-impl Gate {
     /// The user the request acts as: the requester, or whom its `Impersonate-*` headers
     /// name once the requester is allowed to impersonate each part (403 otherwise).
     fn impersonate(

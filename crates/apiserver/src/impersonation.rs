@@ -126,7 +126,7 @@ pub fn asked(headers: &HeaderMap) -> Result<Vec<Asked>, Status> {
     if user.is_empty() && !out.is_empty() {
         let list: Vec<String> = out.iter().map(Asked::describe).collect();
         return Err(Status::internal(format!(
-            "requested [{}] without impersonating a user",
+            "requested [{}] without impersonating a user: name the user too (Impersonate-User, kubectl --as)",
             list.join(", ")
         )));
     }

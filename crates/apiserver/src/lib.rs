@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod namespace_finisher;
 pub mod object;
 pub mod patch;
+pub mod periodic;
 pub mod policy;
 pub mod protobuf;
 pub mod ratelimit;

@@ -65,6 +65,12 @@ pub fn inconsistent_continue(key: &str) -> Status {
     status
 }
 
+/// Whether a write asks for a dry run (`dryRun=All`, the one value `write_options`
+/// accepts): checked in full, stored nowhere.
+pub fn is_dry_run(q: &Query) -> bool {
+    q.get("dryRun").is_some_and(|d| d == "All")
+}
+
 /// Refuses a write whose `dryRun` is not `All` or whose `fieldValidation` is not `Ignore`,
 /// `Warn` or `Strict`: 422 `Invalid` of the verb's options kind, as kube-apiserver's
 /// `ValidateCreateOptions` (and its update, patch and delete twins) answers.

@@ -15,18 +15,7 @@ const EVERY: Duration = Duration::from_secs(60);
 
 /// Starts finishing interrupted namespace deletions, now and every minute.
 pub fn spawn(handlers: Arc<Handlers>) {
-    let weak = Arc::downgrade(&handlers);
-    drop(handlers);
-    tokio::spawn(async move {
-        let mut at_start = true;
-        loop {
-            let Some(handlers) = weak.upgrade() else {
-                return;
-            };
-            handlers.finish_stalled_namespace_deletions(at_start).await;
-            drop(handlers);
-            at_start = false;
-            tokio::time::sleep(EVERY).await;
-        }
+    crate::periodic::every(handlers, EVERY, |handlers, at_start| async move {
+        handlers.finish_stalled_namespace_deletions(at_start).await;
     });
 }

@@ -28,17 +28,23 @@ pub enum Reconciled {
 pub fn role(existing: &Value, expected: &Value) -> Reconciled {
     let mut out = existing.clone();
     let mut changed = merge_metadata(&mut out, expected);
-    let rules = |v: &Value| -> Vec<PolicyRule> {
-        serde_json::from_value(v.get("rules").cloned().unwrap_or(Value::Array(vec![])))
-            .unwrap_or_default()
+    let rules = |v: &Value| -> Option<Vec<PolicyRule>> {
+        match v.get("rules") {
+            None | Some(Value::Null) => Some(Vec::new()),
+            Some(r) => serde_json::from_value(r.clone()).ok(),
+        }
     };
-    let missing = uncovered(&rules(existing), &rules(expected));
+    // Stored rules passed validation, so they read; were they not, nothing is added blindly.
+    let (Some(have), Some(want)) = (rules(existing), rules(expected)) else {
+        return Reconciled::Unchanged;
+    };
+    let missing: Vec<Value> = uncovered(&have, &want)
+        .iter()
+        .filter_map(|r| serde_json::to_value(r).ok())
+        .collect();
     if !missing.is_empty() {
         let list = out["rules"].as_array().cloned().unwrap_or_default();
-        let added = missing
-            .iter()
-            .map(|r| serde_json::to_value(r).unwrap_or_default());
-        out["rules"] = Value::Array(list.into_iter().chain(added).collect());
+        out["rules"] = Value::Array(list.into_iter().chain(missing).collect());
         changed = true;
     }
     decide(existing, out, changed, false)

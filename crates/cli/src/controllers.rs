@@ -69,7 +69,7 @@ impl LeaderElectArgs {
 }
 
 /// kube-controller-manager's signing and approving flags.
-#[derive(Args, Clone, Default)]
+#[derive(Args, Clone)]
 pub(crate) struct SigningArgs {
     /// The CA certificate that signs cluster certificates (default for `server`: <data-dir>/pki/ca.crt).
     #[arg(long)]
@@ -133,15 +133,6 @@ pub(crate) struct NodeLifecycleArgs {
     /// How often every node's health is checked.
     #[arg(long, default_value = "5s")]
     pub(crate) node_monitor_period: String,
-}
-
-impl Default for NodeLifecycleArgs {
-    fn default() -> Self {
-        Self {
-            node_monitor_grace_period: "40s".into(),
-            node_monitor_period: "5s".into(),
-        }
-    }
 }
 
 impl NodeLifecycleArgs {

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine;
-use common::{Server, bin, csr_pem, eventually, ok};
+use common::{Server, audit_events, audit_flags, bin, csr_pem, eventually, ok};
 use serde_json::Value;
 
 const CSRS: &str = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
@@ -24,14 +24,6 @@ rules:
     nonResourceURLs: ["/healthz*", "/readyz*", "/livez*"]
   - level: RequestResponse
 "#;
-
-fn events(path: &std::path::Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON event per line"))
-        .collect()
-}
 
 fn find(events: &[Value], cond: impl Fn(&Value) -> bool) -> Option<&Value> {
     events.iter().find(|e| cond(e))
@@ -59,15 +51,9 @@ fn token(s: &Server, args: &[&str]) -> String {
 #[test]
 fn approvals_signatures_denials_and_tokens_are_recorded_with_their_users() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let policy = tmp.path().join("policy.yaml");
-    std::fs::write(&policy, POLICY).expect("write policy");
     let log = tmp.path().join("audit/audit.log");
-    let s = Server::start_with(&[
-        "--audit-policy-file",
-        policy.to_str().expect("utf8"),
-        "--audit-log-path",
-        log.to_str().expect("utf8"),
-    ]);
+    let flags = audit_flags(tmp.path(), POLICY, &log);
+    let s = Server::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>());
     let boot = s.token();
     let boot_user = format!("system:bootstrap:{}", &boot[..6]);
 
@@ -121,11 +107,14 @@ fn approvals_signatures_denials_and_tokens_are_recorded_with_their_users() {
             && e["responseStatus"]["code"] == 200
     };
     assert!(
-        eventually(Duration::from_secs(30), || find(&events(&log), signed)
-            .is_some()),
+        eventually(Duration::from_secs(30), || find(
+            &audit_events(&log),
+            signed
+        )
+        .is_some()),
         "the signature is recorded"
     );
-    let all = events(&log);
+    let all = audit_events(&log);
     let created = find(&all, |e| {
         is(e, "create", "secrets", None, "kubernetes-admin")
     })
@@ -213,19 +202,13 @@ fn approvals_signatures_denials_and_tokens_are_recorded_with_their_users() {
 #[test]
 fn every_event_is_written_before_the_server_exits_and_unknown_modes_are_refused() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let policy = tmp.path().join("policy.yaml");
-    std::fs::write(&policy, POLICY).expect("write policy");
     let log = tmp.path().join("audit.log");
-    let flags = [
-        "--audit-policy-file",
-        policy.to_str().expect("utf8"),
-        "--audit-log-path",
-        log.to_str().expect("utf8"),
-    ];
+    let flags = audit_flags(tmp.path(), POLICY, &log);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let refused = Command::new(bin())
         .args(["server", "--data-dir"])
         .arg(tmp.path().join("refused"))
-        .args(flags)
+        .args(&flags)
         .args(["--audit-log-mode", "async"])
         .output()
         .expect("kubeboot server");
@@ -261,7 +244,7 @@ fn every_event_is_written_before_the_server_exits_and_unknown_modes_are_refused(
         common::wait_exit(&mut s.child, Duration::from_secs(20)),
         "the server exits on SIGTERM"
     );
-    let events = events(&log);
+    let events = audit_events(&log);
     let missing: Vec<&String> = names
         .iter()
         .filter(|name| {
@@ -304,7 +287,7 @@ fn omit_managed_fields_leaves_them_out_of_the_recorded_objects() {
     assert_eq!(code, 201, "{out}");
     let mut recorded = Value::Null;
     let found = eventually(Duration::from_secs(10), || {
-        let all = events(&log);
+        let all = audit_events(&log);
         match find(&all, |e| {
             is(e, "create", "configmaps", None, "kubernetes-admin")
         }) {

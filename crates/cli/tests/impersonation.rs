@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::{Server, client_cert, eventually, kubectls, ok, stderr, stdout};
+use common::{
+    Server, audit_events, audit_flags, client_cert, eventually, kubectls, ok, stderr, stdout,
+};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -25,15 +27,9 @@ fn whoami(s: &Server, kubectl: &str, extra: &[&str]) -> Value {
 #[test]
 fn kubectl_as_acts_as_the_impersonated_user() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let policy = tmp.path().join("policy.yaml");
-    std::fs::write(&policy, POLICY).expect("write policy");
     let log = tmp.path().join("audit.log");
-    let s = Server::start_with(&[
-        "--audit-policy-file",
-        policy.to_str().expect("utf8"),
-        "--audit-log-path",
-        log.to_str().expect("utf8"),
-    ]);
+    let flags = audit_flags(tmp.path(), POLICY, &log);
+    let s = Server::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>());
     for kubectl in kubectls() {
         let k = kubectl.as_str();
         let jane = whoami(&s, k, &["--as=jane"]);
@@ -95,15 +91,11 @@ fn kubectl_as_acts_as_the_impersonated_user() {
             && e["user"]["username"] == "kubernetes-admin"
     };
     assert!(
-        eventually(Duration::from_secs(10), || {
-            std::fs::read_to_string(&log)
-                .unwrap_or_default()
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .any(|e| impersonated(&e))
-        }),
-        "no audit event of the administrator acting as jane in {}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+        eventually(Duration::from_secs(10), || audit_events(&log)
+            .iter()
+            .any(impersonated)),
+        "no audit event of the administrator acting as jane in {:?}",
+        audit_events(&log)
     );
 }
 

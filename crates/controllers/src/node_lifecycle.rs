@@ -35,15 +35,6 @@ pub struct NodeMonitor {
     pub period: Duration,
 }
 
-impl Default for NodeMonitor {
-    fn default() -> Self {
-        Self {
-            grace: Duration::from_secs(40),
-            period: Duration::from_secs(5),
-        }
-    }
-}
-
 /// When this controller last saw a node's Lease renewal or Ready heartbeat change.
 struct Probe {
     lease: Option<String>,

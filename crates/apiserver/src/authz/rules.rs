@@ -7,7 +7,7 @@
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde_json::{Value, json};
 
-use super::{Authorizer, Mode, RbacSnapshot, matching_subject, node_name};
+use super::{Authorizer, Mode, node_name};
 use crate::authn::UserInfo;
 
 /// The rules found for a user in a namespace.
@@ -35,8 +35,11 @@ impl Authorizer {
                         .read()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .clone();
-                    for rule in snap.rules_for(user, namespace, &mut out.errors) {
-                        out.add(rule);
+                    for grant in snap.grants(user, namespace) {
+                        match grant.rules {
+                            Ok(rules) => rules.iter().cloned().for_each(|r| out.add(r)),
+                            Err(e) => out.errors.push(e),
+                        }
                     }
                 }
                 Mode::Node if node_name(user).is_some() => {
@@ -61,59 +64,6 @@ impl Authorizer {
             }
         }
         out
-    }
-}
-
-impl RbacSnapshot {
-    /// The rules of the cluster role bindings, then of the role bindings in `namespace`,
-    /// that name `user`; a binding to a missing role adds an error instead.
-    fn rules_for(
-        &self,
-        user: &UserInfo,
-        namespace: &str,
-        errors: &mut Vec<String>,
-    ) -> Vec<PolicyRule> {
-        let mut rules = Vec::new();
-        let missing =
-            |kind: &str, name: &str| format!("{kind}.rbac.authorization.k8s.io {name:?} not found");
-        for b in &self.cluster_role_bindings {
-            if matching_subject(b.subjects.as_deref(), user, "").is_none() {
-                continue;
-            }
-            match (
-                b.role_ref.kind.as_str(),
-                self.cluster_roles.get(&b.role_ref.name),
-            ) {
-                ("ClusterRole", Some(found)) => rules.extend(found.iter().cloned()),
-                ("ClusterRole", None) => errors.push(missing("clusterrole", &b.role_ref.name)),
-                (kind, _) => errors.push(format!("unsupported role reference kind: {kind:?}")),
-            }
-        }
-        if namespace.is_empty() {
-            return rules;
-        }
-        for b in self.role_bindings.get(namespace).into_iter().flatten() {
-            if matching_subject(b.subjects.as_deref(), user, namespace).is_none() {
-                continue;
-            }
-            let name = &b.role_ref.name;
-            let found = match b.role_ref.kind.as_str() {
-                "ClusterRole" => self
-                    .cluster_roles
-                    .get(name)
-                    .ok_or_else(|| missing("clusterrole", name)),
-                "Role" => self
-                    .roles
-                    .get(&(namespace.to_owned(), name.clone()))
-                    .ok_or_else(|| missing("role", name)),
-                kind => Err(format!("unsupported role reference kind: {kind:?}")),
-            };
-            match found {
-                Ok(found) => rules.extend(found.iter().cloned()),
-                Err(e) => errors.push(e),
-            }
-        }
-        rules
     }
 }
 

@@ -32,7 +32,7 @@ impl Handlers {
         if def.namespaced {
             self.ensure_namespace(def, &name, ns).await?;
         }
-        if q.get("dryRun").is_some_and(|d| d == "All") {
+        if crate::listoptions::is_dry_run(q) {
             return Ok(self.output(def, obj));
         }
         // A generated name that is taken is generated again, as kube-apiserver does

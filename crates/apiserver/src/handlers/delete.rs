@@ -81,7 +81,7 @@ impl Handlers {
     /// Deletes the selected objects of a collection; the list of what went.
     pub(super) async fn delete_collection(&self, def: &ResourceDef, ns: &str, q: &Query) -> Res {
         let selector = selector(def, q)?;
-        let dry_run = q.get("dryRun").is_some_and(|d| d == "All");
+        let dry_run = crate::listoptions::is_dry_run(q);
         let page = self
             .store
             .list(&def.ns_prefix(ns), None, None)
@@ -149,7 +149,7 @@ pub(super) fn asks_dry_run(opts: &Value) -> bool {
 
 /// DeleteOptions with the query's `dryRun=All` merged in, as kube-apiserver merges them.
 pub(super) fn with_query_dry_run(opts: Option<Value>, q: &Query) -> Option<Value> {
-    if q.get("dryRun").is_none_or(|d| d != "All") {
+    if !crate::listoptions::is_dry_run(q) {
         return opts;
     }
     let mut opts = opts.unwrap_or_else(|| json!({}));

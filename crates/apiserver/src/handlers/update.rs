@@ -61,7 +61,7 @@ impl Handlers {
             if new == old_cmp {
                 return Ok(self.output(def, old));
             }
-            if q.get("dryRun").is_some_and(|d| d == "All") {
+            if crate::listoptions::is_dry_run(q) {
                 // What would be written, at the version it would replace (as
                 // kube-apiserver's dry run answers: `kubectl diff` compares it).
                 set_resource_version(&mut new, old_rev);

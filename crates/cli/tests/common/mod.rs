@@ -580,3 +580,25 @@ pub fn client_cert(dir: &Path, name: &str, subject: &str, ca: &Path, ca_key: &Pa
         path(format!("{name}.key")),
     ]
 }
+
+/// The flags that make a server audit to `log` under the audit policy `policy` (its YAML,
+/// written to `dir/policy.yaml`).
+pub fn audit_flags(dir: &Path, policy: &str, log: &Path) -> Vec<String> {
+    let file = dir.join("policy.yaml");
+    std::fs::write(&file, policy).expect("write the audit policy");
+    vec![
+        "--audit-policy-file".into(),
+        file.display().to_string(),
+        "--audit-log-path".into(),
+        log.display().to_string(),
+    ]
+}
+
+/// The audit events written to `log` so far, one JSON object per line.
+pub fn audit_events(log: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON event per line"))
+        .collect()
+}
