@@ -5,6 +5,7 @@
 //! [`Store`]: kubeboot_store::Store
 
 pub mod admission;
+pub mod allocator;
 pub mod app;
 pub mod audit;
 pub mod authn;
@@ -19,6 +20,7 @@ pub mod gate;
 pub mod handlers;
 pub mod impersonation;
 pub mod inflight;
+pub mod kubernetes_service;
 pub mod listoptions;
 pub mod metrics;
 pub mod namespace_finisher;

@@ -129,6 +129,11 @@ pub fn matches_label_pattern(s: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
+/// `[a-z]([-a-z0-9]*[a-z0-9])?`, of any length: a DNS-1123 label that starts with a letter.
+pub fn matches_dns1035_pattern(s: &str) -> bool {
+    matches_label_pattern(s) && s.as_bytes()[0].is_ascii_lowercase()
+}
+
 /// DNS-1123 subdomain: dot-separated labels, at most 253.
 pub fn is_dns1123_subdomain(s: &str) -> bool {
     // Kubernetes' IsDNS1123Subdomain: the whole name at most 253 characters, and no limit

@@ -265,7 +265,7 @@ mod tests {
                 "/api/v1/pods",
                 ok("List pods ns=\"\" name=\"\" sub=\"\""),
             ),
-            ("GET", "/api/v1/services", Err(404)),
+            ("GET", "/api/v1/limitranges", Err(404)),
             (
                 "POST",
                 "/api/v1/namespaces/d/pods/p/eviction",

@@ -184,7 +184,7 @@ pub async fn cluster_info(
 }
 
 /// The identity the server writes as.
-fn user() -> UserInfo {
+pub(crate) fn user() -> UserInfo {
     UserInfo {
         name: "system:apiserver".into(),
         uid: String::new(),
@@ -193,6 +193,6 @@ fn user() -> UserInfo {
     }
 }
 
-fn is_already_exists(s: &Status) -> bool {
+pub(crate) fn is_already_exists(s: &Status) -> bool {
     s.code == 409 && s.reason == "AlreadyExists"
 }

@@ -60,6 +60,11 @@ pub struct ServerConfig {
     pub inflight: crate::inflight::InFlightLimits,
     /// Auditing (`--audit-policy-file`, `--audit-log-path`); `None`: none.
     pub audit: Option<AuditConfig>,
+    /// The ranges Services are given addresses and ports from
+    /// (`--service-cluster-ip-range`, `--service-node-port-range`).
+    pub service_network: crate::handlers::ServiceNetwork,
+    /// The address the `kubernetes` Endpoints list for this server (`--advertise-address`).
+    pub advertise_address: IpAddr,
 }
 
 /// What to audit and where to write it.
@@ -211,12 +216,10 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         cfg.anonymous_rate_limit.map(crate::ratelimit::Limiter::new),
         crate::inflight::InFlight::new(cfg.inflight),
     );
-    let handlers = Arc::new(Handlers::new(
-        store.clone(),
-        cache.clone(),
-        authz.clone(),
-        clock.clone(),
-    ));
+    let handlers = Arc::new(
+        Handlers::new(store.clone(), cache.clone(), authz.clone(), clock.clone())
+            .with_service_network(cfg.service_network),
+    );
     let nonresource = NonResource::new(VersionInfo::default(), metrics.clone(), cache.clone());
     let app = Arc::new(App::new(
         gate,
@@ -229,12 +232,14 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
     authz.set_rbac(rbac_snapshot(store.as_ref()).await?);
     spawn_rbac_refresher(cache, store, authz);
     crate::event_ttl::spawn(handlers.clone(), cfg.event_ttl);
-    crate::namespace_finisher::spawn(handlers);
+    crate::namespace_finisher::spawn(handlers.clone());
     let addr = SocketAddr::new(cfg.bind_address, cfg.secure_port);
     let listener = listen(addr).map_err(|source| StartError::Bind { addr, source })?;
     let addr = listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
+    crate::kubernetes_service::spawn(handlers.clone(), cfg.advertise_address, addr.port());
+    crate::handlers::spawn_service_repair(handlers);
     let accept = tokio::spawn(accept_loop(
         listener,
         TlsAcceptor::from(Arc::new(tls)),

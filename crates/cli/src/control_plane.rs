@@ -200,6 +200,7 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
         election,
         join_control_plane,
     } = args;
+    let service_network = service_network(&serving)?;
     if let Some(from) = &join_control_plane {
         let adopted = DataDir::new(&init_args.data_dir)
             .adopt_shared_pki(&DataDir::new(from))
@@ -225,6 +226,10 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
         encryption: encryption(&serving)?,
         inflight: inflight(&serving),
         audit: audit(&serving.audit)?,
+        service_network,
+        advertise_address: init_args
+            .advertise_address
+            .unwrap_or(local_address(serving.bind_address)),
     };
     let running = start(cfg).await.context("starting the API server")?;
     let url = server_url(
@@ -326,6 +331,10 @@ pub(crate) async fn apiserver(args: ApiserverArgs) -> Result<()> {
         encryption: encryption(&args.serving)?,
         inflight: inflight(&args.serving),
         audit: audit(&args.serving.audit)?,
+        service_network: service_network(&args.serving)?,
+        advertise_address: args
+            .advertise_address
+            .unwrap_or(local_address(args.serving.bind_address)),
     };
     let running = start(cfg).await.context("starting the API server")?;
     println!("kubeboot API server listening on https://{}", running.addr);
@@ -362,6 +371,15 @@ async fn serve_until_signal(
 }
 
 /// `--event-ttl`, a positive duration.
+fn service_network(serving: &ServingArgs) -> Result<kubeboot_apiserver::handlers::ServiceNetwork> {
+    use kubeboot_apiserver::allocator::{PortRange, ServiceCidr};
+    Ok(kubeboot_apiserver::handlers::ServiceNetwork {
+        cidr: ServiceCidr::parse(&serving.service_cluster_ip_range).map_err(anyhow::Error::msg)?,
+        node_ports: PortRange::parse(&serving.service_node_port_range)
+            .map_err(anyhow::Error::msg)?,
+    })
+}
+
 fn event_ttl(serving: &ServingArgs) -> Result<std::time::Duration> {
     kubeboot_api::clock::parse_go_duration(&serving.event_ttl)
         .ok()

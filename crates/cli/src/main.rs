@@ -100,6 +100,13 @@ pub(crate) struct ServingArgs {
     /// Encrypt Secrets at rest as this EncryptionConfiguration says.
     #[arg(long)]
     pub(crate) encryption_provider_config: Option<PathBuf>,
+    /// The CIDR Services get their ClusterIPs from; the first address is the `kubernetes`
+    /// Service's.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    pub(crate) service_cluster_ip_range: String,
+    /// The ports Services of type NodePort and LoadBalancer get their NodePorts from.
+    #[arg(long, default_value = "30000-32767")]
+    pub(crate) service_node_port_range: String,
     #[command(flatten)]
     pub(crate) etcd: EtcdArgs,
     #[command(flatten)]
@@ -176,6 +183,10 @@ struct ApiserverArgs {
     /// The port to serve HTTPS on (0 picks a free port and prints it).
     #[arg(long, default_value_t = 6443)]
     secure_port: u16,
+    /// The address the `kubernetes` Endpoints list for this server (default: the bind
+    /// address).
+    #[arg(long)]
+    advertise_address: Option<IpAddr>,
     /// The serving certificate (PEM, may include intermediates).
     #[arg(long)]
     tls_cert_file: PathBuf,

@@ -200,7 +200,7 @@ fn bad_input_gets_a_status_and_stores_nothing() {
         ),
         (
             "unknown resource",
-            "/api/v1/namespaces/default/services",
+            "/api/v1/namespaces/default/limitranges",
             r#"{}"#,
             404,
             "NotFound",

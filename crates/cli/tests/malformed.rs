@@ -476,7 +476,7 @@ fn content_types_patches_and_methods_are_answered_as_kube_apiserver_answers_them
         ("an unknown path", "GET", "/nonexistent/path".into(), "", vec![], 404, Some("the server could not find the requested resource")),
         ("an unknown group", "GET", "/apis/nope.example.com/v1/things".into(), "", vec![], 404, None),
         ("an unknown version", "GET", "/api/v2/configmaps".into(), "", vec![], 404, None),
-        ("an unknown resource", "GET", "/api/v1/namespaces/default/services".into(), "", vec![], 404, None),
+        ("an unknown resource", "GET", "/api/v1/namespaces/default/limitranges".into(), "", vec![], 404, None),
         ("a subresource a ConfigMap does not have", "GET", format!("{}/status", x()), "", vec![], 404, None),
         ("the object is unchanged", "GET", x(), "", vec![], 200, Some(r#""name":"x""#)),
     ];

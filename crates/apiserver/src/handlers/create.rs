@@ -28,25 +28,46 @@ impl Handlers {
     ) -> Result<Value, Status> {
         let generated = meta_str(&sent, "name").is_empty();
         let mut obj = self.prepare_new(def, ns, sent, strict::is_strict(q), user)?;
-        let mut name = meta_str(&obj, "name").to_owned();
+        let name = meta_str(&obj, "name").to_owned();
         if def.namespaced {
             self.ensure_namespace(def, &name, ns).await?;
         }
-        if crate::listoptions::is_dry_run(q) {
+        let dry_run = crate::listoptions::is_dry_run(q);
+        let reserved = self.reserve_for(def, &mut obj, None, dry_run).await?;
+        if dry_run {
             return Ok(self.output(def, obj));
         }
+        match self.store_new(def, ns, &mut obj, generated).await {
+            Ok(()) => Ok(self.output(def, obj)),
+            Err(refused) => {
+                self.release(&reserved).await;
+                Err(refused)
+            }
+        }
+    }
+
+    /// Writes a new object (a taken generated name generated again), and takes it back
+    /// when its namespace went away meanwhile.
+    async fn store_new(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        obj: &mut Value,
+        generated: bool,
+    ) -> Result<(), Status> {
+        let mut name = meta_str(obj, "name").to_owned();
         // A generated name that is taken is generated again, as kube-apiserver does
         // (RetryGenerateName: up to 7 more tries); five random characters collide now and
         // then among thousands of objects.
         let mut retries = if generated { 7 } else { 0 };
         let kv = loop {
-            let result = self.store.create(&def.key(ns, &name), encode(&obj)?).await;
+            let result = self.store.create(&def.key(ns, &name), encode(obj)?).await;
             match result {
                 Err(kubeboot_store::StoreError::AlreadyExists(_)) if retries > 0 => {
                     retries -= 1;
-                    let prefix = meta_str(&obj, "generateName").to_owned();
+                    let prefix = meta_str(obj, "generateName").to_owned();
                     name = format!("{prefix}{}", object::random_suffix());
-                    meta_mut(&mut obj).insert("name".into(), json!(name));
+                    meta_mut(obj).insert("name".into(), json!(name));
                 }
                 other => break other.map_err(|e| from_store(e, def, &name))?,
             }
@@ -64,8 +85,8 @@ impl Handlers {
                 return Err(refused);
             }
         }
-        set_resource_version(&mut obj, kv.mod_revision);
-        Ok(self.output(def, obj))
+        set_resource_version(obj, kv.mod_revision);
+        Ok(())
     }
 
     /// Checks a new object (under `fieldValidation=Strict` when `strict`) and sets what

@@ -73,6 +73,7 @@ impl Handlers {
             .delete(&def.key(ns, name), Some(old_rev))
             .await
             .map_err(|e| from_store(e, def, name))?;
+        self.release_dropped(def, &old, None).await;
         let mut obj = old;
         set_resource_version(&mut obj, kv.mod_revision);
         Ok(self.output(def, obj))
@@ -118,6 +119,7 @@ impl Handlers {
             }
             match self.store.delete(&kv.key, expected).await {
                 Ok(d) => {
+                    self.release_dropped(def, &obj, None).await;
                     set_resource_version(&mut obj, d.mod_revision);
                     deleted.push(obj);
                 }

@@ -80,6 +80,11 @@ pub(super) fn validate_name(def: &ResourceDef, name: &str) -> Result<(), Status>
             object::matches_subdomain_pattern(name),
             "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
         ),
+        NameRule::Dns1035Label => (
+            Some(63),
+            object::matches_dns1035_pattern(name),
+            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')",
+        ),
         NameRule::PathSegment => (
             None,
             object::is_path_segment(name),

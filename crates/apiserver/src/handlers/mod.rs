@@ -15,6 +15,7 @@ mod namespaces;
 pub mod nonresource;
 mod read;
 mod reviews;
+mod services;
 mod update;
 mod watch;
 
@@ -27,6 +28,7 @@ use kubeboot_api::{Clock, Status};
 use kubeboot_store::Store;
 use serde_json::Value;
 
+pub use self::services::{ServiceNetwork, spawn_service_repair};
 pub use self::update::Update;
 use crate::authn::UserInfo;
 use crate::authz::Authorizer;
@@ -51,6 +53,7 @@ pub struct Handlers {
     cache: Arc<WatchCache>,
     authz: Arc<Authorizer>,
     clock: Arc<dyn Clock>,
+    network: ServiceNetwork,
 }
 
 /// A request body: its content type and bytes.
@@ -74,7 +77,19 @@ impl Handlers {
             cache,
             authz,
             clock,
+            network: ServiceNetwork::default(),
         }
+    }
+
+    /// These handlers, giving Services addresses and ports from `network`.
+    pub fn with_service_network(mut self, network: ServiceNetwork) -> Self {
+        self.network = network;
+        self
+    }
+
+    /// The cluster's Service ranges.
+    pub fn service_network(&self) -> ServiceNetwork {
+        self.network
     }
 
     /// Serves a routed request on a stored resource.

@@ -110,7 +110,11 @@ impl Handlers {
                     .map_err(|e| from_store(e, def, ""))?;
                 for kv in &page.items {
                     match self.store.delete(&kv.key, None).await {
-                        Ok(_) | Err(StoreError::NotFound(_)) => {}
+                        Ok(_) => {
+                            let obj = serde_json::from_slice(&kv.value).unwrap_or_default();
+                            self.release_dropped(def, &obj, None).await;
+                        }
+                        Err(StoreError::NotFound(_)) => {}
                         Err(e) => return Err(from_store(e, def, "")),
                     }
                 }

@@ -61,18 +61,24 @@ impl Handlers {
             if new == old_cmp {
                 return Ok(self.output(def, old));
             }
-            if crate::listoptions::is_dry_run(q) {
+            let dry_run = crate::listoptions::is_dry_run(q);
+            let reserved = self.reserve_for(def, &mut new, Some(&old), dry_run).await?;
+            if dry_run {
                 // What would be written, at the version it would replace (as
                 // kube-apiserver's dry run answers: `kubectl diff` compares it).
                 set_resource_version(&mut new, old_rev);
                 return Ok(self.output(def, new));
             }
-            match self
+            let written = self
                 .store
                 .update(&def.key(ns, name), encode(&new)?, Some(expected))
-                .await
-            {
+                .await;
+            if written.is_err() {
+                self.release(&reserved).await;
+            }
+            match written {
                 Ok(kv) => {
+                    self.release_dropped(def, &old, Some(&new)).await;
                     set_resource_version(&mut new, kv.mod_revision);
                     return Ok(self.output(def, new));
                 }

@@ -222,6 +222,13 @@ fn decode_value(r: &mut Reader<'_>, wire: u64, ty: &Ty) -> Result<Value, String>
         Ty::MapMsg(fields) => map_entry(r.bytes()?, Ty::Msg(fields))?,
         Ty::MapExtra => map_entry(r.bytes()?, Ty::ExtraValue)?,
         Ty::MapQuantity => map_entry(r.bytes()?, Ty::Quantity)?,
+        Ty::IntOrString => {
+            let m = decode_message(r.bytes()?, schema::INT_OR_STRING)?;
+            match m.get("type").and_then(Value::as_i64).unwrap_or(0) {
+                0 => m.get("intVal").cloned().unwrap_or(Value::from(0)),
+                _ => m.get("strVal").cloned().unwrap_or_default(),
+            }
+        }
         Ty::ExtraValue => {
             let m = decode_message(r.bytes()?, schema::EXTRA_VALUE)?;
             m.get("items").cloned().unwrap_or(Value::Array(vec![]))

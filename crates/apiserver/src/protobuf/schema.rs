@@ -39,6 +39,8 @@ pub enum Ty {
     MapExtra,
     /// map<string,Quantity> (JSON: map of strings)
     MapQuantity,
+    /// intstr.IntOrString (JSON: a number or a string)
+    IntOrString,
 }
 
 /// One field of a message.
@@ -95,6 +97,13 @@ pub static QUANTITY: &[Field] = &[f(1, "string", Ty::Str)];
 // ---- k8s.io/apimachinery/pkg/apis/meta/v1/generated.proto ----
 
 /// meta/v1 Time and MicroTime (both encoded as a Timestamp).
+/// intstr.IntOrString: `type` 0 is `intVal`, 1 is `strVal`.
+pub static INT_OR_STRING: &[Field] = &[
+    f(1, "type", Ty::I64),
+    f(2, "intVal", Ty::I32),
+    f(3, "strVal", Ty::Str),
+];
+
 pub static TIME: &[Field] = &[f(1, "seconds", Ty::I64), f(2, "nanos", Ty::I32)];
 
 /// meta/v1 ObjectMeta (without managedFields).

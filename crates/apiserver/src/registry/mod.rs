@@ -7,7 +7,9 @@
 mod columns;
 mod configmap;
 mod csr;
+mod endpoints;
 mod event;
+mod ipaddress;
 mod lease;
 mod namespace;
 mod node;
@@ -15,6 +17,7 @@ mod pod;
 mod rolebindings;
 mod roles;
 mod secret;
+pub mod service;
 pub mod strategy;
 
 use serde_json::Value;
@@ -41,6 +44,12 @@ pub enum Kind {
     Pod,
     /// core/v1 Event.
     Event,
+    /// core/v1 Service.
+    Service,
+    /// core/v1 Endpoints.
+    Endpoints,
+    /// networking.k8s.io/v1 IPAddress.
+    IpAddress,
     /// certificates.k8s.io CertificateSigningRequest.
     Csr,
     /// rbac Role.
@@ -60,6 +69,8 @@ pub enum NameRule {
     Dns1123Label,
     /// DNS-1123 subdomain (most objects).
     Dns1123Subdomain,
+    /// DNS-1035 label: a DNS-1123 label that starts with a letter (Services).
+    Dns1035Label,
     /// Any path segment (RBAC objects, CSRs).
     PathSegment,
 }
@@ -181,12 +192,15 @@ pub static RESOURCES: &[&ResourceDef] = &[
     &lease::LEASES,
     &pod::PODS,
     &event::EVENTS,
+    &service::SERVICES,
+    &endpoints::ENDPOINTS,
     &csr::CSRS,
     &csr::CSRS_V1BETA1,
     &roles::CLUSTER_ROLES,
     &rolebindings::CLUSTER_ROLE_BINDINGS,
     &roles::ROLES,
     &rolebindings::ROLE_BINDINGS,
+    &ipaddress::IP_ADDRESSES,
 ];
 
 /// A subresource that only takes a create of another kind: `pods/eviction` (policy/v1
