@@ -28,10 +28,6 @@ fn named_rule(groups: &[&str], resources: &[&str], names: &[&str], verbs: &[&str
     json!({"apiGroups": groups, "resources": resources, "resourceNames": names, "verbs": verbs})
 }
 
-fn urls(urls: &[&str], verbs: &[&str]) -> Value {
-    json!({"nonResourceURLs": urls, "verbs": verbs})
-}
-
 fn cluster_role(name: &str, rules: Vec<Value>) -> (Kind, Value) {
     (
         Kind::ClusterRole,
@@ -52,129 +48,128 @@ fn cluster_binding(name: &str, role: &str, subjects: Vec<Value>) -> (Kind, Value
     )
 }
 
-/// Every default object, in creation order, as `(kind, object without apiVersion/kind)`.
+/// Kubernetes' default RBAC policy, as data (`policy/kubernetes-1.33.yaml`).
+static KUBERNETES: &str = include_str!("policy/kubernetes-1.33.yaml");
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Policy {
+    cluster_roles: Vec<RoleData>,
+    cluster_role_bindings: Vec<BindingData>,
+    roles: Vec<RoleData>,
+    role_bindings: Vec<BindingData>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RoleData {
+    name: String,
+    namespace: Option<String>,
+    #[serde(default)]
+    labels: serde_json::Map<String, Value>,
+    aggregation_rule: Option<Value>,
+    #[serde(default)]
+    rules: Vec<Value>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BindingData {
+    name: String,
+    namespace: Option<String>,
+    role_ref: RoleRef,
+    subjects: Vec<Value>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleRef {
+    kind: String,
+    name: String,
+}
+
+/// The metadata of a default object: its name, namespace and extra labels with the
+/// bootstrapping label and the autoupdate annotation.
+fn metadata(name: &str, ns: Option<&str>, extra: serde_json::Map<String, Value>) -> Value {
+    let mut labels = extra;
+    labels.extend(labels_map());
+    let mut meta = json!({"name": name, "labels": labels, "annotations": annotations()});
+    if let Some(ns) = ns {
+        meta["namespace"] = json!(ns);
+    }
+    meta
+}
+
+fn labels_map() -> serde_json::Map<String, Value> {
+    match labels() {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+impl RoleData {
+    fn object(self) -> Value {
+        let mut obj = json!({"metadata": metadata(&self.name, self.namespace.as_deref(), self.labels), "rules": self.rules});
+        if let Some(rule) = self.aggregation_rule {
+            obj["aggregationRule"] = rule;
+        }
+        obj
+    }
+}
+
+impl BindingData {
+    fn object(self) -> Value {
+        json!({"metadata": metadata(&self.name, self.namespace.as_deref(), serde_json::Map::new()),
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": self.role_ref.kind, "name": self.role_ref.name},
+               "subjects": self.subjects})
+    }
+}
+
+/// Kubernetes' default RBAC objects, as `(kind, object)`: roles before the bindings that
+/// name them.
+fn kubernetes_policy() -> Vec<(Kind, Value)> {
+    let policy: Policy =
+        serde_saphyr::from_str(KUBERNETES).expect("the embedded default RBAC policy reads");
+    let roles = policy
+        .cluster_roles
+        .into_iter()
+        .map(|r| (Kind::ClusterRole, r.object()));
+    let namespaced = policy.roles.into_iter().map(|r| (Kind::Role, r.object()));
+    let cluster_bindings = policy
+        .cluster_role_bindings
+        .into_iter()
+        .map(|b| (Kind::ClusterRoleBinding, b.object()));
+    let bindings = policy
+        .role_bindings
+        .into_iter()
+        .map(|b| (Kind::RoleBinding, b.object()));
+    roles
+        .chain(namespaced)
+        .chain(cluster_bindings)
+        .chain(bindings)
+        .collect()
+}
+
+/// Every default object, in creation order, as `(kind, object without apiVersion/kind)`:
+/// the namespaces, Kubernetes' default RBAC policy, what kubeboot's controllers need, and
+/// kubeadm's objects for TLS bootstrapping.
 pub fn default_objects() -> Vec<(Kind, Value)> {
     let mut out: Vec<(Kind, Value)> = NAMESPACES
         .iter()
         .map(|ns| (Kind::Namespace, json!({"metadata": {"name": ns}})))
         .collect();
+    out.extend(kubernetes_policy());
+    out.extend(controller_roles());
+    out.extend(kubeadm_objects());
+    out
+}
+
+/// kube-controller-manager's certificate controller role, and what kubeboot's controllers
+/// (which run as `system:kube-controller-manager`) hold beyond Kubernetes' role of that
+/// name: the CSR controllers', the bootstrap signer's, the token cleaner's, nodelifecycle's
+/// and clusterrole-aggregation's permissions.
+fn controller_roles() -> Vec<(Kind, Value)> {
     let certs = "certificates.k8s.io";
-    out.extend([
-        cluster_role(
-            "cluster-admin",
-            vec![rule(&["*"], &["*"], &["*"]), urls(&["*"], &["*"])],
-        ),
-        cluster_role(
-            "system:discovery",
-            vec![urls(
-                &[
-                    "/api",
-                    "/api/*",
-                    "/apis",
-                    "/apis/*",
-                    "/healthz",
-                    "/livez",
-                    "/openapi",
-                    "/openapi/*",
-                    "/readyz",
-                    "/version",
-                    "/version/",
-                ],
-                &["get"],
-            )],
-        ),
-        cluster_role(
-            "system:public-info-viewer",
-            vec![urls(
-                &["/healthz", "/livez", "/readyz", "/version", "/version/"],
-                &["get"],
-            )],
-        ),
-        cluster_role(
-            "system:basic-user",
-            vec![
-                rule(
-                    &["authorization.k8s.io"],
-                    &["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
-                    &["create"],
-                ),
-                rule(
-                    &["authentication.k8s.io"],
-                    &["selfsubjectreviews"],
-                    &["create"],
-                ),
-            ],
-        ),
-        cluster_role(
-            "system:node-bootstrapper",
-            vec![rule(
-                &[certs],
-                &["certificatesigningrequests"],
-                &["create", "get", "list", "watch"],
-            )],
-        ),
-        cluster_role(
-            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
-            vec![rule(
-                &[certs],
-                &["certificatesigningrequests/nodeclient"],
-                &["create"],
-            )],
-        ),
-        cluster_role(
-            "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
-            vec![rule(
-                &[certs],
-                &["certificatesigningrequests/selfnodeclient"],
-                &["create"],
-            )],
-        ),
-        cluster_role(
-            "system:node",
-            vec![
-                rule(&["authentication.k8s.io"], &["tokenreviews"], &["create"]),
-                rule(
-                    &["authorization.k8s.io"],
-                    &["subjectaccessreviews", "localsubjectaccessreviews"],
-                    &["create"],
-                ),
-                rule(
-                    &[""],
-                    &["nodes"],
-                    &["create", "get", "list", "watch", "update", "patch"],
-                ),
-                rule(&[""], &["nodes/status"], &["patch", "update"]),
-                rule(&[""], &["events"], &["create", "patch", "update"]),
-                rule(&[""], &["secrets", "configmaps"], &["get", "list", "watch"]),
-                rule(
-                    &[certs],
-                    &["certificatesigningrequests"],
-                    &["create", "get", "list", "watch"],
-                ),
-                rule(
-                    &["coordination.k8s.io"],
-                    &["leases"],
-                    &["create", "delete", "get", "patch", "update"],
-                ),
-            ],
-        ),
-    ]);
-    for signer in [
-        "legacy-unknown",
-        "kubelet-serving",
-        "kube-apiserver-client",
-        "kube-apiserver-client-kubelet",
-    ] {
-        out.push(cluster_role(
-            &format!("system:certificates.k8s.io:{signer}-approver"),
-            vec![named_rule(
-                &[certs],
-                &["signers"],
-                &[&format!("kubernetes.io/{signer}")],
-                &["approve"],
-            )],
-        ));
-    }
     let all_signers = [
         "kubernetes.io/legacy-unknown",
         "kubernetes.io/kube-apiserver-client",
@@ -213,10 +208,8 @@ pub fn default_objects() -> Vec<(Kind, Value)> {
             &["create", "patch", "update"],
         ),
     ];
-    // kubeboot's controllers run as system:kube-controller-manager: it holds what the
-    // certificate controllers, the bootstrap signer, the token cleaner and leader election need.
-    let mut kcm = certificate_controller.clone();
-    kcm.extend([
+    let mut kubeboot = certificate_controller.clone();
+    kubeboot.extend([
         named_rule(
             &[certs],
             &["signers"],
@@ -242,47 +235,36 @@ pub fn default_objects() -> Vec<(Kind, Value)> {
             &["create", "get", "update", "list", "watch"],
         ),
         rule(&[""], &["namespaces"], &["get", "list", "watch"]),
+        // clusterrole-aggregation writes rules it does not hold itself.
+        rule(
+            &["rbac.authorization.k8s.io"],
+            &["clusterroles"],
+            &["escalate", "get", "list", "patch", "update", "watch"],
+        ),
     ]);
-    out.push(cluster_role(
-        "system:controller:certificate-controller",
-        certificate_controller,
-    ));
-    out.push(cluster_role("system:kube-controller-manager", kcm));
-    out.push(cluster_role(
-        "kubeadm:get-nodes",
-        vec![rule(&[""], &["nodes"], &["get"])],
-    ));
-    let group = |g: &str| subject("Group", g);
-    out.extend([
-        cluster_binding(
-            "cluster-admin",
-            "cluster-admin",
-            vec![group("system:masters")],
+    vec![
+        cluster_role(
+            "system:controller:certificate-controller",
+            certificate_controller,
         ),
+        cluster_role(KUBEBOOT_CONTROLLERS, kubeboot),
         cluster_binding(
-            "system:basic-user",
-            "system:basic-user",
-            vec![group("system:authenticated")],
-        ),
-        cluster_binding(
-            "system:discovery",
-            "system:discovery",
-            vec![group("system:authenticated")],
-        ),
-        cluster_binding(
-            "system:public-info-viewer",
-            "system:public-info-viewer",
-            vec![
-                group("system:authenticated"),
-                group("system:unauthenticated"),
-            ],
-        ),
-        cluster_binding("system:node", "system:node", vec![]),
-        cluster_binding(
-            "system:kube-controller-manager",
-            "system:kube-controller-manager",
+            KUBEBOOT_CONTROLLERS,
+            KUBEBOOT_CONTROLLERS,
             vec![subject("User", "system:kube-controller-manager")],
         ),
+    ]
+}
+
+/// The role of what kubeboot's controllers need beyond kube-controller-manager's.
+pub const KUBEBOOT_CONTROLLERS: &str = "kubeboot:controller-manager";
+
+/// What kubeadm creates for TLS bootstrapping: tokens may create and auto-approve node
+/// CSRs and read nodes, nodes may renew, anonymous may read cluster-info.
+fn kubeadm_objects() -> Vec<(Kind, Value)> {
+    let group = |g: &str| subject("Group", g);
+    vec![
+        cluster_role("kubeadm:get-nodes", vec![rule(&[""], &["nodes"], &["get"])]),
         cluster_binding(
             "kubeadm:kubelet-bootstrap",
             "system:node-bootstrapper",
@@ -308,17 +290,62 @@ pub fn default_objects() -> Vec<(Kind, Value)> {
             "cluster-admin",
             vec![group("kubeadm:cluster-admins")],
         ),
-    ]);
-    out.push((
-        Kind::Role,
-        json!({"metadata": {"name": "kubeadm:bootstrap-signer-clusterinfo", "namespace": "kube-public"},
-               "rules": [named_rule(&[""], &["configmaps"], &["cluster-info"], &["get"])]}),
-    ));
-    out.push((
-        Kind::RoleBinding,
-        json!({"metadata": {"name": "kubeadm:bootstrap-signer-clusterinfo", "namespace": "kube-public"},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "kubeadm:bootstrap-signer-clusterinfo"},
-               "subjects": [subject("User", "system:anonymous")]}),
-    ));
-    out
+        (
+            Kind::Role,
+            json!({"metadata": {"name": "kubeadm:bootstrap-signer-clusterinfo", "namespace": "kube-public"},
+                   "rules": [named_rule(&[""], &["configmaps"], &["cluster-info"], &["get"])]}),
+        ),
+        (
+            Kind::RoleBinding,
+            json!({"metadata": {"name": "kubeadm:bootstrap-signer-clusterinfo", "namespace": "kube-public"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "kubeadm:bootstrap-signer-clusterinfo"},
+                   "subjects": [subject("User", "system:anonymous")]}),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_default_policy_is_complete() {
+        let objects = kubernetes_policy();
+        let count = |k: Kind| objects.iter().filter(|(kind, _)| *kind == k).count();
+        assert_eq!(count(Kind::ClusterRole), 31);
+        assert_eq!(count(Kind::ClusterRoleBinding), 12);
+        assert_eq!(count(Kind::Role), 7);
+        assert_eq!(count(Kind::RoleBinding), 7);
+        for (_, obj) in &objects {
+            let labels = &obj["metadata"]["labels"];
+            assert_eq!(
+                labels["kubernetes.io/bootstrapping"], "rbac-defaults",
+                "{obj}"
+            );
+            for rule in obj["rules"].as_array().into_iter().flatten() {
+                let parsed: Result<k8s_openapi::api::rbac::v1::PolicyRule, _> =
+                    serde_json::from_value(rule.clone());
+                assert!(parsed.is_ok(), "{rule}");
+            }
+        }
+        let find = |kind: Kind, name: &str| {
+            let found = objects
+                .iter()
+                .find(|(k, o)| *k == kind && o["metadata"]["name"] == name);
+            found.map(|(_, o)| o.clone()).expect(name)
+        };
+        assert!(
+            find(Kind::ClusterRole, "view")
+                .get("aggregationRule")
+                .is_some()
+        );
+        let edit = find(Kind::ClusterRole, "edit");
+        assert_eq!(
+            edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-admin"],
+            "true"
+        );
+        let proxier = find(Kind::ClusterRoleBinding, "system:node-proxier");
+        assert_eq!(proxier["subjects"][0]["name"], "system:kube-proxy");
+        assert_eq!(proxier["roleRef"]["kind"], "ClusterRole");
+    }
 }

@@ -47,7 +47,38 @@ pub fn role(existing: &Value, expected: &Value) -> Reconciled {
         out["rules"] = Value::Array(list.into_iter().chain(missing).collect());
         changed = true;
     }
+    changed |= reconcile_aggregation(&mut out, expected);
     decide(existing, out, changed, false)
+}
+
+/// An aggregated role gets the selectors of its default it lacks; a role whose default
+/// aggregates nothing loses its aggregation. Whether anything changed.
+fn reconcile_aggregation(out: &mut Value, expected: &Value) -> bool {
+    let selectors = |v: &Value| -> Vec<Value> {
+        let list = v.pointer("/aggregationRule/clusterRoleSelectors");
+        list.and_then(Value::as_array).cloned().unwrap_or_default()
+    };
+    let Some(obj) = out.as_object_mut() else {
+        return false;
+    };
+    if expected.get("aggregationRule").is_none_or(Value::is_null) {
+        let had = obj.remove("aggregationRule");
+        return had.is_some_and(|r| !r.is_null());
+    }
+    let mut have = selectors(&Value::Object(obj.clone()));
+    let missing: Vec<Value> = selectors(expected)
+        .into_iter()
+        .filter(|s| !have.contains(s))
+        .collect();
+    if missing.is_empty() {
+        return false;
+    }
+    have.extend(missing);
+    obj.insert(
+        "aggregationRule".into(),
+        serde_json::json!({"clusterRoleSelectors": have}),
+    );
+    true
 }
 
 /// Reconciles an existing binding (RoleBinding or ClusterRoleBinding) with its default.

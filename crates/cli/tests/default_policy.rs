@@ -90,3 +90,176 @@ fn a_restart_restores_what_the_default_policy_lost_unless_protected() {
         .collect();
     assert_eq!(names, ["jane", "system:authenticated"], "{binding}");
 }
+
+/// `kubectl auth can-i` as `user` (impersonated by the admin), with the given kubectl.
+fn can_i(s: &Server, k: &str, user: &str, args: &[&str]) -> String {
+    let mut all = vec!["auth", "can-i"];
+    all.extend_from_slice(args);
+    all.extend(["--as", user]);
+    let out = s.kubectl(k, &all);
+    common::stdout(&out).trim().to_owned()
+}
+
+#[test]
+fn the_whole_default_policy_of_kubernetes_is_there() {
+    let s = Server::start();
+    let roles = get(&s, "clusterroles");
+    let names: Vec<&str> = roles["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|r| r["metadata"]["name"].as_str())
+        .collect();
+    for want in [
+        "admin",
+        "edit",
+        "view",
+        "cluster-admin",
+        "system:node-proxier",
+        "system:kube-scheduler",
+        "system:volume-scheduler",
+        "system:kube-dns",
+        "system:monitoring",
+        "system:auth-delegator",
+        "system:kubelet-api-admin",
+        "system:heapster",
+        "system:service-account-issuer-discovery",
+    ] {
+        assert!(names.contains(&want), "{want} in {names:?}");
+    }
+    for k in common::kubectls() {
+        // The identities `kubeboot certs generate` makes for a hand-built cluster.
+        assert_eq!(
+            can_i(&s, &k, "system:kube-proxy", &["list", "nodes"]),
+            "yes",
+            "{k}"
+        );
+        assert_eq!(
+            can_i(&s, &k, "system:kube-proxy", &["watch", "services"]),
+            "yes",
+            "{k}"
+        );
+        assert_eq!(
+            can_i(&s, &k, "system:kube-proxy", &["delete", "nodes"]),
+            "no",
+            "{k}"
+        );
+        let binding = ["create", "pods", "--subresource", "binding"];
+        assert_eq!(
+            can_i(&s, &k, "system:kube-scheduler", &binding),
+            "yes",
+            "{k}"
+        );
+        let ns_role = ["get", "leases/kube-scheduler", "-n", "kube-system"];
+        assert_eq!(
+            can_i(&s, &k, "system:kube-scheduler", &ns_role),
+            "yes",
+            "{k}"
+        );
+        let monitoring = ["get", "/metrics"];
+        let as_group = [&monitoring[..], &["--as-group", "system:monitoring"]].concat();
+        assert_eq!(can_i(&s, &k, "prometheus", &as_group), "yes", "{k}");
+    }
+    let binding = get(&s, "clusterrolebinding/system:node-proxier");
+    assert_eq!(binding["subjects"][0]["name"], "system:kube-proxy");
+}
+
+#[test]
+fn admin_edit_and_view_aggregate_and_take_an_operators_additions() {
+    let s = Server::start();
+    let settled = |role: &str, verb: &str, resource: &str| {
+        common::eventually(std::time::Duration::from_secs(30), || {
+            allows(&get(&s, &format!("clusterrole/{role}")), verb, resource)
+        })
+    };
+    // view from system:aggregate-to-view, edit from view and aggregate-to-edit, admin from
+    // edit and aggregate-to-admin.
+    assert!(settled("view", "get", "pods"));
+    assert!(settled("edit", "get", "pods"), "edit includes view");
+    assert!(settled("edit", "create", "secrets"));
+    assert!(
+        settled("admin", "get", "pods"),
+        "admin includes edit and view"
+    );
+    assert!(settled("admin", "create", "rolebindings"));
+    assert!(
+        !allows(&get(&s, "clusterrole/view"), "get", "secrets"),
+        "view reads no secrets"
+    );
+
+    // An operator's role labelled aggregate-to-view reaches view, edit and admin.
+    let widgets = r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "ip-viewer", "labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}},
+        "rules": [{"apiGroups": ["networking.k8s.io"], "resources": ["ipaddresses"], "verbs": ["get", "list"]}]}"#;
+    ok(
+        s.kubectl_as(
+            "kubectl",
+            &s.kubeconfig(),
+            &["create", "-f", "-"],
+            Some(widgets),
+        ),
+        "create",
+    );
+    for role in ["view", "edit", "admin"] {
+        assert!(
+            settled(role, "list", "ipaddresses"),
+            "{role} aggregates ip-viewer"
+        );
+    }
+    // A user bound to view in a namespace may then list them there, and nothing else.
+    ok(
+        s.kubectl("kubectl", &["create", "namespace", "team"]),
+        "namespace",
+    );
+    ok(
+        s.kubectl(
+            "kubectl",
+            &[
+                "create",
+                "rolebinding",
+                "jane-view",
+                "--clusterrole=view",
+                "--user=jane",
+                "-n",
+                "team",
+            ],
+        ),
+        "rolebinding",
+    );
+    for k in common::kubectls() {
+        let ips = ["list", "ipaddresses.networking.k8s.io", "-n", "team"];
+        assert_eq!(can_i(&s, &k, "jane", &ips), "yes", "{k}");
+        assert_eq!(
+            can_i(&s, &k, "jane", &["list", "pods", "-n", "team"]),
+            "yes",
+            "{k}"
+        );
+        assert_eq!(
+            can_i(&s, &k, "jane", &["get", "secrets", "-n", "team"]),
+            "no",
+            "{k}"
+        );
+        assert_eq!(
+            can_i(&s, &k, "jane", &["list", "pods", "-n", "default"]),
+            "no",
+            "{k}"
+        );
+    }
+    // Its label gone, its rules leave the aggregated roles.
+    ok(
+        s.kubectl(
+            "kubectl",
+            &[
+                "label",
+                "clusterrole",
+                "ip-viewer",
+                "rbac.authorization.k8s.io/aggregate-to-view-",
+            ],
+        ),
+        "unlabel",
+    );
+    let gone = common::eventually(std::time::Duration::from_secs(30), || {
+        !allows(&get(&s, "clusterrole/admin"), "list", "ipaddresses")
+    });
+    assert!(gone, "admin no longer holds ip-viewer's rules");
+}

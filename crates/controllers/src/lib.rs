@@ -4,6 +4,7 @@
 //! real kube-apiserver. Each is a reconcile function over a shared runner.
 
 pub mod bootstrap_signer;
+pub mod clusterrole_aggregation;
 pub mod csr;
 pub mod leader_election;
 pub mod manager;
@@ -21,8 +22,13 @@ use base64::Engine;
 use serde_json::Value;
 
 /// The controllers kube-controller-manager runs by default (`*`) among those kubeboot has.
-pub const DEFAULT_CONTROLLERS: &[&str] =
-    &["csrapproving", "csrsigning", "csrcleaner", "nodelifecycle"];
+pub const DEFAULT_CONTROLLERS: &[&str] = &[
+    "csrapproving",
+    "csrsigning",
+    "csrcleaner",
+    "nodelifecycle",
+    "clusterrole-aggregation",
+];
 /// The controllers that run only when named.
 pub const OPT_IN_CONTROLLERS: &[&str] = &["bootstrapsigner", "tokencleaner"];
 
@@ -92,13 +98,19 @@ mod tests {
                 "csrsigning",
                 "csrcleaner",
                 "nodelifecycle",
+                "clusterrole-aggregation",
                 "bootstrapsigner",
                 "tokencleaner"
             ]
         );
         assert_eq!(
             selected(&s(&["*", "-csrcleaner"])).unwrap(),
-            ["csrapproving", "csrsigning", "nodelifecycle"]
+            [
+                "csrapproving",
+                "csrsigning",
+                "nodelifecycle",
+                "clusterrole-aggregation"
+            ]
         );
         assert_eq!(selected(&s(&["tokencleaner"])).unwrap(), ["tokencleaner"]);
         assert!(selected(&s(&["nope"])).is_err());

@@ -70,6 +70,7 @@ impl Plan {
                 "bootstrapsigner" => crate::bootstrap_signer::start(cx),
                 "tokencleaner" => crate::token_cleaner::start(cx),
                 "nodelifecycle" => crate::node_lifecycle::start(cx, self.node_monitor),
+                "clusterrole-aggregation" => crate::clusterrole_aggregation::start(cx),
                 "csrcleaner" => csr::cleaner::start(source(), cx),
                 "csrapproving" => {
                     csr::approver::start(source(), cx, self.serving.clone(), self.csr_workers)

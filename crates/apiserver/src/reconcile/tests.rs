@@ -131,3 +131,41 @@ fn a_default_binding_gets_its_subjects_and_its_role_back() {
         "roleRef": role_ref("view"), "subjects": []});
     assert_eq!(binding(&protected, &expected), Reconciled::Protected);
 }
+
+#[test]
+fn an_aggregated_role_gets_its_selectors_back_and_keeps_its_aggregated_rules() {
+    let selector = |label: &str| json!({"matchLabels": {label: "true"}});
+    let expected = json!({"metadata": {"name": "admin", "annotations": {AUTOUPDATE: "true"}},
+        "aggregationRule": {"clusterRoleSelectors": [selector("rbac.authorization.k8s.io/aggregate-to-admin")]},
+        "rules": []});
+    // The controller's rules and an operator's extra selector stay; nothing to add.
+    let mut existing = expected.clone();
+    existing["rules"] = json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]);
+    existing["aggregationRule"]["clusterRoleSelectors"]
+        .as_array_mut()
+        .unwrap()
+        .push(selector("example.com/aggregate-to-admin"));
+    assert_eq!(role(&existing, &expected), Reconciled::Unchanged);
+    // A removed default selector comes back beside the operator's.
+    let mut stripped = existing.clone();
+    stripped["aggregationRule"]["clusterRoleSelectors"] =
+        json!([selector("example.com/aggregate-to-admin")]);
+    let Reconciled::Update(out) = role(&stripped, &expected) else {
+        panic!("the selector is added back");
+    };
+    assert_eq!(
+        out["aggregationRule"]["clusterRoleSelectors"],
+        json!([
+            selector("example.com/aggregate-to-admin"),
+            selector("rbac.authorization.k8s.io/aggregate-to-admin")
+        ])
+    );
+    // A default that aggregates nothing loses an aggregation added to it.
+    let plain = json!({"metadata": {"name": "system:basic-user"}, "rules": []});
+    let mut aggregated = plain.clone();
+    aggregated["aggregationRule"] = json!({"clusterRoleSelectors": [selector("x")]});
+    let Reconciled::Update(out) = role(&aggregated, &plain) else {
+        panic!("the aggregation is removed");
+    };
+    assert!(out.get("aggregationRule").is_none());
+}
