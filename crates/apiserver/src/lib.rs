@@ -16,6 +16,7 @@ pub mod datadir;
 pub mod discovery;
 pub mod encryption;
 pub mod event_ttl;
+pub mod fieldmanager;
 pub mod gate;
 pub mod handlers;
 pub mod impersonation;

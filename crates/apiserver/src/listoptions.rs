@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use crate::patch::PatchType;
 use base64::Engine;
 use kubeboot_api::{Status, StatusCause};
 use kubeboot_store::Revision;
@@ -101,6 +102,57 @@ pub fn write_options(verb: &str, q: &Query) -> Result<(), Status> {
             format!(
                 "Unsupported value: {validation:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""
             ),
+        ));
+    }
+    match causes.is_empty() {
+        true => Ok(()),
+        false => Err(Status::invalid(kind, "meta.k8s.io", "", causes)),
+    }
+}
+
+/// Checks `PatchOptions` and the field manager of any write as kube-apiserver does
+/// (`ValidatePatchOptions`, `ValidateFieldManager`): an apply names its field manager,
+/// only an apply may `force`, a field manager is at most 128 printable characters.
+pub fn patch_options(verb: &str, ty: Option<PatchType>, q: &Query) -> Result<(), Status> {
+    let kind = match verb {
+        "create" => "CreateOptions",
+        "update" => "UpdateOptions",
+        "patch" => "PatchOptions",
+        _ => return Ok(()),
+    };
+    let manager = q
+        .get("fieldManager")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let mut causes = Vec::new();
+    if verb == "patch" {
+        match ty {
+            Some(PatchType::Apply) if manager.is_empty() => {
+                causes.push(StatusCause::required(
+                    "fieldManager",
+                    "is required for apply patch",
+                ));
+            }
+            Some(PatchType::Apply) => {}
+            _ if q.contains_key("force") => causes.push(StatusCause::forbidden(
+                "force",
+                "may not be specified for non-apply patch",
+            )),
+            _ => {}
+        }
+    }
+    if manager.len() > crate::fieldmanager::MAX_MANAGER_LENGTH {
+        causes.push(StatusCause::new(
+            "FieldValueTooLong",
+            "fieldManager",
+            "Too long: may not be more than 128 bytes",
+        ));
+    }
+    if let Some((i, c)) = manager.char_indices().find(|(_, c)| c.is_control()) {
+        causes.push(StatusCause::invalid(
+            "fieldManager",
+            manager,
+            &format!("invalid character U+{:04X} (at position {i})", c as u32),
         ));
     }
     match causes.is_empty() {

@@ -137,6 +137,16 @@ impl FieldSelector {
         self.0.iter().all(|(f, v, eq)| (field(f) == *v) == *eq)
     }
 
+    /// The selector with its fields named as `rename` says (a version's names as stored).
+    pub fn renamed(self, rename: impl Fn(&str) -> String) -> Self {
+        Self(
+            self.0
+                .into_iter()
+                .map(|(f, v, eq)| (rename(&f), v, eq))
+                .collect(),
+        )
+    }
+
     /// The name this selector pins (`metadata.name=x`), if any.
     pub fn name(&self) -> Option<&str> {
         self.0

@@ -43,7 +43,7 @@ pub fn patch_errors(ty: PatchType, body: &[u8]) -> Vec<String> {
             .into_iter()
             .map(|e| format!("json patch {e}"))
             .collect(),
-        PatchType::Merge | PatchType::Strategic => found,
+        PatchType::Merge | PatchType::Strategic | PatchType::Apply => found,
     }
 }
 
@@ -55,7 +55,7 @@ pub fn patch_error(ty: PatchType, patched: &Value, patch: &[u8], errors: &[Strin
         PatchType::Strategic => serde_json::from_slice::<Value>(patch)
             .map(|p| go_text(&p))
             .unwrap_or_default(),
-        PatchType::Json | PatchType::Merge => patched.to_string(),
+        PatchType::Json | PatchType::Merge | PatchType::Apply => patched.to_string(),
     };
     let detail = format!("strict decoding error: {}", errors.join(", "));
     Status::invalid(

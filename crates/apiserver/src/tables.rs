@@ -28,7 +28,11 @@ pub fn of_one(def: &ResourceDef, obj: Value, now: SystemTime, include_object: &s
 /// `includeObject` asks (`Metadata` when unset). A list makes each row as it reads the
 /// object and lets the object go, so a table of 100,000 objects never holds them all.
 pub fn row(def: &ResourceDef, obj: Value, now: SystemTime, include_object: &str) -> TableRow {
-    let cells = def.strategy.cells(&obj, now);
+    // The cells read the stored form.
+    let cells = match def.conversion {
+        Some(_) => def.strategy.cells(&def.to_storage(obj.clone()), now),
+        None => def.strategy.cells(&obj, now),
+    };
     let object = match include_object {
         "None" => Value::Null,
         "Object" => obj,

@@ -26,8 +26,27 @@ impl Handlers {
         q: &Query,
         user: &UserInfo,
     ) -> Result<Value, Status> {
+        self.create_owned(def, ns, sent, q, user, false).await
+    }
+
+    /// A create; `applied`: the object is an apply's result and carries its managed
+    /// fields, else the request's field manager owns everything it set.
+    pub(super) async fn create_owned(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        sent: Value,
+        q: &Query,
+        user: &UserInfo,
+        applied: bool,
+    ) -> Result<Value, Status> {
         let generated = meta_str(&sent, "name").is_empty();
         let mut obj = self.prepare_new(def, ns, sent, strict::is_strict(q), user)?;
+        if !applied {
+            let time = format_rfc3339(self.now());
+            let manager = super::update::manager_of(q, "", &time);
+            crate::fieldmanager::track_update(def, None, &mut obj, &manager);
+        }
         let name = meta_str(&obj, "name").to_owned();
         if def.namespaced {
             self.ensure_namespace(def, &name, ns).await?;
@@ -100,10 +119,11 @@ impl Handlers {
         user: &UserInfo,
     ) -> Result<Value, Status> {
         check_type(def, &sent)?;
-        let (mut obj, unknown) = normalize(def, sent, strict)?;
+        let (obj, unknown) = normalize(def, sent, strict)?;
         if !unknown.is_empty() {
             return Err(strict::decoding_error(def, &unknown));
         }
+        let mut obj = def.to_storage(obj);
         let meta = meta_mut(&mut obj);
         let body_ns = meta
             .get("namespace")

@@ -168,8 +168,9 @@ impl<'a> Collected<'a> {
 
     /// Adds a stored object, if the selector selects it.
     fn add(&mut self, h: &Handlers, def: &ResourceDef, selector: &Selector, kv: &KeyValue) {
-        // Selectors and tables read the object; a plain list only copies its text.
-        if selector.is_everything() && !self.table {
+        // Selectors and tables read the object; a plain list only copies its text (unless
+        // this version is not the stored one).
+        if selector.is_everything() && !self.table && def.conversion.is_none() {
             self.push_text(kv);
             return;
         }
@@ -179,14 +180,27 @@ impl<'a> Collected<'a> {
         if !selector.matches(&obj) {
             return;
         }
-        if !self.table {
+        if !self.table && def.conversion.is_none() {
             self.push_text(kv);
             return;
         }
         let mut obj = h.output(def, obj);
+        if !self.table {
+            set_resource_version(&mut obj, kv.mod_revision);
+            self.push_value(&obj);
+            return;
+        }
         set_resource_version(&mut obj, kv.mod_revision);
         self.rows
             .push(tables::row(def, obj, self.now, self.include_object));
+        self.found += 1;
+    }
+
+    fn push_value(&mut self, obj: &Value) {
+        if self.found > 0 {
+            self.items.push(b',');
+        }
+        self.items.extend_from_slice(obj.to_string().as_bytes());
         self.found += 1;
     }
 

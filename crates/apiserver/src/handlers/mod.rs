@@ -5,6 +5,7 @@
 //! the store and the watch cache below it and answers a response or a `Status`; nothing
 //! here knows about connections, authentication or routing.
 
+mod apply;
 mod create;
 mod delete;
 mod eviction;
@@ -110,6 +111,9 @@ impl Handlers {
         } = target;
         listoptions::write_options(verb.as_str(), q)?;
         let Sent { content_type, body } = sent;
+        let patch_type = PatchType::from_content_type(&content_type);
+        listoptions::patch_options(verb.as_str(), patch_type, q)?;
+        let q = &with_field_manager(q, headers);
         if matches!(verb, Verb::Create | Verb::Update) && strict::is_strict(q) {
             let errors = strict::body_errors(&content_type, &body);
             if !errors.is_empty() {
@@ -127,12 +131,23 @@ impl Handlers {
                     .await?;
                 Ok(crate::response::json(http::StatusCode::CREATED, &obj))
             }
+            Verb::Patch if patch_type == Some(PatchType::Apply) => {
+                let force = q.get("force").is_some_and(|f| f == "true");
+                let (obj, created) = self
+                    .apply(def, ns, name, subresource, body, force, q, user)
+                    .await?;
+                let code = if created {
+                    http::StatusCode::CREATED
+                } else {
+                    http::StatusCode::OK
+                };
+                Ok(crate::response::json(code, &obj))
+            }
             Verb::Update | Verb::Patch => {
                 let change = match verb {
                     Verb::Update => Update::Replace(decode(&content_type, &body)?),
                     _ => Update::Patch(
-                        PatchType::from_content_type(&content_type)
-                            .ok_or_else(|| Status::unsupported_media_type(&content_type))?,
+                        patch_type.ok_or_else(|| Status::unsupported_media_type(&content_type))?,
                         body,
                     ),
                 };
@@ -159,10 +174,24 @@ impl Handlers {
     }
 
     /// An object as it goes out: with its kind and apiVersion.
-    fn output(&self, def: &ResourceDef, mut obj: Value) -> Value {
+    fn output(&self, def: &ResourceDef, obj: Value) -> Value {
+        let mut obj = def.to_version(obj);
         set_type(&mut obj, &def.api_version(), def.kind);
         obj
     }
+}
+
+/// The query with `fieldManager` set: as sent, else the user agent's first word.
+fn with_field_manager(q: &Query, headers: &HeaderMap) -> Query {
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mut q = q.clone();
+    let manager =
+        crate::fieldmanager::manager_name(q.get("fieldManager").map(String::as_str), agent);
+    q.insert("fieldManager".into(), manager);
+    q
 }
 
 /// An object's stored form. Every object here was built from JSON, so this fails only on

@@ -99,7 +99,7 @@ impl Handlers {
     pub(super) async fn delete_namespace_contents(&self, ns: &str) -> Result<(), Status> {
         for def in registry::RESOURCES
             .iter()
-            .filter(|d| d.namespaced && d.version == "v1")
+            .filter(|d| d.namespaced && d.version == "v1" && d.conversion.is_none())
         {
             let prefix = def.ns_prefix(ns);
             for _ in 0..10_000 {

@@ -153,9 +153,11 @@ pub(super) struct PageRequest<'a> {
 /// The label and field selectors of a list, watch or deletecollection.
 pub(super) fn selector(def: &ResourceDef, q: &Query) -> Result<Selector, Status> {
     let param = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
-    Selector::parse(
+    let mut selector = Selector::parse(
         param("labelSelector"),
         param("fieldSelector"),
         def.field_selectors,
-    )
+    )?;
+    selector.fields = selector.fields.renamed(|f| def.stored_field(f).to_owned());
+    Ok(selector)
 }

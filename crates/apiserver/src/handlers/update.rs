@@ -4,12 +4,14 @@
 
 use bytes::Bytes;
 use kubeboot_api::Status;
+use kubeboot_api::clock::format_rfc3339;
 use kubeboot_store::{Revision, StoreError};
 use serde_json::{Value, json};
 
 use super::incoming::{check_type, normalize};
 use super::{Handlers, encode};
 use crate::authn::UserInfo;
+use crate::fieldmanager;
 use crate::object::{meta_mut, meta_str, set_resource_version};
 use crate::patch::{self, PatchType};
 use crate::registry::ResourceDef;
@@ -41,7 +43,7 @@ impl Handlers {
                 Some(hit) => hit,
                 None => self.read_object(def, ns, name).await?,
             };
-            let mut new = self.sent_object(def, ns, name, &change, &old, q)?;
+            let mut new = self.sent_object(def, (ns, name, sub), &change, &old, q)?;
             let sent_rv = meta_str(&new, "resourceVersion").to_owned();
             let expected = expected_revision(def, name, &sent_rv, old_rev)?;
             let adm = Admission {
@@ -55,12 +57,20 @@ impl Handlers {
             if !causes.is_empty() {
                 return Err(Status::invalid(def.kind, def.group, name, causes));
             }
-            strip_rv(&mut new);
-            let mut old_cmp = old.clone();
-            strip_rv(&mut old_cmp);
-            if new == old_cmp {
+            let applied = matches!(change, Update::Apply { .. });
+            if !applied {
+                // The server keeps the record of who set what, not the client.
+                keep_managed_fields(&mut new, &old);
+            }
+            if unchanged(&new, &old) {
                 return Ok(self.output(def, old));
             }
+            if !applied {
+                let time = format_rfc3339(self.now());
+                let manager = manager_of(q, sub, &time);
+                fieldmanager::track_update(def, Some(&old), &mut new, &manager);
+            }
+            strip_rv(&mut new);
             let dry_run = crate::listoptions::is_dry_run(q);
             let reserved = self.reserve_for(def, &mut new, Some(&old), dry_run).await?;
             if dry_run {
@@ -97,8 +107,7 @@ impl Handlers {
     fn sent_object(
         &self,
         def: &ResourceDef,
-        ns: &str,
-        name: &str,
+        (ns, name, sub): (&str, &str, &str),
         change: &Update,
         old: &Value,
         q: &Query,
@@ -108,6 +117,17 @@ impl Handlers {
             Update::Patch(ty, body) => {
                 let base = self.output(def, old.clone());
                 patch::apply(&base, body, *ty, def.patch_schema)?
+            }
+            Update::Apply { config, force } => {
+                let time = format_rfc3339(self.now());
+                let manager = manager_of(q, sub, &time);
+                fieldmanager::apply(
+                    def,
+                    Some(&self.output(def, old.clone())),
+                    config,
+                    &manager,
+                    *force,
+                )?
             }
         };
         check_type(def, &sent)?;
@@ -127,6 +147,9 @@ impl Handlers {
         let patched = matches!(change, Update::Patch(..)).then(|| sent.clone());
         let (new, unknown) = normalize(def, sent, strict)?;
         match (change, patched) {
+            (Update::Apply { .. }, _) if !unknown.is_empty() && strict => {
+                return Err(strict::decoding_error(def, &unknown));
+            }
             (Update::Patch(ty, body), Some(patched)) if strict => {
                 let mut errors = strict::patch_errors(*ty, body);
                 errors.extend(unknown);
@@ -137,7 +160,7 @@ impl Handlers {
             _ if !unknown.is_empty() => return Err(strict::decoding_error(def, &unknown)),
             _ => {}
         }
-        Ok(new)
+        Ok(def.to_storage(new))
     }
 }
 
@@ -149,7 +172,7 @@ fn sent_revision(change: &Update) -> Option<Revision> {
             .as_str()?
             .parse()
             .ok(),
-        Update::Patch(..) => None,
+        Update::Patch(..) | Update::Apply { .. } => None,
     }
 }
 
@@ -183,6 +206,65 @@ pub enum Update {
     Replace(Value),
     /// A patch of this format (`PATCH`).
     Patch(PatchType, Bytes),
+    /// A configuration applied by the request's field manager (server-side apply).
+    Apply {
+        /// The applied configuration.
+        config: Value,
+        /// `force=true`: take over the fields other managers own.
+        force: bool,
+    },
+}
+
+/// The field manager of a request (`fieldManager`, which `serve` fills from the user
+/// agent when the client sent none; the server's own writes are `kube-apiserver`'s).
+pub(super) fn manager_of<'a>(
+    q: &'a Query,
+    sub: &'a str,
+    time: &'a str,
+) -> fieldmanager::Manager<'a> {
+    let name = q
+        .get("fieldManager")
+        .map(String::as_str)
+        .filter(|m| !m.is_empty());
+    fieldmanager::Manager {
+        name: name.unwrap_or("kube-apiserver"),
+        subresource: sub,
+        time,
+    }
+}
+
+/// `new` with `old`'s managed fields.
+fn keep_managed_fields(new: &mut Value, old: &Value) {
+    let meta = meta_mut(new);
+    match old.pointer("/metadata/managedFields") {
+        Some(m) => {
+            meta.insert("managedFields".into(), m.clone());
+        }
+        None => {
+            meta.remove("managedFields");
+        }
+    }
+}
+
+/// Whether an update changes nothing: the same object, resourceVersion and the times of
+/// the managed fields aside (an apply of the same configuration writes nothing).
+fn unchanged(new: &Value, old: &Value) -> bool {
+    let comparable = |v: &Value| {
+        let mut v = v.clone();
+        strip_rv(&mut v);
+        let entries = v
+            .pointer_mut("/metadata/managedFields")
+            .and_then(Value::as_array_mut);
+        for e in entries
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object_mut)
+        {
+            e.remove("time");
+        }
+        v
+    };
+    comparable(new) == comparable(old)
 }
 
 /// Keeps what only the server sets: uid, creation time, name, namespace, and the

@@ -17,6 +17,8 @@ pub enum PatchType {
     Json,
     /// `application/strategic-merge-patch+json`
     Strategic,
+    /// `application/apply-patch+yaml`: server-side apply (`crate::fieldmanager`).
+    Apply,
 }
 
 impl PatchType {
@@ -26,6 +28,7 @@ impl PatchType {
             "application/merge-patch+json" => Some(PatchType::Merge),
             "application/json-patch+json" => Some(PatchType::Json),
             "application/strategic-merge-patch+json" => Some(PatchType::Strategic),
+            "application/apply-patch+yaml" => Some(PatchType::Apply),
             _ => None,
         }
     }
@@ -90,6 +93,12 @@ pub fn apply(
                 return Err(bad(&"a strategic merge patch must be a JSON object"));
             };
             out = strategic::apply(&out, patch, schema).map_err(strategic_error)?;
+        }
+        // An apply is not a patch of the object: `crate::fieldmanager` merges it.
+        PatchType::Apply => {
+            return Err(Status::unsupported_media_type(
+                "application/apply-patch+yaml",
+            ));
         }
     }
     Ok(out)

@@ -41,7 +41,8 @@ impl Schema {
     /// A type with no tagged field.
     pub const UNTAGGED: Schema = Schema { fields: &[] };
 
-    fn field(&self, name: &str) -> Field {
+    /// How field `name` merges (untagged when not listed).
+    pub fn field(&self, name: &str) -> Field {
         self.fields
             .iter()
             .find(|(n, _)| *n == name)
@@ -66,7 +67,8 @@ impl Field {
         }
     }
 
-    fn schema(&self) -> &'static Schema {
+    /// The schema of the object it holds, or of its list's items.
+    pub fn schema(&self) -> &'static Schema {
         self.schema.unwrap_or(&Schema::UNTAGGED)
     }
 }

@@ -97,6 +97,26 @@ pub static QUANTITY: &[Field] = &[f(1, "string", Ty::Str)];
 // ---- k8s.io/apimachinery/pkg/apis/meta/v1/generated.proto ----
 
 /// meta/v1 Time and MicroTime (both encoded as a Timestamp).
+/// core/v1 ObjectReference.
+pub static OBJECT_REFERENCE: &[Field] = &[
+    f(1, "kind", Ty::Str),
+    f(2, "namespace", Ty::Str),
+    f(3, "name", Ty::Str),
+    f(4, "uid", Ty::Str),
+    f(5, "apiVersion", Ty::Str),
+    f(6, "resourceVersion", Ty::Str),
+    f(7, "fieldPath", Ty::Str),
+];
+
+/// core/v1 (and events.k8s.io/v1) EventSeries.
+pub static EVENT_SERIES: &[Field] = &[
+    f(1, "count", Ty::I32),
+    f(2, "lastObservedTime", Ty::MicroTime),
+];
+
+/// core/v1 EventSource.
+pub static EVENT_SOURCE: &[Field] = &[f(1, "component", Ty::Str), f(2, "host", Ty::Str)];
+
 /// intstr.IntOrString: `type` 0 is `intVal`, 1 is `strVal`.
 pub static INT_OR_STRING: &[Field] = &[
     f(1, "type", Ty::I64),

@@ -29,6 +29,7 @@ pub(super) static CONFIGMAPS: ResourceDef = ResourceDef {
     schema: schema::<ConfigMap>,
     patch_schema: &METADATA_PATCH,
     protobuf: Some(PROTOBUF),
+    conversion: None,
     strategy: &ConfigMapStrategy,
 };
 

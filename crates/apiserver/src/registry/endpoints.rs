@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::columns::{AGE, NAME, name_and_age};
 use super::strategy::{Admission, Admitted, Change, Strategy};
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
-use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f, rep};
+use crate::protobuf::schema::{Field as Pb, OBJECT_META, OBJECT_REFERENCE, Ty, f, rep};
 
 /// The resource.
 pub(super) static ENDPOINTS: ResourceDef = ResourceDef {
@@ -31,6 +31,7 @@ pub(super) static ENDPOINTS: ResourceDef = ResourceDef {
     schema: schema::<Endpoints>,
     patch_schema: &METADATA_PATCH,
     protobuf: Some(PROTOBUF),
+    conversion: None,
     strategy: &EndpointsStrategy,
 };
 
@@ -58,16 +59,6 @@ static PORT: &[Pb] = &[
     f(2, "port", Ty::I32),
     f(3, "protocol", Ty::Str),
     f(4, "appProtocol", Ty::Str),
-];
-
-static OBJECT_REFERENCE: &[Pb] = &[
-    f(1, "kind", Ty::Str),
-    f(2, "namespace", Ty::Str),
-    f(3, "name", Ty::Str),
-    f(4, "uid", Ty::Str),
-    f(5, "apiVersion", Ty::Str),
-    f(6, "resourceVersion", Ty::Str),
-    f(7, "fieldPath", Ty::Str),
 ];
 
 #[derive(Debug)]

@@ -13,6 +13,9 @@ use super::columns::{age, non_empty, str_at};
 use super::strategy::Strategy;
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
 use crate::object::meta_str;
+use crate::protobuf::schema::{
+    EVENT_SERIES, EVENT_SOURCE, Field as Pb, OBJECT_META, OBJECT_REFERENCE, Ty, f,
+};
 
 /// The resource.
 pub(super) static EVENTS: ResourceDef = ResourceDef {
@@ -42,16 +45,41 @@ pub(super) static EVENTS: ResourceDef = ResourceDef {
     normalize: normalize::<Event>,
     schema: schema::<Event>,
     patch_schema: &METADATA_PATCH,
-    protobuf: None,
+    protobuf: Some(PROTOBUF),
+    conversion: None,
     strategy: &EventStrategy,
 };
 
+/// core/v1 Event (`generated.proto`).
+static PROTOBUF: &[Pb] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "involvedObject", Ty::Msg(OBJECT_REFERENCE)),
+    f(3, "reason", Ty::Str),
+    f(4, "message", Ty::Str),
+    f(5, "source", Ty::Msg(EVENT_SOURCE)),
+    f(6, "firstTimestamp", Ty::Time),
+    f(7, "lastTimestamp", Ty::Time),
+    f(8, "count", Ty::I32),
+    f(9, "type", Ty::Str),
+    f(10, "eventTime", Ty::MicroTime),
+    f(11, "series", Ty::Msg(EVENT_SERIES)),
+    f(12, "action", Ty::Str),
+    f(13, "related", Ty::Msg(OBJECT_REFERENCE)),
+    f(14, "reportingComponent", Ty::Str),
+    f(15, "reportingInstance", Ty::Str),
+];
+
+/// Both versions' behaviour, over the stored (core/v1) form.
 #[derive(Debug)]
-struct EventStrategy;
+pub(super) struct EventStrategy;
 
 impl Strategy for EventStrategy {
-    fn validate(&self, _def: &ResourceDef, obj: &Value, _old: Option<&Value>) -> Vec<StatusCause> {
-        validate_event(obj)
+    fn validate(&self, def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
+        let mut causes = validate_event(obj);
+        if def.group == "events.k8s.io" && old.is_none() {
+            causes.extend(super::events_v1::validate_create(obj));
+        }
+        causes
     }
 
     fn columns(&self) -> Vec<TableColumn> {

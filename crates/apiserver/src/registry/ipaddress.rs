@@ -32,6 +32,7 @@ pub(super) static IP_ADDRESSES: ResourceDef = ResourceDef {
     schema: schema::<IPAddress>,
     patch_schema: &METADATA_PATCH,
     protobuf: None,
+    conversion: None,
     strategy: &IpAddressStrategy,
 };
 

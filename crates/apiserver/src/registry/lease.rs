@@ -32,6 +32,7 @@ pub(super) static LEASES: ResourceDef = ResourceDef {
     schema: schema::<Lease>,
     patch_schema: &METADATA_PATCH,
     protobuf: Some(PROTOBUF),
+    conversion: None,
     strategy: &LeaseStrategy,
 };
 

@@ -9,6 +9,7 @@ mod configmap;
 mod csr;
 mod endpoints;
 mod event;
+mod events_v1;
 mod ipaddress;
 mod lease;
 mod namespace;
@@ -108,8 +109,22 @@ pub struct ResourceDef {
     pub patch_schema: &'static Schema,
     /// The protobuf field numbers of the kind, when typed clients may send it so.
     pub protobuf: Option<&'static [ProtobufField]>,
-    /// How the kind behaves on create and update.
+    /// How this version is converted to and from the stored form, when it is not the
+    /// stored version (events.k8s.io/v1 Events are stored as core/v1 Events).
+    pub conversion: Option<&'static Conversion>,
+    /// How the kind behaves on create and update (over the stored form).
     pub strategy: &'static dyn Strategy,
+}
+
+/// A served version of a kind stored in another version's form.
+#[derive(Debug)]
+pub struct Conversion {
+    /// An object of this version as stored.
+    pub to_storage: fn(Value) -> Value,
+    /// A stored object as this version has it.
+    pub to_version: fn(Value) -> Value,
+    /// This version's field selector names and the stored fields they read.
+    pub field_labels: &'static [(&'static str, &'static str)],
 }
 
 /// The verbs every stored resource serves.
@@ -157,6 +172,31 @@ impl ResourceDef {
         }
     }
 
+    /// A stored object as this version has it.
+    pub fn to_version(&self, stored: Value) -> Value {
+        match self.conversion {
+            Some(c) => (c.to_version)(stored),
+            None => stored,
+        }
+    }
+
+    /// An object of this version as stored.
+    pub fn to_storage(&self, sent: Value) -> Value {
+        match self.conversion {
+            Some(c) => (c.to_storage)(sent),
+            None => sent,
+        }
+    }
+
+    /// The stored field a field selector of this version reads.
+    pub fn stored_field<'a>(&self, field: &'a str) -> &'a str {
+        let labels = self.conversion.map_or(&[][..], |c| c.field_labels);
+        labels
+            .iter()
+            .find(|(mine, _)| *mine == field)
+            .map_or(field, |(_, stored)| stored)
+    }
+
     /// The singular name (`kubectl get` accepts it): the kind in lower case.
     pub fn singular(&self) -> String {
         self.kind.to_ascii_lowercase()
@@ -201,6 +241,7 @@ pub static RESOURCES: &[&ResourceDef] = &[
     &roles::ROLES,
     &rolebindings::ROLE_BINDINGS,
     &ipaddress::IP_ADDRESSES,
+    &events_v1::EVENTS_V1,
 ];
 
 /// A subresource that only takes a create of another kind: `pods/eviction` (policy/v1

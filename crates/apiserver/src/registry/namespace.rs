@@ -31,6 +31,7 @@ pub(super) static NAMESPACES: ResourceDef = ResourceDef {
     schema: schema::<Namespace>,
     patch_schema: &PATCH,
     protobuf: Some(PROTOBUF),
+    conversion: None,
     strategy: &NamespaceStrategy,
 };
 

@@ -34,6 +34,7 @@ pub(super) static NODES: ResourceDef = ResourceDef {
     schema: schema::<Node>,
     patch_schema: &PATCH,
     protobuf: Some(PROTOBUF),
+    conversion: None,
     strategy: &NodeStrategy,
 };
 

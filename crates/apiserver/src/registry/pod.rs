@@ -39,6 +39,7 @@ pub(super) static PODS: ResourceDef = ResourceDef {
     schema: schema::<Pod>,
     patch_schema: &METADATA_PATCH,
     protobuf: None,
+    conversion: None,
     strategy: &PodStrategy,
 };
 

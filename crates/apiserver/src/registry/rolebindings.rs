@@ -46,6 +46,7 @@ const ROLE_BINDINGS_BASE: ResourceDef = ResourceDef {
     schema: schema::<RoleBinding>,
     patch_schema: &METADATA_PATCH,
     protobuf: Some(ROLE_BINDING_PROTOBUF),
+    conversion: None,
     strategy: &BindingStrategy,
 };
 

@@ -47,6 +47,7 @@ const ROLES_BASE: ResourceDef = ResourceDef {
     schema: schema::<Role>,
     patch_schema: &METADATA_PATCH,
     protobuf: Some(ROLE_PROTOBUF),
+    conversion: None,
     strategy: &RoleStrategy,
 };
 

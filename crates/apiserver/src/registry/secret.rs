@@ -33,6 +33,7 @@ pub(super) static SECRETS: ResourceDef = ResourceDef {
     schema: schema::<Secret>,
     patch_schema: &METADATA_PATCH,
     protobuf: Some(PROTOBUF),
+    conversion: None,
     strategy: &SecretStrategy,
 };
 

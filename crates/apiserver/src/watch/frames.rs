@@ -34,7 +34,7 @@ impl Frames {
             let replaced = e.prev_object().unwrap_or_else(|| e.object());
             return self.object(ty.as_str(), replaced);
         }
-        if self.table || !e.json.starts_with(b"{\"") {
+        if self.table || self.def.conversion.is_some() || !e.json.starts_with(b"{\"") {
             return self.object(ty.as_str(), e.object());
         }
         // Splice the shared bytes: {"type":T,"object":{"kind":K,"apiVersion":V, <rest>}
@@ -52,7 +52,8 @@ impl Frames {
     }
 
     /// The frame of an object (an initial event of a watch without a resourceVersion).
-    pub fn object(&self, ty: &str, mut obj: Value) -> Bytes {
+    pub fn object(&self, ty: &str, obj: Value) -> Bytes {
+        let mut obj = self.def.to_version(obj);
         set_type(&mut obj, &self.def.api_version(), self.def.kind);
         let object = match self.table {
             true => serde_json::to_value(tables::of_one(

@@ -49,6 +49,7 @@ const CSRS_BASE: ResourceDef = ResourceDef {
     schema: schema::<CertificateSigningRequest>,
     patch_schema: &METADATA_PATCH,
     protobuf: Some(PROTOBUF),
+    conversion: None,
     strategy: &CsrStrategy,
 };
 

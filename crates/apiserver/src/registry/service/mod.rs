@@ -42,6 +42,7 @@ pub(super) static SERVICES: ResourceDef = ResourceDef {
     schema: schema::<Service>,
     patch_schema: &PATCH,
     protobuf: Some(PROTOBUF),
+    conversion: None,
     strategy: &ServiceStrategy,
 };
 

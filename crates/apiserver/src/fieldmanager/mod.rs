@@ -1,0 +1,352 @@
+//! Field ownership and server-side apply, as kube-apiserver's field manager keeps them
+//! (`k8s.io/apiserver/pkg/endpoints/handlers/fieldmanager` over structured-merge-diff):
+//! every write records in `metadata.managedFields` which manager set which fields — an
+//! `Update` entry for a create, update or patch, an `Apply` entry for an apply — and an
+//! apply (`application/apply-patch+yaml`) merges the manager's configuration into the
+//! object, removes what it applied before and no longer does (unless another manager owns
+//! it), and refuses with `409 Conflict` to change a field another manager set to another
+//! value, unless forced (`force=true`), which takes the field over.
+
+pub mod fieldset;
+mod walk;
+
+use kubeboot_api::{Status, StatusCause, StatusDetails};
+use serde_json::{Value, json};
+
+use self::fieldset::{FieldSet, Path, path_string};
+use self::walk::Node;
+use crate::registry::ResourceDef;
+
+/// Who writes: the field manager (`fieldManager`, or the user agent's first word), and
+/// the subresource written through (empty for the object itself).
+pub struct Manager<'a> {
+    /// The manager's name.
+    pub name: &'a str,
+    /// `status`, or empty.
+    pub subresource: &'a str,
+    /// When, as RFC 3339.
+    pub time: &'a str,
+}
+
+const APPLY: &str = "Apply";
+const UPDATE: &str = "Update";
+/// The longest field manager name kube-apiserver accepts.
+pub const MAX_MANAGER_LENGTH: usize = 128;
+
+/// One `managedFields` entry.
+#[derive(Clone, Debug)]
+struct Entry {
+    manager: String,
+    operation: String,
+    api_version: String,
+    time: String,
+    subresource: String,
+    fields: FieldSet,
+}
+
+impl Entry {
+    fn read(v: &Value) -> Self {
+        let s = |f: &str| {
+            v.get(f)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        Self {
+            manager: s("manager"),
+            operation: s("operation"),
+            api_version: s("apiVersion"),
+            time: s("time"),
+            subresource: s("subresource"),
+            fields: FieldSet::from_fields_v1(v.get("fieldsV1").unwrap_or(&Value::Null)),
+        }
+    }
+
+    fn write(&self) -> Value {
+        let mut v = json!({"manager": self.manager, "operation": self.operation, "apiVersion": self.api_version,
+                           "time": self.time, "fieldsType": "FieldsV1", "fieldsV1": self.fields.to_fields_v1()});
+        if !self.subresource.is_empty() {
+            v["subresource"] = json!(self.subresource);
+        }
+        v
+    }
+
+    fn is(&self, m: &Manager, operation: &str) -> bool {
+        self.manager == m.name && self.operation == operation && self.subresource == m.subresource
+    }
+
+    /// How a conflict names the manager (`printManager`).
+    fn display(&self) -> String {
+        let mut out = format!("{:?}", self.manager);
+        if !self.subresource.is_empty() {
+            out.push_str(&format!(" with subresource {:?}", self.subresource));
+        }
+        if self.operation == UPDATE {
+            out.push_str(&format!(" using {}", self.api_version));
+        }
+        out
+    }
+}
+
+fn entries(obj: Option<&Value>) -> Vec<Entry> {
+    let list = obj
+        .and_then(|o| o.pointer("/metadata/managedFields"))
+        .and_then(Value::as_array);
+    list.into_iter().flatten().map(Entry::read).collect()
+}
+
+fn set_entries(obj: &mut Value, entries: &[Entry]) {
+    let kept: Vec<Value> = entries
+        .iter()
+        .filter(|e| !e.fields.is_empty())
+        .map(Entry::write)
+        .collect();
+    let meta = crate::object::meta_mut(obj);
+    if kept.is_empty() {
+        meta.remove("managedFields");
+    } else {
+        meta.insert("managedFields".into(), Value::Array(kept));
+    }
+}
+
+/// The part of an object whose fields are owned: not its type, identity or
+/// server-kept metadata, and through the object itself not a status kept by its
+/// subresource; through a subresource only the status.
+fn tracked(obj: &Value, def: &ResourceDef, subresource: &str) -> Value {
+    let mut v = obj.clone();
+    let Some(o) = v.as_object_mut() else {
+        return v;
+    };
+    o.remove("apiVersion");
+    o.remove("kind");
+    if !subresource.is_empty() {
+        o.retain(|k, _| k == "status");
+        return v;
+    }
+    if def.subresources.contains(&"status") {
+        o.remove("status");
+    }
+    if let Some(meta) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        for k in [
+            "name",
+            "namespace",
+            "uid",
+            "resourceVersion",
+            "generation",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "managedFields",
+            "selfLink",
+        ] {
+            meta.remove(k);
+        }
+        if meta.is_empty() {
+            o.remove("metadata");
+        }
+    }
+    v
+}
+
+/// Records a create, update or patch by `m`: it owns what it changed, and no one owns
+/// what it changed or removed any more. `old` is `None` on a create. (The managed fields
+/// a client sent are not taken: the server keeps them.)
+pub fn track_update(def: &ResourceDef, old: Option<&Value>, new: &mut Value, m: &Manager) {
+    let node = Node::root(def.patch_schema);
+    let mut list = entries(old);
+    let (before, after) = (
+        old.map(|o| tracked(o, def, m.subresource)),
+        tracked(new, def, m.subresource),
+    );
+    let changed = walk::changed(before.as_ref(), &after, node);
+    let removed = match &before {
+        Some(b) => walk::field_set(b, node).difference(&walk::field_set(&after, node)),
+        None => FieldSet::default(),
+    };
+    if !changed.is_empty() || !removed.is_empty() {
+        let gone = changed.union(&removed);
+        for e in list.iter_mut().filter(|e| !e.is(m, UPDATE)) {
+            e.fields = e.fields.difference(&gone);
+        }
+        let mine = entry_of(&mut list, m, UPDATE, def);
+        mine.fields = mine.fields.union(&changed).difference(&removed);
+        mine.time = m.time.to_owned();
+    }
+    set_entries(new, &list);
+}
+
+/// The entry of `m` for `operation`, made when it has none.
+fn entry_of<'a>(
+    list: &'a mut Vec<Entry>,
+    m: &Manager,
+    operation: &str,
+    def: &ResourceDef,
+) -> &'a mut Entry {
+    let at = match list.iter().position(|e| e.is(m, operation)) {
+        Some(i) => i,
+        None => {
+            list.push(Entry {
+                manager: m.name.to_owned(),
+                operation: operation.to_owned(),
+                api_version: def.api_version(),
+                time: m.time.to_owned(),
+                subresource: m.subresource.to_owned(),
+                fields: FieldSet::default(),
+            });
+            list.len() - 1
+        }
+    };
+    let e = &mut list[at];
+    e.api_version = def.api_version();
+    e
+}
+
+/// `config` applied by `m` to `live` (`None`: the object does not exist yet): the object to
+/// write, with its managed fields, or the conflicts with other managers as a 409.
+pub fn apply(
+    def: &ResourceDef,
+    live: Option<&Value>,
+    config: &Value,
+    m: &Manager,
+    force: bool,
+) -> Result<Value, Status> {
+    let node = Node::root(def.patch_schema);
+    let mut list = entries(live);
+    let applied = tracked(config, def, m.subresource);
+    let applied_set = walk::field_set(&applied, node);
+    let current = live
+        .map(|l| tracked(l, def, m.subresource))
+        .unwrap_or(json!({}));
+    let changing = changing(&applied_set, &current, &applied, node);
+    let conflicts = conflicts(&list, m, &changing);
+    if !conflicts.is_empty() && !force {
+        return Err(conflict_status(&conflicts));
+    }
+    // Forced, the applier takes the fields it changes; those it sets to the value they
+    // have stay shared.
+    for e in list.iter_mut().filter(|e| !e.is(m, APPLY)) {
+        e.fields = e.fields.difference(&changing);
+    }
+    let base = live.cloned().unwrap_or_else(|| json!({}));
+    let mut merged = walk::merge(&base, &without_nulls(config), node);
+    let previous = list
+        .iter()
+        .find(|e| e.is(m, APPLY))
+        .map(|e| e.fields.clone())
+        .unwrap_or_default();
+    let others = list
+        .iter()
+        .filter(|e| !e.is(m, APPLY))
+        .fold(FieldSet::default(), |acc, e| acc.union(&e.fields));
+    for path in previous.difference(&applied_set).paths() {
+        if !others.contains(&path) && !owns_under(&others, &path) {
+            walk::remove(&mut merged, &path, node);
+        }
+    }
+    let mine = entry_of(&mut list, m, APPLY, def);
+    mine.fields = applied_set;
+    mine.time = m.time.to_owned();
+    set_entries(&mut merged, &list);
+    Ok(merged)
+}
+
+/// Whether `set` owns anything below `path`.
+fn owns_under(set: &FieldSet, path: &Path) -> bool {
+    set.paths()
+        .iter()
+        .any(|p| p.len() > path.len() && p.starts_with(path))
+}
+
+/// A configuration without its `null`s (an applied `null` sets nothing).
+fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The fields the apply changes: each leaf it sets to another value than the live one.
+fn changing(applied_set: &FieldSet, current: &Value, applied: &Value, node: Node) -> FieldSet {
+    let mut out = FieldSet::default();
+    for p in applied_set
+        .paths()
+        .iter()
+        .filter(|p| applied_set.is_leaf(p))
+    {
+        if walk::value_at(current, p, node) != walk::value_at(applied, p, node) {
+            out.insert(p);
+        }
+    }
+    out
+}
+
+/// The fields the apply changes that another manager owns: `(manager, path)`.
+fn conflicts(list: &[Entry], m: &Manager, changing: &FieldSet) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for e in list.iter().filter(|e| !e.is(m, APPLY)) {
+        for p in e.fields.intersection(changing).paths() {
+            out.push((e.display(), path_string(&p)));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The 409 an apply with conflicts gets, worded as kube-apiserver words it.
+fn conflict_status(conflicts: &[(String, String)]) -> Status {
+    let message = match conflicts {
+        [(manager, path)] => {
+            format!("Apply failed with 1 conflict: conflict with {manager}: {path}")
+        }
+        _ => {
+            let mut lines: Vec<String> = Vec::new();
+            let mut last: Option<&str> = None;
+            for (manager, path) in conflicts {
+                if last != Some(manager.as_str()) {
+                    lines.push(format!("conflicts with {manager}:"));
+                    last = Some(manager);
+                }
+                lines.push(format!("- {path}"));
+            }
+            format!(
+                "Apply failed with {} conflicts: {}",
+                conflicts.len(),
+                lines.join("\n")
+            )
+        }
+    };
+    let causes = conflicts
+        .iter()
+        .map(|(manager, path)| {
+            StatusCause::new(
+                "FieldManagerConflict",
+                path,
+                format!("conflict with {manager}"),
+            )
+        })
+        .collect();
+    let mut status = Status::failure(409, "Conflict", message);
+    status.details = Some(StatusDetails {
+        causes,
+        ..Default::default()
+    });
+    status
+}
+
+/// The field manager of a write: `fieldManager`, else the user agent's first word
+/// (`kubectl/v1.33.0 …` is `kubectl`), as kube-apiserver defaults it.
+pub fn manager_name(field_manager: Option<&str>, user_agent: &str) -> String {
+    match field_manager.filter(|m| !m.is_empty()) {
+        Some(m) => m.to_owned(),
+        None => user_agent.split('/').next().unwrap_or_default().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,74 @@
+//! Server-side apply (`PATCH` with `application/apply-patch+yaml`): the request's field
+//! manager's configuration merged into the object as `crate::fieldmanager` rules, through
+//! the same update (or, for an object that does not exist yet, create) as any write.
+
+use bytes::Bytes;
+use kubeboot_api::Status;
+use kubeboot_api::clock::format_rfc3339;
+use serde_json::Value;
+
+use super::Handlers;
+use super::incoming::check_type;
+use super::update::{Update, manager_of};
+use crate::authn::UserInfo;
+use crate::object::meta_str;
+use crate::registry::ResourceDef;
+use crate::requestinfo::Query;
+
+impl Handlers {
+    /// Applies a configuration: the object as written, and whether it was created.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        sub: &str,
+        body: Bytes,
+        force: bool,
+        q: &Query,
+        user: &UserInfo,
+    ) -> Result<(Value, bool), Status> {
+        let config = applied_configuration(def, name, &body)?;
+        for _ in 0..4 {
+            let change = Update::Apply {
+                config: config.clone(),
+                force,
+            };
+            match self.update(def, ns, name, sub, change, q, user).await {
+                Err(s) if s.code == 404 && sub.is_empty() && s.reason == "NotFound" => {}
+                other => return other.map(|obj| (obj, false)),
+            }
+            // Nothing to apply to: the configuration makes the object.
+            let time = format_rfc3339(self.now());
+            let manager = manager_of(q, "", &time);
+            let new = crate::fieldmanager::apply(def, None, &config, &manager, force)?;
+            match self.create_owned(def, ns, new, q, user, true).await {
+                Err(s) if s.code == 409 && s.reason == "AlreadyExists" => continue,
+                other => return other.map(|obj| (obj, true)),
+            }
+        }
+        Err(Status::conflict(
+            def.subject(name),
+            "the object kept being created and deleted; try again",
+        ))
+    }
+}
+
+/// The applied configuration (YAML or JSON): of the kind of the URL, and of its name.
+fn applied_configuration(def: &ResourceDef, name: &str, body: &[u8]) -> Result<Value, Status> {
+    let config = crate::body::decode("application/yaml", body)?;
+    if !config.is_object() {
+        return Err(Status::bad_request(
+            "the applied configuration must be an object",
+        ));
+    }
+    check_type(def, &config)?;
+    let sent = meta_str(&config, "name");
+    if !sent.is_empty() && sent != name {
+        return Err(Status::bad_request(format!(
+            "the name of the object ({sent}) does not match the name on the URL ({name})"
+        )));
+    }
+    Ok(config)
+}
