@@ -489,3 +489,97 @@ fn a_user_of_several_groups_is_issued_every_group_as_kubernetes_issues_them() {
         serde_json::json!(["devs", "ops", "system:authenticated"])
     );
 }
+
+#[test]
+fn what_the_controllers_decide_shows_in_describe_and_events() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let bearer = format!("Authorization: Bearer {}", token_of(&s));
+    let (_, v) = post_csr(
+        &s,
+        &["-H", &bearer],
+        &new_csr(d, "n1", "/O=system:nodes/CN=system:node:n1"),
+        "kubernetes.io/kube-apiserver-client-kubelet",
+        &["digital signature", "client auth"],
+        "",
+    );
+    let node = v["metadata"]["name"].as_str().expect("name").to_owned();
+    let (cert, key) = s.admin_cert_files();
+    let admin = [
+        "--cert",
+        cert.to_str().expect("utf8"),
+        "--key",
+        key.to_str().expect("utf8"),
+    ];
+    let user = |name: &str, usages: &[&str]| {
+        let signer = "kubernetes.io/kube-apiserver-client";
+        let (_, v) = post_csr(
+            &s,
+            &admin,
+            &new_csr(d, name, &format!("/O=devs/CN={name}")),
+            signer,
+            usages,
+            "",
+        );
+        v["metadata"]["name"].as_str().expect("name").to_owned()
+    };
+    let (bad, joe) = (
+        user("srv", &["client auth", "server auth"]),
+        user("joe", &["client auth"]),
+    );
+    ok(
+        s.kubectl("kubectl", &["certificate", "approve", &bad]),
+        "approve",
+    );
+    ok(s.kubectl("kubectl", &["certificate", "deny", &joe]), "deny");
+    let want = [
+        (
+            &node,
+            "AutoApproved",
+            "Auto approving kubelet client certificate after SubjectAccessReview.",
+        ),
+        (
+            &node,
+            "Issued",
+            "Signed by kubernetes.io/kube-apiserver-client-kubelet: serial ",
+        ),
+        (
+            &bad,
+            "SignerValidationFailure",
+            "invalid usage for client certificate: server auth",
+        ),
+        (&joe, "Denied", "Denied"),
+    ];
+    for k in common::kubectls() {
+        for (csr, reason, message) in want {
+            let shown = || common::stdout(&s.kubectl(&k, &["describe", "csr", csr]));
+            let found = common::eventually(Duration::from_secs(20), || {
+                let text = shown();
+                text.contains(reason) && text.contains(message)
+            });
+            assert!(found, "{k}: {reason} on {csr}:\n{}", shown());
+        }
+        let listed = ok(
+            s.kubectl(
+                &k,
+                &[
+                    "get",
+                    "events",
+                    "-A",
+                    "--field-selector",
+                    "involvedObject.kind=CertificateSigningRequest,type=Warning",
+                ],
+            ),
+            "events",
+        );
+        assert!(
+            listed.contains("SignerValidationFailure") && listed.contains("Denied"),
+            "{k}: {listed}"
+        );
+        assert!(
+            !listed.contains("AutoApproved"),
+            "{k}: only warnings: {listed}"
+        );
+    }
+}

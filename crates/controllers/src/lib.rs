@@ -6,6 +6,7 @@
 pub mod bootstrap_signer;
 pub mod clusterrole_aggregation;
 pub mod csr;
+pub mod events;
 pub mod leader_election;
 pub mod manager;
 pub mod metrics;

@@ -21,11 +21,10 @@ use serde_json::Value;
 
 use crate::metrics::Counters;
 use crate::runner::{Action, BoxFuture, Informer, Queue, ReconcileError, Reconciler};
-use policy::{heartbeat, node_event, node_name, ready, stale_conditions, taints_for};
+use policy::{heartbeat, node_event, ready, stale_conditions, taints_for};
 
 const NODES: &str = "/api/v1/nodes";
 const LEASES: &str = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
-const EVENTS: &str = "/api/v1/namespaces/default/events";
 /// `--node-monitor-grace-period` and `--node-monitor-period`.
 #[derive(Clone, Copy, Debug)]
 pub struct NodeMonitor {
@@ -53,6 +52,7 @@ pub struct NodeLifecycle {
     probes: Mutex<HashMap<String, Probe>>,
     /// Whether every node is down (set by each sweep): no `NoExecute` taints then.
     full_disruption: Arc<AtomicBool>,
+    events: crate::events::Recorder,
 }
 
 /// Starts the controller.
@@ -97,6 +97,7 @@ pub fn start(cx: &crate::Context, monitor: NodeMonitor) {
             clock: cx.clock.clone(),
             probes: Mutex::default(),
             full_disruption,
+            events: crate::events::Recorder::new(cx.client.clone(), cx.tasks.clone()),
         }),
         queue,
         2,
@@ -134,7 +135,7 @@ impl Reconciler for NodeLifecycle {
                 Counters::inc(&self.counters.nodes_unknown);
                 tracing::info!(node = %name, grace = ?self.monitor.grace, "node stopped posting status: conditions set Unknown");
                 if was_ready {
-                    self.record(&node, "NodeNotReady", now).await;
+                    self.record(&node, "NodeNotReady", now);
                 }
             }
             let taints = node.pointer("/spec/taints").and_then(Value::as_array);
@@ -197,11 +198,8 @@ impl NodeLifecycle {
 
     /// Records an event about the node, as kube-controller-manager's node controller
     /// does (`Node <name> status is now: <status>`); a failure is logged, not retried.
-    async fn record(&self, node: &Value, status: &str, now: SystemTime) {
-        let event = node_event(node, status, now);
-        if let Err(e) = self.client.create::<Value>(EVENTS, &event).await {
-            tracing::warn!(node = %node_name(node), error = %e, "cannot record the node's event");
-        }
+    fn record(&self, node: &Value, status: &str, now: SystemTime) {
+        self.events.record(node_event(node, status, now));
     }
 
     /// Writes the node; `None` when it changed or went meanwhile (its informer brings the

@@ -10,8 +10,12 @@ use serde_json::{Value, json};
 
 use super::policy::{self, Recognizer, ServingRules};
 use super::{CsrView, Signature, parse_request};
+use crate::events::{EventType, Recorded};
 use crate::metrics::Counters;
 use crate::runner::{Action, BoxFuture, Informer, ReconcileError, Reconciler};
+
+/// The component its Events name.
+const COMPONENT: &str = "csrapproving";
 
 /// The approver.
 pub struct Approver {
@@ -24,6 +28,7 @@ pub struct Approver {
     /// The UID of each CSR (by name) already counted as denied, so each denial is logged
     /// and counted once; guarded by the lock; an entry goes when its CSR goes.
     denied_seen: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    events: crate::events::Recorder,
 }
 
 /// Starts the approver with `workers` workers.
@@ -43,6 +48,7 @@ pub fn start(
             clock: cx.clock.clone(),
             serving,
             denied_seen: Default::default(),
+            events: crate::events::Recorder::new(cx.client.clone(), cx.tasks.clone()),
         }),
         queue,
         workers,
@@ -75,6 +81,7 @@ impl Reconciler for Approver {
                 if first {
                     Counters::inc(&self.counters.denied);
                     tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, "denied");
+                    self.record_denial(&key);
                 }
             }
             if !policy::needs_approval(&view) {
@@ -170,8 +177,30 @@ impl Approver {
         {
             Counters::inc(&self.counters.approved);
             tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, %message, "approved");
+            let what = Recorded {
+                ty: EventType::Normal,
+                reason,
+                message,
+                component: COMPONENT,
+            };
+            super::record(&self.events, obj, &what, self.clock.now());
         }
         Ok(Action::Done)
+    }
+
+    /// Records a denial (by whoever made it) as a Warning Event, once per CSR.
+    fn record_denial(&self, key: &str) {
+        let Some(obj) = self.csrs.get(key) else {
+            return;
+        };
+        let message = format!("Denied: {}", super::condition_message(&obj, "Denied"));
+        let what = Recorded {
+            ty: EventType::Warning,
+            reason: "Denied",
+            message: message.trim_end_matches(": "),
+            component: COMPONENT,
+        };
+        super::record(&self.events, &obj, &what, self.clock.now());
     }
 
     async fn node_addresses(&self, node: &str) -> Result<Vec<String>, ReconcileError> {

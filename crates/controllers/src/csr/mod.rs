@@ -222,6 +222,32 @@ pub fn parse_request(obj: &Value, sig: Signature) -> Result<ParsedCsr, String> {
 /// Appends a `True` condition to a CSR and writes it through a subresource (`approval` or
 /// `status`). `Ok(false)` when the CSR changed or went meanwhile: its informer brings the
 /// newer version back.
+/// Records an Event about a CSR (`kubectl describe csr` shows it).
+pub(crate) fn record(
+    events: &crate::events::Recorder,
+    csr: &Value,
+    what: &crate::events::Recorded,
+    now: std::time::SystemTime,
+) {
+    let about = crate::events::Regarding {
+        api_version: "certificates.k8s.io/v1",
+        kind: "CertificateSigningRequest",
+        object: csr,
+    };
+    events.record(crate::events::event(&about, what, now));
+}
+
+/// The message of a CSR's condition of type `ty`.
+pub(crate) fn condition_message<'a>(csr: &'a Value, ty: &str) -> &'a str {
+    let conditions = csr.pointer("/status/conditions").and_then(Value::as_array);
+    conditions
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == ty)
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default()
+}
+
 pub async fn add_condition(
     client: &kubeboot_client::Client,
     obj: &Value,

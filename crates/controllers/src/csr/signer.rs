@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::policy::{self, SigningPolicy};
 use super::{CSRS, CsrView, Signature, parse_request};
+use crate::events::{EventType, Recorded};
 use crate::metrics::Counters;
 use crate::runner::{Action, BoxFuture, Informer, ReconcileError, Reconciler};
 
@@ -25,6 +26,7 @@ pub struct Signer {
     clock: Arc<dyn kubeboot_api::Clock>,
     /// Draws serial numbers.
     random: Arc<dyn kubeboot_api::random::Random>,
+    events: crate::events::Recorder,
 }
 
 /// Starts the signer for the signers in `cas`, with `workers` workers.
@@ -48,6 +50,7 @@ pub fn start(
             counters: cx.counters.clone(),
             clock: cx.clock.clone(),
             random: cx.random.clone(),
+            events: crate::events::Recorder::new(cx.client.clone(), cx.tasks.clone()),
         }),
         queue,
         workers,
@@ -118,8 +121,14 @@ impl Reconciler for Signer {
                     Counters::inc(&self.counters.signed);
                     let serial: String =
                         spec_for_log.0.iter().map(|b| format!("{b:02x}")).collect();
+                    let not_after = kubeboot_api::clock::format_rfc3339(spec_for_log.1);
                     tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, %serial,
-                        not_after = %kubeboot_api::clock::format_rfc3339(spec_for_log.1), "signed");
+                        %not_after, "signed");
+                    let message = format!(
+                        "Signed by {}: serial {serial}, valid until {not_after}",
+                        view.signer
+                    );
+                    self.record(&obj, EventType::Normal, "Issued", &message);
                     Ok(Action::Done)
                 }
                 Err(e) if matches!(e.code(), Some(404 | 409)) => Ok(Action::Done),
@@ -147,7 +156,18 @@ impl Signer {
         {
             Counters::inc(&self.counters.failed);
             tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, %message, "failed");
+            self.record(obj, EventType::Warning, "SignerValidationFailure", message);
         }
         Ok(Action::Done)
+    }
+
+    fn record(&self, csr: &Value, ty: EventType, reason: &str, message: &str) {
+        let what = Recorded {
+            ty,
+            reason,
+            message,
+            component: "csrsigning",
+        };
+        super::record(&self.events, csr, &what, self.clock.now());
     }
 }

@@ -3,8 +3,9 @@
 
 use std::time::SystemTime;
 
-use kubeboot_api::clock::format_rfc3339;
 use serde_json::{Value, json};
+
+use crate::events::{EventType, Recorded, Regarding, event};
 
 /// The taint of a node whose Ready condition is `Unknown`.
 pub const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
@@ -24,21 +25,19 @@ pub fn node_name(node: &Value) -> &str {
 /// The Event client-go's recorder writes for a node's status change: in `default` (a Node
 /// has no namespace), named `<node>.<nanoseconds in hex>`, from `node-controller`.
 pub fn node_event(node: &Value, status: &str, now: SystemTime) -> Value {
-    let name = node_name(node);
-    let nanos = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let stamp = format_rfc3339(now);
-    json!({
-        "apiVersion": "v1", "kind": "Event",
-        "metadata": {"name": format!("{name}.{nanos:x}"), "namespace": "default"},
-        "involvedObject": {"apiVersion": "v1", "kind": "Node", "name": name,
-            "uid": node.pointer("/metadata/uid").cloned().unwrap_or(Value::Null)},
-        "reason": status, "message": format!("Node {name} status is now: {status}"),
-        "type": "Normal", "source": {"component": "node-controller"},
-        "reportingComponent": "node-controller", "reportingInstance": "",
-        "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
-    })
+    let message = format!("Node {} status is now: {status}", node_name(node));
+    let about = Regarding {
+        api_version: "v1",
+        kind: "Node",
+        object: node,
+    };
+    let what = Recorded {
+        ty: EventType::Normal,
+        reason: status,
+        message: &message,
+        component: "node-controller",
+    };
+    event(&about, &what, now)
 }
 
 fn condition<'a>(node: &'a Value, ty: &str) -> Option<&'a Value> {
