@@ -279,3 +279,54 @@ fn an_apply_names_its_field_manager() {
         .collect();
     assert_eq!(names, ["curl"], "ci's only field was taken by curl's patch");
 }
+
+const POD: &str = "apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: default}
+spec:
+  containers:
+  - {name: app, image: nginx:1.27}
+  - {name: sidecar, image: busybox:1.36}
+";
+
+#[test]
+fn a_pods_containers_merge_by_name() {
+    let s = Server::start();
+    for k in kubectls() {
+        ok(apply(&s, &k, POD, &[]), "apply the pod");
+        // Another manager sets one container's image: only that container changes.
+        let sidecar = "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: default}\nspec:\n  containers:\n  - {name: sidecar, image: busybox:1.37}\n";
+        ok(
+            apply(
+                &s,
+                &k,
+                sidecar,
+                &["--field-manager", "updater", "--force-conflicts"],
+            ),
+            "apply the sidecar",
+        );
+        let pod = get(&s, &k, "pod/web");
+        let images: Vec<&str> = pod["spec"]["containers"]
+            .as_array()
+            .expect("containers")
+            .iter()
+            .filter_map(|c| c["image"].as_str())
+            .collect();
+        assert_eq!(images, ["nginx:1.27", "busybox:1.37"], "{k}");
+        // A strategic merge patch merges them by name too.
+        let patch = r#"{"spec":{"containers":[{"name":"app","image":"nginx:1.28"}]}}"#;
+        ok(
+            s.kubectl(&k, &["patch", "pod", "web", "-p", patch]),
+            "patch",
+        );
+        let pod = get(&s, &k, "pod/web");
+        let images: Vec<&str> = pod["spec"]["containers"]
+            .as_array()
+            .expect("containers")
+            .iter()
+            .filter_map(|c| c["image"].as_str())
+            .collect();
+        assert_eq!(images, ["nginx:1.28", "busybox:1.37"], "{k}");
+        ok(s.kubectl(&k, &["delete", "pod", "web"]), "delete");
+    }
+}

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use super::columns::{AGE, NAME, name_and_age, non_empty, str_at};
 use super::strategy::{Admission, Admitted, Change, Strategy};
-use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
+use super::{Kind, NameRule, ResourceDef, normalize, schema};
+use crate::patch::strategic::{Field, Schema as PatchSchema, Strategy as Merge};
 
 /// The resource.
 pub(super) static PODS: ResourceDef = ResourceDef {
@@ -37,10 +38,68 @@ pub(super) static PODS: ResourceDef = ResourceDef {
     name_rule: NameRule::Dns1123Subdomain,
     normalize: normalize::<Pod>,
     schema: schema::<Pod>,
-    patch_schema: &METADATA_PATCH,
+    patch_schema: &PATCH,
     protobuf: None,
     conversion: None,
     strategy: &PodStrategy,
+};
+
+/// The patch tags of Pod, PodSpec, Container and PodStatus (`k8s.io/api/core/v1`):
+/// containers, volumes and the like merged by name, a container's ports by
+/// `containerPort`, its env by name and its mounts by `mountPath`, the status's conditions
+/// by type and its IPs by `ip`.
+static PATCH: PatchSchema = PatchSchema {
+    fields: &[
+        (
+            "metadata",
+            Field::nested(Merge::Untagged, &super::OBJECT_META_PATCH),
+        ),
+        ("spec", Field::nested(Merge::Untagged, &SPEC_PATCH)),
+        ("status", Field::nested(Merge::Untagged, &STATUS_PATCH)),
+    ],
+};
+
+static SPEC_PATCH: PatchSchema = PatchSchema {
+    fields: &[
+        ("volumes", Field::of(Merge::MergeByKey("name"))),
+        (
+            "initContainers",
+            Field::nested(Merge::MergeByKey("name"), &CONTAINER_PATCH),
+        ),
+        (
+            "containers",
+            Field::nested(Merge::MergeByKey("name"), &CONTAINER_PATCH),
+        ),
+        (
+            "ephemeralContainers",
+            Field::nested(Merge::MergeByKey("name"), &CONTAINER_PATCH),
+        ),
+        ("imagePullSecrets", Field::of(Merge::MergeByKey("name"))),
+        ("hostAliases", Field::of(Merge::MergeByKey("ip"))),
+        (
+            "topologySpreadConstraints",
+            Field::of(Merge::MergeByKey("topologyKey")),
+        ),
+        ("schedulingGates", Field::of(Merge::MergeByKey("name"))),
+        ("resourceClaims", Field::of(Merge::MergeByKey("name"))),
+    ],
+};
+
+static CONTAINER_PATCH: PatchSchema = PatchSchema {
+    fields: &[
+        ("ports", Field::of(Merge::MergeByKey("containerPort"))),
+        ("env", Field::of(Merge::MergeByKey("name"))),
+        ("volumeMounts", Field::of(Merge::MergeByKey("mountPath"))),
+        ("volumeDevices", Field::of(Merge::MergeByKey("devicePath"))),
+    ],
+};
+
+static STATUS_PATCH: PatchSchema = PatchSchema {
+    fields: &[
+        ("conditions", Field::of(Merge::MergeByKey("type"))),
+        ("podIPs", Field::of(Merge::MergeByKey("ip"))),
+        ("hostIPs", Field::of(Merge::MergeByKey("ip"))),
+    ],
 };
 
 #[derive(Debug)]
