@@ -164,10 +164,10 @@ pub fn default_objects() -> Vec<(Kind, Value)> {
     out
 }
 
-/// kube-controller-manager's certificate controller role, and what kubeboot's controllers
-/// (which run as `system:kube-controller-manager`) hold beyond Kubernetes' role of that
-/// name: the CSR controllers', the bootstrap signer's, the token cleaner's, nodelifecycle's
-/// and clusterrole-aggregation's permissions.
+/// What kubeboot's controllers (which run as `system:kube-controller-manager`) hold beyond
+/// Kubernetes' role of that name: what kube-controller-manager's certificate controller
+/// holds, and the bootstrap signer's, the token cleaner's, nodelifecycle's and
+/// clusterrole-aggregation's permissions.
 fn controller_roles() -> Vec<(Kind, Value)> {
     let certs = "certificates.k8s.io";
     let all_signers = [
@@ -208,7 +208,7 @@ fn controller_roles() -> Vec<(Kind, Value)> {
             &["create", "patch", "update"],
         ),
     ];
-    let mut kubeboot = certificate_controller.clone();
+    let mut kubeboot = certificate_controller;
     kubeboot.extend([
         named_rule(
             &[certs],
@@ -243,10 +243,6 @@ fn controller_roles() -> Vec<(Kind, Value)> {
         ),
     ]);
     vec![
-        cluster_role(
-            "system:controller:certificate-controller",
-            certificate_controller,
-        ),
         cluster_role(KUBEBOOT_CONTROLLERS, kubeboot),
         cluster_binding(
             KUBEBOOT_CONTROLLERS,
@@ -312,8 +308,12 @@ mod tests {
     fn kubernetes_default_policy_is_complete() {
         let objects = kubernetes_policy();
         let count = |k: Kind| objects.iter().filter(|(kind, _)| *kind == k).count();
-        assert_eq!(count(Kind::ClusterRole), 31);
-        assert_eq!(count(Kind::ClusterRoleBinding), 12);
+        assert_eq!(
+            count(Kind::ClusterRole),
+            31 + 35,
+            "with the controllers' roles"
+        );
+        assert_eq!(count(Kind::ClusterRoleBinding), 12 + 35);
         assert_eq!(count(Kind::Role), 7);
         assert_eq!(count(Kind::RoleBinding), 7);
         for (_, obj) in &objects {

@@ -232,17 +232,16 @@ pub(crate) fn run_controllers(
 ) -> Result<manager::Running> {
     let plan = controller_plan(spec, signing)?;
     let kc = kc.clone();
+    let agent = kubeboot_client::user_agent("kubeboot-controller-manager");
     let connect = move || -> Result<kubeboot_client::Client, String> {
-        match &dial {
+        let client = match &dial {
             Some(dial) => {
                 let (cluster, _) = kc.current().map_err(|e| e.to_string())?;
-                Ok(kubeboot_client::Client::in_process(
-                    &cluster.server,
-                    dial.clone(),
-                ))
+                kubeboot_client::Client::in_process(&cluster.server, dial.clone())
             }
-            None => kubeboot_client::Client::from_kubeconfig(&kc).map_err(|e| e.to_string()),
-        }
+            None => kubeboot_client::Client::from_kubeconfig(&kc).map_err(|e| e.to_string())?,
+        };
+        Ok(client.with_user_agent(&agent))
     };
     let clock: Arc<dyn kubeboot_api::Clock> = Arc::new(SystemClock);
     let candidate = election

@@ -124,6 +124,10 @@ fn the_whole_default_policy_of_kubernetes_is_there() {
         "system:kubelet-api-admin",
         "system:heapster",
         "system:service-account-issuer-discovery",
+        "system:controller:node-controller",
+        "system:controller:certificate-controller",
+        "system:controller:clusterrole-aggregation-controller",
+        "system:controller:service-cidrs-controller",
     ] {
         assert!(names.contains(&want), "{want} in {names:?}");
     }
@@ -162,6 +166,15 @@ fn the_whole_default_policy_of_kubernetes_is_there() {
     }
     let binding = get(&s, "clusterrolebinding/system:node-proxier");
     assert_eq!(binding["subjects"][0]["name"], "system:kube-proxy");
+    assert_eq!(
+        names.len(),
+        66 + 1 + 1,
+        "Kubernetes' 66, kubeadm's and kubeboot's"
+    );
+    // A controller's service account holds its controller's role.
+    let sa = "system:serviceaccount:kube-system:node-controller";
+    assert_eq!(can_i(&s, "kubectl", sa, &["update", "nodes/status"]), "yes");
+    assert_eq!(can_i(&s, "kubectl", sa, &["create", "secrets"]), "no");
 }
 
 #[test]

@@ -36,6 +36,19 @@ pub struct Client {
     server: Arc<str>,
     token: Option<HeaderValue>,
     timeout: Duration,
+    user_agent: HeaderValue,
+}
+
+/// The user agent of a kubeboot component, as client-go writes one
+/// (`<component>/<version> (<os>/<arch>)`): the API server takes its first word as the
+/// field manager of what the component writes.
+pub fn user_agent(component: &str) -> String {
+    format!(
+        "{component}/v{} ({}/{})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
 }
 
 /// Who the client is.
@@ -133,7 +146,18 @@ impl Client {
             server: server.trim_end_matches('/').into(),
             token: None,
             timeout: Duration::from_secs(30),
+            user_agent: HeaderValue::from_str(&user_agent("kubeboot"))
+                .expect("a user agent of ASCII words"),
         }
+    }
+
+    /// This client, its requests sent with `agent` as their `User-Agent` (see
+    /// [`user_agent`]); an agent that is not a header value is ignored.
+    pub fn with_user_agent(mut self, agent: &str) -> Self {
+        if let Ok(v) = HeaderValue::from_str(agent) {
+            self.user_agent = v;
+        }
+        self
     }
 
     /// A client from a kubeconfig's current context (inline data or file paths).
@@ -193,7 +217,8 @@ impl Client {
         let mut b = Request::builder()
             .method(method)
             .uri(format!("{}{}", self.server, path))
-            .header(header::ACCEPT, "application/json");
+            .header(header::ACCEPT, "application/json")
+            .header(header::USER_AGENT, self.user_agent.clone());
         if let Some(t) = &self.token {
             b = b.header(header::AUTHORIZATION, t.clone());
         }
