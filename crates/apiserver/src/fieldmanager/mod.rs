@@ -14,7 +14,7 @@ use kubeboot_api::{Status, StatusCause, StatusDetails};
 use serde_json::{Value, json};
 
 use self::fieldset::{FieldSet, Path, path_string};
-use self::walk::Node;
+use self::walk::{Node, Scope};
 use crate::registry::ResourceDef;
 
 /// Who writes: the field manager (`fieldManager`, or the user agent's first word), and
@@ -109,58 +109,26 @@ fn set_entries(obj: &mut Value, entries: &[Entry]) {
     }
 }
 
-/// The part of an object whose fields are owned: not its type, identity or
-/// server-kept metadata, and through the object itself not a status kept by its
-/// subresource; through a subresource only the status.
-fn tracked(obj: &Value, def: &ResourceDef, subresource: &str) -> Value {
-    let mut v = obj.clone();
-    let Some(o) = v.as_object_mut() else {
-        return v;
+/// Where a write through `subresource` owns fields, and how they merge.
+fn node(def: &ResourceDef, subresource: &str) -> Node {
+    let scope = match subresource {
+        "" => Scope::Object {
+            without_status: def.subresources.contains(&"status"),
+        },
+        _ => Scope::Status,
     };
-    o.remove("apiVersion");
-    o.remove("kind");
-    if !subresource.is_empty() {
-        o.retain(|k, _| k == "status");
-        return v;
-    }
-    if def.subresources.contains(&"status") {
-        o.remove("status");
-    }
-    if let Some(meta) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-        for k in [
-            "name",
-            "namespace",
-            "uid",
-            "resourceVersion",
-            "generation",
-            "creationTimestamp",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "managedFields",
-            "selfLink",
-        ] {
-            meta.remove(k);
-        }
-        if meta.is_empty() {
-            o.remove("metadata");
-        }
-    }
-    v
+    Node::root(def.patch_schema, scope)
 }
 
 /// Records a create, update or patch by `m`: it owns what it changed, and no one owns
 /// what it changed or removed any more. `old` is `None` on a create. (The managed fields
 /// a client sent are not taken: the server keeps them.)
 pub fn track_update(def: &ResourceDef, old: Option<&Value>, new: &mut Value, m: &Manager) {
-    let node = Node::root(def.patch_schema);
+    let node = node(def, m.subresource);
     let mut list = entries(old);
-    let (before, after) = (
-        old.map(|o| tracked(o, def, m.subresource)),
-        tracked(new, def, m.subresource),
-    );
-    let changed = walk::changed(before.as_ref(), &after, node);
-    let removed = match &before {
-        Some(b) => walk::field_set(b, node).difference(&walk::field_set(&after, node)),
+    let changed = walk::changed(old, new, node);
+    let removed = match old {
+        Some(before) => walk::removed(before, new, node),
         None => FieldSet::default(),
     };
     if !changed.is_empty() || !removed.is_empty() {
@@ -210,14 +178,12 @@ pub fn apply(
     m: &Manager,
     force: bool,
 ) -> Result<Value, Status> {
-    let node = Node::root(def.patch_schema);
+    let node = node(def, m.subresource);
     let mut list = entries(live);
-    let applied = tracked(config, def, m.subresource);
-    let applied_set = walk::field_set(&applied, node);
-    let current = live
-        .map(|l| tracked(l, def, m.subresource))
-        .unwrap_or(json!({}));
-    let changing = changing(&applied_set, &current, &applied, node);
+    let applied_set = walk::field_set(config, node);
+    let empty = json!({});
+    let current = live.unwrap_or(&empty);
+    let changing = changing(&applied_set, current, config, node);
     let conflicts = conflicts(&list, m, &changing);
     if !conflicts.is_empty() && !force {
         return Err(conflict_status(&conflicts));

@@ -16,6 +16,49 @@ pub(super) struct Node {
     schema: &'static Schema,
     list: ListKind,
     atomic: bool,
+    scope: Scope,
+}
+
+/// Which part of an object a write owns: through the object itself, all but its type, its
+/// identity and server-kept metadata (and its status, when a subresource keeps that);
+/// through a subresource, only the status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Scope {
+    /// The object, its status included or not.
+    Object {
+        /// Whether the status is left out (kept by the `status` subresource).
+        without_status: bool,
+    },
+    /// A subresource: the status only.
+    Status,
+}
+
+/// The metadata the server keeps, owned by no one.
+const SERVER_METADATA: &[&str] = &[
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "selfLink",
+];
+
+impl Scope {
+    /// Whether field `key` below `prefix` is outside what is owned.
+    fn skips(self, prefix: &[String], key: &str) -> bool {
+        match (prefix, self) {
+            ([], Scope::Status) => key != "status",
+            ([], Scope::Object { without_status }) => {
+                key == "apiVersion" || key == "kind" || (without_status && key == "status")
+            }
+            ([meta], _) if meta == "f:metadata" => SERVER_METADATA.contains(&key),
+            _ => false,
+        }
+    }
 }
 
 /// How a list is tracked.
@@ -34,12 +77,13 @@ enum ListKind {
 const ATOMIC_MAPS: &[&str] = &["selector"];
 
 impl Node {
-    /// The whole object of a kind whose patch tags are `schema`.
-    pub(super) fn root(schema: &'static Schema) -> Self {
+    /// The whole object of a kind whose patch tags are `schema`, owned within `scope`.
+    pub(super) fn root(schema: &'static Schema, scope: Scope) -> Self {
         Self {
             schema,
             list: ListKind::Atomic,
             atomic: false,
+            scope,
         }
     }
 
@@ -56,6 +100,7 @@ impl Node {
             schema: field.schema(),
             list,
             atomic: ATOMIC_MAPS.contains(&name),
+            scope: self.scope,
         }
     }
 
@@ -65,7 +110,19 @@ impl Node {
             schema: self.schema,
             list: ListKind::Atomic,
             atomic: false,
+            scope: self.scope,
         }
+    }
+
+    /// The fields of an object at `prefix` that are owned: set and not out of scope.
+    fn owned<'a>(
+        &self,
+        m: &'a serde_json::Map<String, Value>,
+        prefix: &[String],
+    ) -> Vec<(&'a String, &'a Value)> {
+        m.iter()
+            .filter(|(k, c)| !c.is_null() && !self.scope.skips(prefix, k))
+            .collect()
     }
 }
 
@@ -131,7 +188,8 @@ pub(super) fn field_set(v: &Value, node: Node) -> FieldSet {
 fn walk_set(v: &Value, node: Node, prefix: &mut Path, out: &mut FieldSet) {
     match v {
         Value::Object(m) if !node.atomic && !m.is_empty() => {
-            for (k, child) in m.iter().filter(|(_, c)| !c.is_null()) {
+            let owned = node.owned(m, prefix);
+            for (k, child) in owned {
                 prefix.push(format!("f:{k}"));
                 walk_set(child, node.child(k), prefix, out);
                 prefix.pop();
@@ -166,6 +224,9 @@ fn walk_changed(
     prefix: &mut Path,
     out: &mut FieldSet,
 ) {
+    if old == Some(new) {
+        return;
+    }
     match (old, new) {
         (_, Value::Object(m)) if !node.atomic && !m.is_empty() => {
             let is_map = prefix
@@ -175,15 +236,11 @@ fn walk_changed(
             if old.is_none_or(|o| !o.is_object()) && is_map {
                 out.insert(prefix);
             }
-            for (k, child) in m.iter().filter(|(_, c)| !c.is_null()) {
+            let owned = node.owned(m, prefix);
+            for (k, child) in owned {
                 prefix.push(format!("f:{k}"));
-                walk_changed(
-                    old.and_then(|o| o.get(k)),
-                    child,
-                    node.child(k),
-                    prefix,
-                    out,
-                );
+                let before = old.and_then(|o| o.get(k));
+                walk_changed(before, child, node.child(k), prefix, out);
                 prefix.pop();
             }
         }
@@ -191,11 +248,7 @@ fn walk_changed(
             let old_items: &[Value] = old.and_then(Value::as_array).map_or(&[], Vec::as_slice);
             for (i, item) in items.iter().enumerate() {
                 let element = item_element(item, node.list, i);
-                let before = old_items
-                    .iter()
-                    .enumerate()
-                    .find(|(j, o)| item_element(o, node.list, *j) == element)
-                    .map(|(_, o)| o);
+                let before = find_item(old_items, node.list, &element);
                 prefix.push(element);
                 if before.is_none() {
                     out.insert(prefix);
@@ -206,7 +259,62 @@ fn walk_changed(
                 prefix.pop();
             }
         }
-        _ if old != Some(new) => out.insert(prefix),
+        _ => out.insert(prefix),
+    }
+}
+
+/// The item of `items` whose path element is `element`.
+fn find_item<'a>(items: &'a [Value], list: ListKind, element: &str) -> Option<&'a Value> {
+    items
+        .iter()
+        .enumerate()
+        .find(|(j, o)| item_element(o, list, *j) == element)
+        .map(|(_, o)| o)
+}
+
+/// What `old` set that `new` no longer does.
+pub(super) fn removed(old: &Value, new: &Value, node: Node) -> FieldSet {
+    let mut out = FieldSet::default();
+    walk_removed(old, new, node, &mut Vec::new(), &mut out);
+    out
+}
+
+fn walk_removed(old: &Value, new: &Value, node: Node, prefix: &mut Path, out: &mut FieldSet) {
+    if old == new {
+        return;
+    }
+    match (old, new) {
+        (Value::Object(o), Value::Object(n)) if !node.atomic => {
+            let owned = node.owned(o, prefix);
+            for (k, before) in owned {
+                prefix.push(format!("f:{k}"));
+                match n.get(k).filter(|v| !v.is_null()) {
+                    Some(after) => walk_removed(before, after, node.child(k), prefix, out),
+                    None => walk_set(before, node.child(k), prefix, out),
+                }
+                prefix.pop();
+            }
+        }
+        (Value::Array(o), Value::Array(n)) if node.list != ListKind::Atomic => {
+            for (i, item) in o.iter().enumerate() {
+                let element = item_element(item, node.list, i);
+                let after = find_item(n, node.list, &element);
+                prefix.push(element);
+                match after {
+                    None => {
+                        out.insert(prefix);
+                        if matches!(node.list, ListKind::Map(_)) {
+                            walk_set(item, node.item(), prefix, out);
+                        }
+                    }
+                    Some(after) if matches!(node.list, ListKind::Map(_)) => {
+                        walk_removed(item, after, node.item(), prefix, out);
+                    }
+                    Some(_) => {}
+                }
+                prefix.pop();
+            }
+        }
         _ => {}
     }
 }

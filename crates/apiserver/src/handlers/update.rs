@@ -6,7 +6,7 @@ use bytes::Bytes;
 use kubeboot_api::Status;
 use kubeboot_api::clock::format_rfc3339;
 use kubeboot_store::{Revision, StoreError};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::incoming::{check_type, normalize};
 use super::{Handlers, encode};
@@ -247,24 +247,49 @@ fn keep_managed_fields(new: &mut Value, old: &Value) {
 }
 
 /// Whether an update changes nothing: the same object, resourceVersion and the times of
-/// the managed fields aside (an apply of the same configuration writes nothing).
+/// the managed fields aside (an apply of the same configuration writes nothing). Compared
+/// in place: this runs on every write.
 fn unchanged(new: &Value, old: &Value) -> bool {
-    let comparable = |v: &Value| {
-        let mut v = v.clone();
-        strip_rv(&mut v);
-        let entries = v
-            .pointer_mut("/metadata/managedFields")
-            .and_then(Value::as_array_mut);
-        for e in entries
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_object_mut)
-        {
-            e.remove("time");
-        }
-        v
+    let (Some(n), Some(o)) = (new.as_object(), old.as_object()) else {
+        return new == old;
     };
-    comparable(new) == comparable(old)
+    let same_meta = match (metadata(n), metadata(o)) {
+        (Some(a), Some(b)) => {
+            same_except(a, b, &["resourceVersion", "managedFields"])
+                && same_entries(a.get("managedFields"), b.get("managedFields"))
+        }
+        (a, b) => a == b,
+    };
+    same_meta && same_except(n, o, &["metadata"])
+}
+
+fn metadata(obj: &Map<String, Value>) -> Option<&Map<String, Value>> {
+    obj.get("metadata").and_then(Value::as_object)
+}
+
+fn entries(v: Option<&Value>) -> &[Value] {
+    v.and_then(Value::as_array).map_or(&[], Vec::as_slice)
+}
+
+/// Whether two objects hold the same fields, `except` aside.
+fn same_except(a: &Map<String, Value>, b: &Map<String, Value>, except: &[&str]) -> bool {
+    let kept = |m: &Map<String, Value>| m.keys().filter(|k| !except.contains(&k.as_str())).count();
+    kept(a) == kept(b)
+        && a.iter()
+            .filter(|(k, _)| !except.contains(&k.as_str()))
+            .all(|(k, v)| b.get(k) == Some(v))
+}
+
+/// Whether two lists of managed fields are the same but for their times.
+fn same_entries(a: Option<&Value>, b: Option<&Value>) -> bool {
+    let (a, b) = (entries(a), entries(b));
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| match (x.as_object(), y.as_object()) {
+                (Some(x), Some(y)) => same_except(x, y, &["time"]),
+                _ => x == y,
+            })
 }
 
 /// Keeps what only the server sets: uid, creation time, name, namespace, and the

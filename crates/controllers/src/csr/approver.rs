@@ -176,14 +176,9 @@ impl Approver {
         .await?
         {
             Counters::inc(&self.counters.approved);
+            // The signer's `Issued` event tells of the approval with the signature: one
+            // Event per admitted node, not two.
             tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, %message, "approved");
-            let what = Recorded {
-                ty: EventType::Normal,
-                reason,
-                message,
-                component: COMPONENT,
-            };
-            super::record(&self.events, obj, &what, self.clock.now());
         }
         Ok(Action::Done)
     }
@@ -193,7 +188,10 @@ impl Approver {
         let Some(obj) = self.csrs.get(key) else {
             return;
         };
-        let message = format!("Denied: {}", super::condition_message(&obj, "Denied"));
+        let message = format!(
+            "Denied: {}",
+            super::condition_field(&obj, "Denied", "message")
+        );
         let what = Recorded {
             ty: EventType::Warning,
             reason: "Denied",

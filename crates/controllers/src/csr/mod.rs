@@ -237,14 +237,14 @@ pub(crate) fn record(
     events.record(crate::events::event(&about, what, now));
 }
 
-/// The message of a CSR's condition of type `ty`.
-pub(crate) fn condition_message<'a>(csr: &'a Value, ty: &str) -> &'a str {
+/// A field (`reason`, `message`) of a CSR's condition of type `ty`.
+pub(crate) fn condition_field<'a>(csr: &'a Value, ty: &str, field: &str) -> &'a str {
     let conditions = csr.pointer("/status/conditions").and_then(Value::as_array);
     conditions
         .into_iter()
         .flatten()
         .find(|c| c["type"] == ty)
-        .and_then(|c| c["message"].as_str())
+        .and_then(|c| c[field].as_str())
         .unwrap_or_default()
 }
 

@@ -125,7 +125,9 @@ impl Reconciler for Signer {
                     tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, %serial,
                         %not_after, "signed");
                     let message = format!(
-                        "Signed by {}: serial {serial}, valid until {not_after}",
+                        "Approved ({}: {}) and signed by {}: serial {serial}, valid until {not_after}",
+                        super::condition_field(&obj, "Approved", "reason"),
+                        super::condition_field(&obj, "Approved", "message"),
                         view.signer
                     );
                     self.record(&obj, EventType::Normal, "Issued", &message);
