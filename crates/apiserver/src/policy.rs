@@ -1,5 +1,6 @@
-//! What a new cluster starts with: the default namespaces, Kubernetes' default RBAC roles
-//! and bindings that TLS bootstrapping relies on, and the objects kubeadm adds for it.
+//! What a new cluster starts with: the default namespaces, Kubernetes' whole default RBAC
+//! policy (as data, `policy/kubernetes-1.33.yaml`), what kubeboot's own controllers hold
+//! beyond it, and the objects kubeadm adds for TLS bootstrapping.
 //! The server creates whatever is missing at every start, and gives the default RBAC
 //! objects back what they lack (`crate::reconcile`).
 

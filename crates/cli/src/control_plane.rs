@@ -370,7 +370,7 @@ async fn serve_until_signal(
     Ok(())
 }
 
-/// `--event-ttl`, a positive duration.
+/// `--service-cluster-ip-range` and `--service-node-port-range`, read.
 fn service_network(serving: &ServingArgs) -> Result<kubeboot_apiserver::handlers::ServiceNetwork> {
     use kubeboot_apiserver::allocator::{PortRange, ServiceCidr};
     Ok(kubeboot_apiserver::handlers::ServiceNetwork {
@@ -380,6 +380,7 @@ fn service_network(serving: &ServingArgs) -> Result<kubeboot_apiserver::handlers
     })
 }
 
+/// `--event-ttl`, a positive duration.
 fn event_ttl(serving: &ServingArgs) -> Result<std::time::Duration> {
     kubeboot_api::clock::parse_go_duration(&serving.event_ttl)
         .ok()

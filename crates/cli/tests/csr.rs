@@ -505,6 +505,23 @@ fn what_the_controllers_decide_shows_in_describe_and_events() {
         "",
     );
     let node = v["metadata"]["name"].as_str().expect("name").to_owned();
+    // The kubelet names its CSR `node-csr-<base64url digest>`: capitals and `_` too, and
+    // so do the Events named after it.
+    let request = new_csr(d, "n2", "/O=system:nodes/CN=system:node:n2");
+    let named = format!(
+        r#"{{"metadata":{{"name":"node-csr-Ab_Cd-9"}},"spec":{{"request":"{request}","signerName":"kubernetes.io/kube-apiserver-client-kubelet","usages":["digital signature","client auth"]}}}}"#
+    );
+    let posted = [
+        "-H",
+        &bearer,
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &named,
+    ];
+    let (code, body) = s.curl(&posted, CSRS);
+    assert_eq!(code, 201, "{body}");
+    let kubelet_named = "node-csr-Ab_Cd-9".to_owned();
     let (cert, key) = s.admin_cert_files();
     let admin = [
         "--cert",
@@ -538,6 +555,11 @@ fn what_the_controllers_decide_shows_in_describe_and_events() {
             &node,
             "Issued",
             "Approved (AutoApproved: Auto approving kubelet client certificate after SubjectAccessReview.) and signed by kubernetes.io/kube-apiserver-client-kubelet: serial ",
+        ),
+        (
+            &kubelet_named,
+            "Issued",
+            "Approved (AutoApproved: Auto approving kubelet client certificate after SubjectAccessReview.) and signed by ",
         ),
         (
             &bad,

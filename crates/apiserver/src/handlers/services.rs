@@ -114,7 +114,10 @@ impl Handlers {
         let held_ports = old.map(service::held_node_ports).unwrap_or_default();
         let wanted = service::held_node_ports(svc);
         for port in wanted.into_iter().filter(|p| !held_ports.contains(p)) {
-            reserved.push(self.reserve_node_port(svc, port, dry_run).await?);
+            self.reserve_node_port(svc, port, dry_run).await?;
+            if !dry_run {
+                reserved.push(format!("{NODE_PORTS}{port}"));
+            }
         }
         for i in service::ports_without_node_port(svc) {
             let port = self.free_node_port(svc, dry_run, reserved).await?;
@@ -151,7 +154,21 @@ impl Handlers {
             .map(ip_key)
             .chain(ports.map(|p| format!("{NODE_PORTS}{p}")))
             .collect();
-        self.release(&keys).await;
+        self.release_held(&keys, &Parent::of(old)).await;
+    }
+
+    /// Deletes the reservations among `keys` that `parent` holds: one another Service
+    /// holds now (its address given again after an operator deleted the IPAddress) stays.
+    async fn release_held(&self, keys: &[String], parent: &Parent<'_>) {
+        for key in keys {
+            let Ok(Some(kv)) = self.store.get(key).await else {
+                continue;
+            };
+            let obj: Value = serde_json::from_slice(&kv.value).unwrap_or_default();
+            if obj.pointer("/spec/parentRef") == Some(&parent.json()) {
+                let _ = self.store.delete(key, Some(kv.mod_revision)).await;
+            }
+        }
     }
 
     /// Deletes reservations (one already gone is fine; a failure is left to the repair).
@@ -239,12 +256,7 @@ impl Handlers {
         ))
     }
 
-    async fn reserve_node_port(
-        &self,
-        svc: &Value,
-        port: u16,
-        dry_run: bool,
-    ) -> Result<String, Status> {
+    async fn reserve_node_port(&self, svc: &Value, port: u16, dry_run: bool) -> Result<(), Status> {
         let range = self.network.node_ports;
         let field = node_port_field(svc, port);
         if !range.contains(port) {
@@ -266,7 +278,7 @@ impl Handlers {
                 "provided port is already allocated",
             ));
         }
-        Ok(key)
+        Ok(())
     }
 
     /// A free NodePort, reserved (and added to `reserved`).

@@ -41,7 +41,9 @@ pub(super) static EVENTS: ResourceDef = ResourceDef {
         "source",
         "type",
     ],
-    name_rule: NameRule::Dns1123Subdomain,
+    // core/v1 Event names are only path segments (`rest.BeforeCreate`): client-go names an
+    // Event after its object (`node-csr-Ab_C….<time>`).
+    name_rule: NameRule::PathSegment,
     normalize: normalize::<Event>,
     schema: schema::<Event>,
     patch_schema: &METADATA_PATCH,

@@ -219,9 +219,6 @@ pub fn parse_request(obj: &Value, sig: Signature) -> Result<ParsedCsr, String> {
     .map_err(|e| e.to_string())
 }
 
-/// Appends a `True` condition to a CSR and writes it through a subresource (`approval` or
-/// `status`). `Ok(false)` when the CSR changed or went meanwhile: its informer brings the
-/// newer version back.
 /// Records an Event about a CSR (`kubectl describe csr` shows it).
 pub(crate) fn record(
     events: &crate::events::Recorder,
@@ -248,6 +245,9 @@ pub(crate) fn condition_field<'a>(csr: &'a Value, ty: &str, field: &str) -> &'a 
         .unwrap_or_default()
 }
 
+/// Appends a `True` condition to a CSR and writes it through a subresource (`approval` or
+/// `status`). `Ok(false)` when the CSR changed or went meanwhile: its informer brings the
+/// newer version back.
 pub async fn add_condition(
     client: &kubeboot_client::Client,
     obj: &Value,

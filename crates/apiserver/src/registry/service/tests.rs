@@ -86,6 +86,13 @@ fn validation_names_each_fault_as_kubernetes_does() {
     assert!(got.iter().any(|(f, _)| *f == "spec.ports[1].targetPort"));
     let np = defaulted(json!({"ports": [{"port": 80, "nodePort": 30080}]}));
     assert_eq!(fields(&np), ["spec.ports[0].nodePort"]);
+    let out_of_range = defaulted(
+        json!({"type": "NodePort", "ports": [{"name": "a", "port": 80, "nodePort": 70000}, {"name": "b", "port": 81, "nodePort": -1}]}),
+    );
+    assert_eq!(
+        fields(&out_of_range),
+        ["spec.ports[0].nodePort", "spec.ports[1].nodePort"]
+    );
     let ext = defaulted(json!({"type": "ExternalName"}));
     assert_eq!(fields(&ext), ["spec.externalName"]);
     let lb_headless =

@@ -140,6 +140,14 @@ fn validate_port<'a>(
     if !(1..=65535).contains(&port) {
         out.push(invalid_int(&format!("{at}.port"), port, PORT_RANGE));
     }
+    let node_port = p.get("nodePort").and_then(Value::as_i64).unwrap_or(0);
+    if node_port != 0 && !(1..=65535).contains(&node_port) {
+        out.push(invalid_int(
+            &format!("{at}.nodePort"),
+            node_port,
+            PORT_RANGE,
+        ));
+    }
     match p["protocol"].as_str().unwrap_or_default() {
         "" => out.push(StatusCause::required(&format!("{at}.protocol"), "")),
         proto if !PROTOCOLS.contains(&proto) => {
