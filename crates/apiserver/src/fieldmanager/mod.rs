@@ -310,7 +310,14 @@ fn conflict_status(conflicts: &[(String, String)]) -> Status {
 pub fn manager_name(field_manager: Option<&str>, user_agent: &str) -> String {
     match field_manager.filter(|m| !m.is_empty()) {
         Some(m) => m.to_owned(),
-        None => user_agent.split('/').next().unwrap_or_default().to_owned(),
+        // As `prefixFromUserAgent`: at most the longest name a manager may have.
+        None => {
+            let word = user_agent.split('/').next().unwrap_or_default();
+            word.chars()
+                .filter(|c| !c.is_control())
+                .take(MAX_MANAGER_LENGTH)
+                .collect()
+        }
     }
 }
 

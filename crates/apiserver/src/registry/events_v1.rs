@@ -123,13 +123,18 @@ static PROTOBUF: &[Pb] = &[
 /// on the stored form and named in this version's fields.
 pub(super) fn validate_create(stored: &Value) -> Vec<StatusCause> {
     let mut out = Vec::new();
-    for (field, stored_field) in [
-        ("eventTime", "eventTime"),
-        ("reportingController", "reportingComponent"),
-        ("reportingInstance", "reportingInstance"),
-        ("action", "action"),
-        ("reason", "reason"),
-    ] {
+    // What an Event with an `eventTime` must say of its reporter (`legacyValidateEvent`);
+    // one without is told it lacks the time.
+    let required: &[(&str, &str)] = match str_at(stored, &["eventTime"]) {
+        "" => &[("eventTime", "eventTime")],
+        _ => &[
+            ("reportingController", "reportingComponent"),
+            ("reportingInstance", "reportingInstance"),
+            ("action", "action"),
+            ("reason", "reason"),
+        ],
+    };
+    for (field, stored_field) in required {
         if str_at(stored, &[stored_field]).is_empty() {
             out.push(StatusCause::required(field, ""));
         }
@@ -204,15 +209,20 @@ mod tests {
                 .collect();
         assert_eq!(
             fields,
+            ["eventTime", "type", "deprecatedCount", "deprecatedSource"]
+        );
+        let timed = json!({"eventTime": "2026-12-06T00:00:00.000000Z", "type": "Normal"});
+        let fields: Vec<String> = validate_create(&timed)
+            .into_iter()
+            .map(|c| c.field)
+            .collect();
+        assert_eq!(
+            fields,
             [
-                "eventTime",
                 "reportingController",
                 "reportingInstance",
                 "action",
-                "reason",
-                "type",
-                "deprecatedCount",
-                "deprecatedSource"
+                "reason"
             ]
         );
     }
