@@ -2,6 +2,7 @@
 //! the meta.k8s.io `Table`, Kubernetes' human durations and time formats, the clock and randomness.
 
 pub mod clock;
+pub mod labels;
 pub mod random;
 pub mod status;
 pub mod table;

@@ -482,31 +482,16 @@ fn a_client_that_never_finishes_its_handshake_blocks_nobody() {
 fn apiserver_serves_with_kube_apiserver_flags() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("d");
-    let out = Command::new(common::bin())
-        .args(["init", "--data-dir"])
-        .arg(&data)
-        .output()
-        .expect("init");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (child, url) = common::apiserver_from_init(
+        &data,
+        &dir.path().join("store"),
+        &[
+            "--authorization-mode",
+            "Node,RBAC",
+            "--anonymous-auth",
+            "false",
+        ],
     );
-    let pki = data.join("pki");
-    let (child, url) = common::start_apiserver(&[
-        "--authorization-mode".as_ref(),
-        "Node,RBAC".as_ref(),
-        "--anonymous-auth".as_ref(),
-        "false".as_ref(),
-        "--tls-cert-file".as_ref(),
-        pki.join("apiserver.crt").as_os_str(),
-        "--tls-private-key-file".as_ref(),
-        pki.join("apiserver.key").as_os_str(),
-        "--client-ca-file".as_ref(),
-        pki.join("ca.crt").as_os_str(),
-        "--storage-dir".as_ref(),
-        dir.path().join("store").as_os_str(),
-    ]);
     let kubectl = |args: &[&str]| {
         Command::new("kubectl")
             .args(args)

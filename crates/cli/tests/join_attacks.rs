@@ -20,7 +20,7 @@ use std::time::Duration;
 use kubeboot_bootstrap::cluster_info::kubeconfig;
 use kubeboot_bootstrap::jws::sign_detached;
 
-use common::{KillOnDrop, Server, bin, ok, start_apiserver, wait_bounded};
+use common::{KillOnDrop, Server, bin, ok, wait_bounded};
 
 #[test]
 fn join_refuses_a_hostile_control_plane_and_leaves_nothing() {
@@ -208,23 +208,12 @@ impl ControlPlane {
     fn start() -> Self {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data = tmp.path().join("d");
-        run(
-            Command::new(bin()).args(["init", "--data-dir"]).arg(&data),
-            "kubeboot init",
+        let (api, url) = common::apiserver_from_init(
+            &data,
+            &tmp.path().join("store"),
+            &["--enable-bootstrap-token-auth", "true"],
         );
         let pki = data.join("pki");
-        let (api, url) = start_apiserver(&[
-            "--enable-bootstrap-token-auth".as_ref(),
-            "true".as_ref(),
-            "--tls-cert-file".as_ref(),
-            pki.join("apiserver.crt").as_os_str(),
-            "--tls-private-key-file".as_ref(),
-            pki.join("apiserver.key").as_os_str(),
-            "--client-ca-file".as_ref(),
-            pki.join("ca.crt").as_os_str(),
-            "--storage-dir".as_ref(),
-            tmp.path().join("store").as_os_str(),
-        ]);
         // admin.conf names the default port; point it at the one the apiserver picked.
         let admin = data.join("admin.conf");
         let text = std::fs::read_to_string(&admin).expect("admin.conf");

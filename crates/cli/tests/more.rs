@@ -235,27 +235,12 @@ fn lists_page_collections_delete_and_old_paths_work() {
 fn the_controller_manager_runs_alone_against_an_apiserver() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("d");
-    assert!(
-        Command::new(bin())
-            .args(["init", "--data-dir"])
-            .arg(&data)
-            .status()
-            .expect("init")
-            .success()
+    let (api, url) = common::apiserver_from_init(
+        &data,
+        &tmp.path().join("store"),
+        &["--enable-bootstrap-token-auth", "true"],
     );
     let pki = data.join("pki");
-    let (api, url) = common::start_apiserver(&[
-        "--enable-bootstrap-token-auth".as_ref(),
-        "true".as_ref(),
-        "--tls-cert-file".as_ref(),
-        pki.join("apiserver.crt").as_os_str(),
-        "--tls-private-key-file".as_ref(),
-        pki.join("apiserver.key").as_os_str(),
-        "--client-ca-file".as_ref(),
-        pki.join("ca.crt").as_os_str(),
-        "--storage-dir".as_ref(),
-        tmp.path().join("store").as_os_str(),
-    ]);
     // Point the kubeconfigs at the port the apiserver picked.
     for f in ["admin.conf", "controller-manager.conf"] {
         let p = data.join(f);

@@ -36,6 +36,15 @@ fn managers(obj: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The images of a Pod's containers, in order.
+fn images(pod: &Value) -> Vec<&str> {
+    let containers = pod["spec"]["containers"].as_array().expect("containers");
+    containers
+        .iter()
+        .filter_map(|c| c["image"].as_str())
+        .collect()
+}
+
 fn config_map(name: &str, data: &str) -> String {
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n{data}"
@@ -306,13 +315,7 @@ fn a_pods_containers_merge_by_name() {
             "apply the sidecar",
         );
         let pod = get(&s, &k, "pod/web");
-        let images: Vec<&str> = pod["spec"]["containers"]
-            .as_array()
-            .expect("containers")
-            .iter()
-            .filter_map(|c| c["image"].as_str())
-            .collect();
-        assert_eq!(images, ["nginx:1.27", "busybox:1.37"], "{k}");
+        assert_eq!(images(&pod), ["nginx:1.27", "busybox:1.37"], "{k}");
         // A strategic merge patch merges them by name too.
         let patch = r#"{"spec":{"containers":[{"name":"app","image":"nginx:1.28"}]}}"#;
         ok(
@@ -320,13 +323,7 @@ fn a_pods_containers_merge_by_name() {
             "patch",
         );
         let pod = get(&s, &k, "pod/web");
-        let images: Vec<&str> = pod["spec"]["containers"]
-            .as_array()
-            .expect("containers")
-            .iter()
-            .filter_map(|c| c["image"].as_str())
-            .collect();
-        assert_eq!(images, ["nginx:1.28", "busybox:1.37"], "{k}");
+        assert_eq!(images(&pod), ["nginx:1.28", "busybox:1.37"], "{k}");
         ok(s.kubectl(&k, &["delete", "pod", "web"]), "delete");
     }
 }

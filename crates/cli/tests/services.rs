@@ -445,27 +445,11 @@ fn concurrent_creates_never_share_an_address() {
 fn each_api_server_lists_itself_in_the_kubernetes_endpoints() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    ok(
-        std::process::Command::new(common::bin())
-            .args(["init", "--data-dir"])
-            .arg(&data)
-            .output()
-            .expect("init"),
-        "init",
+    let (_api, url) = common::apiserver_from_init(
+        &data,
+        &dir.path().join("store"),
+        &["--advertise-address", "192.0.2.10"],
     );
-    let pki = data.join("pki");
-    let (_api, url) = common::start_apiserver(&[
-        "--advertise-address".as_ref(),
-        "192.0.2.10".as_ref(),
-        "--tls-cert-file".as_ref(),
-        pki.join("apiserver.crt").as_os_str(),
-        "--tls-private-key-file".as_ref(),
-        pki.join("apiserver.key").as_os_str(),
-        "--client-ca-file".as_ref(),
-        pki.join("ca.crt").as_os_str(),
-        "--storage-dir".as_ref(),
-        dir.path().join("store").as_os_str(),
-    ]);
     let port = url.rsplit(':').next().expect("port").to_owned();
     for k in kubectls() {
         let get = || {

@@ -28,6 +28,26 @@ pub struct Manager<'a> {
     pub time: &'a str,
 }
 
+impl<'a> Manager<'a> {
+    /// The writer of a request whose query's `fieldManager` was decided by
+    /// [`manager_name`] (the server's own writes, which have none, are kube-apiserver's).
+    pub fn of(query: &'a crate::requestinfo::Query, subresource: &'a str, time: &'a str) -> Self {
+        Manager {
+            name: query
+                .get("fieldManager")
+                .map(String::as_str)
+                .filter(|m| !m.is_empty())
+                .unwrap_or(SERVER_MANAGER),
+            subresource,
+            time,
+        }
+    }
+}
+
+/// The manager of what the server writes itself, and of a request that names none and
+/// sends no user agent.
+pub const SERVER_MANAGER: &str = "kube-apiserver";
+
 const APPLY: &str = "Apply";
 const UPDATE: &str = "Update";
 /// The longest field manager name kube-apiserver accepts.
@@ -306,17 +326,24 @@ fn conflict_status(conflicts: &[(String, String)]) -> Status {
 }
 
 /// The field manager of a write: `fieldManager`, else the user agent's first word
-/// (`kubectl/v1.33.0 …` is `kubectl`), as kube-apiserver defaults it.
+/// (`kubectl/v1.33.0 …` is `kubectl`), as kube-apiserver defaults it; [`SERVER_MANAGER`]
+/// when neither gives a name.
 pub fn manager_name(field_manager: Option<&str>, user_agent: &str) -> String {
     match field_manager.filter(|m| !m.is_empty()) {
         Some(m) => m.to_owned(),
         // As `prefixFromUserAgent`: at most the longest name a manager may have.
         None => {
             let word = user_agent.split('/').next().unwrap_or_default();
-            word.chars()
+            let name: String = word
+                .chars()
                 .filter(|c| !c.is_control())
                 .take(MAX_MANAGER_LENGTH)
-                .collect()
+                .collect();
+            if name.is_empty() {
+                SERVER_MANAGER.to_owned()
+            } else {
+                name
+            }
         }
     }
 }

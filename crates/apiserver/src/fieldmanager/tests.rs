@@ -205,6 +205,7 @@ fn the_default_manager_is_the_user_agents_first_word() {
         "kubectl"
     );
     assert_eq!(manager_name(Some(""), "curl/8.5.0"), "curl");
+    assert_eq!(manager_name(None, ""), SERVER_MANAGER);
     assert_eq!(
         manager_name(None, &"x".repeat(300)).len(),
         MAX_MANAGER_LENGTH

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::Handlers;
 use super::incoming::check_type;
-use super::update::{Update, manager_of};
+use super::update::Update;
 use crate::authn::UserInfo;
 use crate::object::meta_str;
 use crate::registry::ResourceDef;
@@ -41,7 +41,7 @@ impl Handlers {
             }
             // Nothing to apply to: the configuration makes the object.
             let time = format_rfc3339(self.now());
-            let manager = manager_of(q, "", &time);
+            let manager = crate::fieldmanager::Manager::of(q, "", &time);
             let new = crate::fieldmanager::apply(def, None, &config, &manager, force)?;
             match self.create_owned(def, ns, new, q, user, true).await {
                 Err(s) if s.code == 409 && s.reason == "AlreadyExists" => continue,

@@ -44,7 +44,7 @@ impl Handlers {
         let mut obj = self.prepare_new(def, ns, sent, strict::is_strict(q), user)?;
         if !applied {
             let time = format_rfc3339(self.now());
-            let manager = super::update::manager_of(q, "", &time);
+            let manager = crate::fieldmanager::Manager::of(q, "", &time);
             crate::fieldmanager::track_update(def, None, &mut obj, &manager);
         }
         let name = meta_str(&obj, "name").to_owned();

@@ -158,6 +158,6 @@ pub(super) fn selector(def: &ResourceDef, q: &Query) -> Result<Selector, Status>
         param("fieldSelector"),
         def.field_selectors,
     )?;
-    selector.fields = selector.fields.renamed(|f| def.stored_field(f).to_owned());
+    selector.fields = selector.fields.renamed(|f| def.stored_field(f));
     Ok(selector)
 }

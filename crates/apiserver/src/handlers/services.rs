@@ -80,6 +80,149 @@ impl Parent<'_> {
     }
 }
 
+/// One thing a Service holds from the cluster's ranges, and the key that reserves it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Held {
+    ClusterIp(IpAddr),
+    NodePort(u16),
+}
+
+impl Held {
+    fn key(self) -> String {
+        match self {
+            Held::ClusterIp(ip) => registry::by_kind(Kind::IpAddress).key("", &ip.to_string()),
+            Held::NodePort(port) => format!("{NODE_PORTS}{port}"),
+        }
+    }
+
+    /// The object that reserves it for `svc`: an IPAddress, or a NodePort record.
+    fn record(self, family: &str, svc: &Value, now: SystemTime) -> Value {
+        let (name, labels, uid) = match self {
+            Held::ClusterIp(ip) => (
+                ip.to_string(),
+                json!({"ipaddress.kubernetes.io/ip-family": family,
+                       "ipaddress.kubernetes.io/managed-by": MANAGED_BY}),
+                Some(crate::object::random_uid()),
+            ),
+            Held::NodePort(port) => (
+                port.to_string(),
+                json!({"ipaddress.kubernetes.io/managed-by": MANAGED_BY}),
+                None,
+            ),
+        };
+        let mut meta = json!({
+            "name": name,
+            "creationTimestamp": format_rfc3339(now),
+            "labels": labels,
+        });
+        if let Some(uid) = uid {
+            meta["uid"] = json!(uid);
+        }
+        json!({"metadata": meta, "spec": {"parentRef": Parent::of(svc).json()}})
+    }
+
+    /// kube-apiserver's refusal of it for `svc`, naming the field that asked for it.
+    fn invalid(self, svc: &Value, detail: &str) -> Status {
+        let (field, value) = match self {
+            Held::ClusterIp(ip) => (
+                "spec.clusterIPs".to_owned(),
+                format!("[]string{{{:?}}}", ip.to_string()),
+            ),
+            Held::NodePort(port) => (node_port_field(svc, port), port.to_string()),
+        };
+        let cause = StatusCause::new(
+            "FieldValueInvalid",
+            &field,
+            format!("Invalid value: {value}: {detail}"),
+        );
+        Status::invalid("Service", "", meta_str(svc, "name"), vec![cause])
+    }
+
+    /// Why it cannot be asked for, when it is outside the cluster's range.
+    fn out_of_range(self, network: &ServiceNetwork) -> Option<String> {
+        match self {
+            Held::ClusterIp(ip) => allocator::out_of_range(&network.cidr, ip)
+                .map(|refusal| format!("failed to allocate IP {ip}: {refusal}")),
+            Held::NodePort(port) => (!network.node_ports.contains(port)).then(|| {
+                format!(
+                    "provided port is not in the valid range. The range of valid ports is {}",
+                    network.node_ports.as_string()
+                )
+            }),
+        }
+    }
+
+    fn taken_detail(self) -> String {
+        match self {
+            Held::ClusterIp(ip) => {
+                format!("failed to allocate IP {ip}: provided IP is already allocated")
+            }
+            Held::NodePort(_) => "provided port is already allocated".to_owned(),
+        }
+    }
+}
+
+/// A range dynamic allocations are drawn from, as indexes from 0.
+#[derive(Clone, Copy)]
+enum Pool {
+    ClusterIps(allocator::ServiceCidr),
+    NodePorts(allocator::PortRange),
+}
+
+impl Pool {
+    fn prefix(self) -> String {
+        match self {
+            Pool::ClusterIps(_) => registry::by_kind(Kind::IpAddress).prefix(),
+            Pool::NodePorts(_) => NODE_PORTS.to_owned(),
+        }
+    }
+
+    fn size_and_band(self) -> (u64, u64) {
+        match self {
+            Pool::ClusterIps(cidr) => (cidr.size(), cidr.static_band()),
+            Pool::NodePorts(range) => (u64::from(range.size), range.static_band()),
+        }
+    }
+
+    fn at(self, index: u64) -> Option<Held> {
+        match self {
+            Pool::ClusterIps(cidr) => cidr.at(index).map(Held::ClusterIp),
+            Pool::NodePorts(range) => u16::try_from(index)
+                .ok()
+                .and_then(|i| range.base.checked_add(i))
+                .filter(|p| range.contains(*p))
+                .map(Held::NodePort),
+        }
+    }
+
+    fn index_of(self, held: Held) -> Option<u64> {
+        match (self, held) {
+            (Pool::ClusterIps(cidr), Held::ClusterIp(ip)) => cidr.index_of(ip),
+            (Pool::NodePorts(range), Held::NodePort(p)) if range.contains(p) => {
+                Some(u64::from(p - range.base))
+            }
+            _ => None,
+        }
+    }
+
+    /// The index of the reservation stored under `name` (the part of its key after the
+    /// prefix).
+    fn index_of_name(self, name: &str) -> Option<u64> {
+        let held = match self {
+            Pool::ClusterIps(_) => Held::ClusterIp(name.parse().ok()?),
+            Pool::NodePorts(_) => Held::NodePort(name.parse().ok()?),
+        };
+        self.index_of(held)
+    }
+
+    fn full(self) -> Status {
+        Status::internal(match self {
+            Pool::ClusterIps(_) => "failed to allocate a serviceIP: range is full",
+            Pool::NodePorts(_) => "failed to allocate a nodePort: range is full",
+        })
+    }
+}
+
 impl Handlers {
     /// Gives a Service about to be written (`new`) what it asks for and the stored one
     /// (`old`, on an update) does not hold yet: the keys reserved, which the caller
@@ -109,19 +252,44 @@ impl Handlers {
         dry_run: bool,
         reserved: &mut Vec<String>,
     ) -> Result<(), Status> {
+        let mut keep = |held: Held| {
+            if !dry_run {
+                reserved.push(held.key());
+            }
+        };
         let held_ips = old.map(service::held_ips).unwrap_or_default();
-        reserved.extend(self.reserve_cluster_ip(svc, &held_ips, dry_run).await?);
+        let family = self.network.cidr.family();
+        let ip = match service::cluster_ip_wanted(svc) {
+            ClusterIpWanted::Nothing => None,
+            ClusterIpWanted::Headless => {
+                service::set_cluster_ip(svc, None, family);
+                None
+            }
+            ClusterIpWanted::Exact(ip) if held_ips.contains(&ip) => None,
+            ClusterIpWanted::Exact(ip) => {
+                Some(self.reserve(Held::ClusterIp(ip), svc, dry_run).await?)
+            }
+            ClusterIpWanted::Any => Some(
+                self.reserve_free(Pool::ClusterIps(self.network.cidr), svc, dry_run)
+                    .await?,
+            ),
+        };
+        if let Some(held @ Held::ClusterIp(ip)) = ip {
+            keep(held);
+            service::set_cluster_ip(svc, Some(ip), family);
+        }
         let held_ports = old.map(service::held_node_ports).unwrap_or_default();
         let wanted = service::held_node_ports(svc);
         for port in wanted.into_iter().filter(|p| !held_ports.contains(p)) {
-            self.reserve_node_port(svc, port, dry_run).await?;
-            if !dry_run {
-                reserved.push(format!("{NODE_PORTS}{port}"));
-            }
+            keep(self.reserve(Held::NodePort(port), svc, dry_run).await?);
         }
         for i in service::ports_without_node_port(svc) {
-            let port = self.free_node_port(svc, dry_run, reserved).await?;
-            svc["spec"]["ports"][i]["nodePort"] = json!(port);
+            let pool = Pool::NodePorts(self.network.node_ports);
+            let held = self.reserve_free(pool, svc, dry_run).await?;
+            keep(held);
+            if let Held::NodePort(port) = held {
+                svc["spec"]["ports"][i]["nodePort"] = json!(port);
+            }
         }
         Ok(())
     }
@@ -142,17 +310,11 @@ impl Handlers {
             let key = endpoints.key(meta_str(old, "namespace"), meta_str(old, "name"));
             self.release(&[key]).await;
         }
-        let kept_ips = new.map(service::held_ips).unwrap_or_default();
-        let kept_ports = new.map(service::held_node_ports).unwrap_or_default();
-        let ips = service::held_ips(old)
+        let kept = new.map(holdings).unwrap_or_default();
+        let keys: Vec<String> = holdings(old)
             .into_iter()
-            .filter(|ip| !kept_ips.contains(ip));
-        let ports = service::held_node_ports(old)
-            .into_iter()
-            .filter(|p| !kept_ports.contains(p));
-        let keys: Vec<String> = ips
-            .map(ip_key)
-            .chain(ports.map(|p| format!("{NODE_PORTS}{p}")))
+            .filter(|h| !kept.contains(h))
+            .map(Held::key)
             .collect();
         self.release_held(&keys, &Parent::of(old)).await;
     }
@@ -182,172 +344,63 @@ impl Handlers {
         }
     }
 
-    async fn reserve_cluster_ip(
-        &self,
-        svc: &mut Value,
-        held: &[IpAddr],
-        dry_run: bool,
-    ) -> Result<Option<String>, Status> {
-        let cidr = self.network.cidr;
-        let ip = match service::cluster_ip_wanted(svc) {
-            ClusterIpWanted::Nothing => return Ok(None),
-            ClusterIpWanted::Headless => {
-                service::set_cluster_ip(svc, None, cidr.family());
-                return Ok(None);
-            }
-            ClusterIpWanted::Exact(ip) if held.contains(&ip) => return Ok(None),
-            ClusterIpWanted::Exact(ip) => {
-                if let Some(refusal) = allocator::out_of_range(&cidr, ip) {
-                    return Err(cluster_ip_invalid(
-                        svc,
-                        ip,
-                        &format!("failed to allocate IP {ip}: {refusal}"),
-                    ));
-                }
-                if !self
-                    .create_reservation(
-                        &ip_key(ip),
-                        ip_address(ip, cidr.family(), svc, self.now()),
-                        dry_run,
-                    )
-                    .await?
-                {
-                    let detail =
-                        format!("failed to allocate IP {ip}: provided IP is already allocated");
-                    return Err(cluster_ip_invalid(svc, ip, &detail));
-                }
-                ip
-            }
-            ClusterIpWanted::Any => self.free_cluster_ip(svc, dry_run).await?,
-        };
-        service::set_cluster_ip(svc, Some(ip), cidr.family());
-        Ok((!dry_run).then(|| ip_key(ip)))
+    /// Reserves what `svc` asks for by name: refused when it is outside the range or taken.
+    async fn reserve(&self, held: Held, svc: &Value, dry_run: bool) -> Result<Held, Status> {
+        if let Some(refusal) = held.out_of_range(&self.network) {
+            return Err(held.invalid(svc, &refusal));
+        }
+        if !self.create_reservation(held, svc, dry_run).await? {
+            return Err(held.invalid(svc, &held.taken_detail()));
+        }
+        Ok(held)
     }
 
-    /// A free ClusterIP, reserved: a random pick of the upper band, then the next free one.
-    async fn free_cluster_ip(&self, svc: &Value, dry_run: bool) -> Result<IpAddr, Status> {
-        let cidr = self.network.cidr;
+    /// Reserves a free one of `pool`: a random pick of the upper band, then the next free
+    /// one. What `svc` already holds or was just given is not free, even in a dry run.
+    async fn reserve_free(&self, pool: Pool, svc: &Value, dry_run: bool) -> Result<Held, Status> {
+        let prefix = pool.prefix();
         let mut taken: HashSet<u64> = self
-            .reservation_names(&registry::by_kind(Kind::IpAddress).prefix())
+            .reservation_names(&prefix)
             .await?
             .iter()
-            .filter_map(|n| cidr.index_of(n.parse().ok()?))
+            .filter_map(|name| pool.index_of_name(name))
             .collect();
+        taken.extend(holdings(svc).into_iter().filter_map(|h| pool.index_of(h)));
+        let (size, band) = pool.size_and_band();
         for _ in 0..TRIES {
-            let Some(ip) = free_index(cidr.size(), cidr.static_band(), random_u64(), &taken)
-                .and_then(|i| cidr.at(i))
+            let Some((i, held)) =
+                free_index(size, band, random_u64(), &taken).and_then(|i| Some((i, pool.at(i)?)))
             else {
                 break;
             };
-            if self
-                .create_reservation(
-                    &ip_key(ip),
-                    ip_address(ip, cidr.family(), svc, self.now()),
-                    dry_run,
-                )
-                .await?
-            {
-                return Ok(ip);
-            }
-            taken.extend(cidr.index_of(ip));
-        }
-        Err(Status::internal(
-            "failed to allocate a serviceIP: range is full",
-        ))
-    }
-
-    async fn reserve_node_port(&self, svc: &Value, port: u16, dry_run: bool) -> Result<(), Status> {
-        let range = self.network.node_ports;
-        let field = node_port_field(svc, port);
-        if !range.contains(port) {
-            let detail = format!(
-                "provided port is not in the valid range. The range of valid ports is {}",
-                range.as_string()
-            );
-            return Err(node_port_invalid(svc, &field, port, &detail));
-        }
-        let key = format!("{NODE_PORTS}{port}");
-        if !self
-            .create_reservation(&key, node_port(port, svc, self.now()), dry_run)
-            .await?
-        {
-            return Err(node_port_invalid(
-                svc,
-                &field,
-                port,
-                "provided port is already allocated",
-            ));
-        }
-        Ok(())
-    }
-
-    /// A free NodePort, reserved (and added to `reserved`).
-    async fn free_node_port(
-        &self,
-        svc: &Value,
-        dry_run: bool,
-        reserved: &mut Vec<String>,
-    ) -> Result<u16, Status> {
-        let range = self.network.node_ports;
-        let mut taken: HashSet<u64> = self
-            .reservation_names(NODE_PORTS)
-            .await?
-            .iter()
-            .filter_map(|n| n.parse::<u16>().ok())
-            .filter(|p| range.contains(*p))
-            .map(|p| u64::from(p - range.base))
-            .collect();
-        // Ports this Service holds or was just given are not free, even in a dry run.
-        taken.extend(
-            service::held_node_ports(svc)
-                .iter()
-                .filter(|p| range.contains(**p))
-                .map(|p| u64::from(p - range.base)),
-        );
-        for _ in 0..TRIES {
-            let Some(i) = free_index(
-                u64::from(range.size),
-                range.static_band(),
-                random_u64(),
-                &taken,
-            ) else {
-                break;
-            };
-            let port = range.base + i as u16;
-            let key = format!("{NODE_PORTS}{port}");
-            if self
-                .create_reservation(&key, node_port(port, svc, self.now()), dry_run)
-                .await?
-            {
-                if !dry_run {
-                    reserved.push(key);
-                }
-                return Ok(port);
+            if self.create_reservation(held, svc, dry_run).await? {
+                return Ok(held);
             }
             taken.insert(i);
         }
-        Err(Status::internal(
-            "failed to allocate a nodePort: range is full",
-        ))
+        Err(pool.full())
     }
 
-    /// Creates a reservation (a dry run only looks): whether it was free.
+    /// Creates the reservation of `held` for `svc` (a dry run only looks): whether it was
+    /// free.
     async fn create_reservation(
         &self,
-        key: &str,
-        obj: Value,
+        held: Held,
+        svc: &Value,
         dry_run: bool,
     ) -> Result<bool, Status> {
         let def = registry::by_kind(Kind::IpAddress);
+        let key = held.key();
         if dry_run {
             let found = self
                 .store
-                .get(key)
+                .get(&key)
                 .await
                 .map_err(|e| from_store(e, def, ""))?;
             return Ok(found.is_none());
         }
-        match self.store.create(key, encode(&obj)?).await {
+        let record = held.record(self.network.cidr.family(), svc, self.now());
+        match self.store.create(&key, encode(&record)?).await {
             Ok(_) => Ok(true),
             Err(StoreError::AlreadyExists(_)) => Ok(false),
             Err(e) => Err(from_store(e, def, "")),
@@ -376,21 +429,13 @@ impl Handlers {
         let Ok(all) = self.objects(services, "").await else {
             return;
         };
-        let mut held: HashSet<String> = HashSet::new();
-        for svc in &all {
-            held.extend(service::held_ips(svc).into_iter().map(ip_key));
-            held.extend(
-                service::held_node_ports(svc)
-                    .into_iter()
-                    .map(|p| format!("{NODE_PORTS}{p}")),
-            );
-        }
+        let held: HashSet<String> = all.iter().flat_map(holdings).map(Held::key).collect();
         let now = self.now();
-        for prefix in [
-            registry::by_kind(Kind::IpAddress).prefix(),
-            NODE_PORTS.to_owned(),
+        for pool in [
+            Pool::ClusterIps(self.network.cidr),
+            Pool::NodePorts(self.network.node_ports),
         ] {
-            let Ok(page) = self.store.list(&prefix, None, None).await else {
+            let Ok(page) = self.store.list(&pool.prefix(), None, None).await else {
                 continue;
             };
             let orphans = page
@@ -415,6 +460,15 @@ impl Handlers {
     }
 }
 
+/// Everything `svc` holds: its ClusterIPs and NodePorts.
+fn holdings(svc: &Value) -> Vec<Held> {
+    let ips = service::held_ips(svc).into_iter().map(Held::ClusterIp);
+    let ports = service::held_node_ports(svc)
+        .into_iter()
+        .map(Held::NodePort);
+    ips.chain(ports).collect()
+}
+
 /// Whether a reservation no Service holds is old enough to be a leftover; one the server
 /// did not make (no parent naming a Service) is not the repair's to remove.
 fn is_orphan(obj: &Value, now: SystemTime) -> bool {
@@ -428,47 +482,6 @@ fn is_orphan(obj: &Value, now: SystemTime) -> bool {
     ours && created.is_some_and(|t| t + ORPHAN_AGE <= now)
 }
 
-fn ip_key(ip: IpAddr) -> String {
-    registry::by_kind(Kind::IpAddress).key("", &ip.to_string())
-}
-
-/// The IPAddress that reserves `ip` for `svc`.
-fn ip_address(ip: IpAddr, family: &str, svc: &Value, now: SystemTime) -> Value {
-    json!({
-        "metadata": {
-            "name": ip.to_string(),
-            "uid": crate::object::random_uid(),
-            "creationTimestamp": format_rfc3339(now),
-            "labels": {
-                "ipaddress.kubernetes.io/ip-family": family,
-                "ipaddress.kubernetes.io/managed-by": MANAGED_BY,
-            },
-        },
-        "spec": {"parentRef": Parent::of(svc).json()},
-    })
-}
-
-/// The record that reserves NodePort `port` for `svc`.
-fn node_port(port: u16, svc: &Value, now: SystemTime) -> Value {
-    json!({
-        "metadata": {
-            "name": port.to_string(),
-            "creationTimestamp": format_rfc3339(now),
-            "labels": {"ipaddress.kubernetes.io/managed-by": MANAGED_BY},
-        },
-        "spec": {"parentRef": Parent::of(svc).json()},
-    })
-}
-
-fn cluster_ip_invalid(svc: &Value, ip: IpAddr, detail: &str) -> Status {
-    let cause = StatusCause::new(
-        "FieldValueInvalid",
-        "spec.clusterIPs",
-        format!("Invalid value: []string{{{:?}}}: {detail}", ip.to_string()),
-    );
-    Status::invalid("Service", "", meta_str(svc, "name"), vec![cause])
-}
-
 /// The field of the first port that asks for NodePort `port`.
 fn node_port_field(svc: &Value, port: u16) -> String {
     let ports = svc.pointer("/spec/ports").and_then(Value::as_array);
@@ -478,15 +491,6 @@ fn node_port_field(svc: &Value, port: u16) -> String {
         .position(|p| p.get("nodePort").and_then(Value::as_u64) == Some(u64::from(port)))
         .unwrap_or(0);
     format!("spec.ports[{i}].nodePort")
-}
-
-fn node_port_invalid(svc: &Value, field: &str, port: u16, detail: &str) -> Status {
-    let cause = StatusCause::new(
-        "FieldValueInvalid",
-        field,
-        format!("Invalid value: {port}: {detail}"),
-    );
-    Status::invalid("Service", "", meta_str(svc, "name"), vec![cause])
 }
 
 fn random_u64() -> u64 {

@@ -67,7 +67,7 @@ impl Handlers {
             }
             if !applied {
                 let time = format_rfc3339(self.now());
-                let manager = manager_of(q, sub, &time);
+                let manager = fieldmanager::Manager::of(q, sub, &time);
                 fieldmanager::track_update(def, Some(&old), &mut new, &manager);
             }
             strip_rv(&mut new);
@@ -120,7 +120,7 @@ impl Handlers {
             }
             Update::Apply { config, force } => {
                 let time = format_rfc3339(self.now());
-                let manager = manager_of(q, sub, &time);
+                let manager = fieldmanager::Manager::of(q, sub, &time);
                 fieldmanager::apply(
                     def,
                     Some(&self.output(def, old.clone())),
@@ -213,24 +213,6 @@ pub enum Update {
         /// `force=true`: take over the fields other managers own.
         force: bool,
     },
-}
-
-/// The field manager of a request (`fieldManager`, which `serve` fills from the user
-/// agent when the client sent none; the server's own writes are `kube-apiserver`'s).
-pub(super) fn manager_of<'a>(
-    q: &'a Query,
-    sub: &'a str,
-    time: &'a str,
-) -> fieldmanager::Manager<'a> {
-    let name = q
-        .get("fieldManager")
-        .map(String::as_str)
-        .filter(|m| !m.is_empty());
-    fieldmanager::Manager {
-        name: name.unwrap_or("kube-apiserver"),
-        subresource: sub,
-        time,
-    }
 }
 
 /// `new` with `old`'s managed fields.

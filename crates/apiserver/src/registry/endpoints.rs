@@ -10,6 +10,7 @@ use kubeboot_api::{StatusCause, TableColumn};
 use serde_json::{Value, json};
 
 use super::columns::{AGE, NAME, name_and_age};
+use super::service::{port_number_error, protocol_error};
 use super::strategy::{Admission, Admitted, Change, Strategy};
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, OBJECT_REFERENCE, Ty, f, rep};
@@ -138,22 +139,9 @@ fn validate_subsets(obj: &Value) -> Vec<StatusCause> {
             if ports.len() > 1 && p["name"].as_str().is_none_or(str::is_empty) {
                 out.push(StatusCause::required(&format!("{at}.name"), ""));
             }
-            let port = p["port"].as_i64().unwrap_or(0);
-            if !(1..=65535).contains(&port) {
-                out.push(StatusCause::new(
-                    "FieldValueInvalid",
-                    &format!("{at}.port"),
-                    format!("Invalid value: {port}: must be between 1 and 65535, inclusive"),
-                ));
-            }
+            out.extend(port_number_error(&format!("{at}.port"), &p["port"]));
             let proto = p["protocol"].as_str().unwrap_or("TCP");
-            if !["SCTP", "TCP", "UDP"].contains(&proto) {
-                out.push(StatusCause::not_supported(
-                    &format!("{at}.protocol"),
-                    proto,
-                    &["SCTP", "TCP", "UDP"],
-                ));
-            }
+            out.extend(protocol_error(&format!("{at}.protocol"), proto));
         }
     }
     out

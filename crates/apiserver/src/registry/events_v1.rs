@@ -8,7 +8,7 @@
 
 use k8s_openapi::api::events::v1::Event;
 use kubeboot_api::StatusCause;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::columns::str_at;
 use super::event::EventStrategy;
@@ -60,45 +60,7 @@ const RENAMED: &[(&str, &str)] = &[
     ("deprecatedCount", "count"),
 ];
 
-static CONVERSION: Conversion = Conversion {
-    to_storage: |v| rename(v, false),
-    to_version: |v| rename(v, true),
-    field_labels: &[
-        ("regarding.kind", "involvedObject.kind"),
-        ("regarding.namespace", "involvedObject.namespace"),
-        ("regarding.name", "involvedObject.name"),
-        ("regarding.uid", "involvedObject.uid"),
-        ("regarding.apiVersion", "involvedObject.apiVersion"),
-        (
-            "regarding.resourceVersion",
-            "involvedObject.resourceVersion",
-        ),
-        ("regarding.fieldPath", "involvedObject.fieldPath"),
-        ("reportingController", "reportingComponent"),
-    ],
-};
-
-/// The object with its top-level fields renamed: to this version's names (`to_version`),
-/// or to the stored ones.
-fn rename(v: Value, to_version: bool) -> Value {
-    let Value::Object(fields) = v else {
-        return v;
-    };
-    let name_of = |k: &str| {
-        let found = RENAMED
-            .iter()
-            .find(|(mine, stored)| if to_version { *stored == k } else { *mine == k });
-        found.map_or(k.to_owned(), |(mine, stored)| {
-            if to_version {
-                (*mine).to_owned()
-            } else {
-                (*stored).to_owned()
-            }
-        })
-    };
-    let renamed: Map<String, Value> = fields.into_iter().map(|(k, v)| (name_of(&k), v)).collect();
-    Value::Object(renamed)
-}
+static CONVERSION: Conversion = Conversion { renamed: RENAMED };
 
 /// events.k8s.io/v1 Event (`generated.proto`).
 static PROTOBUF: &[Pb] = &[
@@ -184,13 +146,13 @@ mod tests {
     #[test]
     fn an_event_converts_both_ways() {
         let v1 = json!({"metadata": {"name": "e"}, "regarding": {"kind": "Node", "name": "w1"}, "note": "gone", "reportingController": "kubeboot", "deprecatedCount": 2, "reason": "NodeNotReady"});
-        let stored = rename(v1.clone(), false);
+        let stored = EVENTS_V1.to_storage(v1.clone());
         assert_eq!(stored["involvedObject"]["name"], "w1");
         assert_eq!(stored["message"], "gone");
         assert_eq!(stored["reportingComponent"], "kubeboot");
         assert_eq!(stored["count"], 2);
         assert_eq!(stored["reason"], "NodeNotReady");
-        assert_eq!(rename(stored, true), v1);
+        assert_eq!(EVENTS_V1.to_version(stored), v1);
         assert_eq!(
             EVENTS_V1.stored_field("regarding.name"),
             "involvedObject.name"

@@ -116,15 +116,43 @@ pub struct ResourceDef {
     pub strategy: &'static dyn Strategy,
 }
 
-/// A served version of a kind stored in another version's form.
+/// A served version of a kind stored in another version's form, whose top-level fields
+/// it names differently (events.k8s.io/v1's `note` is core/v1's `message`).
 #[derive(Debug)]
 pub struct Conversion {
-    /// An object of this version as stored.
-    pub to_storage: fn(Value) -> Value,
-    /// A stored object as this version has it.
-    pub to_version: fn(Value) -> Value,
-    /// This version's field selector names and the stored fields they read.
-    pub field_labels: &'static [(&'static str, &'static str)],
+    /// This version's names of top-level fields and the stored names they stand for.
+    pub renamed: &'static [(&'static str, &'static str)],
+}
+
+impl Conversion {
+    /// The stored name of this version's top-level field `field` (or the reverse).
+    fn rename<'a>(&self, field: &'a str, to_version: bool) -> &'a str {
+        let found = self.renamed.iter().find(|(mine, stored)| {
+            if to_version {
+                *stored == field
+            } else {
+                *mine == field
+            }
+        });
+        match found {
+            Some((mine, _)) if to_version => mine,
+            Some((_, stored)) => stored,
+            None => field,
+        }
+    }
+
+    /// The object with its top-level fields renamed: to this version's names, or to the
+    /// stored ones.
+    fn convert(&self, v: Value, to_version: bool) -> Value {
+        let Value::Object(fields) = v else {
+            return v;
+        };
+        let renamed = fields
+            .into_iter()
+            .map(|(k, v)| (self.rename(&k, to_version).to_owned(), v))
+            .collect();
+        Value::Object(renamed)
+    }
 }
 
 /// The verbs every stored resource serves.
@@ -175,7 +203,7 @@ impl ResourceDef {
     /// A stored object as this version has it.
     pub fn to_version(&self, stored: Value) -> Value {
         match self.conversion {
-            Some(c) => (c.to_version)(stored),
+            Some(c) => c.convert(stored, true),
             None => stored,
         }
     }
@@ -183,18 +211,21 @@ impl ResourceDef {
     /// An object of this version as stored.
     pub fn to_storage(&self, sent: Value) -> Value {
         match self.conversion {
-            Some(c) => (c.to_storage)(sent),
+            Some(c) => c.convert(sent, false),
             None => sent,
         }
     }
 
-    /// The stored field a field selector of this version reads.
-    pub fn stored_field<'a>(&self, field: &'a str) -> &'a str {
-        let labels = self.conversion.map_or(&[][..], |c| c.field_labels);
-        labels
-            .iter()
-            .find(|(mine, _)| *mine == field)
-            .map_or(field, |(_, stored)| stored)
+    /// The stored field a field selector of this version reads (`regarding.name` is
+    /// `involvedObject.name`).
+    pub fn stored_field(&self, field: &str) -> String {
+        let Some(c) = self.conversion else {
+            return field.to_owned();
+        };
+        match field.split_once('.') {
+            Some((top, rest)) => format!("{}.{rest}", c.rename(top, false)),
+            None => c.rename(field, false).to_owned(),
+        }
     }
 
     /// The singular name (`kubectl get` accepts it): the kind in lower case.

@@ -507,6 +507,34 @@ pub fn start_apiserver(args: &[&std::ffi::OsStr]) -> (KillOnDrop, String) {
     (child, url)
 }
 
+/// Runs `kubeboot init --data-dir data`, then `kubeboot apiserver` serving with that
+/// PKI (its certificate and key, `ca.crt` as the client CA) on a store in `store`, with
+/// `extra` flags: the child and its URL.
+pub fn apiserver_from_init(data: &Path, store: &Path, extra: &[&str]) -> (KillOnDrop, String) {
+    ok(
+        Command::new(bin())
+            .args(["init", "--data-dir"])
+            .arg(data)
+            .output()
+            .expect("run kubeboot init"),
+        "kubeboot init",
+    );
+    let pki = data.join("pki");
+    let mut args: Vec<std::ffi::OsString> = extra.iter().map(Into::into).collect();
+    for (flag, file) in [
+        ("--tls-cert-file", "apiserver.crt"),
+        ("--tls-private-key-file", "apiserver.key"),
+        ("--client-ca-file", "ca.crt"),
+    ] {
+        args.push(flag.into());
+        args.push(pki.join(file).into());
+    }
+    args.push("--storage-dir".into());
+    args.push(store.into());
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(AsRef::as_ref).collect();
+    start_apiserver(&args)
+}
+
 /// Runs the real `openssl` in `dir`; a failure fails the test with openssl's stderr.
 pub fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")

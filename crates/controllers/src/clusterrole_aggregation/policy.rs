@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use kubeboot_api::labels::LabelSelector;
 use serde_json::Value;
 
 /// The rules `role` aggregates from `all`, or `None` when it has no `aggregationRule`.
@@ -68,37 +69,8 @@ fn labels_of(v: &Value) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Whether `labels` satisfy a `LabelSelector`: every `matchLabels` pair, and every
-/// `matchExpressions` requirement (`In`, `NotIn`, `Exists`, `DoesNotExist`). An empty
-/// selector matches everything; one that does not read matches nothing.
+/// Whether `labels` satisfy a `metav1.LabelSelector` object; one that does not read
+/// matches nothing.
 pub fn matches(selector: &Value, labels: &BTreeMap<String, String>) -> bool {
-    let pairs = selector.get("matchLabels").and_then(Value::as_object);
-    let pairs_match = pairs
-        .into_iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k).map(String::as_str) == v.as_str());
-    let expressions = selector.get("matchExpressions").and_then(Value::as_array);
-    pairs_match
-        && expressions
-            .into_iter()
-            .flatten()
-            .all(|e| requirement(e, labels))
-}
-
-fn requirement(e: &Value, labels: &BTreeMap<String, String>) -> bool {
-    let key = e["key"].as_str().unwrap_or_default();
-    let values: Vec<&str> = e["values"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    let have = labels.get(key).map(String::as_str);
-    match e["operator"].as_str().unwrap_or_default() {
-        "In" => have.is_some_and(|v| values.contains(&v)),
-        "NotIn" => have.is_none_or(|v| !values.contains(&v)),
-        "Exists" => have.is_some(),
-        "DoesNotExist" => have.is_none(),
-        _ => false,
-    }
+    LabelSelector::from_object(selector).is_some_and(|s| s.matches(labels))
 }

@@ -79,23 +79,3 @@ fn rules_compare_as_kubernetes_semantic_equality() {
         "order counts"
     );
 }
-
-#[test]
-fn label_selectors_match_as_metav1_does() {
-    let labels = |pairs: &[(&str, &str)]| {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    };
-    let l = labels(&[("a", "1"), ("b", "2")]);
-    assert!(matches(&json!({}), &l));
-    assert!(matches(&json!({"matchLabels": {"a": "1"}}), &l));
-    assert!(!matches(&json!({"matchLabels": {"a": "2"}}), &l));
-    let expr = |op: &str, values: Value| json!({"matchExpressions": [{"key": "b", "operator": op, "values": values}]});
-    assert!(matches(&expr("In", json!(["2", "3"])), &l));
-    assert!(!matches(&expr("NotIn", json!(["2"])), &l));
-    assert!(matches(&expr("Exists", json!([])), &l));
-    assert!(!matches(&expr("DoesNotExist", json!([])), &l));
-    assert!(!matches(&expr("Bogus", json!([])), &l));
-}

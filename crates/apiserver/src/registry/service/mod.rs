@@ -8,6 +8,8 @@
 mod allocated;
 mod validation;
 
+pub(crate) use validation::{port_number_error, protocol_error};
+
 pub use allocated::{
     ClusterIpWanted, cluster_ip_wanted, held_ips, held_node_ports, ports_without_node_port,
     set_cluster_ip, wants_node_ports,
@@ -303,13 +305,17 @@ fn normalize_cluster_ips_on_update(new: &mut Value, old: &Value) {
     }
 }
 
+/// The fields that say which addresses a Service was given: kept together when an update
+/// leaves them out, dropped together when it becomes an ExternalName.
+const CLUSTER_IP_FIELDS: [&str; 4] = ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"];
+
 /// What an update keeps of what the Service was given, when the client left it out (a
 /// `kubectl replace` of a manifest without a clusterIP): its ClusterIPs and NodePorts
 /// (`patchAllocatedValues`).
 fn keep_allocated(new: &mut Value, old: &Value) {
     let ty = service_type(new).to_owned();
     if ty != "ExternalName" && str_at(new, &["spec", "clusterIP"]).is_empty() {
-        for f in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+        for f in CLUSTER_IP_FIELDS {
             if let (Some(v), Some(spec)) = (
                 old.pointer(&format!("/spec/{f}")),
                 new.get_mut("spec").and_then(Value::as_object_mut),
@@ -359,7 +365,7 @@ fn drop_type_dependent_fields(new: &mut Value, old: &Value) {
         .unwrap_or("ClusterIP")
         .to_owned();
     if new_type == "ExternalName" && service_type(old) != "ExternalName" {
-        for f in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+        for f in CLUSTER_IP_FIELDS {
             if unchanged(spec, f) {
                 spec.remove(f);
             }

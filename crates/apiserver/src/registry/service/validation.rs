@@ -136,28 +136,14 @@ fn validate_port<'a>(
     } else {
         names.push(name);
     }
-    let port = p["port"].as_i64().unwrap_or(0);
-    if !(1..=65535).contains(&port) {
-        out.push(invalid_int(&format!("{at}.port"), port, PORT_RANGE));
-    }
+    out.extend(port_number_error(&format!("{at}.port"), &p["port"]));
     let node_port = p.get("nodePort").and_then(Value::as_i64).unwrap_or(0);
-    if node_port != 0 && !(1..=65535).contains(&node_port) {
-        out.push(invalid_int(
-            &format!("{at}.nodePort"),
-            node_port,
-            PORT_RANGE,
-        ));
+    if node_port != 0 {
+        out.extend(port_number_error(&format!("{at}.nodePort"), &p["nodePort"]));
     }
     match p["protocol"].as_str().unwrap_or_default() {
         "" => out.push(StatusCause::required(&format!("{at}.protocol"), "")),
-        proto if !PROTOCOLS.contains(&proto) => {
-            out.push(StatusCause::not_supported(
-                &format!("{at}.protocol"),
-                proto,
-                PROTOCOLS,
-            ));
-        }
-        _ => {}
+        proto => out.extend(protocol_error(&format!("{at}.protocol"), proto)),
     }
     let target = format!("{at}.targetPort");
     match &p["targetPort"] {
@@ -166,17 +152,22 @@ fn validate_port<'a>(
                 .into_iter()
                 .map(|m| StatusCause::invalid(&target, s, m)),
         ),
-        v => {
-            let n = v.as_i64().unwrap_or(0);
-            if !(1..=65535).contains(&n) {
-                out.push(invalid_int(&target, n, PORT_RANGE));
-            }
-        }
+        v => out.extend(port_number_error(&target, v)),
     }
     out
 }
 
-const PORT_RANGE: &str = "must be between 1 and 65535, inclusive";
+/// `IsValidPortNum`: a port of a Service or an endpoint is 1 to 65535.
+pub(crate) fn port_number_error(field: &str, port: &Value) -> Option<StatusCause> {
+    let port = port.as_i64().unwrap_or(0);
+    (!(1..=65535).contains(&port))
+        .then(|| invalid_int(field, port, "must be between 1 and 65535, inclusive"))
+}
+
+/// A protocol other than the three a Service or an endpoint may use.
+pub(crate) fn protocol_error(field: &str, protocol: &str) -> Option<StatusCause> {
+    (!PROTOCOLS.contains(&protocol)).then(|| StatusCause::not_supported(field, protocol, PROTOCOLS))
+}
 
 /// `IsValidPortName`: an IANA service name.
 pub(super) fn port_name_errors(name: &str) -> Vec<&'static str> {
