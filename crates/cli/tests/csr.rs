@@ -596,4 +596,32 @@ fn what_the_controllers_decide_shows_in_describe_and_events() {
         );
         assert!(!listed.contains("Issued"), "{k}: only warnings: {listed}");
     }
+    // The controllers' writes are recorded beside the requester's, each through its
+    // subresource, though their informers hold the CSRs without managedFields.
+    let issued: serde_json::Value = serde_json::from_str(&ok(
+        s.kubectl(
+            "kubectl",
+            &["get", "csr", &node, "-o", "json", "--show-managed-fields"],
+        ),
+        "get csr",
+    ))
+    .expect("json");
+    let managers: Vec<(&str, &str)> = issued["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields")
+        .iter()
+        .map(|e| {
+            let field = |f: &str| e[f].as_str().unwrap_or_default();
+            (field("manager"), field("subresource"))
+        })
+        .collect();
+    assert_eq!(
+        managers,
+        [
+            ("curl", ""),
+            ("kubeboot-controller-manager", "approval"),
+            ("kubeboot-controller-manager", "status"),
+        ],
+        "{issued}"
+    );
 }

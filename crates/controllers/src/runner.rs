@@ -170,18 +170,19 @@ impl Informer {
         sep: char,
         on_change: &(impl Fn(&str) + Send + Sync),
     ) -> Result<(), ClientError> {
-        let list: Value = client.get(path).await?;
+        let mut list: Value = client.get(path).await?;
         let mut rv = list
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let fresh: BTreeMap<String, Box<str>> = list
-            .get("items")
-            .and_then(Value::as_array)
+        let items = match list.get_mut("items").map(Value::take) {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
+        let fresh: BTreeMap<String, Box<str>> = items
             .into_iter()
-            .flatten()
-            .map(|o| (key_of(o), compact(o)))
+            .map(|o| (key_of(&o), compact(o)))
             .collect();
         let changed: Vec<String> = {
             let mut objs = self.objects.write().unwrap_or_else(PoisonError::into_inner);
@@ -228,7 +229,7 @@ impl Informer {
                     if ty == "DELETED" {
                         objs.remove(&key);
                     } else {
-                        objs.insert(key.clone(), compact(&obj));
+                        objs.insert(key.clone(), compact(obj));
                     }
                 }
                 on_change(&key);
@@ -237,9 +238,14 @@ impl Informer {
     }
 }
 
-/// An object's JSON text, as the informer holds it.
-fn compact(obj: &Value) -> Box<str> {
-    serde_json::to_string(obj)
+/// An object's JSON text, as the informer holds it: without `metadata.managedFields`,
+/// which no controller reads (kube-controller-manager's informers drop them too,
+/// `TransformStripManagedFields`); an update sent without them keeps the stored ones.
+fn compact(mut obj: Value) -> Box<str> {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    serde_json::to_string(&obj)
         .unwrap_or_default()
         .into_boxed_str()
 }
@@ -362,6 +368,19 @@ pub fn run<R: Reconciler>(tasks: &Tasks, reconciler: Arc<R>, queue: Arc<Queue>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_informer_holds_objects_without_their_managed_fields() {
+        let obj = serde_json::json!({
+            "metadata": {"name": "a", "managedFields": [{"manager": "kubectl"}]},
+            "spec": {"x": 1},
+        });
+        let held: Value = serde_json::from_str(&compact(obj)).expect("json");
+        assert_eq!(
+            held,
+            serde_json::json!({"metadata": {"name": "a"}, "spec": {"x": 1}})
+        );
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {

@@ -54,6 +54,17 @@ struct Inner {
 /// Called after each group commit with the number of writes and the time it took.
 pub type CommitObserver = Arc<dyn Fn(usize, std::time::Duration) + Send + Sync>;
 
+/// The store's revision: its newest event's, or `meta.revision` where the history was
+/// emptied (each trim of the history writes it; stores made before kept it on every commit).
+fn stored_revision(conn: &Connection) -> Result<Revision, StoreError> {
+    conn.prepare_cached(
+        "SELECT max((SELECT value FROM meta WHERE name = 'revision'),
+                    coalesce((SELECT max(rev) FROM events), 0))",
+    )
+    .and_then(|mut st| st.query_row([], |r| r.get(0)))
+    .map_err(backend)
+}
+
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
@@ -97,13 +108,12 @@ impl SqliteStore {
             WAL_BYTES / page_size.max(512)
         ))
         .map_err(backend)?;
-        let meta = |name: &str| -> Result<i64, StoreError> {
-            conn.query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+        let compacted = conn
+            .query_row("SELECT value FROM meta WHERE name = 'compacted'", [], |r| {
                 r.get(0)
             })
-            .map_err(backend)
-        };
-        let state = (meta("revision")?, meta("compacted")?);
+            .map_err(backend)?;
+        let state = (stored_revision(&conn)?, compacted);
         let (tx, rx) = std_mpsc::channel();
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
         let inner = Arc::new(Inner {
@@ -334,11 +344,7 @@ impl Store for SqliteStore {
         let range = KeyRange::new(prefix, start_after, limit);
         Box::pin(self.read(move |c| {
             let tx = c.transaction().map_err(backend)?;
-            let revision: i64 = tx
-                .prepare_cached("SELECT value FROM meta WHERE name = 'revision'")
-                .map_err(backend)?
-                .query_row([], |r| r.get(0))
-                .map_err(backend)?;
+            let revision = stored_revision(&tx)?;
             let sql = if range.inclusive {
                 "SELECT value, create_rev, mod_rev, key FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3"
             } else {

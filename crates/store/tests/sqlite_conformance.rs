@@ -30,6 +30,35 @@ async fn reopening_keeps_data_and_revision() {
 }
 
 #[tokio::test]
+async fn the_revision_survives_a_history_compacted_to_nothing_and_a_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.db");
+    let last = {
+        let s = SqliteStore::open(&path).expect("open");
+        for i in 0..10 {
+            s.create(&format!("/r/{i}"), "v".into())
+                .await
+                .expect("create");
+        }
+        let last = s.delete("/r/9", None).await.expect("delete").mod_revision;
+        s.compact(last).await.expect("compact everything");
+        assert_eq!(s.revision().await.expect("rev"), last);
+        let page = s.list("/r/", None, None).await.expect("list");
+        assert_eq!((page.items.len(), page.revision), (9, last));
+        last
+    };
+    let s = SqliteStore::open(&path).expect("reopen");
+    assert_eq!(s.revision().await.expect("rev"), last);
+    let next = s.create("/r/new", "v".into()).await.expect("create");
+    assert_eq!(
+        next.mod_revision,
+        last + 1,
+        "no revision is handed out twice"
+    );
+    assert!(s.watch("/r/", last - 1).await.is_err(), "compacted away");
+}
+
+#[tokio::test]
 async fn history_is_bounded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = SqliteStore::open_with(&dir.path().join("state.db"), 5, None).expect("open");

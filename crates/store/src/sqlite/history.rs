@@ -15,13 +15,12 @@ pub(super) fn list_at(
     revision: Revision,
 ) -> Result<ListPage, StoreError> {
     let tx = c.transaction().map_err(backend)?;
-    let meta = |name: &str| -> Result<i64, StoreError> {
-        tx.prepare_cached("SELECT value FROM meta WHERE name = ?1")
-            .map_err(backend)?
-            .query_row([name], |r| r.get(0))
-            .map_err(backend)
-    };
-    let (current, compacted) = (meta("revision")?, meta("compacted")?);
+    let compacted: i64 = tx
+        .prepare_cached("SELECT value FROM meta WHERE name = 'compacted'")
+        .map_err(backend)?
+        .query_row([], |r| r.get(0))
+        .map_err(backend)?;
+    let current = super::stored_revision(&tx)?;
     if revision < compacted {
         return Err(StoreError::Compacted {
             requested: revision,

@@ -136,24 +136,34 @@ fn commit_batch(
             .and_then(|mut st| st.execute([value]))
             .map_err(backend)
     };
-    exec("UPDATE meta SET value = ?1 WHERE name = 'revision'", next)?;
+    // The revision is the newest event's (`super::stored_revision`): a commit writes no
+    // page for it. The history is trimmed in steps, so that most commits touch neither its
+    // oldest page nor `meta`; `meta.revision` is written with each trim, which may leave the
+    // event table empty.
     let mut new_compacted: Revision = tx
         .prepare_cached("SELECT value FROM meta WHERE name = 'compacted'")
         .map_err(backend)?
         .query_row([], |r| r.get(0))
         .map_err(backend)?;
-    if next - history > new_compacted {
+    if next - history > new_compacted + compaction_step(history) {
         new_compacted = next - history;
         exec("DELETE FROM events WHERE rev <= ?1", new_compacted)?;
         exec(
             "UPDATE meta SET value = ?1 WHERE name = 'compacted'",
             new_compacted,
         )?;
+        exec("UPDATE meta SET value = ?1 WHERE name = 'revision'", next)?;
     }
     tx.commit().map_err(backend)?;
     *rev = next;
     *compacted = new_compacted.max(*compacted);
     Ok(results)
+}
+
+/// How far past the kept history the oldest events may go before they are trimmed: a
+/// sixteenth of it, between 1 and 1,024 revisions (one trim deletes at most that many).
+fn compaction_step(history: i64) -> i64 {
+    (history / 16).clamp(1, 1024)
 }
 
 /// Applies one write inside the batch transaction. Err only for backend failures; a
@@ -171,6 +181,12 @@ fn apply(
             tx.execute(
                 "UPDATE meta SET value = max(value, ?1) WHERE name = 'compacted'",
                 [upto],
+            )
+            .map_err(backend)?;
+            // The history may now be empty: the revision is kept where it can be read.
+            tx.execute(
+                "UPDATE meta SET value = max(value, ?1) WHERE name = 'revision'",
+                [*rev],
             )
             .map_err(backend)?;
             let kv = KeyValue {
