@@ -31,10 +31,13 @@ pub enum TokenError {
     /// The secret is not sixteen `[a-z0-9]` characters.
     #[error("the token secret must be 16 characters from [a-z0-9]")]
     MalformedSecret,
-    /// The token is not `<id>.<secret>`.
-    #[error("the bootstrap token {0} does not match the pattern [a-z0-9]{{6}}.[a-z0-9]{{16}}")]
+    /// The token is not `<id>.<secret>` (kubeadm's words; what may be shown of it).
+    #[error("the bootstrap token {0} was not of the form {TOKEN_PATTERN:?}")]
     Malformed(String),
 }
+
+/// The pattern a token matches, as kubeadm prints it (`BootstrapTokenPattern`).
+pub const TOKEN_PATTERN: &str = r"\A([a-z0-9]{6})\.([a-z0-9]{16})\z";
 
 /// The prefix of a token Secret's name.
 pub const SECRET_NAME_PREFIX: &str = "bootstrap-token-";
@@ -133,10 +136,12 @@ impl BootstrapToken {
     }
 }
 
-/// What may be shown of a string that was meant to be a token: its id part at most.
+/// What may be shown of a string that was meant to be a token, quoted: its id part at
+/// most, or the whole of one too short to hold a secret (`"bogus"`).
 fn redact_token_text(s: &str) -> String {
     match s.split_once('.') {
         Some((id, _)) if id.len() <= 6 => format!("{id:?}.<redacted>"),
+        None if s.len() < 16 => format!("{s:?}"),
         _ => "<redacted>".to_owned(),
     }
 }
@@ -266,6 +271,18 @@ mod tests {
             .parse::<BootstrapToken>()
             .unwrap_err();
         assert!(!e.to_string().contains("0123456789"), "{e}");
+        // kubeadm's words, naming what may be shown.
+        let e = "bogus".parse::<BootstrapToken>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"the bootstrap token "bogus" was not of the form "\\A([a-z0-9]{6})\\.([a-z0-9]{16})\\z""#
+        );
+        let e = "0123456789abcdef0".parse::<BootstrapToken>().unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("the bootstrap token <redacted> was"),
+            "{e}"
+        );
         assert!(t.secret.matches("0123456789abcdef"));
         assert!(!t.secret.matches("0123456789abcdee"));
     }

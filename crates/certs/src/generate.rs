@@ -72,8 +72,12 @@ pub fn generate(
     for id in identities(c) {
         let key_path = out.join(format!("{}-key.pem", id.stem));
         let key = match (key_path.exists(), force) {
-            (true, false) => PrivateKey::from_pem(&read(&key_path)?)
-                .map_err(|e| GenError::Unusable(format!("{}: {e}", key_path.display())))?,
+            (true, false) => {
+                let k = PrivateKey::from_pem(&read(&key_path)?)
+                    .map_err(|e| GenError::Unusable(format!("{}: {e}", key_path.display())))?;
+                outcome.kept.push(format!("{}-key.pem", id.stem));
+                k
+            }
             _ => {
                 let k =
                     PrivateKey::generate(c.alg).map_err(|e| GenError::Unusable(e.to_string()))?;
@@ -491,6 +495,14 @@ mod tests {
             second.written,
             Vec::<String>::new(),
             "an unchanged spec changes nothing"
+        );
+        let mut kept = second.kept;
+        let mut written = first.written;
+        kept.sort();
+        written.sort();
+        assert_eq!(
+            kept, written,
+            "every file the first run wrote is counted as kept"
         );
         assert_eq!(
             std::fs::read(dir.path().join("admin-key.pem")).unwrap(),

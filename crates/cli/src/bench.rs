@@ -149,7 +149,7 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
     let mib = |kib: u64| kib as f64 / 1024.0;
     if let Some(s) = &server {
         let (rss, _) = memory_kib(s.pid()).unwrap_or_default();
-        println!(
+        kubeboot_api::outln!(
             "server ready after {:.0} ms (spawn to /readyz 200); idle RSS {:.1} MiB",
             s.ready_after.as_secs_f64() * 1000.0,
             mib(rss)
@@ -157,15 +157,22 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
         report["ready_ms"] = serde_json::json!(s.ready_after.as_secs_f64() * 1000.0);
         report["idle_rss_mib"] = serde_json::json!(mib(rss));
     }
-    println!(
+    kubeboot_api::outln!(
         "{:<52} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>8}  USER",
-        "PHASE", "OPS/S", "P50 MS", "P90 MS", "P99 MS", "MAX MS", "ERRORS", "RSS MiB"
+        "PHASE",
+        "OPS/S",
+        "P50 MS",
+        "P90 MS",
+        "P99 MS",
+        "MAX MS",
+        "ERRORS",
+        "RSS MiB"
     );
     let pid = server.as_ref().map(SelfServer::pid);
     let mut rows = Vec::new();
     let phases = kubeboot_bench::api::run(&kubeconfig, &opts, |p| {
         let rss = pid.and_then(memory_kib).map(|(r, _)| mib(r)).unwrap_or(0.0);
-        println!(
+        kubeboot_api::outln!(
             "{:<52} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>8.1}  {}",
             p.name,
             p.ops_per_sec,
@@ -210,32 +217,32 @@ async fn bench_flows(args: BenchFlowsArgs) -> Result<()> {
     )
     .await?;
     let kc = server.admin_kubeconfig()?;
-    println!(
+    kubeboot_api::outln!(
         "server ready after {:.0} ms",
         server.ready_after.as_secs_f64() * 1000.0
     );
     let [token, cert] = flows::auth(&kc, args.requests, args.concurrency).await?;
-    println!(
+    kubeboot_api::outln!(
         "GET (same request) by bootstrap token:     {:>8.0} req/s  {}  errors {}",
         token.0,
         fmt(&token.1),
         token.2
     );
-    println!(
+    kubeboot_api::outln!(
         "GET (same request) by client certificate:  {:>8.0} req/s  {}  errors {}",
         cert.0,
         fmt(&cert.1),
         cert.2
     );
     let (signed, resigned) = flows::signer(&kc, args.tokens).await?;
-    println!(
+    kubeboot_api::outln!(
         "bootstrap signer: {} tokens created and all signed in {:.0} ms; re-signing all after a kubeconfig change took {:.0} ms",
         args.tokens,
         signed.as_secs_f64() * 1000.0,
         resigned.as_secs_f64() * 1000.0
     );
     let (rate, lat, errors) = flows::csrs(&kc, args.csrs, args.concurrency).await?;
-    println!(
+    kubeboot_api::outln!(
         "CSRs: {} created at once ({} clients): {:.0} signed/s; create to issued {}  errors {}",
         args.csrs,
         args.concurrency,
@@ -244,7 +251,7 @@ async fn bench_flows(args: BenchFlowsArgs) -> Result<()> {
         errors
     );
     let (rate, lat, errors) = flows::joins(&kc, args.joins, 1).await?;
-    println!(
+    kubeboot_api::outln!(
         "joins: {} one after another: {:.1} joins/s; one join {}  errors {}",
         args.joins,
         rate,
@@ -252,7 +259,7 @@ async fn bench_flows(args: BenchFlowsArgs) -> Result<()> {
         errors
     );
     if let (Some((rss, peak)), Some(cpu)) = (memory_kib(server.pid()), cpu_seconds(server.pid())) {
-        println!(
+        kubeboot_api::outln!(
             "server: RSS {:.1} MiB, peak {:.1} MiB, CPU {:.1} s",
             rss as f64 / 1024.0,
             peak as f64 / 1024.0,
@@ -265,16 +272,19 @@ async fn bench_flows(args: BenchFlowsArgs) -> Result<()> {
 /// The server's CPU during the run, by thread name, and per admitted node.
 fn print_threads(threads: &[kubeboot_bench::threads::ThreadCpu], admitted: usize) {
     let total: f64 = threads.iter().map(|t| t.cpu_seconds).sum();
-    println!(
+    kubeboot_api::outln!(
         "server CPU during the run: {total:.1} s = {:.2} ms per admitted node",
         total * 1000.0 / admitted.max(1) as f64
     );
-    println!(
+    kubeboot_api::outln!(
         "{:<18} {:>7} {:>9} {:>6}",
-        "THREAD", "COUNT", "CPU S", "SHARE"
+        "THREAD",
+        "COUNT",
+        "CPU S",
+        "SHARE"
     );
     for t in threads {
-        println!(
+        kubeboot_api::outln!(
             "{:<18} {:>7} {:>9.2} {:>5.0}%",
             t.name,
             t.threads,
@@ -391,7 +401,7 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
             s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms
         )
     };
-    println!(
+    kubeboot_api::outln!(
         "nodes admitted: {} of {} in {:.2} s = {:.0} nodes/s (concurrency {}, {} keys{})",
         report.admitted,
         total,
@@ -405,18 +415,22 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
             ""
         }
     );
-    println!(
+    kubeboot_api::outln!(
         "{:<16} {:>9} {:>9} {:>9} {:>9}",
-        "STEP (ms)", "P50", "P90", "P99", "MAX"
+        "STEP (ms)",
+        "P50",
+        "P90",
+        "P99",
+        "MAX"
     );
     for (name, s) in &report.steps {
-        println!("{name:<16} {}", fmt(s));
+        kubeboot_api::outln!("{name:<16} {}", fmt(s));
     }
-    println!("{:<16} {}", "whole join", fmt(&report.join));
+    kubeboot_api::outln!("{:<16} {}", "whole join", fmt(&report.join));
     if report.retried > 0 {
-        println!("retried through another server: {} nodes", report.retried);
+        kubeboot_api::outln!("retried through another server: {} nodes", report.retried);
     }
-    println!(
+    kubeboot_api::outln!(
         "errors: {}",
         if report.errors.is_empty() {
             "none".to_owned()
@@ -425,7 +439,7 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
         }
     );
     let c = &report.crypto;
-    println!(
+    kubeboot_api::outln!(
         "crypto bound ({} cores): keygen {:.0}/s, CSR sign {:.0}/s, CSR verify {:.0}/s, issue {:.0}/s, TLS handshake {:.0}/s, mutual {:.0}/s per core => {:.0} nodes/s; achieved {:.0}% of it",
         c.cores,
         c.keygen_per_second,
@@ -441,7 +455,7 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
     if let Some(s) = &server
         && let (Some((rss, peak)), Some(cpu)) = (memory_kib(s.pid()), cpu_seconds(s.pid()))
     {
-        println!(
+        kubeboot_api::outln!(
             "server: CPU {:.1} s, RSS {:.1} MiB, peak {:.1} MiB",
             cpu,
             rss as f64 / 1024.0,
@@ -458,7 +472,7 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
     if let Some((threads, busiest)) = &threads {
         print_threads(threads, report.admitted);
         if let Some((name, share)) = busiest {
-            println!(
+            kubeboot_api::outln!(
                 "busiest thread: {name}, {:.0}% of the server's CPU",
                 share * 100.0
             );
@@ -483,7 +497,7 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
             kubeboot_bench::plot::latency_svg(&report.samples, &title),
         )
         .with_context(|| format!("writing {}", plot.display()))?;
-        println!("plot: {}", plot.display());
+        kubeboot_api::outln!("plot: {}", plot.display());
     }
     if report.admitted != total {
         bail!(

@@ -17,26 +17,26 @@ pub(crate) enum CertsCommand {
         /// The spec file.
         #[arg(long)]
         spec: PathBuf,
-        /// The output directory.
-        #[arg(long, default_value = "auth")]
-        out: PathBuf,
+        /// The directory the PKI is written into (kubeadm's name; `--out` is accepted too).
+        #[arg(long, default_value = "auth", alias = "out")]
+        cert_dir: PathBuf,
         /// Replace existing keys (and so every certificate) instead of keeping them.
         #[arg(long)]
         force: bool,
     },
     /// Show when each certificate expires.
     CheckExpiration {
-        /// The directory of the PKI.
-        #[arg(long, default_value = "auth")]
-        dir: PathBuf,
+        /// The directory of the PKI (`--dir` is accepted too).
+        #[arg(long, default_value = "auth", alias = "dir")]
+        cert_dir: PathBuf,
     },
     /// Re-issue certificates from the same CA and keys.
     Renew {
         /// What to renew: all.
         what: String,
-        /// The directory of the PKI.
-        #[arg(long, default_value = "auth")]
-        dir: PathBuf,
+        /// The directory of the PKI (`--dir` is accepted too).
+        #[arg(long, default_value = "auth", alias = "dir")]
+        cert_dir: PathBuf,
         /// Validity of the renewed certificates.
         #[arg(long, default_value = "8760h")]
         validity: String,
@@ -68,10 +68,14 @@ pub(crate) struct KubeconfigArgs {
 pub(crate) fn run(cmd: CertsCommand) -> Result<()> {
     match cmd {
         CertsCommand::InitSpec => {
-            print!("{}", kubeboot_certs::spec::STARTING_SPEC);
+            kubeboot_api::out!("{}", kubeboot_certs::spec::STARTING_SPEC);
             Ok(())
         }
-        CertsCommand::Generate { spec, out, force } => {
+        CertsCommand::Generate {
+            spec,
+            cert_dir: out,
+            force,
+        } => {
             let text = std::fs::read_to_string(&spec)
                 .with_context(|| format!("reading {}", spec.display()))?;
             let checked = match kubeboot_certs::spec::parse(&text) {
@@ -85,17 +89,17 @@ pub(crate) fn run(cmd: CertsCommand) -> Result<()> {
             };
             let outcome = kubeboot_certs::generate(&checked, &out, force, SystemClock.now())?;
             for f in &outcome.written {
-                println!("[certs] wrote {}", out.join(f).display());
+                kubeboot_api::outln!("[certs] wrote {}", out.join(f).display());
             }
-            println!(
+            kubeboot_api::outln!(
                 "[certs] {} file(s) written, {} already up to date",
                 outcome.written.len(),
                 outcome.kept.len()
             );
             Ok(())
         }
-        CertsCommand::CheckExpiration { dir } => {
-            print!(
+        CertsCommand::CheckExpiration { cert_dir: dir } => {
+            kubeboot_api::out!(
                 "{}",
                 kubeboot_certs::check_expiration(&dir, SystemClock.now())?
             );
@@ -103,7 +107,7 @@ pub(crate) fn run(cmd: CertsCommand) -> Result<()> {
         }
         CertsCommand::Renew {
             what,
-            dir,
+            cert_dir: dir,
             validity,
         } => {
             if what != "all" {
@@ -113,7 +117,7 @@ pub(crate) fn run(cmd: CertsCommand) -> Result<()> {
                 kubeboot_api::clock::parse_go_duration(&validity).map_err(anyhow::Error::msg)?;
             let outcome = kubeboot_certs::renew_all(&dir, validity, SystemClock.now())?;
             for f in &outcome.written {
-                println!("[renew] wrote {}", dir.join(f).display());
+                kubeboot_api::outln!("[renew] wrote {}", dir.join(f).display());
             }
             Ok(())
         }
@@ -134,6 +138,6 @@ pub(crate) fn kubeconfig(args: KubeconfigArgs) -> Result<()> {
             key_pem: read(&args.key)?,
         },
     );
-    print!("{}", kc.to_yaml());
+    kubeboot_api::out!("{}", kc.to_yaml());
     Ok(())
 }

@@ -144,7 +144,7 @@ pub(crate) async fn rewrite_secrets(args: RewriteArgs) -> Result<()> {
     };
     let wrapped = kubeboot_apiserver::encryption::EncryptingStore::new(store, enc);
     let n = kubeboot_apiserver::encryption::rewrite_secrets(&wrapped).await?;
-    println!(
+    kubeboot_api::outln!(
         "rewrote {n} secret(s) with the first key of {}",
         args.encryption_provider_config.display()
     );
@@ -281,22 +281,22 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
     )?;
     running.add_metrics_source(Box::new(move || counters.render()));
 
-    println!("kubeboot API server listening on https://{}", running.addr);
+    kubeboot_api::outln!("kubeboot API server listening on https://{}", running.addr);
     if let Some(token) = running.ensure_first_token().await? {
         let pin =
             kubeboot_pki::pin::pem_cert_pin(ca_pem.as_bytes()).context("computing the CA pin")?;
-        println!("To join a node (the token expires in 24h):");
-        println!(
+        kubeboot_api::outln!("To join a node (the token expires in 24h):");
+        kubeboot_api::outln!(
             "  {}",
             kubeboot_bootstrap::listing::join_command(&url, &token.expose(), &[pin]).trim_end()
         );
     } else {
-        println!(
+        kubeboot_api::outln!(
             "To join a node: kubeboot token create --print-join-command --kubeconfig {}",
             dir.admin_conf().display()
         );
     }
-    println!(
+    kubeboot_api::outln!(
         "To use it:\n  export KUBECONFIG={}\n  kubectl get --raw /version",
         dir.admin_conf().display()
     );
@@ -337,7 +337,7 @@ pub(crate) async fn apiserver(args: ApiserverArgs) -> Result<()> {
             .unwrap_or(local_address(args.serving.bind_address)),
     };
     let running = start(cfg).await.context("starting the API server")?;
-    println!("kubeboot API server listening on https://{}", running.addr);
+    kubeboot_api::outln!("kubeboot API server listening on https://{}", running.addr);
     serve_until_signal(running, None).await
 }
 

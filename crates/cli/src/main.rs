@@ -4,6 +4,8 @@ mod bench;
 mod certs;
 mod control_plane;
 mod controllers;
+mod describe;
+mod logging;
 mod node;
 mod token;
 
@@ -19,9 +21,11 @@ use clap::{Args, Parser, Subcommand};
     version,
     about = "Kubernetes TLS bootstrapping: control plane, node and PKI in one binary"
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    logging: logging::LoggingArgs,
 }
 
 #[derive(Subcommand)]
@@ -47,9 +51,18 @@ enum Command {
     Kubeconfig(certs::KubeconfigArgs),
     /// Rewrite every stored Secret with the first key of --encryption-provider-config (after a key rotation).
     RewriteSecrets(control_plane::RewriteArgs),
-    /// Measure a server: `bench api` drives the API path with concurrent clients.
+    /// Measure a server: node admission at scale (`bench join`), the API path (`bench
+    /// api`), and the whole flows (`bench flows`).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Print the version of this build (its commit and date, the Kubernetes version it
+    /// serves), as kubeadm version does.
+    Version(describe::VersionArgs),
+    /// Print a shell completion script: `source <(kubeboot completion bash)`.
+    Completion(describe::CompletionArgs),
+    /// Write the man pages of every command into a directory (packages install them).
+    #[command(hide = true)]
+    Man(describe::ManArgs),
 }
 
 /// Flags shared by `init` and `server`.
@@ -229,15 +242,18 @@ struct ControllerManagerArgs {
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-fn main() -> Result<()> {
+fn main() {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    if let Err(e) = run(cli) {
+        // The cause chain on one line, as kubeadm prints it; no backtrace, whatever
+        // RUST_BACKTRACE says (the message is for the operator).
+        let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("error: {e:#}\n"));
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    logging::init(&cli.logging);
     // Few blocking threads: store reads are bounded anyway, and each thread costs memory.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .max_blocking_threads(16)
@@ -255,5 +271,11 @@ fn main() -> Result<()> {
         Command::Certs(cmd) => certs::run(cmd),
         Command::RewriteSecrets(args) => runtime.block_on(control_plane::rewrite_secrets(args)),
         Command::Kubeconfig(args) => certs::kubeconfig(args),
+        Command::Version(args) => describe::version(&args),
+        Command::Completion(args) => {
+            describe::completion(&args);
+            Ok(())
+        }
+        Command::Man(args) => describe::man(&args),
     }
 }

@@ -114,7 +114,7 @@ fn host_name() -> Result<String> {
 }
 
 fn say(line: &str) {
-    println!("{line}");
+    kubeboot_api::outln!("{line}");
 }
 
 fn duration(flag: &str, value: &str) -> Result<Duration> {

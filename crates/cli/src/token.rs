@@ -78,7 +78,7 @@ pub(crate) async fn run(args: TokenArgs) -> Result<()> {
     let common = args.common;
     match args.command {
         TokenCommand::Generate => {
-            println!("{}", new_token().expose());
+            kubeboot_api::outln!("{}", new_token().expose());
             Ok(())
         }
         TokenCommand::Create {
@@ -90,9 +90,7 @@ pub(crate) async fn run(args: TokenArgs) -> Result<()> {
             print_join_command,
         } => {
             let token = match token {
-                Some(t) => t
-                    .parse::<BootstrapToken>()
-                    .map_err(|_| anyhow::anyhow!("the bootstrap token is invalid"))?,
+                Some(t) => t.parse::<BootstrapToken>().map_err(anyhow::Error::new)?,
                 None => new_token(),
             };
             let ttl = parse_go_duration(&ttl).map_err(anyhow::Error::msg)?;
@@ -119,12 +117,12 @@ pub(crate) async fn run(args: TokenArgs) -> Result<()> {
                 let (cluster, _) = kc.current()?;
                 let ca = ca_pem(cluster)?;
                 let pins = pins_of(&ca);
-                println!(
+                kubeboot_api::outln!(
                     "{}",
                     listing::join_command(&cluster.server, &token.expose(), &pins)
                 );
             } else {
-                println!("{}", token.expose());
+                kubeboot_api::outln!("{}", token.expose());
             }
             Ok(())
         }
@@ -153,7 +151,7 @@ pub(crate) async fn run(args: TokenArgs) -> Result<()> {
                 }
             }
             match output.as_str() {
-                "text" => print!("{}", listing::format_table(&rows, SystemClock.now())),
+                "text" => kubeboot_api::out!("{}", listing::format_table(&rows, SystemClock.now())),
                 "json" | "yaml" => {
                     for r in &rows {
                         let mut obj = json!({"kind": "BootstrapToken", "apiVersion": "output.kubeadm.k8s.io/v1alpha3",
@@ -165,9 +163,9 @@ pub(crate) async fn run(args: TokenArgs) -> Result<()> {
                             obj["expires"] = json!(e);
                         }
                         if output == "json" {
-                            println!("{}", serde_json::to_string_pretty(&obj)?);
+                            kubeboot_api::outln!("{}", serde_json::to_string_pretty(&obj)?);
                         } else {
-                            println!("---\n{}", serde_saphyr_free_yaml(&obj));
+                            kubeboot_api::outln!("---\n{}", serde_saphyr_free_yaml(&obj));
                         }
                     }
                 }
@@ -196,7 +194,7 @@ pub(crate) async fn run(args: TokenArgs) -> Result<()> {
                     .with_context(|| {
                         format!("failed to delete bootstrap token {:?}", id.as_str())
                     })?;
-                println!("bootstrap token {:?} deleted", id.as_str());
+                kubeboot_api::outln!("bootstrap token {:?} deleted", id.as_str());
             }
             Ok(())
         }

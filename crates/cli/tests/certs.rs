@@ -88,7 +88,7 @@ fn a_hand_built_cluster_pki_from_one_spec() {
     let out = Command::new(bin())
         .args(["certs", "generate", "--spec"])
         .arg(&spec)
-        .arg("--out")
+        .arg("--cert-dir")
         .arg(&auth)
         .output()
         .expect("generate");
@@ -96,6 +96,17 @@ fn a_hand_built_cluster_pki_from_one_spec() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    let first = String::from_utf8_lossy(&out.stdout).into_owned();
+    let written = first
+        .lines()
+        .filter(|l| l.starts_with("[certs] wrote "))
+        .count();
+    assert!(
+        first.contains(&format!(
+            "[certs] {written} file(s) written, 0 already up to date"
+        )),
+        "{first}"
     );
     for f in [
         "ca.pem",
@@ -122,10 +133,24 @@ fn a_hand_built_cluster_pki_from_one_spec() {
         .arg(&auth)
         .output()
         .expect("generate");
+    // The old flag name still works, and every file the first run wrote is counted.
     assert!(
-        String::from_utf8_lossy(&again.stdout).contains("[certs] 0 file(s) written"),
+        String::from_utf8_lossy(&again.stdout).contains(&format!(
+            "[certs] 0 file(s) written, {written} already up to date"
+        )),
         "{}",
         String::from_utf8_lossy(&again.stdout)
+    );
+    let expiring = Command::new(bin())
+        .args(["certs", "check-expiration", "--cert-dir"])
+        .arg(&auth)
+        .output()
+        .expect("check-expiration");
+    assert!(
+        String::from_utf8_lossy(&expiring.stdout).contains("\nkubernetes "),
+        "{}{}",
+        String::from_utf8_lossy(&expiring.stdout),
+        String::from_utf8_lossy(&expiring.stderr)
     );
 
     // openssl: chain, subjects, SANs, usages per role.

@@ -23,18 +23,8 @@ pub struct VersionInfo {
 impl Default for VersionInfo {
     fn default() -> Self {
         Self {
-            json: json!({"major": "1", "minor": "33", "gitVersion": concat!("v1.33.0-kubeboot.", env!("CARGO_PKG_VERSION")),
-                "gitCommit": "", "gitTreeState": "clean", "buildDate": "1970-01-01T00:00:00Z",
-                "goVersion": "rust", "compiler": "rustc", "platform": format!("{}/{}", std::env::consts::OS, arch())}),
+            json: kubeboot_api::version::info(),
         }
-    }
-}
-
-fn arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
     }
 }
 

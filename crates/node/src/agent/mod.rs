@@ -140,7 +140,7 @@ pub async fn run(
         let listener =
             tokio::net::TcpListener::bind(SocketAddr::new(cfg.address, cfg.port)).await?;
         let addr = listener.local_addr()?;
-        println!("kubeboot node serving on https://{addr}");
+        kubeboot_api::outln!("kubeboot node serving on https://{addr}");
         tasks.spawn(healthz::serve_healthz(listener, serving.clone()));
         tasks.spawn(certificates::rotate_serving(
             cfg.clone(),
