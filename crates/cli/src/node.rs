@@ -3,7 +3,7 @@
 //! the work is done there.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,6 +36,37 @@ pub(crate) struct NodeFiles {
     /// The node's name (default: the host name).
     #[arg(long)]
     pub(crate) node_name: Option<String>,
+}
+
+impl NodeFiles {
+    /// What `join` tells the operator to run next: the node agent on the files it wrote
+    /// (through the package's unit when they are the kubelet's own places).
+    fn next_step(&self) -> String {
+        let mut agent = String::from("kubeboot node --rotate-certificates");
+        let given = [
+            ("--dir", &self.dir),
+            ("--bootstrap-kubeconfig", &self.bootstrap_kubeconfig),
+            ("--kubeconfig", &self.kubeconfig),
+            ("--cert-dir", &self.cert_dir),
+        ];
+        let mut defaults = true;
+        for (flag, path) in given {
+            if let Some(p) = path {
+                agent.push_str(&format!(" {flag} {}", p.display()));
+                defaults = false;
+            }
+        }
+        let start = if defaults {
+            format!(
+                "'systemctl enable --now kubeboot-node' (the kubeboot package's unit) or '{agent}'"
+            )
+        } else {
+            format!("'{agent}'")
+        };
+        format!(
+            "Run {start} to start the node agent, and 'kubectl get nodes' on the control plane to see this node join the cluster."
+        )
+    }
 }
 
 #[derive(Args)]
@@ -196,14 +227,7 @@ pub(crate) async fn join(args: JoinArgs) -> Result<()> {
         joined.server
     ));
     say("");
-    say(&format!(
-        "Run 'kubeboot node --dir {}' to start the node agent, and 'kubectl get nodes' on the control plane to see this node join the cluster.",
-        args.files
-            .dir
-            .as_deref()
-            .unwrap_or(Path::new("."))
-            .display()
-    ));
+    say(&args.files.next_step());
     Ok(())
 }
 
@@ -244,4 +268,35 @@ pub(crate) async fn node(args: NodeArgs) -> Result<()> {
     };
     kubeboot_node::agent::run(cfg, Arc::new(SystemClock), Arc::new(OsRandom), shutdown).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_names_the_agent_command_for_the_files_it_wrote() {
+        let files = |dir: Option<&str>, cert_dir: Option<&str>| NodeFiles {
+            dir: dir.map(PathBuf::from),
+            bootstrap_kubeconfig: None,
+            kubeconfig: None,
+            cert_dir: cert_dir.map(PathBuf::from),
+            node_name: None,
+        };
+        assert!(
+            files(None, None)
+                .next_step()
+                .starts_with("Run 'systemctl enable --now kubeboot-node' (the kubeboot package's unit) or 'kubeboot node --rotate-certificates' to start")
+        );
+        assert!(
+            files(Some("./worker-1"), None)
+                .next_step()
+                .starts_with("Run 'kubeboot node --rotate-certificates --dir ./worker-1' to start")
+        );
+        assert!(
+            files(None, Some("/srv/pki"))
+                .next_step()
+                .contains("'kubeboot node --rotate-certificates --cert-dir /srv/pki'")
+        );
+    }
 }
