@@ -133,12 +133,13 @@ impl RunningServer {
         self.app.metrics().add_source(source);
     }
 
-    /// Creates a bootstrap token with kubeadm's defaults when none exists yet; returns it
-    /// if it was created.
-    pub async fn ensure_first_token(
+    /// Makes `tokens` when the cluster has no bootstrap token yet (its first start); returns
+    /// the first if they were made.
+    pub async fn ensure_first_tokens(
         &self,
-    ) -> Result<Option<kubeboot_bootstrap::BootstrapToken>, StartError> {
-        crate::seed::first_token(self.app.handlers(), self.clock.now())
+        tokens: &[crate::seed::InitialToken],
+    ) -> Result<Option<crate::seed::InitialToken>, StartError> {
+        crate::seed::first_tokens(self.app.handlers(), self.clock.now(), tokens)
             .await
             .map_err(seed_error)
     }

@@ -10,6 +10,7 @@ use kubeboot_api::SystemClock;
 use kubeboot_apiserver::authz::Mode;
 use kubeboot_apiserver::datadir::{DataDir, InitOptions, server_url};
 use kubeboot_apiserver::inflight::InFlightLimits;
+use kubeboot_apiserver::seed::InitialToken;
 use kubeboot_apiserver::server::{AuditConfig, RateLimit, Storage};
 use kubeboot_apiserver::{RunningServer, ServerConfig, start};
 use kubeboot_controllers::manager;
@@ -192,13 +193,34 @@ fn inflight(s: &ServingArgs) -> InFlightLimits {
     }
 }
 
+/// The tokens a first start makes: `--token` (with `--token-ttl`), else those of the
+/// configuration file, else a random one with kubeadm's defaults.
+fn first_tokens(args: &ServerArgs) -> Result<Vec<InitialToken>> {
+    let ttl = kubeboot_api::clock::parse_go_duration(&args.token_ttl)
+        .map_err(|e| anyhow::anyhow!("--token-ttl: {e}"))?;
+    let with_ttl = |mut t: InitialToken| {
+        t.ttl = (!ttl.is_zero()).then_some(ttl);
+        t
+    };
+    Ok(match &args.token {
+        Some(text) => vec![with_ttl(InitialToken {
+            token: text.parse().map_err(anyhow::Error::new)?,
+            ..InitialToken::kubeadm_default()
+        })],
+        None if !args.config_tokens.is_empty() => args.config_tokens.clone(),
+        None => vec![with_ttl(InitialToken::kubeadm_default())],
+    })
+}
+
 pub(crate) async fn server(args: ServerArgs) -> Result<()> {
+    let tokens = first_tokens(&args)?;
     let ServerArgs {
         init: init_args,
         serving,
         mut signing,
         election,
         join_control_plane,
+        ..
     } = args;
     let service_network = service_network(&serving)?;
     if let Some(from) = &join_control_plane {
@@ -282,13 +304,21 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
     running.add_metrics_source(Box::new(move || counters.render()));
 
     kubeboot_api::outln!("kubeboot API server listening on https://{}", running.addr);
-    if let Some(token) = running.ensure_first_token().await? {
+    if let Some(first) = running.ensure_first_tokens(&tokens).await? {
         let pin =
             kubeboot_pki::pin::pem_cert_pin(ca_pem.as_bytes()).context("computing the CA pin")?;
-        kubeboot_api::outln!("To join a node (the token expires in 24h):");
+        let lifetime = match first.ttl {
+            Some(ttl) => format!(
+                "expires in {}",
+                kubeboot_api::clock::human_duration(ttl.as_secs() as i64)
+            ),
+            None => "never expires".to_owned(),
+        };
+        kubeboot_api::outln!("To join a node (the token {lifetime}):");
         kubeboot_api::outln!(
             "  {}",
-            kubeboot_bootstrap::listing::join_command(&url, &token.expose(), &[pin]).trim_end()
+            kubeboot_bootstrap::listing::join_command(&url, &first.token.expose(), &[pin])
+                .trim_end()
         );
     } else {
         kubeboot_api::outln!(

@@ -2,6 +2,7 @@
 
 mod bench;
 mod certs;
+mod config;
 mod control_plane;
 mod controllers;
 mod describe;
@@ -29,7 +30,7 @@ pub(crate) struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Run the control plane (API server and controllers) on an embedded store or etcd, initialising --data-dir on first start.
     Server(Box<ServerArgs>),
     /// Run the API server alone, with kube-apiserver's flags.
@@ -187,6 +188,20 @@ pub(crate) struct ServerArgs {
     /// service-account and front-proxy keys), then serve the same cluster from the same etcd.
     #[arg(long, requires = "etcd_servers")]
     join_control_plane: Option<PathBuf>,
+    /// The bootstrap token made on the first start, as kubeadm init's --token (default: a
+    /// random one; [a-z0-9]{6}.[a-z0-9]{16}).
+    #[arg(long)]
+    token: Option<String>,
+    /// How long that token lives (0 never expires).
+    #[arg(long, default_value = "24h0m0s")]
+    token_ttl: String,
+    /// A kubeadm configuration file (kubeadm.k8s.io/v1beta4 InitConfiguration and
+    /// ClusterConfiguration); a flag given on the command line overrides it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The bootstrap tokens an InitConfiguration lists (when --token is not given).
+    #[arg(skip)]
+    config_tokens: Vec<kubeboot_apiserver::seed::InitialToken>,
 }
 
 #[derive(Args)]
@@ -243,8 +258,8 @@ struct ControllerManagerArgs {
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() {
-    let cli = Cli::parse();
-    if let Err(e) = run(cli) {
+    let (cli, unused) = config::parse_command_line(std::env::args_os().collect());
+    if let Err(e) = run(cli, unused) {
         // The cause chain on one line, as kubeadm prints it; no backtrace, whatever
         // RUST_BACKTRACE says (the message is for the operator).
         let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("error: {e:#}\n"));
@@ -252,8 +267,11 @@ fn main() {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, unused: Vec<String>) -> Result<()> {
     logging::init(&cli.logging);
+    for field in unused {
+        tracing::warn!(%field, "the configuration file sets what kubeboot has no use for; it is ignored");
+    }
     // Few blocking threads: store reads are bounded anyway, and each thread costs memory.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .max_blocking_threads(16)

@@ -73,6 +73,10 @@ impl NodeFiles {
 pub(crate) struct JoinArgs {
     /// The API server endpoint, host:port.
     endpoint: Option<String>,
+    /// A kubeadm configuration file (kubeadm.k8s.io/v1beta4 JoinConfiguration); a flag
+    /// given on the command line overrides it.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// The token for discovery and the TLS bootstrap.
     #[arg(long)]
     token: Option<String>,
@@ -105,6 +109,11 @@ pub(crate) struct JoinArgs {
 pub(crate) struct NodeArgs {
     #[command(flatten)]
     files: NodeFiles,
+    /// A kubelet configuration file (kubelet.config.k8s.io/v1beta1 KubeletConfiguration:
+    /// rotateCertificates, serverTLSBootstrap, address, port); a flag given on the command
+    /// line overrides it.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Renew the client certificate before it expires.
     #[arg(long)]
     rotate_certificates: bool,
