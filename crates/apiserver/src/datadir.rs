@@ -34,7 +34,7 @@ pub struct DataDir {
 }
 
 /// What `init` needs to know.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct InitOptions {
     /// The address nodes reach the API server at.
     pub advertise_address: Option<IpAddr>,
@@ -42,6 +42,24 @@ pub struct InitOptions {
     pub extra_sans: Vec<String>,
     /// The port written into kubeconfigs.
     pub port: u16,
+    /// How long the serving certificate and the kubeconfigs' client certificates are
+    /// valid (kubeadm's `certificateValidityPeriod`, default one year).
+    pub certificate_validity: Duration,
+    /// How long a CA made here is valid (kubeadm's `caCertificateValidityPeriod`,
+    /// default ten years).
+    pub ca_certificate_validity: Duration,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        Self {
+            advertise_address: None,
+            extra_sans: Vec::new(),
+            port: 6443,
+            certificate_validity: YEAR,
+            ca_certificate_validity: 10 * YEAR,
+        }
+    }
 }
 
 /// Why a data dir cannot be used.
@@ -116,7 +134,7 @@ impl DataDir {
                     CLUSTER_NAME,
                     KeyAlgorithm::EcdsaP256,
                     now,
-                    10 * YEAR,
+                    opts.ca_certificate_validity,
                     random_serial(),
                 )
                 .map_err(|e| unusable(&self.pki("ca.crt"), e))?;
@@ -146,7 +164,8 @@ impl DataDir {
                     .map_err(|e| unusable(&path, e))?;
                 continue;
             }
-            let kc = client_kubeconfig(&ca, &server, user, groups, now)
+            let validity = opts.certificate_validity;
+            let kc = client_kubeconfig(&ca, &server, user, groups, now, validity)
                 .map_err(|e| unusable(&path, e))?;
             write_atomic(&path, kc.to_yaml().as_bytes(), Mode::Private)?;
         }
@@ -175,7 +194,7 @@ impl DataDir {
                 Usage::ServerAuth,
             ],
             not_before: now - Duration::from_secs(300),
-            not_after: (now + YEAR).min(ca.not_after()),
+            not_after: (now + opts.certificate_validity).min(ca.not_after()),
             serial: random_serial(),
         };
         let cert = ca
@@ -372,6 +391,7 @@ pub fn client_kubeconfig(
     user: &str,
     groups: Vec<String>,
     now: SystemTime,
+    validity: Duration,
 ) -> Result<Kubeconfig, String> {
     let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).map_err(|e| e.to_string())?;
     let spec = LeafSpec {
@@ -386,7 +406,7 @@ pub fn client_kubeconfig(
             Usage::ClientAuth,
         ],
         not_before: now - Duration::from_secs(300),
-        not_after: (now + YEAR).min(ca.not_after()),
+        not_after: (now + validity).min(ca.not_after()),
         serial: random_serial(),
     };
     let cert = ca.issue_for_key(&spec, &key).map_err(|e| e.to_string())?;

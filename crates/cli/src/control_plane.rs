@@ -88,10 +88,17 @@ fn storage(s: &EtcdArgs, embedded: PathBuf) -> Result<Storage> {
 
 pub(crate) fn init(args: &InitArgs) -> Result<DataDir> {
     let dir = DataDir::new(&args.data_dir);
+    let defaults = InitOptions::default();
     let opts = InitOptions {
         advertise_address: args.advertise_address,
         extra_sans: args.apiserver_cert_extra_sans.clone(),
         port: args.secure_port,
+        certificate_validity: args
+            .certificate_validity
+            .unwrap_or(defaults.certificate_validity),
+        ca_certificate_validity: args
+            .ca_certificate_validity
+            .unwrap_or(defaults.ca_certificate_validity),
     };
     dir.init(&opts, kubeboot_api::Clock::now(&SystemClock))
         .with_context(|| format!("initialising the data dir {}", args.data_dir.display()))?;

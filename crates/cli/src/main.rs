@@ -81,6 +81,12 @@ pub(crate) struct InitArgs {
     /// The port to serve HTTPS on (0 picks a free port and prints it).
     #[arg(long, default_value_t = 6443)]
     pub(crate) secure_port: u16,
+    /// kubeadm's `certificateValidityPeriod`, from a `--config` file.
+    #[arg(skip)]
+    pub(crate) certificate_validity: Option<std::time::Duration>,
+    /// kubeadm's `caCertificateValidityPeriod`, from a `--config` file.
+    #[arg(skip)]
+    pub(crate) ca_certificate_validity: Option<std::time::Duration>,
 }
 
 /// Flags of the API server shared by `server` and `apiserver`.

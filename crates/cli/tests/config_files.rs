@@ -227,3 +227,42 @@ fn kubeadm_inits_token_flags_override_the_files_tokens() {
         "--token-ttl 0 never expires: {token}"
     );
 }
+
+/// `openssl x509 -checkend`: whether `cert` is still valid `secs` from now.
+fn valid_in(cert: &Path, secs: u64) -> bool {
+    Command::new("openssl")
+        .args(["x509", "-noout", "-checkend", &secs.to_string(), "-in"])
+        .arg(cert)
+        .stdout(Stdio::null())
+        .status()
+        .expect("openssl")
+        .success()
+}
+
+#[test]
+fn cluster_configurations_validity_periods_set_the_first_starts_certificates() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("cluster.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n\
+         certificateValidityPeriod: 48h0m0s\ncaCertificateValidityPeriod: 720h0m0s\n",
+    )
+    .expect("write");
+    let s = Server::start_with(&["--config", file.to_str().expect("utf-8 path")]);
+    let hour = 3600;
+    let serving = s.dir.join("pki/apiserver.crt");
+    assert!(valid_in(&serving, 47 * hour) && !valid_in(&serving, 49 * hour));
+    let ca = s.dir.join("pki/ca.crt");
+    assert!(valid_in(&ca, 719 * hour) && !valid_in(&ca, 721 * hour));
+    // The admin kubeconfig's client certificate is one of the certificates kubeadm's
+    // certificateValidityPeriod governs.
+    let admin = std::fs::read_to_string(s.kubeconfig()).expect("admin.conf");
+    let admin_cert = tmp.path().join("admin.crt");
+    std::fs::write(
+        &admin_cert,
+        common::kubeconfig_data(&admin, "client-certificate-data"),
+    )
+    .expect("write");
+    assert!(valid_in(&admin_cert, 47 * hour) && !valid_in(&admin_cert, 49 * hour));
+}

@@ -1,8 +1,9 @@
 //! kubeadm's configuration (`kubeadm.k8s.io/v1beta4`, `cmd/kubeadm/app/apis/kubeadm/v1beta4`):
 //! the fields of each kind, and what of them kubeboot's server and join take — the
 //! bootstrap tokens, the API endpoint and certificate SANs, the Service range, external
-//! etcd, the components' `extraArgs` that are kubeboot server flags, the discovery token
-//! and CA pins, the node's name and the timeouts.
+//! etcd, the components' `extraArgs` that are kubeboot server flags, the validity of the
+//! certificates a first start makes, the discovery token and CA pins, the node's name and
+//! the timeouts.
 
 use std::time::Duration;
 
@@ -267,6 +268,17 @@ pub(super) fn cluster(
     for component in ["apiServer", "controllerManager"] {
         extra_args(doc, component, server_flags, out)?;
     }
+    for (field, into) in [
+        ("certificateValidityPeriod", &mut out.certificate_validity),
+        (
+            "caCertificateValidityPeriod",
+            &mut out.ca_certificate_validity,
+        ),
+    ] {
+        if let Some(text) = doc.str_at(&[field])? {
+            *into = duration(doc, &[field], &text)?.filter(|d| !d.is_zero());
+        }
+    }
     unused(
         doc,
         &[
@@ -283,8 +295,6 @@ pub(super) fn cluster(
             &["featureGates"],
             &["clusterName"],
             &["encryptionAlgorithm"],
-            &["certificateValidityPeriod"],
-            &["caCertificateValidityPeriod"],
         ],
         out,
     );

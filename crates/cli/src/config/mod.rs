@@ -181,6 +181,10 @@ pub(crate) struct FromFile {
     pub(crate) unused: Vec<String>,
     /// The bootstrap tokens an InitConfiguration lists.
     pub(crate) tokens: Vec<kubeboot_apiserver::seed::InitialToken>,
+    /// A ClusterConfiguration's `certificateValidityPeriod`.
+    pub(crate) certificate_validity: Option<std::time::Duration>,
+    /// A ClusterConfiguration's `caCertificateValidityPeriod`.
+    pub(crate) ca_certificate_validity: Option<std::time::Duration>,
 }
 
 /// Which command reads the file.
@@ -337,6 +341,8 @@ pub(crate) fn parse_command_line(args: Vec<OsString>) -> (crate::Cli, Vec<String
     let mut cli = crate::Cli::from_arg_matches(&matches).unwrap_or_else(|e| exit(e));
     if let crate::Command::Server(s) = &mut cli.command {
         s.config_tokens = from_file.tokens;
+        s.init.certificate_validity = from_file.certificate_validity;
+        s.init.ca_certificate_validity = from_file.ca_certificate_validity;
     }
     (cli, from_file.unused)
 }
