@@ -345,6 +345,15 @@ impl StatusCause {
         )
     }
 
+    /// `FieldValueTooLong`: `Too long: may not be more than <max> bytes`.
+    pub fn too_long(field: &str, max: usize) -> Self {
+        Self::new(
+            "FieldValueTooLong",
+            field,
+            format!("Too long: may not be more than {max} bytes"),
+        )
+    }
+
     /// `FieldValueDuplicate`.
     pub fn duplicate(field: &str, value: &str) -> Self {
         Self::new(

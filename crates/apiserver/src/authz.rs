@@ -371,8 +371,8 @@ pub fn node_name(user: &UserInfo) -> Option<&str> {
     (user.in_group("system:nodes") && !name.is_empty()).then_some(name)
 }
 
-/// The Node authorizer: a node may read and write its own Node and Lease and create and
-/// read CSRs; nothing of other nodes.
+/// The Node authorizer: a node may read and write its own Node and Lease, create and read
+/// CSRs, and read ClusterTrustBundles; nothing of other nodes.
 fn node_allows(user: &UserInfo, a: &Attributes) -> bool {
     let Some(node) = node_name(user) else {
         return false;
@@ -401,6 +401,10 @@ fn node_allows(user: &UserInfo, a: &Attributes) -> bool {
         }
         ("certificates.k8s.io", "certificatesigningrequests", "") => {
             matches!(a.verb.as_str(), "create" | "get" | "list" | "watch")
+        }
+        // The trust anchors a kubelet projects into pods, and the CAs the node trusts.
+        ("certificates.k8s.io", "clustertrustbundles", "") => {
+            matches!(a.verb.as_str(), "get" | "list" | "watch")
         }
         _ => false,
     }
@@ -536,6 +540,8 @@ mod tests {
                 ""
             )
         ));
+        let ctb = |verb| res(verb, "certificates.k8s.io", "clustertrustbundles", "", "");
+        assert!(node_allows(&n1, &ctb("watch")) && !node_allows(&n1, &ctb("create")));
         let not_node = UserInfo {
             name: "system:node:n1".into(),
             ..Default::default()

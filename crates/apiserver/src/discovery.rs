@@ -304,7 +304,7 @@ mod tests {
     }
 
     #[test]
-    fn csr_discovery_has_short_name_and_subresources() {
+    fn certificates_discovery_lists_csrs_with_their_subresources_and_trust_bundles() {
         let l = api_resource_list("certificates.k8s.io", "v1").unwrap();
         let names: Vec<&str> = l["resources"]
             .as_array()
@@ -317,7 +317,8 @@ mod tests {
             [
                 "certificatesigningrequests",
                 "certificatesigningrequests/approval",
-                "certificatesigningrequests/status"
+                "certificatesigningrequests/status",
+                "clustertrustbundles"
             ]
         );
         assert_eq!(l["resources"][0]["shortNames"][0], "csr");

@@ -142,10 +142,9 @@ pub fn patch_options(verb: &str, ty: Option<PatchType>, q: &Query) -> Result<(),
         }
     }
     if manager.len() > crate::fieldmanager::MAX_MANAGER_LENGTH {
-        causes.push(StatusCause::new(
-            "FieldValueTooLong",
+        causes.push(StatusCause::too_long(
             "fieldManager",
-            "Too long: may not be more than 128 bytes",
+            crate::fieldmanager::MAX_MANAGER_LENGTH,
         ));
     }
     if let Some((i, c)) = manager.char_indices().find(|(_, c)| c.is_control()) {

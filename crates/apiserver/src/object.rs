@@ -141,6 +141,21 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
     s.len() <= 253 && matches_subdomain_pattern(s)
 }
 
+/// The message of a name that does not match the RFC 1123 subdomain pattern.
+pub const SUBDOMAIN_RULE: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+
+/// `IsDNS1123Subdomain`'s messages: the length, then the pattern.
+pub fn subdomain_errors(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if s.len() > 253 {
+        out.push("must be no more than 253 characters".to_owned());
+    }
+    if !matches_subdomain_pattern(s) {
+        out.push(SUBDOMAIN_RULE.to_owned());
+    }
+    out
+}
+
 /// The RFC 1123 subdomain pattern, of any length.
 pub fn matches_subdomain_pattern(s: &str) -> bool {
     s.split('.').all(matches_label_pattern)

@@ -160,15 +160,34 @@ pub fn default_objects() -> Vec<(Kind, Value)> {
         .map(|ns| (Kind::Namespace, json!({"metadata": {"name": ns}})))
         .collect();
     out.extend(kubernetes_policy());
+    out.extend(trust_bundle_discovery());
     out.extend(controller_roles());
     out.extend(kubeadm_objects());
     out
 }
 
+/// `system:cluster-trust-bundle-discovery`, which Kubernetes adds with the
+/// ClusterTrustBundle feature: every service account may read the trust bundles (they are
+/// public, and pods mount them).
+fn trust_bundle_discovery() -> Vec<(Kind, Value)> {
+    const NAME: &str = "system:cluster-trust-bundle-discovery";
+    vec![
+        cluster_role(
+            NAME,
+            vec![rule(
+                &["certificates.k8s.io"],
+                &["clustertrustbundles"],
+                &["get", "list", "watch"],
+            )],
+        ),
+        cluster_binding(NAME, NAME, vec![subject("Group", "system:serviceaccounts")]),
+    ]
+}
+
 /// What kubeboot's controllers (which run as `system:kube-controller-manager`) hold beyond
 /// Kubernetes' role of that name: what kube-controller-manager's certificate controller
-/// holds, and the bootstrap signer's, the token cleaner's, nodelifecycle's and
-/// clusterrole-aggregation's permissions.
+/// holds, and the bootstrap signer's, the token cleaner's, nodelifecycle's,
+/// clusterrole-aggregation's and the trust bundle publisher's permissions.
 fn controller_roles() -> Vec<(Kind, Value)> {
     let certs = "certificates.k8s.io";
     let all_signers = [
@@ -236,6 +255,18 @@ fn controller_roles() -> Vec<(Kind, Value)> {
             &["create", "get", "update", "list", "watch"],
         ),
         rule(&[""], &["namespaces"], &["get", "list", "watch"]),
+        // The trust bundle publisher keeps one bundle per signer it runs.
+        rule(
+            &[certs],
+            &["clustertrustbundles"],
+            &["create", "get", "list", "watch", "update", "delete"],
+        ),
+        named_rule(
+            &[certs],
+            &["signers"],
+            &[&all_signers[..], &["kubernetes.io/kube-apiserver-serving"]].concat(),
+            &["attest"],
+        ),
         // clusterrole-aggregation writes rules it does not hold itself.
         rule(
             &["rbac.authorization.k8s.io"],

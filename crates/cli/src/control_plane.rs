@@ -281,6 +281,9 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
     signing
         .cluster_signing_key_file
         .get_or_insert_with(|| dir.pki("ca.key"));
+    signing
+        .root_ca_file
+        .get_or_insert_with(|| dir.pki("ca.crt"));
     let kc = Kubeconfig::from_yaml(&read(&dir.controller_manager_conf())?)?;
     let controllers = ["*", "bootstrapsigner", "tokencleaner"].map(String::from);
     // On the embedded store the data dir is the whole cluster and one server serves it, so

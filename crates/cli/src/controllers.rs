@@ -77,6 +77,11 @@ pub(crate) struct SigningArgs {
     /// The CA key (default for `server`: <data-dir>/pki/ca.key).
     #[arg(long)]
     pub(crate) cluster_signing_key_file: Option<PathBuf>,
+    /// The CA of the API server's serving certificate, published as the
+    /// kubernetes.io/kube-apiserver-serving ClusterTrustBundle (default: the CA of
+    /// --kubeconfig; for `server`: <data-dir>/pki/ca.crt).
+    #[arg(long)]
+    pub(crate) root_ca_file: Option<PathBuf>,
     /// The longest validity of a signed certificate.
     #[arg(long, default_value = "8760h")]
     pub(crate) cluster_signing_duration: String,
@@ -175,7 +180,11 @@ pub(crate) async fn controller_manager(args: ControllerManagerArgs) -> Result<()
 }
 
 /// The controllers `spec` selects, with what they need from the signing flags.
-fn controller_plan(spec: &[String], signing: &SigningArgs) -> Result<manager::Plan> {
+fn controller_plan(
+    spec: &[String],
+    signing: &SigningArgs,
+    kc: &Kubeconfig,
+) -> Result<manager::Plan> {
     let selected = kubeboot_controllers::selected(spec).map_err(anyhow::Error::msg)?;
     let serving = signing
         .approve_kubelet_serving
@@ -195,9 +204,6 @@ fn controller_plan(spec: &[String], signing: &SigningArgs) -> Result<manager::Pl
     let max_duration = kubeboot_api::clock::parse_go_duration(&signing.cluster_signing_duration)
         .map_err(|e| anyhow::anyhow!("--cluster-signing-duration: {e}"))?;
     Ok(manager::Plan {
-        selected,
-        serving,
-        cas,
         policy: kubeboot_controllers::csr::policy::SigningPolicy { max_duration },
         csr_workers: signing.concurrent_csr_syncs.map_or_else(
             || {
@@ -207,8 +213,61 @@ fn controller_plan(spec: &[String], signing: &SigningArgs) -> Result<manager::Pl
             },
             usize::from,
         ),
+        trust_bundles: trust_bundles(&selected, signing, &cas, kc)?,
         node_monitor: signing.node_lifecycle.monitor()?,
+        selected,
+        serving,
+        cas,
     })
+}
+
+/// What the trust bundle publisher publishes, when it runs: the serving CA
+/// (`--root-ca-file`, else the CA the controllers' kubeconfig trusts, as
+/// kube-controller-manager does), and the CA of each signer csrsigning runs.
+fn trust_bundles(
+    selected: &[&str],
+    signing: &SigningArgs,
+    cas: &HashMap<&'static str, Arc<CertificateAuthority>>,
+    kc: &Kubeconfig,
+) -> Result<Vec<(String, String)>> {
+    use kubeboot_controllers::trust_bundle_publisher::{KUBE_APISERVER_SERVING, NAME};
+    if !selected.contains(&NAME) {
+        return Ok(Vec::new());
+    }
+    let serving = match &signing.root_ca_file {
+        Some(p) => read(p)?,
+        None => kubeconfig_ca(kc)?,
+    };
+    let mut out = vec![(KUBE_APISERVER_SERVING.to_owned(), serving)];
+    let mut signers: Vec<_> = cas.iter().collect();
+    signers.sort_by_key(|(signer, _)| **signer);
+    out.extend(
+        signers
+            .into_iter()
+            .map(|(signer, ca)| ((*signer).to_owned(), ca.cert_pem().to_owned())),
+    );
+    Ok(out)
+}
+
+/// The CA bundle PEM a kubeconfig's current cluster trusts.
+fn kubeconfig_ca(kc: &Kubeconfig) -> Result<String> {
+    use base64::Engine;
+    let (cluster, _) = kc.current()?;
+    match (
+        &cluster.certificate_authority_data,
+        &cluster.certificate_authority,
+    ) {
+        (Some(data), _) => {
+            let pem = base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .context("the kubeconfig's certificate-authority-data is not base64")?;
+            String::from_utf8(pem).context("the kubeconfig's certificate-authority-data")
+        }
+        (None, Some(path)) => read(std::path::Path::new(path)),
+        (None, None) => bail!(
+            "the kubeconfig names no CA: give --root-ca-file for the kubernetes.io/kube-apiserver-serving trust bundle"
+        ),
+    }
 }
 
 /// The client certificate (PEM) of a kubeconfig's current user, checked as a TLS client
@@ -230,7 +289,7 @@ pub(crate) fn run_controllers(
     election: Option<LeaderElection>,
     counters: Arc<Counters>,
 ) -> Result<manager::Running> {
-    let plan = controller_plan(spec, signing)?;
+    let plan = controller_plan(spec, signing, kc)?;
     let kc = kc.clone();
     let agent = kubeboot_client::user_agent("kubeboot-controller-manager");
     let connect = move || -> Result<kubeboot_client::Client, String> {

@@ -128,6 +128,7 @@ fn the_whole_default_policy_of_kubernetes_is_there() {
         "system:controller:certificate-controller",
         "system:controller:clusterrole-aggregation-controller",
         "system:controller:service-cidrs-controller",
+        "system:cluster-trust-bundle-discovery",
     ] {
         assert!(names.contains(&want), "{want} in {names:?}");
     }
@@ -168,8 +169,8 @@ fn the_whole_default_policy_of_kubernetes_is_there() {
     assert_eq!(binding["subjects"][0]["name"], "system:kube-proxy");
     assert_eq!(
         names.len(),
-        66 + 1 + 1,
-        "Kubernetes' 66, kubeadm's and kubeboot's"
+        66 + 1 + 1 + 1,
+        "Kubernetes' 66, its ClusterTrustBundle feature's discovery role, kubeadm's and kubeboot's"
     );
     // A controller's service account holds its controller's role.
     let sa = "system:serviceaccount:kube-system:node-controller";

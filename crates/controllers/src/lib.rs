@@ -14,6 +14,7 @@ pub mod node_lifecycle;
 pub mod runner;
 pub mod tasks;
 pub mod token_cleaner;
+pub mod trust_bundle_publisher;
 
 pub use manager::Context;
 
@@ -29,6 +30,7 @@ pub const DEFAULT_CONTROLLERS: &[&str] = &[
     "csrcleaner",
     "nodelifecycle",
     "clusterrole-aggregation",
+    trust_bundle_publisher::NAME,
 ];
 /// The controllers that run only when named.
 pub const OPT_IN_CONTROLLERS: &[&str] = &["bootstrapsigner", "tokencleaner"];

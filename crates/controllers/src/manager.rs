@@ -45,6 +45,8 @@ pub struct Plan {
     pub policy: SigningPolicy,
     /// Workers of each CSR controller (`--concurrent-csr-syncs`).
     pub csr_workers: usize,
+    /// What the trust bundle publisher publishes: `(signer name, CA PEM)`.
+    pub trust_bundles: Vec<(String, String)>,
     /// nodelifecycle's periods (`--node-monitor-grace-period`, `--node-monitor-period`).
     pub node_monitor: crate::node_lifecycle::NodeMonitor,
 }
@@ -71,6 +73,9 @@ impl Plan {
                 "tokencleaner" => crate::token_cleaner::start(cx),
                 "nodelifecycle" => crate::node_lifecycle::start(cx, self.node_monitor),
                 "clusterrole-aggregation" => crate::clusterrole_aggregation::start(cx),
+                crate::trust_bundle_publisher::NAME => {
+                    crate::trust_bundle_publisher::start(cx, self.trust_bundles.clone())
+                }
                 "csrcleaner" => csr::cleaner::start(source(), cx),
                 "csrapproving" => {
                     csr::approver::start(source(), cx, self.serving.clone(), self.csr_workers)

@@ -11,6 +11,7 @@ pub mod files;
 pub mod key;
 pub mod kubeconfig;
 pub mod name;
+pub mod pem;
 pub mod pin;
 pub mod tls;
 pub mod usage;

@@ -78,7 +78,7 @@ pub(super) fn validate_name(def: &ResourceDef, name: &str) -> Result<(), Status>
         NameRule::Dns1123Subdomain => (
             Some(253),
             object::matches_subdomain_pattern(name),
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
+            object::SUBDOMAIN_RULE,
         ),
         NameRule::Dns1035Label => (
             Some(63),

@@ -4,6 +4,7 @@
 //! table columns). The handlers are generic over these descriptions. Adding a resource is a
 //! file here and a line in [`RESOURCES`].
 
+mod cluster_trust_bundle;
 mod columns;
 mod configmap;
 mod csr;
@@ -53,6 +54,8 @@ pub enum Kind {
     IpAddress,
     /// certificates.k8s.io CertificateSigningRequest.
     Csr,
+    /// certificates.k8s.io ClusterTrustBundle.
+    ClusterTrustBundle,
     /// rbac Role.
     Role,
     /// rbac RoleBinding.
@@ -267,6 +270,8 @@ pub static RESOURCES: &[&ResourceDef] = &[
     &endpoints::ENDPOINTS,
     &csr::CSRS,
     &csr::CSRS_V1BETA1,
+    &cluster_trust_bundle::CLUSTER_TRUST_BUNDLES,
+    &cluster_trust_bundle::CLUSTER_TRUST_BUNDLES_V1BETA1,
     &roles::CLUSTER_ROLES,
     &rolebindings::CLUSTER_ROLE_BINDINGS,
     &roles::ROLES,

@@ -28,6 +28,24 @@ impl Admission<'_> {
     pub fn can(&self, a: &Attributes) -> bool {
         matches!(self.authz.authorize(self.user, a), Decision::Allowed { .. })
     }
+
+    /// Whether the requester may `verb` (`approve`, `sign`, `attest`) for `signer`: on
+    /// `signers/<signer>` or `signers/<domain>/*` in certificates.k8s.io
+    /// (`certauthorization.IsAuthorizedForSignerName`).
+    pub fn can_for_signer(&self, verb: &str, signer: &str) -> bool {
+        let check = |name: &str| {
+            self.can(&Attributes {
+                is_resource: true,
+                verb: verb.into(),
+                group: "certificates.k8s.io".into(),
+                resource: "signers".into(),
+                name: name.into(),
+                ..Default::default()
+            })
+        };
+        let domain_wildcard = signer.split_once('/').map(|(d, _)| format!("{d}/*"));
+        check(signer) || domain_wildcard.is_some_and(|w| check(&w))
+    }
 }
 
 /// An update a strategy prepares: the object the client sent (which becomes the result),
@@ -116,6 +134,28 @@ pub fn prepare_update(
         def.strategy.prepare_subresource(def, subresource, change)?;
     }
     def.strategy.admit_update(def, &Change { new, old, adm })
+}
+
+/// Whether an update changes nothing but the fields the garbage collector writes (owner
+/// references, finalizers) and what the server keeps itself (`IsOnlyMutatingGCFields`).
+pub fn only_gc_fields_change(new: &Value, old: &Value) -> bool {
+    const IGNORED: [&str; 5] = [
+        "ownerReferences",
+        "finalizers",
+        "selfLink",
+        "managedFields",
+        "resourceVersion",
+    ];
+    let without = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            for k in IGNORED {
+                meta.remove(k);
+            }
+        }
+        v
+    };
+    without(new) == without(old)
 }
 
 /// `old` with the status `sent` carries, and the metadata a client may change.

@@ -19,7 +19,7 @@ use super::columns::{AGE, NAME, name_and_age, non_empty, str_at};
 use super::strategy::{Admission, Admitted, Change, Strategy, carry_metadata_from};
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
 use crate::authn::UserInfo;
-use crate::authz::{Attributes, node_name};
+use crate::authz::node_name;
 use crate::object::meta_str;
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f, rep};
 
@@ -135,7 +135,7 @@ fn update_approval(
     carry_metadata_from(&mut merged, new);
     *new = merged;
     let signer = signer_of(old);
-    if changed_types(old, new, &["Approved", "Denied"]) && !signer_allowed(adm, "approve", signer) {
+    if changed_types(old, new, &["Approved", "Denied"]) && !adm.can_for_signer("approve", signer) {
         return Err(Status::forbidden(
             Some(def.subject(meta_str(old, "name"))),
             &format!("user not permitted to approve requests with signerName {signer:?}"),
@@ -193,7 +193,7 @@ fn update_status(
             .unwrap_or_default()
             .to_owned()
     };
-    if cert(new) != cert(old) && !signer_allowed(adm, "sign", signer) {
+    if cert(new) != cert(old) && !adm.can_for_signer("sign", signer) {
         return Err(Status::forbidden(
             Some(def.subject(meta_str(old, "name"))),
             &format!("user not permitted to sign requests with signerName {signer:?}"),
@@ -210,21 +210,6 @@ fn signer_of(obj: &Value) -> &str {
 }
 
 pub(super) const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-fn signer_allowed(adm: &Admission, verb: &str, signer: &str) -> bool {
-    let check = |name: &str| {
-        adm.can(&Attributes {
-            is_resource: true,
-            verb: verb.into(),
-            group: "certificates.k8s.io".into(),
-            resource: "signers".into(),
-            name: name.into(),
-            ..Default::default()
-        })
-    };
-    let domain_wildcard = signer.split_once('/').map(|(d, _)| format!("{d}/*"));
-    check(signer) || domain_wildcard.is_some_and(|w| check(&w))
-}
 
 fn changed_types(old: &Value, new: &Value, types: &[&str]) -> bool {
     let pick = |v: &Value| {
