@@ -39,6 +39,7 @@ pub mod routing;
 pub mod seed;
 pub mod selectors;
 pub mod server;
+pub mod serving;
 pub mod status;
 pub mod strict;
 pub mod tables;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kubeboot_api::clock::SystemClock;
+use kubeboot_pki::reload::Reloading;
 use kubeboot_store::Store;
 use kubeboot_store::etcd::EtcdStore;
 use kubeboot_store::sqlite::SqliteStore;
@@ -17,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::app::App;
 use crate::authn::bootstrap_token::BootstrapTokenAuthenticator;
-use crate::authn::{Authenticator, ClientCa, Conn, TokenAuthenticator};
+use crate::authn::{Authenticator, Conn, TokenAuthenticator};
 use crate::authz::{Authorizer, Mode, RbacSnapshot};
 use crate::connection::{self, Protocol};
 use crate::gate::Gate;
@@ -25,6 +26,7 @@ use crate::handlers::Handlers;
 use crate::handlers::nonresource::{NonResource, VersionInfo};
 use crate::metrics::Metrics;
 pub use crate::ratelimit::RateLimit;
+use crate::serving::Serving;
 use crate::watch::cache::WatchCache;
 
 /// What the server needs to start.
@@ -33,12 +35,8 @@ pub struct ServerConfig {
     pub bind_address: IpAddr,
     /// Port (0: pick a free one).
     pub secure_port: u16,
-    /// Serving certificate chain, PEM.
-    pub tls_cert_pem: String,
-    /// Serving key, PEM.
-    pub tls_key_pem: String,
-    /// Client CA bundle, PEM (None: client certificates are not used).
-    pub client_ca_pem: Option<String>,
+    /// The serving certificate, its key and the client CA bundle, reloaded when they change.
+    pub tls: crate::serving::ServingFiles,
     /// Allow anonymous requests.
     pub anonymous_auth: bool,
     /// Authorization modes in order.
@@ -173,16 +171,7 @@ const AUDIT_FLUSH_LIMIT: Duration = Duration::from_secs(10);
 
 /// Opens the store, prepares everything and starts accepting connections.
 pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
-    let client_ca = match &cfg.client_ca_pem {
-        Some(pem) => Some(ClientCa::from_pem(pem).map_err(StartError::Tls)?),
-        None => None,
-    };
-    let subjects = client_ca
-        .as_ref()
-        .map(ClientCa::subjects)
-        .unwrap_or_default();
-    let tls = crate::tls::server_config(&cfg.tls_cert_pem, &cfg.tls_key_pem, subjects)
-        .map_err(StartError::Tls)?;
+    let serving = Arc::new(crate::serving::open(&cfg.tls).map_err(StartError::Tls)?);
     let metrics = Arc::new(Metrics::default());
     let store = open_store(cfg.storage, &metrics).await?;
     let store = with_encryption(store, cfg.encryption).await?;
@@ -210,7 +199,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         ))),
         None => None,
     };
-    let authn = Authenticator::new(client_ca, tokens, cfg.anonymous_auth, clock.clone());
+    let authn = Authenticator::new(serving.clone(), tokens, cfg.anonymous_auth, clock.clone());
     let gate = Gate::new(
         authn,
         authz.clone(),
@@ -241,11 +230,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         .map_err(|source| StartError::Bind { addr, source })?;
     crate::kubernetes_service::spawn(handlers.clone(), cfg.advertise_address, addr.port());
     crate::handlers::spawn_service_repair(handlers);
-    let accept = tokio::spawn(accept_loop(
-        listener,
-        TlsAcceptor::from(Arc::new(tls)),
-        app.clone(),
-    ));
+    let accept = tokio::spawn(accept_loop(listener, serving, app.clone()));
     Ok(RunningServer {
         addr,
         app,
@@ -320,7 +305,7 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(BACKLOG)
 }
 
-async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>) {
+async fn accept_loop(listener: TcpListener, serving: Arc<Reloading<Serving>>, app: Arc<App>) {
     let mut backoff = AcceptBackoff::default();
     loop {
         let (tcp, remote) = match listener.accept().await {
@@ -338,7 +323,9 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>
             }
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
+        // The serving certificate and client CA of the moment (reloaded when their files
+        // change).
+        let acceptor = TlsAcceptor::from(serving.get().tls.clone());
         let app = app.clone();
         tokio::spawn(async move {
             // A client that never finishes its handshake is dropped, never blocking others.

@@ -12,6 +12,7 @@ use kubeboot_apiserver::datadir::{DataDir, InitOptions, server_url};
 use kubeboot_apiserver::inflight::InFlightLimits;
 use kubeboot_apiserver::seed::InitialToken;
 use kubeboot_apiserver::server::{AuditConfig, RateLimit, Storage};
+use kubeboot_apiserver::serving::ServingFiles;
 use kubeboot_apiserver::{RunningServer, ServerConfig, start};
 use kubeboot_controllers::manager;
 use kubeboot_controllers::metrics::Counters;
@@ -242,9 +243,11 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
     let cfg = ServerConfig {
         bind_address: serving.bind_address,
         secure_port: init_args.secure_port,
-        tls_cert_pem: read(&dir.pki("apiserver.crt"))?,
-        tls_key_pem: read(&dir.pki("apiserver.key"))?,
-        client_ca_pem: Some(read(&dir.pki("ca.crt"))?),
+        tls: ServingFiles {
+            cert: dir.pki("apiserver.crt"),
+            key: dir.pki("apiserver.key"),
+            client_ca: Some(dir.pki("ca.crt")),
+        },
         anonymous_auth: serving.anonymous_auth,
         authorization_modes: vec![Mode::Node, Mode::Rbac],
         storage: storage(&serving.etcd, dir.store_path())?,
@@ -358,9 +361,11 @@ pub(crate) async fn apiserver(args: ApiserverArgs) -> Result<()> {
     let cfg = ServerConfig {
         bind_address: args.serving.bind_address,
         secure_port: args.secure_port,
-        tls_cert_pem: read(&args.tls_cert_file)?,
-        tls_key_pem: read(&args.tls_private_key_file)?,
-        client_ca_pem: args.client_ca_file.as_deref().map(read).transpose()?,
+        tls: ServingFiles {
+            cert: args.tls_cert_file.clone(),
+            key: args.tls_private_key_file.clone(),
+            client_ca: args.client_ca_file.clone(),
+        },
         anonymous_auth: args.serving.anonymous_auth,
         authorization_modes: modes,
         storage: storage(&args.serving.etcd, args.storage_dir.join("state.db"))?,

@@ -8,10 +8,13 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use kubeboot_api::SystemClock;
+use kubeboot_controllers::csr::signer::{SignerCas, SigningCa};
 use kubeboot_controllers::leader_election::{Candidate, LeaderElection};
 use kubeboot_controllers::manager;
 use kubeboot_controllers::metrics::Counters;
-use kubeboot_pki::{CertificateAuthority, Kubeconfig};
+use kubeboot_controllers::trust_bundle_publisher::Source;
+use kubeboot_pki::Kubeconfig;
+use kubeboot_pki::reload::Reloading;
 
 use crate::ControllerManagerArgs;
 use crate::control_plane::{hostname, read, short_id};
@@ -223,20 +226,21 @@ fn controller_plan(
 
 /// What the trust bundle publisher publishes, when it runs: the serving CA
 /// (`--root-ca-file`, else the CA the controllers' kubeconfig trusts, as
-/// kube-controller-manager does), and the CA of each signer csrsigning runs.
+/// kube-controller-manager does), and the CA file of each signer csrsigning runs.
 fn trust_bundles(
     selected: &[&str],
     signing: &SigningArgs,
-    cas: &HashMap<&'static str, Arc<CertificateAuthority>>,
+    cas: &SignerCas,
     kc: &Kubeconfig,
-) -> Result<Vec<(String, String)>> {
+) -> Result<Vec<(String, Source)>> {
     use kubeboot_controllers::trust_bundle_publisher::{KUBE_APISERVER_SERVING, NAME};
     if !selected.contains(&NAME) {
         return Ok(Vec::new());
     }
     let serving = match &signing.root_ca_file {
-        Some(p) => read(p)?,
-        None => kubeconfig_ca(kc)?,
+        Some(p) => Source::file(p.clone())
+            .map_err(|e| anyhow::anyhow!("--root-ca-file {}: {e}", p.display()))?,
+        None => Source::File(Arc::new(Reloading::fixed(kubeconfig_ca(kc)?))),
     };
     let mut out = vec![(KUBE_APISERVER_SERVING.to_owned(), serving)];
     let mut signers: Vec<_> = cas.iter().collect();
@@ -244,7 +248,7 @@ fn trust_bundles(
     out.extend(
         signers
             .into_iter()
-            .map(|(signer, ca)| ((*signer).to_owned(), ca.cert_pem().to_owned())),
+            .map(|(signer, ca)| ((*signer).to_owned(), Source::Signer(ca.clone()))),
     );
     Ok(out)
 }
@@ -340,20 +344,21 @@ fn serving_rules(s: &SigningArgs) -> Result<kubeboot_controllers::csr::policy::S
     Ok(ServingRules { dns, ip_ranges })
 }
 
-/// The CA of each signer: its own flags if given, else the cluster signing CA. Each key
-/// file is read once.
-fn signer_cas(s: &SigningArgs) -> Result<HashMap<&'static str, Arc<CertificateAuthority>>> {
+/// The CA of each signer: its own flags if given, else the cluster signing CA. Each pair
+/// of files is read once (and again when it changes).
+fn signer_cas(s: &SigningArgs) -> Result<SignerCas> {
     use kubeboot_controllers::csr::policy::{
         KUBE_APISERVER_CLIENT, KUBELET_CLIENT, KUBELET_SERVING, LEGACY_UNKNOWN,
     };
-    let mut loaded: HashMap<(PathBuf, PathBuf), Arc<CertificateAuthority>> = HashMap::new();
-    let mut load = |cert: &PathBuf, key: &PathBuf| -> Result<Arc<CertificateAuthority>> {
+    type Loaded = Arc<Reloading<SigningCa>>;
+    let mut loaded: HashMap<(PathBuf, PathBuf), Loaded> = HashMap::new();
+    let mut load = |cert: &PathBuf, key: &PathBuf| -> Result<Loaded> {
         if let Some(ca) = loaded.get(&(cert.clone(), key.clone())) {
             return Ok(ca.clone());
         }
-        let ca = CertificateAuthority::from_pem(&read(cert)?, &read(key)?).with_context(|| {
-            format!(
-                "loading the signing CA {} / {}",
+        let ca = SigningCa::open(cert.clone(), key.clone()).map_err(|e| {
+            anyhow::anyhow!(
+                "loading the signing CA {} / {}: {e}",
                 cert.display(),
                 key.display()
             )

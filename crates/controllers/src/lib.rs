@@ -102,6 +102,7 @@ mod tests {
                 "csrcleaner",
                 "nodelifecycle",
                 "clusterrole-aggregation",
+                trust_bundle_publisher::NAME,
                 "bootstrapsigner",
                 "tokencleaner"
             ]
@@ -112,7 +113,8 @@ mod tests {
                 "csrapproving",
                 "csrsigning",
                 "nodelifecycle",
-                "clusterrole-aggregation"
+                "clusterrole-aggregation",
+                trust_bundle_publisher::NAME,
             ]
         );
         assert_eq!(selected(&s(&["tokencleaner"])).unwrap(), ["tokencleaner"]);

@@ -3,13 +3,11 @@
 //! term starts them with a client of their own, and losing the Lease (or a stop) cancels
 //! every one of their tasks before anything else happens.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use kubeboot_api::Clock;
 use kubeboot_api::random::Random;
 use kubeboot_client::Client;
-use kubeboot_pki::CertificateAuthority;
 use tokio_util::sync::CancellationToken;
 
 use crate::csr::policy::{ServingRules, SigningPolicy};
@@ -40,13 +38,13 @@ pub struct Plan {
     /// csrapproving's serving-certificate rules (`--approve-kubelet-serving`).
     pub serving: Option<ServingRules>,
     /// csrsigning's CA for each signer name.
-    pub cas: HashMap<&'static str, Arc<CertificateAuthority>>,
+    pub cas: crate::csr::signer::SignerCas,
     /// csrsigning's policy.
     pub policy: SigningPolicy,
     /// Workers of each CSR controller (`--concurrent-csr-syncs`).
     pub csr_workers: usize,
-    /// What the trust bundle publisher publishes: `(signer name, CA PEM)`.
-    pub trust_bundles: Vec<(String, String)>,
+    /// What the trust bundle publisher publishes, by signer name.
+    pub trust_bundles: Vec<(String, crate::trust_bundle_publisher::Source)>,
     /// nodelifecycle's periods (`--node-monitor-grace-period`, `--node-monitor-period`).
     pub node_monitor: crate::node_lifecycle::NodeMonitor,
 }

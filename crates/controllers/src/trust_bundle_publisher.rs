@@ -11,11 +11,14 @@
 //! serves neither leaves the controller idle, as kube-controller-manager does.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kubeboot_client::Client;
+use kubeboot_pki::reload::Reloading;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::csr::signer::SigningCa;
 use crate::runner::{Action, BoxFuture, Informer, Queue, ReconcileError, Reconciler};
 
 /// The controller's name in `--controllers`.
@@ -58,18 +61,60 @@ pub fn writes(signer: &str, pem: &str, existing: &[(String, String)]) -> Vec<Wri
     out
 }
 
+/// Where a signer's bundle comes from: a CA file (`--root-ca-file`), or the certificate
+/// file of a signer csrsigning runs; either is read again when it changes.
+#[derive(Clone)]
+pub enum Source {
+    /// A CA bundle file.
+    File(Arc<Reloading<String>>),
+    /// A signer's CA files.
+    Signer(Arc<Reloading<SigningCa>>),
+}
+
+impl Source {
+    /// The bundle of the moment.
+    pub fn pem(&self) -> String {
+        match self {
+            Self::File(f) => f.get().as_ref().clone(),
+            Self::Signer(s) => s.get().bundle.clone(),
+        }
+    }
+
+    /// A CA bundle file (checked to hold a certificate), read again when it changes.
+    pub fn file(path: std::path::PathBuf) -> Result<Self, String> {
+        let read = Reloading::files(
+            vec![path],
+            Box::new(|t: &[String]| {
+                match kubeboot_pki::pem::blocks(&t[0])
+                    .iter()
+                    .any(|b| b.label == "CERTIFICATE")
+                {
+                    true => Ok(t[0].clone()),
+                    false => Err("holds no PEM certificate".into()),
+                }
+            }),
+        )?;
+        Ok(Self::File(Arc::new(read)))
+    }
+}
+
+/// How often the sources are compared with what is published, besides every change of a
+/// bundle (as kube-controller-manager's publisher listens for CA file changes).
+const RESYNC: Duration = Duration::from_secs(2);
+
 /// The controller.
 struct Publisher {
     client: Client,
     bundles: Informer,
-    /// `(signer, CA PEM)` for each signer published.
-    published: Vec<(String, String)>,
+    /// What each signer's bundle holds.
+    published: Vec<(String, Source)>,
     /// `/apis/certificates.k8s.io/<version>/clustertrustbundles`.
     collection: String,
+    queue: Arc<Queue>,
 }
 
-/// Starts publishing `published` (`(signer, CA PEM)` pairs).
-pub fn start(cx: &crate::Context, published: Vec<(String, String)>) {
+/// Starts publishing the bundle of each signer of `published`.
+pub fn start(cx: &crate::Context, published: Vec<(String, Source)>) {
     let (tasks, client) = (cx.tasks.clone(), cx.client.clone());
     cx.tasks.spawn(async move {
         let Some(version) = served_version(&client).await else {
@@ -93,6 +138,7 @@ pub fn start(cx: &crate::Context, published: Vec<(String, String)>) {
             bundles,
             published,
             collection,
+            queue: queue.clone(),
         };
         crate::runner::run(&tasks, Arc::new(publisher), queue, 1);
     });
@@ -126,13 +172,19 @@ impl Reconciler for Publisher {
     fn reconcile(&self, key: String) -> BoxFuture<'_, Result<Action, ReconcileError>> {
         Box::pin(async move {
             self.bundles.wait_synced().await;
-            let Some((signer, pem)) = self
+            let Some((signer, source)) = self
                 .published
                 .iter()
                 .find(|(s, _)| *s == key || key.starts_with(&format!("{}:", s.replace('/', ":"))))
             else {
                 return Ok(Action::Done);
             };
+            if *signer != key {
+                // A bundle changed: look at its signer (which is queued on its own).
+                self.queue.add(signer);
+                return Ok(Action::Done);
+            }
+            let pem = &source.pem();
             let existing: Vec<(String, String)> = self
                 .bundles
                 .list()
@@ -143,7 +195,7 @@ impl Reconciler for Publisher {
             for w in writes(signer, pem, &existing) {
                 self.write(signer, pem, &w).await?;
             }
-            Ok(Action::Done)
+            Ok(Action::RequeueAfter(RESYNC))
         })
     }
 }

@@ -1,8 +1,9 @@
 //! Keys, certificate requests, certificates, CA pins and kubeconfig files.
 //!
 //! Pure functions of their inputs (time and randomness are parameters, keys come from the
-//! caller) except `files`, which is the only module that touches the disk: it writes keys
-//! and kubeconfigs 0600 and everything atomically (write, fsync, rename).
+//! caller) except `files`, which writes keys and kubeconfigs 0600 and everything atomically
+//! (write, fsync, rename), and `reload`, which reads key material again when its files
+//! change.
 
 pub mod cert;
 pub mod csr;
@@ -13,6 +14,7 @@ pub mod kubeconfig;
 pub mod name;
 pub mod pem;
 pub mod pin;
+pub mod reload;
 pub mod tls;
 pub mod usage;
 

@@ -11,9 +11,11 @@ use std::time::SystemTime;
 
 use http::{HeaderMap, header};
 use kubeboot_api::{Clock, Status};
+use kubeboot_pki::reload::Reloading;
 use kubeboot_store::BoxFuture;
 
 pub use self::client_cert::{CertAuthError, ClientCa};
+use crate::serving::Serving;
 
 /// An authenticated user, as Kubernetes' `user.Info`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -79,23 +81,24 @@ pub struct Conn {
 
 /// The authenticator chain.
 pub struct Authenticator {
-    client_ca: Option<ClientCa>,
+    serving: Arc<Reloading<Serving>>,
     tokens: Option<Arc<dyn TokenAuthenticator>>,
     anonymous: bool,
     clock: Arc<dyn Clock>,
 }
 
 impl Authenticator {
-    /// A chain of client certificates (when `client_ca` is given), bearer tokens (when
-    /// `tokens` is) and, when `anonymous`, the anonymous user.
+    /// A chain of client certificates (when `serving` has a client CA: the one of the
+    /// moment), bearer tokens (when `tokens` is given) and, when `anonymous`, the anonymous
+    /// user.
     pub fn new(
-        client_ca: Option<ClientCa>,
+        serving: Arc<Reloading<Serving>>,
         tokens: Option<Arc<dyn TokenAuthenticator>>,
         anonymous: bool,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
-            client_ca,
+            serving,
             tokens,
             anonymous,
             clock,
@@ -104,7 +107,8 @@ impl Authenticator {
 
     /// The verdict on a connection's client certificate (`leaf`, DER), if it presented one.
     pub fn peer_cert(&self, leaf: Option<&[u8]>) -> PeerCert {
-        match (leaf, &self.client_ca) {
+        let serving = self.serving.get();
+        match (leaf, &serving.client_ca) {
             (Some(leaf), Some(ca)) => match ca.authenticate(leaf, self.clock.now()) {
                 Ok((user, not_after)) => PeerCert::Valid(user, not_after),
                 Err(e) => {
@@ -118,7 +122,8 @@ impl Authenticator {
 
     /// Whether a client certificate authenticates now (for in-process connections).
     pub fn check_client_cert(&self, leaf: &[u8]) -> Result<(), String> {
-        let Some(ca) = &self.client_ca else {
+        let serving = self.serving.get();
+        let Some(ca) = &serving.client_ca else {
             return Err("the server has no client CA (--client-ca-file) to authenticate it".into());
         };
         ca.authenticate(leaf, self.clock.now())

@@ -2,11 +2,13 @@
 //! each signer's rules; a CSR that breaks them gets a `Failed` condition and no certificate.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use base64::Engine;
 use kubeboot_client::Client;
 use kubeboot_pki::CertificateAuthority;
+use kubeboot_pki::reload::Reloading;
 use serde_json::{Value, json};
 
 use super::policy::{self, SigningPolicy};
@@ -15,12 +17,40 @@ use crate::events::{EventType, Recorded};
 use crate::metrics::Counters;
 use crate::runner::{Action, BoxFuture, Informer, ReconcileError, Reconciler};
 
+/// A signer's CA as its files hold it: the CA (the first certificate of the certificate
+/// file, with the key), and the whole certificate file, which may list the other CAs the
+/// signer's certificates are trusted under (during a CA rotation).
+pub struct SigningCa {
+    /// The CA that signs.
+    pub ca: CertificateAuthority,
+    /// The certificate file's text.
+    pub bundle: String,
+}
+
+impl SigningCa {
+    /// Reads `cert` and `key`, and again whenever they change.
+    pub fn open(cert: PathBuf, key: PathBuf) -> Result<Reloading<Self>, String> {
+        Reloading::files(
+            vec![cert, key],
+            Box::new(|t: &[String]| {
+                Ok(Self {
+                    ca: CertificateAuthority::from_pem(&t[0], &t[1]).map_err(|e| e.to_string())?,
+                    bundle: t[0].clone(),
+                })
+            }),
+        )
+    }
+}
+
+/// The CA of each signer name served.
+pub type SignerCas = HashMap<&'static str, Arc<Reloading<SigningCa>>>;
+
 /// The signer.
 pub struct Signer {
     client: Client,
     csrs: Informer,
-    /// The CA of each served signer name. Keys are read once, at start.
-    cas: HashMap<&'static str, Arc<CertificateAuthority>>,
+    /// The CA of each served signer name, read again when its files change.
+    cas: SignerCas,
     policy: SigningPolicy,
     counters: Arc<Counters>,
     clock: Arc<dyn kubeboot_api::Clock>,
@@ -33,10 +63,7 @@ pub struct Signer {
 pub fn start(
     source: &super::CsrSource,
     cx: &crate::Context,
-    (cas, policy): (
-        HashMap<&'static str, Arc<CertificateAuthority>>,
-        SigningPolicy,
-    ),
+    (cas, policy): (SignerCas, SigningPolicy),
     workers: usize,
 ) {
     let (csrs, queue) = source.subscribe();
@@ -68,7 +95,7 @@ impl Reconciler for Signer {
             let Some(view) = self.csrs.read(&key, CsrView::from_json) else {
                 return Ok(Action::Done);
             };
-            let Some(ca) = self.cas.get(view.signer.as_str()).cloned() else {
+            let Some(ca) = self.cas.get(view.signer.as_str()).map(|c| c.get()) else {
                 return Ok(Action::Done);
             };
             if !policy::ready_to_sign(&view) {
@@ -92,7 +119,7 @@ impl Reconciler for Signer {
                 &self.policy,
                 &view,
                 &csr,
-                ca.not_after(),
+                ca.ca.not_after(),
                 self.clock.now(),
                 kubeboot_api::random::bytes(&*self.random),
             ) {
@@ -101,10 +128,10 @@ impl Reconciler for Signer {
             };
             let spki = csr.spki_der.clone();
             let spec_for_log = (spec.serial, spec.not_after);
-            let cert = if ca.signs_quickly() {
-                ca.issue_for_spki(&spec, &spki)
+            let cert = if ca.ca.signs_quickly() {
+                ca.ca.issue_for_spki(&spec, &spki)
             } else {
-                tokio::task::spawn_blocking(move || ca.issue_for_spki(&spec, &spki))
+                tokio::task::spawn_blocking(move || ca.ca.issue_for_spki(&spec, &spki))
                     .await
                     .map_err(|e| ReconcileError(e.to_string()))?
             }
