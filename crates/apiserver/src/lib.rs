@@ -11,6 +11,7 @@ pub mod audit;
 pub mod authn;
 pub mod authz;
 pub mod body;
+pub mod ca_rotation;
 pub mod connection;
 pub mod datadir;
 pub mod discovery;

@@ -18,7 +18,7 @@ use kubeboot_controllers::manager;
 use kubeboot_controllers::metrics::Counters;
 use kubeboot_pki::Kubeconfig;
 
-use crate::controllers::{controller_manager_cert, run_controllers};
+use crate::controllers::{reloading_client_cert, run_controllers};
 use crate::{ApiserverArgs, AuditArgs, EtcdArgs, InitArgs, ServerArgs, ServingArgs};
 
 /// This machine's name, as leader election identities start with it.
@@ -304,7 +304,7 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
     // The controllers reach this server in process, as the controller-manager kubeconfig's
     // user, with no TCP or TLS between them.
     let dial = running
-        .in_process_dial(&controller_manager_cert(&kc)?)
+        .in_process_dial(reloading_client_cert(dir.controller_manager_conf())?)
         .map_err(|e| anyhow::anyhow!("{}: {e}", dir.controller_manager_conf().display()))?;
     let controllers = run_controllers(
         &kc,

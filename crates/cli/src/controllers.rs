@@ -276,11 +276,26 @@ fn kubeconfig_ca(kc: &Kubeconfig) -> Result<String> {
 
 /// The client certificate (PEM) of a kubeconfig's current user, checked as a TLS client
 /// would load it (its key must be there and belong to it).
-pub(crate) fn controller_manager_cert(kc: &Kubeconfig) -> Result<Vec<u8>> {
+fn controller_manager_cert(kc: &Kubeconfig) -> Result<Vec<u8>> {
     let (cert, key) = kubeboot_client::kubeconfig_client_cert(kc)?
         .context("the controller-manager kubeconfig has no client certificate and key")?;
     kubeboot_client::CertSource::from_pem(&cert, &key)?;
     Ok(cert)
+}
+
+/// The DER client certificate of the kubeconfig at `path`, read again when it changes (a
+/// CA rotation rewrites it).
+pub(crate) fn reloading_client_cert(path: PathBuf) -> Result<Arc<Reloading<Vec<u8>>>> {
+    let parse: kubeboot_pki::reload::Parse<Vec<u8>> = Box::new(|t| {
+        let kc = Kubeconfig::from_yaml(&t[0]).map_err(|e| e.to_string())?;
+        let pem = controller_manager_cert(&kc).map_err(|e| format!("{e:#}"))?;
+        let (_, block) = x509_parser::pem::parse_x509_pem(&pem)
+            .map_err(|e| format!("the client certificate is not PEM: {e}"))?;
+        Ok(block.contents)
+    });
+    let read = Reloading::files(vec![path.clone()], parse)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(Arc::new(read))
 }
 
 /// Runs the selected controllers (`crates/controllers/src/manager.rs`), as `kc`'s user:

@@ -1,6 +1,7 @@
 //! The `kubeboot` binary: argument parsing and wiring, nothing else.
 
 mod bench;
+mod ca;
 mod certs;
 mod config;
 mod control_plane;
@@ -45,6 +46,9 @@ pub(crate) enum Command {
     Node(node::NodeArgs),
     /// Manage bootstrap tokens, as kubeadm token does.
     Token(token::TokenArgs),
+    /// Rotate the cluster CA with no node losing the control plane.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
     /// The whole PKI of a cluster built by hand, from one spec.
     #[command(subcommand)]
     Certs(certs::CertsCommand),
@@ -293,6 +297,7 @@ fn run(cli: Cli, unused: Vec<String>) -> Result<()> {
         Command::Node(args) => runtime.block_on(node::node(args)),
         Command::Bench(cmd) => runtime.block_on(bench::run(cmd)),
         Command::Certs(cmd) => certs::run(cmd),
+        Command::Ca(cmd) => runtime.block_on(ca::run(cmd)),
         Command::RewriteSecrets(args) => runtime.block_on(control_plane::rewrite_secrets(args)),
         Command::Kubeconfig(args) => certs::kubeconfig(args),
         Command::Version(args) => describe::version(&args),

@@ -91,6 +91,21 @@ fn new_serving_cert(dir: &Path, pki: &Path) {
     );
 }
 
+/// The trust bundle published for `signer`.
+fn bundle_of(s: &Server, signer: &str) -> String {
+    stdout(&s.kubectl(
+        "kubectl",
+        &[
+            "get",
+            "clustertrustbundles",
+            "--field-selector",
+            &format!("spec.signerName={signer}"),
+            "-o",
+            "jsonpath={.items[*].spec.trustBundle}",
+        ],
+    ))
+}
+
 #[test]
 fn serving_certificate_client_ca_and_signing_ca_are_reloaded_without_a_restart() {
     let s = Server::start();
@@ -200,24 +215,17 @@ fn serving_certificate_client_ca_and_signing_ca_are_reloaded_without_a_restart()
         "{}",
         stdout(&issuer)
     );
-    let serving_bundle = || {
-        stdout(&s.kubectl(
-            "kubectl",
-            &[
-                "get",
-                "clustertrustbundles",
-                "--field-selector",
-                "spec.signerName=kubernetes.io/kube-apiserver-client",
-                "-o",
-                "jsonpath={.items[*].spec.trustBundle}",
-            ],
-        ))
-    };
+    let signer_bundle = || bundle_of(&s, "kubernetes.io/kube-apiserver-client");
+    // A signer's bundle holds the CA it signs with; the serving bundle every CA trusted.
     assert!(
-        eventually(Duration::from_secs(30), || serving_bundle().trim()
-            == format!("{second}{cluster_ca}").trim()),
+        eventually(Duration::from_secs(30), || signer_bundle().trim()
+            == second.trim()),
         "{}",
-        serving_bundle()
+        signer_bundle()
+    );
+    assert_eq!(
+        bundle_of(&s, "kubernetes.io/kube-apiserver-serving").trim(),
+        format!("{second}{cluster_ca}").trim()
     );
     ok(
         s.kubectl("kubectl", &["get", "nodes"]),

@@ -27,7 +27,9 @@ use tokio::sync::mpsc;
 pub use connect::Dial;
 pub use http::Method;
 pub use kubeboot_api::Status;
-pub use tls::{CertSource, DeferredTrust, Trust, client_config as tls_client_config};
+pub use tls::{
+    CertSource, DeferredTrust, RotatingTrust, Trust, client_config as tls_client_config,
+};
 
 /// A client of one API server.
 #[derive(Clone)]

@@ -21,6 +21,83 @@ pub enum Trust {
     InsecureSkipVerify,
     /// Decided after the first handshakes: see [`DeferredTrust`].
     Deferred(DeferredTrust),
+    /// A CA bundle that may be replaced while the client runs: see [`RotatingTrust`].
+    Rotating(RotatingTrust),
+}
+
+/// A CA bundle replaced while connections are made, as a node adopts the bundle a CA
+/// rotation publishes: each new connection is verified against the bundle of the moment
+/// (host name included); connections already open carry on.
+#[derive(Clone, Debug)]
+pub struct RotatingTrust(Arc<RwLock<Arc<dyn ServerCertVerifier>>>);
+
+impl RotatingTrust {
+    /// Trusts the certificates of `ca_pem`.
+    pub fn from_pem(ca_pem: &[u8]) -> Result<Self, ClientError> {
+        Ok(Self(Arc::new(RwLock::new(bundle_verifier(ca_pem)?))))
+    }
+
+    /// Trusts the certificates of `ca_pem` from the next connection on.
+    pub fn set_pem(&self, ca_pem: &[u8]) -> Result<(), ClientError> {
+        let verifier = bundle_verifier(ca_pem)?;
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = verifier;
+        Ok(())
+    }
+
+    fn current(&self) -> Arc<dyn ServerCertVerifier> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// A verifier of chains to the CAs of `ca_pem`, with host name verification.
+fn bundle_verifier(ca_pem: &[u8]) -> Result<Arc<dyn ServerCertVerifier>, ClientError> {
+    let cas = pem_certs(ca_pem, "the CA bundle")?;
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(root_store(&cas)?),
+        provider(),
+    )
+    .build()
+    .map_err(|e| ClientError::Config(format!("unusable CA bundle: {e}")))?;
+    Ok(verifier)
+}
+
+impl ServerCertVerifier for RotatingTrust {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.current()
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.current().verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.current().verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.current().supported_verify_schemes()
+    }
 }
 
 /// Trust in a server decided after connecting, for token discovery: the first fetch of
@@ -66,14 +143,7 @@ impl DeferredTrust {
     /// Verifies every connection made so far against `ca_pem` and verifies new ones against
     /// it from now on. On failure nothing made through this trust is usable again.
     pub fn pin(&self, ca_pem: &[u8]) -> Result<(), ClientError> {
-        let cas = pem_certs(ca_pem, "the CA bundle")?;
-        let verifier: Arc<dyn ServerCertVerifier> =
-            rustls::client::WebPkiServerVerifier::builder_with_provider(
-                Arc::new(root_store(&cas)?),
-                provider(),
-            )
-            .build()
-            .map_err(|e| ClientError::Config(format!("unusable CA bundle: {e}")))?;
+        let verifier = bundle_verifier(ca_pem)?;
         let mut state = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let Deferred::Unpinned(seen) = &*state else {
             return Err(ClientError::Config(
@@ -234,6 +304,9 @@ pub fn client_config(trust: &Trust, cert: Option<CertSource>) -> Result<ClientCo
                     deferred: None,
                 }))
         }
+        Trust::Rotating(rotating) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(rotating.clone())),
         Trust::Deferred(deferred) => {
             builder
                 .dangerous()

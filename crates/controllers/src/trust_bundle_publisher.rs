@@ -61,8 +61,10 @@ pub fn writes(signer: &str, pem: &str, existing: &[(String, String)]) -> Vec<Wri
     out
 }
 
-/// Where a signer's bundle comes from: a CA file (`--root-ca-file`), or the certificate
-/// file of a signer csrsigning runs; either is read again when it changes.
+/// Where a signer's bundle comes from: a CA file (`--root-ca-file`: every CA a client of
+/// the API server should trust, the whole file), or the CA a signer csrsigning runs signs
+/// with (only that one: during a CA rotation a node sees its signer move to the new CA and
+/// renews); either is read again when it changes.
 #[derive(Clone)]
 pub enum Source {
     /// A CA bundle file.
@@ -76,7 +78,7 @@ impl Source {
     pub fn pem(&self) -> String {
         match self {
             Self::File(f) => f.get().as_ref().clone(),
-            Self::Signer(s) => s.get().bundle.clone(),
+            Self::Signer(s) => s.get().ca.cert_pem().to_owned(),
         }
     }
 

@@ -3,7 +3,9 @@
 //! back off after a failure (2 s doubling, jittered, for five tries, then every 32 s), with
 //! which credential (the certificate itself; after it expired, the bootstrap kubeconfig),
 //! what to say when nothing is left to renew with (kubernetes/kubernetes#65991, #78758),
-//! and when a CA bundle seen in cluster-info replaces the one held.
+//! when a CA bundle seen in cluster-info replaces the one held, and when a CA rotation
+//! calls for a renewal before the deadline (the signer's trust bundle no longer holds the
+//! certificate's issuer).
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -129,6 +131,12 @@ impl Rotation {
         self.retry_at = Some(now + backoff(self.failures, jitter));
     }
 
+    /// Renew at once (the signer moved to another CA: a CA rotation's switch), keeping
+    /// the backoff of a renewal that is failing.
+    pub fn renew_now(&mut self, now: SystemTime) {
+        self.renew_at = self.renew_at.min(now);
+    }
+
     /// The certificate held.
     pub fn held(&self) -> Option<Validity> {
         self.held
@@ -181,6 +189,30 @@ pub fn adopt_ca_bundle(held: &[u8], seen: &[u8]) -> Option<Vec<u8>> {
     };
     let new = certs(seen);
     (!new.is_empty() && new != certs(held)).then(|| seen.to_vec())
+}
+
+/// Whether the signer has moved to another CA: its published bundles (`signer_bundle`,
+/// PEM, possibly empty when it publishes none) hold certificates, and none of them issued
+/// `cert_pem`. A node then renews at once, as a CA rotation's switch asks.
+pub fn signer_moved(cert_pem: &[u8], signer_bundle: &[u8]) -> bool {
+    let cas: Vec<Vec<u8>> = x509_parser::pem::Pem::iter_from_buffer(signer_bundle)
+        .filter_map(Result::ok)
+        .filter(|p| p.label == "CERTIFICATE")
+        .map(|p| p.contents)
+        .collect();
+    let Some(Ok(leaf)) = x509_parser::pem::Pem::iter_from_buffer(cert_pem).next() else {
+        return false;
+    };
+    let Ok((_, leaf)) = x509_parser::parse_x509_certificate(&leaf.contents) else {
+        return false;
+    };
+    !cas.is_empty()
+        && !cas.iter().any(|der| {
+            x509_parser::parse_x509_certificate(der).is_ok_and(|(_, ca)| {
+                leaf.issuer().as_raw() == ca.subject().as_raw()
+                    && leaf.verify_signature(Some(ca.public_key())).is_ok()
+            })
+        })
 }
 
 #[cfg(test)]

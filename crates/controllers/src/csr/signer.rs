@@ -17,14 +17,11 @@ use crate::events::{EventType, Recorded};
 use crate::metrics::Counters;
 use crate::runner::{Action, BoxFuture, Informer, ReconcileError, Reconciler};
 
-/// A signer's CA as its files hold it: the CA (the first certificate of the certificate
-/// file, with the key), and the whole certificate file, which may list the other CAs the
-/// signer's certificates are trusted under (during a CA rotation).
+/// A signer's CA as its files hold it: the first certificate of the certificate file (which
+/// may list other CAs after it, during a CA rotation) and the key.
 pub struct SigningCa {
     /// The CA that signs.
     pub ca: CertificateAuthority,
-    /// The certificate file's text.
-    pub bundle: String,
 }
 
 impl SigningCa {
@@ -35,7 +32,6 @@ impl SigningCa {
             Box::new(|t: &[String]| {
                 Ok(Self {
                     ca: CertificateAuthority::from_pem(&t[0], &t[1]).map_err(|e| e.to_string())?,
-                    bundle: t[0].clone(),
                 })
             }),
         )

@@ -7,14 +7,106 @@
 //! cluster-info is read anonymously, as kubeadm's Role allows it (`system:anonymous`
 //! only), over TLS verified by the bundle the node already holds: what it says is the
 //! cluster's own word, and its server URL is ignored (the node keeps the one it was given).
+//!
+//! While the agent runs, [`follow`] looks again every few seconds, and also at the
+//! ClusterTrustBundles of the node's two signers: when a signer has moved to a CA that did
+//! not issue the node's certificate (a CA rotation's switch), that certificate is renewed
+//! at once rather than at 70–90 % of its life.
 
-use kubeboot_client::{Client, Identity, Trust};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kubeboot_client::{Client, Identity, RotatingTrust, Trust};
 use kubeboot_pki::Kubeconfig;
 use serde_json::Value;
+use tokio::sync::Notify;
 
 use crate::discovery::{CLUSTER_INFO, CaOrigin, Cluster, cluster_of};
 use crate::files::NodePaths;
-use crate::rotation::adopt_ca_bundle;
+use crate::rotation::{adopt_ca_bundle, signer_moved};
+use crate::tls_bootstrap::{CLIENT_SIGNER, SERVING_SIGNER};
+
+/// How often the published bundles are looked at.
+const FOLLOW_EVERY: Duration = Duration::from_secs(5);
+
+/// Wakes a certificate manager for a renewal before its deadline.
+#[derive(Clone, Default)]
+pub(crate) struct Renewals {
+    /// The client certificate's manager.
+    pub(crate) client: Arc<Notify>,
+    /// The serving certificate's manager.
+    pub(crate) serving: Arc<Notify>,
+}
+
+/// Keeps the node's trust and certificates in step with the cluster's CA: adopts the
+/// bundle cluster-info publishes (into `trust`, which the node's connections verify
+/// with), and wakes a manager in `renewals` when its signer moved to another CA.
+pub(crate) async fn follow(
+    mut cluster: Cluster,
+    paths: NodePaths,
+    trust: RotatingTrust,
+    client: Client,
+    renewals: Renewals,
+) {
+    let watched: [(&str, PathBuf, &Arc<Notify>); 2] = [
+        (
+            CLIENT_SIGNER,
+            paths.client_store().current_path(),
+            &renewals.client,
+        ),
+        (
+            SERVING_SIGNER,
+            paths.server_store().current_path(),
+            &renewals.serving,
+        ),
+    ];
+    let mut woken_for: [Vec<u8>; 2] = Default::default();
+    loop {
+        tokio::time::sleep(FOLLOW_EVERY).await;
+        if let Some(next) = adopt_published(&cluster, &paths).await {
+            match trust.set_pem(&next.ca_pem) {
+                Ok(()) => cluster = next,
+                Err(e) => tracing::warn!(error = %e, "the adopted CA bundle is unusable"),
+            }
+        }
+        for (i, (signer, cert, renew)) in watched.iter().enumerate() {
+            let bundle = signer_bundle(&client, signer).await;
+            let Ok(held) = std::fs::read(cert) else {
+                continue;
+            };
+            if bundle != woken_for[i] && signer_moved(&held, &bundle) {
+                tracing::info!(
+                    signer,
+                    "the signer moved to another CA; renewing the certificate now"
+                );
+                renew.notify_one();
+                woken_for[i] = bundle;
+            }
+        }
+    }
+}
+
+/// The trust bundles published for `signer` (certificates.k8s.io v1, else v1beta1), one
+/// PEM text; empty when the API server publishes none.
+async fn signer_bundle(client: &Client, signer: &str) -> Vec<u8> {
+    for version in ["v1", "v1beta1"] {
+        let path = format!(
+            "/apis/certificates.k8s.io/{version}/clustertrustbundles?fieldSelector=spec.signerName%3D{}",
+            signer.replace('/', "%2F")
+        );
+        if let Ok(list) = client.get::<Value>(&path).await {
+            return list["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|b| b.pointer("/spec/trustBundle").and_then(Value::as_str))
+                .collect::<String>()
+                .into_bytes();
+        }
+    }
+    Vec::new()
+}
 
 /// The bundle published in a cluster-info ConfigMap.
 fn published_bundle(config_map: &Value) -> Result<Vec<u8>, String> {

@@ -8,13 +8,14 @@ use std::time::{Duration, SystemTime};
 
 use kubeboot_api::clock::format_rfc3339;
 use kubeboot_api::{Clock, Random};
-use kubeboot_client::{CertSource, Client};
+use kubeboot_client::{CertSource, Client, RotatingTrust};
+use tokio::sync::Notify;
 
 use super::NodeConfig;
 use crate::cert_store::StoredPair;
 use crate::discovery::{CaOrigin, Cluster};
 use crate::files::read_kubeconfig;
-use crate::join::{Bootstrap, node_client};
+use crate::join::Bootstrap;
 use crate::rotation::{Credential, Kind, Rotation, Step, Validity};
 use crate::tls_bootstrap::{CLIENT_SIGNER, CertRequest, SERVING_SIGNER, request_certificate};
 
@@ -44,53 +45,80 @@ fn validity(p: &StoredPair) -> Validity {
     }
 }
 
-/// Keeps the client certificate fresh; `certs` is what the node's connections present.
-pub(crate) async fn rotate_client(
-    cfg: NodeConfig,
-    mut cluster: Cluster,
-    certs: CertSource,
-    held: StoredPair,
-    timing: Timing,
-) {
+/// What the client certificate's manager starts with: the cluster as the node's
+/// kubeconfig names it, the trust its connections verify with (shared with the agent's
+/// other connections), what they present, and the certificate held.
+pub(crate) struct Held {
+    pub(crate) cluster: Cluster,
+    pub(crate) trust: RotatingTrust,
+    pub(crate) certs: CertSource,
+    pub(crate) pair: StoredPair,
+}
+
+/// Sleeps until `t`, or until `early` asks for a renewal now (whether it did).
+async fn wait(timing: &Timing, t: SystemTime, early: &Notify) -> bool {
+    tokio::select! {
+        () = timing.sleep_until(t) => false,
+        () = early.notified() => true,
+    }
+}
+
+/// Keeps the client certificate fresh; `held.certs` is what the node's connections present.
+pub(crate) async fn rotate_client(cfg: NodeConfig, held: Held, early: Arc<Notify>, timing: Timing) {
+    let Held {
+        mut cluster,
+        trust,
+        certs,
+        pair,
+    } = held;
     let paths = &cfg.paths;
-    let mut rotation = Rotation::new(Kind::Client, Some(validity(&held)), timing.random.unit());
+    let mut rotation = Rotation::new(Kind::Client, Some(validity(&pair)), timing.random.unit());
     loop {
         let now = timing.clock.now();
         match rotation.next(now, paths.bootstrap_kubeconfig.exists()) {
-            Step::WaitUntil(t) => timing.sleep_until(t).await,
+            Step::WaitUntil(t) => {
+                if wait(&timing, t, &early).await {
+                    rotation.renew_now(timing.clock.now());
+                }
+            }
             Step::Stuck(why) => {
                 let cert = paths.client_store().current_path();
                 tracing::error!("{}", why.explain(&cert, &paths.bootstrap_kubeconfig));
                 rotation.failed(now, timing.random.unit());
             }
-            Step::Renew(with) => match renew_client(&cfg, &cluster, &certs, with, &timing).await {
-                Ok(pair) => {
-                    tracing::info!(serial = %pair.serial, not_after = %format_rfc3339(pair.not_after), "rotated the client certificate");
-                    rotation.renewed(validity(&pair), timing.random.unit());
-                    if let Some(published) =
-                        super::ca_bundle::adopt_published(&cluster, paths).await
-                    {
-                        cluster = published;
+            Step::Renew(with) => {
+                match renew_client(&cfg, (&cluster, &trust), &certs, with, &timing).await {
+                    Ok(pair) => {
+                        tracing::info!(serial = %pair.serial, not_after = %format_rfc3339(pair.not_after), "rotated the client certificate");
+                        rotation.renewed(validity(&pair), timing.random.unit());
+                        if let Some(published) =
+                            super::ca_bundle::adopt_published(&cluster, paths).await
+                            && trust.set_pem(&published.ca_pem).is_ok()
+                        {
+                            cluster = published;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "renewing the client certificate failed; retrying");
+                        rotation.failed(timing.clock.now(), timing.random.unit());
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "renewing the client certificate failed; retrying");
-                    rotation.failed(timing.clock.now(), timing.random.unit());
-                }
-            },
+            }
         }
     }
 }
 
 async fn renew_client(
     cfg: &NodeConfig,
-    cluster: &Cluster,
+    (cluster, trust): (&Cluster, &RotatingTrust),
     certs: &CertSource,
     with: Credential,
     timing: &Timing,
 ) -> Result<StoredPair, String> {
     let client = match with {
-        Credential::Current => node_client(cluster, certs).map_err(|e| e.to_string())?,
+        Credential::Current => {
+            super::agent_client(&cluster.server, trust, certs).map_err(|e| e.to_string())?
+        }
         Credential::Bootstrap => {
             tracing::warn!(
                 "the client certificate expired; renewing with the bootstrap kubeconfig"
@@ -131,7 +159,7 @@ pub(crate) async fn rotate_serving(
     cfg: NodeConfig,
     client: Client,
     serving: CertSource,
-    ips: Vec<IpAddr>,
+    (ips, early): (Vec<IpAddr>, Arc<Notify>),
     timing: Timing,
 ) {
     let store = cfg.paths.server_store();
@@ -156,7 +184,9 @@ pub(crate) async fn rotate_serving(
     };
     loop {
         if let Step::WaitUntil(t) = rotation.next(timing.clock.now(), false) {
-            timing.sleep_until(t).await;
+            if wait(&timing, t, &early).await {
+                rotation.renew_now(timing.clock.now());
+            }
             continue;
         }
         let obtained = match request_certificate(&client, &req, cfg.csr_timeout).await {

@@ -13,16 +13,29 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use kubeboot_api::{Clock, Random};
-use kubeboot_client::CertSource;
+use kubeboot_client::{CertSource, Client, ClientError, Identity, RotatingTrust, Trust};
 use kubeboot_pki::KeyAlgorithm;
 
 use crate::cert_store::StoredPair;
 use crate::discovery::{CaOrigin, Cluster, cluster_of};
 use crate::files::{NodePaths, read_kubeconfig};
-use crate::join::{Bootstrap, JoinError, node_client};
+use crate::join::{Bootstrap, JoinError};
 use crate::rotation::Stuck;
 use certificates::Timing;
 use node_status::NodeStatus;
+
+/// A client as the node (`certs`), trusting `trust` as it changes.
+fn agent_client(
+    server: &str,
+    trust: &RotatingTrust,
+    certs: &CertSource,
+) -> Result<Client, ClientError> {
+    Client::new(
+        server,
+        Trust::Rotating(trust.clone()),
+        Identity::Cert(certs.clone()),
+    )
+}
 
 /// The agent's settings (the kubelet's flags).
 #[derive(Clone, Debug)]
@@ -127,7 +140,7 @@ pub async fn run(
 ) -> Result<(), AgentError> {
     let mut shutdown = std::pin::pin!(shutdown);
     let timing = Timing { clock, random };
-    let (id, certs, status) = tokio::select! {
+    let (id, certs, status, trust) = tokio::select! {
         started = start(&cfg, &timing) => started?,
         () = &mut shutdown => {
             tracing::info!(node = %cfg.node_name, "stopped before the node was registered");
@@ -135,6 +148,7 @@ pub async fn run(
         }
     };
     let serving = CertSource::empty();
+    let renewals = ca_bundle::Renewals::default();
     let mut tasks = tokio::task::JoinSet::new();
     if cfg.rotate_server {
         let listener =
@@ -146,17 +160,28 @@ pub async fn run(
             cfg.clone(),
             status.client.clone(),
             serving.clone(),
-            status.ips.clone(),
+            (status.ips.clone(), renewals.serving.clone()),
             timing.clone(),
         ));
     }
     tasks.spawn(status.clone().heartbeat());
+    tasks.spawn(ca_bundle::follow(
+        id.cluster.clone(),
+        cfg.paths.clone(),
+        trust.clone(),
+        status.client.clone(),
+        renewals.clone(),
+    ));
     if cfg.rotate_client {
         tasks.spawn(certificates::rotate_client(
             cfg.clone(),
-            id.cluster,
-            certs,
-            id.pair,
+            certificates::Held {
+                cluster: id.cluster,
+                trust,
+                certs,
+                pair: id.pair,
+            },
+            renewals.client.clone(),
             timing,
         ));
     }
@@ -169,12 +194,13 @@ pub async fn run(
     Ok(())
 }
 
-/// The node's identity (bootstrapped if need be), its client, its addresses, and the Node
-/// registered — first, since the serving certificate's names are checked against it.
+/// The node's identity (bootstrapped if need be), its client (trusting the cluster's
+/// bundle of the moment), its addresses, and the Node registered — first, since the
+/// serving certificate's names are checked against it.
 async fn start(
     cfg: &NodeConfig,
     timing: &Timing,
-) -> Result<(NodeIdentity, CertSource, NodeStatus), AgentError> {
+) -> Result<(NodeIdentity, CertSource, NodeStatus, RotatingTrust), AgentError> {
     let log = |m: &str| tracing::info!("{m}");
     let mut id = ensure_client_certificate(cfg, timing.clock.now(), &log).await?;
     if let Some(cluster) = ca_bundle::adopt_published(&id.cluster, &cfg.paths).await {
@@ -182,7 +208,10 @@ async fn start(
     }
     let certs = CertSource::from_pem(&id.pair.pem, &id.pair.pem)
         .map_err(|e| AgentError::Config(e.to_string()))?;
-    let client = node_client(&id.cluster, &certs).map_err(|e| AgentError::Config(e.to_string()))?;
+    let trust = RotatingTrust::from_pem(&id.cluster.ca_pem)
+        .map_err(|e| AgentError::Config(e.to_string()))?;
+    let client = agent_client(&id.cluster.server, &trust, &certs)
+        .map_err(|e| AgentError::Config(e.to_string()))?;
     skew::warn_on_clock_skew(&client, timing.clock.now()).await;
     let ips = if cfg.node_ips.is_empty() {
         node_status::outbound_ip(&id.cluster.server)
@@ -199,5 +228,5 @@ async fn start(
         clock: timing.clock.clone(),
     };
     status.register().await;
-    Ok((id, certs, status))
+    Ok((id, certs, status, trust))
 }

@@ -280,3 +280,44 @@ fn backoff_follows_the_kubelets_steps() {
     assert_eq!(backoff(1, 1.0), Duration::from_millis(2200));
     assert_eq!(backoff(6, 1.0), secs(32), "the 32 s poll has no jitter");
 }
+
+#[test]
+fn a_signer_moved_to_another_ca_calls_for_a_renewal() {
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let old = test_ca(now);
+    let new = kubeboot_pki::CertificateAuthority::create(
+        "kubernetes-new",
+        kubeboot_pki::KeyAlgorithm::EcdsaP256,
+        now,
+        Duration::from_secs(86400),
+        kubeboot_testkit::serial(9),
+    )
+    .expect("CA");
+    let (cert, _) = node_certificate(&old, "n", now, now + Duration::from_secs(3600));
+    let (old_pem, new_pem) = (old.cert_pem().to_owned(), new.cert_pem().to_owned());
+    for (bundle, moved) in [
+        (old_pem.clone(), false),
+        (format!("{new_pem}{old_pem}"), false),
+        (new_pem, true),
+        // A signer that publishes nothing (a Kubernetes without ClusterTrustBundles).
+        (String::new(), false),
+    ] {
+        assert_eq!(
+            signer_moved(cert.as_bytes(), bundle.as_bytes()),
+            moved,
+            "{} CA(s)",
+            bundle.matches("BEGIN").count()
+        );
+    }
+    let mut r = Rotation::new(
+        Kind::Client,
+        Some(Validity {
+            not_before: now,
+            not_after: now + Duration::from_secs(3600),
+        }),
+        0.0,
+    );
+    assert!(matches!(r.next(now, true), Step::WaitUntil(_)));
+    r.renew_now(now);
+    assert_eq!(r.next(now, true), Step::Renew(Credential::Current));
+}
