@@ -2,8 +2,9 @@
 //! it: node agents (real `kubeboot node` processes) keep reaching the API server through
 //! every phase, adopt the new bundle, renew their client and serving certificates under
 //! the new CA as soon as the signers move, and the old CA ends in no bundle; a node joins
-//! mid-rotation with either CA's pin; a phase stopped by `kill -9` completes when run
-//! again; a phase the state does not allow is refused with the reason.
+//! mid-rotation with either CA's pin; the server killed between phases starts again, and a
+//! phase stopped by `kill -9` completes when run again; a phase the state does not allow
+//! is refused with the reason.
 
 mod common;
 
@@ -263,9 +264,12 @@ fn a_rotation_moves_every_node_to_the_new_ca_without_losing_the_control_plane() 
 }
 
 #[test]
-fn a_switch_killed_half_way_completes_when_run_again() {
-    let s = Server::start();
-    ok(rotate(&s, "prepare"), "prepare");
+fn a_rotation_survives_kill_9_of_the_server_and_of_itself() {
+    let mut first = Server::start();
+    ok(rotate(&first, "prepare"), "prepare");
+    // The server killed between phases starts again on the prepared data dir.
+    first.kill();
+    let s = Server::start_in(&first.dir);
     // kill -9 mid-switch: the new CA's key is in place, the bundle and the rest are not.
     std::fs::copy(s.dir.join("pki/ca-next.key"), s.dir.join("pki/ca.key")).expect("copy");
     let status = ok(
@@ -299,5 +303,12 @@ fn a_switch_killed_half_way_completes_when_run_again() {
     assert!(
         status.contains("phase: idle") && !status.contains("also trusted"),
         "{status}"
+    );
+    // And after the rotation, as after any other.
+    drop(s);
+    let s = Server::start_in(&first.dir);
+    ok(
+        s.kubectl("kubectl", &["get", "namespaces"]),
+        "kubectl after a restart",
     );
 }
