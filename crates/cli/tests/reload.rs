@@ -170,6 +170,15 @@ fn serving_certificate_client_ca_and_signing_ca_are_reloaded_without_a_restart()
     // bundles follow.
     replace(&pki.join("ca.key"), &read(&dir.join("second.key")));
     replace(&pki.join("ca.crt"), &format!("{second}{cluster_ca}"));
+    let signer_bundle = || bundle_of(&s, "kubernetes.io/kube-apiserver-client");
+    // The signer's bundle holds the CA it signs with, from the same files: once it shows
+    // the second CA, the signer has taken it.
+    assert!(
+        eventually(Duration::from_secs(30), || signer_bundle().trim()
+            == second.trim()),
+        "{}",
+        signer_bundle()
+    );
     let request = common::csr_pem(dir, "dave", "/CN=dave");
     let csr = serde_json::json!({
         "apiVersion": "certificates.k8s.io/v1",
@@ -215,17 +224,13 @@ fn serving_certificate_client_ca_and_signing_ca_are_reloaded_without_a_restart()
         "{}",
         stdout(&issuer)
     );
-    let signer_bundle = || bundle_of(&s, "kubernetes.io/kube-apiserver-client");
-    // A signer's bundle holds the CA it signs with; the serving bundle every CA trusted.
+    // The serving bundle holds every CA trusted.
+    let serving_bundle = || bundle_of(&s, "kubernetes.io/kube-apiserver-serving");
     assert!(
-        eventually(Duration::from_secs(30), || signer_bundle().trim()
-            == second.trim()),
+        eventually(Duration::from_secs(30), || serving_bundle().trim()
+            == format!("{second}{cluster_ca}").trim()),
         "{}",
-        signer_bundle()
-    );
-    assert_eq!(
-        bundle_of(&s, "kubernetes.io/kube-apiserver-serving").trim(),
-        format!("{second}{cluster_ca}").trim()
+        serving_bundle()
     );
     ok(
         s.kubectl("kubectl", &["get", "nodes"]),
