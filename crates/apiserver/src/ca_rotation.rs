@@ -84,7 +84,12 @@ impl Rotation {
                 dir.root.display()
             ))
         })?;
-        let next_files = dir.read_pair(NEXT_CRT, NEXT_KEY)?;
+        // One of the pair alone is what a crash while writing or removing them left: the
+        // pair is not there (prepare writes both again).
+        let next_files = match dir.read_pair(NEXT_CRT, NEXT_KEY) {
+            Err(DataDirError::HalfWritten { .. }) => None,
+            other => other?,
+        };
         let next = match &next_files {
             Some((c, k)) => Some(
                 CertificateAuthority::from_pem(c, k).map_err(|e| unusable(dir.pki(NEXT_KEY), e))?,
@@ -108,7 +113,10 @@ impl Rotation {
     /// Where the rotation stands. A prepared CA that already signs is a switch under way,
     /// which [`Rotation::switch`] completes.
     pub fn phase(&self) -> Phase {
+        let bundled = |n: &CertificateAuthority| self.trusted.iter().any(|c| c == n.cert_pem());
         match (&self.next, self.trusted.len()) {
+            // A prepare stopped before the bundle took the new CA: not prepared yet.
+            (Some(n), 1) if !bundled(n) && !self.switch_under_way() => Phase::Idle,
             (Some(_), _) => Phase::Prepared,
             (None, 1) => Phase::Idle,
             (None, _) => Phase::Switched,
@@ -194,6 +202,11 @@ impl Rotation {
     /// switch: the prepared CA signs the serving certificate, the kubeconfigs' client
     /// certificates and, from now on, every CSR; the old CA stays trusted.
     pub fn switch(&mut self, now: SystemTime) -> Result<(), RotationError> {
+        if self.phase() == Phase::Idle {
+            return Err(RotationError::Refused(
+                "no CA is prepared: run --phase prepare first".into(),
+            ));
+        }
         let Some(next) = self.next.take() else {
             return match self.phase() {
                 Phase::Switched => Ok(()),

@@ -127,8 +127,15 @@ impl DataDir {
         self.make_private()?;
         std::fs::create_dir_all(self.root.join("pki"))?;
         let ca = match self.read_pair("ca.crt", "ca.key")? {
-            Some((cert, key)) => CertificateAuthority::from_pem(&cert, &key)
-                .map_err(|e| unusable(&self.pki("ca.key"), e))?,
+            Some((cert, key)) => CertificateAuthority::from_pem(&cert, &key).map_err(|e| {
+                match self.pki("ca-next.crt").exists() {
+                    true => unusable(
+                        &self.pki("ca.key"),
+                        format!("{e}: a CA rotation's switch stopped half-way; run `kubeboot ca rotate --data-dir {} --phase switch` to complete it", self.root.display()),
+                    ),
+                    false => unusable(&self.pki("ca.key"), e),
+                }
+            })?,
             None => {
                 let ca = CertificateAuthority::create(
                     CLUSTER_NAME,

@@ -89,7 +89,15 @@ async fn rotate(args: RotateArgs) -> Result<()> {
         PhaseArg::Finish => &[PhaseArg::Finish],
     };
     let mut given = given;
-    for phase in phases {
+    for (i, phase) in phases.iter().enumerate() {
+        if *phase == PhaseArg::Switch && i > 0 {
+            // Nodes look at the published bundle every 5 s: a switch before they took the
+            // new CA would leave them unable to verify the server.
+            kubeboot_api::outln!(
+                "[ca] giving the nodes {ADOPT_GRACE:?} to trust the new CA before the switch"
+            );
+            tokio::time::sleep(ADOPT_GRACE).await;
+        }
         let mut r = Rotation::read(&dir)?;
         let now = SystemClock.now();
         match phase {
@@ -154,6 +162,10 @@ fn admin(dir: &DataDir, trust: Option<&str>) -> Result<Client> {
     }
     Ok(Client::from_kubeconfig(&kc)?.with_timeout(Duration::from_secs(10)))
 }
+
+/// How long `--phase all` waits between prepare and switch: several times the node
+/// agents' look at the published bundle (5 s).
+const ADOPT_GRACE: Duration = Duration::from_secs(20);
 
 /// How long the server has to take changed files.
 const TAKE_LIMIT: Duration = Duration::from_secs(30);

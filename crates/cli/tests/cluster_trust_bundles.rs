@@ -292,6 +292,53 @@ fn only_a_user_who_may_attest_for_the_signer_writes_its_bundles() {
             stderr(&out)
         );
     }
+    // Nor may she change one the administrator made: not by a JSON patch that also takes
+    // the name out, nor by a label.
+    ok(
+        apply(&s, "kubectl", &live, &[]),
+        "the administrator attests",
+    );
+    let other = std::fs::read_to_string(other_ca(tmp.path(), "other")).expect("pem");
+    let swap = serde_json::json!([
+        {"op": "remove", "path": "/metadata/name"},
+        {"op": "replace", "path": "/spec/trustBundle", "value": other},
+    ]);
+    let name = "example.com:mysigner:live";
+    for args in [
+        vec![
+            "patch",
+            "clustertrustbundle",
+            name,
+            "--type=json",
+            "-p",
+            &swap.to_string(),
+        ],
+        vec!["label", "clustertrustbundle", name, "a=b"],
+    ] {
+        let mut args = args.clone();
+        args.push("--as=jane");
+        let out = s.kubectl("kubectl", &args);
+        assert!(
+            stderr(&out).contains("user not permitted to attest for signerName"),
+            "{args:?}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+    let stored = ok(
+        s.kubectl(
+            "kubectl",
+            &[
+                "get",
+                "clustertrustbundle",
+                name,
+                "-o",
+                "jsonpath={.spec.trustBundle}",
+            ],
+        ),
+        "get",
+    );
+    assert!(!stored.contains(other.trim()), "the bundle was swapped");
     // A bundle without a signer needs no attestation.
     ok(
         apply(

@@ -137,3 +137,26 @@ fn finish_before_switch_and_a_second_ca_are_refused() {
     .unwrap();
     assert!(refused(r.prepare(Some(given), now())).contains("a different CA is prepared"));
 }
+
+#[test]
+fn a_prepare_or_switch_stopped_between_two_files_is_taken_up_again() {
+    let (_tmp, dir) = dir();
+    // prepare died after writing the new CA, before the bundle: switch is refused, and a
+    // rerun of prepare carries on with the same CA.
+    let mut r = Rotation::read(&dir).expect("read");
+    r.prepare(None, now()).expect("prepare");
+    let new = read(&dir, "ca-next.crt");
+    let old = certificates(&read(&dir, "ca.crt")).remove(0);
+    std::fs::write(dir.pki("ca.crt"), &old).expect("undo the bundle");
+    let mut r = Rotation::read(&dir).expect("read");
+    assert_eq!(r.phase(), Phase::Idle);
+    assert!(refused(r.switch(now())).contains("run --phase prepare first"));
+    r.prepare(None, now()).expect("prepare again");
+    assert_eq!(read(&dir, "ca-next.crt"), new);
+    // switch died between removing the two files of the new CA: the lone key is a leftover.
+    let mut r = Rotation::read(&dir).expect("read");
+    r.switch(now()).expect("switch");
+    std::fs::write(dir.pki("ca-next.key"), "leftover").expect("write");
+    let r = Rotation::read(&dir).expect("a lone half of the pair is ignored");
+    assert_eq!(r.phase(), Phase::Switched);
+}

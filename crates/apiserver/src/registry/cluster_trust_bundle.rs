@@ -89,14 +89,14 @@ fn signer_name(obj: &Value) -> &str {
 }
 
 /// `ClusterTrustBundleAttest`: a signer-linked bundle is written only by a user who may
-/// `attest` for its signer, unless an update changes only garbage-collection fields. As a
-/// validating admission plugin it runs after validation, so an invalid object is left to
-/// validation's 422.
+/// `attest` for its signer, unless an update changes only garbage-collection fields. It is
+/// checked before validation (kube-apiserver checks after it), whatever the object the
+/// client sent: an invalid request from a user who may not attest is refused 403 rather
+/// than 422, and no part of what was sent (a name left out) can skip the check.
 fn attest(def: &ResourceDef, new: &Value, old: Option<&Value>, adm: &Admission) -> Admitted {
     let signer = signer_name(new);
     if signer.is_empty()
         || old.is_some_and(|old| only_gc_fields_change(new, old))
-        || !validate_bundle(new, old).is_empty()
         || adm.can_for_signer("attest", signer)
     {
         return Ok(());
