@@ -1,6 +1,5 @@
 //! Writing the PKI to a directory (cfssl's file names), checking expiry, renewing.
 
-use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -59,16 +58,54 @@ impl Outcome {
     }
 }
 
-/// Generates (or completes, or leaves alone) the PKI of `c` in `out`.
+/// Where a PKI's files go: keys and certificates in `cert_dir`, kubeconfigs in
+/// `kubeconfig_dir` (kubeadm's `--cert-dir` and `--kubeconfig-dir`).
+#[derive(Debug, Clone, Copy)]
+pub struct Layout<'a> {
+    /// Keys, certificates and the encryption config.
+    pub cert_dir: &'a Path,
+    /// The kubeconfigs.
+    pub kubeconfig_dir: &'a Path,
+}
+
+impl<'a> Layout<'a> {
+    /// Everything in one directory.
+    pub fn one(dir: &'a Path) -> Self {
+        Layout {
+            cert_dir: dir,
+            kubeconfig_dir: dir,
+        }
+    }
+
+    /// Where the file `name` of an [`Outcome`] lies.
+    pub fn path_of(&self, name: &str) -> std::path::PathBuf {
+        match name.ends_with(".kubeconfig") {
+            true => self.kubeconfig_dir.join(name),
+            false => self.cert_dir.join(name),
+        }
+    }
+
+    /// The kubeconfig of the identity `stem`.
+    pub fn kubeconfig(&self, stem: &str) -> std::path::PathBuf {
+        self.kubeconfig_dir.join(format!("{stem}.kubeconfig"))
+    }
+}
+
+/// Generates (or completes, or leaves alone) the PKI of `c` in `layout`.
 pub fn generate(
     c: &Checked,
-    out: &Path,
+    layout: Layout<'_>,
     force: bool,
     now: SystemTime,
 ) -> Result<Outcome, GenError> {
-    std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
+    let out = layout.cert_dir;
+    for dir in [out, layout.kubeconfig_dir] {
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    }
     let mut outcome = Outcome::default();
     let ca = load_or_create_ca(c, out, force, now, &mut outcome)?;
+    // The kubeconfigs trust the whole bundle: during a CA rotation it holds two CAs.
+    let trusted = read(&out.join("ca.pem"))?;
     for id in identities(c) {
         let key_path = out.join(format!("{}-key.pem", id.stem));
         let key = match (key_path.exists(), force) {
@@ -104,7 +141,7 @@ pub fn generate(
             let kc = Kubeconfig::new(
                 &c.spec.cluster_name,
                 &c.spec.api_endpoint,
-                ca.cert_pem(),
+                &trusted,
                 &id.cn,
                 Credential::ClientCert {
                     cert_pem,
@@ -112,7 +149,7 @@ pub fn generate(
                 },
             );
             outcome.write_if_changed(
-                &out.join(format!("{}.kubeconfig", id.stem)),
+                &layout.kubeconfig(&id.stem),
                 kc.to_yaml().as_bytes(),
                 Mode::Private,
             )?;
@@ -236,7 +273,7 @@ fn up_to_date(
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0)
     };
-    let (dns, ips) = sans(&cert);
+    let (dns, ips) = kubeboot_pki::chain::sans_of(&cert);
     let mut want_dns = id.dns.clone();
     want_dns.sort();
     let mut want_ips = id.ips.clone();
@@ -262,29 +299,6 @@ fn subject_text(cn: &str, orgs: &[String]) -> String {
     parts.join(", ")
 }
 
-fn sans(cert: &X509Certificate<'_>) -> (Vec<String>, Vec<IpAddr>) {
-    let (mut dns, mut ips) = (Vec::new(), Vec::new());
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for n in &san.value.general_names {
-            match n {
-                GeneralName::DNSName(d) => dns.push((*d).to_owned()),
-                GeneralName::IPAddress(b) if b.len() == 4 => {
-                    ips.push(IpAddr::from([b[0], b[1], b[2], b[3]]))
-                }
-                GeneralName::IPAddress(b) if b.len() == 16 => {
-                    let mut a = [0u8; 16];
-                    a.copy_from_slice(b);
-                    ips.push(IpAddr::from(a));
-                }
-                _ => {}
-            }
-        }
-    }
-    dns.sort();
-    ips.sort();
-    (dns, ips)
-}
-
 fn usages_of(cert: &X509Certificate<'_>) -> Vec<Usage> {
     let mut out = Vec::new();
     if let Ok(Some(ku)) = cert.key_usage() {
@@ -307,9 +321,14 @@ fn usages_of(cert: &X509Certificate<'_>) -> Vec<Usage> {
     out
 }
 
-/// Re-issues every certificate in `dir` from the same CA and keys (names, usages and
-/// subjects kept), and updates the kubeconfigs that carry them.
-pub fn renew_all(dir: &Path, validity: Duration, now: SystemTime) -> Result<Outcome, GenError> {
+/// Re-issues every certificate in the layout's cert dir from the same CA and keys (names,
+/// usages and subjects kept), and updates the kubeconfigs that carry them.
+pub fn renew_all(
+    layout: Layout<'_>,
+    validity: Duration,
+    now: SystemTime,
+) -> Result<Outcome, GenError> {
+    let dir = layout.cert_dir;
     let (ca_cert, ca_key) = (dir.join("ca.pem"), dir.join("ca-key.pem"));
     if !ca_key.exists() {
         return Err(GenError::Unusable(format!(
@@ -321,57 +340,75 @@ pub fn renew_all(dir: &Path, validity: Duration, now: SystemTime) -> Result<Outc
         .map_err(|e| GenError::Unusable(e.to_string()))?;
     let mut outcome = Outcome::default();
     for (stem, path) in leaf_files(dir)? {
-        let key_path = dir.join(format!("{stem}-key.pem"));
-        let Ok(key_pem) = read(&key_path) else {
-            continue;
-        };
-        let key = PrivateKey::from_pem(&key_pem)
-            .map_err(|e| GenError::Unusable(format!("{}: {e}", key_path.display())))?;
-        let pem = std::fs::read(&path).map_err(|e| io(&path, e))?;
-        let Ok((_, block)) = x509_parser::pem::parse_x509_pem(&pem) else {
-            continue;
-        };
-        let Ok((_, cert)) = X509Certificate::from_der(&block.contents) else {
-            continue;
-        };
-        let name = kubeboot_pki::name::Name::parse(cert.subject())
-            .map_err(|e| GenError::Unusable(format!("{}: {e}", path.display())))?;
-        let (dns, ips) = sans(&cert);
-        let id = Identity {
-            stem: stem.clone(),
-            cn: name.common_name,
-            orgs: name.organizations,
-            dns,
-            ips,
-            usages: usages_of(&cert),
-            kubeconfig: false,
-        };
-        let new = issue(&ca, &id, &key, now, validity)?;
-        outcome.write_if_changed(&path, new.pem.as_bytes(), Mode::Public)?;
-        let kc_path = dir.join(format!("{stem}.kubeconfig"));
-        if let Ok(text) = std::fs::read_to_string(&kc_path) {
-            let mut kc = Kubeconfig::from_yaml(&text)
-                .map_err(|e| GenError::Unusable(format!("{}: {e}", kc_path.display())))?;
-            for u in &mut kc.users {
-                if u.user.client_certificate_data.is_some() {
-                    u.user.client_certificate_data =
-                        Some(base64::engine::general_purpose::STANDARD.encode(&new.pem));
-                }
-            }
-            outcome.write_if_changed(&kc_path, kc.to_yaml().as_bytes(), Mode::Private)?;
-        }
+        reissue_leaf(layout, &stem, &path, &ca, Some(validity), now, &mut outcome)?;
     }
     Ok(outcome)
 }
 
-fn leaf_files(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>, GenError> {
+/// Re-issues the certificate `stem` (at `path`) from `ca` with its own key, subject,
+/// names and usages, valid for `validity` (or as long as the current one was made for),
+/// and puts it into the stem's kubeconfig. A certificate without its key is left alone.
+pub(crate) fn reissue_leaf(
+    layout: Layout<'_>,
+    stem: &str,
+    path: &Path,
+    ca: &CertificateAuthority,
+    validity: Option<Duration>,
+    now: SystemTime,
+    outcome: &mut Outcome,
+) -> Result<(), GenError> {
+    let key_path = layout.cert_dir.join(format!("{stem}-key.pem"));
+    let Ok(key_pem) = read(&key_path) else {
+        return Ok(());
+    };
+    let key = PrivateKey::from_pem(&key_pem)
+        .map_err(|e| GenError::Unusable(format!("{}: {e}", key_path.display())))?;
+    let pem = std::fs::read(path).map_err(|e| io(path, e))?;
+    let Ok((_, block)) = x509_parser::pem::parse_x509_pem(&pem) else {
+        return Ok(());
+    };
+    let Ok((_, cert)) = X509Certificate::from_der(&block.contents) else {
+        return Ok(());
+    };
+    let name = kubeboot_pki::name::Name::parse(cert.subject())
+        .map_err(|e| GenError::Unusable(format!("{}: {e}", path.display())))?;
+    let (dns, ips) = kubeboot_pki::chain::sans_of(&cert);
+    let made_for = Duration::from_secs(
+        (cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp()).max(0)
+            as u64,
+    );
+    let id = Identity {
+        stem: stem.to_owned(),
+        cn: name.common_name,
+        orgs: name.organizations,
+        dns,
+        ips,
+        usages: usages_of(&cert),
+        kubeconfig: false,
+    };
+    let new = issue(ca, &id, &key, now, validity.unwrap_or(made_for))?;
+    outcome.write_if_changed(path, new.pem.as_bytes(), Mode::Public)?;
+    let kc_path = layout.kubeconfig(stem);
+    if let Ok(text) = std::fs::read_to_string(&kc_path) {
+        let mut kc = Kubeconfig::from_yaml(&text)
+            .map_err(|e| GenError::Unusable(format!("{}: {e}", kc_path.display())))?;
+        if kc.client_certificate().is_some() {
+            kc.set_client_certificate(&new.pem, None);
+        }
+        outcome.write_if_changed(&kc_path, kc.to_yaml().as_bytes(), Mode::Private)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn leaf_files(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>, GenError> {
     let mut out: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(dir)
         .map_err(|e| io(dir, e))?
         .filter_map(Result::ok)
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             let stem = name.strip_suffix(".pem")?;
-            (!stem.ends_with("-key") && stem != "ca").then(|| (stem.to_owned(), e.path()))
+            (!stem.ends_with("-key") && stem != "ca" && stem != "ca-next")
+                .then(|| (stem.to_owned(), e.path()))
         })
         .collect();
     out.sort();
@@ -484,13 +521,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = crate::spec::parse(crate::spec::STARTING_SPEC).unwrap();
         let now = kubeboot_api::Clock::now(&kubeboot_api::SystemClock);
-        let first = generate(&c, dir.path(), false, now).unwrap();
+        let first = generate(&c, Layout::one(dir.path()), false, now).unwrap();
         assert!(
             first.written.iter().any(|f| f == "admin.kubeconfig")
                 && first.written.iter().any(|f| f == "kubernetes.pem")
         );
         let key_before = std::fs::read(dir.path().join("admin-key.pem")).unwrap();
-        let second = generate(&c, dir.path(), false, now).unwrap();
+        let second = generate(&c, Layout::one(dir.path()), false, now).unwrap();
         assert_eq!(
             second.written,
             Vec::<String>::new(),
@@ -531,7 +568,7 @@ mod tests {
         )
         .unwrap();
         let key = std::fs::read(dir.path().join("kubernetes-key.pem")).unwrap();
-        let third = generate(&more, dir.path(), false, now).unwrap();
+        let third = generate(&more, Layout::one(dir.path()), false, now).unwrap();
         assert_eq!(third.written, ["kubernetes.pem"]);
         assert_eq!(
             std::fs::read(dir.path().join("kubernetes-key.pem")).unwrap(),
@@ -544,7 +581,7 @@ mod tests {
                 && table.contains("CERTIFICATE AUTHORITY"),
             "{table}"
         );
-        let renewed = renew_all(dir.path(), Duration::from_secs(3600), now).unwrap();
+        let renewed = renew_all(Layout::one(dir.path()), Duration::from_secs(3600), now).unwrap();
         assert!(
             renewed.written.iter().any(|f| f == "admin.kubeconfig"),
             "{renewed:?}"

@@ -5,8 +5,9 @@
 
 pub mod generate;
 pub mod plan;
+pub mod rotate;
 pub mod spec;
 
-pub use generate::{Outcome, check_expiration, generate, renew_all};
+pub use generate::{Layout, Outcome, check_expiration, generate, renew_all};
 pub use plan::{Identity, identities};
 pub use spec::{Spec, SpecError};

@@ -99,6 +99,19 @@ fn default_cluster_name() -> String {
 fn default_domain() -> String {
     "cluster.local".into()
 }
+/// The key algorithm a spec (or `--key-algorithm`) names.
+pub fn key_algorithm(name: &str) -> Option<KeyAlgorithm> {
+    match name {
+        "ecdsa-p256" => Some(KeyAlgorithm::EcdsaP256),
+        "ecdsa-p384" => Some(KeyAlgorithm::EcdsaP384),
+        "ed25519" => Some(KeyAlgorithm::Ed25519),
+        "rsa-2048" => Some(KeyAlgorithm::Rsa(2048)),
+        "rsa-3072" => Some(KeyAlgorithm::Rsa(3072)),
+        "rsa-4096" => Some(KeyAlgorithm::Rsa(4096)),
+        _ => None,
+    }
+}
+
 fn default_alg() -> String {
     "ecdsa-p256".into()
 }
@@ -203,14 +216,10 @@ pub fn parse(text: &str) -> Result<Checked, Vec<SpecError>> {
             message,
         })
     };
-    let alg = match spec.key_algorithm.as_str() {
-        "ecdsa-p256" => Some(KeyAlgorithm::EcdsaP256),
-        "ecdsa-p384" => Some(KeyAlgorithm::EcdsaP384),
-        "ed25519" => Some(KeyAlgorithm::Ed25519),
-        "rsa-2048" => Some(KeyAlgorithm::Rsa(2048)),
-        "rsa-3072" => Some(KeyAlgorithm::Rsa(3072)),
-        "rsa-4096" => Some(KeyAlgorithm::Rsa(4096)),
-        other => {
+    let alg = match key_algorithm(&spec.key_algorithm) {
+        Some(alg) => Some(alg),
+        None => {
+            let other = &spec.key_algorithm;
             err(
                 "keyAlgorithm",
                 0,

@@ -10,9 +10,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use kubeboot_api::{Clock, SystemClock};
-use kubeboot_apiserver::ca_rotation::{Phase, Rotation, certificates, issued_by};
+use kubeboot_apiserver::ca_rotation::{Phase, Rotation};
 use kubeboot_apiserver::datadir::DataDir;
 use kubeboot_client::Client;
+use kubeboot_pki::chain::{first_der, issued_by};
 use kubeboot_pki::{CertificateAuthority, Kubeconfig};
 use serde_json::Value;
 
@@ -121,7 +122,7 @@ async fn rotate(args: RotateArgs) -> Result<()> {
             }
             PhaseArg::Finish => {
                 let left = wait_for_renewals(&dir, timeout).await?;
-                r.finish(&left, args.force, now)?;
+                r.finish(&left, args.force)?;
                 publish_bundle(&dir, &Rotation::read(&dir)?).await?;
                 kubeboot_api::outln!("[ca] finished: only the new CA is trusted");
             }
@@ -133,16 +134,26 @@ async fn rotate(args: RotateArgs) -> Result<()> {
 
 /// The CA `--ca-cert-file`/`--ca-key-file` name, checked.
 fn given_ca(args: &RotateArgs) -> Result<Option<CertificateAuthority>> {
-    let (Some(cert), Some(key)) = (&args.ca_cert_file, &args.ca_key_file) else {
-        return Ok(None);
-    };
-    if args.phase != PhaseArg::Prepare && args.phase != PhaseArg::All {
+    if args.ca_cert_file.is_some() && args.phase != PhaseArg::Prepare && args.phase != PhaseArg::All
+    {
         bail!("--ca-cert-file and --ca-key-file go with --phase prepare (or all)");
     }
-    let read = |p: &PathBuf| {
+    read_ca_pair(args.ca_cert_file.as_deref(), args.ca_key_file.as_deref())
+}
+
+/// The CA an operator placed: its certificate and key files, checked to be a CA and a
+/// pair; `None` when neither is given.
+pub(crate) fn read_ca_pair(
+    cert: Option<&std::path::Path>,
+    key: Option<&std::path::Path>,
+) -> Result<Option<CertificateAuthority>> {
+    let (Some(cert), Some(key)) = (cert, key) else {
+        return Ok(None);
+    };
+    let read = |p: &std::path::Path| {
         std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
     };
-    let ca = CertificateAuthority::from_pem(&read(cert)?, &read(key)?)
+    let ca = kubeboot_pki::chain::given_ca(&read(cert)?, &read(key)?)
         .with_context(|| format!("{} / {}", cert.display(), key.display()))?;
     Ok(Some(ca))
 }
@@ -158,7 +169,7 @@ fn read_admin(dir: &DataDir) -> Result<Kubeconfig> {
 fn admin(dir: &DataDir, trust: Option<&str>) -> Result<Client> {
     let mut kc = read_admin(dir)?;
     if let Some(pem) = trust {
-        set_trust(&mut kc, pem);
+        kc.set_certificate_authority_data(pem);
     }
     Ok(Client::from_kubeconfig(&kc)?.with_timeout(Duration::from_secs(10)))
 }
@@ -207,7 +218,7 @@ async fn wait_until_trusted(dir: &DataDir, r: &Rotation) -> Result<()> {
     )
     .map_err(anyhow::Error::msg)?;
     let mut probe = probe;
-    set_trust(&mut probe, &r.bundle());
+    probe.set_certificate_authority_data(&r.bundle());
     until_ok("take the new client CA bundle", || async {
         let client = Client::from_kubeconfig(&probe)?.with_timeout(Duration::from_secs(10));
         let _: Value = client.get("/version").await?;
@@ -220,14 +231,6 @@ fn admin_server(dir: &DataDir) -> Result<String> {
     let kc = read_admin(dir)?;
     let (cluster, _) = kc.current()?;
     Ok(cluster.server.clone())
-}
-
-fn set_trust(kc: &mut Kubeconfig, pem: &str) {
-    use base64::Engine;
-    for c in &mut kc.clusters {
-        c.cluster.certificate_authority_data =
-            Some(base64::engine::general_purpose::STANDARD.encode(pem));
-    }
 }
 
 /// After switch: the server presents a certificate of the new CA (a client trusting only
@@ -254,17 +257,10 @@ async fn publish_bundle(dir: &DataDir, r: &Rotation) -> Result<()> {
         bail!("kube-public/cluster-info holds no kubeconfig");
     };
     let mut kc = Kubeconfig::from_yaml(text).context("cluster-info's kubeconfig")?;
-    use base64::Engine;
-    let want = base64::engine::general_purpose::STANDARD.encode(r.bundle());
-    if kc
-        .clusters
-        .iter()
-        .all(|c| c.cluster.certificate_authority_data.as_deref() == Some(&want))
-    {
+    let before = kc.to_yaml();
+    kc.set_certificate_authority_data(&r.bundle());
+    if kc.to_yaml() == before {
         return Ok(());
-    }
-    for c in &mut kc.clusters {
-        c.cluster.certificate_authority_data = Some(want.clone());
     }
     cm["data"]["kubeconfig"] = Value::String(kc.to_yaml());
     let _: Value = client
@@ -408,11 +404,7 @@ async fn status(dir: &DataDir) -> Result<()> {
 
 /// `CN=kubernetes, not after 2036-12-03T10:00:00Z, sha256:…`.
 fn describe(pem: &str) -> String {
-    let Some(der) = certificates(pem)
-        .first()
-        .and_then(|c| kubeboot_pki::pem::blocks(c).into_iter().next())
-        .map(|b| b.der)
-    else {
+    let Some(der) = first_der(pem) else {
         return "unreadable".into();
     };
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(&der) else {

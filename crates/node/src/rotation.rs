@@ -195,24 +195,15 @@ pub fn adopt_ca_bundle(held: &[u8], seen: &[u8]) -> Option<Vec<u8>> {
 /// PEM, possibly empty when it publishes none) hold certificates, and none of them issued
 /// `cert_pem`. A node then renews at once, as a CA rotation's switch asks.
 pub fn signer_moved(cert_pem: &[u8], signer_bundle: &[u8]) -> bool {
-    let cas: Vec<Vec<u8>> = x509_parser::pem::Pem::iter_from_buffer(signer_bundle)
-        .filter_map(Result::ok)
-        .filter(|p| p.label == "CERTIFICATE")
-        .map(|p| p.contents)
-        .collect();
-    let Some(Ok(leaf)) = x509_parser::pem::Pem::iter_from_buffer(cert_pem).next() else {
+    use kubeboot_pki::chain::{certificates, first_der, issued_by_any};
+    let (Ok(cert), Ok(bundle)) = (
+        std::str::from_utf8(cert_pem),
+        std::str::from_utf8(signer_bundle),
+    ) else {
         return false;
     };
-    let Ok((_, leaf)) = x509_parser::parse_x509_certificate(&leaf.contents) else {
-        return false;
-    };
-    !cas.is_empty()
-        && !cas.iter().any(|der| {
-            x509_parser::parse_x509_certificate(der).is_ok_and(|(_, ca)| {
-                leaf.issuer().as_raw() == ca.subject().as_raw()
-                    && leaf.verify_signature(Some(ca.public_key())).is_ok()
-            })
-        })
+    let readable = first_der(cert).is_some_and(|d| x509_parser::parse_x509_certificate(&d).is_ok());
+    readable && !certificates(bundle).is_empty() && !issued_by_any(cert, bundle)
 }
 
 #[cfg(test)]

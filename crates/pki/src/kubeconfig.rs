@@ -174,10 +174,6 @@ impl Kubeconfig {
         user: &str,
         cred: Credential,
     ) -> Self {
-        let b64 = |s: &str| {
-            use base64::Engine;
-            base64::engine::general_purpose::STANDARD.encode(s)
-        };
         let auth = match cred {
             Credential::ClientCert { cert_pem, key_pem } => AuthInfo {
                 client_certificate_data: Some(b64(&cert_pem)),
@@ -229,6 +225,47 @@ impl Kubeconfig {
         serde_saphyr::to_string_with_options(self, opts).unwrap_or_default()
     }
 
+    /// Every cluster of the kubeconfig trusts the PEM bundle `ca_pem`.
+    pub fn set_certificate_authority_data(&mut self, ca_pem: &str) {
+        for c in &mut self.clusters {
+            c.cluster.certificate_authority_data = Some(b64(ca_pem));
+        }
+    }
+
+    /// The CA bundle (PEM) the first cluster trusts, when it carries one inline.
+    pub fn certificate_authority(&self) -> Option<String> {
+        self.clusters
+            .first()
+            .and_then(|c| c.cluster.certificate_authority_data.as_deref())
+            .and_then(unb64)
+    }
+
+    /// The client certificate (PEM) of the first user, when it carries one inline.
+    pub fn client_certificate(&self) -> Option<String> {
+        self.users
+            .first()
+            .and_then(|u| u.user.client_certificate_data.as_deref())
+            .and_then(unb64)
+    }
+
+    /// The client key (PEM) of the first user, when it carries one inline.
+    pub fn client_key(&self) -> Option<String> {
+        self.users
+            .first()
+            .and_then(|u| u.user.client_key_data.as_deref())
+            .and_then(unb64)
+    }
+
+    /// Gives the first user the certificate `cert_pem`, and `key_pem` when given.
+    pub fn set_client_certificate(&mut self, cert_pem: &str, key_pem: Option<&str>) {
+        if let Some(u) = self.users.first_mut() {
+            u.user.client_certificate_data = Some(b64(cert_pem));
+            if let Some(k) = key_pem {
+                u.user.client_key_data = Some(b64(k));
+            }
+        }
+    }
+
     /// The cluster and user of the current context.
     pub fn current(&self) -> Result<(&Cluster, &AuthInfo), KubeconfigError> {
         let no = || KubeconfigError::NoContext(self.current_context.clone());
@@ -249,6 +286,19 @@ impl Kubeconfig {
             .ok_or_else(no)?;
         Ok((&cluster.cluster, &user.user))
     }
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn unb64(s: &str) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .ok()?;
+    String::from_utf8(bytes).ok()
 }
 
 impl std::fmt::Debug for Kubeconfig {

@@ -5,7 +5,9 @@
 //! (write, fsync, rename), and `reload`, which reads key material again when its files
 //! change.
 
+pub mod ca_rotation;
 pub mod cert;
+pub mod chain;
 pub mod csr;
 pub mod der;
 pub mod files;

@@ -2,6 +2,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
 use crate::datadir::InitOptions;
+use kubeboot_pki::chain::{certificates, first_der};
 
 fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_800_000_000)
@@ -19,7 +20,10 @@ fn read(dir: &DataDir, f: &str) -> String {
 }
 
 fn kubeconfig_cert(path: &std::path::Path) -> String {
-    client_cert(&read_kubeconfig(path).expect("kubeconfig")).expect("client cert")
+    read_kubeconfig(path)
+        .expect("kubeconfig")
+        .client_certificate()
+        .expect("client cert")
 }
 
 fn refused(r: Result<(), RotationError>) -> String {
@@ -46,13 +50,7 @@ fn the_three_phases_move_trust_then_signing_then_drop_the_old_ca() {
     assert!(issued_by(&read(&dir, "apiserver.crt"), &old));
     // The kubeconfigs trust both before the serving certificate moves.
     let admin = read_kubeconfig(&dir.admin_conf()).expect("admin");
-    let trusted = unb64(
-        admin.clusters[0]
-            .cluster
-            .certificate_authority_data
-            .as_deref()
-            .unwrap(),
-    );
+    let trusted = admin.certificate_authority();
     assert_eq!(certificates(&trusted.unwrap()).len(), 2);
     // Preparing again changes nothing; another CA is refused.
     r.prepare(None, now()).expect("again");
@@ -64,7 +62,7 @@ fn the_three_phases_move_trust_then_signing_then_drop_the_old_ca() {
     assert!(!dir.pki("ca-next.crt").exists() && !dir.pki("ca-next.key").exists());
     let bundle = certificates(&read(&dir, "ca.crt"));
     assert_eq!(bundle[0], new, "the new CA signs, first in the bundle");
-    let new_der = der_of(&new).unwrap();
+    let new_der = first_der(&new).unwrap();
     assert!(issued_by(&read(&dir, "apiserver.crt"), &new_der));
     for kc in [dir.admin_conf(), dir.controller_manager_conf()] {
         assert!(
@@ -81,24 +79,17 @@ fn the_three_phases_move_trust_then_signing_then_drop_the_old_ca() {
     r.switch(now()).expect("switching again does nothing");
     assert!(refused(r.prepare(None, now())).contains("--phase finish"));
 
-    let why = refused(r.finish(&["node node-1".into()], false, now()));
+    let why = refused(r.finish(&["node node-1".into()], false));
     assert!(
         why.contains("node node-1") && why.contains("--force"),
         "{why}"
     );
-    r.finish(&["node node-1".into()], true, now())
-        .expect("forced");
+    r.finish(&["node node-1".into()], true).expect("forced");
     let r = Rotation::read(&dir).expect("read");
     assert_eq!(r.phase(), Phase::Idle);
     assert_eq!(certificates(&read(&dir, "ca.crt")), [new]);
     let admin = read_kubeconfig(&dir.admin_conf()).expect("admin");
-    let trusted = unb64(
-        admin.clusters[0]
-            .cluster
-            .certificate_authority_data
-            .as_deref()
-            .unwrap(),
-    );
+    let trusted = admin.certificate_authority();
     assert_eq!(certificates(&trusted.unwrap()).len(), 1);
 }
 
@@ -125,9 +116,9 @@ fn a_switch_stopped_half_way_is_completed_by_running_it_again() {
 fn finish_before_switch_and_a_second_ca_are_refused() {
     let (_tmp, dir) = dir();
     let mut r = Rotation::read(&dir).expect("read");
-    r.finish(&[], false, now()).expect("nothing to finish");
+    r.finish(&[], false).expect("nothing to finish");
     r.prepare(None, now()).expect("prepare");
-    assert!(refused(r.finish(&[], false, now())).contains("--phase switch first"));
+    assert!(refused(r.finish(&[], false)).contains("--phase switch first"));
     let (_tmp2, other) = self::dir();
     let theirs = Rotation::read(&other).expect("read");
     let given = CertificateAuthority::from_pem(

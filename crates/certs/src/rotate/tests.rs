@@ -1,0 +1,134 @@
+use std::time::{Duration, UNIX_EPOCH};
+
+use kubeboot_pki::chain::{certificates, issued_by};
+
+use super::*;
+use crate::generate::generate;
+
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+}
+
+fn read(dir: &std::path::Path, f: &str) -> String {
+    std::fs::read_to_string(dir.join(f)).expect(f)
+}
+
+fn kubeconfig_cas(dir: &std::path::Path, f: &str) -> Vec<String> {
+    let kc = Kubeconfig::from_yaml(&read(dir, f)).expect("kubeconfig");
+    certificates(&kc.certificate_authority().expect("ca data"))
+}
+
+fn refused(r: Result<Outcome, RotationError>) -> String {
+    match r {
+        Err(RotationError::Refused(why)) => why,
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+#[test]
+fn a_hand_built_pki_rotates_in_three_phases_keeping_keys_and_names() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (certs, kcs) = (tmp.path().join("auth"), tmp.path().join("kubeconfigs"));
+    let layout = Layout {
+        cert_dir: &certs,
+        kubeconfig_dir: &kcs,
+    };
+    let spec = crate::spec::parse(crate::spec::STARTING_SPEC).expect("spec");
+    generate(&spec, layout, false, now()).expect("generate");
+    let old = certificates(&read(&certs, "ca.pem")).remove(0);
+    let old_der = kubeboot_pki::chain::first_der(&old).expect("der");
+    let key_before = read(&certs, "worker-0-key.pem");
+    let rotate = |p| rotate_ca(layout, p, None, KeyAlgorithm::EcdsaP256, now());
+
+    assert_eq!(phase(layout).expect("phase"), Phase::Idle);
+    assert!(refused(rotate(RotatePhase::Switch)).contains("--phase prepare first"));
+    let prepared = rotate(RotatePhase::Prepare).expect("prepare");
+    assert!(prepared.written.contains(&"admin.kubeconfig".to_owned()));
+    assert_eq!(phase(layout).expect("phase"), Phase::Prepared);
+    let new = read(&certs, "ca-next.pem");
+    assert_eq!(
+        certificates(&read(&certs, "ca.pem")),
+        [old.clone(), new.clone()]
+    );
+    assert_eq!(
+        kubeconfig_cas(&kcs, "worker-0.kubeconfig"),
+        [old.clone(), new.clone()]
+    );
+    assert!(
+        issued_by(&read(&certs, "kubernetes.pem"), &old_der),
+        "the old CA signs"
+    );
+    assert!(refused(rotate(RotatePhase::Finish)).contains("--phase switch first"));
+    // A rerun keeps the prepared CA.
+    rotate(RotatePhase::Prepare).expect("prepare again");
+    assert_eq!(read(&certs, "ca-next.pem"), new);
+    // generate during the rotation keeps the kubeconfigs trusting both.
+    generate(&spec, layout, false, now()).expect("generate");
+    assert_eq!(kubeconfig_cas(&kcs, "admin.kubeconfig").len(), 2);
+
+    rotate(RotatePhase::Switch).expect("switch");
+    assert_eq!(phase(layout).expect("phase"), Phase::Switched);
+    let new_der = kubeboot_pki::chain::first_der(&new).expect("der");
+    for (stem, path) in leaf_files(&certs).expect("leaves") {
+        assert!(
+            issued_by(&read(&certs, &format!("{stem}.pem")), &new_der),
+            "{}",
+            path.display()
+        );
+    }
+    assert_eq!(
+        read(&certs, "worker-0-key.pem"),
+        key_before,
+        "keys are kept"
+    );
+    assert!(!certs.join("ca-next.pem").exists() && !certs.join("ca-next-key.pem").exists());
+    assert_eq!(certificates(&read(&certs, "ca.pem")), [new.clone(), old]);
+    let admin = Kubeconfig::from_yaml(&read(&kcs, "admin.kubeconfig")).expect("admin");
+    assert!(issued_by(
+        &admin.client_certificate().expect("cert"),
+        &new_der
+    ));
+    assert!(refused(rotate(RotatePhase::Prepare)).contains("--phase finish"));
+    let again = generate(&spec, layout, false, now()).expect("generate");
+    assert_eq!(
+        again.written,
+        Vec::<String>::new(),
+        "switched files are up to date"
+    );
+
+    rotate(RotatePhase::Finish).expect("finish");
+    assert_eq!(phase(layout).expect("phase"), Phase::Idle);
+    assert_eq!(
+        certificates(&read(&certs, "ca.pem")),
+        std::slice::from_ref(&new)
+    );
+    assert_eq!(kubeconfig_cas(&kcs, "kube-proxy.kubeconfig"), [new]);
+    rotate(RotatePhase::Finish).expect("finishing again does nothing");
+}
+
+#[test]
+fn finish_waits_for_a_certificate_still_on_the_old_ca() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let layout = Layout::one(tmp.path());
+    let spec = crate::spec::parse(crate::spec::STARTING_SPEC).expect("spec");
+    generate(&spec, layout, false, now()).expect("generate");
+    let old_worker = read(tmp.path(), "worker-0.pem");
+    let rotate = |p| rotate_ca(layout, p, None, KeyAlgorithm::EcdsaP256, now());
+    rotate(RotatePhase::Prepare).expect("prepare");
+    rotate(RotatePhase::Switch).expect("switch");
+    // An old copy put back (a machine restored from a backup) holds the old CA.
+    std::fs::write(tmp.path().join("worker-0.pem"), old_worker).expect("write");
+    let why = refused(rotate(RotatePhase::Finish));
+    assert!(
+        why.contains("worker-0.pem") && why.contains("still on the old CA"),
+        "{why}"
+    );
+    assert_eq!(
+        certificates(&read(tmp.path(), "ca.pem")).len(),
+        2,
+        "nothing dropped"
+    );
+    // A rerun of switch re-issues it.
+    rotate(RotatePhase::Switch).expect("switch again");
+    rotate(RotatePhase::Finish).expect("finish");
+}
