@@ -1,8 +1,10 @@
-//! `kubeboot ca`: the cluster CA's rotation on a control plane's data dir (the phases are
+//! `kubeboot ca`: the cluster CA's rotation on a control plane's data dirs (the phases are
 //! `kubeboot_apiserver::ca_rotation`), with what lives in the API kept in step:
 //! cluster-info's CA (re-signed for every token by the bootstrap signer), a check after
-//! each phase that the running server took the new files, and, before the old CA goes,
-//! the nodes and kubeconfigs still holding its certificates.
+//! each phase that every running server took the new files, and, before the old CA goes,
+//! the nodes and kubeconfigs still holding its certificates. A control plane of several
+//! servers has one data dir each (`--data-dir` once per server): each phase runs on every
+//! one of them, with the same new CA, before the next phase starts.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -36,8 +38,10 @@ pub(crate) struct DirArgs {
 
 #[derive(Args)]
 pub(crate) struct RotateArgs {
-    #[command(flatten)]
-    dir: DirArgs,
+    /// The data dir of each kubeboot server of the control plane (repeat it for each
+    /// server); each phase runs on every one before the next.
+    #[arg(long = "data-dir", default_value = "kubeboot-data")]
+    data_dirs: Vec<PathBuf>,
     /// Which phase to run; `all` runs the three in order.
     #[arg(long, value_enum)]
     phase: PhaseArg,
@@ -57,7 +61,7 @@ pub(crate) struct RotateArgs {
     force: bool,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum PhaseArg {
     Prepare,
     Switch,
@@ -72,24 +76,35 @@ pub(crate) async fn run(cmd: CaCommand) -> Result<()> {
     }
 }
 
+/// The phases `--phase all` runs, from where the data dirs stand: a rotation under way
+/// is carried on (after a crash too), a dir behind the others catching up; with none
+/// under way, a whole new one runs.
+fn phases_for_all(states: &[Phase]) -> &'static [PhaseArg] {
+    use PhaseArg::{Finish, Prepare, Switch};
+    if states.contains(&Phase::Switched) || states.iter().all(|p| *p == Phase::Prepared) {
+        &[Switch, Finish]
+    } else {
+        &[Prepare, Switch, Finish]
+    }
+}
+
 async fn rotate(args: RotateArgs) -> Result<()> {
-    let dir = DataDir::new(&args.dir.data_dir);
+    let dirs: Vec<DataDir> = args.data_dirs.iter().map(DataDir::new).collect();
     let timeout = kubeboot_api::clock::parse_go_duration(&args.timeout)
         .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
-    let given = given_ca(&args)?;
+    let mut given = given_ca(&args)?;
     let phases: &[PhaseArg] = match args.phase {
-        // The rotation under way is carried on from where it stands (after a crash too);
-        // with none, a whole new one runs.
-        PhaseArg::All => match Rotation::read(&dir)?.phase() {
-            Phase::Idle => &[PhaseArg::Prepare, PhaseArg::Switch, PhaseArg::Finish],
-            Phase::Prepared => &[PhaseArg::Switch, PhaseArg::Finish],
-            Phase::Switched => &[PhaseArg::Finish],
-        },
+        PhaseArg::All => {
+            let states = dirs
+                .iter()
+                .map(|d| Ok(Rotation::read(d)?.phase()))
+                .collect::<Result<Vec<_>>>()?;
+            phases_for_all(&states)
+        }
         PhaseArg::Prepare => &[PhaseArg::Prepare],
         PhaseArg::Switch => &[PhaseArg::Switch],
         PhaseArg::Finish => &[PhaseArg::Finish],
     };
-    let mut given = given;
     for (i, phase) in phases.iter().enumerate() {
         if *phase == PhaseArg::Switch && i > 0 {
             // Nodes look at the published bundle every 5 s: a switch before they took the
@@ -99,35 +114,72 @@ async fn rotate(args: RotateArgs) -> Result<()> {
             );
             tokio::time::sleep(ADOPT_GRACE).await;
         }
-        let mut r = Rotation::read(&dir)?;
-        let now = SystemClock.now();
         match phase {
             PhaseArg::Prepare => {
-                r.prepare(given.take(), now)?;
-                let new = Rotation::read(&dir)?;
-                wait_until_trusted(&dir, &new).await?;
-                publish_bundle(&dir, &new).await?;
+                for dir in &dirs {
+                    prepare(dir, &mut given).await?;
+                }
                 kubeboot_api::outln!(
                     "[ca] prepared: the new CA is trusted beside the old one, which still signs"
                 );
             }
             PhaseArg::Switch => {
-                r.switch(now)?;
-                let new = Rotation::read(&dir)?;
-                wait_until_served(&dir, &new).await?;
-                publish_bundle(&dir, &new).await?;
+                switch(&dirs).await?;
                 kubeboot_api::outln!(
                     "[ca] switched: the new CA signs the serving certificate, the kubeconfigs and every new certificate; nodes renew theirs"
                 );
             }
             PhaseArg::Finish => {
-                let left = wait_for_renewals(&dir, timeout).await?;
-                r.finish(&left, args.force)?;
-                publish_bundle(&dir, &Rotation::read(&dir)?).await?;
+                let left = wait_for_renewals(&dirs, timeout).await?;
+                for dir in &dirs {
+                    Rotation::read(dir)?.finish(&left, args.force)?;
+                    publish_bundle(dir, &Rotation::read(dir)?).await?;
+                }
                 kubeboot_api::outln!("[ca] finished: only the new CA is trusted");
             }
             PhaseArg::All => unreachable!("expanded above"),
         }
+    }
+    Ok(())
+}
+
+/// Prepares `dir` with `given` (made here when `None`), waits until its server trusts
+/// the new CA and publishes the bundle; `given` is then the new CA, for the next dir.
+async fn prepare(dir: &DataDir, given: &mut Option<CertificateAuthority>) -> Result<()> {
+    Rotation::read(dir)?.prepare(given.take(), SystemClock.now())?;
+    let new = Rotation::read(dir)?;
+    if let Some(ca) = new.prepared() {
+        *given = Some(CertificateAuthority::from_pem(
+            ca.cert_pem(),
+            &ca.key_pem(),
+        )?);
+    }
+    wait_until_trusted(dir, &new).await?;
+    publish_bundle(dir, &new).await
+}
+
+/// Switches every dir to the CA the rotation prepared; a dir that already finished
+/// with that CA (a finish stopped part way) is past it.
+async fn switch(dirs: &[DataDir]) -> Result<()> {
+    let mut target = None;
+    for dir in dirs {
+        let r = Rotation::read(dir)?;
+        match r.phase() {
+            Phase::Prepared => target = r.prepared().map(|c| c.cert_pem().to_owned()),
+            Phase::Switched => target = Some(r.signing().cert_pem().to_owned()),
+            Phase::Idle => continue,
+        }
+        break;
+    }
+    for dir in dirs {
+        let mut r = Rotation::read(dir)?;
+        if r.phase() == Phase::Idle && target.as_deref() == Some(r.signing().cert_pem()) {
+            continue;
+        }
+        r.switch(SystemClock.now())?;
+        let new = Rotation::read(dir)?;
+        wait_until_served(dir, &new).await?;
+        publish_bundle(dir, &new).await?;
     }
     Ok(())
 }
@@ -270,10 +322,22 @@ async fn publish_bundle(dir: &DataDir, r: &Rotation) -> Result<()> {
     Ok(())
 }
 
-/// Who still holds a certificate of an old CA: the data dir's kubeconfigs, and each user
-/// (node) whose newest certificate issued through the CSR API is of an old CA.
-async fn still_on_old(dir: &DataDir, r: &Rotation) -> Result<Vec<String>> {
-    let mut out = r.kubeconfigs_on_old_ca()?;
+/// Who still holds a certificate of an old CA: the kubeconfigs of each switched data dir,
+/// and each user (node) whose newest certificate issued through the CSR API is of an old
+/// CA. Empty when no dir is switched.
+async fn still_on_old(dirs: &[DataDir]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut switched = None;
+    for dir in dirs {
+        let r = Rotation::read(dir)?;
+        if r.phase() == Phase::Switched {
+            out.extend(r.kubeconfigs_on_old_ca()?);
+            switched.get_or_insert((dir, r));
+        }
+    }
+    let Some((dir, r)) = switched else {
+        return Ok(out);
+    };
     let client = admin(dir, None)?;
     let list: Value = client
         .get("/apis/certificates.k8s.io/v1/certificatesigningrequests")
@@ -336,15 +400,11 @@ fn newest_per_holder(issued: impl Iterator<Item = (String, String, i64)>) -> Vec
 
 /// Waits until nothing holds a certificate of an old CA, at most `timeout`; what still
 /// does then.
-async fn wait_for_renewals(dir: &DataDir, timeout: Duration) -> Result<Vec<String>> {
+async fn wait_for_renewals(dirs: &[DataDir], timeout: Duration) -> Result<Vec<String>> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut shown = Vec::new();
     loop {
-        let r = Rotation::read(dir)?;
-        if r.phase() != Phase::Switched {
-            return Ok(Vec::new());
-        }
-        let left = still_on_old(dir, &r).await?;
+        let left = still_on_old(dirs).await?;
         if left.is_empty() || tokio::time::Instant::now() >= deadline {
             return Ok(left);
         }
@@ -368,7 +428,7 @@ async fn status(dir: &DataDir) -> Result<()> {
         kubeboot_api::outln!("also trusted: {}", describe(other));
     }
     if r.phase() == Phase::Switched {
-        let left = still_on_old(dir, &r).await?;
+        let left = still_on_old(std::slice::from_ref(dir)).await?;
         kubeboot_api::outln!(
             "still on the old CA: {}",
             if left.is_empty() {
@@ -416,4 +476,30 @@ fn describe(pem: &str) -> String {
         cert.validity().not_after,
         kubeboot_pki::pin::cert_pin(&der).unwrap_or_default()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Phase::{Idle, Prepared, Switched};
+    use PhaseArg::{Finish, Prepare, Switch};
+
+    #[test]
+    fn phase_all_carries_on_the_rotation_where_the_data_dirs_stand() {
+        let cases: &[(&[Phase], &[PhaseArg])] = &[
+            (&[Idle], &[Prepare, Switch, Finish]),
+            (&[Prepared], &[Switch, Finish]),
+            (&[Switched], &[Switch, Finish]),
+            (&[Idle, Idle], &[Prepare, Switch, Finish]),
+            // The second server's dir was not prepared yet: it catches up first.
+            (&[Prepared, Idle], &[Prepare, Switch, Finish]),
+            (&[Prepared, Prepared], &[Switch, Finish]),
+            (&[Switched, Prepared], &[Switch, Finish]),
+            // A finish stopped after the first dir: the rest is switched and finished.
+            (&[Idle, Switched], &[Switch, Finish]),
+        ];
+        for (states, want) in cases {
+            assert_eq!(phases_for_all(states), *want, "{states:?}");
+        }
+    }
 }

@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -310,5 +311,275 @@ fn a_rotation_survives_kill_9_of_the_server_and_of_itself() {
     ok(
         s.kubectl("kubectl", &["get", "namespaces"]),
         "kubectl after a restart",
+    );
+}
+
+/// The issuer's CN of the certificate the server at `addr` (host:port) presents.
+fn served_issuer(addr: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect {addr} </dev/null 2>/dev/null | openssl x509 -noout -issuer -nameopt multiline"
+        ))
+        .output()
+        .expect("openssl s_client");
+    stdout(&out)
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("commonName")
+                .map(|v| v.trim_start_matches([' ', '=']).trim().to_owned())
+        })
+        .unwrap_or_default()
+}
+
+/// Joins `name` through the server at `addr` with the CA pin `pin` and starts its agent.
+fn node_through(cp1: &Server, addr: &str, pin: &str, root: &Path, name: &str) -> (Agent, PathBuf) {
+    let mut args = join_args(cp1);
+    args[1] = addr.to_owned();
+    let i = args
+        .iter()
+        .position(|a| a == "--discovery-token-ca-cert-hash")
+        .expect("pin flag");
+    args[i + 1] = pin.to_owned();
+    let dir = root.join(name);
+    args.extend([
+        "--node-name".into(),
+        name.into(),
+        "--dir".into(),
+        dir.display().to_string(),
+    ]);
+    let out = join(&args, &[]);
+    assert!(out.status.success(), "{name}: {}", stderr(&out));
+    agent(&dir, name)
+}
+
+/// Every Lease renewal time seen, per node, and how many `kubectl` calls failed, polled
+/// through each server in turn until `stop` (at most 10 minutes).
+fn watch_leases(
+    servers: [&Server; 2],
+    stop: &std::sync::atomic::AtomicBool,
+) -> (BTreeMap<String, BTreeSet<String>>, Vec<String>) {
+    use std::sync::atomic::Ordering;
+    let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for i in 0..600 {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let out = servers[i % 2].kubectl(
+            "kubectl",
+            &[
+                "get",
+                "leases",
+                "-n",
+                "kube-node-lease",
+                "--request-timeout=10s",
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.name} {.spec.renewTime}{\"\\n\"}{end}",
+            ],
+        );
+        if !out.status.success() {
+            failures.push(stderr(&out));
+        }
+        for line in stdout(&out).lines() {
+            if let Some((name, at)) = line.split_once(' ') {
+                seen.entry(name.to_owned())
+                    .or_default()
+                    .insert(at.to_owned());
+            }
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    (seen, failures)
+}
+
+/// How many CAs the kubeconfig of cluster-info holds.
+fn published_cas(s: &Server) -> usize {
+    let kubeconfig = stdout(&s.kubectl(
+        "kubectl",
+        &[
+            "get",
+            "configmap",
+            "-n",
+            "kube-public",
+            "cluster-info",
+            "-o",
+            "jsonpath={.data.kubeconfig}",
+        ],
+    ));
+    let ca = common::kubeconfig_data(&kubeconfig, "certificate-authority-data");
+    String::from_utf8_lossy(&ca)
+        .matches("BEGIN CERTIFICATE")
+        .count()
+}
+
+/// The longest time between two renewals of one Lease.
+fn longest_gap(renewals: &BTreeSet<String>) -> Duration {
+    let times: Vec<_> = renewals
+        .iter()
+        .filter_map(|t| kubeboot_api::clock::parse_rfc3339(t))
+        .collect();
+    times
+        .windows(2)
+        .filter_map(|w| w[1].duration_since(w[0]).ok())
+        .max()
+        .unwrap_or_default()
+}
+
+/// The whole rotation (`--phase all`) while 20 node agents renew their Leases every 10 s
+/// and kubectl polls through each server: no renewal missed, no request refused, every
+/// node ends on the new CA, each server serves a certificate of it, the old CA is in no
+/// bundle, and nodes joining mid-rotation through either server with either pin succeed.
+#[test]
+fn a_rotation_keeps_20_nodes_and_kubectl_working() {
+    let s = Server::start_with(&["--approve-kubelet-serving"]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    rotate_all_under_load([&s, &s], &[s.dir.as_path()], tmp.path());
+}
+
+/// The same on a control plane of two servers on a 3-member etcd, each with its own
+/// data dir: both are rotated, and both serve under the new CA without a restart.
+#[test]
+fn a_rotation_of_two_servers_on_etcd_keeps_20_nodes_and_kubectl_working() {
+    let cluster = kubeboot_store::etcd_cluster::EtcdCluster::start(3)
+        .expect("etcd starts (scripts/test installs etcd-server)");
+    let etcd = cluster.servers_flag();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (d1, d2) = (tmp.path().join("cp1"), tmp.path().join("cp2"));
+    let serving = ["--approve-kubelet-serving"];
+    let cp1 = common::control_plane(&d1, &etcd, None, &serving);
+    let cp2 = common::control_plane(&d2, &etcd, Some(&d1), &serving);
+    rotate_all_under_load([&cp1, &cp2], &[&d1, &d2], tmp.path());
+}
+
+/// `kubeboot ca rotate --phase all` on `dirs`, the data dirs of `servers` (the first one
+/// printed the join command), with 20 nodes joined through them in turn.
+fn rotate_all_under_load(servers: [&Server; 2], dirs: &[&Path], root: &Path) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let [cp1, cp2] = servers;
+    let old_ca = root.join("old-ca.crt");
+    std::fs::copy(cp1.ca(), &old_ca).expect("copy");
+    let (old, old_pin) = (subject(&old_ca), pin(&old_ca));
+    let nodes = std::thread::scope(|scope| {
+        let joins: Vec<_> = (0..20)
+            .map(|i| {
+                let (s, pin) = (servers[i % 2], &old_pin);
+                scope.spawn(move || node_through(cp1, s.addr(), pin, root, &format!("n{i:02}")))
+            })
+            .collect();
+        joins
+            .into_iter()
+            .map(|j| j.join().expect("node"))
+            .collect::<Vec<_>>()
+    });
+    for (_, dir) in &nodes {
+        let serving = dir.join("pki/kubelet-server-current.pem");
+        assert!(
+            eventually(Duration::from_secs(60), || serving.exists()),
+            "{}",
+            serving.display()
+        );
+    }
+
+    let stop = AtomicBool::new(false);
+    let (leases, late, out) = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| watch_leases(servers, &stop));
+        let mut rotate = Command::new(bin());
+        rotate.args(["ca", "rotate", "--phase", "all", "--timeout", "120s"]);
+        for d in dirs {
+            rotate.arg("--data-dir").arg(d);
+        }
+        let rotation = rotate
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("ca rotate");
+        // Mid-rotation, once cluster-info publishes both CAs: a node joins through each
+        // server, one with each CA's pin. (A failure here still ends the rotation and the
+        // watcher before the test fails.)
+        let late = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            assert!(
+                eventually(Duration::from_secs(60), || published_cas(cp1) == 2),
+                "cluster-info publishes both CAs"
+            );
+            let new_pin = pin(&dirs[0].join("pki/ca-next.crt"));
+            vec![
+                node_through(cp1, cp2.addr(), &old_pin, root, "late-old-pin"),
+                node_through(cp1, cp1.addr(), &new_pin, root, "late-new-pin"),
+            ]
+        }));
+        let out = common::wait_bounded(rotation, Duration::from_secs(400));
+        stop.store(true, Ordering::Relaxed);
+        (watcher.join().expect("lease watcher"), late, out)
+    });
+    let late = late.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    assert!(
+        out.status.success(),
+        "ca rotate --phase all: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let (renewals, failures) = leases;
+
+    let new = subject(&cp1.ca());
+    assert_ne!(new, old);
+    for (d, s) in dirs.iter().zip(servers) {
+        let bundle = std::fs::read_to_string(d.join("pki/ca.crt")).expect("ca.crt");
+        assert_eq!(bundle.matches("BEGIN").count(), 1, "{}", d.display());
+        assert_eq!(subject(&d.join("pki/ca.crt")), new, "{}", d.display());
+        assert_eq!(
+            served_issuer(s.addr()),
+            new,
+            "{} serves under the new CA",
+            s.addr()
+        );
+    }
+    for (agent, dir) in nodes.iter().chain(&late) {
+        for cert in ["kubelet-client-current.pem", "kubelet-server-current.pem"] {
+            let path = dir.join("pki").join(cert);
+            assert!(
+                eventually(Duration::from_secs(60), || issuer(&path) == new),
+                "{}: issued by {}",
+                path.display(),
+                issuer(&path)
+            );
+        }
+        let warnings = agent.warnings();
+        assert!(warnings.is_empty(), "{}: {warnings:#?}", dir.display());
+    }
+    assert!(failures.is_empty(), "kubectl failed: {failures:#?}");
+    for (_, dir) in &nodes {
+        let name = dir
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let times = renewals.get(&name).expect("a Lease seen");
+        assert!(times.len() >= 3, "{name} renewed its Lease: {times:?}");
+        assert!(
+            longest_gap(times) <= Duration::from_secs(25),
+            "{name} missed a Lease renewal: {times:?}"
+        );
+    }
+    let old_pem = std::fs::read_to_string(&old_ca).expect("old");
+    let bundles = || {
+        stdout(&cp2.kubectl(
+            "kubectl",
+            &[
+                "get",
+                "clustertrustbundles",
+                "-o",
+                "jsonpath={.items[*].spec.trustBundle}",
+            ],
+        ))
+    };
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let b = bundles();
+            !b.is_empty() && !b.contains(old_pem.trim())
+        }),
+        "the old CA is still published: {}",
+        bundles()
     );
 }

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{
-    Server, client_cert, eventually, ok, openssl, read_until, stderr, stdout, wait_bounded,
+    Server, client_cert, control_plane, eventually, ok, openssl, read_until, stderr, stdout,
+    wait_bounded,
 };
 use kubeboot_store::Store;
 use kubeboot_store::etcd::{EtcdOptions, EtcdStore};
@@ -22,23 +23,6 @@ const KUBECTL: &str = "kubectl";
 
 fn etcd(members: usize) -> EtcdCluster {
     EtcdCluster::start(members).expect("etcd starts (scripts/test installs etcd-server)")
-}
-
-/// A server of the control plane on `etcd`, joining `join` when given.
-fn control_plane(dir: &Path, etcd: &str, join: Option<&Path>, extra: &[&str]) -> Server {
-    let mut flags = vec![
-        "--etcd-servers",
-        etcd,
-        "--anonymous-requests-per-second",
-        "0",
-    ];
-    let join_dir;
-    if let Some(j) = join {
-        join_dir = j.display().to_string();
-        flags.extend(["--join-control-plane", &join_dir]);
-    }
-    flags.extend_from_slice(extra);
-    Server::start_on(dir, 0, &flags)
 }
 
 /// cp1 on `etcd` in `d1`, holding the kube-controller-manager Lease before cp2 joins it from

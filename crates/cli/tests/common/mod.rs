@@ -630,3 +630,20 @@ pub fn audit_events(log: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("one JSON event per line"))
         .collect()
 }
+
+/// A server of the control plane on `etcd`, joining `join` when given.
+pub fn control_plane(dir: &Path, etcd: &str, join: Option<&Path>, extra: &[&str]) -> Server {
+    let mut flags = vec![
+        "--etcd-servers",
+        etcd,
+        "--anonymous-requests-per-second",
+        "0",
+    ];
+    let join_dir;
+    if let Some(j) = join {
+        join_dir = j.display().to_string();
+        flags.extend(["--join-control-plane", &join_dir]);
+    }
+    flags.extend_from_slice(extra);
+    Server::start_on(dir, 0, &flags)
+}

@@ -102,6 +102,14 @@ impl Agent {
         false
     }
 
+    /// The warnings and errors the agent logged since the last look at its log.
+    pub fn warnings(&self) -> Vec<String> {
+        self.lines
+            .try_iter()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .collect()
+    }
+
     /// Kills the agent with SIGKILL, as a crash or `kill -9` would, and reaps it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
