@@ -12,7 +12,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use kubeboot_pki::ca_rotation::{CaFiles, CaRotation, Holders};
+use kubeboot_pki::ca_rotation::{
+    CaFiles, CaRotation, Holders, read_kubeconfig, trust_kubeconfig, write_kubeconfig_if_changed,
+};
 use kubeboot_pki::cert::random_serial;
 use kubeboot_pki::chain::{issued_by, sans};
 use kubeboot_pki::files::{Mode, read_text, write_atomic};
@@ -71,6 +73,21 @@ impl Rotation {
         self.ca.prepared()
     }
 
+    /// Whether a switch stopped half-way (the prepared CA signs already).
+    pub fn switch_under_way(&self) -> bool {
+        self.ca.switch_under_way()
+    }
+
+    /// The CA the rotation under way moves to: the prepared one, or, once switched, the
+    /// signing one; none when no rotation is under way.
+    pub fn target(&self) -> Option<&CertificateAuthority> {
+        match self.phase() {
+            Phase::Idle => None,
+            Phase::Prepared => self.prepared(),
+            Phase::Switched => Some(self.signing()),
+        }
+    }
+
     /// The CAs trusted beside the signing one.
     pub fn others(&self) -> &[String] {
         self.ca.others()
@@ -107,14 +124,7 @@ impl Rotation {
 
     /// The kubeconfigs of the data dir whose client certificate is of an old CA.
     pub fn kubeconfigs_on_old_ca(&self) -> Result<Vec<String>, RotationError> {
-        let mut out = Vec::new();
-        for path in kubeconfigs(&self.dir) {
-            let kc = read_kubeconfig(&path)?;
-            if kc.client_certificate().is_some_and(|c| self.on_old_ca(&c)) {
-                out.push(path.display().to_string());
-            }
-        }
-        Ok(out)
+        self.ca.kubeconfigs_on_old_ca(&kubeconfigs(&self.dir))
     }
 }
 
@@ -129,10 +139,7 @@ struct DataDirHolders<'a>(&'a DataDir);
 impl Holders for DataDirHolders<'_> {
     fn trust(&mut self, bundle: &str) -> Result<(), RotationError> {
         for path in kubeconfigs(self.0) {
-            let mut kc = read_kubeconfig(&path)?;
-            let before = kc.to_yaml();
-            kc.set_certificate_authority_data(bundle);
-            write_if_changed(&path, &before, &kc)?;
+            trust_kubeconfig(&path, bundle)?;
         }
         Ok(())
     }
@@ -148,23 +155,10 @@ impl Holders for DataDirHolders<'_> {
                 reissue_client_cert(&mut kc, &cert, ca, now)
                     .map_err(|e| RotationError::unusable(&path, e))?;
             }
-            write_if_changed(&path, &before, &kc)?;
+            write_kubeconfig_if_changed(&path, &before, &kc)?;
         }
         Ok(())
     }
-}
-
-fn write_if_changed(
-    path: &std::path::Path,
-    before: &str,
-    kc: &Kubeconfig,
-) -> Result<(), RotationError> {
-    let after = kc.to_yaml();
-    if after == before {
-        return Ok(());
-    }
-    write_atomic(path, after.as_bytes(), Mode::Private)
-        .map_err(|e| RotationError::unusable(path, e))
 }
 
 /// A serving certificate from `ca` for the names and addresses of the current one.
@@ -205,11 +199,6 @@ fn reissue_serving_cert(
         .map_err(|e| RotationError::unusable(&key_path, e))?;
     write_atomic(&path, cert.pem.as_bytes(), Mode::Public)
         .map_err(|e| RotationError::unusable(&path, e))
-}
-
-fn read_kubeconfig(path: &std::path::Path) -> Result<Kubeconfig, RotationError> {
-    let text = read_text(path).map_err(|e| RotationError::unusable(path, e))?;
-    Kubeconfig::from_yaml(&text).map_err(|e| RotationError::unusable(path, e))
 }
 
 /// Gives the kubeconfig's user a new key and a certificate of `ca` for the subject of

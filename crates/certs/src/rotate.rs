@@ -8,10 +8,12 @@
 
 use std::time::SystemTime;
 
-use kubeboot_pki::ca_rotation::{CaFiles, CaRotation, Holders, Phase, RotationError};
-use kubeboot_pki::chain::issued_by;
-use kubeboot_pki::files::{Mode, read_text, write_atomic};
-use kubeboot_pki::{CertificateAuthority, KeyAlgorithm, Kubeconfig};
+use kubeboot_pki::ca_rotation::{
+    CaFiles, CaRotation, Holders, Phase, RotationError, read_kubeconfig, trust_kubeconfig,
+};
+use kubeboot_pki::chain::{issued_by, issued_by_any};
+use kubeboot_pki::files::read_text;
+use kubeboot_pki::{CertificateAuthority, KeyAlgorithm};
 
 use crate::generate::{Layout, Outcome, leaf_files, reissue_leaf};
 
@@ -38,17 +40,20 @@ pub fn ca_files(layout: Layout<'_>) -> CaFiles {
 }
 
 /// Runs `phase` on the PKI of `layout`; `new` is the CA to rotate to (prepare), else one
-/// is made with `alg`. Returns the files written.
+/// is made with `alg`; `force` finishes although certificates of the old CA remain.
+/// Returns the files written.
 pub fn rotate_ca(
     layout: Layout<'_>,
     phase: RotatePhase,
     new: Option<CertificateAuthority>,
     alg: KeyAlgorithm,
+    force: bool,
     now: SystemTime,
 ) -> Result<Outcome, RotationError> {
     let mut ca = CaRotation::read(ca_files(layout))?;
     let mut holders = SpecHolders {
         layout,
+        trusted: ca.bundle(),
         outcome: Outcome::default(),
     };
     match phase {
@@ -56,7 +61,7 @@ pub fn rotate_ca(
         RotatePhase::Switch => ca.switch(&mut holders, now)?,
         RotatePhase::Finish => {
             let left = holders.on_old_ca(&ca)?;
-            ca.finish(&left, false, &mut holders)?;
+            ca.finish(&left, force, &mut holders)?;
         }
     }
     let ca_files: &[&str] = match phase {
@@ -92,7 +97,7 @@ pub fn next_steps(phase: RotatePhase, layout: Layout<'_>) -> Vec<String> {
             format!("Then switch: {}", rerun("switch")),
         ],
         RotatePhase::Switch => vec![
-            format!("Copy {certs}/ca.pem (both CAs, the new one first) to every machine as after prepare."),
+            format!("Copy {certs}/ca.pem (both CAs, the new one first) to every machine as after prepare, and with it {certs}/ca-key.pem (the new CA's key) to each controller-manager's --cluster-signing-cert-file and --cluster-signing-key-file."),
             format!("Copy each API server's kubernetes.pem and kubernetes-key.pem: clients trust both CAs, so the new serving certificate is accepted."),
             format!("Copy every other certificate of {certs} with its key, and every kubeconfig of {kcs}: the API servers accept both CAs' client certificates."),
             format!("When every machine has its new files, finish: {}", rerun("finish")),
@@ -108,6 +113,8 @@ pub fn next_steps(phase: RotatePhase, layout: Layout<'_>) -> Vec<String> {
 /// certificate of the cert dir.
 struct SpecHolders<'a> {
     layout: Layout<'a>,
+    /// The CAs trusted when the phase began: only their certificates are re-issued.
+    trusted: String,
     outcome: Outcome,
 }
 
@@ -133,30 +140,15 @@ impl SpecHolders<'_> {
                 out.push(path.display().to_string());
             }
         }
-        for path in self.kubeconfigs()? {
-            let kc = read_kubeconfig(&path)?;
-            if kc.client_certificate().is_some_and(|c| ca.on_old_ca(&c)) {
-                out.push(path.display().to_string());
-            }
-        }
+        out.extend(ca.kubeconfigs_on_old_ca(&self.kubeconfigs()?)?);
         Ok(out)
     }
-}
-
-fn read_kubeconfig(path: &std::path::Path) -> Result<Kubeconfig, RotationError> {
-    let text = read_text(path).map_err(|e| RotationError::unusable(path, e))?;
-    Kubeconfig::from_yaml(&text).map_err(|e| RotationError::unusable(path, e))
 }
 
 impl Holders for SpecHolders<'_> {
     fn trust(&mut self, bundle: &str) -> Result<(), RotationError> {
         for path in self.kubeconfigs()? {
-            let mut kc = read_kubeconfig(&path)?;
-            kc.set_certificate_authority_data(bundle);
-            let yaml = kc.to_yaml();
-            if read_text(&path).ok().as_deref() != Some(yaml.as_str()) {
-                write_atomic(&path, yaml.as_bytes(), Mode::Private)
-                    .map_err(|e| RotationError::unusable(&path, e))?;
+            if trust_kubeconfig(&path, bundle)? {
                 self.outcome.written.push(file_name(&path));
             }
         }
@@ -166,7 +158,17 @@ impl Holders for SpecHolders<'_> {
     fn reissue(&mut self, ca: &CertificateAuthority, now: SystemTime) -> Result<(), RotationError> {
         let dir = self.layout.cert_dir;
         for (stem, path) in leaf_files(dir).map_err(|e| RotationError::unusable(dir, e))? {
-            if read_text(&path).is_ok_and(|pem| issued_by(&pem, ca.cert_der())) {
+            let Ok(pem) = read_text(&path) else { continue };
+            if !issued_by_any(&pem, &self.trusted) {
+                // Not the cluster CA's (another CA's certificate kept in the same dir).
+                continue;
+            }
+            let kubeconfig = self.layout.kubeconfig(&stem);
+            let kubeconfig_done = !kubeconfig.exists()
+                || read_kubeconfig(&kubeconfig)?
+                    .client_certificate()
+                    .is_none_or(|c| issued_by(&c, ca.cert_der()));
+            if issued_by(&pem, ca.cert_der()) && kubeconfig_done {
                 continue;
             }
             reissue_leaf(self.layout, &stem, &path, ca, None, now, &mut self.outcome)

@@ -76,16 +76,93 @@ pub(crate) async fn run(cmd: CaCommand) -> Result<()> {
     }
 }
 
-/// The phases `--phase all` runs, from where the data dirs stand: a rotation under way
-/// is carried on (after a crash too), a dir behind the others catching up; with none
-/// under way, a whole new one runs.
-fn phases_for_all(states: &[Phase]) -> &'static [PhaseArg] {
+/// Where one data dir's rotation stands, as the plan for several dirs needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct DirState {
+    phase: Phase,
+    /// A switch stopped half-way.
+    switch_under_way: bool,
+    /// The certificate of the CA the dir rotates to ([`Rotation::target`]).
+    target: Option<String>,
+    /// The certificate of the CA that signs.
+    signing: String,
+}
+
+impl DirState {
+    fn of(r: &Rotation) -> Self {
+        Self {
+            phase: r.phase(),
+            switch_under_way: r.switch_under_way(),
+            target: r.target().map(|c| c.cert_pem().to_owned()),
+            signing: r.signing().cert_pem().to_owned(),
+        }
+    }
+
+    /// Rotated already to `target` and finished.
+    fn finished_with(&self, target: &str) -> bool {
+        self.phase == Phase::Idle && self.signing == target
+    }
+}
+
+/// The phases `--phase all` runs, from where the data dirs stand: a rotation switched
+/// (even half-way) in any dir is carried on; otherwise prepare runs (again: it is
+/// idempotent, and publishes the bundle a stopped prepare may not have), then the nodes
+/// get their time to trust the new CA before the switch.
+fn phases_for_all(states: &[DirState]) -> &'static [PhaseArg] {
     use PhaseArg::{Finish, Prepare, Switch};
-    if states.contains(&Phase::Switched) || states.iter().all(|p| *p == Phase::Prepared) {
+    if states
+        .iter()
+        .any(|s| s.phase == Phase::Switched || s.switch_under_way)
+    {
         &[Switch, Finish]
     } else {
         &[Prepare, Switch, Finish]
     }
+}
+
+/// The one CA the data dirs rotate to; refused when they name different ones.
+fn common_target(dirs: &[DataDir], states: &[DirState]) -> Result<Option<String>> {
+    let mut target: Option<(&DataDir, &String)> = None;
+    for (dir, s) in dirs.iter().zip(states) {
+        let Some(t) = &s.target else { continue };
+        match target {
+            Some((first, seen)) if seen != t => bail!(
+                "{} and {} rotate to different CAs ({} and {}): give the data dirs of one control plane, or complete one rotation before the other",
+                first.root.display(),
+                dir.root.display(),
+                describe(seen),
+                describe(t)
+            ),
+            Some(_) => {}
+            None => target = Some((dir, t)),
+        }
+    }
+    Ok(target.map(|(_, t)| t.clone()))
+}
+
+/// Refuses a finish while a data dir does not sign with the new CA yet: finishing the
+/// others would publish a bundle without the CA that dir still serves with.
+fn check_finish(dirs: &[DataDir], states: &[DirState], target: Option<&str>) -> Result<()> {
+    for (dir, s) in dirs.iter().zip(states) {
+        let ready = match s.phase {
+            Phase::Switched => true,
+            Phase::Idle => target.is_none_or(|t| s.finished_with(t)),
+            Phase::Prepared => false,
+        };
+        if !ready {
+            bail!(
+                "{} does not sign with the new CA yet: run --phase switch on every data dir first",
+                dir.root.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn states(dirs: &[DataDir]) -> Result<Vec<DirState>> {
+    dirs.iter()
+        .map(|d| Ok(DirState::of(&Rotation::read(d)?)))
+        .collect()
 }
 
 async fn rotate(args: RotateArgs) -> Result<()> {
@@ -95,10 +172,18 @@ async fn rotate(args: RotateArgs) -> Result<()> {
     let mut given = given_ca(&args)?;
     let phases: &[PhaseArg] = match args.phase {
         PhaseArg::All => {
-            let states = dirs
-                .iter()
-                .map(|d| Ok(Rotation::read(d)?.phase()))
-                .collect::<Result<Vec<_>>>()?;
+            let states = states(&dirs)?;
+            let first = Rotation::read(&dirs[0])?;
+            // A finish stopped before cluster-info dropped the old CA leaves every dir
+            // idle: that rotation is completed, not a new one started.
+            if states.iter().all(|s| s.phase == Phase::Idle)
+                && publish_bundle(&dirs[0], &first).await?
+            {
+                kubeboot_api::outln!(
+                    "[ca] finished the rotation under way: cluster-info now publishes only the signing CA. Run --phase all again to start another"
+                );
+                return Ok(());
+            }
             phases_for_all(&states)
         }
         PhaseArg::Prepare => &[PhaseArg::Prepare],
@@ -114,8 +199,19 @@ async fn rotate(args: RotateArgs) -> Result<()> {
             );
             tokio::time::sleep(ADOPT_GRACE).await;
         }
+        let states = states(&dirs)?;
+        let target = common_target(&dirs, &states)?;
         match phase {
             PhaseArg::Prepare => {
+                if let Some(t) = &target {
+                    // The CA another dir prepared already, with its key from that dir.
+                    let held = dirs
+                        .iter()
+                        .filter_map(|d| Rotation::read(d).ok())
+                        .find_map(|r| r.prepared().filter(|c| c.cert_pem() == t).map(copy_ca))
+                        .transpose()?;
+                    given = given.or(held);
+                }
                 for dir in &dirs {
                     prepare(dir, &mut given).await?;
                 }
@@ -124,12 +220,13 @@ async fn rotate(args: RotateArgs) -> Result<()> {
                 );
             }
             PhaseArg::Switch => {
-                switch(&dirs).await?;
+                switch(&dirs, &states, target.as_deref()).await?;
                 kubeboot_api::outln!(
                     "[ca] switched: the new CA signs the serving certificate, the kubeconfigs and every new certificate; nodes renew theirs"
                 );
             }
             PhaseArg::Finish => {
+                check_finish(&dirs, &states, target.as_deref())?;
                 let left = wait_for_renewals(&dirs, timeout).await?;
                 for dir in &dirs {
                     Rotation::read(dir)?.finish(&left, args.force)?;
@@ -143,40 +240,34 @@ async fn rotate(args: RotateArgs) -> Result<()> {
     Ok(())
 }
 
+fn copy_ca(ca: &CertificateAuthority) -> Result<CertificateAuthority> {
+    Ok(CertificateAuthority::from_pem(
+        ca.cert_pem(),
+        &ca.key_pem(),
+    )?)
+}
+
 /// Prepares `dir` with `given` (made here when `None`), waits until its server trusts
 /// the new CA and publishes the bundle; `given` is then the new CA, for the next dir.
 async fn prepare(dir: &DataDir, given: &mut Option<CertificateAuthority>) -> Result<()> {
     Rotation::read(dir)?.prepare(given.take(), SystemClock.now())?;
     let new = Rotation::read(dir)?;
     if let Some(ca) = new.prepared() {
-        *given = Some(CertificateAuthority::from_pem(
-            ca.cert_pem(),
-            &ca.key_pem(),
-        )?);
+        *given = Some(copy_ca(ca)?);
     }
     wait_until_trusted(dir, &new).await?;
-    publish_bundle(dir, &new).await
+    publish_bundle(dir, &new).await?;
+    Ok(())
 }
 
-/// Switches every dir to the CA the rotation prepared; a dir that already finished
-/// with that CA (a finish stopped part way) is past it.
-async fn switch(dirs: &[DataDir]) -> Result<()> {
-    let mut target = None;
-    for dir in dirs {
-        let r = Rotation::read(dir)?;
-        match r.phase() {
-            Phase::Prepared => target = r.prepared().map(|c| c.cert_pem().to_owned()),
-            Phase::Switched => target = Some(r.signing().cert_pem().to_owned()),
-            Phase::Idle => continue,
-        }
-        break;
-    }
-    for dir in dirs {
-        let mut r = Rotation::read(dir)?;
-        if r.phase() == Phase::Idle && target.as_deref() == Some(r.signing().cert_pem()) {
+/// Switches every dir to `target`, the CA the rotation prepared; a dir that already
+/// finished with it (a finish stopped part way) is past it.
+async fn switch(dirs: &[DataDir], states: &[DirState], target: Option<&str>) -> Result<()> {
+    for (dir, s) in dirs.iter().zip(states) {
+        if target.is_some_and(|t| s.finished_with(t)) {
             continue;
         }
-        r.switch(SystemClock.now())?;
+        Rotation::read(dir)?.switch(SystemClock.now())?;
         let new = Rotation::read(dir)?;
         wait_until_served(dir, &new).await?;
         publish_bundle(dir, &new).await?;
@@ -301,7 +392,7 @@ async fn wait_until_served(dir: &DataDir, r: &Rotation) -> Result<()> {
 
 /// Puts the trusted bundle in cluster-info's kubeconfig, which nodes discover the CA
 /// from (the bootstrap signer signs it again for every token).
-async fn publish_bundle(dir: &DataDir, r: &Rotation) -> Result<()> {
+async fn publish_bundle(dir: &DataDir, r: &Rotation) -> Result<bool> {
     const PATH: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
     let client = admin(dir, None)?;
     let mut cm: Value = client.get(PATH).await.context("reading cluster-info")?;
@@ -312,14 +403,14 @@ async fn publish_bundle(dir: &DataDir, r: &Rotation) -> Result<()> {
     let before = kc.to_yaml();
     kc.set_certificate_authority_data(&r.bundle());
     if kc.to_yaml() == before {
-        return Ok(());
+        return Ok(false);
     }
     cm["data"]["kubeconfig"] = Value::String(kc.to_yaml());
     let _: Value = client
         .update(PATH, &cm)
         .await
         .context("updating cluster-info")?;
-    Ok(())
+    Ok(true)
 }
 
 /// Who still holds a certificate of an old CA: the kubeconfigs of each switched data dir,
@@ -362,7 +453,7 @@ fn issued_cert(csr: &Value) -> Option<(String, String, i64)> {
     let b64 = csr.pointer("/status/certificate")?.as_str()?;
     let pem =
         String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).ok()?).ok()?;
-    let der = kubeboot_pki::pem::blocks(&pem).into_iter().next()?.der;
+    let der = first_der(&pem)?;
     let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
     let cn = cert
         .subject()
@@ -449,13 +540,19 @@ async fn status(dir: &DataDir) -> Result<()> {
             .flatten()
             .filter_map(issued_cert);
         let newest = newest_per_holder(issued);
-        let signing = newest
+        let on_signing = |(_, c): &(String, String)| issued_by(c, r.signing().cert_der());
+        let nodes: Vec<_> = newest
             .iter()
-            .filter(|(_, c)| issued_by(c, r.signing().cert_der()))
-            .count();
+            .filter(|(h, _)| h.starts_with("system:node:") && h.ends_with("(client certificate)"))
+            .collect();
+        let signing = nodes.iter().filter(|h| on_signing(h)).count();
         kubeboot_api::outln!(
-            "certificates issued through CSRs (newest per holder): {} of the signing CA, {} of another",
-            signing,
+            "nodes (by their newest client certificate): {signing} on the signing CA, {} on another",
+            nodes.len() - signing
+        );
+        let signing = newest.iter().filter(|c| on_signing(c)).count();
+        kubeboot_api::outln!(
+            "certificates issued through CSRs (newest per holder): {signing} of the signing CA, {} of another",
             newest.len() - signing
         );
     }
@@ -484,22 +581,71 @@ mod tests {
     use Phase::{Idle, Prepared, Switched};
     use PhaseArg::{Finish, Prepare, Switch};
 
+    fn st(phase: Phase, target: Option<&str>, signing: &str) -> DirState {
+        DirState {
+            phase,
+            switch_under_way: false,
+            target: target.map(str::to_owned),
+            signing: signing.into(),
+        }
+    }
+
     #[test]
     fn phase_all_carries_on_the_rotation_where_the_data_dirs_stand() {
-        let cases: &[(&[Phase], &[PhaseArg])] = &[
-            (&[Idle], &[Prepare, Switch, Finish]),
-            (&[Prepared], &[Switch, Finish]),
-            (&[Switched], &[Switch, Finish]),
-            (&[Idle, Idle], &[Prepare, Switch, Finish]),
-            // The second server's dir was not prepared yet: it catches up first.
-            (&[Prepared, Idle], &[Prepare, Switch, Finish]),
-            (&[Prepared, Prepared], &[Switch, Finish]),
-            (&[Switched, Prepared], &[Switch, Finish]),
+        let idle = || st(Idle, None, "old");
+        let prepared = || st(Prepared, Some("new"), "old");
+        let switched = || st(Switched, Some("new"), "new");
+        let finished = || st(Idle, None, "new");
+        let half = || DirState {
+            switch_under_way: true,
+            ..prepared()
+        };
+        let all = &[Prepare, Switch, Finish][..];
+        let cases: &[(&[DirState], &[PhaseArg])] = &[
+            (&[idle()], all),
+            // A prepare that stopped before publishing the bundle runs again; the nodes
+            // get their time to trust the new CA before the switch.
+            (&[prepared()], all),
+            (&[half()], &[Switch, Finish]),
+            (&[switched()], &[Switch, Finish]),
+            (&[idle(), idle()], all),
+            (&[prepared(), idle()], all),
+            (&[switched(), prepared()], &[Switch, Finish]),
             // A finish stopped after the first dir: the rest is switched and finished.
-            (&[Idle, Switched], &[Switch, Finish]),
+            (&[finished(), switched()], &[Switch, Finish]),
         ];
         for (states, want) in cases {
             assert_eq!(phases_for_all(states), *want, "{states:?}");
         }
+    }
+
+    #[test]
+    fn data_dirs_rotating_to_different_cas_or_not_switched_are_refused() {
+        let dirs = [DataDir::new("cp1"), DataDir::new("cp2")];
+        let a = st(Prepared, Some("a"), "old");
+        let b = st(Prepared, Some("b"), "old");
+        let why = common_target(&dirs, &[a.clone(), b])
+            .unwrap_err()
+            .to_string();
+        assert!(why.contains("cp1 and cp2 rotate to different CAs"), "{why}");
+        let idle = st(Idle, None, "old");
+        assert_eq!(
+            common_target(&dirs, &[idle.clone(), a.clone()])
+                .unwrap()
+                .as_deref(),
+            Some("a")
+        );
+        let switched = st(Switched, Some("a"), "a");
+        let why = check_finish(&dirs, &[switched.clone(), a], Some("a"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            why.contains("cp2 does not sign with the new CA yet"),
+            "{why}"
+        );
+        let finished = st(Idle, None, "a");
+        assert!(check_finish(&dirs, &[finished, switched.clone()], Some("a")).is_ok());
+        assert!(check_finish(&dirs, &[idle.clone(), switched], Some("a")).is_err());
+        assert!(check_finish(&dirs, &[idle.clone(), idle], None).is_ok());
     }
 }

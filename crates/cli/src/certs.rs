@@ -76,6 +76,10 @@ pub(crate) struct RotateCaArgs {
     /// rsa-4096, ed25519).
     #[arg(long, default_value = "ecdsa-p256")]
     key_algorithm: String,
+    /// finish: drop the old CA although certificates or kubeconfigs of it remain (each is
+    /// then refused wherever the new bundle is trusted).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -198,7 +202,14 @@ fn rotate_ca(args: RotateCaArgs) -> Result<()> {
         bail!("--ca-cert-file and --ca-key-file go with --phase prepare");
     }
     let given = crate::ca::read_ca_pair(args.ca_cert_file.as_deref(), args.ca_key_file.as_deref())?;
-    let outcome = kubeboot_certs::rotate::rotate_ca(layout, phase, given, alg, SystemClock.now())?;
+    let outcome = kubeboot_certs::rotate::rotate_ca(
+        layout,
+        phase,
+        given,
+        alg,
+        args.force,
+        SystemClock.now(),
+    )?;
     for f in &outcome.written {
         kubeboot_api::outln!("[rotate-ca] wrote {}", layout.path_of(f).display());
     }

@@ -207,6 +207,21 @@ fn a_rotation_moves_every_node_to_the_new_ca_without_losing_the_control_plane() 
         }
     }
 
+    let status = ok(
+        Command::new(bin())
+            .args(["ca", "status", "--data-dir"])
+            .arg(&s.dir)
+            .output()
+            .expect("status"),
+        "status",
+    );
+    assert!(
+        status.contains("phase: switched")
+            && status.contains(
+                "nodes (by their newest client certificate): 4 on the signing CA, 0 on another"
+            ),
+        "{status}"
+    );
     let finished = rotate(&s, "finish");
     assert!(
         finished.status.success(),

@@ -21,6 +21,7 @@ use crate::cert::CertificateAuthority;
 use crate::chain::{certificates, first_der, issued_by, successor};
 use crate::files::{Mode, read_text, write_atomic};
 use crate::key::KeyAlgorithm;
+use crate::kubeconfig::Kubeconfig;
 
 /// Where a rotation stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,7 +222,7 @@ impl CaRotation {
         let next = match (self.next.take(), new) {
             (Some(held), Some(given)) if held.cert_der() != given.cert_der() => {
                 return Err(RotationError::Refused(format!(
-                    "a different CA is prepared already ({}): finish that rotation, or remove it to prepare another",
+                    "a different CA is prepared already ({}): complete that rotation (--phase switch, then --phase finish) before preparing another",
                     self.files.next_crt.display()
                 )));
             }
@@ -328,7 +329,52 @@ impl CaRotation {
                 .any(|ca| first_der(ca).is_some_and(|der| issued_by(cert_pem, &der)))
     }
 
+    /// Those of `kubeconfigs` whose client certificate is of an old CA.
+    pub fn kubeconfigs_on_old_ca(
+        &self,
+        kubeconfigs: &[PathBuf],
+    ) -> Result<Vec<String>, RotationError> {
+        let mut out = Vec::new();
+        for path in kubeconfigs {
+            let kc = read_kubeconfig(path)?;
+            if kc.client_certificate().is_some_and(|c| self.on_old_ca(&c)) {
+                out.push(path.display().to_string());
+            }
+        }
+        Ok(out)
+    }
+
     fn write(&self, path: &Path, text: &str, mode: Mode) -> Result<(), RotationError> {
         write_atomic(path, text.as_bytes(), mode).map_err(|e| RotationError::unusable(path, e))
     }
+}
+
+/// The kubeconfig at `path`, as a holder of the CA reads it.
+pub fn read_kubeconfig(path: &Path) -> Result<Kubeconfig, RotationError> {
+    let text = read_text(path).map_err(|e| RotationError::unusable(path, e))?;
+    Kubeconfig::from_yaml(&text).map_err(|e| RotationError::unusable(path, e))
+}
+
+/// Writes `kc` to `path` (private, atomically) when it differs from `before`, the text it
+/// was read from; whether it did.
+pub fn write_kubeconfig_if_changed(
+    path: &Path,
+    before: &str,
+    kc: &Kubeconfig,
+) -> Result<bool, RotationError> {
+    let after = kc.to_yaml();
+    if after == before {
+        return Ok(false);
+    }
+    write_atomic(path, after.as_bytes(), Mode::Private)
+        .map_err(|e| RotationError::unusable(path, e))?;
+    Ok(true)
+}
+
+/// Makes the kubeconfig at `path` trust the CA bundle `bundle`; whether it changed.
+pub fn trust_kubeconfig(path: &Path, bundle: &str) -> Result<bool, RotationError> {
+    let mut kc = read_kubeconfig(path)?;
+    let before = kc.to_yaml();
+    kc.set_certificate_authority_data(bundle);
+    write_kubeconfig_if_changed(path, &before, &kc)
 }

@@ -4,6 +4,7 @@ use kubeboot_pki::chain::{certificates, issued_by};
 
 use super::*;
 use crate::generate::generate;
+use kubeboot_pki::Kubeconfig;
 
 fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_800_000_000)
@@ -38,7 +39,7 @@ fn a_hand_built_pki_rotates_in_three_phases_keeping_keys_and_names() {
     let old = certificates(&read(&certs, "ca.pem")).remove(0);
     let old_der = kubeboot_pki::chain::first_der(&old).expect("der");
     let key_before = read(&certs, "worker-0-key.pem");
-    let rotate = |p| rotate_ca(layout, p, None, KeyAlgorithm::EcdsaP256, now());
+    let rotate = |p| rotate_ca(layout, p, None, KeyAlgorithm::EcdsaP256, false, now());
 
     assert_eq!(phase(layout).expect("phase"), Phase::Idle);
     assert!(refused(rotate(RotatePhase::Switch)).contains("--phase prepare first"));
@@ -113,7 +114,7 @@ fn finish_waits_for_a_certificate_still_on_the_old_ca() {
     let spec = crate::spec::parse(crate::spec::STARTING_SPEC).expect("spec");
     generate(&spec, layout, false, now()).expect("generate");
     let old_worker = read(tmp.path(), "worker-0.pem");
-    let rotate = |p| rotate_ca(layout, p, None, KeyAlgorithm::EcdsaP256, now());
+    let rotate = |p| rotate_ca(layout, p, None, KeyAlgorithm::EcdsaP256, false, now());
     rotate(RotatePhase::Prepare).expect("prepare");
     rotate(RotatePhase::Switch).expect("switch");
     // An old copy put back (a machine restored from a backup) holds the old CA.
@@ -131,4 +132,58 @@ fn finish_waits_for_a_certificate_still_on_the_old_ca() {
     // A rerun of switch re-issues it.
     rotate(RotatePhase::Switch).expect("switch again");
     rotate(RotatePhase::Finish).expect("finish");
+}
+
+#[test]
+fn a_switch_stopped_between_a_certificate_and_its_kubeconfig_completes_when_run_again() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let layout = Layout::one(tmp.path());
+    let spec = crate::spec::parse(crate::spec::STARTING_SPEC).expect("spec");
+    generate(&spec, layout, false, now()).expect("generate");
+    let rotate = |p| rotate_ca(layout, p, None, KeyAlgorithm::EcdsaP256, false, now());
+    rotate(RotatePhase::Prepare).expect("prepare");
+    let before = read(tmp.path(), "admin.kubeconfig");
+    rotate(RotatePhase::Switch).expect("switch");
+    // The process died after admin.pem, before admin.kubeconfig.
+    std::fs::write(tmp.path().join("admin.kubeconfig"), before).expect("write");
+    assert!(refused(rotate(RotatePhase::Finish)).contains("admin.kubeconfig"));
+    let again = rotate(RotatePhase::Switch).expect("switch again");
+    assert!(
+        again.written.contains(&"admin.kubeconfig".to_owned()),
+        "{again:?}"
+    );
+    rotate(RotatePhase::Finish).expect("finish");
+}
+
+#[test]
+fn certificates_of_another_ca_are_left_alone_and_force_finishes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let layout = Layout::one(tmp.path());
+    let spec = crate::spec::parse(crate::spec::STARTING_SPEC).expect("spec");
+    generate(&spec, layout, false, now()).expect("generate");
+    // Another CA's certificate (say etcd's CA) kept in the same directory.
+    let other = CertificateAuthority::create(
+        "etcd-ca",
+        KeyAlgorithm::EcdsaP256,
+        now(),
+        Duration::from_secs(86400 * 365),
+        [7; 16],
+    )
+    .expect("other CA");
+    std::fs::write(tmp.path().join("etcd-ca.pem"), other.cert_pem()).expect("write");
+    std::fs::write(tmp.path().join("etcd-ca-key.pem"), other.key_pem()).expect("write");
+    let rotate = |p, force| rotate_ca(layout, p, None, KeyAlgorithm::EcdsaP256, force, now());
+    rotate(RotatePhase::Prepare, false).expect("prepare");
+    let old_worker = read(tmp.path(), "worker-0.pem");
+    let switched = rotate(RotatePhase::Switch, false).expect("switch");
+    assert!(!switched.written.contains(&"etcd-ca.pem".to_owned()));
+    assert_eq!(
+        read(tmp.path(), "etcd-ca.pem"),
+        other.cert_pem(),
+        "untouched"
+    );
+    std::fs::write(tmp.path().join("worker-0.pem"), old_worker).expect("write");
+    assert!(refused(rotate(RotatePhase::Finish, false)).contains("worker-0.pem"));
+    rotate(RotatePhase::Finish, true).expect("forced");
+    assert_eq!(phase(layout).expect("phase"), Phase::Idle);
 }
