@@ -93,8 +93,8 @@ impl Rotation {
         self.ca.others()
     }
 
-    /// prepare: `new` (or a new ECDSA P-256 CA valid as long as the signing one still
-    /// was, at least a year) becomes trusted beside the signing CA, which keeps signing.
+    /// prepare: `new` (or a new ECDSA P-256 CA, valid as long as the signing one was made
+    /// for) becomes trusted beside the signing CA, which keeps signing.
     pub fn prepare(
         &mut self,
         new: Option<CertificateAuthority>,

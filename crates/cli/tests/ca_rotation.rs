@@ -518,7 +518,14 @@ fn rotate_all_under_load(servers: [&Server; 2], dirs: &[&Path], root: &Path) {
                 eventually(Duration::from_secs(60), || published_cas(cp1) == 2),
                 "cluster-info publishes both CAs"
             );
-            let new_pin = pin(&dirs[0].join("pki/ca-next.crt"));
+            // The new CA: prepared, or (should the switch have come already) signing.
+            let next = dirs[0].join("pki/ca-next.crt");
+            let new_pin = pin(&if next.exists() {
+                next
+            } else {
+                dirs[0].join("pki/ca.crt")
+            });
+            assert_ne!(new_pin, old_pin);
             vec![
                 node_through(cp1, cp2.addr(), &old_pin, root, "late-old-pin"),
                 node_through(cp1, cp1.addr(), &new_pin, root, "late-new-pin"),

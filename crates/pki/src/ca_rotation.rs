@@ -199,7 +199,7 @@ impl CaRotation {
         &self.trusted[1..]
     }
 
-    /// prepare: `new` (or a new `alg` CA valid as long as the signing one still was, at
+    /// prepare: `new` (or a new `alg` CA valid as long as the signing one was made for, at
     /// least a year) becomes trusted beside the signing CA, which keeps signing.
     pub fn prepare(
         &mut self,

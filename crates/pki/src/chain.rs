@@ -127,15 +127,26 @@ fn without_stamp(cn: &str) -> &str {
     cn
 }
 
-/// A new CA to succeed `old`: named by [`successor_name`], valid from `now` as long as
-/// `old` still was, and at least a year.
+/// How long a CA that succeeds one valid from `not_before` to `not_after` is valid: as
+/// long as the old one was made for (a ten-year CA rotated near its end gets ten years
+/// again), at least a year.
+pub fn successor_validity(not_before: SystemTime, not_after: SystemTime) -> Duration {
+    not_after
+        .duration_since(not_before)
+        .unwrap_or_default()
+        .max(YEAR)
+}
+
+/// A new CA to succeed `old`: named by [`successor_name`], valid from `now` for
+/// [`successor_validity`].
 pub fn successor(
     old: &CertificateAuthority,
     alg: KeyAlgorithm,
     now: SystemTime,
 ) -> Result<CertificateAuthority, IssueError> {
-    let old_cn = x509_parser::parse_x509_certificate(old.cert_der())
-        .ok()
+    let parsed = x509_parser::parse_x509_certificate(old.cert_der()).ok();
+    let old_cn = parsed
+        .as_ref()
         .and_then(|(_, c)| {
             c.subject()
                 .iter_common_name()
@@ -143,11 +154,11 @@ pub fn successor(
                 .and_then(|a| a.as_str().ok().map(str::to_owned))
         })
         .unwrap_or_else(|| "kubernetes".into());
-    let validity = old
-        .not_after()
-        .duration_since(now)
-        .unwrap_or_default()
-        .max(YEAR);
+    let not_before = parsed
+        .as_ref()
+        .and_then(|(_, c)| u64::try_from(c.validity().not_before.timestamp()).ok())
+        .map_or(now, |s| std::time::UNIX_EPOCH + Duration::from_secs(s));
+    let validity = successor_validity(not_before, old.not_after());
     let name = successor_name(&old_cn, &kubeboot_api::clock::format_rfc3339(now));
     CertificateAuthority::create(&name, alg, now, validity, random_serial())
 }
@@ -226,6 +237,20 @@ mod tests {
         assert!(!issued_by_any(b.cert_pem(), a.cert_pem()));
         assert!(!issued_by_any("", &bundle));
         assert!(b.not_after() >= now + YEAR - Duration::from_secs(5));
+        // Rotated half way through its life, a CA's successor gets its whole span again.
+        let later = now + YEAR / 2;
+        let c = successor(&a, KeyAlgorithm::EcdsaP256, later).unwrap();
+        assert!(
+            c.not_after() >= later + YEAR - Duration::from_secs(5),
+            "a whole year"
+        );
+        let ten = YEAR * 10;
+        assert_eq!(successor_validity(now, now + ten), ten);
+        assert_eq!(
+            successor_validity(now, now + YEAR / 12),
+            YEAR,
+            "at least a year"
+        );
         assert!(given_ca(b.cert_pem(), &b.key_pem()).is_ok());
         let leaf_key = crate::key::PrivateKey::generate(KeyAlgorithm::EcdsaP256).unwrap();
         let leaf = a
