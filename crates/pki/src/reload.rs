@@ -29,6 +29,8 @@ pub struct Reloading<T> {
 struct State<T> {
     checked: SystemTime,
     texts: Vec<String>,
+    /// Contents that did not parse, so that they are not parsed (and reported) again.
+    rejected: Vec<String>,
     value: Arc<T>,
 }
 
@@ -50,6 +52,7 @@ impl<T> Reloading<T> {
             state: Mutex::new(State {
                 checked: clock.now(),
                 texts,
+                rejected: Vec::new(),
                 value,
             }),
             clock,
@@ -77,28 +80,40 @@ impl<T> Reloading<T> {
             state: Mutex::new(State {
                 checked: SystemTime::UNIX_EPOCH,
                 texts: Vec::new(),
+                rejected: Vec::new(),
                 value: Arc::new(value),
             }),
         }
     }
 
     /// The current value: the files are read again when `every` has passed since the last
-    /// look, and parsed when their contents changed.
+    /// look, and parsed when their contents changed. The reading and parsing happen
+    /// outside the lock: other readers get the value held meanwhile.
     pub fn get(&self) -> Arc<T> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = self.clock.now();
-        // A clock set back counts as time passed.
-        let due = now
-            .duration_since(state.checked)
-            .map_or(true, |waited| waited >= self.every);
-        if !self.paths.is_empty() && due {
+        let (known, rejected) = {
+            let mut state = self.lock();
+            let now = self.clock.now();
+            // A clock set back counts as time passed.
+            let due = now
+                .duration_since(state.checked)
+                .map_or(true, |waited| waited >= self.every);
+            if self.paths.is_empty() || !due {
+                return state.value.clone();
+            }
             state.checked = now;
-            self.refresh(&mut state);
-        }
-        state.value.clone()
+            (state.texts.clone(), state.rejected.clone())
+        };
+        self.refresh(&known, &rejected);
+        self.lock().value.clone()
     }
 
-    fn refresh(&self, state: &mut State<T>) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads the files; parses them when they differ from `known` (what the value was
+    /// parsed from) and from `rejected` (what did not parse last time).
+    fn refresh(&self, known: &[String], rejected: &[String]) {
         let files = || {
             self.paths
                 .iter()
@@ -107,20 +122,28 @@ impl<T> Reloading<T> {
                 .join(", ")
         };
         let texts = match read_all(&self.paths) {
-            Ok(t) if t == state.texts => return,
+            Ok(t) if t == known || t == rejected => return,
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(files = %files(), error = %e, "kept the content loaded before");
                 return;
             }
         };
-        match (self.parse)(&texts) {
+        let parsed = (self.parse)(&texts);
+        let mut state = self.lock();
+        if state.texts.as_slice() != known {
+            // Another reader loaded newer content meanwhile.
+            return;
+        }
+        match parsed {
             Ok(v) => {
                 state.value = Arc::new(v);
                 state.texts = texts;
+                state.rejected.clear();
                 tracing::info!(files = %files(), "loaded the changed content");
             }
             Err(e) => {
+                state.rejected = texts;
                 tracing::warn!(files = %files(), error = %e, "the changed content is not usable yet; kept the content loaded before");
             }
         }
@@ -205,5 +228,37 @@ mod tests {
         clock.advance(Duration::from_secs(1));
         assert_eq!(*slow.get(), "6");
         assert_eq!(*Reloading::fixed(7).get(), 7);
+    }
+
+    #[test]
+    fn content_that_does_not_parse_is_parsed_once_until_it_changes() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let a = tmp.path().join("a");
+        std::fs::write(&a, "1").expect("write");
+        let parses = Arc::new(AtomicUsize::new(0));
+        let counted = parses.clone();
+        let parse: Parse<u32> = Box::new(move |t| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            t[0].trim().parse().map_err(|_| "nan".to_owned())
+        });
+        let clock = Arc::new(TestClock::default());
+        let r = Reloading::open(vec![a.clone()], Duration::ZERO, clock, parse).expect("open");
+        std::fs::write(&a, "x").expect("write");
+        for _ in 0..5 {
+            assert_eq!(*r.get(), 1);
+        }
+        assert_eq!(parses.load(Ordering::SeqCst), 2, "the broken content once");
+        std::fs::write(&a, "3").expect("write");
+        assert_eq!(*r.get(), 3);
+        std::fs::write(&a, "1").expect("write");
+        assert_eq!(
+            *r.get(),
+            1,
+            "content seen before is parsed again when it comes back"
+        );
+        std::fs::write(&a, "x").expect("write");
+        assert_eq!(*r.get(), 1);
+        assert_eq!(parses.load(Ordering::SeqCst), 5);
     }
 }
