@@ -62,12 +62,27 @@ pub(crate) async fn follow(
         ),
     ];
     let mut woken_for: [Vec<u8>; 2] = Default::default();
+    let mut unread = 0;
     loop {
         tokio::time::sleep(FOLLOW_EVERY).await;
-        if let Some(next) = adopt_published(&cluster, &paths).await {
-            match trust.set_pem(&next.ca_pem) {
-                Ok(()) => cluster = next,
-                Err(e) => tracing::warn!(error = %e, "the adopted CA bundle is unusable"),
+        match try_adopt_published(&cluster, &paths).await {
+            Ok(next) => {
+                if unread >= UNREAD_BEFORE_WARNING {
+                    tracing::info!("cluster-info is readable again");
+                }
+                unread = 0;
+                if let Some(next) = next {
+                    match trust.set_pem(&next.ca_pem) {
+                        Ok(()) => cluster = next,
+                        Err(e) => tracing::warn!(error = %e, "the adopted CA bundle is unusable"),
+                    }
+                }
+            }
+            Err(e) => {
+                unread += 1;
+                if warn_unread(unread) {
+                    tracing::warn!(error = %e, "cluster-info has not been readable for 30s: this node cannot follow a CA rotation until it is (if the API server's certificate is of a CA the node does not trust, join the node again with the new CA's pin)");
+                }
             }
         }
         for (i, (signer, cert, renew)) in watched.iter().enumerate() {
@@ -124,6 +139,20 @@ fn published_bundle(config_map: &Value) -> Result<Vec<u8>, String> {
 /// published bundle when it differs, its kubeconfig already rewritten (`None`: nothing
 /// changed, or cluster-info could not be read, which is logged and retried next time).
 pub(crate) async fn adopt_published(cluster: &Cluster, paths: &NodePaths) -> Option<Cluster> {
+    match try_adopt_published(cluster, paths).await {
+        Ok(next) => next,
+        Err(e) => {
+            tracing::debug!(error = %e, "could not read the CA bundle cluster-info publishes");
+            None
+        }
+    }
+}
+
+/// As [`adopt_published`], with why cluster-info could not be read.
+async fn try_adopt_published(
+    cluster: &Cluster,
+    paths: &NodePaths,
+) -> Result<Option<Cluster>, String> {
     let read = async {
         let client = Client::new(
             &cluster.server,
@@ -134,29 +163,43 @@ pub(crate) async fn adopt_published(cluster: &Cluster, paths: &NodePaths) -> Opt
         let cm: Value = client.get(CLUSTER_INFO).await.map_err(|e| e.to_string())?;
         published_bundle(&cm)
     };
-    let seen = match read.await {
-        Ok(seen) => seen,
-        Err(e) => {
-            tracing::debug!(error = %e, "could not read the CA bundle cluster-info publishes");
-            return None;
-        }
+    let seen = read.await?;
+    let Some(ca_pem) = adopt_ca_bundle(&cluster.ca_pem, &seen) else {
+        return Ok(None);
     };
-    let ca_pem = adopt_ca_bundle(&cluster.ca_pem, &seen)?;
     let next = Cluster {
         server: cluster.server.clone(),
         ca_pem,
     };
     if let Err(e) = paths.write_node_kubeconfig(&next) {
         tracing::warn!(error = %e, kubeconfig = %paths.kubeconfig.display(), "could not write the CA bundle cluster-info publishes; keeping the one held");
-        return None;
+        return Ok(None);
     }
     tracing::info!(kubeconfig = %paths.kubeconfig.display(), "adopted the CA bundle cluster-info publishes");
-    Some(next)
+    Ok(Some(next))
+}
+
+/// How many looks at cluster-info in a row may fail before the agent warns: 30 s.
+const UNREAD_BEFORE_WARNING: u32 = 6;
+
+/// Whether the `failures`-th failed look in a row is the one to warn about.
+fn warn_unread(failures: u32) -> bool {
+    failures == UNREAD_BEFORE_WARNING
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_info_unreadable_for_30s_is_warned_about_once() {
+        let warned: Vec<u32> = (1..=20).filter(|n| warn_unread(*n)).collect();
+        assert_eq!(warned, [6]);
+        assert_eq!(
+            FOLLOW_EVERY * UNREAD_BEFORE_WARNING,
+            Duration::from_secs(30)
+        );
+    }
 
     #[test]
     fn the_bundle_comes_from_the_inline_ca_only() {
