@@ -236,8 +236,20 @@ fn issue(
     now: SystemTime,
     validity: Duration,
 ) -> Result<Cert, GenError> {
+    issue_as(ca, id, subject(&id.cn, &id.orgs), key, now, validity)
+}
+
+/// As [`issue`], with the subject `subject` (every attribute, in order).
+fn issue_as(
+    ca: &CertificateAuthority,
+    id: &Identity,
+    subject: Vec<(Vec<u64>, String)>,
+    key: &PrivateKey,
+    now: SystemTime,
+    validity: Duration,
+) -> Result<Cert, GenError> {
     let spec = LeafSpec {
-        subject: subject(&id.cn, &id.orgs),
+        subject,
         dns_names: id.dns.clone(),
         ip_addresses: id.ips.clone(),
         emails: vec![],
@@ -386,7 +398,15 @@ pub(crate) fn reissue_leaf(
         usages: usages_of(&cert),
         kubeconfig: false,
     };
-    let new = issue(ca, &id, &key, now, validity.unwrap_or(made_for))?;
+    // The whole subject as it was (a cfssl certificate's C, L, OU and ST too).
+    let new = issue_as(
+        ca,
+        &id,
+        name.attributes,
+        &key,
+        now,
+        validity.unwrap_or(made_for),
+    )?;
     outcome.write_if_changed(path, new.pem.as_bytes(), Mode::Public)?;
     let kc_path = layout.kubeconfig(stem);
     if let Ok(text) = std::fs::read_to_string(&kc_path) {

@@ -187,3 +187,62 @@ fn certificates_of_another_ca_are_left_alone_and_force_finishes() {
     rotate(RotatePhase::Finish, true).expect("forced");
     assert_eq!(phase(layout).expect("phase"), Phase::Idle);
 }
+
+#[test]
+fn a_cfssl_certificates_whole_subject_is_kept() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let layout = Layout::one(tmp.path());
+    let spec = crate::spec::parse(crate::spec::STARTING_SPEC).expect("spec");
+    generate(&spec, layout, false, now()).expect("generate");
+    // As cfssl writes the name Kubernetes the Hard Way's CSRs give a node (Go's order).
+    let ca = CertificateAuthority::from_pem(
+        &read(tmp.path(), "ca.pem"),
+        &read(tmp.path(), "ca-key.pem"),
+    )
+    .expect("ca");
+    let attrs: Vec<(Vec<u64>, String)> = [
+        (6, "US"),
+        (10, "system:nodes"),
+        (11, "Kubernetes The Hard Way"),
+        (7, "Portland"),
+        (8, "Oregon"),
+        (3, "system:node:worker-9"),
+    ]
+    .iter()
+    .map(|(arc, v)| (vec![2, 5, 4, *arc], (*v).to_owned()))
+    .collect();
+    let key = kubeboot_pki::PrivateKey::generate(KeyAlgorithm::EcdsaP256).expect("key");
+    let cert = ca
+        .issue_for_key(
+            &kubeboot_pki::LeafSpec {
+                subject: attrs.clone(),
+                dns_names: vec!["worker-9".into()],
+                ip_addresses: vec![],
+                emails: vec![],
+                uris: vec![],
+                usages: vec![
+                    kubeboot_pki::Usage::ClientAuth,
+                    kubeboot_pki::Usage::ServerAuth,
+                ],
+                not_before: now(),
+                not_after: now() + Duration::from_secs(86400 * 365),
+                serial: [9; 16],
+            },
+            &key,
+        )
+        .expect("issue");
+    std::fs::write(tmp.path().join("worker-9.pem"), &cert.pem).expect("write");
+    std::fs::write(tmp.path().join("worker-9-key.pem"), key.to_pem()).expect("write");
+    let rotate = |p| rotate_ca(layout, p, None, KeyAlgorithm::EcdsaP256, false, now());
+    rotate(RotatePhase::Prepare).expect("prepare");
+    rotate(RotatePhase::Switch).expect("switch");
+    let pem = read(tmp.path(), "worker-9.pem");
+    assert_ne!(pem, cert.pem, "re-issued");
+    let der = kubeboot_pki::chain::first_der(&pem).expect("der");
+    let (_, parsed) = x509_parser::parse_x509_certificate(&der).expect("parse");
+    let name = kubeboot_pki::name::Name::parse(parsed.subject()).expect("name");
+    assert_eq!(
+        name.attributes, attrs,
+        "the same subject, in the same order"
+    );
+}
