@@ -50,7 +50,10 @@ pub fn rotate_ca(
     force: bool,
     now: SystemTime,
 ) -> Result<Outcome, RotationError> {
-    let mut ca = CaRotation::read(ca_files(layout))?;
+    let files = ca_files(layout);
+    let ca_paths = [&files.crt, &files.key, &files.next_crt, &files.next_key];
+    let before: Vec<_> = ca_paths.iter().map(|p| std::fs::read(p).ok()).collect();
+    let mut ca = CaRotation::read(files.clone())?;
     let mut holders = SpecHolders {
         layout,
         trusted: ca.bundle(),
@@ -64,15 +67,12 @@ pub fn rotate_ca(
             ca.finish(&left, force, &mut holders)?;
         }
     }
-    let ca_files: &[&str] = match phase {
-        RotatePhase::Prepare => &["ca-next-key.pem", "ca-next.pem", "ca.pem"],
-        RotatePhase::Switch => &["ca-key.pem", "ca.pem"],
-        RotatePhase::Finish => &["ca.pem"],
-    };
     let mut outcome = holders.outcome;
-    outcome
-        .written
-        .extend(ca_files.iter().map(|f| f.to_string()));
+    for (path, was) in ca_paths.iter().zip(before) {
+        if std::fs::read(path).ok() != was && path.exists() {
+            outcome.written.push(file_name(path));
+        }
+    }
     outcome.written.sort();
     outcome.written.dedup();
     Ok(outcome)

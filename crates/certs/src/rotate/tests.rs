@@ -45,6 +45,13 @@ fn a_hand_built_pki_rotates_in_three_phases_keeping_keys_and_names() {
     assert!(refused(rotate(RotatePhase::Switch)).contains("--phase prepare first"));
     let prepared = rotate(RotatePhase::Prepare).expect("prepare");
     assert!(prepared.written.contains(&"admin.kubeconfig".to_owned()));
+    assert!(prepared.written.contains(&"ca-next-key.pem".to_owned()));
+    let again = rotate(RotatePhase::Prepare).expect("prepare again");
+    assert_eq!(
+        again.written,
+        Vec::<String>::new(),
+        "nothing to write again"
+    );
     assert_eq!(phase(layout).expect("phase"), Phase::Prepared);
     let new = read(&certs, "ca-next.pem");
     assert_eq!(
