@@ -167,7 +167,22 @@ fn an_invalid_bundle_is_refused_with_kubernetes_messages_and_not_stored() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let ca = other_ca(tmp.path(), "mine");
     let leaf = s.dir.join("pki/apiserver.crt");
+    // Text after the END line's dashes: Go's PEM decoder reads no block there.
+    let trailing = tmp.path().join("trailing.pem");
+    let text = std::fs::read_to_string(&ca).expect("ca");
+    std::fs::write(
+        &trailing,
+        text.replace(
+            "-----END CERTIFICATE-----",
+            "-----END CERTIFICATE----- trailing",
+        ),
+    )
+    .expect("write");
     let cases: Vec<(String, &str)> = vec![
+        (
+            manifest("v1", "trailing", None, &[&trailing]),
+            "spec.trustBundle: Invalid value: \"<value omitted>\": at least one trust anchor must be provided",
+        ),
         (
             manifest(
                 "v1",
@@ -212,7 +227,15 @@ fn an_invalid_bundle_is_refused_with_kubernetes_messages_and_not_stored() {
         s.kubectl("kubectl", &["get", "clustertrustbundles", "-o", "name"]),
         "list",
     );
-    for refused in ["other:x", "a:b", "twice", "leaf", "/key", "bad-signer"] {
+    for refused in [
+        "other:x",
+        "a:b",
+        "twice",
+        "leaf",
+        "/key",
+        "bad-signer",
+        "trailing",
+    ] {
         assert!(!names.contains(refused), "{refused} stored: {names}");
     }
     // The signer name is immutable.

@@ -42,10 +42,25 @@ fn next_block(text: &str) -> Option<(Option<Block>, &str)> {
         return skip();
     };
     let (headers, body_start) = header_lines(body);
-    let end_line = format!("-----END {label}-----");
-    let Some(end) = body_start.find(&end_line) else {
+    // As Go: the first END line (at the start of a line) ends the block; it must name the
+    // block's type and have nothing but spaces and tabs after its dashes.
+    const END: &str = "-----END ";
+    let end = if body_start.starts_with(END) {
+        0
+    } else {
+        match body_start.find(&format!("\n{END}")) {
+            Some(i) => i + 1,
+            None => return skip(),
+        }
+    };
+    let (end_line, after) = split_line(&body_start[end..]);
+    let trailer = format!("{label}{TRAILER}");
+    let Some(rest_of_line) = end_line[END.len()..].strip_prefix(&trailer) else {
         return skip();
     };
+    if !rest_of_line.trim_end_matches([' ', '\t']).is_empty() {
+        return skip();
+    }
     let b64: String = body_start[..end]
         .chars()
         .filter(|c| !c.is_ascii_whitespace())
@@ -53,7 +68,6 @@ fn next_block(text: &str) -> Option<(Option<Block>, &str)> {
     let Ok(der) = base64::engine::general_purpose::STANDARD.decode(b64) else {
         return skip();
     };
-    let after = &body_start[end + end_line.len()..];
     Some((
         Some(Block {
             label: label.to_owned(),
@@ -138,5 +152,19 @@ mod tests {
         }
         // A BEGIN in the middle of a line is not a block.
         assert!(blocks(&format!("x{one}")).is_empty());
+        // Nor is a block whose END is in the middle of a line, has text after its dashes,
+        // or whose first END names another type (Go does not look for a later one).
+        for bad in [
+            "-----BEGIN CERTIFICATE-----\nYWI=-----END CERTIFICATE-----\n",
+            "-----BEGIN CERTIFICATE-----\nYWI=\n-----END CERTIFICATE----- x\n",
+            "-----BEGIN CERTIFICATE-----\nYWI=\n-----END KEY-----\n-----END CERTIFICATE-----\n",
+        ] {
+            assert!(blocks(bad).is_empty(), "{bad:?}");
+        }
+        // Spaces and tabs after the END line's dashes are allowed, and so is an empty body.
+        let spaced = format!("-----BEGIN CERTIFICATE-----\n{AB}\n-----END CERTIFICATE----- \t\r\n");
+        assert_eq!(blocks(&spaced).len(), 1);
+        let empty = blocks("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n");
+        assert!(empty.len() == 1 && empty[0].der.is_empty());
     }
 }
