@@ -10,15 +10,15 @@
 //! [`Rotation::bundle`].
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use kubeboot_pki::ca_rotation::{
     CaFiles, CaRotation, Holders, read_kubeconfig, trust_kubeconfig, write_kubeconfig_if_changed,
 };
-use kubeboot_pki::cert::random_serial;
+use kubeboot_pki::chain::YEAR;
 use kubeboot_pki::chain::{issued_by, sans};
-use kubeboot_pki::files::{Mode, read_text, write_atomic};
-use kubeboot_pki::{CertificateAuthority, KeyAlgorithm, Kubeconfig, LeafSpec, PrivateKey, Usage};
+use kubeboot_pki::files::read_text;
+use kubeboot_pki::{CertificateAuthority, KeyAlgorithm, Kubeconfig};
 
 use crate::datadir::DataDir;
 
@@ -29,8 +29,6 @@ pub struct Rotation {
     dir: DataDir,
     ca: CaRotation,
 }
-
-const YEAR: Duration = Duration::from_secs(365 * 86400);
 
 impl Rotation {
     /// Reads the CA files of `dir` (see [`CaRotation::read`]).
@@ -173,31 +171,9 @@ fn reissue_serving_cert(
         return Ok(());
     }
     let (dns, ips) = sans(&current).map_err(|e| RotationError::unusable(&path, e))?;
-    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)
+    let (key, cert) = crate::datadir::serving_pair(ca, dns, ips, now, YEAR)
         .map_err(|e| RotationError::unusable(&path, e))?;
-    let spec = LeafSpec {
-        subject: kubeboot_pki::cert::subject("kube-apiserver", &[]),
-        dns_names: dns,
-        ip_addresses: ips,
-        emails: vec![],
-        uris: vec![],
-        usages: vec![
-            Usage::DigitalSignature,
-            Usage::KeyEncipherment,
-            Usage::ServerAuth,
-        ],
-        not_before: now - Duration::from_secs(300),
-        not_after: (now + YEAR).min(ca.not_after()),
-        serial: random_serial(),
-    };
-    let cert = ca
-        .issue_for_key(&spec, &key)
-        .map_err(|e| RotationError::unusable(&path, e))?;
-    // The key first: until the certificate follows, the server keeps the pair it has.
-    let key_path = dir.pki("apiserver.key");
-    write_atomic(&key_path, key.to_pem().as_bytes(), Mode::Private)
-        .map_err(|e| RotationError::unusable(&key_path, e))?;
-    write_atomic(&path, cert.pem.as_bytes(), Mode::Public)
+    dir.write_serving_pair(&key, &cert.pem)
         .map_err(|e| RotationError::unusable(&path, e))
 }
 

@@ -18,13 +18,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use kubeboot_pki::cert::random_serial;
+use kubeboot_pki::chain::YEAR;
 use kubeboot_pki::files::{Mode, private_dir, write_atomic};
 use kubeboot_pki::kubeconfig::Credential;
 use kubeboot_pki::{CertificateAuthority, KeyAlgorithm, Kubeconfig, LeafSpec, PrivateKey, Usage};
 
 /// The cluster name kubeadm uses in kubeconfigs.
 pub const CLUSTER_NAME: &str = "kubernetes";
-const YEAR: Duration = Duration::from_secs(365 * 86400);
 
 /// Where things live in a data dir.
 #[derive(Clone, Debug)]
@@ -187,26 +187,18 @@ impl DataDir {
         now: SystemTime,
     ) -> Result<(), DataDirError> {
         let (dns, ips) = serving_sans(opts);
-        let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256)
-            .map_err(|e| unusable(&self.pki("apiserver.key"), e))?;
-        let spec = LeafSpec {
-            subject: kubeboot_pki::cert::subject("kube-apiserver", &[]),
-            dns_names: dns,
-            ip_addresses: ips,
-            emails: vec![],
-            uris: vec![],
-            usages: vec![
-                Usage::DigitalSignature,
-                Usage::KeyEncipherment,
-                Usage::ServerAuth,
-            ],
-            not_before: now - Duration::from_secs(300),
-            not_after: (now + opts.certificate_validity).min(ca.not_after()),
-            serial: random_serial(),
-        };
-        let cert = ca
-            .issue_for_key(&spec, &key)
+        let (key, cert) = serving_pair(ca, dns, ips, now, opts.certificate_validity)
             .map_err(|e| unusable(&self.pki("apiserver.crt"), e))?;
+        self.write_serving_pair(&key, &cert.pem)
+    }
+
+    /// Writes the serving key, then its certificate: until the certificate follows, a
+    /// running server keeps the pair it has.
+    pub(crate) fn write_serving_pair(
+        &self,
+        key: &PrivateKey,
+        cert_pem: &str,
+    ) -> Result<(), DataDirError> {
         write_atomic(
             &self.pki("apiserver.key"),
             key.to_pem().as_bytes(),
@@ -214,7 +206,7 @@ impl DataDir {
         )?;
         write_atomic(
             &self.pki("apiserver.crt"),
-            cert.pem.as_bytes(),
+            cert_pem.as_bytes(),
             Mode::Public,
         )?;
         Ok(())
@@ -427,4 +419,33 @@ pub fn client_kubeconfig(
             key_pem: key.to_pem(),
         },
     ))
+}
+
+/// A new key and a serving certificate of `ca` for the API server's `dns` names and `ips`,
+/// valid for `validity` (within the CA's own).
+pub(crate) fn serving_pair(
+    ca: &CertificateAuthority,
+    dns: Vec<String>,
+    ips: Vec<IpAddr>,
+    now: SystemTime,
+    validity: Duration,
+) -> Result<(PrivateKey, kubeboot_pki::cert::Cert), String> {
+    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).map_err(|e| e.to_string())?;
+    let spec = LeafSpec {
+        subject: kubeboot_pki::cert::subject("kube-apiserver", &[]),
+        dns_names: dns,
+        ip_addresses: ips,
+        emails: vec![],
+        uris: vec![],
+        usages: vec![
+            Usage::DigitalSignature,
+            Usage::KeyEncipherment,
+            Usage::ServerAuth,
+        ],
+        not_before: now - Duration::from_secs(300),
+        not_after: (now + validity).min(ca.not_after()),
+        serial: random_serial(),
+    };
+    let cert = ca.issue_for_key(&spec, &key).map_err(|e| e.to_string())?;
+    Ok((key, cert))
 }

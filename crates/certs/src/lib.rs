@@ -5,9 +5,11 @@
 
 pub mod generate;
 pub mod plan;
+pub mod renew;
 pub mod rotate;
 pub mod spec;
 
-pub use generate::{Layout, Outcome, check_expiration, generate, renew_all};
+pub use generate::{Layout, Outcome, generate};
 pub use plan::{Identity, identities};
+pub use renew::{check_expiration, renew_all};
 pub use spec::{Spec, SpecError};

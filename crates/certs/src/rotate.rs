@@ -15,7 +15,8 @@ use kubeboot_pki::chain::{issued_by, issued_by_any};
 use kubeboot_pki::files::read_text;
 use kubeboot_pki::{CertificateAuthority, KeyAlgorithm};
 
-use crate::generate::{Layout, Outcome, leaf_files, reissue_leaf};
+use crate::generate::{Layout, Outcome};
+use crate::renew::{leaf_files, reissue_leaf};
 
 /// The phases an operator runs, one at a time, copying files between them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::node::{Agent, join, join_args, joined};
+use common::node::{Agent, join_args, joined, joined_with};
 use common::{Server, bin, eventually, ok, stderr, stdout};
 
 fn rotate(s: &Server, phase: &str) -> std::process::Output {
@@ -39,14 +39,7 @@ fn issuer(pem_file: &Path) -> String {
         .arg(pem_file)
         .output()
         .expect("openssl");
-    stdout(&out)
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("commonName")
-                .map(|v| v.trim_start_matches([' ', '=']).trim().to_owned())
-        })
-        .unwrap_or_default()
+    common_name(&stdout(&out))
 }
 
 /// The CN of the first certificate of `pem_file`.
@@ -56,7 +49,12 @@ fn subject(pem_file: &Path) -> String {
         .arg(pem_file)
         .output()
         .expect("openssl");
-    stdout(&out)
+    common_name(&stdout(&out))
+}
+
+/// The `commonName` openssl prints with `-nameopt multiline`.
+fn common_name(openssl_output: &str) -> String {
+    openssl_output
         .lines()
         .find_map(|l| {
             l.trim()
@@ -107,6 +105,30 @@ fn agent(dir: &Path, name: &str) -> (Agent, PathBuf) {
     (agent, dir.to_owned())
 }
 
+/// Waits until the ClusterTrustBundles `s` serves no longer hold the CA of `old_ca`.
+fn assert_unpublished(s: &Server, old_ca: &Path) {
+    let old_pem = std::fs::read_to_string(old_ca).expect("old");
+    let bundles = || {
+        stdout(&s.kubectl(
+            "kubectl",
+            &[
+                "get",
+                "clustertrustbundles",
+                "-o",
+                "jsonpath={.items[*].spec.trustBundle}",
+            ],
+        ))
+    };
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let b = bundles();
+            !b.is_empty() && !b.contains(old_pem.trim())
+        }),
+        "the old CA is still published: {}",
+        bundles()
+    );
+}
+
 /// When node `name`'s Lease was last renewed.
 fn renewed(s: &Server, name: &str) -> String {
     stdout(&s.kubectl(
@@ -155,24 +177,8 @@ fn a_rotation_moves_every_node_to_the_new_ca_without_losing_the_control_plane() 
     let new = subject(&new_ca);
     assert_ne!(new, old);
     // A node joins mid-rotation with either CA's pin.
-    let mut args = join_args(&s);
     for (name, ca) in [("n3", &old_ca), ("n4", &new_ca)] {
-        let i = args
-            .iter()
-            .position(|a| a == "--discovery-token-ca-cert-hash")
-            .expect("pin flag");
-        args[i + 1] = pin(ca);
-        let dir = tmp.path().join(name);
-        let mut these = args.clone();
-        these.extend([
-            "--node-name".into(),
-            name.into(),
-            "--dir".into(),
-            dir.display().to_string(),
-        ]);
-        let out = join(&these, &[]);
-        assert!(out.status.success(), "{name}: {}", stderr(&out));
-        nodes.push(agent(&dir, name));
+        nodes.push(node_through(&s, s.addr(), &pin(ca), tmp.path(), name));
     }
     // The nodes adopt the bundle of both CAs before anything is signed by the new one.
     for (_, dir) in &nodes {
@@ -238,26 +244,7 @@ fn a_rotation_moves_every_node_to_the_new_ca_without_losing_the_control_plane() 
         1
     );
     // The old CA is in no published bundle; the nodes keep their Leases and kubectl works.
-    let old_pem = std::fs::read_to_string(&old_ca).expect("old");
-    let bundles = || {
-        stdout(&s.kubectl(
-            "kubectl",
-            &[
-                "get",
-                "clustertrustbundles",
-                "-o",
-                "jsonpath={.items[*].spec.trustBundle}",
-            ],
-        ))
-    };
-    assert!(
-        eventually(Duration::from_secs(30), || {
-            let b = bundles();
-            !b.is_empty() && !b.contains(old_pem.trim())
-        }),
-        "the old CA is still published: {}",
-        bundles()
-    );
+    assert_unpublished(&s, &old_ca);
     for name in ["n1", "n2", "n3", "n4"] {
         let before = renewed(&s, name);
         assert!(
@@ -338,14 +325,7 @@ fn served_issuer(addr: &str) -> String {
         ))
         .output()
         .expect("openssl s_client");
-    stdout(&out)
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("commonName")
-                .map(|v| v.trim_start_matches([' ', '=']).trim().to_owned())
-        })
-        .unwrap_or_default()
+    common_name(&stdout(&out))
 }
 
 /// Joins `name` through the server at `addr` with the CA pin `pin` and starts its agent.
@@ -358,14 +338,7 @@ fn node_through(cp1: &Server, addr: &str, pin: &str, root: &Path, name: &str) ->
         .expect("pin flag");
     args[i + 1] = pin.to_owned();
     let dir = root.join(name);
-    args.extend([
-        "--node-name".into(),
-        name.into(),
-        "--dir".into(),
-        dir.display().to_string(),
-    ]);
-    let out = join(&args, &[]);
-    assert!(out.status.success(), "{name}: {}", stderr(&out));
+    joined_with(args, &dir, name);
     agent(&dir, name)
 }
 
@@ -584,24 +557,5 @@ fn rotate_all_under_load(servers: [&Server; 2], dirs: &[&Path], root: &Path) {
             "{name} missed a Lease renewal: {times:?}"
         );
     }
-    let old_pem = std::fs::read_to_string(&old_ca).expect("old");
-    let bundles = || {
-        stdout(&cp2.kubectl(
-            "kubectl",
-            &[
-                "get",
-                "clustertrustbundles",
-                "-o",
-                "jsonpath={.items[*].spec.trustBundle}",
-            ],
-        ))
-    };
-    assert!(
-        eventually(Duration::from_secs(30), || {
-            let b = bundles();
-            !b.is_empty() && !b.contains(old_pem.trim())
-        }),
-        "the old CA is still published: {}",
-        bundles()
-    );
+    assert_unpublished(cp2, &old_ca);
 }

@@ -83,7 +83,8 @@ pub fn sans_of(cert: &X509Certificate<'_>) -> (Vec<String>, Vec<IpAddr>) {
     (dns, ips)
 }
 
-const YEAR: Duration = Duration::from_secs(365 * 86400);
+/// A year of 365 days, as kubeadm counts certificate validity.
+pub const YEAR: Duration = Duration::from_secs(365 * 86400);
 
 /// The name of the CA that succeeds the one named `old_cn`: its name without a date
 /// suffix, then the day (`kubernetes-2026-12-06`), or the second when that is the old

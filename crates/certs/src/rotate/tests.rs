@@ -19,6 +19,19 @@ fn kubeconfig_cas(dir: &std::path::Path, f: &str) -> Vec<String> {
     certificates(&kc.certificate_authority().expect("ca data"))
 }
 
+/// A PKI generated from the starting spec, kubeconfigs beside the certificates.
+fn generated() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = crate::spec::parse(crate::spec::STARTING_SPEC).expect("spec");
+    generate(&spec, Layout::one(tmp.path()), false, now()).expect("generate");
+    tmp
+}
+
+/// Runs `phase` on `layout` with a new ECDSA P-256 CA, `force` at finish.
+fn run(layout: Layout<'_>, phase: RotatePhase, force: bool) -> Result<Outcome, RotationError> {
+    rotate_ca(layout, phase, None, KeyAlgorithm::EcdsaP256, force, now())
+}
+
 fn refused(r: Result<Outcome, RotationError>) -> String {
     match r {
         Err(RotationError::Refused(why)) => why,
@@ -39,7 +52,7 @@ fn a_hand_built_pki_rotates_in_three_phases_keeping_keys_and_names() {
     let old = certificates(&read(&certs, "ca.pem")).remove(0);
     let old_der = kubeboot_pki::chain::first_der(&old).expect("der");
     let key_before = read(&certs, "worker-0-key.pem");
-    let rotate = |p| rotate_ca(layout, p, None, KeyAlgorithm::EcdsaP256, false, now());
+    let rotate = |p| run(layout, p, false);
 
     assert_eq!(phase(layout).expect("phase"), Phase::Idle);
     assert!(refused(rotate(RotatePhase::Switch)).contains("--phase prepare first"));
@@ -116,12 +129,10 @@ fn a_hand_built_pki_rotates_in_three_phases_keeping_keys_and_names() {
 
 #[test]
 fn finish_waits_for_a_certificate_still_on_the_old_ca() {
-    let tmp = tempfile::tempdir().expect("tempdir");
+    let tmp = generated();
     let layout = Layout::one(tmp.path());
-    let spec = crate::spec::parse(crate::spec::STARTING_SPEC).expect("spec");
-    generate(&spec, layout, false, now()).expect("generate");
     let old_worker = read(tmp.path(), "worker-0.pem");
-    let rotate = |p| rotate_ca(layout, p, None, KeyAlgorithm::EcdsaP256, false, now());
+    let rotate = |p| run(layout, p, false);
     rotate(RotatePhase::Prepare).expect("prepare");
     rotate(RotatePhase::Switch).expect("switch");
     // An old copy put back (a machine restored from a backup) holds the old CA.
@@ -143,11 +154,9 @@ fn finish_waits_for_a_certificate_still_on_the_old_ca() {
 
 #[test]
 fn a_switch_stopped_between_a_certificate_and_its_kubeconfig_completes_when_run_again() {
-    let tmp = tempfile::tempdir().expect("tempdir");
+    let tmp = generated();
     let layout = Layout::one(tmp.path());
-    let spec = crate::spec::parse(crate::spec::STARTING_SPEC).expect("spec");
-    generate(&spec, layout, false, now()).expect("generate");
-    let rotate = |p| rotate_ca(layout, p, None, KeyAlgorithm::EcdsaP256, false, now());
+    let rotate = |p| run(layout, p, false);
     rotate(RotatePhase::Prepare).expect("prepare");
     let before = read(tmp.path(), "admin.kubeconfig");
     rotate(RotatePhase::Switch).expect("switch");
@@ -164,10 +173,8 @@ fn a_switch_stopped_between_a_certificate_and_its_kubeconfig_completes_when_run_
 
 #[test]
 fn certificates_of_another_ca_are_left_alone_and_force_finishes() {
-    let tmp = tempfile::tempdir().expect("tempdir");
+    let tmp = generated();
     let layout = Layout::one(tmp.path());
-    let spec = crate::spec::parse(crate::spec::STARTING_SPEC).expect("spec");
-    generate(&spec, layout, false, now()).expect("generate");
     // Another CA's certificate (say etcd's CA) kept in the same directory.
     let other = CertificateAuthority::create(
         "etcd-ca",
@@ -179,7 +186,7 @@ fn certificates_of_another_ca_are_left_alone_and_force_finishes() {
     .expect("other CA");
     std::fs::write(tmp.path().join("etcd-ca.pem"), other.cert_pem()).expect("write");
     std::fs::write(tmp.path().join("etcd-ca-key.pem"), other.key_pem()).expect("write");
-    let rotate = |p, force| rotate_ca(layout, p, None, KeyAlgorithm::EcdsaP256, force, now());
+    let rotate = |p, force| run(layout, p, force);
     rotate(RotatePhase::Prepare, false).expect("prepare");
     let old_worker = read(tmp.path(), "worker-0.pem");
     let switched = rotate(RotatePhase::Switch, false).expect("switch");
@@ -197,10 +204,8 @@ fn certificates_of_another_ca_are_left_alone_and_force_finishes() {
 
 #[test]
 fn a_cfssl_certificates_whole_subject_is_kept() {
-    let tmp = tempfile::tempdir().expect("tempdir");
+    let tmp = generated();
     let layout = Layout::one(tmp.path());
-    let spec = crate::spec::parse(crate::spec::STARTING_SPEC).expect("spec");
-    generate(&spec, layout, false, now()).expect("generate");
     // As cfssl writes the name Kubernetes the Hard Way's CSRs give a node (Go's order).
     let ca = CertificateAuthority::from_pem(
         &read(tmp.path(), "ca.pem"),
@@ -240,7 +245,7 @@ fn a_cfssl_certificates_whole_subject_is_kept() {
         .expect("issue");
     std::fs::write(tmp.path().join("worker-9.pem"), &cert.pem).expect("write");
     std::fs::write(tmp.path().join("worker-9-key.pem"), key.to_pem()).expect("write");
-    let rotate = |p| rotate_ca(layout, p, None, KeyAlgorithm::EcdsaP256, false, now());
+    let rotate = |p| run(layout, p, false);
     rotate(RotatePhase::Prepare).expect("prepare");
     rotate(RotatePhase::Switch).expect("switch");
     let pem = read(tmp.path(), "worker-9.pem");

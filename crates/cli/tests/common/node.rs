@@ -129,7 +129,11 @@ impl Agent {
 
 /// Joins node `name` into `dir` with the server's join command.
 pub fn joined(s: &Server, dir: &Path, name: &str) {
-    let mut args = join_args(s);
+    joined_with(join_args(s), dir, name);
+}
+
+/// Joins node `name` into `dir` with the join command `args`.
+pub fn joined_with(mut args: Vec<String>, dir: &Path, name: &str) {
     args.extend([
         "--node-name".into(),
         name.into(),
@@ -137,5 +141,5 @@ pub fn joined(s: &Server, dir: &Path, name: &str) {
         dir.display().to_string(),
     ]);
     let out = join(&args, &[]);
-    assert!(out.status.success(), "{out:?}");
+    assert!(out.status.success(), "{name}: {out:?}");
 }
