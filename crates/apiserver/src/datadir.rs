@@ -392,23 +392,15 @@ pub fn client_kubeconfig(
     now: SystemTime,
     validity: Duration,
 ) -> Result<Kubeconfig, String> {
-    let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).map_err(|e| e.to_string())?;
-    let spec = LeafSpec {
-        subject: kubeboot_pki::cert::subject(user, &groups),
-        dns_names: vec![],
-        ip_addresses: vec![],
-        emails: vec![],
-        uris: vec![],
-        usages: vec![
-            Usage::DigitalSignature,
-            Usage::KeyEncipherment,
-            Usage::ClientAuth,
-        ],
-        not_before: now - Duration::from_secs(300),
-        not_after: (now + validity).min(ca.not_after()),
-        serial: random_serial(),
-    };
-    let cert = ca.issue_for_key(&spec, &key).map_err(|e| e.to_string())?;
+    let subject = kubeboot_pki::cert::subject(user, &groups);
+    let (key, cert) = new_leaf(
+        ca,
+        subject,
+        (vec![], vec![]),
+        Usage::ClientAuth,
+        now,
+        validity,
+    )?;
     Ok(Kubeconfig::new(
         CLUSTER_NAME,
         server,
@@ -430,18 +422,29 @@ pub(crate) fn serving_pair(
     now: SystemTime,
     validity: Duration,
 ) -> Result<(PrivateKey, kubeboot_pki::cert::Cert), String> {
+    let subject = kubeboot_pki::cert::subject("kube-apiserver", &[]);
+    new_leaf(ca, subject, (dns, ips), Usage::ServerAuth, now, validity)
+}
+
+/// A new P-256 key and a certificate of `ca` for it: `subject`, the DNS and IP names,
+/// digital signature, key encipherment and `purpose` (client or server auth), valid from
+/// five minutes ago for `validity` (within the CA's own).
+fn new_leaf(
+    ca: &CertificateAuthority,
+    subject: Vec<(Vec<u64>, String)>,
+    (dns_names, ip_addresses): (Vec<String>, Vec<IpAddr>),
+    purpose: Usage,
+    now: SystemTime,
+    validity: Duration,
+) -> Result<(PrivateKey, kubeboot_pki::cert::Cert), String> {
     let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256).map_err(|e| e.to_string())?;
     let spec = LeafSpec {
-        subject: kubeboot_pki::cert::subject("kube-apiserver", &[]),
-        dns_names: dns,
-        ip_addresses: ips,
+        subject,
+        dns_names,
+        ip_addresses,
         emails: vec![],
         uris: vec![],
-        usages: vec![
-            Usage::DigitalSignature,
-            Usage::KeyEncipherment,
-            Usage::ServerAuth,
-        ],
+        usages: vec![Usage::DigitalSignature, Usage::KeyEncipherment, purpose],
         not_before: now - Duration::from_secs(300),
         not_after: (now + validity).min(ca.not_after()),
         serial: random_serial(),

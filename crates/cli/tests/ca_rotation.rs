@@ -32,6 +32,18 @@ fn rotate(s: &Server, phase: &str) -> std::process::Output {
         .expect("ca rotate")
 }
 
+/// What `kubeboot ca status` prints for the server's data dir.
+fn ca_status(s: &Server) -> String {
+    ok(
+        Command::new(bin())
+            .args(["ca", "status", "--data-dir"])
+            .arg(&s.dir)
+            .output()
+            .expect("ca status"),
+        "ca status",
+    )
+}
+
 /// The issuer's CN of the first certificate of `pem_file`.
 fn issuer(pem_file: &Path) -> String {
     let out = Command::new("openssl")
@@ -213,14 +225,7 @@ fn a_rotation_moves_every_node_to_the_new_ca_without_losing_the_control_plane() 
         }
     }
 
-    let status = ok(
-        Command::new(bin())
-            .args(["ca", "status", "--data-dir"])
-            .arg(&s.dir)
-            .output()
-            .expect("status"),
-        "status",
-    );
+    let status = ca_status(&s);
     assert!(
         status.contains("phase: switched")
             && status.contains(
@@ -275,14 +280,7 @@ fn a_rotation_survives_kill_9_of_the_server_and_of_itself() {
     let s = Server::start_in(&first.dir);
     // kill -9 mid-switch: the new CA's key is in place, the bundle and the rest are not.
     std::fs::copy(s.dir.join("pki/ca-next.key"), s.dir.join("pki/ca.key")).expect("copy");
-    let status = ok(
-        Command::new(bin())
-            .args(["ca", "status", "--data-dir"])
-            .arg(&s.dir)
-            .output()
-            .expect("status"),
-        "status",
-    );
+    let status = ca_status(&s);
     assert!(status.contains("phase: prepared"), "{status}");
     let again = rotate(&s, "prepare");
     assert!(
@@ -295,14 +293,7 @@ fn a_rotation_survives_kill_9_of_the_server_and_of_itself() {
         s.kubectl("kubectl", &["get", "namespaces"]),
         "kubectl after the rotation",
     );
-    let status = ok(
-        Command::new(bin())
-            .args(["ca", "status", "--data-dir"])
-            .arg(&s.dir)
-            .output()
-            .expect("status"),
-        "status",
-    );
+    let status = ca_status(&s);
     assert!(
         status.contains("phase: idle") && !status.contains("also trusted"),
         "{status}"
