@@ -313,3 +313,42 @@ fn omit_managed_fields_leaves_them_out_of_the_recorded_objects() {
         "{recorded}"
     );
 }
+
+/// A joining node asks no more of the API server than it must: with its bootstrap token it
+/// creates its CSR and watches it from the version the create answered with, without the
+/// list a watch would otherwise start from.
+#[test]
+fn a_join_creates_its_csr_and_watches_it_without_a_list() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let log = tmp.path().join("audit.log");
+    let flags = audit_flags(tmp.path(), POLICY, &log);
+    let s = Server::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>());
+    let boot_user = format!("system:bootstrap:{}", &s.token()[..6]);
+    let mut args = common::node::join_args(&s);
+    args.extend(["--node-name", "n1", "--dir"].map(String::from));
+    args.push(tmp.path().join("n1").display().to_string());
+    let out = common::node::join(&args, &[]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+
+    // Each request once (a watch is recorded when it starts and when it ends), in order.
+    let csr_requests = || {
+        let mut seen = std::collections::HashSet::new();
+        audit_events(&log)
+            .into_iter()
+            .filter(|e| {
+                e["user"]["username"] == boot_user.as_str()
+                    && e["objectRef"]["resource"] == "certificatesigningrequests"
+                    && seen.insert(e["auditID"].as_str().unwrap_or_default().to_owned())
+            })
+            .map(|e| e["verb"].as_str().unwrap_or_default().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        eventually(Duration::from_secs(30), || csr_requests()
+            .iter()
+            .any(|v| v == "watch")),
+        "the node's watch is recorded: {:?}",
+        csr_requests()
+    );
+    assert_eq!(csr_requests(), ["create", "watch"]);
+}

@@ -88,7 +88,7 @@ impl Recorder {
         let client = self.client.clone();
         self.tasks.spawn(async move {
             let path = "/api/v1/namespaces/default/events";
-            if let Err(e) = client.create::<Value>(path, &event).await {
+            if let Err(e) = client.create::<serde::de::IgnoredAny>(path, &event).await {
                 let name = event
                     .pointer("/involvedObject/name")
                     .cloned()

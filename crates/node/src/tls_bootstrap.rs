@@ -1,6 +1,10 @@
 //! Asking the cluster for a certificate, as the kubelet does: a fresh ECDSA P-256 key, a CSR
 //! with the node's identity, then a watch on that CSR (by name) until it is issued, denied
 //! or failed. The key never leaves the node.
+//!
+//! The first watch starts at the version the create answered with, so a join sends no list:
+//! the create's answer is the CSR as it was at that version. Only a watch that ends early
+//! (a server restart, a version compacted away) lists again, as the kubelet does.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -171,8 +175,13 @@ pub async fn request_certificate_with_key(
         }
     });
     let wait = async {
-        let uid = create_once(client, &name, &body).await?;
-        wait_for_certificate(client, &name, &uid).await
+        let created = create_once(client, &name, &body).await?;
+        let uid = str_at(&created, "/metadata/uid").to_owned();
+        if let Some(pem) = check(&created, &name, &uid)? {
+            return Ok(pem);
+        }
+        let from = str_at(&created, "/metadata/resourceVersion").to_owned();
+        wait_for_certificate(client, &name, &uid, Some(from).filter(|rv| !rv.is_empty())).await
     };
     let cert_pem =
         tokio::time::timeout(timeout, wait)
@@ -212,28 +221,29 @@ pub fn digested_name(
     format!("node-csr-{}", encode(&hash.finalize()))
 }
 
+/// A string field of a JSON object, empty when absent.
+fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 /// Creates the CSR `name` once, whatever happens to the answers: when the server cannot be
 /// reached or is restarting the create is sent again, and when it already exists (an
 /// earlier try that succeeded unseen) the stored one is taken if it is this very request.
-/// Returns the CSR's uid.
-async fn create_once(client: &Client, name: &str, body: &Value) -> Result<String, BootstrapError> {
-    let uid = |v: &Value| {
-        v.pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
+/// Returns the CSR as the server answered it.
+async fn create_once(client: &Client, name: &str, body: &Value) -> Result<Value, BootstrapError> {
     let mut outage = Outage::default();
     loop {
         let tried = match client.create::<Value>(CSRS, body).await {
-            Ok(created) => return Ok(uid(&created)),
+            Ok(created) => return Ok(created),
             Err(ClientError::Api(s)) if s.reason == "AlreadyExists" => {
                 match client.get::<Value>(&format!("{CSRS}/{name}")).await {
                     Ok(stored)
                         if stored.get("spec").map(same_request)
                             == Some(same_request(&body["spec"])) =>
                     {
-                        return Ok(uid(&stored));
+                        return Ok(stored);
                     }
                     Ok(_) => return Err(BootstrapError::NameTaken(name.to_owned())),
                     Err(e) => e,
@@ -317,18 +327,19 @@ pub fn check(csr: &Value, name: &str, uid: &str) -> Result<Option<Vec<u8>>, Boot
     Ok(None)
 }
 
-/// Waits for the CSR to be issued, as the kubelet waits: a list, then a watch by name from
-/// the list's version; when the watch ends, or the server cannot be reached or is
-/// restarting, a new list after a pause (growing to 5 s) — until the caller's deadline. A
-/// denial, a failure or the CSR's removal ends the wait at once.
+/// Waits for the CSR to be issued, as the kubelet waits: a watch by name from version
+/// `from` (the create's) or else from a list's; when the watch ends, or the server cannot be
+/// reached or is restarting, a new list after a pause (growing to 5 s) — until the caller's
+/// deadline. A denial, a failure or the CSR's removal ends the wait at once.
 async fn wait_for_certificate(
     client: &Client,
     name: &str,
     uid: &str,
+    mut from: Option<String>,
 ) -> Result<Vec<u8>, BootstrapError> {
     let mut outage = Outage::default();
     loop {
-        match watch_once(client, name, uid).await {
+        match watch_once(client, name, uid, from.take()).await {
             Ok(Some(pem)) => return Ok(pem),
             Ok(None) => outage = Outage::default(),
             Err(BootstrapError::Api(e)) if is_transient(&e) => {
@@ -345,36 +356,41 @@ async fn wait_for_certificate(
     }
 }
 
-/// One list and the watch after it: the certificate, or `None` when the watch ended first.
+/// A watch from version `from`, or from a list's when `None` (the list's CSR checked
+/// first): the certificate, or `None` when the watch ended first.
 async fn watch_once(
     client: &Client,
     name: &str,
     uid: &str,
+    from: Option<String>,
 ) -> Result<Option<Vec<u8>>, BootstrapError> {
     let path = format!("{CSRS}?fieldSelector=metadata.name%3D{name}");
-    let list: Value = client.get(&path).await?;
-    let rv = list
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
-    match list
-        .get("items")
-        .and_then(Value::as_array)
-        .and_then(|a| a.first())
-    {
-        None => return Err(BootstrapError::Gone(name.to_owned())),
-        Some(csr) => {
-            if let Some(pem) = check(csr, name, uid)? {
-                return Ok(Some(pem));
+    let rv = match from {
+        Some(rv) => rv,
+        None => {
+            let list: Value = client.get(&path).await?;
+            match list
+                .get("items")
+                .and_then(Value::as_array)
+                .and_then(|a| a.first())
+            {
+                None => return Err(BootstrapError::Gone(name.to_owned())),
+                Some(csr) => {
+                    if let Some(pem) = check(csr, name, uid)? {
+                        return Ok(Some(pem));
+                    }
+                }
             }
+            str_at(&list, "/metadata/resourceVersion").to_owned()
         }
-    }
-    let mut events = client
-        .watch(&format!(
-            "{path}&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=300"
-        ))
-        .await?;
+    };
+    let watch = format!("{path}&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=300");
+    let mut events = match client.watch(&watch).await {
+        Ok(events) => events,
+        // The version is older than the server still keeps: list again.
+        Err(e) if e.code() == Some(410) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
     while let Some(ev) = events.recv().await {
         let ev = ev?;
         match ev.get("type").and_then(Value::as_str) {

@@ -17,6 +17,18 @@ use crate::runner::{Action, BoxFuture, Informer, ReconcileError, Reconciler};
 /// The component its Events name.
 const COMPONENT: &str = "csrapproving";
 
+/// What the approver reads of a SubjectAccessReview's answer.
+#[derive(serde::Deserialize)]
+struct Review {
+    status: Option<ReviewStatus>,
+}
+
+#[derive(serde::Deserialize)]
+struct ReviewStatus {
+    #[serde(default)]
+    allowed: bool,
+}
+
 /// The approver.
 pub struct Approver {
     client: Client,
@@ -152,11 +164,11 @@ impl Approver {
             sar_spec["extra"] = extra.clone();
         }
         let sar = json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": sar_spec});
-        let out: Value = self
+        let out: Review = self
             .client
             .create("/apis/authorization.k8s.io/v1/subjectaccessreviews", &sar)
             .await?;
-        Ok(out.pointer("/status/allowed").and_then(Value::as_bool) == Some(true))
+        Ok(out.status.is_some_and(|s| s.allowed))
     }
 
     async fn approve(

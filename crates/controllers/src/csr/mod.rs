@@ -270,7 +270,7 @@ pub async fn add_condition(
         .and_then(Value::as_str)
         .unwrap_or_default();
     match client
-        .update::<Value>(&format!("{CSRS}/{name}/{subresource}"), &updated)
+        .update::<serde::de::IgnoredAny>(&format!("{CSRS}/{name}/{subresource}"), &updated)
         .await
     {
         Ok(_) => Ok(true),

@@ -137,7 +137,7 @@ impl Reconciler for Signer {
                 json!(base64::engine::general_purpose::STANDARD.encode(cert.pem.as_bytes()));
             match self
                 .client
-                .update::<Value>(&format!("{CSRS}/{}/status", view.name), &updated)
+                .update::<serde::de::IgnoredAny>(&format!("{CSRS}/{}/status", view.name), &updated)
                 .await
             {
                 Ok(_) => {
