@@ -294,9 +294,51 @@ fn print_threads(threads: &[kubeboot_bench::threads::ThreadCpu], admitted: usize
     }
 }
 
+/// The server's part of a join run's report, printed and as JSON: its memory, its CPUs, and
+/// its CPU time over the run by thread.
+fn server_section(
+    pid: u32,
+    threads: Option<&ThreadsOverRun>,
+    admitted: usize,
+) -> Result<serde_json::Value> {
+    use kubeboot_bench::server::{cpu_seconds, memory_kib};
+    let mut json = serde_json::json!({});
+    if let (Some((rss, peak)), Some(cpu)) = (memory_kib(pid), cpu_seconds(pid)) {
+        kubeboot_api::outln!(
+            "server: CPU {:.1} s, RSS {:.1} MiB, peak {:.1} MiB",
+            cpu,
+            rss as f64 / 1024.0,
+            peak as f64 / 1024.0
+        );
+        json = serde_json::json!({"cpu_seconds": cpu, "rss_mib": rss as f64 / 1024.0, "peak_rss_mib": peak as f64 / 1024.0});
+    }
+    json["cpus"] = serde_json::json!(kubeboot_bench::threads::cpus_allowed(pid));
+    if let Some((threads, busiest)) = threads {
+        print_threads(threads, admitted);
+        if let Some((name, share)) = busiest {
+            kubeboot_api::outln!(
+                "busiest thread: {name}, {:.0}% of the server's CPU",
+                share * 100.0
+            );
+            json["busiest_thread"] = serde_json::json!({"name": name, "share": share});
+        }
+        let run_cpu: f64 = threads.iter().map(|t| t.cpu_seconds).sum();
+        json["run_cpu_seconds"] = serde_json::json!(run_cpu);
+        json["cpu_ms_per_node"] = serde_json::json!(run_cpu * 1000.0 / admitted.max(1) as f64);
+        json["threads"] = serde_json::to_value(threads)?;
+    }
+    Ok(json)
+}
+
+/// The server's CPU by thread over a run, and its busiest thread with its share.
+type ThreadsOverRun = (
+    Vec<kubeboot_bench::threads::ThreadCpu>,
+    Option<(String, f64)>,
+);
+
 async fn bench_join(args: BenchJoinArgs) -> Result<()> {
     use kubeboot_bench::join;
-    use kubeboot_bench::server::{SelfServer, cpu_seconds, memory_kib};
+    use kubeboot_bench::server::{SelfServer, cpu_seconds};
     use kubeboot_node::discovery::CaTrust;
     use kubeboot_pki::pin::PinSet;
     let key = match args.key.as_str() {
@@ -384,10 +426,14 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
     let threads_before = server
         .as_ref()
         .map(|s| kubeboot_bench::threads::snapshot(s.pid()));
+    let load_before = cpu_seconds(std::process::id());
     let report = join::run(&endpoints, &token, trust, &opts, crypto, move |done| {
         progress.update(done)
     })
     .await;
+    let load_cpu = cpu_seconds(std::process::id())
+        .zip(load_before)
+        .map(|(after, before)| after - before);
     let threads = server.as_ref().zip(threads_before).map(|(s, before)| {
         let after = kubeboot_bench::threads::snapshot(s.pid());
         (
@@ -452,37 +498,17 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
         report.ratio_to_bound * 100.0
     );
     let mut json = serde_json::to_value(&report)?;
-    if let Some(s) = &server
-        && let (Some((rss, peak)), Some(cpu)) = (memory_kib(s.pid()), cpu_seconds(s.pid()))
-    {
-        kubeboot_api::outln!(
-            "server: CPU {:.1} s, RSS {:.1} MiB, peak {:.1} MiB",
-            cpu,
-            rss as f64 / 1024.0,
-            peak as f64 / 1024.0
-        );
-        json["server"] = serde_json::json!({"cpu_seconds": cpu, "rss_mib": rss as f64 / 1024.0, "peak_rss_mib": peak as f64 / 1024.0});
-    }
     if let Some(s) = &server {
-        let cpus = kubeboot_bench::threads::cpus_allowed(s.pid());
-        json["server"]["cpus"] = serde_json::json!(cpus);
+        json["server"] = server_section(s.pid(), threads.as_ref(), report.admitted)?;
     }
     json["load_cpus"] =
         serde_json::json!(kubeboot_bench::threads::cpus_allowed(std::process::id()));
-    if let Some((threads, busiest)) = &threads {
-        print_threads(threads, report.admitted);
-        if let Some((name, share)) = busiest {
-            kubeboot_api::outln!(
-                "busiest thread: {name}, {:.0}% of the server's CPU",
-                share * 100.0
-            );
-            json["server"]["busiest_thread"] = serde_json::json!({"name": name, "share": share});
-        }
-        let run_cpu: f64 = threads.iter().map(|t| t.cpu_seconds).sum();
-        json["server"]["run_cpu_seconds"] = serde_json::json!(run_cpu);
-        json["server"]["cpu_ms_per_node"] =
-            serde_json::json!(run_cpu * 1000.0 / report.admitted.max(1) as f64);
-        json["server"]["threads"] = serde_json::to_value(threads)?;
+    if let Some(cpu) = load_cpu {
+        let per_node = cpu * 1000.0 / report.admitted.max(1) as f64;
+        kubeboot_api::outln!(
+            "load generator CPU during the run: {cpu:.1} s = {per_node:.2} ms per admitted node"
+        );
+        json["load"] = serde_json::json!({"cpu_seconds": cpu, "cpu_ms_per_node": per_node});
     }
     if let Some(out) = args.output {
         std::fs::write(&out, serde_json::to_vec_pretty(&json)?)?;

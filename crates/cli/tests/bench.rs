@@ -84,6 +84,16 @@ fn bench_join_admits_every_node() {
         server["cpu_ms_per_node"].as_f64().is_some_and(|c| c > 0.0),
         "{server}"
     );
+    // So is the load generator's, which shares the machine in a `--self` run.
+    let load = &report["load"];
+    assert!(
+        load["cpu_ms_per_node"].as_f64().is_some_and(|c| c > 0.0),
+        "{report}"
+    );
+    assert!(
+        load["cpu_seconds"].as_f64().is_some_and(|c| c > 0.0),
+        "{report}"
+    );
     // Every node's certificate verifies against the cluster CA, by openssl's own checks.
     let mut node_certs: Vec<std::path::PathBuf> = std::fs::read_dir(&certs)
         .expect("cert dir")
