@@ -25,7 +25,8 @@ macro_rules! store_conformance {
             list_pages_with_limit_and_continue, watch_replays_history_then_follows,
             events_carry_the_value_they_replaced, list_at_a_revision_shows_that_state,
             watch_from_now_sees_only_new_writes, watch_before_compaction_is_refused,
-            concurrent_writes_all_land, concurrent_updates_of_one_key_let_one_win);
+            concurrent_writes_all_land, concurrent_updates_of_one_key_let_one_win,
+            compaction_trims_history_never_state);
     };
     (@cases $make:expr; $($case:ident),*) => {
         $(
@@ -301,6 +302,53 @@ pub async fn list_at_a_revision_shows_that_state(s: Arc<dyn Store>) {
         ),
         "a revision older than the history kept"
     );
+}
+
+/// Compaction trims history, never state: a key last written long before the compacted
+/// revision, one written just before it and one written after it all read and list as
+/// before; a list at the compacted revision shows that state; and every change after it,
+/// replayed or made later, carries the value it replaced.
+pub async fn compaction_trims_history_never_state(s: Arc<dyn Store>) {
+    // Large values as well as small ones: a backend may keep them apart.
+    let large = |v: &str| Bytes::from(format!("{v}{}", "x".repeat(4000)));
+    let old = s.create("/ck/old", b("o1")).await.expect("create");
+    s.create("/ck/gone", large("g1")).await.expect("create");
+    s.delete("/ck/gone", None).await.expect("delete");
+    s.create("/ck/a", large("a1")).await.expect("create");
+    let a2 = s.update("/ck/a", large("a2"), None).await.expect("update");
+    let l1 = s.create("/ck/later", b("l1")).await.expect("create");
+    let at = s.revision().await.expect("rev");
+    let a3 = s.update("/ck/a", large("a3"), None).await.expect("update");
+    let l2 = s.update("/ck/later", b("l2"), None).await.expect("update");
+    s.compact(at).await.expect("compact");
+
+    let now = [a3.clone(), l2.clone(), old.clone()];
+    for kv in &now {
+        assert_eq!(s.get(&kv.key).await.expect("get").as_ref(), Some(kv));
+    }
+    assert_eq!(s.get("/ck/gone").await.expect("get"), None);
+    assert_eq!(s.list("/ck/", None, None).await.expect("list").items, now);
+    let then = s.list_at("/ck/", None, None, at).await.expect("list at");
+    assert_eq!(then.items, [a2.clone(), l1.clone(), old.clone()]);
+    let mut w = s
+        .watch("/ck/", at)
+        .await
+        .expect("watch from the compacted revision");
+    for (kv, prev) in [(&a3, &a2), (&l2, &l1)] {
+        let ev = next_event(&mut w).await;
+        assert_eq!((&ev.kv, ev.prev.as_ref()), (kv, Some(&prev.value)));
+    }
+
+    // Everything compacted: the state stays, and the next change still says what it replaced.
+    let last = s.revision().await.expect("rev");
+    s.compact(last).await.expect("compact");
+    assert_eq!(s.list("/ck/", None, None).await.expect("list").items, now);
+    let o2 = s.update("/ck/old", b("o2"), None).await.expect("update");
+    let ev = next_event(&mut w).await;
+    assert_eq!((&ev.kv, ev.prev.as_ref()), (&o2, Some(&old.value)));
+    let mut replay = s.watch("/ck/", last).await.expect("watch");
+    let ev = next_event(&mut replay).await;
+    assert_eq!((&ev.kv, ev.prev.as_ref()), (&o2, Some(&old.value)));
 }
 
 /// A watch from the current revision sees only later writes.

@@ -81,9 +81,9 @@ impl SqliteStore {
         history: i64,
         commit_observer: Option<CommitObserver>,
     ) -> Result<Self, StoreError> {
-        let conn = open_connection(path)?;
+        let mut conn = open_connection(path)?;
         conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL,
+            "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB,
                  create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS events (rev INTEGER PRIMARY KEY, key TEXT NOT NULL,
                  kind INTEGER NOT NULL, value BLOB NOT NULL, create_rev INTEGER NOT NULL,
@@ -93,6 +93,7 @@ impl SqliteStore {
         )
         .map_err(backend)?;
         history::add_prev_column(&conn)?;
+        history::keep_values_once(&mut conn)?;
         // This connection is the writer's. A checkpoint copies every page written to the WAL
         // since the last one back into the database file, and fsyncs it: at SQLite's default
         // (1,000 pages, 4 MiB) a burst of CSR writes checkpointed several times a second,
@@ -224,7 +225,9 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     // 4 KiB pages, costing a read (pread) of an overflow page per object. Listing 100,000
     // CSRs read 210 MB that way, and 5,000 joins made 144,000 preads; with 16 KiB pages,
     // 19,000, and the 100,000-row `kubectl get csr` table answers in 1.0 s instead of 1.4 s.
-    // The page size of an existing store stays as it was made (it is fixed in WAL mode).
+    // (That was measured when `kv` held every value; large values now live only in the
+    // rowid `events` table, whose rows a 16 KiB page keeps in place too.) The page size of
+    // an existing store stays as it was made (it is fixed in WAL mode).
     conn.execute_batch(
         "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000;",
     )
@@ -303,6 +306,11 @@ impl KeyRange {
     }
 }
 
+/// A key's value: in `kv` when it is small, else read from the event that wrote it (see
+/// [`history`]).
+const GET: &str = "SELECT coalesce(value, (SELECT value FROM events WHERE rev = mod_rev)),
+     create_rev, mod_rev FROM kv WHERE key = ?1";
+
 fn row_kv(key: String, r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyValue> {
     Ok(KeyValue {
         key,
@@ -316,7 +324,7 @@ impl Store for SqliteStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<KeyValue>, StoreError>> {
         let owned = key.to_owned();
         let get = move |c: &mut Connection| {
-            c.prepare_cached("SELECT value, create_rev, mod_rev FROM kv WHERE key = ?1")
+            c.prepare_cached(GET)
                 .map_err(backend)?
                 .query_row([&owned], |r| row_kv(owned.clone(), r))
                 .optional()
@@ -346,9 +354,11 @@ impl Store for SqliteStore {
             let tx = c.transaction().map_err(backend)?;
             let revision = stored_revision(&tx)?;
             let sql = if range.inclusive {
-                "SELECT value, create_rev, mod_rev, key FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3"
+                "SELECT coalesce(value, (SELECT value FROM events WHERE rev = mod_rev)),
+                   create_rev, mod_rev, key FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3"
             } else {
-                "SELECT value, create_rev, mod_rev, key FROM kv WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3"
+                "SELECT coalesce(value, (SELECT value FROM events WHERE rev = mod_rev)),
+                   create_rev, mod_rev, key FROM kv WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3"
             };
             let mut stmt = tx.prepare_cached(sql).map_err(backend)?;
             let items = stmt
@@ -447,8 +457,10 @@ impl Store for SqliteStore {
                     let upper = prefix_end(&p).unwrap_or_else(|| "\u{7f}".repeat(8));
                     let mut stmt = c
                         .prepare_cached(
-                            "SELECT value, create_rev, rev, key, kind, created, prev FROM events
-                             WHERE rev > ?1 AND key >= ?2 AND key < ?3 ORDER BY rev",
+                            "SELECT e.value, e.create_rev, e.rev, e.key, e.kind, e.created,
+                                    coalesce(e.prev, p.value)
+                             FROM events e LEFT JOIN events p ON p.rev = e.prev_rev
+                             WHERE e.rev > ?1 AND e.key >= ?2 AND e.key < ?3 ORDER BY e.rev",
                         )
                         .map_err(backend)?;
                     stmt.query_map(params![after, p, upper], |r| {

@@ -109,3 +109,86 @@ async fn a_new_store_has_16_kib_pages_and_an_older_store_keeps_its_own() {
     s.create("/k2", "v".into()).await.expect("create");
     assert_eq!(page_size(&old), 4096);
 }
+
+/// A store written when `kv` held every value too (before 2026-12-07) opens with its state
+/// and its history: a value whose event had been compacted away still reads, lists and is
+/// what the next change replaced; the history kept lists and replays as before.
+#[tokio::test]
+async fn a_store_of_the_layout_before_keeps_its_state_and_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.db");
+    // Revisions 1–6: a created and updated, b created, c created and deleted, b updated;
+    // then compacted at 3, which took the events of revisions 1–3 away.
+    rusqlite::Connection::open(&path)
+        .expect("open")
+        .execute_batch(
+            "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL;
+             CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL,
+                 create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE events (rev INTEGER PRIMARY KEY, key TEXT NOT NULL,
+                 kind INTEGER NOT NULL, value BLOB NOT NULL, create_rev INTEGER NOT NULL,
+                 created INTEGER NOT NULL, prev BLOB, prev_rev INTEGER);
+             CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+             INSERT INTO meta VALUES ('revision', 6), ('compacted', 3);
+             INSERT INTO kv VALUES ('/m/a', CAST(printf('a2%.2000c', 'x') AS BLOB), 1, 2),
+                                   ('/m/b', CAST('b2' AS BLOB), 3, 6);
+             INSERT INTO events VALUES
+                 (4, '/m/c', 0, CAST('c1' AS BLOB), 4, 1, NULL, NULL),
+                 (5, '/m/c', 1, CAST('c1' AS BLOB), 4, 0, NULL, 4),
+                 (6, '/m/b', 0, CAST('b2' AS BLOB), 3, 0, CAST('b1' AS BLOB), 3);",
+        )
+        .expect("a store of the layout before");
+    let s = SqliteStore::open(&path).expect("open");
+    let kv = |key: &str, value: &str, create_revision, mod_revision| kubeboot_store::KeyValue {
+        key: key.into(),
+        value: value.to_owned().into(),
+        create_revision,
+        mod_revision,
+    };
+    // a's value is a large one, which the layout now keeps only in its event.
+    let a2 = kv("/m/a", &format!("a2{}", "x".repeat(2000)), 1, 2);
+    let b2 = kv("/m/b", "b2", 3, 6);
+    assert_eq!(s.get("/m/a").await.expect("get"), Some(a2.clone()));
+    assert_eq!(s.get("/m/c").await.expect("get"), None);
+    let listed = s.list("/m/", None, None).await.expect("list");
+    assert_eq!(
+        (listed.items, listed.revision),
+        (vec![a2.clone(), b2.clone()], 6)
+    );
+    let at3 = s.list_at("/m/", None, None, 3).await.expect("list at 3");
+    assert_eq!(at3.items, [a2.clone(), kv("/m/b", "b1", 3, 3)]);
+    let at4 = s.list_at("/m/", None, None, 4).await.expect("list at 4");
+    assert_eq!(
+        at4.items,
+        [a2.clone(), kv("/m/b", "b1", 3, 3), kv("/m/c", "c1", 4, 4)]
+    );
+    let mut w = s.watch("/m/", 3).await.expect("watch from 3");
+    let mut replayed = Vec::new();
+    for _ in 0..3 {
+        let ev = tokio::time::timeout(std::time::Duration::from_secs(10), w.recv())
+            .await
+            .expect("an event")
+            .expect("open")
+            .expect("not an error");
+        replayed.push((ev.kv.mod_revision, ev.prev));
+    }
+    assert_eq!(
+        replayed,
+        [(4, None), (5, Some("c1".into())), (6, Some("b1".into()))]
+    );
+    let a3 = s
+        .update("/m/a", "a3".into(), Some(2))
+        .await
+        .expect("update");
+    let ev = tokio::time::timeout(std::time::Duration::from_secs(10), w.recv())
+        .await
+        .expect("an event")
+        .expect("open")
+        .expect("not an error");
+    assert_eq!((ev.kv, ev.prev), (a3.clone(), Some(a2.value.clone())));
+    s.compact(a3.mod_revision).await.expect("compact");
+    drop(s);
+    let s = SqliteStore::open(&path).expect("reopen");
+    let listed = s.list("/m/", None, None).await.expect("list");
+    assert_eq!(listed.items, [a3, b2]);
+}

@@ -1,8 +1,16 @@
-//! The event history read as a past state: the list of keys as they were at a revision,
-//! from the value each later event replaced (`prev`, `prev_rev`), and the migration that
-//! gives stores made before those columns existed.
+//! The event history: how it is kept, read as a past state, and trimmed; and the migrations
+//! of stores made before it was kept this way.
+//!
+//! Each value is stored in the event that wrote it, and a key's row in `kv` (its create and
+//! mod revisions) holds it again only when it is small ([`inline`]): a large value is the
+//! event at the key's mod revision. Rows of a few kilobytes (a CSR with its certificate)
+//! made every commit split and rewrite `kv`'s pages; stored once, a commit writes half the
+//! bytes. An event names the one it replaced (`prev_rev`), and a list at a past revision
+//! reads the value from there (events written before this layout carry it in `prev`). So
+//! trimming the history to a revision keeps, at or below it, exactly the events still
+//! someone's value: a key's current one, and the one a later event replaced ([`trim`]).
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Transaction, params};
 
 use super::{KeyRange, backend};
 use crate::{KeyValue, ListPage, Revision, StoreError};
@@ -74,11 +82,7 @@ pub(super) fn list_at(
 /// history reads back without it.
 pub(super) fn add_prev_column(conn: &Connection) -> Result<(), StoreError> {
     for (column, ty) in [("prev", "BLOB"), ("prev_rev", "INTEGER")] {
-        let has = conn
-            .prepare("SELECT 1 FROM pragma_table_info('events') WHERE name = ?1")
-            .and_then(|mut s| s.exists([column]))
-            .map_err(backend)?;
-        if !has {
+        if !has_column(conn, "events", column)? {
             conn.execute_batch(&format!("ALTER TABLE events ADD COLUMN {column} {ty}"))
                 .map_err(backend)?;
         }
@@ -86,25 +90,90 @@ pub(super) fn add_prev_column(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Trims the history from revision `from` (exclusive) to `to`: the events those revisions
+/// replaced go, and so do their deletions (a deleted key has no value to keep). What stays
+/// at or below `to` is each key's current value, and each value a later event replaced,
+/// until that event is trimmed in its turn.
+pub(super) fn trim(tx: &Transaction<'_>, from: Revision, to: Revision) -> Result<(), StoreError> {
+    for sql in [
+        "DELETE FROM events WHERE rev IN
+           (SELECT prev_rev FROM events WHERE rev > ?1 AND rev <= ?2 AND prev_rev IS NOT NULL)",
+        "DELETE FROM events WHERE rev > ?1 AND rev <= ?2 AND kind = 1",
+    ] {
+        tx.prepare_cached(sql)
+            .and_then(|mut st| st.execute([from, to]))
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// The largest value `kv` holds in place; a larger one is read from its event.
+const INLINE_BYTES: usize = 1024;
+
+/// What `kv` holds of a value: the value when it is small, else nothing.
+pub(super) fn inline(value: &[u8]) -> Option<&[u8]> {
+    (value.len() <= INLINE_BYTES).then_some(value)
+}
+
+/// Stores made when `kv` held every value: each key's value is made sure of in the event
+/// that wrote it (written back at its revision when the history had been trimmed past it),
+/// and `kv` keeps only the small ones. One transaction: a crash leaves the store as it was.
+pub(super) fn keep_values_once(conn: &mut Connection) -> Result<(), StoreError> {
+    let every_value_in_kv = conn
+        .prepare("SELECT 1 FROM pragma_table_info('kv') WHERE name = 'value' AND \"notnull\"")
+        .and_then(|mut s| s.exists([]))
+        .map_err(backend)?;
+    if !every_value_in_kv {
+        return Ok(());
+    }
+    let tx = conn.transaction().map_err(backend)?;
+    tx.execute_batch(&format!(
+        "INSERT OR IGNORE INTO events (rev, key, kind, value, create_rev, created)
+           SELECT mod_rev, key, 0, value, create_rev, create_rev = mod_rev FROM kv;
+         CREATE TABLE kv_small_values (key TEXT PRIMARY KEY, value BLOB,
+           create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
+         INSERT INTO kv_small_values SELECT key,
+           CASE WHEN length(value) <= {INLINE_BYTES} THEN value END, create_rev, mod_rev FROM kv;
+         DROP TABLE kv;
+         ALTER TABLE kv_small_values RENAME TO kv;"
+    ))
+    .map_err(backend)?;
+    tx.commit().map_err(backend)
+}
+
+fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, StoreError> {
+    conn.prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")
+        .and_then(|mut s| s.exists([table, column]))
+        .map_err(backend)
+}
+
 /// A list as it was at revision ?3: the keys unchanged since, and for each key changed
 /// after it, what its first later change replaced (nothing, if that change created it).
-const LIST_AT_FROM: &str = "SELECT value, create_rev, mod_rev, key FROM kv
-     WHERE key >= ?1 AND key < ?2 AND mod_rev <= ?3
+const LIST_AT_FROM: &str =
+    "SELECT coalesce(k.value, (SELECT value FROM events WHERE rev = k.mod_rev)),
+          k.create_rev, k.mod_rev, k.key FROM kv k
+     WHERE k.key >= ?1 AND k.key < ?2 AND k.mod_rev <= ?3
    UNION ALL
-   SELECT CASE e.kind WHEN 1 THEN e.value ELSE e.prev END, e.create_rev, e.prev_rev, e.key
+   SELECT CASE e.kind WHEN 1 THEN e.value ELSE coalesce(e.prev, p.value) END,
+          e.create_rev, e.prev_rev, e.key
      FROM events e JOIN (SELECT key, MIN(rev) AS first FROM events
                          WHERE rev > ?3 AND key >= ?1 AND key < ?2 GROUP BY key) f
        ON e.rev = f.first
+     LEFT JOIN events p ON p.rev = e.prev_rev
      WHERE e.created = 0
-   ORDER BY key LIMIT ?4";
+   ORDER BY 4 LIMIT ?4";
 
 /// [`LIST_AT_FROM`] for the keys after ?1.
-const LIST_AT_AFTER: &str = "SELECT value, create_rev, mod_rev, key FROM kv
-     WHERE key > ?1 AND key < ?2 AND mod_rev <= ?3
+const LIST_AT_AFTER: &str =
+    "SELECT coalesce(k.value, (SELECT value FROM events WHERE rev = k.mod_rev)),
+          k.create_rev, k.mod_rev, k.key FROM kv k
+     WHERE k.key > ?1 AND k.key < ?2 AND k.mod_rev <= ?3
    UNION ALL
-   SELECT CASE e.kind WHEN 1 THEN e.value ELSE e.prev END, e.create_rev, e.prev_rev, e.key
+   SELECT CASE e.kind WHEN 1 THEN e.value ELSE coalesce(e.prev, p.value) END,
+          e.create_rev, e.prev_rev, e.key
      FROM events e JOIN (SELECT key, MIN(rev) AS first FROM events
                          WHERE rev > ?3 AND key > ?1 AND key < ?2 GROUP BY key) f
        ON e.rev = f.first
+     LEFT JOIN events p ON p.rev = e.prev_rev
      WHERE e.created = 0
-   ORDER BY key LIMIT ?4";
+   ORDER BY 4 LIMIT ?4";

@@ -146,8 +146,8 @@ fn commit_batch(
         .query_row([], |r| r.get(0))
         .map_err(backend)?;
     if next - history > new_compacted + compaction_step(history) {
+        super::history::trim(&tx, new_compacted, next - history)?;
         new_compacted = next - history;
-        exec("DELETE FROM events WHERE rev <= ?1", new_compacted)?;
         exec(
             "UPDATE meta SET value = ?1 WHERE name = 'compacted'",
             new_compacted,
@@ -176,8 +176,12 @@ fn apply(
     let (key, expected) = match kind {
         WriteKind::Compact { revision } => {
             let upto = (*revision).min(*rev);
-            tx.execute("DELETE FROM events WHERE rev <= ?1", [upto])
+            let compacted: Revision = tx
+                .prepare_cached("SELECT value FROM meta WHERE name = 'compacted'")
+                .map_err(backend)?
+                .query_row([], |r| r.get(0))
                 .map_err(backend)?;
+            super::history::trim(tx, compacted, upto)?;
             tx.execute(
                 "UPDATE meta SET value = max(value, ?1) WHERE name = 'compacted'",
                 [upto],
@@ -203,7 +207,7 @@ fn apply(
         }
     };
     let current = tx
-        .prepare_cached("SELECT value, create_rev, mod_rev FROM kv WHERE key = ?1")
+        .prepare_cached(super::GET)
         .map_err(backend)?
         .query_row([key], |r| row_kv(key.clone(), r))
         .optional()
@@ -237,7 +241,12 @@ fn apply(
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_rev = excluded.mod_rev",
             )
             .map_err(backend)?
-            .execute(params![key, value.as_ref(), create_revision, r])
+            .execute(params![
+                key,
+                super::history::inline(value),
+                create_revision,
+                r
+            ])
             .map_err(backend)?;
             let kv = KeyValue {
                 key: key.clone(),
@@ -258,9 +267,11 @@ fn apply(
             (EventKind::Delete, kv, false)
         }
     };
+    // The value is written once, here; what it replaced stays at `prev_rev` (a deletion
+    // keeps the last value, for the watchers that are told of it).
     tx.prepare_cached(
-        "INSERT INTO events (rev, key, kind, value, create_rev, created, prev, prev_rev)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO events (rev, key, kind, value, create_rev, created, prev_rev)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .map_err(backend)?
     .execute(params![
@@ -270,8 +281,6 @@ fn apply(
         kv.value.as_ref(),
         kv.create_revision,
         i64::from(created),
-        // A delete's value is the last one: it is not written twice.
-        prev.as_deref().filter(|_| event_kind == EventKind::Put),
         prev_rev
     ])
     .map_err(backend)?;
