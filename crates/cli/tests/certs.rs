@@ -335,7 +335,7 @@ fn a_hand_built_cluster_pki_from_one_spec() {
         String::from_utf8_lossy(&secret.stderr)
     );
     let script = format!(
-        "import sqlite3,sys; r=sqlite3.connect('{}').execute('select value from kv where key=?',('/registry/secrets/default/x',)).fetchone(); sys.stdout.buffer.write(r[0])",
+        "import sqlite3,sys; r=sqlite3.connect('{}').execute('select coalesce(value, (select value from events where rev = mod_rev)) from kv where key=?',('/registry/secrets/default/x',)).fetchone(); sys.stdout.buffer.write(r[0])",
         tmp.path().join("store/state.db").display()
     );
     let stored = Command::new("python3")

@@ -34,10 +34,11 @@ const NEW: (&str, &str, &str) = (
     "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=",
 );
 
-/// The raw stored value of a key, read straight from SQLite.
+/// The raw stored value of a key, read straight from SQLite (from `kv`, or from the event
+/// that wrote it when it is large).
 fn raw(db: &Path, key: &str) -> Vec<u8> {
     let script = format!(
-        "import sqlite3,sys; r=sqlite3.connect('{}').execute('select value from kv where key=?',('{key}',)).fetchone(); sys.stdout.buffer.write(r[0] if r else b'')",
+        "import sqlite3,sys; r=sqlite3.connect('{}').execute('select coalesce(value, (select value from events where rev = mod_rev)) from kv where key=?',('{key}',)).fetchone(); sys.stdout.buffer.write(r[0] if r else b'')",
         db.display()
     );
     Command::new("python3")

@@ -82,6 +82,7 @@ impl SqliteStore {
         commit_observer: Option<CommitObserver>,
     ) -> Result<Self, StoreError> {
         let mut conn = open_connection(path)?;
+        history::check_layout(&conn)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB,
                  create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
@@ -455,7 +456,20 @@ impl Store for SqliteStore {
             let history = self
                 .read(move |c| {
                     let upper = prefix_end(&p).unwrap_or_else(|| "\u{7f}".repeat(8));
-                    let mut stmt = c
+                    // Checked again with the history read: a trim between the two would
+                    // leave holes in what is replayed.
+                    let tx = c.transaction().map_err(backend)?;
+                    let compacted: Revision = tx
+                        .prepare_cached("SELECT value FROM meta WHERE name = 'compacted'")
+                        .and_then(|mut st| st.query_row([], |r| r.get(0)))
+                        .map_err(backend)?;
+                    if after < compacted {
+                        return Err(StoreError::Compacted {
+                            requested: after,
+                            oldest: compacted,
+                        });
+                    }
+                    let mut stmt = tx
                         .prepare_cached(
                             "SELECT e.value, e.create_rev, e.rev, e.key, e.kind, e.created,
                                     coalesce(e.prev, p.value)

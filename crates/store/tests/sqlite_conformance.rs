@@ -118,7 +118,8 @@ async fn a_store_of_the_layout_before_keeps_its_state_and_history() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("state.db");
     // Revisions 1–6: a created and updated, b created, c created and deleted, b updated;
-    // then compacted at 3, which took the events of revisions 1–3 away.
+    // then compacted at 3, which took the events of revisions 1–3 away. Revisions 7–8: e
+    // created and updated by a version whose events did not yet say what they replaced.
     rusqlite::Connection::open(&path)
         .expect("open")
         .execute_batch(
@@ -129,13 +130,16 @@ async fn a_store_of_the_layout_before_keeps_its_state_and_history() {
                  kind INTEGER NOT NULL, value BLOB NOT NULL, create_rev INTEGER NOT NULL,
                  created INTEGER NOT NULL, prev BLOB, prev_rev INTEGER);
              CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-             INSERT INTO meta VALUES ('revision', 6), ('compacted', 3);
+             INSERT INTO meta VALUES ('revision', 8), ('compacted', 3);
              INSERT INTO kv VALUES ('/m/a', CAST(printf('a2%.2000c', 'x') AS BLOB), 1, 2),
-                                   ('/m/b', CAST('b2' AS BLOB), 3, 6);
+                                   ('/m/b', CAST('b2' AS BLOB), 3, 6),
+                                   ('/n/e', CAST('e2' AS BLOB), 7, 8);
              INSERT INTO events VALUES
                  (4, '/m/c', 0, CAST('c1' AS BLOB), 4, 1, NULL, NULL),
                  (5, '/m/c', 1, CAST('c1' AS BLOB), 4, 0, NULL, 4),
-                 (6, '/m/b', 0, CAST('b2' AS BLOB), 3, 0, CAST('b1' AS BLOB), 3);",
+                 (6, '/m/b', 0, CAST('b2' AS BLOB), 3, 0, CAST('b1' AS BLOB), 3),
+                 (7, '/n/e', 0, CAST('e1' AS BLOB), 7, 1, NULL, NULL),
+                 (8, '/n/e', 0, CAST('e2' AS BLOB), 7, 0, NULL, NULL);",
         )
         .expect("a store of the layout before");
     let s = SqliteStore::open(&path).expect("open");
@@ -153,7 +157,7 @@ async fn a_store_of_the_layout_before_keeps_its_state_and_history() {
     let listed = s.list("/m/", None, None).await.expect("list");
     assert_eq!(
         (listed.items, listed.revision),
-        (vec![a2.clone(), b2.clone()], 6)
+        (vec![a2.clone(), b2.clone()], 8)
     );
     let at3 = s.list_at("/m/", None, None, 3).await.expect("list at 3");
     assert_eq!(at3.items, [a2.clone(), kv("/m/b", "b1", 3, 3)]);
@@ -186,9 +190,41 @@ async fn a_store_of_the_layout_before_keeps_its_state_and_history() {
         .expect("open")
         .expect("not an error");
     assert_eq!((ev.kv, ev.prev), (a3.clone(), Some(a2.value.clone())));
+    // e's first value is what its update replaced: a list before the update shows it, and
+    // trimming the update lets it go.
+    let at7 = s.list_at("/n/", None, None, 7).await.expect("list at 7");
+    assert_eq!(at7.items, [kv("/n/e", "e1", 7, 7)]);
     s.compact(a3.mod_revision).await.expect("compact");
     drop(s);
+    let events_of_e: i64 = rusqlite::Connection::open(&path)
+        .expect("open")
+        .query_row("SELECT count(*) FROM events WHERE key = '/n/e'", [], |r| {
+            r.get(0)
+        })
+        .expect("count");
+    assert_eq!(events_of_e, 1, "only e's current value is kept");
     let s = SqliteStore::open(&path).expect("reopen");
     let listed = s.list("/m/", None, None).await.expect("list");
     assert_eq!(listed.items, [a3, b2]);
+    assert_eq!(
+        s.get("/n/e").await.expect("get"),
+        Some(kv("/n/e", "e2", 7, 8))
+    );
+}
+
+/// A store laid out by a newer kubeboot is refused, saying so, rather than misread.
+#[tokio::test]
+async fn a_store_of_a_newer_layout_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.db");
+    drop(SqliteStore::open(&path).expect("open"));
+    rusqlite::Connection::open(&path)
+        .expect("open")
+        .execute_batch("PRAGMA user_version = 2")
+        .expect("a newer layout");
+    let err = SqliteStore::open(&path)
+        .err()
+        .expect("a newer layout is refused")
+        .to_string();
+    assert!(err.contains("newer kubeboot"), "{err}");
 }

@@ -115,27 +115,56 @@ pub(super) fn inline(value: &[u8]) -> Option<&[u8]> {
     (value.len() <= INLINE_BYTES).then_some(value)
 }
 
+/// The layout this version writes (`PRAGMA user_version`): 1 since values are kept once.
+const LAYOUT: i64 = 1;
+
+/// Refuses a store a newer kubeboot laid out: this one would misread it.
+pub(super) fn check_layout(conn: &Connection) -> Result<(), StoreError> {
+    let layout: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(backend)?;
+    if layout > LAYOUT {
+        return Err(StoreError::Backend(format!(
+            "the store was laid out by a newer kubeboot (layout {layout}; this one knows up to \
+             {LAYOUT}): run that version, or restore a copy of the store made before it"
+        )));
+    }
+    Ok(())
+}
+
 /// Stores made when `kv` held every value: each key's value is made sure of in the event
 /// that wrote it (written back at its revision when the history had been trimmed past it),
-/// and `kv` keeps only the small ones. One transaction: a crash leaves the store as it was.
+/// `kv` keeps only the small ones, and events written before they named the one they
+/// replaced name it now (so that trimming them lets it go). One transaction, taken before
+/// the layout is looked at: a crash leaves the store as it was, and a second process
+/// opening it at once waits, then finds it done.
 pub(super) fn keep_values_once(conn: &mut Connection) -> Result<(), StoreError> {
-    let every_value_in_kv = conn
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(backend)?;
+    let every_value_in_kv = tx
         .prepare("SELECT 1 FROM pragma_table_info('kv') WHERE name = 'value' AND \"notnull\"")
         .and_then(|mut s| s.exists([]))
         .map_err(backend)?;
     if !every_value_in_kv {
-        return Ok(());
+        tx.execute_batch(&format!("PRAGMA user_version = {LAYOUT}"))
+            .map_err(backend)?;
+        return tx.commit().map_err(backend);
     }
-    let tx = conn.transaction().map_err(backend)?;
     tx.execute_batch(&format!(
-        "INSERT OR IGNORE INTO events (rev, key, kind, value, create_rev, created)
+        "UPDATE events SET prev_rev = p.prev
+           FROM (SELECT rev, lag(rev) OVER (PARTITION BY key ORDER BY rev) AS prev FROM events) p
+           WHERE events.rev = p.rev AND events.created = 0 AND events.prev_rev IS NULL
+             AND p.prev IS NOT NULL;
+         INSERT OR IGNORE INTO events (rev, key, kind, value, create_rev, created)
            SELECT mod_rev, key, 0, value, create_rev, create_rev = mod_rev FROM kv;
          CREATE TABLE kv_small_values (key TEXT PRIMARY KEY, value BLOB,
            create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL) WITHOUT ROWID;
          INSERT INTO kv_small_values SELECT key,
            CASE WHEN length(value) <= {INLINE_BYTES} THEN value END, create_rev, mod_rev FROM kv;
          DROP TABLE kv;
-         ALTER TABLE kv_small_values RENAME TO kv;"
+         ALTER TABLE kv_small_values RENAME TO kv;
+         PRAGMA user_version = {LAYOUT};"
     ))
     .map_err(backend)?;
     tx.commit().map_err(backend)
