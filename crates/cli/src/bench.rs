@@ -1,9 +1,13 @@
 //! `kubeboot bench`: argument parsing and output of the load generator.
 
+mod progress;
+
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+
+use self::progress::Progress;
 
 #[derive(Subcommand)]
 pub(crate) enum BenchCommand {
@@ -336,111 +340,9 @@ type ThreadsOverRun = (
     Option<(String, f64)>,
 );
 
-async fn bench_join(args: BenchJoinArgs) -> Result<()> {
-    use kubeboot_bench::join;
-    use kubeboot_bench::server::{SelfServer, cpu_seconds};
-    use kubeboot_node::discovery::CaTrust;
-    use kubeboot_pki::pin::PinSet;
-    let key = match args.key.as_str() {
-        "ecdsa-p256" => kubeboot_pki::KeyAlgorithm::EcdsaP256,
-        "rsa-2048" => kubeboot_pki::KeyAlgorithm::Rsa(2048),
-        "ed25519" => kubeboot_pki::KeyAlgorithm::Ed25519,
-        other => bail!("--key {other:?} is not ecdsa-p256, rsa-2048 or ed25519"),
-    };
-    eprintln!("measuring this machine's crypto bound for {} ...", args.key);
-    let crypto =
-        tokio::task::spawn_blocking(move || kubeboot_bench::bound::crypto_bound(key)).await??;
-    let server = if args.self_server {
-        let etcd = args.etcd_servers.join(",");
-        let mut flags = vec!["--anonymous-requests-per-second", "0"];
-        if !etcd.is_empty() {
-            flags.extend(["--etcd-servers", &etcd]);
-        }
-        Some(
-            SelfServer::start(
-                &std::env::current_exe()?,
-                &flags,
-                args.server_cpus.as_deref(),
-            )
-            .await?,
-        )
-    } else {
-        None
-    };
-    let (endpoints, token, pins) = match &server {
-        Some(s) => {
-            let kc = s.admin_kubeconfig()?;
-            let admin = kubeboot_client::Client::from_kubeconfig(&kc)?;
-            let token = kubeboot_bench::flows::create_token(&admin).await?;
-            let ca = std::fs::read(s.dir.join("pki/ca.crt"))?;
-            let pin = kubeboot_pki::pin::pem_cert_pin(&ca).context("CA pin")?;
-            (
-                vec![s.url.trim_start_matches("https://").to_owned()],
-                token,
-                vec![pin],
-            )
-        }
-        None => {
-            if args.server.is_empty() {
-                bail!("give --self, or --server with --token and --discovery-token-ca-cert-hash");
-            }
-            let token: kubeboot_bootstrap::BootstrapToken = args
-                .token
-                .as_deref()
-                .context("--token is required with --server")?
-                .parse()?;
-            if args.discovery_token_ca_cert_hash.is_empty() {
-                bail!("--discovery-token-ca-cert-hash is required with --server");
-            }
-            (
-                args.server
-                    .iter()
-                    .map(|s| {
-                        s.trim_start_matches("https://")
-                            .trim_end_matches('/')
-                            .to_owned()
-                    })
-                    .collect(),
-                token,
-                args.discovery_token_ca_cert_hash.clone(),
-            )
-        }
-    };
-    let trust = CaTrust::Pinned(PinSet::parse(pins.iter().map(String::as_str))?);
-    if let Some(dir) = &args.cert_dir {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating --cert-dir {}", dir.display()))?;
-    }
-    let opts = join::Options {
-        nodes: args.nodes,
-        concurrency: args.concurrency,
-        key,
-        rotate: args.rotate,
-        cert_dir: args.cert_dir.clone(),
-    };
-    if let Some(cpus) = &args.load_cpus {
-        kubeboot_bench::threads::pin_self(cpus)?;
-    }
-    let total = args.nodes;
-    let progress = Progress::new(total);
-    let threads_before = server
-        .as_ref()
-        .map(|s| kubeboot_bench::threads::snapshot(s.pid()));
-    let load_before = cpu_seconds(std::process::id());
-    let report = join::run(&endpoints, &token, trust, &opts, crypto, move |done| {
-        progress.update(done)
-    })
-    .await;
-    let load_cpu = cpu_seconds(std::process::id())
-        .zip(load_before)
-        .map(|(after, before)| after - before);
-    let threads = server.as_ref().zip(threads_before).map(|(s, before)| {
-        let after = kubeboot_bench::threads::snapshot(s.pid());
-        (
-            kubeboot_bench::threads::between(&before, &after),
-            kubeboot_bench::threads::busiest(&before, &after),
-        )
-    });
+/// The printed part of a join run's report: the rate, each step's latency, the errors and
+/// the crypto bound.
+fn print_join_report(report: &kubeboot_bench::join::Report, args: &BenchJoinArgs) {
     let fmt = |s: &kubeboot_bench::stats::Summary| {
         format!(
             "{:>9.2} {:>9.2} {:>9.2} {:>9.2}",
@@ -450,7 +352,7 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
     kubeboot_api::outln!(
         "nodes admitted: {} of {} in {:.2} s = {:.0} nodes/s (concurrency {}, {} keys{})",
         report.admitted,
-        total,
+        args.nodes,
         report.seconds,
         report.nodes_per_second,
         args.concurrency,
@@ -497,6 +399,123 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
         c.nodes_per_second,
         report.ratio_to_bound * 100.0
     );
+}
+
+/// Where the simulated nodes join, with which token, trusting which CA pins: the server
+/// started for the run (a new token), or the `--server`s named with their token and pins.
+async fn join_target(
+    server: Option<&kubeboot_bench::server::SelfServer>,
+    args: &BenchJoinArgs,
+) -> Result<(Vec<String>, kubeboot_bootstrap::BootstrapToken, Vec<String>)> {
+    Ok(match server {
+        Some(s) => {
+            let kc = s.admin_kubeconfig()?;
+            let admin = kubeboot_client::Client::from_kubeconfig(&kc)?;
+            let token = kubeboot_bench::flows::create_token(&admin).await?;
+            let ca = std::fs::read(s.dir.join("pki/ca.crt"))?;
+            let pin = kubeboot_pki::pin::pem_cert_pin(&ca).context("CA pin")?;
+            (
+                vec![s.url.trim_start_matches("https://").to_owned()],
+                token,
+                vec![pin],
+            )
+        }
+        None => {
+            if args.server.is_empty() {
+                bail!("give --self, or --server with --token and --discovery-token-ca-cert-hash");
+            }
+            let token: kubeboot_bootstrap::BootstrapToken = args
+                .token
+                .as_deref()
+                .context("--token is required with --server")?
+                .parse()?;
+            if args.discovery_token_ca_cert_hash.is_empty() {
+                bail!("--discovery-token-ca-cert-hash is required with --server");
+            }
+            (
+                args.server
+                    .iter()
+                    .map(|s| {
+                        s.trim_start_matches("https://")
+                            .trim_end_matches('/')
+                            .to_owned()
+                    })
+                    .collect(),
+                token,
+                args.discovery_token_ca_cert_hash.clone(),
+            )
+        }
+    })
+}
+
+async fn bench_join(args: BenchJoinArgs) -> Result<()> {
+    use kubeboot_bench::join;
+    use kubeboot_bench::server::{SelfServer, cpu_seconds};
+    use kubeboot_node::discovery::CaTrust;
+    use kubeboot_pki::pin::PinSet;
+    let key = match args.key.as_str() {
+        "ecdsa-p256" => kubeboot_pki::KeyAlgorithm::EcdsaP256,
+        "rsa-2048" => kubeboot_pki::KeyAlgorithm::Rsa(2048),
+        "ed25519" => kubeboot_pki::KeyAlgorithm::Ed25519,
+        other => bail!("--key {other:?} is not ecdsa-p256, rsa-2048 or ed25519"),
+    };
+    eprintln!("measuring this machine's crypto bound for {} ...", args.key);
+    let crypto =
+        tokio::task::spawn_blocking(move || kubeboot_bench::bound::crypto_bound(key)).await??;
+    let server = if args.self_server {
+        let etcd = args.etcd_servers.join(",");
+        let mut flags = vec!["--anonymous-requests-per-second", "0"];
+        if !etcd.is_empty() {
+            flags.extend(["--etcd-servers", &etcd]);
+        }
+        Some(
+            SelfServer::start(
+                &std::env::current_exe()?,
+                &flags,
+                args.server_cpus.as_deref(),
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    let (endpoints, token, pins) = join_target(server.as_ref(), &args).await?;
+    let trust = CaTrust::Pinned(PinSet::parse(pins.iter().map(String::as_str))?);
+    if let Some(dir) = &args.cert_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating --cert-dir {}", dir.display()))?;
+    }
+    let opts = join::Options {
+        nodes: args.nodes,
+        concurrency: args.concurrency,
+        key,
+        rotate: args.rotate,
+        cert_dir: args.cert_dir.clone(),
+    };
+    if let Some(cpus) = &args.load_cpus {
+        kubeboot_bench::threads::pin_self(cpus)?;
+    }
+    let total = args.nodes;
+    let progress = Progress::new(total);
+    let threads_before = server
+        .as_ref()
+        .map(|s| kubeboot_bench::threads::snapshot(s.pid()));
+    let load_before = cpu_seconds(std::process::id());
+    let report = join::run(&endpoints, &token, trust, &opts, crypto, move |done| {
+        progress.update(done)
+    })
+    .await;
+    let load_cpu = cpu_seconds(std::process::id())
+        .zip(load_before)
+        .map(|(after, before)| after - before);
+    let threads = server.as_ref().zip(threads_before).map(|(s, before)| {
+        let after = kubeboot_bench::threads::snapshot(s.pid());
+        (
+            kubeboot_bench::threads::between(&before, &after),
+            kubeboot_bench::threads::busiest(&before, &after),
+        )
+    });
+    print_join_report(&report, &args);
     let mut json = serde_json::to_value(&report)?;
     if let Some(s) = &server {
         json["server"] = server_section(s.pid(), threads.as_ref(), report.admitted)?;
@@ -532,73 +551,4 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// How far a run is: a bar redrawn in place on a terminal, a line a second otherwise.
-struct Progress {
-    total: usize,
-    started: tokio::time::Instant,
-    last: std::sync::Mutex<tokio::time::Instant>,
-    terminal: bool,
-}
-
-impl Progress {
-    fn new(total: usize) -> Self {
-        let now = tokio::time::Instant::now();
-        Self {
-            total,
-            started: now,
-            last: std::sync::Mutex::new(now),
-            terminal: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        }
-    }
-
-    fn update(&self, done: usize) {
-        let mut last = self
-            .last
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let every = if self.terminal {
-            std::time::Duration::from_millis(100)
-        } else {
-            std::time::Duration::from_secs(1)
-        };
-        if done != self.total && last.elapsed() < every {
-            return;
-        }
-        *last = tokio::time::Instant::now();
-        let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
-        if self.terminal {
-            eprint!(
-                "\r{} {done}/{} admitted, {rate:.0} nodes/s ",
-                progress_bar(done, self.total, 30),
-                self.total
-            );
-            if done == self.total {
-                eprintln!();
-            }
-        } else {
-            eprintln!("admitted {done}/{} ({rate:.0} nodes/s)", self.total);
-        }
-    }
-}
-
-/// `[#####.....]`: `width` cells, filled in proportion to `done` of `total`.
-fn progress_bar(done: usize, total: usize, width: usize) -> String {
-    let filled = (done * width)
-        .checked_div(total)
-        .unwrap_or(width)
-        .min(width);
-    format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_bar_fills_in_proportion() {
-        assert_eq!(super::progress_bar(0, 10, 10), "[..........]");
-        assert_eq!(super::progress_bar(5, 10, 10), "[#####.....]");
-        assert_eq!(super::progress_bar(10, 10, 10), "[##########]");
-        assert_eq!(super::progress_bar(0, 0, 4), "[####]");
-    }
 }

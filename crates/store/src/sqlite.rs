@@ -16,8 +16,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use self::writer::{WriteKind, WriteOp, writer_loop};
 use crate::latest::{Latest, Lookup};
 use crate::{
-    BoxFuture, Event, EventKind, KeyValue, ListPage, Revision, Store, StoreError, WatchStream,
-    prefix_end,
+    BoxFuture, Event, KeyValue, ListPage, Revision, Store, StoreError, WatchStream, prefix_end,
 };
 
 /// How many events the history keeps by default (a watch can resume this far back).
@@ -453,52 +452,7 @@ impl Store for SqliteStore {
                 });
             }
             let p = prefix.to_owned();
-            let history = self
-                .read(move |c| {
-                    let upper = prefix_end(&p).unwrap_or_else(|| "\u{7f}".repeat(8));
-                    // Checked again with the history read: a trim between the two would
-                    // leave holes in what is replayed.
-                    let tx = c.transaction().map_err(backend)?;
-                    let compacted: Revision = tx
-                        .prepare_cached("SELECT value FROM meta WHERE name = 'compacted'")
-                        .and_then(|mut st| st.query_row([], |r| r.get(0)))
-                        .map_err(backend)?;
-                    if after < compacted {
-                        return Err(StoreError::Compacted {
-                            requested: after,
-                            oldest: compacted,
-                        });
-                    }
-                    let mut stmt = tx
-                        .prepare_cached(
-                            "SELECT e.value, e.create_rev, e.rev, e.key, e.kind, e.created,
-                                    coalesce(e.prev, p.value)
-                             FROM events e LEFT JOIN events p ON p.rev = e.prev_rev
-                             WHERE e.rev > ?1 AND e.key >= ?2 AND e.key < ?3 ORDER BY e.rev",
-                        )
-                        .map_err(backend)?;
-                    stmt.query_map(params![after, p, upper], |r| {
-                        let key: String = r.get(3)?;
-                        let kind: i64 = r.get(4)?;
-                        let created: i64 = r.get(5)?;
-                        let prev: Option<Vec<u8>> = r.get(6)?;
-                        let kv = row_kv(key, r)?;
-                        let (kind, prev) = match kind {
-                            0 => (EventKind::Put, prev.map(Bytes::from)),
-                            _ => (EventKind::Delete, Some(kv.value.clone())),
-                        };
-                        Ok(Event {
-                            kind,
-                            kv,
-                            created: created != 0,
-                            prev,
-                        })
-                    })
-                    .map_err(backend)?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(backend)
-                })
-                .await?;
+            let history = self.read(move |c| history::replay(c, &p, after)).await?;
             let (tx, rx) = mpsc::channel(1024);
             let prefix = prefix.to_owned();
             tokio::spawn(async move {

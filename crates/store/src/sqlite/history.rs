@@ -10,10 +10,11 @@
 //! trimming the history to a revision keeps, at or below it, exactly the events still
 //! someone's value: a key's current one, and the one a later event replaced ([`trim`]).
 
+use bytes::Bytes;
 use rusqlite::{Connection, Transaction, params};
 
-use super::{KeyRange, backend};
-use crate::{KeyValue, ListPage, Revision, StoreError};
+use super::{KeyRange, backend, row_kv};
+use crate::{Event, EventKind, KeyValue, ListPage, Revision, StoreError, prefix_end};
 
 /// The keys of `range` as they were at `revision`; `Compacted` when the history no longer
 /// reaches back to it.
@@ -88,6 +89,53 @@ pub(super) fn add_prev_column(conn: &Connection) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// The events under `prefix` after revision `after`, each with the value it replaced, for a
+/// watch to replay; `Compacted` when the history no longer reaches back to it (checked in
+/// the same read: a trim in between would leave holes in what is replayed).
+pub(super) fn replay(
+    c: &mut Connection,
+    prefix: &str,
+    after: Revision,
+) -> Result<Vec<Event>, StoreError> {
+    let upper = prefix_end(prefix).unwrap_or_else(|| "\u{7f}".repeat(8));
+    let tx = c.transaction().map_err(backend)?;
+    let compacted: Revision = tx
+        .prepare_cached("SELECT value FROM meta WHERE name = 'compacted'")
+        .and_then(|mut st| st.query_row([], |r| r.get(0)))
+        .map_err(backend)?;
+    if after < compacted {
+        return Err(StoreError::Compacted {
+            requested: after,
+            oldest: compacted,
+        });
+    }
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT e.value, e.create_rev, e.rev, e.key, e.kind, e.created,
+                    coalesce(e.prev, p.value)
+             FROM events e LEFT JOIN events p ON p.rev = e.prev_rev
+             WHERE e.rev > ?1 AND e.key >= ?2 AND e.key < ?3 ORDER BY e.rev",
+        )
+        .map_err(backend)?;
+    stmt.query_map(params![after, prefix, upper], |r| {
+        let kv = row_kv(r.get(3)?, r)?;
+        let prev: Option<Vec<u8>> = r.get(6)?;
+        let (kind, prev) = match r.get::<_, i64>(4)? {
+            0 => (EventKind::Put, prev.map(Bytes::from)),
+            _ => (EventKind::Delete, Some(kv.value.clone())),
+        };
+        Ok(Event {
+            kind,
+            kv,
+            created: r.get::<_, i64>(5)? != 0,
+            prev,
+        })
+    })
+    .map_err(backend)?
+    .collect::<Result<Vec<_>, _>>()
+    .map_err(backend)
 }
 
 /// Trims the history from revision `from` (exclusive) to `to`: the events those revisions
