@@ -52,8 +52,7 @@ fn token(s: &Server, args: &[&str]) -> String {
 fn approvals_signatures_denials_and_tokens_are_recorded_with_their_users() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let log = tmp.path().join("audit/audit.log");
-    let flags = audit_flags(tmp.path(), POLICY, &log);
-    let s = Server::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>());
+    let s = Server::start_audited(tmp.path(), POLICY, &log);
     let boot = s.token();
     let boot_user = format!("system:bootstrap:{}", &boot[..6]);
 
@@ -261,19 +260,12 @@ fn every_event_is_written_before_the_server_exits_and_unknown_modes_are_refused(
 #[test]
 fn omit_managed_fields_leaves_them_out_of_the_recorded_objects() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let policy = tmp.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitManagedFields: true\nomitStages: [RequestReceived]\nrules:\n- level: RequestResponse\n  resources: [{group: \"\", resources: [configmaps]}]\n",
-    )
-    .expect("write policy");
     let log = tmp.path().join("audit.log");
-    let s = Server::start_with(&[
-        "--audit-policy-file",
-        policy.to_str().expect("utf8"),
-        "--audit-log-path",
-        log.to_str().expect("utf8"),
-    ]);
+    let s = Server::start_audited(
+        tmp.path(),
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitManagedFields: true\nomitStages: [RequestReceived]\nrules:\n- level: RequestResponse\n  resources: [{group: \"\", resources: [configmaps]}]\n",
+        &log,
+    );
     let body = r#"{"metadata":{"name":"managed","managedFields":[{"manager":"kubectl","operation":"Update","apiVersion":"v1"}]},"data":{"a":"1"}}"#;
     let (code, out) = s.admin_curl(
         &[
@@ -321,8 +313,7 @@ fn omit_managed_fields_leaves_them_out_of_the_recorded_objects() {
 fn a_join_creates_its_csr_and_watches_it_without_a_list() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let log = tmp.path().join("audit.log");
-    let flags = audit_flags(tmp.path(), POLICY, &log);
-    let s = Server::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>());
+    let s = Server::start_audited(tmp.path(), POLICY, &log);
     let boot_user = format!("system:bootstrap:{}", &s.token()[..6]);
     let mut args = common::node::join_args(&s);
     args.extend(["--node-name", "n1", "--dir"].map(String::from));

@@ -7,9 +7,7 @@
 
 mod common;
 
-use common::{
-    Server, audit_events, audit_flags, client_cert, eventually, kubectls, ok, stderr, stdout,
-};
+use common::{Server, audit_events, client_cert, eventually, kubectls, ok, stderr, stdout};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -28,8 +26,7 @@ fn whoami(s: &Server, kubectl: &str, extra: &[&str]) -> Value {
 fn kubectl_as_acts_as_the_impersonated_user() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let log = tmp.path().join("audit.log");
-    let flags = audit_flags(tmp.path(), POLICY, &log);
-    let s = Server::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>());
+    let s = Server::start_audited(tmp.path(), POLICY, &log);
     for kubectl in kubectls() {
         let k = kubectl.as_str();
         let jane = whoami(&s, k, &["--as=jane"]);

@@ -2,6 +2,22 @@
 //! that commits concurrent writes together (group commit: one fsync for many writes), and
 //! a revision-keyed event table that is the watch history.
 
+/// The SQL for a key's value from its `kv` row `k`: in place when it is small, else the
+/// event at its mod revision (see [`history`]).
+macro_rules! kv_value {
+    () => {
+        "coalesce(k.value, (SELECT value FROM events WHERE rev = k.mod_rev))"
+    };
+}
+
+/// The SQL for the value an event `e` replaced, with `p` joined as the event at its
+/// `prev_rev` (events written before `prev_rev` was kept carry it in `prev`).
+macro_rules! replaced_value {
+    () => {
+        "coalesce(e.prev, p.value)"
+    };
+}
+
 mod history;
 mod writer;
 
@@ -109,12 +125,7 @@ impl SqliteStore {
             WAL_BYTES / page_size.max(512)
         ))
         .map_err(backend)?;
-        let compacted = conn
-            .query_row("SELECT value FROM meta WHERE name = 'compacted'", [], |r| {
-                r.get(0)
-            })
-            .map_err(backend)?;
-        let state = (stored_revision(&conn)?, compacted);
+        let state = (stored_revision(&conn)?, history::compacted(&conn)?);
         let (tx, rx) = std_mpsc::channel();
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
         let inner = Arc::new(Inner {
@@ -306,10 +317,12 @@ impl KeyRange {
     }
 }
 
-/// A key's value: in `kv` when it is small, else read from the event that wrote it (see
-/// [`history`]).
-const GET: &str = "SELECT coalesce(value, (SELECT value FROM events WHERE rev = mod_rev)),
-     create_rev, mod_rev FROM kv WHERE key = ?1";
+/// A key's value and revisions.
+const GET: &str = concat!(
+    "SELECT ",
+    kv_value!(),
+    ", k.create_rev, k.mod_rev FROM kv k WHERE k.key = ?1"
+);
 
 fn row_kv(key: String, r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyValue> {
     Ok(KeyValue {
@@ -354,11 +367,19 @@ impl Store for SqliteStore {
             let tx = c.transaction().map_err(backend)?;
             let revision = stored_revision(&tx)?;
             let sql = if range.inclusive {
-                "SELECT coalesce(value, (SELECT value FROM events WHERE rev = mod_rev)),
-                   create_rev, mod_rev, key FROM kv WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3"
+                concat!(
+                    "SELECT ",
+                    kv_value!(),
+                    ", k.create_rev, k.mod_rev, k.key FROM kv k
+                     WHERE k.key >= ?1 AND k.key < ?2 ORDER BY k.key LIMIT ?3"
+                )
             } else {
-                "SELECT coalesce(value, (SELECT value FROM events WHERE rev = mod_rev)),
-                   create_rev, mod_rev, key FROM kv WHERE key > ?1 AND key < ?2 ORDER BY key LIMIT ?3"
+                concat!(
+                    "SELECT ",
+                    kv_value!(),
+                    ", k.create_rev, k.mod_rev, k.key FROM kv k
+                     WHERE k.key > ?1 AND k.key < ?2 ORDER BY k.key LIMIT ?3"
+                )
             };
             let mut stmt = tx.prepare_cached(sql).map_err(backend)?;
             let items = stmt

@@ -110,6 +110,15 @@ async fn a_new_store_has_16_kib_pages_and_an_older_store_keeps_its_own() {
     assert_eq!(page_size(&old), 4096);
 }
 
+/// The next event of a watch, within 10 s.
+async fn next_event(w: &mut kubeboot_store::WatchStream) -> kubeboot_store::Event {
+    tokio::time::timeout(std::time::Duration::from_secs(10), w.recv())
+        .await
+        .expect("an event")
+        .expect("open")
+        .expect("not an error")
+}
+
 /// A store written when `kv` held every value too (before 2026-12-07) opens with its state
 /// and its history: a value whose event had been compacted away still reads, lists and is
 /// what the next change replaced; the history kept lists and replays as before.
@@ -169,11 +178,7 @@ async fn a_store_of_the_layout_before_keeps_its_state_and_history() {
     let mut w = s.watch("/m/", 3).await.expect("watch from 3");
     let mut replayed = Vec::new();
     for _ in 0..3 {
-        let ev = tokio::time::timeout(std::time::Duration::from_secs(10), w.recv())
-            .await
-            .expect("an event")
-            .expect("open")
-            .expect("not an error");
+        let ev = next_event(&mut w).await;
         replayed.push((ev.kv.mod_revision, ev.prev));
     }
     assert_eq!(
@@ -184,11 +189,7 @@ async fn a_store_of_the_layout_before_keeps_its_state_and_history() {
         .update("/m/a", "a3".into(), Some(2))
         .await
         .expect("update");
-    let ev = tokio::time::timeout(std::time::Duration::from_secs(10), w.recv())
-        .await
-        .expect("an event")
-        .expect("open")
-        .expect("not an error");
+    let ev = next_event(&mut w).await;
     assert_eq!((ev.kv, ev.prev), (a3.clone(), Some(a2.value.clone())));
     // e's first value is what its update replaced: a list before the update shows it, and
     // trimming the update lets it go.

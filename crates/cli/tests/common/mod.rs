@@ -622,6 +622,15 @@ pub fn audit_flags(dir: &Path, policy: &str, log: &Path) -> Vec<String> {
     ]
 }
 
+impl Server {
+    /// A server auditing to `log` under the audit policy `policy` (its YAML, written to
+    /// `dir/policy.yaml`).
+    pub fn start_audited(dir: &Path, policy: &str, log: &Path) -> Self {
+        let flags = audit_flags(dir, policy, log);
+        Self::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+}
+
 /// The audit events written to `log` so far, one JSON object per line.
 pub fn audit_events(log: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(log)

@@ -24,18 +24,8 @@ pub(super) fn list_at(
     revision: Revision,
 ) -> Result<ListPage, StoreError> {
     let tx = c.transaction().map_err(backend)?;
-    let compacted: i64 = tx
-        .prepare_cached("SELECT value FROM meta WHERE name = 'compacted'")
-        .map_err(backend)?
-        .query_row([], |r| r.get(0))
-        .map_err(backend)?;
+    reaches_back_to(&tx, revision)?;
     let current = super::stored_revision(&tx)?;
-    if revision < compacted {
-        return Err(StoreError::Compacted {
-            requested: revision,
-            oldest: compacted,
-        });
-    }
     if revision > current {
         return Err(backend(format!(
             "required revision {revision} is a future revision (current {current})"
@@ -91,6 +81,25 @@ pub(super) fn add_prev_column(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The revision the history has been trimmed to (`meta.compacted`).
+pub(super) fn compacted(conn: &Connection) -> Result<Revision, StoreError> {
+    conn.prepare_cached("SELECT value FROM meta WHERE name = 'compacted'")
+        .and_then(|mut st| st.query_row([], |r| r.get(0)))
+        .map_err(backend)
+}
+
+/// `Compacted` when the history, as this read sees it, no longer reaches back to `revision`.
+fn reaches_back_to(conn: &Connection, revision: Revision) -> Result<(), StoreError> {
+    let oldest = compacted(conn)?;
+    if revision < oldest {
+        return Err(StoreError::Compacted {
+            requested: revision,
+            oldest,
+        });
+    }
+    Ok(())
+}
+
 /// The events under `prefix` after revision `after`, each with the value it replaced, for a
 /// watch to replay; `Compacted` when the history no longer reaches back to it (checked in
 /// the same read: a trim in between would leave holes in what is replayed).
@@ -101,23 +110,14 @@ pub(super) fn replay(
 ) -> Result<Vec<Event>, StoreError> {
     let upper = prefix_end(prefix).unwrap_or_else(|| "\u{7f}".repeat(8));
     let tx = c.transaction().map_err(backend)?;
-    let compacted: Revision = tx
-        .prepare_cached("SELECT value FROM meta WHERE name = 'compacted'")
-        .and_then(|mut st| st.query_row([], |r| r.get(0)))
-        .map_err(backend)?;
-    if after < compacted {
-        return Err(StoreError::Compacted {
-            requested: after,
-            oldest: compacted,
-        });
-    }
+    reaches_back_to(&tx, after)?;
     let mut stmt = tx
-        .prepare_cached(
-            "SELECT e.value, e.create_rev, e.rev, e.key, e.kind, e.created,
-                    coalesce(e.prev, p.value)
-             FROM events e LEFT JOIN events p ON p.rev = e.prev_rev
-             WHERE e.rev > ?1 AND e.key >= ?2 AND e.key < ?3 ORDER BY e.rev",
-        )
+        .prepare_cached(concat!(
+            "SELECT e.value, e.create_rev, e.rev, e.key, e.kind, e.created, ",
+            replaced_value!(),
+            " FROM events e LEFT JOIN events p ON p.rev = e.prev_rev
+             WHERE e.rev > ?1 AND e.key >= ?2 AND e.key < ?3 ORDER BY e.rev"
+        ))
         .map_err(backend)?;
     stmt.query_map(params![after, prefix, upper], |r| {
         let kv = row_kv(r.get(3)?, r)?;
@@ -226,31 +226,37 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, Stor
 
 /// A list as it was at revision ?3: the keys unchanged since, and for each key changed
 /// after it, what its first later change replaced (nothing, if that change created it).
-const LIST_AT_FROM: &str =
-    "SELECT coalesce(k.value, (SELECT value FROM events WHERE rev = k.mod_rev)),
-          k.create_rev, k.mod_rev, k.key FROM kv k
+const LIST_AT_FROM: &str = concat!(
+    "SELECT ",
+    kv_value!(),
+    ", k.create_rev, k.mod_rev, k.key FROM kv k
      WHERE k.key >= ?1 AND k.key < ?2 AND k.mod_rev <= ?3
    UNION ALL
-   SELECT CASE e.kind WHEN 1 THEN e.value ELSE coalesce(e.prev, p.value) END,
-          e.create_rev, e.prev_rev, e.key
+   SELECT CASE e.kind WHEN 1 THEN e.value ELSE ",
+    replaced_value!(),
+    " END, e.create_rev, e.prev_rev, e.key
      FROM events e JOIN (SELECT key, MIN(rev) AS first FROM events
                          WHERE rev > ?3 AND key >= ?1 AND key < ?2 GROUP BY key) f
        ON e.rev = f.first
      LEFT JOIN events p ON p.rev = e.prev_rev
      WHERE e.created = 0
-   ORDER BY 4 LIMIT ?4";
+   ORDER BY 4 LIMIT ?4"
+);
 
 /// [`LIST_AT_FROM`] for the keys after ?1.
-const LIST_AT_AFTER: &str =
-    "SELECT coalesce(k.value, (SELECT value FROM events WHERE rev = k.mod_rev)),
-          k.create_rev, k.mod_rev, k.key FROM kv k
+const LIST_AT_AFTER: &str = concat!(
+    "SELECT ",
+    kv_value!(),
+    ", k.create_rev, k.mod_rev, k.key FROM kv k
      WHERE k.key > ?1 AND k.key < ?2 AND k.mod_rev <= ?3
    UNION ALL
-   SELECT CASE e.kind WHEN 1 THEN e.value ELSE coalesce(e.prev, p.value) END,
-          e.create_rev, e.prev_rev, e.key
+   SELECT CASE e.kind WHEN 1 THEN e.value ELSE ",
+    replaced_value!(),
+    " END, e.create_rev, e.prev_rev, e.key
      FROM events e JOIN (SELECT key, MIN(rev) AS first FROM events
                          WHERE rev > ?3 AND key > ?1 AND key < ?2 GROUP BY key) f
        ON e.rev = f.first
      LEFT JOIN events p ON p.rev = e.prev_rev
      WHERE e.created = 0
-   ORDER BY 4 LIMIT ?4";
+   ORDER BY 4 LIMIT ?4"
+);

@@ -140,11 +140,7 @@ fn commit_batch(
     // page for it. The history is trimmed in steps, so that most commits touch neither its
     // oldest page nor `meta`; `meta.revision` is written with each trim, which may leave the
     // event table empty.
-    let mut new_compacted: Revision = tx
-        .prepare_cached("SELECT value FROM meta WHERE name = 'compacted'")
-        .map_err(backend)?
-        .query_row([], |r| r.get(0))
-        .map_err(backend)?;
+    let mut new_compacted = super::history::compacted(&tx)?;
     if next - history > new_compacted + compaction_step(history) {
         super::history::trim(&tx, new_compacted, next - history)?;
         new_compacted = next - history;
@@ -176,12 +172,7 @@ fn apply(
     let (key, expected) = match kind {
         WriteKind::Compact { revision } => {
             let upto = (*revision).min(*rev);
-            let compacted: Revision = tx
-                .prepare_cached("SELECT value FROM meta WHERE name = 'compacted'")
-                .map_err(backend)?
-                .query_row([], |r| r.get(0))
-                .map_err(backend)?;
-            super::history::trim(tx, compacted, upto)?;
+            super::history::trim(tx, super::history::compacted(tx)?, upto)?;
             tx.execute(
                 "UPDATE meta SET value = max(value, ?1) WHERE name = 'compacted'",
                 [upto],
