@@ -303,3 +303,48 @@ fn a_join_burst_rides_out_a_kill_9_of_its_only_server() {
     assert_eq!(count, NODES, "one CSR per node, none created twice");
     assert_eq!(unsigned, 0, "no CSR is left approved but unsigned");
 }
+
+/// `scripts/bench-scaling --quick`, the many-core measurements' script, on this machine:
+/// every run it makes (joins on all cores shared, the server and the load apart, `bench api`)
+/// ends with figures and no errors in its summary, and each keeps its JSON.
+#[test]
+fn the_scaling_script_measures_every_run() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("out");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench-scaling");
+    let child = Command::new("bash")
+        .arg(script)
+        .args(["--quick", "--bin", common::bin(), "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("bench-scaling");
+    common::ok(
+        common::wait_bounded(child, Duration::from_secs(600)),
+        "scripts/bench-scaling --quick",
+    );
+    let summary = std::fs::read_to_string(out.join("summary.txt")).expect("summary.txt");
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut runs = vec![format!("api-{}", cores.min(2))];
+    if cores >= 2 {
+        runs.push("join-shared-2".into());
+        runs.push(format!("join-split-{}-{}", cores / 2, cores / 2));
+    }
+    for run in &runs {
+        let line = summary
+            .lines()
+            .find(|l| l.starts_with(&format!("{run}: ")))
+            .unwrap_or_else(|| panic!("no {run} line in the summary:\n{summary}"));
+        assert!(!line.contains("failed"), "{line}");
+        if run.starts_with("join") {
+            assert!(
+                line.contains(" nodes/s, ") && line.ends_with("errors 0"),
+                "{line}"
+            );
+        } else {
+            assert!(line.contains("get x") && line.contains("/s"), "{line}");
+        }
+        assert!(out.join(format!("{run}.json")).exists(), "{run}.json");
+    }
+}
