@@ -391,6 +391,10 @@ impl Store for EncryptingStore {
     fn compact(&self, revision: Revision) -> BoxFuture<'_, Result<(), StoreError>> {
         self.inner.compact(revision)
     }
+
+    fn reads_locally(&self) -> bool {
+        self.inner.reads_locally()
+    }
 }
 
 /// Rewrites every Secret with the current first provider (after a key rotation).

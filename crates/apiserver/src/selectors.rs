@@ -89,6 +89,20 @@ impl Selector {
         self.labels.is_empty() && self.fields.is_empty()
     }
 
+    /// Whether an object named `name` is selected, when the selector reads its name and
+    /// nothing else (a kubelet's watch of its CSR, of its Node): a name never changes, so
+    /// every version of the object is judged alike and none need be parsed. `None` when
+    /// the selector reads labels or other fields.
+    pub fn matches_name(&self, name: &str) -> Option<bool> {
+        let name_only = self.labels.is_empty()
+            && self
+                .fields
+                .0
+                .iter()
+                .all(|(field, _, _)| field == "metadata.name");
+        name_only.then(|| self.fields.matches(|_| name.to_owned()))
+    }
+
     /// Whether an object is selected.
     pub fn matches(&self, obj: &Value) -> bool {
         (self.labels.is_empty() || self.labels.matches(&object::labels(obj)))
@@ -111,5 +125,32 @@ mod tests {
             "z".into()
         }));
         assert!(FieldSelector::parse("spec.foo=1", &[]).is_err());
+    }
+
+    #[test]
+    fn a_selector_of_names_alone_is_decided_by_the_name() {
+        // (label selector, field selector, name, decided by the name alone)
+        let cases: &[(&str, &str, &str, Option<bool>)] = &[
+            ("", "", "a", Some(true)),
+            ("", "metadata.name=a", "a", Some(true)),
+            ("", "metadata.name=a", "b", Some(false)),
+            ("", "metadata.name!=a", "b", Some(true)),
+            ("", "metadata.name==a,metadata.name!=b", "a", Some(true)),
+            ("", "metadata.name=a,metadata.namespace=x", "a", None),
+            ("", "metadata.name=a,spec.signerName=s", "a", None),
+            ("app=x", "metadata.name=a", "a", None),
+        ];
+        for (labels, fields, name, decided) in cases {
+            let s = Selector::parse(labels, fields, &["spec.signerName"]).unwrap();
+            assert_eq!(
+                s.matches_name(name),
+                *decided,
+                "{labels:?} {fields:?} {name}"
+            );
+            if let Some(d) = decided {
+                let obj = serde_json::json!({"metadata": {"name": name}});
+                assert_eq!(s.matches(&obj), *d, "agrees with matching the object");
+            }
+        }
     }
 }

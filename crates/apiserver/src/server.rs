@@ -181,15 +181,13 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
     let authz = Arc::new(Authorizer::new(cfg.authorization_modes.clone()));
     let clock: Arc<dyn kubeboot_api::Clock> = Arc::new(SystemClock);
     let tokens = cfg.bootstrap_token_auth.then(|| {
-        Arc::new(BootstrapTokenAuthenticator {
-            store: store.clone(),
-            cache: cache.clone(),
-            written: written.clone(),
-            clock: clock.clone(),
-            secrets: crate::registry::by_kind(crate::registry::Kind::Secret)
-                .ns_prefix("kube-system"),
-            known: Default::default(),
-        }) as Arc<dyn TokenAuthenticator>
+        Arc::new(BootstrapTokenAuthenticator::new(
+            store.clone(),
+            cache.clone(),
+            written.clone(),
+            clock.clone(),
+            crate::registry::by_kind(crate::registry::Kind::Secret).ns_prefix("kube-system"),
+        )) as Arc<dyn TokenAuthenticator>
     });
     let audit = match cfg.audit {
         Some(a) => Some(Arc::new(crate::audit::Auditor::new(
@@ -207,8 +205,14 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         crate::inflight::InFlight::new(cfg.inflight),
     );
     let handlers = Arc::new(
-        Handlers::new(store.clone(), cache.clone(), authz.clone(), clock.clone())
-            .with_service_network(cfg.service_network),
+        Handlers::new(
+            store.clone(),
+            cache.clone(),
+            written.clone(),
+            authz.clone(),
+            clock.clone(),
+        )
+        .with_service_network(cfg.service_network),
     );
     let nonresource = NonResource::new(VersionInfo::default(), metrics.clone(), cache.clone());
     let app = Arc::new(App::new(

@@ -118,4 +118,8 @@ impl Store for Written {
     fn compact(&self, revision: Revision) -> BoxFuture<'_, Result<(), StoreError>> {
         self.inner.compact(revision)
     }
+
+    fn reads_locally(&self) -> bool {
+        self.inner.reads_locally()
+    }
 }

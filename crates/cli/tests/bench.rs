@@ -249,20 +249,14 @@ fn a_join_burst_rides_out_a_kill_9_of_its_only_server() {
     let data = tmp.path().join("cluster");
     let mut s = common::Server::start_in(&data);
     let port = s.port();
-    let join = s.join_command.clone().expect("join command");
-    let words: Vec<&str> = join.split_whitespace().collect();
-    let after = |flag: &str| {
-        let at = words.iter().position(|w| *w == flag).expect(flag);
-        words[at + 1].to_owned()
-    };
     let out_file = tmp.path().join("results.json");
     let burst = Command::new(common::bin())
         .args(["bench", "join", "--server"])
         .arg(format!("https://127.0.0.1:{port}"))
-        .args(["--token", &after("--token")])
+        .args(["--token", &s.join_arg("--token")])
         .args([
             "--discovery-token-ca-cert-hash",
-            &after("--discovery-token-ca-cert-hash"),
+            &s.join_arg("--discovery-token-ca-cert-hash"),
         ])
         .args([
             "--nodes",

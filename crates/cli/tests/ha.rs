@@ -53,16 +53,6 @@ fn lease_holder(s: &Server) -> String {
     ))
 }
 
-/// `--token` and `--discovery-token-ca-cert-hash` of a printed join command.
-fn token_and_pin(join_command: &str) -> (String, String) {
-    let words: Vec<&str> = join_command.split_whitespace().collect();
-    let after = |flag: &str| {
-        let i = words.iter().position(|w| *w == flag).expect(flag);
-        words[i + 1].to_owned()
-    };
-    (after("--token"), after("--discovery-token-ca-cert-hash"))
-}
-
 /// Every certificate ever written into each CSR, read from etcd's history of the CSR keys.
 async fn certificates_written(endpoints: Vec<String>) -> BTreeMap<String, BTreeSet<String>> {
     let store = EtcdStore::new(EtcdOptions::new(endpoints)).expect("store");
@@ -165,7 +155,10 @@ fn two_servers_survive_losing_an_etcd_member_and_a_server_during_1000_joins() {
     assert_eq!(kept, "1", "the stale update changed nothing");
 
     // The burst.
-    let (token, pin) = token_and_pin(cp1.join_command.as_deref().expect("join command"));
+    let (token, pin) = (
+        cp1.join_arg("--token"),
+        cp1.join_arg("--discovery-token-ca-cert-hash"),
+    );
     let results = tmp.path().join("results.json");
     let bench = Command::new(common::bin())
         .args(["bench", "join", "--server"])

@@ -242,11 +242,7 @@ impl TracedServer {
             .iter()
             .find(|l| l.trim_start().starts_with("kubeboot join "))
             .expect("the server printed a join command");
-        join.split_whitespace()
-            .skip_while(|w| *w != flag)
-            .nth(1)
-            .expect("the flag in the join command")
-            .to_owned()
+        common::flag_value(join, flag)
     }
 
     fn printed(&self) -> Vec<String> {

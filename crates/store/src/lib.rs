@@ -184,6 +184,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Drops the history up to and including `revision`: watches must start after it.
     fn compact(&self, revision: Revision) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Whether this process answers reads itself (the embedded store), with no round trip
+    /// to another: a caller that could wait for a cache of the store to catch up instead
+    /// reads. `false` for etcd.
+    fn reads_locally(&self) -> bool {
+        false
+    }
 }
 
 /// The smallest string greater than every string starting with `prefix`

@@ -522,6 +522,10 @@ impl Store for SqliteStore {
         Box::pin(async move { Ok(rev) })
     }
 
+    fn reads_locally(&self) -> bool {
+        true
+    }
+
     fn compact(&self, revision: Revision) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
             self.write(WriteKind::Compact { revision })

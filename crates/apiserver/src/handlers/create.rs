@@ -49,7 +49,7 @@ impl Handlers {
         }
         let name = meta_str(&obj, "name").to_owned();
         if def.namespaced {
-            self.ensure_namespace(def, &name, ns).await?;
+            self.ensure_namespace(def, &name, ns, 0).await?;
         }
         let dry_run = crate::listoptions::is_dry_run(q);
         let reserved = self.reserve_for(def, &mut obj, None, dry_run).await?;
@@ -96,7 +96,7 @@ impl Handlers {
             // the namespace Terminating before it lists what is in it: either that list
             // finds this object, or this second look finds the mark and takes the object
             // back. Either way nothing outlives its namespace.
-            if let Err(refused) = self.ensure_namespace(def, &name, ns).await {
+            if let Err(refused) = self.ensure_namespace(def, &name, ns, kv.mod_revision).await {
                 let _ = self
                     .store
                     .delete(&def.key(ns, &name), Some(kv.mod_revision))

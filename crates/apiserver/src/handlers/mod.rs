@@ -55,6 +55,10 @@ pub struct Handlers {
     authz: Arc<Authorizer>,
     clock: Arc<dyn Clock>,
     network: ServiceNetwork,
+    /// The namespaces, followed through the cache (whether each is being deleted).
+    namespaces: crate::watch::followed::Followed<namespaces::Lifecycle>,
+    /// The newest revision this server has written.
+    written: crate::written::Floor,
 }
 
 /// A request body: its content type and bytes.
@@ -66,19 +70,29 @@ pub struct Sent {
 }
 
 impl Handlers {
-    /// Handlers over this store and cache.
+    /// Handlers over this store and cache, reading their own writes (those `written`
+    /// counts) from the cache.
     pub fn new(
         store: Arc<dyn Store>,
         cache: Arc<WatchCache>,
+        written: crate::written::Floor,
         authz: Arc<Authorizer>,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let namespaces = crate::watch::followed::Followed::new(
+            store.clone(),
+            cache.clone(),
+            written.clone(),
+            namespaces::Lifecycle::parse,
+        );
         Self {
             store,
             cache,
             authz,
             clock,
             network: ServiceNetwork::default(),
+            namespaces,
+            written,
         }
     }
 

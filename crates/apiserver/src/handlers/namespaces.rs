@@ -14,26 +14,52 @@ use crate::object::meta_mut;
 use crate::registry::{self, ResourceDef};
 use crate::status::from_store;
 
+/// What the handlers need of a namespace: whether it is being deleted.
+pub(crate) struct Lifecycle {
+    terminating: bool,
+}
+
+impl Lifecycle {
+    /// A stored namespace's lifecycle (one that is not JSON counts as active).
+    fn of(stored: &[u8]) -> Self {
+        let namespace: Value = serde_json::from_slice(stored).unwrap_or(Value::Null);
+        Self {
+            terminating: namespace_lifecycle::is_terminating(&namespace),
+        }
+    }
+
+    /// [`Lifecycle::of`], for [`Followed`](crate::watch::followed::Followed).
+    pub(crate) fn parse(stored: &[u8]) -> Option<Self> {
+        Some(Self::of(stored))
+    }
+}
+
 impl Handlers {
     /// Refuses a new `name` of `def` in namespace `ns` unless `ns` exists and is not being
-    /// deleted (NamespaceLifecycle).
+    /// deleted (NamespaceLifecycle), as of at least revision `after` (0 before a create,
+    /// the create's own to look again after it). The namespace is followed through the
+    /// watch cache, as kube-apiserver's admission follows it through an informer; one the
+    /// cache does not know is looked up in the store (created a moment ago, or never).
     pub(super) async fn ensure_namespace(
         &self,
         def: &ResourceDef,
         name: &str,
         ns: &str,
+        after: Revision,
     ) -> Result<(), Status> {
         let ns_def = registry::by_kind(registry::Kind::Namespace);
-        let Some(kv) = self
-            .store
-            .get(&ns_def.key("", ns))
-            .await
-            .map_err(|e| from_store(e, ns_def, ns))?
-        else {
-            return Err(Status::not_found(ns_def.subject(ns)));
+        let key = ns_def.key("", ns);
+        let followed = self.namespaces.get_after(&key, after).await;
+        let lifecycle = match followed {
+            Ok(Some(known)) => known,
+            Ok(None) | Err(_) => {
+                let kv = self.store.get(&key).await;
+                let kv = kv.map_err(|e| from_store(e, ns_def, ns))?;
+                let stored = kv.ok_or_else(|| Status::not_found(ns_def.subject(ns)))?;
+                std::sync::Arc::new(Lifecycle::of(&stored.value))
+            }
         };
-        let namespace: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
-        if namespace_lifecycle::is_terminating(&namespace) {
+        if lifecycle.terminating {
             return Err(namespace_lifecycle::terminating_denial(
                 def.subject(name),
                 ns,

@@ -67,8 +67,9 @@ impl Handlers {
     }
 
     /// Waits (at most 3 s) until the store has reached the revision a read asks for, or
-    /// answers 504 `Too large resource version`, as kube-apiserver's watch cache does. The
-    /// watch cache tells when the store moves on.
+    /// answers 504 `Too large resource version`, as kube-apiserver's watch cache does. A
+    /// revision the watch cache has applied, or one this server wrote (a node watching the
+    /// CSR it just created), needs no read of the store; the cache tells when it moves on.
     pub(super) async fn fresh_enough(&self, rv: u64) -> Result<(), Status> {
         let wanted = Revision::try_from(rv).unwrap_or(Revision::MAX);
         let store_revision = || async {
@@ -77,8 +78,10 @@ impl Handlers {
                 .await
                 .map_err(|e| Status::internal(e.to_string()))
         };
-        // The cache is never ahead of the store: a revision it has applied needs no read.
-        if self.cache.revision() >= wanted || store_revision().await? >= wanted {
+        if self.cache.revision() >= wanted
+            || self.written.get() >= wanted
+            || store_revision().await? >= wanted
+        {
             return Ok(());
         }
         self.cache

@@ -14,10 +14,14 @@ use crate::registry::{Kind, by_kind};
 
 async fn handlers() -> (Handlers, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
+    let written = crate::written::Floor::default();
+    let store: Arc<dyn Store> = Arc::new(crate::written::Written::new(
+        Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap()),
+        written.clone(),
+    ));
     let cache = WatchCache::start(store.clone(), 1000).await.unwrap();
     let authz = Arc::new(Authorizer::new(vec![Mode::Rbac]));
-    let h = Handlers::new(store, cache, authz, Arc::new(SystemClock));
+    let h = Handlers::new(store, cache, written, authz, Arc::new(SystemClock));
     let ns = json!({"metadata": {"name": "default"}});
     h.create(
         by_kind(Kind::Namespace),

@@ -1,9 +1,11 @@
-//! Watches: the cache that fans one store watch out to every client (`cache`), what a
-//! selective watcher is sent (`selection`), when bookmarks are due (`bookmark`), the lines
-//! on the wire (`frames`), and here the stream of one client watch that joins them.
+//! Watches: the cache that fans one store watch out to every client (`cache`), objects
+//! followed through it (`followed`), what a selective watcher is sent (`selection`), when
+//! bookmarks are due (`bookmark`), the lines on the wire (`frames`), and here the stream of
+//! one client watch that joins them.
 
 pub mod bookmark;
 pub mod cache;
+pub mod followed;
 pub mod frames;
 pub mod resource_version;
 pub mod selection;
@@ -74,6 +76,11 @@ impl ClientWatch {
     fn line(&self, e: &CachedEvent) -> Option<Bytes> {
         if self.selector.is_everything() {
             return Some(self.frames.event(e, e.kind, State::New));
+        }
+        // A storage key ends with the object's name.
+        let name = e.key.rsplit('/').next().unwrap_or_default();
+        if let Some(selected) = self.selector.matches_name(name) {
+            return selected.then(|| self.frames.event(e, e.kind, State::New));
         }
         let new_matches = self.selector.matches(&e.object());
         let replaced_matches = match e.kind {

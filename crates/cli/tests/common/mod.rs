@@ -116,16 +116,15 @@ impl Server {
         }
     }
 
+    /// The value of `flag` (`--token`, `--discovery-token-ca-cert-hash`) in the join
+    /// command the server printed.
+    pub fn join_arg(&self, flag: &str) -> String {
+        flag_value(self.join_command.as_deref().expect("join command"), flag)
+    }
+
     /// The bootstrap token of the join command the server printed.
     pub fn token(&self) -> String {
-        self.join_command
-            .as_deref()
-            .expect("the server printed a join command")
-            .split_whitespace()
-            .skip_while(|w| *w != "--token")
-            .nth(1)
-            .expect("a --token in the join command")
-            .to_owned()
+        self.join_arg("--token")
     }
 
     /// `host:port`.
@@ -629,6 +628,16 @@ impl Server {
         let flags = audit_flags(dir, policy, log);
         Self::start_with(&flags.iter().map(String::as_str).collect::<Vec<_>>())
     }
+}
+
+/// The word after `flag` in a command line (such as a printed `kubeboot join …`).
+pub fn flag_value(command: &str, flag: &str) -> String {
+    command
+        .split_whitespace()
+        .skip_while(|w| *w != flag)
+        .nth(1)
+        .unwrap_or_else(|| panic!("{flag} in {command:?}"))
+        .to_owned()
 }
 
 /// The audit events written to `log` so far, one JSON object per line.

@@ -1,0 +1,83 @@
+//! What admitting nodes costs etcd in reads, counted by etcd itself (`/metrics`) while
+//! `kubeboot bench join` admits nodes through a real server on a real etcd member: a join
+//! reads etcd once, for the public cluster-info (a GET is read through to etcd, as
+//! kube-apiserver reads it). The other lookups of a join come from the watch cache: the
+//! namespace its `Issued` Event is created in (before the write and again after it), and
+//! whether the cache has reached the version the node's watch starts from.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{control_plane, eventually, ok, stdout, wait_bounded};
+use kubeboot_store::etcd_cluster::EtcdCluster;
+
+/// The Range calls etcd has answered so far.
+fn ranges(endpoint: &str) -> u64 {
+    let out = Command::new("curl")
+        .args(["-sf", &format!("{endpoint}/metrics")])
+        .output()
+        .expect("curl");
+    let metrics = ok(out, "etcd's /metrics");
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("grpc_server_handled_total{") && l.contains(r#"grpc_method="Range""#)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[test]
+fn a_join_reads_etcd_once() {
+    // Seen before: 3.08 Range calls per join (`--nodes 1000`): the Event's namespace read
+    // from etcd before and after its create, and the store's revision read when the node's
+    // watch arrived before the cache had its CSR.
+    const NODES: u64 = 100;
+    let cluster = EtcdCluster::start(1).expect("etcd starts (scripts/test installs etcd-server)");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let s = control_plane(&tmp.path().join("cp"), &cluster.servers_flag(), None, &[]);
+    // The controllers run (the bootstrap signer has signed cluster-info) before counting.
+    let signed = || {
+        let cm = stdout(&s.kubectl(
+            "kubectl",
+            &[
+                "get",
+                "configmap",
+                "-n",
+                "kube-public",
+                "cluster-info",
+                "-o",
+                "json",
+            ],
+        ));
+        cm.contains("jws-kubeconfig-")
+    };
+    assert!(
+        eventually(Duration::from_secs(30), signed),
+        "cluster-info is signed"
+    );
+    let endpoint = &cluster.endpoints()[0];
+    let before = ranges(endpoint);
+    let bench = Command::new(common::bin())
+        .args(["bench", "join", "--server", &s.url])
+        .args(["--token", &s.join_arg("--token")])
+        .args([
+            "--discovery-token-ca-cert-hash",
+            &s.join_arg("--discovery-token-ca-cert-hash"),
+        ])
+        .args(["--nodes", &NODES.to_string(), "--concurrency", "10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bench join");
+    let out = ok(wait_bounded(bench, Duration::from_secs(300)), "bench join");
+    assert!(
+        out.contains(&format!("nodes admitted: {NODES} of {NODES}")),
+        "{out}"
+    );
+    let per_join = (ranges(endpoint) - before) as f64 / NODES as f64;
+    // One for cluster-info; the rest is what runs meanwhile (the controllers' Lease).
+    assert!(per_join <= 1.5, "{per_join:.2} etcd Range calls per join");
+}
