@@ -318,7 +318,11 @@ fn matching_subject<'a>(
                 .as_deref()
                 .filter(|n| !n.is_empty())
                 .unwrap_or(binding_ns);
-            user.name == format!("system:serviceaccount:{ns}:{}", s.name)
+            // `system:serviceaccount:<ns>:<name>` (neither holds a colon).
+            user.name
+                .strip_prefix("system:serviceaccount:")
+                .and_then(|rest| rest.split_once(':'))
+                == Some((ns, s.name.as_str()))
         }
         _ => false,
     })
@@ -346,13 +350,14 @@ pub fn rule_allows(rule: &PolicyRule, a: &Attributes) -> bool {
         return false;
     }
     let resources_ok = rule.resources.as_ref().is_some_and(|rs| {
-        rs.iter().any(|r| {
-            if a.subresource.is_empty() {
-                r == "*" || *r == a.resource
-            } else {
-                r == "*"
-                    || *r == format!("{}/{}", a.resource, a.subresource)
-                    || *r == format!("*/{}", a.subresource)
+        // `*`, the resource, or `<resource>/<subresource>` and `*/<subresource>`.
+        rs.iter().any(|r| match r.split_once('/') {
+            _ if r == "*" => true,
+            None => a.subresource.is_empty() && *r == a.resource,
+            Some((resource, sub)) => {
+                !a.subresource.is_empty()
+                    && sub == a.subresource
+                    && (resource == a.resource || resource == "*")
             }
         })
     });
@@ -444,145 +449,4 @@ pub fn forbidden_message(user: &UserInfo, a: &Attributes) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rule(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> PolicyRule {
-        let v = |x: &[&str]| Some(x.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        PolicyRule {
-            verbs: verbs.iter().map(|s| s.to_string()).collect(),
-            api_groups: v(groups),
-            resources: v(resources),
-            resource_names: if names.is_empty() { None } else { v(names) },
-            non_resource_urls: None,
-        }
-    }
-
-    fn res(verb: &str, group: &str, resource: &str, sub: &str, name: &str) -> Attributes {
-        Attributes::resource(verb, group, resource, sub, "", name)
-    }
-
-    #[test]
-    fn rules_match_as_kubernetes_evaluates_them() {
-        let pods = rule(&["get"], &[""], &["pods"], &[]);
-        assert!(rule_allows(&pods, &res("get", "", "pods", "", "p")));
-        assert!(
-            !rule_allows(&pods, &res("get", "", "pods", "log", "p")),
-            "pods does not cover pods/log"
-        );
-        assert!(!rule_allows(&pods, &res("list", "", "pods", "", "")));
-        let star_sub = rule(&["*"], &["*"], &["*/status"], &[]);
-        assert!(rule_allows(
-            &star_sub,
-            &res("update", "x", "nodes", "status", "n")
-        ));
-        assert!(!rule_allows(
-            &star_sub,
-            &res("update", "x", "nodes", "", "n")
-        ));
-        let named = rule(&["get"], &[""], &["configmaps"], &["cluster-info"]);
-        assert!(rule_allows(
-            &named,
-            &res("get", "", "configmaps", "", "cluster-info")
-        ));
-        assert!(!rule_allows(
-            &named,
-            &res("get", "", "configmaps", "", "other")
-        ));
-        assert!(!rule_allows(
-            &named,
-            &res("create", "", "configmaps", "", "")
-        ));
-    }
-
-    #[test]
-    fn non_resource_urls_with_trailing_star() {
-        let r = PolicyRule {
-            verbs: vec!["get".into()],
-            non_resource_urls: Some(vec!["/apis/*".into(), "/healthz".into()]),
-            ..Default::default()
-        };
-        let path = |p: &str| Attributes {
-            verb: "get".into(),
-            path: p.into(),
-            ..Default::default()
-        };
-        assert!(rule_allows(&r, &path("/apis/")));
-        assert!(rule_allows(&r, &path("/apis/x/y")));
-        assert!(!rule_allows(&r, &path("/apis")));
-        assert!(rule_allows(&r, &path("/healthz")));
-        assert!(!rule_allows(&r, &path("/healthz/x")));
-    }
-
-    #[test]
-    fn node_authorizer_scopes_to_own_objects() {
-        let n1 = UserInfo {
-            name: "system:node:n1".into(),
-            groups: vec!["system:nodes".into(), "system:authenticated".into()],
-            ..Default::default()
-        };
-        assert!(node_allows(&n1, &res("get", "", "nodes", "", "n1")));
-        assert!(!node_allows(&n1, &res("get", "", "nodes", "", "n2")));
-        assert!(node_allows(&n1, &res("patch", "", "nodes", "status", "n1")));
-        assert!(!node_allows(&n1, &res("delete", "", "nodes", "", "n1")));
-        let mut lease = res("update", "coordination.k8s.io", "leases", "", "n1");
-        lease.namespace = "kube-node-lease".into();
-        assert!(node_allows(&n1, &lease));
-        lease.name = "n2".into();
-        assert!(!node_allows(&n1, &lease));
-        assert!(node_allows(
-            &n1,
-            &res(
-                "create",
-                "certificates.k8s.io",
-                "certificatesigningrequests",
-                "",
-                ""
-            )
-        ));
-        let ctb = |verb| res(verb, "certificates.k8s.io", "clustertrustbundles", "", "");
-        assert!(node_allows(&n1, &ctb("watch")) && !node_allows(&n1, &ctb("create")));
-        let not_node = UserInfo {
-            name: "system:node:n1".into(),
-            ..Default::default()
-        };
-        assert!(
-            !node_allows(&not_node, &res("get", "", "nodes", "", "n1")),
-            "needs the group too"
-        );
-    }
-
-    #[test]
-    fn forbidden_messages_word_for_word() {
-        let u = UserInfo {
-            name: "system:bootstrap:abcdef".into(),
-            ..Default::default()
-        };
-        let a = Attributes {
-            verb: "get".into(),
-            path: "/".into(),
-            ..Default::default()
-        };
-        assert_eq!(
-            forbidden_message(&u, &a),
-            r#"User "system:bootstrap:abcdef" cannot get path "/""#
-        );
-        let mut a = res("list", "", "secrets", "", "");
-        a.namespace = "kube-system".into();
-        assert_eq!(
-            forbidden_message(&u, &a),
-            r#"User "system:bootstrap:abcdef" cannot list resource "secrets" in API group "" in the namespace "kube-system""#
-        );
-        let a = res(
-            "update",
-            "certificates.k8s.io",
-            "certificatesigningrequests",
-            "approval",
-            "csr-x",
-        );
-        assert_eq!(
-            forbidden_message(&u, &a),
-            r#"User "system:bootstrap:abcdef" cannot update resource "certificatesigningrequests/approval" in API group "certificates.k8s.io" at the cluster scope"#
-        );
-    }
-}
+mod tests;

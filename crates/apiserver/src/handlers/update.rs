@@ -30,7 +30,7 @@ impl Handlers {
         ns: &str,
         name: &str,
         sub: &str,
-        change: Update,
+        mut change: Update,
         q: &Query,
         user: &UserInfo,
     ) -> Result<Value, Status> {
@@ -43,7 +43,7 @@ impl Handlers {
                 Some(hit) => hit,
                 None => self.read_object(def, ns, name).await?,
             };
-            let mut new = self.sent_object(def, (ns, name, sub), &change, &old, q)?;
+            let mut new = self.sent_object(def, (ns, name, sub), &mut change, &old, q)?;
             let sent_rv = meta_str(&new, "resourceVersion").to_owned();
             let expected = expected_revision(def, name, &sent_rv, old_rev)?;
             let adm = Admission {
@@ -108,11 +108,16 @@ impl Handlers {
         &self,
         def: &ResourceDef,
         (ns, name, sub): (&str, &str, &str),
-        change: &Update,
+        change: &mut Update,
         old: &Value,
         q: &Query,
     ) -> Result<Value, Status> {
         let sent = match change {
+            // An object naming the version it replaces is tried once (a conflict is the
+            // client's to resolve): it is used as sent, not copied for another try.
+            Update::Replace(v) if !meta_str(v, "resourceVersion").is_empty() => {
+                std::mem::take(v)
+            }
             Update::Replace(v) => v.clone(),
             Update::Patch(ty, body) => {
                 let base = self.output(def, old.clone());

@@ -1,0 +1,188 @@
+//! The authorizers' rules, table-tested against Kubernetes' evaluation.
+
+use super::*;
+
+fn rule(verbs: &[&str], groups: &[&str], resources: &[&str], names: &[&str]) -> PolicyRule {
+    let v = |x: &[&str]| Some(x.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    PolicyRule {
+        verbs: verbs.iter().map(|s| s.to_string()).collect(),
+        api_groups: v(groups),
+        resources: v(resources),
+        resource_names: if names.is_empty() { None } else { v(names) },
+        non_resource_urls: None,
+    }
+}
+
+fn res(verb: &str, group: &str, resource: &str, sub: &str, name: &str) -> Attributes {
+    Attributes::resource(verb, group, resource, sub, "", name)
+}
+
+#[test]
+fn rules_match_as_kubernetes_evaluates_them() {
+    let pods = rule(&["get"], &[""], &["pods"], &[]);
+    assert!(rule_allows(&pods, &res("get", "", "pods", "", "p")));
+    assert!(
+        !rule_allows(&pods, &res("get", "", "pods", "log", "p")),
+        "pods does not cover pods/log"
+    );
+    assert!(!rule_allows(&pods, &res("list", "", "pods", "", "")));
+    let star_sub = rule(&["*"], &["*"], &["*/status"], &[]);
+    assert!(rule_allows(
+        &star_sub,
+        &res("update", "x", "nodes", "status", "n")
+    ));
+    assert!(!rule_allows(
+        &star_sub,
+        &res("update", "x", "nodes", "", "n")
+    ));
+    let pod_status = rule(&["update"], &[""], &["pods/status"], &[]);
+    for (sub, allowed) in [("status", true), ("", false), ("log", false)] {
+        let a = res("update", "", "pods", sub, "p");
+        assert_eq!(
+            rule_allows(&pod_status, &a),
+            allowed,
+            "pods/status for {sub:?}"
+        );
+    }
+    assert!(!rule_allows(
+        &pod_status,
+        &res("update", "", "nodes", "status", "n")
+    ));
+    assert!(!rule_allows(
+        &star_sub,
+        &res("update", "x", "nodes", "statusx", "n")
+    ));
+    let named = rule(&["get"], &[""], &["configmaps"], &["cluster-info"]);
+    assert!(rule_allows(
+        &named,
+        &res("get", "", "configmaps", "", "cluster-info")
+    ));
+    assert!(!rule_allows(
+        &named,
+        &res("get", "", "configmaps", "", "other")
+    ));
+    assert!(!rule_allows(
+        &named,
+        &res("create", "", "configmaps", "", "")
+    ));
+}
+
+#[test]
+fn a_service_account_subject_names_its_namespace_or_the_bindings() {
+    let sa = |ns: Option<&str>| Subject {
+        kind: "ServiceAccount".into(),
+        name: "builder".into(),
+        namespace: ns.map(str::to_owned),
+        ..Default::default()
+    };
+    let user = |name: &str| UserInfo {
+        name: name.into(),
+        ..Default::default()
+    };
+    // (subject's namespace, binding's namespace, user, matches)
+    let cases = [
+        (Some("ci"), "", "system:serviceaccount:ci:builder", true),
+        (None, "ci", "system:serviceaccount:ci:builder", true),
+        (Some(""), "ci", "system:serviceaccount:ci:builder", true),
+        (Some("ci"), "", "system:serviceaccount:cd:builder", false),
+        (Some("ci"), "", "system:serviceaccount:ci:builder2", false),
+        (Some("ci"), "", "system:serviceaccount:ci", false),
+        (Some("ci"), "", "ci:builder", false),
+    ];
+    for (ns, binding_ns, name, matches) in cases {
+        let subjects = [sa(ns)];
+        let found = matching_subject(Some(&subjects), &user(name), binding_ns);
+        assert_eq!(found.is_some(), matches, "{ns:?} {binding_ns:?} {name}");
+    }
+}
+
+#[test]
+fn non_resource_urls_with_trailing_star() {
+    let r = PolicyRule {
+        verbs: vec!["get".into()],
+        non_resource_urls: Some(vec!["/apis/*".into(), "/healthz".into()]),
+        ..Default::default()
+    };
+    let path = |p: &str| Attributes {
+        verb: "get".into(),
+        path: p.into(),
+        ..Default::default()
+    };
+    assert!(rule_allows(&r, &path("/apis/")));
+    assert!(rule_allows(&r, &path("/apis/x/y")));
+    assert!(!rule_allows(&r, &path("/apis")));
+    assert!(rule_allows(&r, &path("/healthz")));
+    assert!(!rule_allows(&r, &path("/healthz/x")));
+}
+
+#[test]
+fn node_authorizer_scopes_to_own_objects() {
+    let n1 = UserInfo {
+        name: "system:node:n1".into(),
+        groups: vec!["system:nodes".into(), "system:authenticated".into()],
+        ..Default::default()
+    };
+    assert!(node_allows(&n1, &res("get", "", "nodes", "", "n1")));
+    assert!(!node_allows(&n1, &res("get", "", "nodes", "", "n2")));
+    assert!(node_allows(&n1, &res("patch", "", "nodes", "status", "n1")));
+    assert!(!node_allows(&n1, &res("delete", "", "nodes", "", "n1")));
+    let mut lease = res("update", "coordination.k8s.io", "leases", "", "n1");
+    lease.namespace = "kube-node-lease".into();
+    assert!(node_allows(&n1, &lease));
+    lease.name = "n2".into();
+    assert!(!node_allows(&n1, &lease));
+    assert!(node_allows(
+        &n1,
+        &res(
+            "create",
+            "certificates.k8s.io",
+            "certificatesigningrequests",
+            "",
+            ""
+        )
+    ));
+    let ctb = |verb| res(verb, "certificates.k8s.io", "clustertrustbundles", "", "");
+    assert!(node_allows(&n1, &ctb("watch")) && !node_allows(&n1, &ctb("create")));
+    let not_node = UserInfo {
+        name: "system:node:n1".into(),
+        ..Default::default()
+    };
+    assert!(
+        !node_allows(&not_node, &res("get", "", "nodes", "", "n1")),
+        "needs the group too"
+    );
+}
+
+#[test]
+fn forbidden_messages_word_for_word() {
+    let u = UserInfo {
+        name: "system:bootstrap:abcdef".into(),
+        ..Default::default()
+    };
+    let a = Attributes {
+        verb: "get".into(),
+        path: "/".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        forbidden_message(&u, &a),
+        r#"User "system:bootstrap:abcdef" cannot get path "/""#
+    );
+    let mut a = res("list", "", "secrets", "", "");
+    a.namespace = "kube-system".into();
+    assert_eq!(
+        forbidden_message(&u, &a),
+        r#"User "system:bootstrap:abcdef" cannot list resource "secrets" in API group "" in the namespace "kube-system""#
+    );
+    let a = res(
+        "update",
+        "certificates.k8s.io",
+        "certificatesigningrequests",
+        "approval",
+        "csr-x",
+    );
+    assert_eq!(
+        forbidden_message(&u, &a),
+        r#"User "system:bootstrap:abcdef" cannot update resource "certificatesigningrequests/approval" in API group "certificates.k8s.io" at the cluster scope"#
+    );
+}
