@@ -318,11 +318,14 @@ fn matching_subject<'a>(
                 .as_deref()
                 .filter(|n| !n.is_empty())
                 .unwrap_or(binding_ns);
-            // `system:serviceaccount:<ns>:<name>` (neither holds a colon).
-            user.name
-                .strip_prefix("system:serviceaccount:")
-                .and_then(|rest| rest.split_once(':'))
-                == Some((ns, s.name.as_str()))
+            // `system:serviceaccount:<ns>:<name>` (neither holds a colon); a subject with
+            // no namespace in a ClusterRoleBinding names no service account.
+            !ns.is_empty()
+                && user
+                    .name
+                    .strip_prefix("system:serviceaccount:")
+                    .and_then(|rest| rest.split_once(':'))
+                    == Some((ns, s.name.as_str()))
         }
         _ => false,
     })

@@ -88,6 +88,8 @@ fn a_service_account_subject_names_its_namespace_or_the_bindings() {
         (Some("ci"), "", "system:serviceaccount:ci:builder2", false),
         (Some("ci"), "", "system:serviceaccount:ci", false),
         (Some("ci"), "", "ci:builder", false),
+        (None, "", "system:serviceaccount::builder", false),
+        (Some(""), "", "system:serviceaccount::builder", false),
     ];
     for (ns, binding_ns, name, matches) in cases {
         let subjects = [sa(ns)];

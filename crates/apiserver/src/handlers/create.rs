@@ -97,15 +97,30 @@ impl Handlers {
             // finds this object, or this second look finds the mark and takes the object
             // back. Either way nothing outlives its namespace.
             if let Err(refused) = self.ensure_namespace(def, &name, ns, kv.mod_revision).await {
-                let _ = self
-                    .store
-                    .delete(&def.key(ns, &name), Some(kv.mod_revision))
-                    .await;
+                self.take_back(&def.key(ns, &name), &kv).await;
                 return Err(refused);
             }
         }
         set_resource_version(obj, kv.mod_revision);
         Ok(())
+    }
+
+    /// Deletes the object a create wrote, changed since or not (a controller may have
+    /// answered its ADDED event), as long as the key still holds that object.
+    async fn take_back(&self, key: &str, created: &kubeboot_store::KeyValue) {
+        let mut expected = created.mod_revision;
+        for _ in 0..8 {
+            match self.store.delete(key, Some(expected)).await {
+                Err(kubeboot_store::StoreError::Conflict { .. }) => {}
+                _ => return,
+            }
+            match self.store.get(key).await {
+                Ok(Some(now)) if now.create_revision == created.create_revision => {
+                    expected = now.mod_revision;
+                }
+                _ => return,
+            }
+        }
     }
 
     /// Checks a new object (under `fieldValidation=Strict` when `strict`) and sets what

@@ -48,18 +48,23 @@ impl Handlers {
         after: Revision,
     ) -> Result<(), Status> {
         let ns_def = registry::by_kind(registry::Kind::Namespace);
+        // A name no namespace can have names none (and is looked up nowhere).
+        if ns.len() > 63 || !crate::object::matches_label_pattern(ns) {
+            return Err(Status::not_found(ns_def.subject(ns)));
+        }
         let key = ns_def.key("", ns);
-        let followed = self.namespaces.get_after(&key, after).await;
-        let lifecycle = match followed {
-            Ok(Some(known)) => known,
-            Ok(None) | Err(_) => {
-                let kv = self.store.get(&key).await;
-                let kv = kv.map_err(|e| from_store(e, ns_def, ns))?;
-                let stored = kv.ok_or_else(|| Status::not_found(ns_def.subject(ns)))?;
-                std::sync::Arc::new(Lifecycle::of(&stored.value))
-            }
-        };
-        if lifecycle.terminating {
+        // Active as of `after`: nothing more to look at. Being deleted, or not known here:
+        // the store says for sure (the cache may not have applied yet that the deletion
+        // ended and a namespace of the same name was made).
+        if let Ok(Some(known)) = self.namespaces.get_after(&key, after).await
+            && !known.terminating
+        {
+            return Ok(());
+        }
+        let kv = self.store.get(&key).await;
+        let kv = kv.map_err(|e| from_store(e, ns_def, ns))?;
+        let stored = kv.ok_or_else(|| Status::not_found(ns_def.subject(ns)))?;
+        if Lifecycle::of(&stored.value).terminating {
             return Err(namespace_lifecycle::terminating_denial(
                 def.subject(name),
                 ns,

@@ -181,3 +181,58 @@ async fn the_status_subresource_changes_only_the_status() {
     assert_eq!(updated["spec"]["unschedulable"], true);
     assert_eq!(updated["status"]["phase"], "Running", "the status kept");
 }
+
+/// Namespace `name` written straight to `store`, `Terminating` when `terminating`.
+async fn put_namespace(store: &dyn Store, name: &str, terminating: bool) {
+    let mut ns = json!({"metadata": {"name": name, "uid": "u"}, "status": {"phase": "Active"}});
+    if terminating {
+        ns["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        ns["status"]["phase"] = json!("Terminating");
+    }
+    let key = by_kind(Kind::Namespace).key("", name);
+    store
+        .create(&key, serde_json::to_vec(&ns).unwrap().into())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_namespace_check_believes_a_lagging_cache_only_when_it_allows() {
+    // Seen in review: a cache that still held a deleted namespace's Terminating state
+    // refused creates in the namespace of that name made since. The cache here follows a
+    // store of its own where `ns` is being deleted, while the handlers' store has it active.
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("db")).unwrap());
+    let stale: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("old")).unwrap());
+    put_namespace(store.as_ref(), "ns", false).await;
+    let cache = WatchCache::start(stale.clone(), 1000).await.unwrap();
+    put_namespace(stale.as_ref(), "ns", true).await;
+    put_namespace(stale.as_ref(), "gone", true).await;
+    assert!(
+        cache
+            .wait_for(
+                stale.revision().await.unwrap(),
+                std::time::Duration::from_secs(5)
+            )
+            .await
+    );
+    let authz = Arc::new(Authorizer::new(vec![Mode::Rbac]));
+    let written = crate::written::Floor::default();
+    let h = Handlers::new(store.clone(), cache, written, authz, Arc::new(SystemClock));
+    let cm = by_kind(Kind::ConfigMap);
+    let q = Query::default();
+    let sent = || json!({"metadata": {"name": "a"}});
+    h.create(cm, "ns", sent(), &q, &admin())
+        .await
+        .expect("the store has ns active");
+    // Not in the handlers' store at all: not found, whatever the cache holds.
+    let e = h
+        .create(cm, "gone", sent(), &q, &admin())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, 404, "{e:?}");
+    // No namespace can have this name: not found, looked up nowhere.
+    let long = "x".repeat(64);
+    let e = h.create(cm, &long, sent(), &q, &admin()).await.unwrap_err();
+    assert_eq!(e.code, 404, "{e:?}");
+}

@@ -115,9 +115,7 @@ impl Handlers {
         let sent = match change {
             // An object naming the version it replaces is tried once (a conflict is the
             // client's to resolve): it is used as sent, not copied for another try.
-            Update::Replace(v) if !meta_str(v, "resourceVersion").is_empty() => {
-                std::mem::take(v)
-            }
+            Update::Replace(v) if !meta_str(v, "resourceVersion").is_empty() => std::mem::take(v),
             Update::Replace(v) => v.clone(),
             Update::Patch(ty, body) => {
                 let base = self.output(def, old.clone());
