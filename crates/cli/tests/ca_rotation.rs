@@ -375,18 +375,7 @@ fn watch_leases(
 
 /// How many CAs the kubeconfig of cluster-info holds.
 fn published_cas(s: &Server) -> usize {
-    let kubeconfig = stdout(&s.kubectl(
-        "kubectl",
-        &[
-            "get",
-            "configmap",
-            "-n",
-            "kube-public",
-            "cluster-info",
-            "-o",
-            "jsonpath={.data.kubeconfig}",
-        ],
-    ));
+    let kubeconfig = s.cluster_info("jsonpath={.data.kubeconfig}");
     let ca = common::kubeconfig_data(&kubeconfig, "certificate-authority-data");
     String::from_utf8_lossy(&ca)
         .matches("BEGIN CERTIFICATE")

@@ -10,7 +10,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{control_plane, eventually, ok, stdout, wait_bounded};
+use common::{control_plane, eventually, ok, wait_bounded};
 use kubeboot_store::etcd_cluster::EtcdCluster;
 
 /// The Range calls etcd has answered so far.
@@ -39,21 +39,7 @@ fn a_join_reads_etcd_once() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let s = control_plane(&tmp.path().join("cp"), &cluster.servers_flag(), None, &[]);
     // The controllers run (the bootstrap signer has signed cluster-info) before counting.
-    let signed = || {
-        let cm = stdout(&s.kubectl(
-            "kubectl",
-            &[
-                "get",
-                "configmap",
-                "-n",
-                "kube-public",
-                "cluster-info",
-                "-o",
-                "json",
-            ],
-        ));
-        cm.contains("jws-kubeconfig-")
-    };
+    let signed = || s.cluster_info("json").contains("jws-kubeconfig-");
     assert!(
         eventually(Duration::from_secs(30), signed),
         "cluster-info is signed"

@@ -745,21 +745,7 @@ fn the_agent_adopts_the_ca_bundle_cluster_info_publishes() {
         ],
     );
     let next = std::fs::read_to_string(tmp.path().join("next-ca.crt")).expect("next CA");
-    let published = ok(
-        s.kubectl(
-            "kubectl",
-            &[
-                "-n",
-                "kube-public",
-                "get",
-                "cm",
-                "cluster-info",
-                "-o",
-                "jsonpath={.data.kubeconfig}",
-            ],
-        ),
-        "kubectl get cm cluster-info",
-    );
+    let published = s.cluster_info("jsonpath={.data.kubeconfig}");
     let server = published
         .lines()
         .find_map(|l| l.trim().strip_prefix("server:"))

@@ -140,6 +140,21 @@ impl Server {
         self.dir.join("pki/ca.crt")
     }
 
+    /// The public `kube-public/cluster-info` ConfigMap as the admin's `kubectl get -o
+    /// <output>` shows it (nothing when kubectl fails).
+    pub fn cluster_info(&self, output: &str) -> String {
+        let args = [
+            "get",
+            "configmap",
+            "-n",
+            "kube-public",
+            "cluster-info",
+            "-o",
+            output,
+        ];
+        stdout(&self.kubectl("kubectl", &args))
+    }
+
     /// Runs a kubectl binary against this server as the admin.
     pub fn kubectl(&self, kubectl: &str, args: &[&str]) -> Output {
         self.kubectl_as(kubectl, &self.kubeconfig(), args, None)
