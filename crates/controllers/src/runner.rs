@@ -54,6 +54,8 @@ pub struct Informer {
     objects: Arc<RwLock<BTreeMap<String, Box<str>>>>,
     synced: Arc<Notify>,
     is_synced: Arc<std::sync::atomic::AtomicBool>,
+    /// What of each object is dropped before it is kept (besides `managedFields`).
+    trim: Trim,
 }
 
 /// The key of an object: `namespace/name`, or `name` when cluster-scoped.
@@ -80,7 +82,22 @@ impl Informer {
         list_path: String,
         on_change: impl Fn(&str) + Send + Sync + 'static,
     ) -> Self {
-        let inf = Self::default();
+        Self::start_trimmed(tasks, client, list_path, |_| {}, on_change)
+    }
+
+    /// [`Informer::start`], keeping each object as `trim` leaves it (what no controller of
+    /// it reads, as kube-controller-manager's informer transforms drop).
+    pub fn start_trimmed(
+        tasks: &Tasks,
+        client: Client,
+        list_path: String,
+        trim: fn(&mut Value),
+        on_change: impl Fn(&str) + Send + Sync + 'static,
+    ) -> Self {
+        let inf = Self {
+            trim: Trim(trim),
+            ..Self::default()
+        };
         let me = inf.clone();
         tasks.spawn(async move { me.run(client, list_path, on_change).await });
         inf
@@ -182,7 +199,7 @@ impl Informer {
         };
         let fresh: BTreeMap<String, Box<str>> = items
             .into_iter()
-            .map(|o| (key_of(&o), compact(o)))
+            .map(|o| (key_of(&o), compact(o, self.trim.0)))
             .collect();
         let changed: Vec<String> = {
             let mut objs = self.objects.write().unwrap_or_else(PoisonError::into_inner);
@@ -229,7 +246,7 @@ impl Informer {
                     if ty == "DELETED" {
                         objs.remove(&key);
                     } else {
-                        objs.insert(key.clone(), compact(obj));
+                        objs.insert(key.clone(), compact(obj, self.trim.0));
                     }
                 }
                 on_change(&key);
@@ -238,13 +255,25 @@ impl Informer {
     }
 }
 
+/// What an informer drops of each object before keeping it.
+#[derive(Clone, Copy)]
+struct Trim(fn(&mut Value));
+
+impl Default for Trim {
+    fn default() -> Self {
+        Self(|_| {})
+    }
+}
+
 /// An object's JSON text, as the informer holds it: without `metadata.managedFields`,
 /// which no controller reads (kube-controller-manager's informers drop them too,
 /// `TransformStripManagedFields`); an update sent without them keeps the stored ones.
-fn compact(mut obj: Value) -> Box<str> {
+/// `trim` drops what else the informer's controllers never read.
+fn compact(mut obj: Value, trim: fn(&mut Value)) -> Box<str> {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
     }
+    trim(&mut obj);
     serde_json::to_string(&obj)
         .unwrap_or_default()
         .into_boxed_str()
@@ -375,7 +404,7 @@ mod tests {
             "metadata": {"name": "a", "managedFields": [{"manager": "kubectl"}]},
             "spec": {"x": 1},
         });
-        let held: Value = serde_json::from_str(&compact(obj)).expect("json");
+        let held: Value = serde_json::from_str(&compact(obj, |_| {})).expect("json");
         assert_eq!(
             held,
             serde_json::json!({"metadata": {"name": "a"}, "spec": {"x": 1}})

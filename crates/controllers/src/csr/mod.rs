@@ -33,15 +33,21 @@ impl CsrSource {
         let queues: std::sync::Arc<std::sync::Mutex<Vec<std::sync::Arc<crate::runner::Queue>>>> =
             Default::default();
         let qs = queues.clone();
-        let informer = crate::runner::Informer::start(tasks, client, CSRS.into(), move |key| {
-            for q in qs
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .iter()
-            {
-                q.add(key);
-            }
-        });
+        let informer = crate::runner::Informer::start_trimmed(
+            tasks,
+            client,
+            CSRS.into(),
+            drop_issued_request,
+            move |key| {
+                for q in qs
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .iter()
+                {
+                    q.add(key);
+                }
+            },
+        );
         Self { informer, queues }
     }
 
@@ -61,6 +67,24 @@ impl CsrSource {
             q.add(&key);
         }
         (self.informer.clone(), q)
+    }
+}
+
+/// What the CSR controllers keep of a CSR: all of it until it is issued, then not its
+/// request (`spec.request`, a kilobyte or more; thousands of issued CSRs wait for the
+/// cleaner). The approver and the signer act only on CSRs without a certificate, the cleaner
+/// reads the certificate, and every write of a CSR takes its immutable spec from the stored
+/// one, so nothing reads or loses it.
+pub fn drop_issued_request(csr: &mut Value) {
+    let issued = csr
+        .pointer("/status/certificate")
+        .and_then(Value::as_str)
+        .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
+        .is_some_and(|c| !c.is_empty());
+    if let Some(spec) = csr.get_mut("spec").and_then(Value::as_object_mut)
+        && issued
+    {
+        spec.remove("request");
     }
 }
 
@@ -276,5 +300,35 @@ pub async fn add_condition(
         Ok(_) => Ok(true),
         Err(e) if matches!(e.code(), Some(404 | 409)) => Ok(false),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn the_informer_keeps_a_csr_whole_until_it_is_issued() {
+        let spec = json!({"request": "UkVR", "signerName": "s", "usages": ["client auth"]});
+        // (status, the request kept)
+        let cases = [
+            (json!(null), true),
+            (json!({}), true),
+            (
+                json!({"conditions": [{"type": "Approved", "status": "True"}]}),
+                true,
+            ),
+            (json!({"certificate": ""}), true),
+            (json!({"certificate": "not base64!"}), true),
+            (json!({"certificate": null}), true),
+            (json!({"certificate": "Q0VSVA=="}), false),
+        ];
+        for (status, kept) in cases {
+            let mut csr = json!({"metadata": {"name": "a"}, "spec": spec, "status": status});
+            super::drop_issued_request(&mut csr);
+            assert_eq!(csr["spec"].get("request").is_some(), kept, "{status}");
+            assert_eq!(csr["spec"]["signerName"], "s", "the rest of the spec stays");
+            assert_eq!(csr["status"], status, "the status stays");
+        }
     }
 }
