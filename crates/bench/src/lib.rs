@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod bound;
+pub mod etcd;
 pub mod flows;
 pub mod join;
 pub mod plot;

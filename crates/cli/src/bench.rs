@@ -334,6 +334,35 @@ fn server_section(
     Ok(json)
 }
 
+/// What the etcd members of a self run spent on it (those reached over `http://`), printed
+/// and for the JSON; `None` when they could not be read before and after.
+async fn etcd_section(
+    endpoints: &[String],
+    before: Option<Vec<kubeboot_bench::etcd::Counters>>,
+    admitted: usize,
+) -> Option<serde_json::Value> {
+    let before = before?;
+    let after = kubeboot_bench::etcd::read_all(endpoints).await?;
+    if after.len() != before.len() {
+        return None;
+    }
+    let v = kubeboot_bench::etcd::per_node(&before, &after, admitted);
+    let calls: Vec<String> = v["calls_per_node"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(method, n)| format!("{method} {:.2}", n.as_f64().unwrap_or_default()))
+        .collect();
+    kubeboot_api::outln!(
+        "etcd ({} member{}): CPU {:.2} ms per admitted node; calls per admitted node: {}",
+        after.len(),
+        if after.len() == 1 { "" } else { "s" },
+        v["cpu_ms_per_node"].as_f64().unwrap_or_default(),
+        calls.join(", ")
+    );
+    Some(v)
+}
+
 /// The server's CPU by thread over a run, and its busiest thread with its share.
 type ThreadsOverRun = (
     Vec<kubeboot_bench::threads::ThreadCpu>,
@@ -500,6 +529,10 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
     let threads_before = server
         .as_ref()
         .map(|s| kubeboot_bench::threads::snapshot(s.pid()));
+    let etcd_before = match server {
+        Some(_) => kubeboot_bench::etcd::read_all(&args.etcd_servers).await,
+        None => None,
+    };
     let load_before = cpu_seconds(std::process::id());
     let report = join::run(&endpoints, &token, trust, &opts, crypto, move |done| {
         progress.update(done)
@@ -519,6 +552,9 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
     let mut json = serde_json::to_value(&report)?;
     if let Some(s) = &server {
         json["server"] = server_section(s.pid(), threads.as_ref(), report.admitted)?;
+    }
+    if let Some(etcd) = etcd_section(&args.etcd_servers, etcd_before, report.admitted).await {
+        json["etcd"] = etcd;
     }
     json["load_cpus"] =
         serde_json::json!(kubeboot_bench::threads::cpus_allowed(std::process::id()));

@@ -3,7 +3,8 @@
 //! reads etcd once, for the public cluster-info (a GET is read through to etcd, as
 //! kube-apiserver reads it). The other lookups of a join come from the watch cache: the
 //! namespace its `Issued` Event is created in (before the write and again after it), and
-//! whether the cache has reached the version the node's watch starts from.
+//! whether the cache has reached the version the node's watch starts from. `bench join`
+//! reports what its etcd members spent on a run from the same counters.
 
 mod common;
 
@@ -66,4 +67,39 @@ fn a_join_reads_etcd_once() {
     let per_join = (ranges(endpoint) - before) as f64 / NODES as f64;
     // One for cluster-info; the rest is what runs meanwhile (the controllers' Lease).
     assert!(per_join <= 1.5, "{per_join:.2} etcd Range calls per join");
+}
+
+#[test]
+fn bench_join_on_etcd_reports_what_etcd_spent() {
+    let cluster = EtcdCluster::start(1).expect("etcd starts (scripts/test installs etcd-server)");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let results = tmp.path().join("results.json");
+    let bench = Command::new(common::bin())
+        .args([
+            "bench",
+            "join",
+            "--self",
+            "--etcd-servers",
+            &cluster.servers_flag(),
+        ])
+        .args(["--nodes", "50", "--concurrency", "10", "--output"])
+        .arg(&results)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bench join");
+    let out = ok(wait_bounded(bench, Duration::from_secs(300)), "bench join");
+    assert!(out.contains("etcd (1 member): CPU "), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&results).expect("results")).expect("json");
+    let etcd = &report["etcd"];
+    assert_eq!(etcd["members"], 1, "{report}");
+    assert!(
+        etcd["cpu_ms_per_node"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{etcd}"
+    );
+    let calls = |method: &str| etcd["calls_per_node"][method].as_f64().unwrap_or_default();
+    // Four writes a join (the CSR, its approval, its certificate, the Issued Event), one read.
+    assert!(calls("Txn") >= 4.0, "{etcd}");
+    assert!(calls("Range") <= 1.5, "{etcd}");
 }
