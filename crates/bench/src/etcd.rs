@@ -82,29 +82,41 @@ async fn read(host: &str) -> Option<Counters> {
     tokio::time::timeout(TIMEOUT, fetch).await.ok()?
 }
 
-/// What the members spent between two readings, per admitted node: their CPU in ms and
-/// their calls by method.
-pub fn per_node(before: &[Counters], after: &[Counters], admitted: usize) -> serde_json::Value {
+/// What the members spent between two readings, per admitted node.
+#[derive(Debug, serde::Serialize)]
+pub struct Spent {
+    /// The members read.
+    pub members: usize,
+    /// Their CPU over the run, all together.
+    pub cpu_seconds: f64,
+    /// That CPU in ms per admitted node.
+    pub cpu_ms_per_node: f64,
+    /// Their gRPC calls per admitted node, by method (those made at least once).
+    pub calls_per_node: BTreeMap<String, f64>,
+}
+
+/// What the members spent between the readings `before` and `after`, per admitted node.
+pub fn per_node(before: &[Counters], after: &[Counters], admitted: usize) -> Spent {
     let n = admitted.max(1) as f64;
     let cpu: f64 = after
         .iter()
         .zip(before)
         .map(|(a, b)| a.cpu_seconds - b.cpu_seconds)
         .sum();
-    let mut calls: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut calls: BTreeMap<String, f64> = BTreeMap::new();
     for (a, b) in after.iter().zip(before) {
         for (method, count) in &a.calls {
             let was = b.calls.get(method).copied().unwrap_or_default();
-            *calls.entry(method).or_default() += (count - was) / n;
+            *calls.entry(method.clone()).or_default() += (count - was) / n;
         }
     }
     calls.retain(|_, v| *v > 0.0);
-    serde_json::json!({
-        "members": after.len(),
-        "cpu_seconds": cpu,
-        "cpu_ms_per_node": cpu * 1000.0 / n,
-        "calls_per_node": calls,
-    })
+    Spent {
+        members: after.len(),
+        cpu_seconds: cpu,
+        cpu_ms_per_node: cpu * 1000.0 / n,
+        calls_per_node: calls,
+    }
 }
 
 #[cfg(test)]
@@ -139,7 +151,7 @@ process_cpu_seconds_totalx 7
         };
         let before = [at(1.0, 10.0, 5.0), at(2.0, 0.0, 0.0)];
         let after = [at(1.5, 110.0, 405.0), at(2.5, 0.0, 0.0)];
-        let v = per_node(&before, &after, 100);
+        let v = serde_json::to_value(per_node(&before, &after, 100)).unwrap();
         assert_eq!(v["members"], 2);
         assert!((v["cpu_ms_per_node"].as_f64().unwrap() - 10.0).abs() < 1e-9);
         assert_eq!(v["calls_per_node"]["Range"], 1.0);

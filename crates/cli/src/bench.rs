@@ -346,21 +346,20 @@ async fn etcd_section(
     if after.len() != before.len() {
         return None;
     }
-    let v = kubeboot_bench::etcd::per_node(&before, &after, admitted);
-    let calls: Vec<String> = v["calls_per_node"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(method, n)| format!("{method} {:.2}", n.as_f64().unwrap_or_default()))
+    let spent = kubeboot_bench::etcd::per_node(&before, &after, admitted);
+    let calls: Vec<String> = spent
+        .calls_per_node
+        .iter()
+        .map(|(method, n)| format!("{method} {n:.2}"))
         .collect();
     kubeboot_api::outln!(
         "etcd ({} member{}): CPU {:.2} ms per admitted node; calls per admitted node: {}",
-        after.len(),
-        if after.len() == 1 { "" } else { "s" },
-        v["cpu_ms_per_node"].as_f64().unwrap_or_default(),
+        spent.members,
+        if spent.members == 1 { "" } else { "s" },
+        spent.cpu_ms_per_node,
         calls.join(", ")
     );
-    Some(v)
+    serde_json::to_value(spent).ok()
 }
 
 /// The server's CPU by thread over a run, and its busiest thread with its share.
@@ -477,9 +476,21 @@ async fn join_target(
     })
 }
 
+/// The server `--self` measures: this binary on a temporary data dir (or `--etcd-servers`),
+/// on `--server-cpus`.
+async fn self_server(args: &BenchJoinArgs) -> Result<kubeboot_bench::server::SelfServer> {
+    let etcd = args.etcd_servers.join(",");
+    let mut flags = vec!["--anonymous-requests-per-second", "0"];
+    if !etcd.is_empty() {
+        flags.extend(["--etcd-servers", &etcd]);
+    }
+    let exe = std::env::current_exe()?;
+    kubeboot_bench::server::SelfServer::start(&exe, &flags, args.server_cpus.as_deref()).await
+}
+
 async fn bench_join(args: BenchJoinArgs) -> Result<()> {
     use kubeboot_bench::join;
-    use kubeboot_bench::server::{SelfServer, cpu_seconds};
+    use kubeboot_bench::server::cpu_seconds;
     use kubeboot_node::discovery::CaTrust;
     use kubeboot_pki::pin::PinSet;
     let key = match args.key.as_str() {
@@ -491,22 +502,9 @@ async fn bench_join(args: BenchJoinArgs) -> Result<()> {
     eprintln!("measuring this machine's crypto bound for {} ...", args.key);
     let crypto =
         tokio::task::spawn_blocking(move || kubeboot_bench::bound::crypto_bound(key)).await??;
-    let server = if args.self_server {
-        let etcd = args.etcd_servers.join(",");
-        let mut flags = vec!["--anonymous-requests-per-second", "0"];
-        if !etcd.is_empty() {
-            flags.extend(["--etcd-servers", &etcd]);
-        }
-        Some(
-            SelfServer::start(
-                &std::env::current_exe()?,
-                &flags,
-                args.server_cpus.as_deref(),
-            )
-            .await?,
-        )
-    } else {
-        None
+    let server = match args.self_server {
+        true => Some(self_server(&args).await?),
+        false => None,
     };
     let (endpoints, token, pins) = join_target(server.as_ref(), &args).await?;
     let trust = CaTrust::Pinned(PinSet::parse(pins.iter().map(String::as_str))?);

@@ -12,17 +12,13 @@ use std::time::Duration;
 /// Runs `kubeboot bench <args> --output <output>` to its end (at most 5 minutes), checks
 /// that it succeeded, and reads its JSON results.
 fn bench<'a>(args: impl IntoIterator<Item = &'a OsStr>, output: &Path) -> serde_json::Value {
-    let child = Command::new(common::bin())
-        .arg("bench")
-        .args(args)
-        .arg("--output")
-        .arg(output)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("bench");
-    common::ok(
-        common::wait_bounded(child, Duration::from_secs(300)),
+    common::run_bounded(
+        Command::new(common::bin())
+            .arg("bench")
+            .args(args)
+            .arg("--output")
+            .arg(output),
+        Duration::from_secs(300),
         "kubeboot bench",
     );
     serde_json::from_slice(&std::fs::read(output).expect("results")).expect("json")
@@ -306,16 +302,12 @@ fn the_scaling_script_measures_every_run() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("out");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench-scaling");
-    let child = Command::new("bash")
-        .arg(script)
-        .args(["--quick", "--bin", common::bin(), "--out"])
-        .arg(&out)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("bench-scaling");
-    common::ok(
-        common::wait_bounded(child, Duration::from_secs(600)),
+    common::run_bounded(
+        Command::new("bash")
+            .arg(script)
+            .args(["--quick", "--bin", common::bin(), "--out"])
+            .arg(&out),
+        Duration::from_secs(600),
         "scripts/bench-scaling --quick",
     );
     let summary = std::fs::read_to_string(out.join("summary.txt")).expect("summary.txt");

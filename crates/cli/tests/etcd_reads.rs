@@ -8,10 +8,10 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{control_plane, eventually, ok, wait_bounded};
+use common::{control_plane, eventually, ok, run_bounded};
 use kubeboot_store::etcd_cluster::EtcdCluster;
 
 /// The Range calls etcd has answered so far.
@@ -20,14 +20,8 @@ fn ranges(endpoint: &str) -> u64 {
         .args(["-sf", &format!("{endpoint}/metrics")])
         .output()
         .expect("curl");
-    let metrics = ok(out, "etcd's /metrics");
-    metrics
-        .lines()
-        .filter(|l| {
-            l.starts_with("grpc_server_handled_total{") && l.contains(r#"grpc_method="Range""#)
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    let metrics = kubeboot_bench::etcd::parse(&ok(out, "etcd's /metrics"));
+    metrics.calls.get("Range").copied().unwrap_or_default() as u64
 }
 
 #[test]
@@ -47,19 +41,18 @@ fn a_join_reads_etcd_once() {
     );
     let endpoint = &cluster.endpoints()[0];
     let before = ranges(endpoint);
-    let bench = Command::new(common::bin())
-        .args(["bench", "join", "--server", &s.url])
-        .args(["--token", &s.join_arg("--token")])
-        .args([
-            "--discovery-token-ca-cert-hash",
-            &s.join_arg("--discovery-token-ca-cert-hash"),
-        ])
-        .args(["--nodes", &NODES.to_string(), "--concurrency", "10"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("bench join");
-    let out = ok(wait_bounded(bench, Duration::from_secs(300)), "bench join");
+    let out = run_bounded(
+        Command::new(common::bin())
+            .args(["bench", "join", "--server", &s.url])
+            .args(["--token", &s.join_arg("--token")])
+            .args([
+                "--discovery-token-ca-cert-hash",
+                &s.join_arg("--discovery-token-ca-cert-hash"),
+            ])
+            .args(["--nodes", &NODES.to_string(), "--concurrency", "10"]),
+        Duration::from_secs(300),
+        "bench join",
+    );
     assert!(
         out.contains(&format!("nodes admitted: {NODES} of {NODES}")),
         "{out}"
@@ -74,21 +67,20 @@ fn bench_join_on_etcd_reports_what_etcd_spent() {
     let cluster = EtcdCluster::start(1).expect("etcd starts (scripts/test installs etcd-server)");
     let tmp = tempfile::tempdir().expect("tempdir");
     let results = tmp.path().join("results.json");
-    let bench = Command::new(common::bin())
-        .args([
-            "bench",
-            "join",
-            "--self",
-            "--etcd-servers",
-            &cluster.servers_flag(),
-        ])
-        .args(["--nodes", "50", "--concurrency", "10", "--output"])
-        .arg(&results)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("bench join");
-    let out = ok(wait_bounded(bench, Duration::from_secs(300)), "bench join");
+    let out = run_bounded(
+        Command::new(common::bin())
+            .args([
+                "bench",
+                "join",
+                "--self",
+                "--etcd-servers",
+                &cluster.servers_flag(),
+            ])
+            .args(["--nodes", "50", "--concurrency", "10", "--output"])
+            .arg(&results),
+        Duration::from_secs(300),
+        "bench join",
+    );
     assert!(out.contains("etcd (1 member): CPU "), "{out}");
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&results).expect("results")).expect("json");

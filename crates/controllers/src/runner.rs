@@ -55,7 +55,7 @@ pub struct Informer {
     synced: Arc<Notify>,
     is_synced: Arc<std::sync::atomic::AtomicBool>,
     /// What of each object is dropped before it is kept (besides `managedFields`).
-    trim: Trim,
+    trim: Option<fn(&mut Value)>,
 }
 
 /// The key of an object: `namespace/name`, or `name` when cluster-scoped.
@@ -82,7 +82,7 @@ impl Informer {
         list_path: String,
         on_change: impl Fn(&str) + Send + Sync + 'static,
     ) -> Self {
-        Self::start_trimmed(tasks, client, list_path, |_| {}, on_change)
+        Self::start_with(tasks, client, list_path, None, on_change)
     }
 
     /// [`Informer::start`], keeping each object as `trim` leaves it (what no controller of
@@ -94,8 +94,18 @@ impl Informer {
         trim: fn(&mut Value),
         on_change: impl Fn(&str) + Send + Sync + 'static,
     ) -> Self {
+        Self::start_with(tasks, client, list_path, Some(trim), on_change)
+    }
+
+    fn start_with(
+        tasks: &Tasks,
+        client: Client,
+        list_path: String,
+        trim: Option<fn(&mut Value)>,
+        on_change: impl Fn(&str) + Send + Sync + 'static,
+    ) -> Self {
         let inf = Self {
-            trim: Trim(trim),
+            trim,
             ..Self::default()
         };
         let me = inf.clone();
@@ -199,7 +209,7 @@ impl Informer {
         };
         let fresh: BTreeMap<String, Box<str>> = items
             .into_iter()
-            .map(|o| (key_of(&o), compact(o, self.trim.0)))
+            .map(|o| (key_of(&o), compact(o, self.trim)))
             .collect();
         let changed: Vec<String> = {
             let mut objs = self.objects.write().unwrap_or_else(PoisonError::into_inner);
@@ -246,7 +256,7 @@ impl Informer {
                     if ty == "DELETED" {
                         objs.remove(&key);
                     } else {
-                        objs.insert(key.clone(), compact(obj, self.trim.0));
+                        objs.insert(key.clone(), compact(obj, self.trim));
                     }
                 }
                 on_change(&key);
@@ -255,25 +265,17 @@ impl Informer {
     }
 }
 
-/// What an informer drops of each object before keeping it.
-#[derive(Clone, Copy)]
-struct Trim(fn(&mut Value));
-
-impl Default for Trim {
-    fn default() -> Self {
-        Self(|_| {})
-    }
-}
-
 /// An object's JSON text, as the informer holds it: without `metadata.managedFields`,
 /// which no controller reads (kube-controller-manager's informers drop them too,
 /// `TransformStripManagedFields`); an update sent without them keeps the stored ones.
 /// `trim` drops what else the informer's controllers never read.
-fn compact(mut obj: Value, trim: fn(&mut Value)) -> Box<str> {
+fn compact(mut obj: Value, trim: Option<fn(&mut Value)>) -> Box<str> {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
     }
-    trim(&mut obj);
+    if let Some(trim) = trim {
+        trim(&mut obj);
+    }
     serde_json::to_string(&obj)
         .unwrap_or_default()
         .into_boxed_str()
@@ -404,7 +406,7 @@ mod tests {
             "metadata": {"name": "a", "managedFields": [{"manager": "kubectl"}]},
             "spec": {"x": 1},
         });
-        let held: Value = serde_json::from_str(&compact(obj, |_| {})).expect("json");
+        let held: Value = serde_json::from_str(&compact(obj, None)).expect("json");
         assert_eq!(
             held,
             serde_json::json!({"metadata": {"name": "a"}, "spec": {"x": 1}})

@@ -18,6 +18,20 @@ macro_rules! replaced_value {
     };
 }
 
+/// The SQL for a page of keys from ?1 (`>=`) or after it (`>`), below ?2, at most ?3.
+macro_rules! list_sql {
+    ($from:literal) => {
+        concat!(
+            "SELECT ",
+            kv_value!(),
+            ", k.create_rev, k.mod_rev, k.key FROM kv k
+             WHERE k.key ",
+            $from,
+            " ?1 AND k.key < ?2 ORDER BY k.key LIMIT ?3"
+        )
+    };
+}
+
 mod history;
 mod writer;
 
@@ -366,20 +380,9 @@ impl Store for SqliteStore {
         Box::pin(self.read(move |c| {
             let tx = c.transaction().map_err(backend)?;
             let revision = stored_revision(&tx)?;
-            let sql = if range.inclusive {
-                concat!(
-                    "SELECT ",
-                    kv_value!(),
-                    ", k.create_rev, k.mod_rev, k.key FROM kv k
-                     WHERE k.key >= ?1 AND k.key < ?2 ORDER BY k.key LIMIT ?3"
-                )
-            } else {
-                concat!(
-                    "SELECT ",
-                    kv_value!(),
-                    ", k.create_rev, k.mod_rev, k.key FROM kv k
-                     WHERE k.key > ?1 AND k.key < ?2 ORDER BY k.key LIMIT ?3"
-                )
+            let sql = match range.inclusive {
+                true => list_sql!(">="),
+                false => list_sql!(">"),
             };
             let mut stmt = tx.prepare_cached(sql).map_err(backend)?;
             let items = stmt

@@ -21,16 +21,18 @@ pub(crate) struct Lifecycle {
 
 impl Lifecycle {
     /// A stored namespace's lifecycle (one that is not JSON counts as active).
-    fn of(stored: &[u8]) -> Self {
+    pub(crate) fn parse(stored: &[u8]) -> Option<Self> {
         let namespace: Value = serde_json::from_slice(stored).unwrap_or(Value::Null);
-        Self {
+        Some(Self {
             terminating: namespace_lifecycle::is_terminating(&namespace),
-        }
+        })
     }
 
-    /// [`Lifecycle::of`], for [`Followed`](crate::watch::followed::Followed).
-    pub(crate) fn parse(stored: &[u8]) -> Option<Self> {
-        Some(Self::of(stored))
+    /// Whether what the cache knows of a namespace is enough to let a create in: it is
+    /// active. Being deleted, or not known, the store says for sure (the cache may not have
+    /// applied yet that the deletion ended and a namespace of the same name was made).
+    fn lets_in(known: Option<&Self>) -> bool {
+        known.is_some_and(|l| !l.terminating)
     }
 }
 
@@ -49,22 +51,17 @@ impl Handlers {
     ) -> Result<(), Status> {
         let ns_def = registry::by_kind(registry::Kind::Namespace);
         // A name no namespace can have names none (and is looked up nowhere).
-        if ns.len() > 63 || !crate::object::matches_label_pattern(ns) {
+        if !crate::object::is_dns1123_label(ns) {
             return Err(Status::not_found(ns_def.subject(ns)));
         }
         let key = ns_def.key("", ns);
-        // Active as of `after`: nothing more to look at. Being deleted, or not known here:
-        // the store says for sure (the cache may not have applied yet that the deletion
-        // ended and a namespace of the same name was made).
-        if let Ok(Some(known)) = self.namespaces.get_after(&key, after).await
-            && !known.terminating
-        {
-            return Ok(());
-        }
-        let kv = self.store.get(&key).await;
-        let kv = kv.map_err(|e| from_store(e, ns_def, ns))?;
-        let stored = kv.ok_or_else(|| Status::not_found(ns_def.subject(ns)))?;
-        if Lifecycle::of(&stored.value).terminating {
+        let namespace = self
+            .namespaces
+            .get_after(&key, after, Lifecycle::lets_in)
+            .await
+            .map_err(|e| from_store(e, ns_def, ns))?
+            .ok_or_else(|| Status::not_found(ns_def.subject(ns)))?;
+        if namespace.terminating {
             return Err(namespace_lifecycle::terminating_denial(
                 def.subject(name),
                 ns,

@@ -67,18 +67,23 @@ impl<T> Followed<T> {
 
     /// The object at `key` as of at least this server's last write (`None`: there is none).
     pub async fn get(&self, key: &str) -> Result<Option<Arc<T>>, StoreError> {
-        self.get_after(key, self.written.get()).await
+        self.get_after(key, self.written.get(), |_| true).await
     }
 
-    /// The object at `key` as of at least revision `floor` (0: whatever the cache knows).
+    /// The object at `key` as of at least revision `floor` (0: whatever the cache knows);
+    /// what the cache knows is taken only when `believed` accepts it, else the store says.
     pub async fn get_after(
         &self,
         key: &str,
         floor: Revision,
+        believed: fn(Option<&T>) -> bool,
     ) -> Result<Option<Arc<T>>, StoreError> {
         let caught_up = self.cache.revision() >= floor
             || (!self.store.reads_locally() && self.cache.wait_for(floor, CATCH_UP).await);
-        if caught_up && let Some(known) = self.vouched_by_cache(key) {
+        if caught_up
+            && let Some(known) = self.vouched_by_cache(key)
+            && believed(known.value.as_deref())
+        {
             return Ok(known.value);
         }
         let (kv, revision) = self.store.get_with_revision(key).await?;

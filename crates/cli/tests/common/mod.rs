@@ -328,6 +328,17 @@ pub fn wait_exit(child: &mut Child, limit: Duration) -> bool {
     eventually(limit, || matches!(child.try_wait(), Ok(Some(_))))
 }
 
+/// Runs `cmd` to its end (at most `limit`, killed after), checks that it succeeded (`what`
+/// names it if not) and returns its standard output.
+pub fn run_bounded(cmd: &mut Command, limit: Duration, what: &str) -> String {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    ok(wait_bounded(child, limit), what)
+}
+
 /// Waits for a child at most `limit`, killing it after. Its output is read while it runs,
 /// so a large output never blocks it on a full pipe.
 pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {

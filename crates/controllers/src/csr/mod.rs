@@ -79,13 +79,20 @@ pub fn drop_issued_request(csr: &mut Value) {
     let issued = csr
         .pointer("/status/certificate")
         .and_then(Value::as_str)
-        .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
-        .is_some_and(|c| !c.is_empty());
+        .is_some_and(|c| !certificate_der(c).is_empty());
     if let Some(spec) = csr.get_mut("spec").and_then(Value::as_object_mut)
         && issued
     {
         spec.remove("request");
     }
+}
+
+/// `status.certificate` decoded: empty when there is none (not base64 counts as none). A
+/// CSR with a certificate is issued.
+fn certificate_der(status_certificate: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(status_certificate)
+        .unwrap_or_default()
 }
 
 /// What the controllers read from a CSR object.
@@ -185,7 +192,7 @@ impl From<RawCsr> for CsrView {
                 .collect(),
             certificate: status
                 .certificate
-                .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok())
+                .map(|c| certificate_der(&c))
                 .unwrap_or_default(),
         }
     }

@@ -224,39 +224,36 @@ fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool, Stor
         .map_err(backend)
 }
 
-/// A list as it was at revision ?3: the keys unchanged since, and for each key changed
-/// after it, what its first later change replaced (nothing, if that change created it).
-const LIST_AT_FROM: &str = concat!(
-    "SELECT ",
-    kv_value!(),
-    ", k.create_rev, k.mod_rev, k.key FROM kv k
-     WHERE k.key >= ?1 AND k.key < ?2 AND k.mod_rev <= ?3
-   UNION ALL
-   SELECT CASE e.kind WHEN 1 THEN e.value ELSE ",
-    replaced_value!(),
-    " END, e.create_rev, e.prev_rev, e.key
-     FROM events e JOIN (SELECT key, MIN(rev) AS first FROM events
-                         WHERE rev > ?3 AND key >= ?1 AND key < ?2 GROUP BY key) f
-       ON e.rev = f.first
-     LEFT JOIN events p ON p.rev = e.prev_rev
-     WHERE e.created = 0
-   ORDER BY 4 LIMIT ?4"
-);
+/// The SQL of a list as it was at revision ?3, of the keys from ?1 (`>=`) or after it
+/// (`>`), below ?2, at most ?4: the keys unchanged since, and for each key changed after it,
+/// what its first later change replaced (nothing, if that change created it).
+macro_rules! list_at_sql {
+    ($from:literal) => {
+        concat!(
+            "SELECT ",
+            kv_value!(),
+            ", k.create_rev, k.mod_rev, k.key FROM kv k
+             WHERE k.key ",
+            $from,
+            " ?1 AND k.key < ?2 AND k.mod_rev <= ?3
+           UNION ALL
+           SELECT CASE e.kind WHEN 1 THEN e.value ELSE ",
+            replaced_value!(),
+            " END, e.create_rev, e.prev_rev, e.key
+             FROM events e JOIN (SELECT key, MIN(rev) AS first FROM events
+                                 WHERE rev > ?3 AND key ",
+            $from,
+            " ?1 AND key < ?2 GROUP BY key) f
+               ON e.rev = f.first
+             LEFT JOIN events p ON p.rev = e.prev_rev
+             WHERE e.created = 0
+           ORDER BY 4 LIMIT ?4"
+        )
+    };
+}
 
-/// [`LIST_AT_FROM`] for the keys after ?1.
-const LIST_AT_AFTER: &str = concat!(
-    "SELECT ",
-    kv_value!(),
-    ", k.create_rev, k.mod_rev, k.key FROM kv k
-     WHERE k.key > ?1 AND k.key < ?2 AND k.mod_rev <= ?3
-   UNION ALL
-   SELECT CASE e.kind WHEN 1 THEN e.value ELSE ",
-    replaced_value!(),
-    " END, e.create_rev, e.prev_rev, e.key
-     FROM events e JOIN (SELECT key, MIN(rev) AS first FROM events
-                         WHERE rev > ?3 AND key > ?1 AND key < ?2 GROUP BY key) f
-       ON e.rev = f.first
-     LEFT JOIN events p ON p.rev = e.prev_rev
-     WHERE e.created = 0
-   ORDER BY 4 LIMIT ?4"
-);
+/// A list as it was at a revision, of the keys from ?1.
+const LIST_AT_FROM: &str = list_at_sql!(">=");
+
+/// A list as it was at a revision, of the keys after ?1.
+const LIST_AT_AFTER: &str = list_at_sql!(">");
