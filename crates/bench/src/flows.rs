@@ -187,31 +187,8 @@ pub async fn signer(admin_kc: &Kubeconfig, tokens: usize) -> Result<(Duration, D
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone();
-    let path = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
-    let all_signed = |cm: &Value| {
-        let content = cm
-            .pointer("/data/kubeconfig")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        tokens.iter().all(|t| {
-            cm.pointer(&format!("/data/jws-kubeconfig-{}", t.id))
-                .and_then(Value::as_str)
-                == Some(
-                    kubeboot_bootstrap::jws::sign_detached(
-                        content,
-                        t.id.as_str(),
-                        t.secret.expose(),
-                    )
-                    .as_str(),
-                )
-        })
-    };
     let deadline = Instant::now() + Duration::from_secs(300);
-    let mut cm: Value = admin.get(path).await?;
-    while !all_signed(&cm) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        cm = admin.get(path).await?;
-    }
+    let mut cm = wait_signed(&admin, &tokens, deadline).await?;
     let signed_all = started.elapsed();
     let kubeconfig = format!(
         "{}# re-signed by kubeboot bench\n",
@@ -219,16 +196,50 @@ pub async fn signer(admin_kc: &Kubeconfig, tokens: usize) -> Result<(Duration, D
     );
     cm["data"]["kubeconfig"] = Value::String(kubeconfig);
     let started = Instant::now();
-    admin.update::<Value>(path, &cm).await?;
-    let mut cm: Value = admin.get(path).await?;
-    while !all_signed(&cm) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        cm = admin.get(path).await?;
-    }
-    if !all_signed(&cm) {
-        bail!("cluster-info was not re-signed within 300s");
-    }
+    admin.update::<Value>(CLUSTER_INFO, &cm).await?;
+    wait_signed(&admin, &tokens, deadline).await?;
     Ok((signed_all, started.elapsed()))
+}
+
+const CLUSTER_INFO: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
+
+/// Whether cluster-info carries each token's valid signature of its current kubeconfig.
+fn signed_for_all(cm: &Value, tokens: &[BootstrapToken]) -> bool {
+    let content = cm
+        .pointer("/data/kubeconfig")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    tokens.iter().all(|t| {
+        cm.pointer(&format!("/data/jws-kubeconfig-{}", t.id))
+            .and_then(Value::as_str)
+            .is_some_and(|jws| {
+                kubeboot_bootstrap::jws::verify_detached(
+                    jws,
+                    content,
+                    t.id.as_str(),
+                    t.secret.expose(),
+                )
+            })
+    })
+}
+
+/// Waits until the bootstrap signer has signed cluster-info's kubeconfig for every token
+/// (a node cannot join with a token before), returning the signed ConfigMap.
+pub async fn wait_signed(
+    admin: &Client,
+    tokens: &[BootstrapToken],
+    deadline: Instant,
+) -> Result<Value> {
+    loop {
+        let cm: Value = admin.get(CLUSTER_INFO).await?;
+        if signed_for_all(&cm, tokens) {
+            return Ok(cm);
+        }
+        if Instant::now() >= deadline {
+            bail!("the bootstrap signer did not sign cluster-info for the new tokens in time");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 /// Creates `count` node-client CSRs at once with a bootstrap token and times each from

@@ -440,6 +440,11 @@ async fn join_target(
             let kc = s.admin_kubeconfig()?;
             let admin = kubeboot_client::Client::from_kubeconfig(&kc)?;
             let token = kubeboot_bench::flows::create_token(&admin).await?;
+            // The run starts once a node can join with the token: the nodes' retries while
+            // the bootstrap signer has not yet signed for it are not what a join costs.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+            let signed = std::slice::from_ref(&token);
+            kubeboot_bench::flows::wait_signed(&admin, signed, deadline).await?;
             let ca = std::fs::read(s.dir.join("pki/ca.crt"))?;
             let pin = kubeboot_pki::pin::pem_cert_pin(&ca).context("CA pin")?;
             (

@@ -91,7 +91,10 @@ fn bench_join_on_etcd_reports_what_etcd_spent() {
         "{etcd}"
     );
     let calls = |method: &str| etcd["calls_per_node"][method].as_f64().unwrap_or_default();
-    // Four writes a join (the CSR, its approval, its certificate, the Issued Event), one read.
-    assert!(calls("Txn") >= 4.0, "{etcd}");
-    assert!(calls("Range") <= 1.5, "{etcd}");
+    // Per node, not in all: four writes a join (the CSR, its approval, its certificate, the
+    // Issued Event) and one read (cluster-info), with what the controllers do meanwhile
+    // (their Leases; on a slow machine, the tail of their first lists). How few reads a
+    // join makes is `a_join_reads_etcd_once`'s to check, on a longer run.
+    assert!((4.0..10.0).contains(&calls("Txn")), "{etcd}");
+    assert!((1.0..10.0).contains(&calls("Range")), "{etcd}");
 }
