@@ -30,7 +30,40 @@ pub async fn defaults(handlers: &Handlers) -> Result<(), Status> {
             Err(s) => return Err(s),
         }
     }
+    label_namespaces(handlers).await;
     Ok(())
+}
+
+/// Gives each namespace stored before kubeboot labelled namespaces with their names
+/// (`kubernetes.io/metadata.name`) its label, through an update as any client's (the
+/// namespace strategy sets it; kube-apiserver sets it as it reads one from etcd). A
+/// namespace that changes meanwhile is labelled by the update that changed it.
+async fn label_namespaces(handlers: &Handlers) {
+    let def = registry::by_kind(Kind::Namespace);
+    let namespaces = match handlers.objects(def, "").await {
+        Ok(all) => all,
+        Err(s) => {
+            tracing::warn!(error = %s.message, "listing the namespaces to label them with their names");
+            return;
+        }
+    };
+    for ns in namespaces
+        .into_iter()
+        .filter(|ns| !registry::labelled_with_name(ns))
+    {
+        let name = meta_str(&ns, "name").to_owned();
+        let change = Update::Replace(ns);
+        match handlers
+            .update(def, "", &name, "", change, &Query::default(), &user())
+            .await
+        {
+            Ok(_) => tracing::info!(namespace = %name, "labelled kubernetes.io/metadata.name"),
+            Err(s) if matches!(s.code, 404 | 409) => {}
+            Err(s) => {
+                tracing::warn!(namespace = %name, error = %s.message, "labelling the namespace with its name");
+            }
+        }
+    }
 }
 
 /// Brings an existing default RBAC object up to its default (another server may be doing

@@ -41,12 +41,15 @@ impl Handlers {
         applied: bool,
     ) -> Result<Value, Status> {
         let generated = meta_str(&sent, "name").is_empty();
-        let mut obj = self.prepare_new(def, ns, sent, strict::is_strict(q), user)?;
+        let mut obj = self.prepare_new(def, ns, sent, strict::is_strict(q))?;
         if !applied {
+            // As kube-apiserver records it: what the request sent, with the kind's
+            // defaults, before the server sets its own fields (a CSR's requester).
             let time = format_rfc3339(self.now());
             let manager = crate::fieldmanager::Manager::of(q, "", &time);
             crate::fieldmanager::track_update(def, None, &mut obj, &manager);
         }
+        self.admit_new(def, &mut obj, user)?;
         let name = meta_str(&obj, "name").to_owned();
         if def.namespaced {
             self.ensure_namespace(def, &name, ns, 0).await?;
@@ -123,15 +126,14 @@ impl Handlers {
         }
     }
 
-    /// Checks a new object (under `fieldValidation=Strict` when `strict`) and sets what
-    /// the server owns; returns what will be stored.
+    /// Decodes a new object (under `fieldValidation=Strict` when `strict`) with the kind's
+    /// defaults, and sets its name, namespace, uid and creation time.
     fn prepare_new(
         &self,
         def: &ResourceDef,
         ns: &str,
         sent: Value,
         strict: bool,
-        user: &UserInfo,
     ) -> Result<Value, Status> {
         check_type(def, &sent)?;
         let (obj, unknown) = normalize(def, sent, strict)?;
@@ -139,6 +141,7 @@ impl Handlers {
             return Err(strict::decoding_error(def, &unknown));
         }
         let mut obj = def.to_storage(obj);
+        def.strategy.set_defaults(&mut obj);
         let meta = meta_mut(&mut obj);
         let body_ns = meta
             .get("namespace")
@@ -193,16 +196,27 @@ impl Handlers {
         ] {
             meta.remove(k);
         }
+        Ok(obj)
+    }
+
+    /// Sets what the server owns on a new object (`PrepareForCreate`), runs the kind's
+    /// create-time admission, and validates the result.
+    fn admit_new(&self, def: &ResourceDef, obj: &mut Value, user: &UserInfo) -> Result<(), Status> {
         let adm = Admission {
             user,
             now: self.now(),
             authz: &self.authz,
         };
-        def.strategy.prepare_create(def, &mut obj, &adm)?;
-        let causes = def.strategy.validate(def, &obj, None);
+        def.strategy.prepare_create(def, obj, &adm)?;
+        let causes = def.strategy.validate(def, obj, None);
         if !causes.is_empty() {
-            return Err(Status::invalid(def.kind, def.group, &name, causes));
+            return Err(Status::invalid(
+                def.kind,
+                def.group,
+                meta_str(obj, "name"),
+                causes,
+            ));
         }
-        Ok(obj)
+        Ok(())
     }
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::columns::{AGE, NAME, name_and_age};
 use super::service::{port_number_error, protocol_error};
-use super::strategy::{Admission, Admitted, Change, Strategy};
+use super::strategy::{Admitted, Change, Strategy};
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, OBJECT_REFERENCE, Ty, f, rep};
 
@@ -66,9 +66,8 @@ static PORT: &[Pb] = &[
 struct EndpointsStrategy;
 
 impl Strategy for EndpointsStrategy {
-    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value, _adm: &Admission) -> Admitted {
+    fn set_defaults(&self, obj: &mut Value) {
         set_defaults(obj);
-        Ok(())
     }
 
     fn prepare_update(&self, _def: &ResourceDef, c: Change<'_>) -> Admitted {

@@ -25,6 +25,7 @@ pub mod strategy;
 use serde_json::Value;
 
 pub use self::csr::validate_signer_name;
+pub use self::namespace::labelled_with_name;
 use self::strategy::Strategy;
 use crate::patch::strategic::{Field, Schema, Strategy as Merge};
 use crate::protobuf::schema::Field as ProtobufField;

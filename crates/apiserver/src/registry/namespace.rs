@@ -1,5 +1,6 @@
 //! core/v1 Namespace (`pkg/registry/core/namespace/strategy.go`): cluster-scoped, named
-//! as a DNS label, its status set Active on create and changed only through `status`;
+//! as a DNS label, labelled `kubernetes.io/metadata.name` with its name whatever a client
+//! sends, its status set Active on create and changed only through `status`;
 //! NamespaceLifecycle and the cascade on delete are the handlers' (`handlers::namespaces`).
 
 use std::time::SystemTime;
@@ -9,7 +10,7 @@ use kubeboot_api::TableColumn;
 use serde_json::{Value, json};
 
 use super::columns::{AGE, NAME, name_and_age, str_at};
-use super::strategy::{Admission, Admitted, Strategy};
+use super::strategy::{Admission, Admitted, Change, Strategy};
 use super::{Kind, NameRule, ResourceDef, normalize, schema};
 use crate::patch::strategic::{Field, Schema as PatchSchema, Strategy as Merge};
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f, rep};
@@ -38,9 +39,49 @@ pub(super) static NAMESPACES: ResourceDef = ResourceDef {
 #[derive(Debug)]
 struct NamespaceStrategy;
 
+/// The label every namespace carries, its value the namespace's name
+/// (`v1.LabelMetadataName`): namespace selectors (a NetworkPolicy's, a webhook's) can name
+/// a namespace by it.
+const METADATA_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// Whether a namespace carries its name label (one stored before kubeboot set it does not).
+pub fn labelled_with_name(obj: &Value) -> bool {
+    let name = crate::object::meta_str(obj, "name");
+    obj.pointer("/metadata/labels")
+        .and_then(|l| l.get(METADATA_NAME_LABEL))
+        .and_then(Value::as_str)
+        == Some(name)
+}
+
+/// Sets the namespace's name label to its name (`SetDefaults_Namespace` when the name is
+/// known as the object is decoded, and the strategy's `Canonicalize` after a generated name
+/// and on every update: the label cannot be changed or removed).
+fn label_with_name(obj: &mut Value) {
+    let name = crate::object::meta_str(obj, "name").to_owned();
+    if name.is_empty() {
+        return;
+    }
+    let meta = crate::object::meta_mut(obj);
+    let labels = meta.entry("labels").or_insert_with(|| json!({}));
+    if !labels.is_object() {
+        *labels = json!({});
+    }
+    labels[METADATA_NAME_LABEL] = Value::String(name);
+}
+
 impl Strategy for NamespaceStrategy {
+    fn set_defaults(&self, obj: &mut Value) {
+        label_with_name(obj);
+    }
+
     fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value, _adm: &Admission) -> Admitted {
+        label_with_name(obj);
         obj["status"] = json!({"phase": "Active"});
+        Ok(())
+    }
+
+    fn prepare_update(&self, _def: &ResourceDef, c: Change<'_>) -> Admitted {
+        label_with_name(c.new);
         Ok(())
     }
 

@@ -106,8 +106,11 @@ static STATUS_PATCH: PatchSchema = PatchSchema {
 struct PodStrategy;
 
 impl Strategy for PodStrategy {
-    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value, _adm: &Admission) -> Admitted {
+    fn set_defaults(&self, obj: &mut Value) {
         set_defaults(obj);
+    }
+
+    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value, _adm: &Admission) -> Admitted {
         let qos = qos_class(obj);
         obj["status"] = json!({"phase": "Pending", "qosClass": qos});
         Ok(())

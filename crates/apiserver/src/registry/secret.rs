@@ -11,7 +11,7 @@ use kubeboot_api::{StatusCause, TableColumn};
 use serde_json::{Value, json};
 
 use super::columns::{AGE, NAME, name_and_age};
-use super::strategy::{Admission, Admitted, Change, Strategy};
+use super::strategy::{Admitted, Change, Strategy};
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
 use crate::object::meta_str;
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f};
@@ -41,9 +41,8 @@ pub(super) static SECRETS: ResourceDef = ResourceDef {
 struct SecretStrategy;
 
 impl Strategy for SecretStrategy {
-    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value, _adm: &Admission) -> Admitted {
+    fn set_defaults(&self, obj: &mut Value) {
         fold_string_data(obj);
-        Ok(())
     }
 
     fn prepare_update(&self, _def: &ResourceDef, c: Change<'_>) -> Admitted {

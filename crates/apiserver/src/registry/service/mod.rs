@@ -52,8 +52,11 @@ pub(super) static SERVICES: ResourceDef = ResourceDef {
 struct ServiceStrategy;
 
 impl Strategy for ServiceStrategy {
-    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value, _adm: &Admission) -> Admitted {
+    fn set_defaults(&self, obj: &mut Value) {
         set_defaults(obj);
+    }
+
+    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value, _adm: &Admission) -> Admitted {
         obj["status"] = json!({"loadBalancer": {}});
         Ok(())
     }
