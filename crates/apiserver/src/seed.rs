@@ -34,10 +34,10 @@ pub async fn defaults(handlers: &Handlers) -> Result<(), Status> {
     Ok(())
 }
 
-/// Gives each namespace stored before kubeboot labelled namespaces with their names
-/// (`kubernetes.io/metadata.name`) its label, through an update as any client's (the
-/// namespace strategy sets it; kube-apiserver sets it as it reads one from etcd). A
-/// namespace that changes meanwhile is labelled by the update that changed it.
+/// Labels each namespace that lacks `kubernetes.io/metadata.name` (stored by an older
+/// kubeboot; kube-apiserver adds it as it reads one from etcd), through an update as any
+/// client's, where the namespace strategy sets it. A namespace being deleted is left to
+/// its deletion; one that changes meanwhile is labelled by the update that changed it.
 async fn label_namespaces(handlers: &Handlers) {
     let def = registry::by_kind(Kind::Namespace);
     let namespaces = match handlers.objects(def, "").await {
@@ -47,10 +47,10 @@ async fn label_namespaces(handlers: &Handlers) {
             return;
         }
     };
-    for ns in namespaces
-        .into_iter()
-        .filter(|ns| !registry::labelled_with_name(ns))
-    {
+    let unlabelled = namespaces.into_iter().filter(|ns| {
+        !registry::has_name_label(ns) && !crate::admission::namespace_lifecycle::is_terminating(ns)
+    });
+    for ns in unlabelled {
         let name = meta_str(&ns, "name").to_owned();
         let change = Update::Replace(ns);
         match handlers

@@ -90,6 +90,7 @@ impl Handlers {
                     let prefix = meta_str(obj, "generateName").to_owned();
                     name = format!("{prefix}{}", object::random_suffix());
                     meta_mut(obj).insert("name".into(), json!(name));
+                    def.strategy.canonicalize(obj);
                 }
                 other => break other.map_err(|e| from_store(e, def, &name))?,
             }
@@ -208,6 +209,7 @@ impl Handlers {
             authz: &self.authz,
         };
         def.strategy.prepare_create(def, obj, &adm)?;
+        def.strategy.canonicalize(obj);
         let causes = def.strategy.validate(def, obj, None);
         if !causes.is_empty() {
             return Err(Status::invalid(

@@ -236,3 +236,56 @@ async fn the_namespace_check_believes_a_lagging_cache_only_when_it_allows() {
     let e = h.create(cm, &long, sent(), &q, &admin()).await.unwrap_err();
     assert_eq!(e.code, 404, "{e:?}");
 }
+
+/// A namespace's `kubernetes.io/metadata.name` label, as stored.
+async fn name_label(h: &Handlers, name: &str) -> Value {
+    let stored = h.object(by_kind(Kind::Namespace), "", name).await.unwrap();
+    stored.unwrap()["metadata"]["labels"]["kubernetes.io/metadata.name"].clone()
+}
+
+#[tokio::test]
+async fn no_write_removes_a_namespaces_name_label() {
+    // Seen in review: a status update, or an update whose object had no name, kept the
+    // labels it sent, without the namespace's name label.
+    let (h, _dir) = handlers().await;
+    let ns = by_kind(Kind::Namespace);
+    let q = Query::default();
+    let no_label = json!({"metadata": {"labels": {"kubernetes.io/metadata.name": null, "a": "b"}}});
+    let writes = [
+        (
+            "status",
+            Update::Replace(
+                json!({"metadata": {"name": "default"}, "status": {"phase": "Active"}}),
+            ),
+        ),
+        (
+            "",
+            Update::Replace(json!({"metadata": {"labels": {"a": "b"}}})),
+        ),
+        (
+            "",
+            Update::Patch(PatchType::Merge, no_label.to_string().into()),
+        ),
+        (
+            "status",
+            Update::Patch(PatchType::Merge, no_label.to_string().into()),
+        ),
+    ];
+    for (sub, change) in writes {
+        h.update(ns, "", "default", sub, change, &q, &admin())
+            .await
+            .unwrap();
+        assert_eq!(name_label(&h, "default").await, "default", "{sub:?}");
+    }
+}
+
+#[tokio::test]
+async fn namespaces_stored_unlabelled_are_labelled_at_start_unless_being_deleted() {
+    let (h, _dir) = handlers().await;
+    put_namespace(h.store.as_ref(), "old", false).await;
+    put_namespace(h.store.as_ref(), "going", true).await;
+    crate::seed::defaults(&h).await.unwrap();
+    assert_eq!(name_label(&h, "old").await, "old");
+    assert_eq!(name_label(&h, "kube-system").await, "kube-system");
+    assert_eq!(name_label(&h, "going").await, Value::Null);
+}

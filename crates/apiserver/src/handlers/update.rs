@@ -44,6 +44,7 @@ impl Handlers {
                 None => self.read_object(def, ns, name).await?,
             };
             let mut new = self.sent_object(def, (ns, name, sub), &mut change, &old, q)?;
+            def.strategy.set_defaults(&mut new);
             let sent_rv = meta_str(&new, "resourceVersion").to_owned();
             let expected = expected_revision(def, name, &sent_rv, old_rev)?;
             let adm = Admission {
@@ -53,6 +54,7 @@ impl Handlers {
             };
             strategy::prepare_update(def, &mut new, &old, sub, &adm)?;
             carry_server_metadata(&mut new, &old, def, ns);
+            def.strategy.canonicalize(&mut new);
             let causes = def.strategy.validate(def, &new, Some(&old));
             if !causes.is_empty() {
                 return Err(Status::invalid(def.kind, def.group, name, causes));

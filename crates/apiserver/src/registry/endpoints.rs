@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::columns::{AGE, NAME, name_and_age};
 use super::service::{port_number_error, protocol_error};
-use super::strategy::{Admitted, Change, Strategy};
+use super::strategy::Strategy;
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, OBJECT_REFERENCE, Ty, f, rep};
 
@@ -68,11 +68,6 @@ struct EndpointsStrategy;
 impl Strategy for EndpointsStrategy {
     fn set_defaults(&self, obj: &mut Value) {
         set_defaults(obj);
-    }
-
-    fn prepare_update(&self, _def: &ResourceDef, c: Change<'_>) -> Admitted {
-        set_defaults(c.new);
-        Ok(())
     }
 
     fn validate(&self, _def: &ResourceDef, obj: &Value, _old: Option<&Value>) -> Vec<StatusCause> {

@@ -25,7 +25,7 @@ pub mod strategy;
 use serde_json::Value;
 
 pub use self::csr::validate_signer_name;
-pub use self::namespace::labelled_with_name;
+pub use self::namespace::has_name_label;
 use self::strategy::Strategy;
 use crate::patch::strategic::{Field, Schema, Strategy as Merge};
 use crate::protobuf::schema::Field as ProtobufField;

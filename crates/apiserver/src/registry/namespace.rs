@@ -10,7 +10,7 @@ use kubeboot_api::TableColumn;
 use serde_json::{Value, json};
 
 use super::columns::{AGE, NAME, name_and_age, str_at};
-use super::strategy::{Admission, Admitted, Change, Strategy};
+use super::strategy::{Admission, Admitted, Strategy};
 use super::{Kind, NameRule, ResourceDef, normalize, schema};
 use crate::patch::strategic::{Field, Schema as PatchSchema, Strategy as Merge};
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f, rep};
@@ -44,8 +44,8 @@ struct NamespaceStrategy;
 /// a namespace by it.
 const METADATA_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
-/// Whether a namespace carries its name label (one stored before kubeboot set it does not).
-pub fn labelled_with_name(obj: &Value) -> bool {
+/// Whether a namespace carries its name label (one stored by an older kubeboot does not).
+pub fn has_name_label(obj: &Value) -> bool {
     let name = crate::object::meta_str(obj, "name");
     obj.pointer("/metadata/labels")
         .and_then(|l| l.get(METADATA_NAME_LABEL))
@@ -54,9 +54,9 @@ pub fn labelled_with_name(obj: &Value) -> bool {
 }
 
 /// Sets the namespace's name label to its name (`SetDefaults_Namespace` when the name is
-/// known as the object is decoded, and the strategy's `Canonicalize` after a generated name
-/// and on every update: the label cannot be changed or removed).
-fn label_with_name(obj: &mut Value) {
+/// known as the object is decoded, and the strategy's `Canonicalize` before every write: the
+/// label follows a generated name and cannot be changed or removed).
+fn set_name_label(obj: &mut Value) {
     let name = crate::object::meta_str(obj, "name").to_owned();
     if name.is_empty() {
         return;
@@ -71,18 +71,16 @@ fn label_with_name(obj: &mut Value) {
 
 impl Strategy for NamespaceStrategy {
     fn set_defaults(&self, obj: &mut Value) {
-        label_with_name(obj);
+        set_name_label(obj);
     }
 
     fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value, _adm: &Admission) -> Admitted {
-        label_with_name(obj);
         obj["status"] = json!({"phase": "Active"});
         Ok(())
     }
 
-    fn prepare_update(&self, _def: &ResourceDef, c: Change<'_>) -> Admitted {
-        label_with_name(c.new);
-        Ok(())
+    fn canonicalize(&self, obj: &mut Value) {
+        set_name_label(obj);
     }
 
     fn columns(&self) -> Vec<TableColumn> {

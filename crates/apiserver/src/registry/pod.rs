@@ -11,7 +11,7 @@ use kubeboot_api::{StatusCause, TableColumn};
 use serde_json::{Value, json};
 
 use super::columns::{AGE, NAME, name_and_age, non_empty, str_at};
-use super::strategy::{Admission, Admitted, Change, Strategy};
+use super::strategy::{Admission, Admitted, Strategy};
 use super::{Kind, NameRule, ResourceDef, normalize, schema};
 use crate::patch::strategic::{Field, Schema as PatchSchema, Strategy as Merge};
 
@@ -113,11 +113,6 @@ impl Strategy for PodStrategy {
     fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value, _adm: &Admission) -> Admitted {
         let qos = qos_class(obj);
         obj["status"] = json!({"phase": "Pending", "qosClass": qos});
-        Ok(())
-    }
-
-    fn prepare_update(&self, _def: &ResourceDef, c: Change<'_>) -> Admitted {
-        set_defaults(c.new);
         Ok(())
     }
 

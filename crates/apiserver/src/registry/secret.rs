@@ -11,7 +11,7 @@ use kubeboot_api::{StatusCause, TableColumn};
 use serde_json::{Value, json};
 
 use super::columns::{AGE, NAME, name_and_age};
-use super::strategy::{Admitted, Change, Strategy};
+use super::strategy::Strategy;
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
 use crate::object::meta_str;
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f};
@@ -43,12 +43,6 @@ struct SecretStrategy;
 impl Strategy for SecretStrategy {
     fn set_defaults(&self, obj: &mut Value) {
         fold_string_data(obj);
-    }
-
-    fn prepare_update(&self, _def: &ResourceDef, c: Change<'_>) -> Admitted {
-        let Change { new, .. } = c;
-        fold_string_data(new);
-        Ok(())
     }
 
     fn validate(&self, _def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {

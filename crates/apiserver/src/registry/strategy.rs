@@ -64,11 +64,17 @@ pub type Admitted = Result<(), Status>;
 
 /// One kind's behaviour. Every step has the default of a kind with nothing special.
 pub trait Strategy: Debug + Sync {
-    /// The kind's defaults, as its scheme's defaulting sets them on the object a create
+    /// The kind's defaults, as its scheme's defaulting sets them on every object a request
     /// sends (`SetDefaults_<Kind>`, and a Secret's `stringData` folded into `data` as its
-    /// decoding does): before the record of who set what (`metadata.managedFields`), so the
-    /// sender owns them, where what `prepare_create` sets afterwards is the server's.
+    /// decoding does). On a create, before the record of who set what
+    /// (`metadata.managedFields`): the sender owns them, where what `prepare_create` sets
+    /// afterwards is the server's.
     fn set_defaults(&self, _obj: &mut Value) {}
+
+    /// Normalizes an object about to be written, whatever wrote it (a create once its
+    /// name is final, an update through the object or any subresource, once its name is
+    /// the stored one): the strategy's `Canonicalize`.
+    fn canonicalize(&self, _obj: &mut Value) {}
 
     /// Sets what the server owns on a new object and runs create-time admission.
     fn prepare_create(&self, _def: &ResourceDef, _obj: &mut Value, _adm: &Admission) -> Admitted {

@@ -57,13 +57,14 @@ impl Strategy for ServiceStrategy {
     }
 
     fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value, _adm: &Admission) -> Admitted {
+        normalize_cluster_ips(obj);
         obj["status"] = json!({"loadBalancer": {}});
         Ok(())
     }
 
     fn prepare_update(&self, _def: &ResourceDef, c: Change<'_>) -> Admitted {
         normalize_cluster_ips_on_update(c.new, c.old);
-        set_defaults(c.new);
+        normalize_cluster_ips(c.new);
         keep_allocated(c.new, c.old);
         drop_type_dependent_fields(c.new, c.old);
         Ok(())
@@ -242,12 +243,15 @@ fn set_defaults(obj: &mut Value) {
             p.insert("targetPort".into(), port);
         }
     }
-    normalize_cluster_ips(spec);
 }
 
 /// `clusterIP` and the first of `clusterIPs` say the same (`NormalizeClusterIPs`): either
-/// fills in the other.
-fn normalize_cluster_ips(spec: &mut serde_json::Map<String, Value>) {
+/// fills in the other. The server's, not the sender's: kube-apiserver does it as it begins
+/// to store the Service, after recording who set what.
+fn normalize_cluster_ips(svc: &mut Value) {
+    let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
     let ip = spec
         .get("clusterIP")
         .and_then(Value::as_str)

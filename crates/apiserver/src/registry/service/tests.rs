@@ -37,7 +37,10 @@ fn a_service_gets_kubernetes_defaults() {
     assert_eq!(lb["spec"]["externalTrafficPolicy"], "Cluster");
     assert_eq!(lb["spec"]["allocateLoadBalancerNodePorts"], true);
     assert_eq!(lb["spec"]["ports"][0]["targetPort"], 80);
-    let named = defaulted(json!({"clusterIP": "10.96.0.10", "ports": [{"port": 53}]}));
+    // clusterIPs follows clusterIP after the defaults, as the server's own field.
+    let mut named = defaulted(json!({"clusterIP": "10.96.0.10", "ports": [{"port": 53}]}));
+    assert!(named["spec"].get("clusterIPs").is_none());
+    normalize_cluster_ips(&mut named);
     assert_eq!(named["spec"]["clusterIPs"], json!(["10.96.0.10"]));
     let ext = defaulted(json!({"type": "ExternalName", "externalName": "example.com"}));
     assert!(ext["spec"].get("internalTrafficPolicy").is_none());
