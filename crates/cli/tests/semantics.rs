@@ -1,11 +1,12 @@
 //! What kubectl and informers rely on beyond the wire format, each seen wrong once with
 //! the real kubectl or curl: a strategic merge that follows Kubernetes' patch tags (a list
 //! without a strategy is replaced), dry-run answers that carry the object's version,
-//! `generation` only where Kubernetes sets it, and lists at an exact version.
+//! `generation` only where Kubernetes sets it, lists at an exact version, and a namespace's
+//! deletion begun by a DELETE alone.
 
 mod common;
 
-use common::{Server, kubectls, ok, stdout};
+use common::{Server, kubectls, ok, stderr, stdout};
 
 fn apply(s: &Server, k: &str, manifest: &str) -> String {
     let admin = s.kubeconfig();
@@ -202,4 +203,55 @@ fn a_list_at_an_exact_version_is_that_state_never_the_present() {
         let old: serde_json::Value = serde_json::from_str(&body).expect("json");
         assert_eq!(old["metadata"]["resourceVersion"], "1", "{body}");
     }
+}
+
+/// Only a DELETE begins a namespace's deletion, as in kube-apiserver: a status update that
+/// marks a live namespace Terminating is refused (`ValidateNamespaceStatusUpdate`), and a
+/// `deletionTimestamp` sent in an update is not kept (`rest.BeforeUpdate`). Seen before:
+/// `kubectl patch ns --subresource=status` marked a namespace Terminating, after which it
+/// took no new content, and the next start deleted it with all it held as an interrupted
+/// deletion.
+#[test]
+fn only_a_delete_begins_a_namespaces_deletion() {
+    let s = Server::start();
+    let kubectl = |args: &[&str]| s.kubectl("kubectl", args);
+    ok(kubectl(&["create", "namespace", "kept"]), "create ns");
+    let marked = kubectl(&[
+        "patch",
+        "namespace",
+        "kept",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Terminating"}}"#,
+    ]);
+    assert!(!marked.status.success(), "{}", stdout(&marked));
+    assert!(
+        stderr(&marked).contains(
+            r#"status.Phase: Invalid value: "Terminating": may only be 'Active' if `deletionTimestamp` is empty"#
+        ),
+        "{}",
+        stderr(&marked)
+    );
+    let manifest = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kept\n  deletionTimestamp: \"2026-01-01T00:00:00Z\"\n";
+    ok(
+        s.kubectl_as(
+            "kubectl",
+            &s.kubeconfig(),
+            &["replace", "-f", "-"],
+            Some(manifest),
+        ),
+        "kubectl replace",
+    );
+    let ns: serde_json::Value = serde_json::from_str(&ok(
+        kubectl(&["get", "namespace", "kept", "-o", "json"]),
+        "get ns",
+    ))
+    .expect("JSON");
+    assert!(ns["metadata"].get("deletionTimestamp").is_none(), "{ns}");
+    assert_eq!(ns["status"]["phase"], "Active", "{ns}");
+    ok(
+        kubectl(&["create", "configmap", "more", "-n", "kept"]),
+        "a create in the namespace",
+    );
 }

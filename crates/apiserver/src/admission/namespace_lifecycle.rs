@@ -54,17 +54,23 @@ pub fn is_terminating(namespace: &serde_json::Value) -> bool {
 /// How long a deletion may be in its request before it counts as interrupted.
 pub const STALLED_AFTER: Duration = Duration::from_secs(60);
 
-/// Whether a namespace's deletion was interrupted: it is Terminating, and at the server's
-/// start (no request can be deleting it) or for longer than [`STALLED_AFTER`].
+/// Whether a namespace's deletion was interrupted: a DELETE marked it Terminating with its
+/// deletionTimestamp (only the server sets one; Kubernetes' namespace controller, too,
+/// deletes only a namespace that has one), at the server's start (no request can be
+/// deleting it) or for longer than [`STALLED_AFTER`].
 pub fn is_stalled(namespace: &Value, now: SystemTime, at_start: bool) -> bool {
+    let Some(since) = namespace
+        .pointer("/metadata/deletionTimestamp")
+        .and_then(Value::as_str)
+    else {
+        return false;
+    };
     if !is_terminating(namespace) {
         return false;
     }
-    let since = namespace
-        .pointer("/metadata/deletionTimestamp")
-        .and_then(Value::as_str)
-        .and_then(parse_rfc3339);
-    at_start || since.is_none_or(|t| now.duration_since(t).is_ok_and(|d| d > STALLED_AFTER))
+    at_start
+        || parse_rfc3339(since)
+            .is_none_or(|t| now.duration_since(t).is_ok_and(|d| d > STALLED_AFTER))
 }
 
 #[cfg(test)]
@@ -148,9 +154,23 @@ mod tests {
             ),
             (
                 "terminating since no one knows",
-                ns("Terminating", None),
+                ns("Terminating", Some("not a time")),
                 false,
                 true,
+            ),
+            // Seen before: a namespace a client had marked Terminating through its status
+            // was deleted, with all it held, at the next start.
+            (
+                "marked by no deletion, at start",
+                ns("Terminating", None),
+                true,
+                false,
+            ),
+            (
+                "marked by no deletion",
+                ns("Terminating", None),
+                false,
+                false,
             ),
         ] {
             assert_eq!(is_stalled(&namespace, now, at_start), want, "{case}");

@@ -287,5 +287,7 @@ async fn namespaces_stored_unlabelled_are_labelled_at_start_unless_being_deleted
     crate::seed::defaults(&h).await.unwrap();
     assert_eq!(name_label(&h, "old").await, "old");
     assert_eq!(name_label(&h, "kube-system").await, "kube-system");
+    // Unlike kube-apiserver, which sets the label on every read: a namespace being
+    // deleted is left as it is, not written again, until its deletion is finished.
     assert_eq!(name_label(&h, "going").await, Value::Null);
 }

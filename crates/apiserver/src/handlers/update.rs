@@ -279,13 +279,21 @@ fn same_entries(a: Option<&Value>, b: Option<&Value>) -> bool {
             })
 }
 
-/// Keeps what only the server sets: uid, creation time, name, namespace, and the
-/// generation (`rest.BeforeUpdate`; none of the kinds served here counts generations, as
-/// their Kubernetes strategies do not).
+/// Keeps what only the server sets: uid, creation time, name, namespace, the generation
+/// (none of the kinds served here counts generations, as their Kubernetes strategies do
+/// not), and the deletion's timestamp and grace period, which an update can neither set
+/// nor remove (`rest.BeforeUpdate`): only a DELETE begins a deletion.
 fn carry_server_metadata(new: &mut Value, old: &Value, def: &ResourceDef, ns: &str) {
     let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
     let meta = meta_mut(new);
-    for k in ["uid", "creationTimestamp", "name", "generation"] {
+    for k in [
+        "uid",
+        "creationTimestamp",
+        "name",
+        "generation",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ] {
         match old_meta.get(k) {
             Some(v) => {
                 meta.insert(k.into(), v.clone());

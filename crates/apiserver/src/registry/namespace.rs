@@ -6,7 +6,7 @@
 use std::time::SystemTime;
 
 use k8s_openapi::api::core::v1::Namespace;
-use kubeboot_api::TableColumn;
+use kubeboot_api::{StatusCause, TableColumn};
 use serde_json::{Value, json};
 
 use super::columns::{AGE, NAME, name_and_age, str_at};
@@ -69,9 +69,51 @@ fn set_name_label(obj: &mut Value) {
     labels[METADATA_NAME_LABEL] = Value::String(name);
 }
 
+/// A status's phase, Active unless given (`SetDefaults_NamespaceStatus`).
+fn default_phase(obj: &mut Value) {
+    let Some(obj) = obj.as_object_mut() else {
+        return;
+    };
+    if let Some(status) = obj
+        .entry("status")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        && status
+            .get("phase")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+    {
+        status.insert("phase".into(), json!("Active"));
+    }
+}
+
+/// What an update may say of the phase (`ValidateNamespaceStatusUpdate`): Terminating
+/// exactly when a deletion has begun, which only a DELETE does; a client that could mark a
+/// namespace Terminating would stop new content in it, and have it deleted as an
+/// interrupted deletion.
+fn validate_phase(obj: &Value) -> Vec<StatusCause> {
+    let phase = str_at(obj, &["status", "phase"]);
+    let deleting = obj.pointer("/metadata/deletionTimestamp");
+    let (want, why) = match deleting.filter(|t| !t.is_null()) {
+        None => (
+            "Active",
+            "may only be 'Active' if `deletionTimestamp` is empty",
+        ),
+        Some(_) => (
+            "Terminating",
+            "may only be 'Terminating' if `deletionTimestamp` is not empty",
+        ),
+    };
+    if phase == want {
+        return Vec::new();
+    }
+    vec![StatusCause::invalid("status.Phase", phase, why)]
+}
+
 impl Strategy for NamespaceStrategy {
     fn set_defaults(&self, obj: &mut Value) {
         set_name_label(obj);
+        default_phase(obj);
     }
 
     fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value, _adm: &Admission) -> Admitted {
@@ -81,6 +123,13 @@ impl Strategy for NamespaceStrategy {
 
     fn canonicalize(&self, obj: &mut Value) {
         set_name_label(obj);
+    }
+
+    fn validate(&self, _def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
+        match old {
+            Some(_) => validate_phase(obj),
+            None => Vec::new(),
+        }
     }
 
     fn columns(&self) -> Vec<TableColumn> {

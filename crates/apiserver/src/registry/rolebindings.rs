@@ -54,15 +54,16 @@ const ROLE_BINDINGS_BASE: ResourceDef = ResourceDef {
 struct BindingStrategy;
 
 impl Strategy for BindingStrategy {
-    fn prepare_create(&self, def: &ResourceDef, obj: &mut Value, adm: &Admission) -> Admitted {
+    fn set_defaults(&self, obj: &mut Value) {
         default_subject_groups(obj);
+    }
+
+    fn prepare_create(&self, def: &ResourceDef, obj: &mut Value, adm: &Admission) -> Admitted {
         check_escalation(def, obj, adm)
     }
 
     fn prepare_update(&self, def: &ResourceDef, c: Change<'_>) -> Admitted {
-        let Change { new, adm, .. } = c;
-        default_subject_groups(new);
-        check_escalation(def, new, adm)
+        check_escalation(def, c.new, c.adm)
     }
 
     fn validate(&self, _def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
@@ -137,6 +138,8 @@ impl Strategy for BindingStrategy {
     }
 }
 
+/// A User or Group subject's `apiGroup` defaults to RBAC's (`SetDefaults_Subject`, as the
+/// object is decoded: the sender owns it).
 fn default_subject_groups(obj: &mut Value) {
     for s in obj
         .get_mut("subjects")

@@ -246,8 +246,10 @@ fn set_defaults(obj: &mut Value) {
 }
 
 /// `clusterIP` and the first of `clusterIPs` say the same (`NormalizeClusterIPs`): either
-/// fills in the other. The server's, not the sender's: kube-apiserver does it as it begins
-/// to store the Service, after recording who set what.
+/// fills in the other. The server's, not the sender's: on a create kube-apiserver does it
+/// as it begins to store the Service, after recording who set what. (On an update it records
+/// who set what before as well; kubeboot records it after the strategy, so an update that
+/// leaves the addresses out keeps their previous owners instead of leaving them unowned.)
 fn normalize_cluster_ips(svc: &mut Value) {
     let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
