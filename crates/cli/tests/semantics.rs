@@ -1,8 +1,8 @@
 //! What kubectl and informers rely on beyond the wire format, each seen wrong once with
 //! the real kubectl or curl: a strategic merge that follows Kubernetes' patch tags (a list
 //! without a strategy is replaced), dry-run answers that carry the object's version,
-//! `generation` only where Kubernetes sets it, lists at an exact version, and a namespace's
-//! deletion begun by a DELETE alone.
+//! `generation` only where Kubernetes sets it, lists at an exact version, a namespace's
+//! deletion begun by a DELETE alone, and ConfigMaps and Secrets made `immutable` kept so.
 
 mod common;
 
@@ -253,5 +253,60 @@ fn only_a_delete_begins_a_namespaces_deletion() {
     ok(
         kubectl(&["create", "configmap", "more", "-n", "kept"]),
         "a create in the namespace",
+    );
+}
+
+/// A ConfigMap or Secret made `immutable` keeps its data and stays immutable, as kube-apiserver
+/// keeps it (`ValidateConfigMapUpdate`, `ValidateSecretUpdate`); a ConfigMap's keys must be
+/// able to name a file. Seen before: a ConfigMap's data changed and its `immutable` was unset
+/// freely, and a Secret's `immutable` could be unset.
+#[test]
+fn immutable_configmaps_and_secrets_stay_as_they_are() {
+    let s = Server::start();
+    let kubectl =
+        |args: &[&str], stdin: Option<&str>| s.kubectl_as("kubectl", &s.kubeconfig(), args, stdin);
+    let refused = |args: &[&str], want: &str| {
+        let out = kubectl(args, None);
+        assert!(!out.status.success(), "{args:?}: {}", stdout(&out));
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    };
+    let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settled\n  namespace: default\nimmutable: true\ndata:\n  a: b\n";
+    ok(kubectl(&["create", "-f", "-"], Some(manifest)), "create cm");
+    let patch =
+        |what: &'static str, body: &'static str| ["patch", what, "--type=merge", "-p", body];
+    let forbidden =
+        |field: &str| format!("{field}: Forbidden: field is immutable when `immutable` is set");
+    for (what, body, field) in [
+        ("configmap/settled", r#"{"data":{"a":"c"}}"#, "data"),
+        (
+            "configmap/settled",
+            r#"{"binaryData":{"x":"AA=="}}"#,
+            "binaryData",
+        ),
+        ("configmap/settled", r#"{"immutable":false}"#, "immutable"),
+    ] {
+        refused(&patch(what, body), &forbidden(field));
+    }
+    let secret = [
+        "create",
+        "secret",
+        "generic",
+        "sealed",
+        "--from-literal=a=b",
+    ];
+    ok(kubectl(&secret, None), "create secret");
+    ok(
+        kubectl(&patch("secret/sealed", r#"{"immutable":true}"#), None),
+        "seal",
+    );
+    let unseal = patch("secret/sealed", r#"{"immutable":false}"#);
+    refused(&unseal, &forbidden("immutable"));
+    let bad_key = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: odd\n  namespace: default\ndata:\n  a b: c\n";
+    let out = kubectl(&["create", "-f", "-"], Some(bad_key));
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("data[a b]: Invalid value: \"a b\": a valid config key"),
+        "{}",
+        stderr(&out)
     );
 }

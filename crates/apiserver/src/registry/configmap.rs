@@ -1,15 +1,15 @@
 //! core/v1 ConfigMap (`pkg/registry/core/configmap/strategy.go`): namespaced data with no
-//! status and nothing the server sets.
+//! status and nothing the server sets; keys that can name a file, and `immutable` honoured.
 
 use std::time::SystemTime;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kubeboot_api::TableColumn;
+use kubeboot_api::{StatusCause, TableColumn};
 use serde_json::{Value, json};
 
 use super::columns::{AGE, NAME, name_and_age};
 use super::strategy::Strategy;
-use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
+use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, config_data, normalize, schema};
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f};
 
 /// The resource.
@@ -37,6 +37,20 @@ pub(super) static CONFIGMAPS: ResourceDef = ResourceDef {
 struct ConfigMapStrategy;
 
 impl Strategy for ConfigMapStrategy {
+    fn validate(&self, _def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
+        let mut causes = config_data::key_causes(obj, "data");
+        causes.extend(config_data::key_causes(obj, "binaryData"));
+        causes.extend(config_data::duplicate_key_causes(obj));
+        if let Some(old) = old {
+            causes.extend(config_data::immutable_causes(
+                obj,
+                old,
+                &["data", "binaryData"],
+            ));
+        }
+        causes
+    }
+
     fn columns(&self) -> Vec<TableColumn> {
         vec![
             NAME,

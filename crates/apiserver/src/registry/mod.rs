@@ -6,6 +6,7 @@
 
 mod cluster_trust_bundle;
 mod columns;
+mod config_data;
 mod configmap;
 mod csr;
 mod endpoints;

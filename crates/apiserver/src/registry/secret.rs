@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::columns::{AGE, NAME, name_and_age};
 use super::strategy::Strategy;
-use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
+use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, config_data, normalize, schema};
 use crate::object::meta_str;
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f};
 
@@ -110,34 +110,9 @@ fn validate_secret(obj: &Value, old: Option<&Value>, causes: &mut Vec<StatusCaus
         if old_ty != ty {
             causes.push(StatusCause::invalid("type", ty, "field is immutable"));
         }
-        if old.get("immutable").and_then(Value::as_bool) == Some(true)
-            && old.get("data") != obj.get("data")
-        {
-            causes.push(StatusCause::forbidden(
-                "data",
-                "field is immutable when `immutable` is set",
-            ));
-        }
+        causes.extend(config_data::immutable_causes(obj, old, &["data"]));
     }
-    for key in obj
-        .get("data")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .map(|(k, _)| k)
-    {
-        let ok = !key.is_empty()
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
-        if !ok {
-            causes.push(StatusCause::invalid(
-                &format!("data[{key}]"),
-                key,
-                "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
-            ));
-        }
-    }
+    causes.extend(config_data::key_causes(obj, "data"));
     if ty == kubeboot_bootstrap::secret::SECRET_TYPE {
         let errs = kubeboot_bootstrap::validate_token_secret(
             meta_str(obj, "name"),
