@@ -2,7 +2,8 @@
 //! the real kubectl or curl: a strategic merge that follows Kubernetes' patch tags (a list
 //! without a strategy is replaced), dry-run answers that carry the object's version,
 //! `generation` only where Kubernetes sets it, lists at an exact version, a namespace's
-//! deletion begun by a DELETE alone, and ConfigMaps and Secrets made `immutable` kept so.
+//! deletion begun by a DELETE alone, ConfigMaps and Secrets made `immutable` kept so, and
+//! every object's labels, annotations and finalizers held to Kubernetes' rules.
 
 mod common;
 
@@ -308,5 +309,64 @@ fn immutable_configmaps_and_secrets_stay_as_they_are() {
         stderr(&out).contains("data[a b]: Invalid value: \"a b\": a valid config key"),
         "{}",
         stderr(&out)
+    );
+}
+
+/// Labels, annotations and finalizers follow apimachinery's `ValidateObjectMeta` on every
+/// kind, on create and on update, and a refused write changes nothing. Seen before: a
+/// ConfigMap took the label key `bad key`, the label value `bad value!`, the annotation key
+/// `a/b/c` and the finalizer `bad finalizer`.
+#[test]
+fn labels_annotations_and_finalizers_follow_kubernetes_rules() {
+    let s = Server::start();
+    let kubectl =
+        |args: &[&str], stdin: Option<&str>| s.kubectl_as("kubectl", &s.kubeconfig(), args, stdin);
+    let refused = |args: &[&str], stdin: Option<&str>, want: &str| {
+        let out = kubectl(args, stdin);
+        assert!(!out.status.success(), "{args:?}: {}", stdout(&out));
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    };
+    let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tagged\n  namespace: default\n  labels:\n    bad key: v\n";
+    refused(
+        &["create", "-f", "-"],
+        Some(manifest),
+        r#"metadata.labels: Invalid value: "bad key": name part must consist of alphanumeric characters"#,
+    );
+    ok(
+        kubectl(&["create", "configmap", "tagged"], None),
+        "create cm",
+    );
+    for (patch, want) in [
+        (
+            r#"{"metadata":{"labels":{"k":"bad value!"}}}"#,
+            r#"metadata.labels: Invalid value: "bad value!": a valid label must be an empty string"#,
+        ),
+        (
+            r#"{"metadata":{"annotations":{"a/b/c":"v"}}}"#,
+            r#"metadata.annotations: Invalid value: "a/b/c": a qualified name must consist"#,
+        ),
+        (
+            r#"{"metadata":{"finalizers":["bad finalizer"]}}"#,
+            r#"metadata.finalizers: Invalid value: "bad finalizer": name part must consist"#,
+        ),
+    ] {
+        let args = ["patch", "configmap", "tagged", "--type=merge", "-p", patch];
+        refused(&args, None, want);
+    }
+    let cm = ok(
+        kubectl(&["get", "configmap", "tagged", "-o", "json"], None),
+        "get",
+    );
+    let cm: serde_json::Value = serde_json::from_str(&cm).expect("JSON");
+    for field in ["labels", "annotations", "finalizers"] {
+        assert!(cm["metadata"].get(field).is_none(), "{cm}");
+    }
+    let good = r#"{"metadata":{"labels":{"example.com/tier":"web_1"},"annotations":{"Example.com/Note":"any text!"}}}"#;
+    ok(
+        kubectl(
+            &["patch", "configmap", "tagged", "--type=merge", "-p", good],
+            None,
+        ),
+        "a valid label and annotation",
     );
 }

@@ -10,7 +10,7 @@ use super::{Handlers, encode};
 use crate::authn::UserInfo;
 use crate::object::{self, meta_mut, meta_str, set_resource_version};
 use crate::registry::ResourceDef;
-use crate::registry::strategy::Admission;
+use crate::registry::strategy::{self, Admission};
 use crate::requestinfo::Query;
 use crate::status::from_store;
 use crate::strict;
@@ -210,7 +210,7 @@ impl Handlers {
         };
         def.strategy.prepare_create(def, obj, &adm)?;
         def.strategy.canonicalize(obj);
-        let causes = def.strategy.validate(def, obj, None);
+        let causes = strategy::validate(def, obj, None);
         if !causes.is_empty() {
             return Err(Status::invalid(
                 def.kind,

@@ -55,7 +55,7 @@ impl Handlers {
             strategy::prepare_update(def, &mut new, &old, sub, &adm)?;
             carry_server_metadata(&mut new, &old, def, ns);
             def.strategy.canonicalize(&mut new);
-            let causes = def.strategy.validate(def, &new, Some(&old));
+            let causes = strategy::validate(def, &new, Some(&old));
             if !causes.is_empty() {
                 return Err(Status::invalid(def.kind, def.group, name, causes));
             }

@@ -16,6 +16,7 @@ mod ipaddress;
 mod lease;
 mod namespace;
 mod node;
+mod object_meta;
 mod pod;
 mod rolebindings;
 mod roles;

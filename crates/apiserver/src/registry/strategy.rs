@@ -121,6 +121,14 @@ pub trait Strategy: Debug + Sync {
     fn cells(&self, obj: &Value, now: SystemTime) -> Vec<Value>;
 }
 
+/// Everything wrong with an object about to be written: its metadata, as for every kind
+/// (`ValidateObjectMeta`), then what its kind checks.
+pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
+    let mut causes = super::object_meta::causes(obj);
+    causes.extend(def.strategy.validate(def, obj, old));
+    causes
+}
+
 /// Merges what a client sent into an update of `old` through `subresource` (empty for the
 /// object itself) and runs the kind's update-time admission. `new` holds the client's
 /// object and becomes the result.
