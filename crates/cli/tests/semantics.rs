@@ -312,10 +312,11 @@ fn immutable_configmaps_and_secrets_stay_as_they_are() {
     );
 }
 
-/// Labels, annotations and finalizers follow apimachinery's `ValidateObjectMeta` on every
+/// Labels, annotations, finalizers and owner references follow apimachinery's
+/// `ValidateObjectMeta` on every
 /// kind, on create and on update, and a refused write changes nothing. Seen before: a
 /// ConfigMap took the label key `bad key`, the label value `bad value!`, the annotation key
-/// `a/b/c` and the finalizer `bad finalizer`.
+/// `a/b/c`, the finalizer `bad finalizer` and an owner reference without a uid.
 #[test]
 fn labels_annotations_and_finalizers_follow_kubernetes_rules() {
     let s = Server::start();
@@ -349,6 +350,10 @@ fn labels_annotations_and_finalizers_follow_kubernetes_rules() {
             r#"{"metadata":{"finalizers":["bad finalizer"]}}"#,
             r#"metadata.finalizers: Invalid value: "bad finalizer": name part must consist"#,
         ),
+        (
+            r#"{"metadata":{"ownerReferences":[{"apiVersion":"v1","kind":"Node","name":"n","uid":""}]}}"#,
+            r#"metadata.ownerReferences.uid: Invalid value: "": must not be empty"#,
+        ),
     ] {
         let args = ["patch", "configmap", "tagged", "--type=merge", "-p", patch];
         refused(&args, None, want);
@@ -358,7 +363,7 @@ fn labels_annotations_and_finalizers_follow_kubernetes_rules() {
         "get",
     );
     let cm: serde_json::Value = serde_json::from_str(&cm).expect("JSON");
-    for field in ["labels", "annotations", "finalizers"] {
+    for field in ["labels", "annotations", "finalizers", "ownerReferences"] {
         assert!(cm["metadata"].get(field).is_none(), "{cm}");
     }
     let good = r#"{"metadata":{"labels":{"example.com/tier":"web_1"},"annotations":{"Example.com/Note":"any text!"}}}"#;

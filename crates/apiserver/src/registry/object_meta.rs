@@ -1,7 +1,7 @@
 //! What every object's metadata must be, whatever its kind (apimachinery's
 //! `ValidateObjectMeta`): label keys qualified names and values label values, annotation
-//! keys qualified names within 256 KiB in all, finalizers qualified names; each cause in
-//! kube-apiserver's words.
+//! keys qualified names within 256 KiB in all, finalizers qualified names, owner references
+//! naming their owner whole; each cause in kube-apiserver's words.
 
 use kubeboot_api::StatusCause;
 use serde_json::{Map, Value};
@@ -97,6 +97,38 @@ pub(super) fn causes(obj: &Value) -> Vec<StatusCause> {
             finalizer,
             qualified_name_errors(finalizer),
         ));
+    }
+    let owners = meta
+        .and_then(|m| m.get("ownerReferences"))
+        .and_then(Value::as_array);
+    causes.extend(
+        owners
+            .into_iter()
+            .flatten()
+            .flat_map(owner_reference_causes),
+    );
+    causes
+}
+
+/// `validateOwnerReference`: the owner's version, kind, name and uid, none empty.
+fn owner_reference_causes(owner: &Value) -> Vec<StatusCause> {
+    let field = |k: &str| owner.get(k).and_then(Value::as_str).unwrap_or_default();
+    let api_version = field("apiVersion");
+    let version = api_version.rsplit_once('/').map_or(api_version, |(_, v)| v);
+    let mut causes = Vec::new();
+    if version.is_empty() {
+        let path = "metadata.ownerReferences.apiVersion";
+        causes.push(StatusCause::invalid(
+            path,
+            api_version,
+            "version must not be empty",
+        ));
+    }
+    for k in ["kind", "name", "uid"] {
+        if field(k).is_empty() {
+            let path = format!("metadata.ownerReferences.{k}");
+            causes.push(StatusCause::invalid(&path, "", "must not be empty"));
+        }
     }
     causes
 }
@@ -196,6 +228,22 @@ mod tests {
             fields.iter().all(|f| f.starts_with("metadata.")),
             "{fields:?}"
         );
+    }
+
+    #[test]
+    fn owner_references_name_their_owner_whole() {
+        let whole = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "r", "uid": "u"});
+        assert!(owner_reference_causes(&whole).is_empty());
+        let core = json!({"apiVersion": "v1", "kind": "Node", "name": "n", "uid": "u"});
+        assert!(owner_reference_causes(&core).is_empty());
+        let empty = json!({"apiVersion": "apps/", "kind": "", "name": "", "uid": ""});
+        let fields: Vec<String> = owner_reference_causes(&empty)
+            .into_iter()
+            .map(|c| c.field)
+            .collect();
+        let want =
+            ["apiVersion", "kind", "name", "uid"].map(|k| format!("metadata.ownerReferences.{k}"));
+        assert_eq!(fields, want);
     }
 
     #[test]
