@@ -17,6 +17,13 @@ fn apply(s: &Server, k: &str, manifest: &str) -> String {
     )
 }
 
+/// Asserts `kubectl args` (as the admin, `stdin` its input) failed, saying `want`.
+fn refused(s: &Server, args: &[&str], stdin: Option<&str>, want: &str) {
+    let out = s.kubectl_as("kubectl", &s.kubeconfig(), args, stdin);
+    assert!(!out.status.success(), "{args:?}: {}", stdout(&out));
+    assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+}
+
 #[test]
 fn kubectl_taint_removal_removes_the_taint_while_others_remain() {
     // Seen before the fix: `kubectl taint node X k1-` printed `untainted` and the taint
@@ -217,22 +224,19 @@ fn only_a_delete_begins_a_namespaces_deletion() {
     let s = Server::start();
     let kubectl = |args: &[&str]| s.kubectl("kubectl", args);
     ok(kubectl(&["create", "namespace", "kept"]), "create ns");
-    let marked = kubectl(&[
-        "patch",
-        "namespace",
-        "kept",
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        r#"{"status":{"phase":"Terminating"}}"#,
-    ]);
-    assert!(!marked.status.success(), "{}", stdout(&marked));
-    assert!(
-        stderr(&marked).contains(
-            r#"status.Phase: Invalid value: "Terminating": may only be 'Active' if `deletionTimestamp` is empty"#
-        ),
-        "{}",
-        stderr(&marked)
+    refused(
+        &s,
+        &[
+            "patch",
+            "namespace",
+            "kept",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"phase":"Terminating"}}"#,
+        ],
+        None,
+        r#"status.Phase: Invalid value: "Terminating": may only be 'Active' if `deletionTimestamp` is empty"#,
     );
     let manifest = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kept\n  deletionTimestamp: \"2026-01-01T00:00:00Z\"\n";
     ok(
@@ -266,11 +270,6 @@ fn immutable_configmaps_and_secrets_stay_as_they_are() {
     let s = Server::start();
     let kubectl =
         |args: &[&str], stdin: Option<&str>| s.kubectl_as("kubectl", &s.kubeconfig(), args, stdin);
-    let refused = |args: &[&str], want: &str| {
-        let out = kubectl(args, None);
-        assert!(!out.status.success(), "{args:?}: {}", stdout(&out));
-        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
-    };
     let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settled\n  namespace: default\nimmutable: true\ndata:\n  a: b\n";
     ok(kubectl(&["create", "-f", "-"], Some(manifest)), "create cm");
     let patch =
@@ -286,7 +285,7 @@ fn immutable_configmaps_and_secrets_stay_as_they_are() {
         ),
         ("configmap/settled", r#"{"immutable":false}"#, "immutable"),
     ] {
-        refused(&patch(what, body), &forbidden(field));
+        refused(&s, &patch(what, body), None, &forbidden(field));
     }
     let secret = [
         "create",
@@ -301,34 +300,29 @@ fn immutable_configmaps_and_secrets_stay_as_they_are() {
         "seal",
     );
     let unseal = patch("secret/sealed", r#"{"immutable":false}"#);
-    refused(&unseal, &forbidden("immutable"));
+    refused(&s, &unseal, None, &forbidden("immutable"));
     let bad_key = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: odd\n  namespace: default\ndata:\n  a b: c\n";
-    let out = kubectl(&["create", "-f", "-"], Some(bad_key));
-    assert!(!out.status.success(), "{}", stdout(&out));
-    assert!(
-        stderr(&out).contains("data[a b]: Invalid value: \"a b\": a valid config key"),
-        "{}",
-        stderr(&out)
+    refused(
+        &s,
+        &["create", "-f", "-"],
+        Some(bad_key),
+        "data[a b]: Invalid value: \"a b\": a valid config key",
     );
 }
 
 /// Labels, annotations, finalizers and owner references follow apimachinery's
-/// `ValidateObjectMeta` on every
-/// kind, on create and on update, and a refused write changes nothing. Seen before: a
-/// ConfigMap took the label key `bad key`, the label value `bad value!`, the annotation key
-/// `a/b/c`, the finalizer `bad finalizer` and an owner reference without a uid.
+/// `ValidateObjectMeta` on every kind, on create and on update, and a refused write changes
+/// nothing. Seen before: a ConfigMap took the label key `bad key`, the label value
+/// `bad value!`, the annotation key `a/b/c`, the finalizer `bad finalizer` and an owner
+/// reference without a uid.
 #[test]
 fn labels_annotations_and_finalizers_follow_kubernetes_rules() {
     let s = Server::start();
     let kubectl =
         |args: &[&str], stdin: Option<&str>| s.kubectl_as("kubectl", &s.kubeconfig(), args, stdin);
-    let refused = |args: &[&str], stdin: Option<&str>, want: &str| {
-        let out = kubectl(args, stdin);
-        assert!(!out.status.success(), "{args:?}: {}", stdout(&out));
-        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
-    };
     let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tagged\n  namespace: default\n  labels:\n    bad key: v\n";
     refused(
+        &s,
         &["create", "-f", "-"],
         Some(manifest),
         r#"metadata.labels: Invalid value: "bad key": name part must consist of alphanumeric characters"#,
@@ -356,7 +350,7 @@ fn labels_annotations_and_finalizers_follow_kubernetes_rules() {
         ),
     ] {
         let args = ["patch", "configmap", "tagged", "--type=merge", "-p", patch];
-        refused(&args, None, want);
+        refused(&s, &args, None, want);
     }
     let cm = ok(
         kubectl(&["get", "configmap", "tagged", "-o", "json"], None),
