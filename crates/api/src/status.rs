@@ -316,6 +316,16 @@ impl StatusCause {
         )
     }
 
+    /// `FieldValueInvalid` with the value as kube-apiserver renders one that is not a
+    /// string: a number bare, a list or an object as JSON (or Go's `[]string{…}`).
+    pub fn invalid_rendered(field: &str, rendered: &str, detail: &str) -> Self {
+        Self::new(
+            "FieldValueInvalid",
+            field,
+            format!("Invalid value: {rendered}: {detail}"),
+        )
+    }
+
     /// `FieldValueRequired`: `Required value`.
     pub fn required(field: &str, detail: &str) -> Self {
         let msg = if detail.is_empty() {

@@ -182,15 +182,16 @@ pub fn random_uid() -> String {
     fill_random(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
-    format!(
-        "{}-{}-{}-{}-{}",
-        h(0..4),
-        h(4..6),
-        h(6..8),
-        h(8..10),
-        h(10..16)
-    )
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut uid = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            uid.push('-');
+        }
+        uid.push(HEX[usize::from(x >> 4)] as char);
+        uid.push(HEX[usize::from(x & 0x0f)] as char);
+    }
+    uid
 }
 
 fn fill_random(b: &mut [u8]) {
@@ -230,6 +231,15 @@ mod tests {
         assert!(is_path_segment("system:node-bootstrapper"));
         assert!(!is_path_segment("a/b"));
         assert_eq!(random_suffix().len(), 5);
-        assert_eq!(random_uid().len(), 36);
+        let uid = random_uid();
+        let groups: Vec<usize> = uid.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12], "{uid}");
+        assert!(
+            uid.chars()
+                .all(|c| c == '-' || c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_eq!(&uid[14..15], "4", "version 4: {uid}");
+        assert!("89ab".contains(&uid[19..20]), "RFC 4122 variant: {uid}");
+        assert_ne!(uid, random_uid());
     }
 }

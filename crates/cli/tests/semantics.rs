@@ -2,12 +2,15 @@
 //! the real kubectl or curl: a strategic merge that follows Kubernetes' patch tags (a list
 //! without a strategy is replaced), dry-run answers that carry the object's version,
 //! `generation` only where Kubernetes sets it, lists at an exact version, a namespace's
-//! deletion begun by a DELETE alone, ConfigMaps and Secrets made `immutable` kept so, and
-//! every object's labels, annotations and finalizers held to Kubernetes' rules.
+//! deletion begun by a DELETE alone, ConfigMaps and Secrets made `immutable` kept so,
+//! every object's labels, annotations and finalizers held to Kubernetes' rules, and a
+//! deletion held by finalizers until they are gone.
 
 mod common;
 
-use common::{Server, kubectls, ok, stderr, stdout};
+use std::time::Duration;
+
+use common::{Server, eventually, kubectls, ok, stderr, stdout};
 
 fn apply(s: &Server, k: &str, manifest: &str) -> String {
     let admin = s.kubeconfig();
@@ -310,11 +313,77 @@ fn immutable_configmaps_and_secrets_stay_as_they_are() {
     );
 }
 
+/// Each built-in type of Secret holds what it must, and a ConfigMap's or a Secret's values
+/// are 1 MiB at most, as `ValidateSecret` and `ValidateConfigMap` have them. Seen before: a
+/// `kubernetes.io/tls` Secret without `tls.crt` or `tls.key`, a service account token
+/// naming no service account, and a Secret and a ConfigMap of 1.2 MB were all stored.
+#[test]
+fn secrets_hold_what_their_type_needs_and_data_is_bounded() {
+    let s = Server::start();
+    for (ty, want) in [
+        (
+            "kubernetes.io/tls",
+            "data[tls.crt]: Required value, data[tls.key]: Required value",
+        ),
+        (
+            "kubernetes.io/service-account-token",
+            "metadata.annotations[kubernetes.io/service-account.name]: Required value",
+        ),
+        (
+            "kubernetes.io/basic-auth",
+            "data[username]: Required value, data[password]: Required value",
+        ),
+        (
+            "kubernetes.io/dockerconfigjson",
+            "data[.dockerconfigjson]: Required value",
+        ),
+    ] {
+        let args = [
+            "create",
+            "secret",
+            "generic",
+            "typed",
+            "--type",
+            ty,
+            "--from-literal=a=b",
+        ];
+        refused(&s, &args, None, want);
+    }
+    let args = [
+        "create",
+        "secret",
+        "generic",
+        "typed",
+        "--type=kubernetes.io/basic-auth",
+        "--from-literal=username=u",
+    ];
+    ok(
+        s.kubectl("kubectl", &args),
+        "a basic-auth Secret with a username",
+    );
+    let half = "a".repeat(600_000);
+    for (kind, field, values) in [
+        ("Secret", "data", "stringData"),
+        ("ConfigMap", "[]", "data"),
+    ] {
+        let big = serde_json::json!({"apiVersion": "v1", "kind": kind,
+            "metadata": {"name": "big", "namespace": "default"},
+            values: {"a": half, "b": half}});
+        refused(
+            &s,
+            &["create", "-f", "-"],
+            Some(&big.to_string()),
+            &format!("{field}: Too long: may not be more than 1048576 bytes"),
+        );
+    }
+}
+
 /// Labels, annotations, finalizers and owner references follow apimachinery's
 /// `ValidateObjectMeta` on every kind, on create and on update, and a refused write changes
 /// nothing. Seen before: a ConfigMap took the label key `bad key`, the label value
 /// `bad value!`, the annotation key `a/b/c`, the finalizer `bad finalizer` and an owner
-/// reference without a uid.
+/// reference without a uid; and then two controllers, an Event as owner, both `orphan` and
+/// `foregroundDeletion`, and the generation -1.
 #[test]
 fn labels_annotations_and_finalizers_follow_kubernetes_rules() {
     let s = Server::start();
@@ -342,15 +411,38 @@ fn labels_annotations_and_finalizers_follow_kubernetes_rules() {
         ),
         (
             r#"{"metadata":{"finalizers":["bad finalizer"]}}"#,
-            r#"metadata.finalizers: Invalid value: "bad finalizer": name part must consist"#,
+            r#"metadata.finalizers[0]: Invalid value: "bad finalizer": name is neither a standard finalizer name nor is it fully qualified"#,
         ),
         (
             r#"{"metadata":{"ownerReferences":[{"apiVersion":"v1","kind":"Node","name":"n","uid":""}]}}"#,
-            r#"metadata.ownerReferences.uid: Invalid value: "": must not be empty"#,
+            r#"metadata.ownerReferences[0].uid: Required value: must not be empty"#,
+        ),
+        (
+            r#"{"metadata":{"ownerReferences":[{"apiVersion":"v1","kind":"Node","name":"a","uid":"1","controller":true},{"apiVersion":"v1","kind":"Node","name":"b","uid":"2","controller":true}]}}"#,
+            r#"Only one reference can have Controller set to true. Found "true" in references for Node/a and Node/b"#,
+        ),
+        (
+            r#"{"metadata":{"ownerReferences":[{"apiVersion":"v1","kind":"Event","name":"e","uid":"1"}]}}"#,
+            r#"metadata.ownerReferences[0]: Invalid value: {"apiVersion":"v1","kind":"Event","name":"e","uid":"1"}: /v1, Kind=Event is disallowed from being an owner"#,
         ),
     ] {
         let args = ["patch", "configmap", "tagged", "--type=merge", "-p", patch];
         refused(&s, &args, None, want);
+    }
+    for (meta, want) in [
+        (
+            "finalizers: [orphan, foregroundDeletion]",
+            r#"metadata.finalizers: Invalid value: ["orphan","foregroundDeletion"]: finalizer orphan and foregroundDeletion cannot be both set"#,
+        ),
+        (
+            "generation: -1",
+            "metadata.generation: Invalid value: -1: must be greater than or equal to 0",
+        ),
+    ] {
+        let manifest = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: born-bad\n  namespace: default\n  {meta}\n"
+        );
+        refused(&s, &["create", "-f", "-"], Some(&manifest), want);
     }
     let cm = ok(
         kubectl(&["get", "configmap", "tagged", "-o", "json"], None),
@@ -367,5 +459,119 @@ fn labels_annotations_and_finalizers_follow_kubernetes_rules() {
             None,
         ),
         "a valid label and annotation",
+    );
+}
+
+/// An object with finalizers is not removed by a DELETE: it is marked as being deleted
+/// (`deletionTimestamp`, grace period 0), takes no new finalizer, and goes with the update
+/// that removes its last one; a namespace being deleted waits for what is in it, and goes
+/// after it. Seen before: `kubectl delete` removed a ConfigMap holding the finalizer
+/// `example.com/hold` at once, and a namespace with such a ConfigMap in it.
+#[test]
+fn finalizers_hold_a_deletion_until_they_are_gone() {
+    let s = Server::start();
+    let kubectl = |args: &[&str]| s.kubectl("kubectl", args);
+    let get = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&ok(kubectl(&all), "get")).expect("JSON")
+    };
+    let create_held = |name: &str, ns: &str| {
+        let manifest = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  finalizers: [example.com/hold]\n"
+        );
+        let args = ["create", "-f", "-"];
+        ok(
+            s.kubectl_as("kubectl", &s.kubeconfig(), &args, Some(&manifest)),
+            "create held",
+        );
+    };
+    let release = |name: &str, ns: &str| {
+        let args = [
+            "patch",
+            "configmap",
+            name,
+            "-n",
+            ns,
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ];
+        ok(kubectl(&args), "remove the finalizer");
+    };
+    let is_gone = |args: &[&str]| {
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        let out = kubectl(&all);
+        !out.status.success() && stderr(&out).contains("NotFound")
+    };
+
+    create_held("held", "default");
+    ok(
+        kubectl(&["delete", "configmap", "held", "--wait=false"]),
+        "delete",
+    );
+    let cm = get(&["configmap", "held"]);
+    assert!(cm["metadata"]["deletionTimestamp"].is_string(), "{cm}");
+    assert_eq!(cm["metadata"]["deletionGracePeriodSeconds"], 0, "{cm}");
+    let add = r#"[{"op":"add","path":"/metadata/finalizers/-","value":"example.com/more"}]"#;
+    refused(
+        &s,
+        &["patch", "configmap", "held", "--type=json", "-p", add],
+        None,
+        r#"metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{"example.com/more"}"#,
+    );
+    ok(
+        kubectl(&["label", "configmap", "held", "still=here"]),
+        "label",
+    );
+    ok(
+        kubectl(&["delete", "configmap", "held", "--wait=false"]),
+        "delete again",
+    );
+    assert_eq!(
+        get(&["configmap", "held"])["metadata"]["labels"]["still"],
+        "here"
+    );
+    release("held", "default");
+    assert!(
+        is_gone(&["configmap", "held"]),
+        "the last finalizer removed it"
+    );
+
+    ok(kubectl(&["create", "namespace", "holding"]), "create ns");
+    create_held("inside", "holding");
+    ok(
+        kubectl(&["create", "configmap", "plain", "-n", "holding"]),
+        "create plain",
+    );
+    ok(
+        kubectl(&["delete", "namespace", "holding", "--wait=false"]),
+        "delete ns",
+    );
+    assert_eq!(
+        get(&["namespace", "holding"])["status"]["phase"],
+        "Terminating"
+    );
+    assert!(is_gone(&["configmap", "plain", "-n", "holding"]));
+    let inside = get(&["configmap", "inside", "-n", "holding"]);
+    assert!(
+        inside["metadata"]["deletionTimestamp"].is_string(),
+        "{inside}"
+    );
+    refused(
+        &s,
+        &["create", "configmap", "late", "-n", "holding"],
+        None,
+        "because it is being terminated",
+    );
+    release("inside", "holding");
+    assert!(
+        eventually(Duration::from_secs(20), || is_gone(&[
+            "namespace",
+            "holding"
+        ])),
+        "the namespace went after what held it"
     );
 }

@@ -1,16 +1,19 @@
 //! `delete` of one object (with its preconditions) or of a selected collection; a
-//! namespace goes with its contents.
+//! namespace goes with its contents, and an object with finalizers stays, marked as being
+//! deleted, until they are gone.
 
 use http::StatusCode;
 use kubeboot_api::Status;
-use kubeboot_store::StoreError;
+use kubeboot_api::clock::format_rfc3339;
+use kubeboot_store::{Revision, StoreError};
 use serde_json::{Value, json};
 
 use super::read::selector;
+use super::update::strip_rv;
 use super::{Handlers, Res};
 use crate::admission::namespace_lifecycle;
 use crate::object::{meta_str, set_resource_version};
-use crate::registry::{self, ResourceDef};
+use crate::registry::{self, ResourceDef, deletion};
 use crate::requestinfo::Query;
 use crate::response;
 use crate::status::from_store;
@@ -66,17 +69,49 @@ impl Handlers {
             old_rev = self
                 .mark_terminating(def, name, old.clone(), old_rev)
                 .await?;
-            self.delete_namespace_contents(name).await?;
+            let waiting = self.delete_namespace_contents(name).await?;
+            if waiting > 0 || deletion::waits_for_finalizers(&old) {
+                // What is left goes as its finalizers do; the namespace after it.
+                let (namespace, _) = self.read_object(def, ns, name).await?;
+                return Ok(self.output(def, namespace));
+            }
+        }
+        let obj = self
+            .remove_or_mark(def, &def.key(ns, name), old, (old_rev, true))
+            .await
+            .map_err(|e| from_store(e, def, name))?;
+        Ok(self.output(def, obj))
+    }
+
+    /// Removes an object read at revision `read_at` from the store (only if it is still at
+    /// that revision, when `only_as_read`), or, when it has finalizers, marks it as being
+    /// deleted (only if it is still as read); the object as it is then, with its
+    /// resourceVersion.
+    pub(super) async fn remove_or_mark(
+        &self,
+        def: &ResourceDef,
+        key: &str,
+        mut obj: Value,
+        (read_at, only_as_read): (Revision, bool),
+    ) -> Result<Value, StoreError> {
+        if deletion::waits_for_finalizers(&obj) {
+            let now = format_rfc3339(self.now());
+            if deletion::mark_deleting(&mut obj, &now) {
+                strip_rv(&mut obj);
+                let value =
+                    serde_json::to_vec(&obj).map_err(|e| StoreError::Backend(e.to_string()))?;
+                let kv = self.store.update(key, value.into(), Some(read_at)).await?;
+                set_resource_version(&mut obj, kv.mod_revision);
+            }
+            return Ok(obj);
         }
         let kv = self
             .store
-            .delete(&def.key(ns, name), Some(old_rev))
-            .await
-            .map_err(|e| from_store(e, def, name))?;
-        self.release_dropped(def, &old, None).await;
-        let mut obj = old;
+            .delete(key, only_as_read.then_some(read_at))
+            .await?;
+        self.release_dropped(def, &obj, None).await;
         set_resource_version(&mut obj, kv.mod_revision);
-        Ok(self.output(def, obj))
+        Ok(obj)
     }
 
     /// Deletes the selected objects of a collection; the list of what went.
@@ -92,13 +127,13 @@ impl Handlers {
         // Kubernetes deletes what it may and answers with the first refusal.
         let mut refused = None;
         for kv in page.items {
-            let Ok(mut obj) = serde_json::from_slice::<Value>(&kv.value) else {
+            let Ok(obj) = serde_json::from_slice::<Value>(&kv.value) else {
                 continue;
             };
             if !selector.matches(&obj) {
                 continue;
             }
-            let mut expected = None;
+            let mut at = (kv.mod_revision, false);
             if def.kind_id == registry::Kind::Namespace
                 && let Some(denial) = namespace_lifecycle::delete_denial(meta_str(&obj, "name"))
             {
@@ -114,15 +149,16 @@ impl Handlers {
                 let rev = self
                     .mark_terminating(def, &name, obj.clone(), kv.mod_revision)
                     .await?;
-                self.delete_namespace_contents(&name).await?;
-                expected = Some(rev);
-            }
-            match self.store.delete(&kv.key, expected).await {
-                Ok(d) => {
-                    self.release_dropped(def, &obj, None).await;
-                    set_resource_version(&mut obj, d.mod_revision);
+                if self.delete_namespace_contents(&name).await? > 0
+                    || deletion::waits_for_finalizers(&obj)
+                {
                     deleted.push(obj);
+                    continue;
                 }
+                at = (rev, true);
+            }
+            match self.remove_or_mark(def, &kv.key, obj, at).await {
+                Ok(obj) => deleted.push(obj),
                 Err(StoreError::NotFound(_)) => {}
                 Err(e) => return Err(from_store(e, def, "")),
             }

@@ -19,7 +19,7 @@ pub(super) fn check_type(def: &ResourceDef, obj: &Value) -> Result<(), Status> {
             def.kind
         )));
     }
-    if !api_version.is_empty() && api_version != def.api_version() {
+    if !api_version.is_empty() && !def.is_api_version(api_version) {
         return Err(Status::bad_request(format!(
             "the API version in the data ({api_version}) does not match the expected API version ({})",
             def.api_version()

@@ -1,6 +1,7 @@
 //! The namespace lifecycle the handlers share: nothing is created in a namespace that does
 //! not exist or is being deleted, and a namespace is marked Terminating before its contents
-//! go, then deleted — finished later if a crash interrupts it.
+//! go, then deleted — finished later if a crash interrupts it, or once the finalizers of
+//! what was in it, and its own, are gone.
 
 use kubeboot_api::Status;
 use kubeboot_api::clock::format_rfc3339;
@@ -11,7 +12,7 @@ use super::update::strip_rv;
 use super::{Handlers, encode};
 use crate::admission::namespace_lifecycle;
 use crate::object::meta_mut;
-use crate::registry::{self, ResourceDef};
+use crate::registry::{self, ResourceDef, deletion};
 use crate::status::from_store;
 
 /// What the handlers need of a namespace: whether it is being deleted.
@@ -97,8 +98,9 @@ impl Handlers {
     }
 
     /// Finishes deleting namespace `name` if it is Terminating (a deletion interrupted by
-    /// a crash or a failed store write): its contents, then the namespace. Whether there
-    /// was one to finish.
+    /// a crash or a failed store write, or one waiting for finalizers): its contents, then
+    /// the namespace once nothing in it and none of its own finalizers is left. Whether it
+    /// is gone.
     pub async fn finish_namespace_deletion(&self, name: &str) -> Result<bool, Status> {
         let def = registry::by_kind(registry::Kind::Namespace);
         let Some(kv) = self
@@ -113,7 +115,10 @@ impl Handlers {
         if !namespace_lifecycle::is_terminating(&namespace) {
             return Ok(false);
         }
-        self.delete_namespace_contents(name).await?;
+        let waiting = self.delete_namespace_contents(name).await?;
+        if waiting > 0 || deletion::waits_for_finalizers(&namespace) {
+            return Ok(false);
+        }
         match self
             .store
             .delete(&def.key("", name), Some(kv.mod_revision))
@@ -124,34 +129,40 @@ impl Handlers {
         }
     }
 
-    pub(super) async fn delete_namespace_contents(&self, ns: &str) -> Result<(), Status> {
+    pub(super) async fn delete_namespace_contents(&self, ns: &str) -> Result<usize, Status> {
+        let mut waiting = 0;
         for def in registry::RESOURCES
             .iter()
             .filter(|d| d.namespaced && d.version == "v1" && d.conversion.is_none())
         {
             let prefix = def.ns_prefix(ns);
+            let mut after = None;
             for _ in 0..10_000 {
                 let page = self
                     .store
-                    .list(&prefix, None, Some(1000))
+                    .list(&prefix, after.as_deref(), Some(1000))
                     .await
                     .map_err(|e| from_store(e, def, ""))?;
                 for kv in &page.items {
-                    match self.store.delete(&kv.key, None).await {
-                        Ok(_) => {
-                            let obj = serde_json::from_slice(&kv.value).unwrap_or_default();
-                            self.release_dropped(def, &obj, None).await;
-                        }
-                        Err(StoreError::NotFound(_)) => {}
+                    let obj = serde_json::from_slice(&kv.value).unwrap_or_default();
+                    match self
+                        .remove_or_mark(def, &kv.key, obj, (kv.mod_revision, false))
+                        .await
+                    {
+                        Ok(left) if deletion::waits_for_finalizers(&left) => waiting += 1,
+                        Ok(_) | Err(StoreError::NotFound(_)) => {}
+                        // Changed since it was listed: looked at again at the next try.
+                        Err(StoreError::Conflict { .. }) => waiting += 1,
                         Err(e) => return Err(from_store(e, def, "")),
                     }
                 }
                 if !page.more {
                     break;
                 }
+                after = page.items.last().map(|kv| kv.key.clone());
             }
         }
-        Ok(())
+        Ok(waiting)
     }
 
     /// Finishes every namespace deletion that was interrupted: at the server's start, each

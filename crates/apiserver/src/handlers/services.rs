@@ -130,11 +130,7 @@ impl Held {
             ),
             Held::NodePort(port) => (node_port_field(svc, port), port.to_string()),
         };
-        let cause = StatusCause::new(
-            "FieldValueInvalid",
-            &field,
-            format!("Invalid value: {value}: {detail}"),
-        );
+        let cause = StatusCause::invalid_rendered(&field, &value, detail);
         Status::invalid("Service", "", meta_str(svc, "name"), vec![cause])
     }
 

@@ -8,14 +8,14 @@ use kubeboot_api::clock::format_rfc3339;
 use kubeboot_store::{Revision, StoreError};
 use serde_json::{Map, Value, json};
 
+use super::Handlers;
 use super::incoming::{check_type, normalize};
-use super::{Handlers, encode};
 use crate::authn::UserInfo;
 use crate::fieldmanager;
 use crate::object::{meta_mut, meta_str, set_resource_version};
 use crate::patch::{self, PatchType};
-use crate::registry::ResourceDef;
 use crate::registry::strategy::{self, Admission};
+use crate::registry::{Kind, ResourceDef, deletion};
 use crate::requestinfo::Query;
 use crate::status::from_store;
 use crate::strict;
@@ -81,17 +81,18 @@ impl Handlers {
                 set_resource_version(&mut new, old_rev);
                 return Ok(self.output(def, new));
             }
-            let written = self
-                .store
-                .update(&def.key(ns, name), encode(&new)?, Some(expected))
-                .await;
+            let written = self.write_update(def, (ns, name), &new, expected).await;
             if written.is_err() {
                 self.release(&reserved).await;
             }
             match written {
-                Ok(kv) => {
-                    self.release_dropped(def, &old, Some(&new)).await;
-                    set_resource_version(&mut new, kv.mod_revision);
+                Ok((rev, removed)) => {
+                    self.release_dropped(def, &old, (!removed).then_some(&new))
+                        .await;
+                    set_resource_version(&mut new, rev);
+                    if deletion::is_finalized(&new) {
+                        self.finish_after_finalizers(def, ns, name).await;
+                    }
                     return Ok(self.output(def, new));
                 }
                 Err(StoreError::Conflict { .. }) if sent_rv.is_empty() => continue,
@@ -102,6 +103,42 @@ impl Handlers {
             def.subject(name),
             "the object is being modified too often; try again",
         ))
+    }
+
+    /// Writes an update at revision `expected`, or, when it took the last finalizer from
+    /// an object being deleted, removes the object (a namespace goes once what was in it
+    /// is gone); the revision written, and whether the object was removed.
+    async fn write_update(
+        &self,
+        def: &ResourceDef,
+        (ns, name): (&str, &str),
+        new: &Value,
+        expected: Revision,
+    ) -> Result<(Revision, bool), StoreError> {
+        let key = def.key(ns, name);
+        if deletion::is_finalized(new) && def.kind_id != Kind::Namespace {
+            let kv = self.store.delete(&key, Some(expected)).await?;
+            return Ok((kv.mod_revision, true));
+        }
+        let value = serde_json::to_vec(new).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let kv = self
+            .store
+            .update(&key, value.into(), Some(expected))
+            .await?;
+        Ok((kv.mod_revision, false))
+    }
+
+    /// After the last finalizer left a namespace being deleted, or an object of a
+    /// namespace being deleted: the namespace goes if nothing else holds it.
+    async fn finish_after_finalizers(&self, def: &ResourceDef, ns: &str, name: &str) {
+        let namespace = match def.kind_id {
+            Kind::Namespace => name,
+            _ if def.namespaced => ns,
+            _ => return,
+        };
+        if let Err(e) = self.finish_namespace_deletion(namespace).await {
+            tracing::warn!(%namespace, error = %e.message, "cannot finish deleting the namespace yet; retrying in a minute");
+        }
     }
 
     /// The object a change asks for — as sent, or the stored one patched — checked against

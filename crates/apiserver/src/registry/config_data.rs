@@ -1,11 +1,23 @@
 //! What ConfigMaps and Secrets share (`ValidateConfigMap`, `ValidateSecret` and their
-//! updates): keys that can name a file (`IsConfigMapKey`), and `immutable`, which once set
-//! stays set and keeps the object's data as it is.
+//! updates): keys that can name a file (`IsConfigMapKey`), values of at most 1 MiB in all,
+//! and `immutable`, which once set stays set and keeps the object's data as it is.
 
 use kubeboot_api::StatusCause;
 use serde_json::Value;
 
 const IMMUTABLE: &str = "field is immutable when `immutable` is set";
+
+/// The most bytes a ConfigMap's or a Secret's values may hold together (`MaxSecretSize`).
+pub(super) const MAX_SIZE: usize = 1024 * 1024;
+
+/// The values' bytes over [`MAX_SIZE`]: a cause at `field` (`data` for a Secret, `[]`, the
+/// whole object, for a ConfigMap).
+pub(super) fn size_causes(total: usize, field: &str) -> Vec<StatusCause> {
+    if total <= MAX_SIZE {
+        return Vec::new();
+    }
+    vec![StatusCause::too_long(field, MAX_SIZE)]
+}
 
 /// Whether `key` may name an entry of a ConfigMap's or a Secret's data.
 fn is_config_key(key: &str) -> bool {

@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+use base64::Engine;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kubeboot_api::{StatusCause, TableColumn};
 use serde_json::{Value, json};
@@ -36,11 +37,29 @@ pub(super) static CONFIGMAPS: ResourceDef = ResourceDef {
 #[derive(Debug)]
 struct ConfigMapStrategy;
 
+/// The bytes of a ConfigMap's values: its strings, and its binary values decoded.
+fn values_size(obj: &Value) -> usize {
+    let values = |field: &str| {
+        obj.get(field)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(Value::as_str)
+    };
+    let binary = values("binaryData").map(|v| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v)
+            .map_or(v.len(), |b| b.len())
+    });
+    values("data").map(str::len).chain(binary).sum()
+}
+
 impl Strategy for ConfigMapStrategy {
     fn validate(&self, _def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
         let mut causes = config_data::key_causes(obj, "data");
         causes.extend(config_data::key_causes(obj, "binaryData"));
         causes.extend(config_data::duplicate_key_causes(obj));
+        causes.extend(config_data::size_causes(values_size(obj), "[]"));
         if let Some(old) = old {
             causes.extend(config_data::immutable_causes(
                 obj,

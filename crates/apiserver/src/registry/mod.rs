@@ -9,6 +9,7 @@ mod columns;
 mod config_data;
 mod configmap;
 mod csr;
+pub mod deletion;
 mod endpoints;
 mod event;
 mod events_v1;
@@ -174,6 +175,15 @@ pub const VERBS: &[&str] = &[
 ];
 
 impl ResourceDef {
+    /// Whether `api_version` (`<group>/<version>`, or `<version>` of the core group) names
+    /// this kind's group and version.
+    pub fn is_api_version(&self, api_version: &str) -> bool {
+        match api_version.split_once('/') {
+            Some((group, version)) => group == self.group && version == self.version,
+            None => self.group.is_empty() && api_version == self.version,
+        }
+    }
+
     /// `group/version`, or `version` for core.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
@@ -439,4 +449,30 @@ pub fn group_versions() -> Vec<(&'static str, &'static str)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_api_version_names_the_group_and_version_of_its_kind() {
+        let csrs = find("certificates.k8s.io", "v1", "certificatesigningrequests").unwrap();
+        let configmaps = find("", "v1", "configmaps").unwrap();
+        for (def, api_version, names) in [
+            (csrs, "certificates.k8s.io/v1", true),
+            (csrs, "certificates.k8s.io/v1beta1", false),
+            (csrs, "v1", false),
+            (csrs, "certificates.k8s.io", false),
+            (csrs, "/v1", false),
+            (configmaps, "v1", true),
+            // As apimachinery's ParseGroupVersion reads it: the empty group.
+            (configmaps, "/v1", true),
+            (csrs, "certificates.k8s.io/v1/x", false),
+            (configmaps, "apps/v1", false),
+            (configmaps, "v2", false),
+        ] {
+            assert_eq!(def.is_api_version(api_version), names, "{api_version}");
+        }
+    }
 }

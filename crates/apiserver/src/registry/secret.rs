@@ -113,6 +113,10 @@ fn validate_secret(obj: &Value, old: Option<&Value>, causes: &mut Vec<StatusCaus
         causes.extend(config_data::immutable_causes(obj, old, &["data"]));
     }
     causes.extend(config_data::key_causes(obj, "data"));
+    let data = secret_data(obj);
+    let size = data.values().map(Vec::len).sum();
+    causes.extend(config_data::size_causes(size, "data"));
+    causes.extend(type_causes(obj, ty, &data));
     if ty == kubeboot_bootstrap::secret::SECRET_TYPE {
         let errs = kubeboot_bootstrap::validate_token_secret(
             meta_str(obj, "name"),
@@ -123,6 +127,52 @@ fn validate_secret(obj: &Value, old: Option<&Value>, causes: &mut Vec<StatusCaus
             errs.into_iter()
                 .map(|e| StatusCause::new("FieldValueInvalid", &e.field, e.message)),
         );
+    }
+}
+
+/// What each built-in type of Secret must hold (`ValidateSecret`).
+fn type_causes(obj: &Value, ty: &str, data: &BTreeMap<String, Vec<u8>>) -> Vec<StatusCause> {
+    let required = |key: &str| StatusCause::required(&format!("data[{key}]"), "");
+    let json_object = |key: &str| match data.get(key) {
+        None => Some(required(key)),
+        Some(bytes) => serde_json::from_slice::<serde_json::Map<String, Value>>(bytes)
+            .err()
+            .map(|e| {
+                StatusCause::invalid_rendered(
+                    &format!("data[{key}]"),
+                    "\"<secret contents redacted>\"",
+                    &e.to_string(),
+                )
+            }),
+    };
+    match ty {
+        "kubernetes.io/service-account-token" => {
+            let name = obj
+                .pointer("/metadata/annotations/kubernetes.io~1service-account.name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let field = "metadata.annotations[kubernetes.io/service-account.name]";
+            name.is_empty()
+                .then(|| StatusCause::required(field, ""))
+                .into_iter()
+                .collect()
+        }
+        "kubernetes.io/dockercfg" => json_object(".dockercfg").into_iter().collect(),
+        "kubernetes.io/dockerconfigjson" => json_object(".dockerconfigjson").into_iter().collect(),
+        "kubernetes.io/basic-auth"
+            if !data.contains_key("username") && !data.contains_key("password") =>
+        {
+            vec![required("username"), required("password")]
+        }
+        "kubernetes.io/ssh-auth" if data.get("ssh-privatekey").is_none_or(Vec::is_empty) => {
+            vec![required("ssh-privatekey")]
+        }
+        "kubernetes.io/tls" => ["tls.crt", "tls.key"]
+            .into_iter()
+            .filter(|k| !data.contains_key(*k))
+            .map(required)
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -138,6 +188,85 @@ static PROTOBUF: &[Pb] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_built_in_type_holds_what_it_must() {
+        let secret = |ty: &str, data: Value| {
+            let mut s = json!({"metadata": {"name": "s", "namespace": "default"}, "type": ty, "data": data});
+            fold_string_data(&mut s);
+            s
+        };
+        let causes_of = |s: &Value| -> Vec<String> {
+            let ty = s["type"].as_str().unwrap_or_default();
+            type_causes(s, ty, &secret_data(s))
+                .iter()
+                .map(|c| format!("{}: {}", c.field, c.message))
+                .collect()
+        };
+        let b64 = |v: &str| B64.encode(v);
+        for (ty, data, want) in [
+            ("Opaque", json!({}), vec![]),
+            ("example.com/own", json!({}), vec![]),
+            (
+                "kubernetes.io/tls",
+                json!({"tls.crt": b64("c"), "tls.key": b64("k")}),
+                vec![],
+            ),
+            (
+                "kubernetes.io/tls",
+                json!({"tls.crt": b64("c")}),
+                vec!["data[tls.key]: Required value"],
+            ),
+            ("kubernetes.io/basic-auth", json!({"password": ""}), vec![]),
+            (
+                "kubernetes.io/basic-auth",
+                json!({}),
+                vec![
+                    "data[username]: Required value",
+                    "data[password]: Required value",
+                ],
+            ),
+            (
+                "kubernetes.io/ssh-auth",
+                json!({"ssh-privatekey": ""}),
+                vec!["data[ssh-privatekey]: Required value"],
+            ),
+            (
+                "kubernetes.io/dockerconfigjson",
+                json!({".dockerconfigjson": b64(r#"{"auths":{}}"#)}),
+                vec![],
+            ),
+            (
+                "kubernetes.io/dockerconfigjson",
+                json!({}),
+                vec!["data[.dockerconfigjson]: Required value"],
+            ),
+            (
+                "kubernetes.io/dockercfg",
+                json!({}),
+                vec!["data[.dockercfg]: Required value"],
+            ),
+            (
+                "kubernetes.io/service-account-token",
+                json!({}),
+                vec!["metadata.annotations[kubernetes.io/service-account.name]: Required value"],
+            ),
+        ] {
+            assert_eq!(causes_of(&secret(ty, data)), want, "{ty}");
+        }
+        let bad = causes_of(&secret(
+            "kubernetes.io/dockercfg",
+            json!({".dockercfg": b64("[1]")}),
+        ));
+        assert_eq!(bad.len(), 1);
+        assert!(
+            bad[0].starts_with("data[.dockercfg]: Invalid value: \"<secret contents redacted>\": "),
+            "{bad:?}"
+        );
+        let mut named = secret("kubernetes.io/service-account-token", json!({}));
+        named["metadata"]["annotations"] = json!({"kubernetes.io/service-account.name": "default"});
+        assert!(causes_of(&named).is_empty());
+    }
 
     #[test]
     fn string_data_folds_into_data() {

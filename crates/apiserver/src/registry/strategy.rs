@@ -122,9 +122,12 @@ pub trait Strategy: Debug + Sync {
 }
 
 /// Everything wrong with an object about to be written: its metadata, as for every kind
-/// (`ValidateObjectMeta`), then what its kind checks.
+/// (`ValidateObjectMeta`, `ValidateObjectMetaUpdate`), then what its kind checks.
 pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
-    let mut causes = super::object_meta::causes(obj);
+    let mut causes = super::object_meta::causes(def, obj, old);
+    if let Some(old) = old {
+        causes.extend(super::deletion::new_finalizer_causes(obj, old));
+    }
     causes.extend(def.strategy.validate(def, obj, old));
     causes
 }

@@ -243,23 +243,17 @@ fn validate_cluster_ips(svc: &Value) -> Vec<StatusCause> {
     if let Some(first) = ips.first()
         && *first != ip
     {
-        out.push(StatusCause::new(
-            "FieldValueInvalid",
+        out.push(StatusCause::invalid_rendered(
             "spec.clusterIPs",
-            format!(
-                "Invalid value: {}: first value must match `clusterIP`",
-                go_strings(&ips)
-            ),
+            &go_strings(&ips),
+            "first value must match `clusterIP`",
         ));
     }
     if ips.len() > 1 {
-        out.push(StatusCause::new(
-            "FieldValueInvalid",
+        out.push(StatusCause::invalid_rendered(
             "spec.clusterIPs",
-            format!(
-                "Invalid value: {}: may specify no more than one IP for each IP family",
-                go_strings(&ips)
-            ),
+            &go_strings(&ips),
+            "may specify no more than one IP for each IP family",
         ));
     }
     if !ip.is_empty() && ip != "None" && ip.parse::<IpAddr>().is_err() {
@@ -283,13 +277,10 @@ pub(super) fn validate_update(new: &Value, old: &Value) -> Vec<StatusCause> {
         str_at(old, &["spec", "clusterIP"]),
     );
     if !old_ip.is_empty() && new_ip != old_ip {
-        return vec![StatusCause::new(
-            "FieldValueInvalid",
+        return vec![StatusCause::invalid_rendered(
             "spec.clusterIPs[0]",
-            format!(
-                "Invalid value: {}: may not change once set",
-                go_strings(&[new_ip])
-            ),
+            &go_strings(&[new_ip]),
+            "may not change once set",
         )];
     }
     Vec::new()
@@ -303,9 +294,5 @@ pub(crate) fn go_strings(items: &[&str]) -> String {
 
 /// `Invalid value: 70000: …` (numbers are printed bare).
 fn invalid_int(field: &str, value: i64, detail: &str) -> StatusCause {
-    StatusCause::new(
-        "FieldValueInvalid",
-        field,
-        format!("Invalid value: {value}: {detail}"),
-    )
+    StatusCause::invalid_rendered(field, &value.to_string(), detail)
 }
