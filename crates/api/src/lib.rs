@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod labels;
+pub mod names;
 pub mod output;
 pub mod random;
 pub mod status;

@@ -114,52 +114,10 @@ fn walk_unknown(sent: &Value, kept: &Value, path: &str, out: &mut Vec<String>) {
     }
 }
 
-/// DNS-1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63.
-pub fn is_dns1123_label(s: &str) -> bool {
-    s.len() <= 63 && matches_label_pattern(s)
-}
-
-/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, of any length.
-pub fn matches_label_pattern(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
-
-/// `[a-z]([-a-z0-9]*[a-z0-9])?`, of any length: a DNS-1123 label that starts with a letter.
-pub fn matches_dns1035_pattern(s: &str) -> bool {
-    matches_label_pattern(s) && s.as_bytes()[0].is_ascii_lowercase()
-}
-
-/// DNS-1123 subdomain: dot-separated labels, at most 253.
-pub fn is_dns1123_subdomain(s: &str) -> bool {
-    // Kubernetes' IsDNS1123Subdomain: the whole name at most 253 characters, and no limit
-    // on each label (unlike a DNS name).
-    s.len() <= 253 && matches_subdomain_pattern(s)
-}
-
-/// The message of a name that does not match the RFC 1123 subdomain pattern.
-pub const SUBDOMAIN_RULE: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-
-/// `IsDNS1123Subdomain`'s messages: the length, then the pattern.
-pub fn subdomain_errors(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if s.len() > 253 {
-        out.push("must be no more than 253 characters".to_owned());
-    }
-    if !matches_subdomain_pattern(s) {
-        out.push(SUBDOMAIN_RULE.to_owned());
-    }
-    out
-}
-
-/// The RFC 1123 subdomain pattern, of any length.
-pub fn matches_subdomain_pattern(s: &str) -> bool {
-    s.split('.').all(matches_label_pattern)
-}
+pub use kubeboot_api::names::{
+    SUBDOMAIN_RULE, is_dns1123_label, is_dns1123_subdomain, matches_dns1035_pattern,
+    matches_label_pattern, matches_subdomain_pattern, subdomain_errors,
+};
 
 /// A valid path segment name: not `.`/`..`, no `/` or `%`.
 pub fn is_path_segment(s: &str) -> bool {

@@ -11,27 +11,29 @@ use crate::object;
 pub struct FieldSelector(Vec<(String, String, bool)>);
 
 impl FieldSelector {
-    /// Parses `a=b,c!=d`, allowing only `allowed` fields (plus the metadata ones).
+    /// Parses `a=b,c!=d` (`\\,`, `\\=` and `\\\\` escaping a value's characters) as
+    /// apimachinery's `fields.ParseSelector` does, then allows only `allowed` fields (plus
+    /// the metadata ones); refusals in kube-apiserver's words.
     pub fn parse(s: &str, allowed: &[&str]) -> Result<Self, Status> {
+        let mut parts = split_terms(s);
+        parts.sort_unstable();
         let mut terms = Vec::new();
-        for term in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-            let (field, value, eq) = if let Some((k, v)) = term.split_once("!=") {
-                (k, v, false)
-            } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-                (k, v, true)
-            } else {
-                return Err(Status::bad_request(format!(
-                    "invalid selector: '{s}'; can't understand '{term}'"
-                )));
-            };
-            let field = field.trim();
+        for part in parts.into_iter().filter(|p| !p.is_empty()) {
+            let (field, op, value) = split_term(part).ok_or_else(|| {
+                Status::bad_request(format!(
+                    "invalid selector: '{s}'; can't understand '{part}'"
+                ))
+            })?;
+            terms.push((field.to_owned(), unescape(value)?, op != "!="));
+        }
+        for (field, _, _) in &terms {
+            let field = field.as_str();
             if !matches!(field, "metadata.name" | "metadata.namespace") && !allowed.contains(&field)
             {
                 return Err(Status::bad_request(format!(
                     "field label not supported: {field}"
                 )));
             }
-            terms.push((field.to_owned(), value.trim().to_owned(), eq));
         }
         Ok(Self(terms))
     }
@@ -63,6 +65,65 @@ impl FieldSelector {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// A field selector's terms: split at each comma not escaped by a backslash.
+fn split_terms(s: &str) -> Vec<&str> {
+    let mut terms = Vec::new();
+    let (mut start, mut escaped) = (0, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            ',' => {
+                terms.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    terms.push(&s[start..]);
+    terms
+}
+
+/// A term's field, operator (`!=`, `==`, `=`) and value, split at the first operator.
+fn split_term(term: &str) -> Option<(&str, &str, &str)> {
+    term.char_indices().find_map(|(i, _)| {
+        ["!=", "==", "="]
+            .into_iter()
+            .find(|op| term[i..].starts_with(op))
+            .map(|op| (&term[..i], op, &term[i + op.len()..]))
+    })
+}
+
+/// A term's value with its escapes undone (`UnescapeValue`): a bare `,` or `=`, or a
+/// backslash before anything else, is refused.
+fn unescape(value: &str) -> Result<String, Status> {
+    let bad = |what: String| Status::bad_request(format!("invalid field selector: {what}"));
+    let mut out = String::with_capacity(value.len());
+    let mut escaped = false;
+    for c in value.chars() {
+        match (escaped, c) {
+            (true, '\\' | ',' | '=') => {
+                out.push(c);
+                escaped = false;
+            }
+            (true, _) => return Err(bad(format!("invalid escape sequence: \\{c}"))),
+            (false, '\\') => escaped = true,
+            // Go prints the character's number.
+            (false, ',' | '=') => {
+                return Err(bad(format!(
+                    "unescaped character in value: {}",
+                    u32::from(c)
+                )));
+            }
+            (false, _) => out.push(c),
+        }
+    }
+    if escaped {
+        return Err(bad("invalid escape sequence: \\".to_owned()));
+    }
+    Ok(out)
 }
 
 /// The label and field selectors of one list, watch or deletecollection.
@@ -125,6 +186,46 @@ mod tests {
             "z".into()
         }));
         assert!(FieldSelector::parse("spec.foo=1", &[]).is_err());
+    }
+
+    #[test]
+    fn field_selectors_read_as_apimachinery_reads_them() {
+        let parsed = |s: &str| FieldSelector::parse(s, &[]).map(|f| f.0);
+        let term = |v: &str, eq: bool| vec![("metadata.name".to_owned(), v.to_owned(), eq)];
+        for (s, want) in [
+            ("metadata.name=a", term("a", true)),
+            ("metadata.name==a", term("a", true)),
+            ("metadata.name!=a", term("a", false)),
+            ("metadata.name=", term("", true)),
+            (r"metadata.name=a\,b\=c\\d", term(r"a,b=c\d", true)),
+            (",metadata.name=a,", term("a", true)),
+        ] {
+            assert_eq!(parsed(s).unwrap(), want, "{s}");
+        }
+        for (s, message) in [
+            (
+                "metadata.name=a=b",
+                "invalid field selector: unescaped character in value: 61",
+            ),
+            (
+                "metadata.name=a\\",
+                "invalid field selector: invalid escape sequence: \\",
+            ),
+            (
+                "metadata.name=a\\x",
+                "invalid field selector: invalid escape sequence: \\x",
+            ),
+            (
+                "metadata.name",
+                "invalid selector: 'metadata.name'; can't understand 'metadata.name'",
+            ),
+            (
+                " metadata.name=a",
+                "field label not supported:  metadata.name",
+            ),
+        ] {
+            assert_eq!(parsed(s).unwrap_err().message, message, "{s}");
+        }
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The default RBAC policy is reconciled at every start, as kube-apiserver reconciles it:
 //! a default role an operator trimmed gets its rules back (the operator's additions kept),
 //! a default binding gets its subjects back, and one annotated
-//! `rbac.authorization.kubernetes.io/autoupdate: "false"` is left as the operator made it.
+//! `rbac.authorization.kubernetes.io/autoupdate: "false"` is left as the operator made it;
+//! and roles and bindings are held to RBAC's validation.
 
 mod common;
 
-use common::{Server, ok};
+use common::{Server, ok, stderr, stdout};
 use serde_json::Value;
 
 fn get(s: &Server, what: &str) -> Value {
@@ -276,4 +277,48 @@ fn admin_edit_and_view_aggregate_and_take_an_operators_additions() {
         !allows(&get(&s, "clusterrole/admin"), "list", "ipaddresses")
     });
     assert!(gone, "admin no longer holds ip-viewer's rules");
+}
+
+/// Roles and bindings are held to RBAC's validation (`pkg/apis/rbac/validation`), in
+/// kube-apiserver's words; and a Lease to coordination's. Seen before: a Role rule without
+/// verbs, a ClusterRole rule of both resources and non-resource URLs, a RoleBinding subject
+/// without a name or of kind `Bogus`, and a Lease of duration 0 were all stored.
+#[test]
+fn roles_bindings_and_leases_are_held_to_kubernetes_validation() {
+    let s = Server::start();
+    let refused = |manifest: &str, want: &[&str]| {
+        let args = ["create", "-f", "-"];
+        let out = s.kubectl_as("kubectl", &s.kubeconfig(), &args, Some(manifest));
+        assert!(!out.status.success(), "{manifest}: {}", stdout(&out));
+        for w in want {
+            assert!(stderr(&out).contains(w), "{w}: {}", stderr(&out));
+        }
+    };
+    refused(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: r, namespace: default}\nrules:\n- {verbs: [], apiGroups: [''], resources: [pods]}\n",
+        &["rules[0].verbs: Required value: verbs must contain at least one value"],
+    );
+    refused(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: c}\nrules:\n- {verbs: [get], nonResourceURLs: [/healthz], resources: [pods]}\n",
+        &[
+            r#"rules[0].nonResourceURLs: Invalid value: ["/healthz"]: rules cannot apply to both regular resources and non-resource URLs"#,
+        ],
+    );
+    refused(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: b, namespace: default}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects:\n- {kind: User, apiGroup: rbac.authorization.k8s.io, name: ''}\n- {kind: Bogus, name: x}\n",
+        &[
+            "subjects[0].name: Required value",
+            r#"subjects[1].kind: Unsupported value: "Bogus": supported values: "ServiceAccount", "User", "Group""#,
+        ],
+    );
+    refused(
+        "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: l, namespace: default}\nspec: {leaseDurationSeconds: 0}\n",
+        &["spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0"],
+    );
+    let good = "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: b, namespace: default}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects:\n- {kind: User, name: someone}\n";
+    let args = ["create", "-f", "-"];
+    ok(
+        s.kubectl_as("kubectl", &s.kubeconfig(), &args, Some(good)),
+        "a valid binding",
+    );
 }

@@ -5,7 +5,7 @@
 use std::time::SystemTime;
 
 use k8s_openapi::api::coordination::v1::Lease;
-use kubeboot_api::{Status, TableColumn};
+use kubeboot_api::{Status, StatusCause, TableColumn};
 use serde_json::{Value, json};
 
 use super::columns::{AGE, NAME, name_and_age, str_at};
@@ -56,6 +56,10 @@ impl Strategy for LeaseStrategy {
         super::node::only_its_own(def, old, adm)
     }
 
+    fn validate(&self, _def: &ResourceDef, obj: &Value, _old: Option<&Value>) -> Vec<StatusCause> {
+        spec_causes(obj)
+    }
+
     fn columns(&self) -> Vec<TableColumn> {
         vec![
             NAME,
@@ -86,3 +90,51 @@ static LEASE_SPEC: &[Pb] = &[
     f(6, "strategy", Ty::Str),
     f(7, "preferredHolder", Ty::Str),
 ];
+
+/// `ValidateLeaseSpec`: a duration above 0 and a count of transitions not below it.
+fn spec_causes(lease: &Value) -> Vec<StatusCause> {
+    let number = |f: &str| lease.pointer(&format!("/spec/{f}")).and_then(Value::as_i64);
+    let mut causes = Vec::new();
+    if let Some(d) = number("leaseDurationSeconds").filter(|d| *d <= 0) {
+        causes.push(StatusCause::invalid_rendered(
+            "spec.leaseDurationSeconds",
+            &d.to_string(),
+            "must be greater than 0",
+        ));
+    }
+    if let Some(t) = number("leaseTransitions").filter(|t| *t < 0) {
+        causes.push(StatusCause::invalid_rendered(
+            "spec.leaseTransitions",
+            &t.to_string(),
+            "must be greater than or equal to 0",
+        ));
+    }
+    causes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_lasts_and_counts_forward() {
+        assert!(
+            spec_causes(&json!({"spec": {"leaseDurationSeconds": 1, "leaseTransitions": 0}}))
+                .is_empty()
+        );
+        assert!(spec_causes(&json!({"spec": {}})).is_empty());
+        let bad =
+            spec_causes(&json!({"spec": {"leaseDurationSeconds": 0, "leaseTransitions": -1}}));
+        let got: Vec<String> = bad
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0",
+                "spec.leaseTransitions: Invalid value: -1: must be greater than or equal to 0",
+            ]
+        );
+    }
+}

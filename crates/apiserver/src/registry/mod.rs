@@ -19,6 +19,7 @@ mod namespace;
 mod node;
 mod object_meta;
 mod pod;
+mod rbac_validation;
 mod rolebindings;
 mod roles;
 mod secret;

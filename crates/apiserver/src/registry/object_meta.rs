@@ -9,67 +9,10 @@ use kubeboot_api::StatusCause;
 use serde_json::{Map, Value};
 
 use super::ResourceDef;
-use crate::object::subdomain_errors;
+use kubeboot_api::names::{label_value_errors, qualified_name_errors};
 
 /// All annotations of an object together, keys and values, at most (`TotalAnnotationSizeLimitB`).
 const ANNOTATIONS_LIMIT: usize = 256 * 1024;
-
-const NAME_PART_RULE: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
-
-const QUALIFIED_NAME_RULE: &str = "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')";
-
-const LABEL_VALUE_RULE: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
-
-/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`.
-fn is_name_part(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-}
-
-/// `IsQualifiedName`: `[prefix/]name`, the prefix a DNS subdomain, the name at most 63.
-fn qualified_name_errors(value: &str) -> Vec<String> {
-    let parts: Vec<&str> = value.split('/').collect();
-    let (prefix, name) = match parts.as_slice() {
-        [name] => (None, *name),
-        [prefix, name] => (Some(*prefix), *name),
-        _ => return vec![QUALIFIED_NAME_RULE.to_owned()],
-    };
-    let mut errors = Vec::new();
-    match prefix {
-        Some("") => errors.push("prefix part must be non-empty".to_owned()),
-        Some(p) => errors.extend(
-            subdomain_errors(p)
-                .into_iter()
-                .map(|e| format!("prefix part {e}")),
-        ),
-        None => {}
-    }
-    if name.is_empty() {
-        errors.push("name part must be non-empty".to_owned());
-    } else if name.len() > 63 {
-        errors.push("name part must be no more than 63 characters".to_owned());
-    }
-    if !name.is_empty() && !is_name_part(name) {
-        errors.push(NAME_PART_RULE.to_owned());
-    }
-    errors
-}
-
-/// `IsValidLabelValue`: empty, or a name part of at most 63 characters.
-fn label_value_errors(value: &str) -> Vec<String> {
-    let mut errors = Vec::new();
-    if value.len() > 63 {
-        errors.push("must be no more than 63 characters".to_owned());
-    }
-    if !value.is_empty() && !is_name_part(value) {
-        errors.push(LABEL_VALUE_RULE.to_owned());
-    }
-    errors
-}
 
 /// Everything wrong with `obj`'s metadata, on a create (`old` none) or an update of `old`.
 pub(super) fn causes(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
@@ -295,46 +238,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    #[test]
-    fn qualified_names() {
-        for (name, want) in [
-            ("app", vec![]),
-            ("kubernetes.io/metadata.name", vec![]),
-            ("My_Name.1", vec![]),
-            ("bad key", vec![NAME_PART_RULE.to_owned()]),
-            ("-a", vec![NAME_PART_RULE.to_owned()]),
-            ("/a", vec!["prefix part must be non-empty".to_owned()]),
-            ("a/", vec!["name part must be non-empty".to_owned()]),
-            ("a/b/c", vec![QUALIFIED_NAME_RULE.to_owned()]),
-            (
-                "Example.com/a",
-                vec![format!("prefix part {}", crate::object::SUBDOMAIN_RULE)],
-            ),
-            (
-                &"x".repeat(64),
-                vec!["name part must be no more than 63 characters".to_owned()],
-            ),
-        ] {
-            assert_eq!(qualified_name_errors(name), want, "{name:?}");
-        }
-    }
-
-    #[test]
-    fn label_values() {
-        for (value, ok) in [
-            ("", true),
-            ("v1.2_x-y", true),
-            ("bad value!", false),
-            ("-a", false),
-        ] {
-            assert_eq!(label_value_errors(value).is_empty(), ok, "{value:?}");
-        }
-        assert_eq!(
-            label_value_errors(&"v".repeat(64)),
-            ["must be no more than 63 characters"]
-        );
-    }
 
     fn def(group: &str, plural: &str) -> &'static ResourceDef {
         super::super::find(group, "v1", plural).unwrap()

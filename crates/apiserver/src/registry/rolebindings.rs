@@ -1,6 +1,6 @@
 //! rbac.authorization.k8s.io/v1 RoleBinding and ClusterRoleBinding
 //! (`pkg/registry/rbac/rolebinding`, `clusterrolebinding`): subjects' apiGroup defaulted,
-//! the roleRef required and immutable, and binding a role needs `bind` on it.
+//! held to RBAC's validation (the roleRef immutable), and binding a role needs `bind` on it.
 
 use std::time::SystemTime;
 
@@ -66,28 +66,8 @@ impl Strategy for BindingStrategy {
         check_escalation(def, c.new, c.adm)
     }
 
-    fn validate(&self, _def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
-        let mut causes = Vec::new();
-        if let Some(old) = old
-            && old.get("roleRef") != obj.get("roleRef")
-        {
-            causes.push(StatusCause::invalid(
-                "roleRef",
-                &obj.get("roleRef")
-                    .map(|r| r.to_string())
-                    .unwrap_or_default(),
-                "cannot change roleRef",
-            ));
-        }
-        if obj
-            .pointer("/roleRef/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .is_empty()
-        {
-            causes.push(StatusCause::required("roleRef.name", ""));
-        }
-        causes
+    fn validate(&self, def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
+        super::rbac_validation::binding_causes(obj, old, def.namespaced)
     }
 
     fn columns(&self) -> Vec<TableColumn> {

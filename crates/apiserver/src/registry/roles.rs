@@ -1,11 +1,11 @@
 //! rbac.authorization.k8s.io/v1 Role and ClusterRole (`pkg/registry/rbac/role`,
-//! `clusterrole`): writing one needs `escalate` on it, as binding one needs `bind` — RBAC
-//! escalation prevention, shared with the bindings here.
+//! `clusterrole`): held to RBAC's validation, and writing one needs `escalate` on it, as
+//! binding one needs `bind` — RBAC escalation prevention, shared with the bindings here.
 
 use std::time::SystemTime;
 
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
-use kubeboot_api::{Status, TableColumn};
+use kubeboot_api::{Status, StatusCause, TableColumn};
 use serde_json::{Value, json};
 
 use super::columns::NAME;
@@ -62,6 +62,10 @@ impl Strategy for RoleStrategy {
     fn prepare_update(&self, def: &ResourceDef, c: Change<'_>) -> Admitted {
         let Change { new, adm, .. } = c;
         check_escalation(def, new, adm)
+    }
+
+    fn validate(&self, def: &ResourceDef, obj: &Value, _old: Option<&Value>) -> Vec<StatusCause> {
+        super::rbac_validation::role_causes(obj, def.namespaced)
     }
 
     fn columns(&self) -> Vec<TableColumn> {
