@@ -2,6 +2,7 @@
 //! the meta.k8s.io `Table`, Kubernetes' human durations and time formats, the clock and randomness,
 //! label selectors; and the one writer of a command's output.
 
+pub mod cidr;
 pub mod clock;
 pub mod labels;
 pub mod names;

@@ -30,13 +30,8 @@ impl ServiceCidr {
                 "--service-cluster-ip-range {s:?} is not a valid CIDR (for example 10.96.0.0/12)"
             )
         };
-        let (ip, prefix) = s.trim().split_once('/').ok_or_else(invalid)?;
-        let ip: IpAddr = ip.parse().map_err(|_| invalid())?;
-        let prefix: u8 = prefix.parse().map_err(|_| invalid())?;
+        let (ip, prefix) = kubeboot_api::cidr::parse(s.trim()).ok_or_else(invalid)?;
         let bits = bits(ip);
-        if prefix > bits {
-            return Err(invalid());
-        }
         if bits - prefix < 3 {
             return Err(format!(
                 "--service-cluster-ip-range {s:?}: the service cluster IP range must be at least 8 IP addresses"

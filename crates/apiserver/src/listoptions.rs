@@ -190,12 +190,10 @@ pub struct WatchOptions {
 impl WatchOptions {
     /// Reads and checks a watch's query.
     pub fn parse(q: &Query) -> Result<Self, Status> {
+        let (_, timeout_seconds) = list_numbers(q)?;
         let rv = resource_version(q)?;
-        let bookmarks = is_true(q.get("allowWatchBookmarks"));
-        let send_initial_events = match q.get("sendInitialEvents").map(String::as_str) {
-            None => None,
-            Some(v) => Some(parse_bool("sendInitialEvents", v)?),
-        };
+        let bookmarks = q.get("allowWatchBookmarks").is_some_and(|v| query_bool(v));
+        let send_initial_events = q.get("sendInitialEvents").map(|v| query_bool(v));
         validate_watch(q, send_initial_events)?;
         let start = match (send_initial_events, rv) {
             (Some(true), rv) => WatchStart::InitialState {
@@ -214,7 +212,7 @@ impl WatchOptions {
             // kube-apiserver's `isListWatchRequest`: the initial events end with a bookmark
             // only for a watch that takes bookmarks.
             streaming_list: send_initial_events == Some(true) && bookmarks,
-            timeout: watch_timeout(q),
+            timeout: watch_timeout(timeout_seconds),
         })
     }
 }
@@ -310,24 +308,45 @@ fn forbidden(field: &str, detail: &str) -> StatusCause {
     StatusCause::forbidden(field, detail)
 }
 
-fn is_true(v: Option<&String>) -> bool {
-    v.is_some_and(|v| v == "true" || v == "1")
+/// A boolean query parameter as apimachinery's conversion reads it
+/// (`Convert_Slice_string_To_bool`): `0` and `false` in any case are false, anything else,
+/// the empty string included, true.
+pub fn query_bool(v: &str) -> bool {
+    !(v == "0" || v.eq_ignore_ascii_case("false"))
 }
 
-/// A boolean query parameter as Go's `strconv.ParseBool` reads it.
-fn parse_bool(name: &str, v: &str) -> Result<bool, Status> {
-    match v {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(Status::bad_request(format!(
-            "{name}: strconv.ParseBool: parsing {v:?}: invalid syntax"
-        ))),
-    }
+/// An integer query parameter as Go's `strconv.ParseInt` reads it, its refusal a 400 in
+/// its words (apimachinery's `Convert_Slice_string_To_int64`).
+pub fn query_int(q: &Query, name: &str) -> Result<Option<i64>, Status> {
+    let Some(v) = q.get(name) else {
+        return Ok(None);
+    };
+    v.parse::<i64>().map(Some).map_err(|e| {
+        let why = match e.kind() {
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                "value out of range"
+            }
+            _ => "invalid syntax",
+        };
+        Status::bad_request(format!("strconv.ParseInt: parsing {v:?}: {why}"))
+    })
 }
 
-/// How long a watch runs.
-pub fn watch_timeout(q: &Query) -> Duration {
-    match q.get("timeoutSeconds").and_then(|t| t.parse::<i64>().ok()) {
+/// A list's or a watch's numbers, decoded before anything else is looked at, as
+/// kube-apiserver decodes its `ListOptions`: `limit` (none when not above 0) and
+/// `timeoutSeconds`.
+pub fn list_numbers(q: &Query) -> Result<(Option<usize>, Option<i64>), Status> {
+    let limit = query_int(q, "limit")?;
+    let timeout = query_int(q, "timeoutSeconds")?;
+    let limit = limit
+        .and_then(|l| usize::try_from(l).ok())
+        .filter(|l| *l > 0);
+    Ok((limit, timeout))
+}
+
+/// How long a watch runs, given its `timeoutSeconds`.
+pub fn watch_timeout(timeout_seconds: Option<i64>) -> Duration {
+    match timeout_seconds {
         None | Some(0) => DEFAULT_WATCH_TIMEOUT,
         Some(t) if t < 0 => Duration::ZERO,
         Some(t) => Duration::from_secs(t.unsigned_abs()).min(MAX_WATCH_TIMEOUT),
@@ -502,14 +521,68 @@ mod tests {
         for (t, want) in [
             ("-5", Duration::ZERO),
             ("0", DEFAULT_WATCH_TIMEOUT),
-            ("x", DEFAULT_WATCH_TIMEOUT),
             ("1", Duration::from_secs(1)),
+            ("+1", Duration::from_secs(1)),
             ("300", Duration::from_secs(300)),
             ("99999", MAX_WATCH_TIMEOUT),
         ] {
-            assert_eq!(watch_timeout(&query("timeoutSeconds", t)), want, "{t}");
+            let (_, seconds) = list_numbers(&query("timeoutSeconds", t)).unwrap();
+            assert_eq!(watch_timeout(seconds), want, "{t}");
         }
-        assert_eq!(watch_timeout(&Query::new()), DEFAULT_WATCH_TIMEOUT);
+        assert_eq!(watch_timeout(None), DEFAULT_WATCH_TIMEOUT);
+    }
+
+    #[test]
+    fn list_numbers_and_booleans_decode_as_apimachinery_converts_them() {
+        for (name, v, message) in [
+            (
+                "timeoutSeconds",
+                "x",
+                "strconv.ParseInt: parsing \"x\": invalid syntax",
+            ),
+            (
+                "limit",
+                "abc",
+                "strconv.ParseInt: parsing \"abc\": invalid syntax",
+            ),
+            (
+                "limit",
+                "",
+                "strconv.ParseInt: parsing \"\": invalid syntax",
+            ),
+            (
+                "limit",
+                "1.5",
+                "strconv.ParseInt: parsing \"1.5\": invalid syntax",
+            ),
+            (
+                "limit",
+                "99999999999999999999",
+                "strconv.ParseInt: parsing \"99999999999999999999\": value out of range",
+            ),
+        ] {
+            let refused = list_numbers(&query(name, v)).unwrap_err();
+            assert_eq!(
+                (refused.code, refused.message.as_str()),
+                (400, message),
+                "{name}={v}"
+            );
+        }
+        for (v, limit) in [("500", Some(500)), ("0", None), ("-1", None)] {
+            assert_eq!(list_numbers(&query("limit", v)).unwrap().0, limit, "{v}");
+        }
+        for (v, truth) in [
+            ("true", true),
+            ("1", true),
+            ("", true),
+            ("yes", true),
+            ("0", false),
+            ("false", false),
+            ("FALSE", false),
+            ("False", false),
+        ] {
+            assert_eq!(query_bool(v), truth, "{v:?}");
+        }
     }
 
     #[test]

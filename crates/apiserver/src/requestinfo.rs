@@ -67,11 +67,12 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// True when a `watch` query value asks for a watch (anything but empty, `false`, `0`).
+/// True when a `watch` query value asks for a watch (anything but `0` and `false` in any
+/// case, as apimachinery converts a boolean).
 pub fn is_watch(query: &Query) -> bool {
     query
         .get("watch")
-        .is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
+        .is_some_and(|v| crate::listoptions::query_bool(v))
 }
 
 impl RequestInfo {
@@ -158,19 +159,15 @@ fn verb(method: &str, collection: bool, watch: bool) -> String {
     .to_owned()
 }
 
-/// The name of a field selector that selects exactly one name (`metadata.name=x`).
+/// The name a list's or a watch's field selector requires (`metadata.name=x`: its first
+/// such term in the selector's order, as `RequiresExactMatch` finds it), if the selector
+/// reads and the name could name an object.
 fn single_name_selector(fs: &str) -> Option<String> {
-    let mut found = None;
-    for term in fs.split(',') {
-        let (k, v) = term.split_once("==").or_else(|| term.split_once('='))?;
-        if k.ends_with('!') {
-            continue;
-        }
-        if k.trim() == "metadata.name" {
-            found = Some(v.trim().to_owned());
-        }
-    }
-    found
+    let terms = crate::selectors::field_terms(fs).ok()?;
+    let (_, name, _) = terms
+        .into_iter()
+        .find(|(field, _, equal)| *equal && field == "metadata.name")?;
+    crate::object::is_path_segment(&name).then_some(name)
 }
 
 #[cfg(test)]
@@ -193,6 +190,13 @@ mod tests {
             ("GET", "/api/v1/namespaces/default/configmaps?watch=false", "list", "default", "configmaps", "", ""),
             ("GET", "/api/v1/watch/namespaces/default/configmaps", "watch", "default", "configmaps", "", ""),
             ("GET", "/apis/certificates.k8s.io/v1/certificatesigningrequests?fieldSelector=metadata.name%3Dcsr-1&watch=1", "watch", "", "certificatesigningrequests", "", "csr-1"),
+            ("GET", "/api/v1/nodes?fieldSelector=metadata.name%3Dn1%20", "list", "", "nodes", "", "n1 "),
+            ("GET", "/api/v1/nodes?fieldSelector=metadata.name%3Db,metadata.name%3Da", "list", "", "nodes", "", "a"),
+            ("GET", "/api/v1/nodes?fieldSelector=metadata.name!%3Da,metadata.name%3D%3Db", "list", "", "nodes", "", "b"),
+            ("GET", "/api/v1/nodes?fieldSelector=metadata.name%3Da%3Db", "list", "", "nodes", "", ""),
+            ("GET", "/api/v1/nodes?fieldSelector=metadata.name%3D..", "list", "", "nodes", "", ""),
+            ("GET", "/api/v1/namespaces/default/configmaps?watch=", "watch", "default", "configmaps", "", ""),
+            ("GET", "/api/v1/namespaces/default/configmaps?watch=FALSE", "list", "default", "configmaps", "", ""),
             ("PUT", "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-1/approval", "update", "", "certificatesigningrequests", "approval", "csr-1"),
             ("POST", "/api/v1/namespaces", "create", "", "namespaces", "", ""),
             ("GET", "/api/v1/namespaces/demo", "get", "demo", "namespaces", "", "demo"),

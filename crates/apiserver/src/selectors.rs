@@ -15,17 +15,7 @@ impl FieldSelector {
     /// apimachinery's `fields.ParseSelector` does, then allows only `allowed` fields (plus
     /// the metadata ones); refusals in kube-apiserver's words.
     pub fn parse(s: &str, allowed: &[&str]) -> Result<Self, Status> {
-        let mut parts = split_terms(s);
-        parts.sort_unstable();
-        let mut terms = Vec::new();
-        for part in parts.into_iter().filter(|p| !p.is_empty()) {
-            let (field, op, value) = split_term(part).ok_or_else(|| {
-                Status::bad_request(format!(
-                    "invalid selector: '{s}'; can't understand '{part}'"
-                ))
-            })?;
-            terms.push((field.to_owned(), unescape(value)?, op != "!="));
-        }
+        let terms = field_terms(s)?;
         for (field, _, _) in &terms {
             let field = field.as_str();
             if !matches!(field, "metadata.name" | "metadata.namespace") && !allowed.contains(&field)
@@ -65,6 +55,23 @@ impl FieldSelector {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// A field selector's terms, `(field, value, equal?)`, in the order of their text, as
+/// `fields.ParseSelector` reads them: refused in its words when one does not read.
+pub fn field_terms(s: &str) -> Result<Vec<(String, String, bool)>, Status> {
+    let mut parts = split_terms(s);
+    parts.sort_unstable();
+    let mut terms = Vec::new();
+    for part in parts.into_iter().filter(|p| !p.is_empty()) {
+        let (field, op, value) = split_term(part).ok_or_else(|| {
+            Status::bad_request(format!(
+                "invalid selector: '{s}'; can't understand '{part}'"
+            ))
+        })?;
+        terms.push((field.to_owned(), unescape(value)?, op != "!="));
+    }
+    Ok(terms)
 }
 
 /// A field selector's terms: split at each comma not escaped by a backslash.

@@ -344,15 +344,9 @@ pub fn parse(text: &str) -> Result<Checked, Vec<SpecError>> {
 
 /// The first host address of a CIDR (the `kubernetes` service IP).
 pub fn first_host_ip(cidr: &str) -> Result<IpAddr, String> {
-    let (ip, bits) = cidr
-        .split_once('/')
+    let (ip, bits) = kubeboot_api::cidr::parse(cidr)
         .ok_or_else(|| format!("serviceCIDR {cidr:?} is not a CIDR (e.g. 10.32.0.0/24)"))?;
-    let ip: IpAddr = ip
-        .parse()
-        .map_err(|_| format!("serviceCIDR {cidr:?} is not a CIDR (e.g. 10.32.0.0/24)"))?;
-    let bits: u32 = bits
-        .parse()
-        .map_err(|_| format!("serviceCIDR {cidr:?} has a bad prefix length"))?;
+    let bits = u32::from(bits);
     match ip {
         IpAddr::V4(v4) => {
             if bits > 30 {

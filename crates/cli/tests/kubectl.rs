@@ -418,6 +418,7 @@ fn csr_approve_and_deny(s: &Server, k: &str, ns: &str) {
 /// numeric requirements select, and what apimachinery's parsers refuse is a 400 in their
 /// words. Seen before: `-l 'a=b=c'`, `-l 'a=b c'` and `--field-selector
 /// metadata.name=a=b` answered "No resources found", and `-l 'n>2'` selected nothing.
+/// `limit` and `timeoutSeconds` are integers or a 400, as apimachinery decodes them.
 #[test]
 fn label_and_field_selectors_read_as_kubernetes_reads_them() {
     let s = Server::start();
@@ -472,5 +473,15 @@ fn label_and_field_selectors_read_as_kubernetes_reads_them() {
             err.contains("BadRequest") && err.contains(message),
             "{selector}: {err}"
         );
+    }
+    // A list's numbers decode as kube-apiserver decodes them. Seen before: `limit=abc` was
+    // a list of everything and `timeoutSeconds=abc` a watch of the default length.
+    for query in ["limit=abc", "watch=true&timeoutSeconds=abc"] {
+        let path = format!("/api/v1/namespaces/default/configmaps?{query}");
+        let out = kubectl(&["get", "--raw", &path]);
+        assert!(!out.status.success(), "{query}: {}", stdout(&out));
+        let err = stderr(&out);
+        let message = "strconv.ParseInt: parsing \"abc\": invalid syntax";
+        assert!(err.contains(message), "{query}: {err}");
     }
 }

@@ -247,3 +247,33 @@ fn an_event_is_listed_by_its_object_and_gone_after_the_event_ttl() {
         "the event outlived --event-ttl"
     );
 }
+
+/// A Node's pod CIDRs and taints are held to `ValidateNode`, in kube-apiserver's words.
+/// Seen before: a Node with the pod CIDR `not-a-cidr`, a taint of effect `Sometimes` and
+/// a taint twice was stored.
+#[test]
+fn a_nodes_pod_cidrs_and_taints_are_validated() {
+    let s = Server::start();
+    let create = |manifest: &str| {
+        let args = ["create", "-f", "-"];
+        s.kubectl_as("kubectl", &s.kubeconfig(), &args, Some(manifest))
+    };
+    let out = create(
+        "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec:\n  podCIDR: not-a-cidr\n  taints:\n  - {key: a, effect: Sometimes}\n  - {key: b, effect: NoSchedule}\n  - {key: b, effect: NoSchedule}\n",
+    );
+    assert!(!out.status.success(), "{}", stdout(&out));
+    for want in [
+        r#"spec.podCIDRs[0]: Invalid value: "not-a-cidr": must be a valid CIDR value"#,
+        r#"spec.taints[0].effect: Unsupported value: "Sometimes""#,
+        "spec.taints[2]: Duplicate value:",
+        "taints must be unique by key and effect pair",
+    ] {
+        assert!(stderr(&out).contains(want), "{want}: {}", stderr(&out));
+    }
+    ok(
+        create(
+            "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec:\n  podCIDR: 10.244.1.0/24\n  taints:\n  - {key: b, effect: NoSchedule}\n  - {key: b, effect: NoExecute}\n",
+        ),
+        "a valid node",
+    );
+}

@@ -24,15 +24,12 @@ use crate::watch::resource_version::with_resource_version;
 
 impl Handlers {
     pub(super) async fn list(&self, def: &ResourceDef, ns: &str, q: &Query, want: &Want) -> Res {
+        let (limit, _) = listoptions::list_numbers(q)?;
         listoptions::validate_list(q)?;
         if let Some(rv) = listoptions::must_have_reached(q)? {
             self.fresh_enough(rv).await?;
         }
         let selector = selector(def, q)?;
-        let limit = q
-            .get("limit")
-            .and_then(|l| l.parse::<usize>().ok())
-            .filter(|l| *l > 0);
         let start = self.start_of(def, ns, q).await?;
         // A list pinned to one name reads that one key, not the whole collection.
         let key = selector

@@ -5,7 +5,8 @@
 use std::time::SystemTime;
 
 use k8s_openapi::api::core::v1::Node;
-use kubeboot_api::{Status, TableColumn};
+use kubeboot_api::names::{label_value_errors, qualified_name_errors};
+use kubeboot_api::{Status, StatusCause, TableColumn};
 use serde_json::{Value, json};
 
 use super::columns::{AGE, NAME, name_and_age, non_empty, str_at};
@@ -16,6 +17,91 @@ use crate::authz::node_name;
 use crate::object::meta_str;
 use crate::patch::strategic::{Field, Schema as PatchSchema, Strategy as Merge};
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f, rep};
+
+/// `ValidateNode`'s pod CIDRs (`spec.podCIDR` is the first of `spec.podCIDRs`): each a
+/// CIDR, and at most one of each IP family.
+fn pod_cidr_causes(node: &Value) -> Vec<StatusCause> {
+    let mut cidrs: Vec<&str> = node
+        .pointer("/spec/podCIDRs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let legacy = str_at(node, &["spec", "podCIDR"]);
+    if cidrs.is_empty() && !legacy.is_empty() {
+        cidrs.push(legacy);
+    }
+    let mut causes = Vec::new();
+    let mut families = Vec::new();
+    for (i, cidr) in cidrs.iter().enumerate() {
+        match kubeboot_api::cidr::parse(cidr) {
+            Some((ip, _)) => families.push(ip.is_ipv4()),
+            None => causes.push(StatusCause::invalid(
+                &format!("spec.podCIDRs[{i}]"),
+                cidr,
+                "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)",
+            )),
+        }
+    }
+    let dual_stack = families.len() == 2 && families[0] != families[1];
+    if causes.is_empty() && cidrs.len() > 1 && !dual_stack {
+        causes.push(StatusCause::invalid_rendered(
+            "spec.podCIDRs",
+            &super::service::validation::go_strings(&cidrs),
+            "may specify no more than one CIDR for each IP family",
+        ));
+    }
+    causes
+}
+
+/// `validateNodeTaints`: each taint's key a qualified name, its value a label value, its
+/// effect one of Kubernetes' three, and no two alike in key and effect.
+fn taint_causes(node: &Value) -> Vec<StatusCause> {
+    const EFFECTS: [&str; 3] = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
+    let taints = node.pointer("/spec/taints").and_then(Value::as_array);
+    let mut causes = Vec::new();
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for (i, taint) in taints.into_iter().flatten().enumerate() {
+        let path = format!("spec.taints[{i}]");
+        let text = |f: &str| taint.get(f).and_then(Value::as_str).unwrap_or_default();
+        let (key, value, effect) = (text("key"), text("value"), text("effect"));
+        for e in qualified_name_errors(key) {
+            causes.push(StatusCause::invalid(&format!("{path}.key"), key, &e));
+        }
+        let errors = label_value_errors(value);
+        if !errors.is_empty() {
+            causes.push(StatusCause::invalid(
+                &format!("{path}.value"),
+                value,
+                &errors.join(";"),
+            ));
+        }
+        if effect.is_empty() {
+            causes.push(StatusCause::required(&format!("{path}.effect"), ""));
+        } else if !EFFECTS.contains(&effect) {
+            causes.push(StatusCause::not_supported(
+                &format!("{path}.effect"),
+                effect,
+                &EFFECTS,
+            ));
+        }
+        if seen.contains(&(key, effect)) {
+            // Go prints the internal Taint type's fields by their Go names.
+            let printed = format!(
+                "{{\"Key\":{key:?},\"Value\":{value:?},\"Effect\":{effect:?},\"TimeAdded\":null}}"
+            );
+            causes.push(StatusCause::new(
+                "FieldValueDuplicate",
+                &path,
+                format!("Duplicate value: {printed}: taints must be unique by key and effect pair"),
+            ));
+            continue;
+        }
+        seen.push((key, effect));
+    }
+    causes
+}
 
 /// The resource.
 pub(super) static NODES: ResourceDef = ResourceDef {
@@ -77,6 +163,12 @@ impl Strategy for NodeStrategy {
             )),
             None => Ok(()),
         }
+    }
+
+    fn validate(&self, _def: &ResourceDef, obj: &Value, _old: Option<&Value>) -> Vec<StatusCause> {
+        let mut causes = pod_cidr_causes(obj);
+        causes.extend(taint_causes(obj));
+        causes
     }
 
     fn columns(&self) -> Vec<TableColumn> {
@@ -293,3 +385,77 @@ static TAINT: &[Pb] = &[
     f(3, "effect", Ty::Str),
     f(4, "timeAdded", Ty::Time),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(causes: Vec<StatusCause>) -> Vec<String> {
+        causes
+            .into_iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect()
+    }
+
+    #[test]
+    fn pod_cidrs_are_cidrs_one_per_family() {
+        let node = |spec: Value| json!({"spec": spec});
+        for ok in [
+            json!({}),
+            json!({"podCIDR": "10.244.1.0/24"}),
+            json!({"podCIDRs": ["10.244.1.0/24", "fd00::/64"]}),
+        ] {
+            assert!(pod_cidr_causes(&node(ok.clone())).is_empty(), "{ok}");
+        }
+        assert_eq!(
+            messages(pod_cidr_causes(&node(json!({"podCIDR": "not-a-cidr"})))),
+            [
+                "spec.podCIDRs[0]: Invalid value: \"not-a-cidr\": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"
+            ]
+        );
+        assert_eq!(
+            messages(pod_cidr_causes(&node(
+                json!({"podCIDRs": ["10.0.0.0/24", "10.1.0.0/24"]})
+            ))),
+            [
+                "spec.podCIDRs: Invalid value: []string{\"10.0.0.0/24\", \"10.1.0.0/24\"}: may specify no more than one CIDR for each IP family"
+            ]
+        );
+    }
+
+    #[test]
+    fn taints_have_a_key_a_known_effect_and_are_unique() {
+        let node = |taints: Value| json!({"spec": {"taints": taints}});
+        let good = node(json!([
+            {"key": "example.com/a", "value": "v", "effect": "NoSchedule"},
+            {"key": "example.com/a", "effect": "NoExecute"},
+        ]));
+        assert!(taint_causes(&good).is_empty());
+        let bad = node(json!([
+            {"key": "bad key", "effect": "Sometimes"},
+            {"key": "a", "value": "bad value!", "effect": ""},
+            {"key": "b", "effect": "NoSchedule"},
+            {"key": "b", "effect": "NoSchedule"},
+        ]));
+        let got = messages(taint_causes(&bad));
+        assert_eq!(got.len(), 5, "{got:#?}");
+        assert!(
+            got[0].starts_with(
+                "spec.taints[0].key: Invalid value: \"bad key\": name part must consist"
+            )
+        );
+        assert_eq!(
+            got[1],
+            "spec.taints[0].effect: Unsupported value: \"Sometimes\": supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\""
+        );
+        assert!(
+            got[2]
+                .starts_with("spec.taints[1].value: Invalid value: \"bad value!\": a valid label")
+        );
+        assert_eq!(got[3], "spec.taints[1].effect: Required value");
+        assert_eq!(
+            got[4],
+            "spec.taints[3]: Duplicate value: {\"Key\":\"b\",\"Value\":\"\",\"Effect\":\"NoSchedule\",\"TimeAdded\":null}: taints must be unique by key and effect pair"
+        );
+    }
+}

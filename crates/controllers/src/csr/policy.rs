@@ -357,20 +357,7 @@ impl ServingRules {
 
 /// Parses `10.0.0.0/8` style ranges.
 pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
-    let (ip, bits) = s
-        .split_once('/')
-        .ok_or_else(|| format!("{s:?} is not a CIDR (e.g. 10.0.0.0/8)"))?;
-    let ip: IpAddr = ip
-        .parse()
-        .map_err(|_| format!("{s:?} is not a CIDR (e.g. 10.0.0.0/8)"))?;
-    let bits: u8 = bits
-        .parse()
-        .map_err(|_| format!("{s:?} has a bad prefix length"))?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    if bits > max {
-        return Err(format!("{s:?} has a prefix longer than {max}"));
-    }
-    Ok((ip, bits))
+    kubeboot_api::cidr::parse(s).ok_or_else(|| format!("{s:?} is not a CIDR (e.g. 10.0.0.0/8)"))
 }
 
 fn in_cidr(ip: IpAddr, net: IpAddr, bits: u8) -> bool {

@@ -107,7 +107,7 @@ pub(super) fn validate_csr(
         .and_then(Value::as_i64)
         && secs < 600
     {
-        causes.push(StatusCause::invalid(
+        causes.push(StatusCause::invalid_rendered(
             "spec.expirationSeconds",
             &secs.to_string(),
             "may not specify a duration less than 600 seconds (10 minutes)",
@@ -241,6 +241,8 @@ pub fn validate_signer_name(s: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -262,5 +264,23 @@ mod tests {
         ] {
             assert!(validate_signer_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_too_short_expiration_is_printed_as_a_number() {
+        let def = crate::registry::find("certificates.k8s.io", "v1", "certificatesigningrequests")
+            .expect("CSRs are served");
+        let csr = json!({"spec": {"expirationSeconds": 599}});
+        let mut causes = Vec::new();
+        validate_csr(def, &csr, None, &mut causes);
+        let expiration: Vec<&str> = causes
+            .iter()
+            .filter(|c| c.field == "spec.expirationSeconds")
+            .map(|c| c.message.as_str())
+            .collect();
+        assert_eq!(
+            expiration,
+            ["Invalid value: 599: may not specify a duration less than 600 seconds (10 minutes)"]
+        );
     }
 }
