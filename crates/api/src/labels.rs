@@ -171,42 +171,70 @@ fn is_space(b: u8) -> bool {
     b" \t\r\n".contains(&b)
 }
 
-/// apimachinery's `Lexer`: identifiers and keywords split at white space and symbols, the
-/// longest run of symbols that is a token, to the end of the string (or a NUL byte).
+/// apimachinery's `Lexer`, byte for byte: identifiers and keywords split at white space and
+/// symbols, the longest run of symbols that is a token, to the end of the string. A NUL
+/// byte reads as the end where a token would start, and is passed over inside one.
 fn lex(s: &str) -> Vec<(Token, String)> {
     let b = s.as_bytes();
-    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    loop {
-        while i < end && is_space(b[i]) {
-            i += 1;
+    let mut pos = 0;
+    // `read`: the next byte, or 0 at the end (where the position stays).
+    let read = |pos: &mut usize| match b.get(*pos) {
+        Some(&c) => {
+            *pos += 1;
+            c
         }
-        if i == end {
+        None => 0,
+    };
+    let mut tokens = Vec::new();
+    loop {
+        let mut c = read(&mut pos);
+        while is_space(c) {
+            c = read(&mut pos);
+        }
+        if c == 0 {
             tokens.push((Token::End, String::new()));
             return tokens;
         }
-        let start = i;
-        if is_special(b[i]) {
-            let mut last = None;
-            while i < end && is_special(b[i]) {
-                match keyword(&s[start..=i]) {
-                    Some(t) => last = Some((t, i + 1)),
-                    None if last.is_some() => break,
+        pos -= 1;
+        let mut buffer = Vec::new();
+        if is_special(c) {
+            let mut last: Option<(Token, usize)> = None;
+            loop {
+                let c = read(&mut pos);
+                if c == 0 {
+                    break;
+                }
+                if !is_special(c) {
+                    pos -= 1;
+                    break;
+                }
+                buffer.push(c);
+                match keyword(&String::from_utf8_lossy(&buffer)) {
+                    Some(t) => last = Some((t, buffer.len())),
+                    None if last.is_some() => {
+                        pos -= 1;
+                        break;
+                    }
                     None => {}
                 }
-                i += 1;
             }
             // Every symbol alone is a token, so a run always starts with one.
-            let (t, to) = last.unwrap_or((Token::Identifier, i));
-            i = to;
-            tokens.push((t, s[start..to].to_owned()));
+            let (t, len) = last.unwrap_or((Token::Identifier, buffer.len()));
+            tokens.push((t, String::from_utf8_lossy(&buffer[..len]).into_owned()));
         } else {
-            while i < end && !is_special(b[i]) && !is_space(b[i]) {
-                i += 1;
+            loop {
+                let c = read(&mut pos);
+                if c == 0 {
+                    break;
+                }
+                if is_special(c) || is_space(c) {
+                    pos -= 1;
+                    break;
+                }
+                buffer.push(c);
             }
-            let word = &s[start..i];
-            tokens.push((keyword(word).unwrap_or(Token::Identifier), word.to_owned()));
+            let word = String::from_utf8_lossy(&buffer).into_owned();
+            tokens.push((keyword(&word).unwrap_or(Token::Identifier), word));
         }
     }
 }
@@ -383,7 +411,10 @@ impl Parser {
                             set.push(String::new());
                             return Ok(set);
                         }
-                        Token::Comma => set.push(String::new()),
+                        Token::Comma => {
+                            self.consume(Context::Values);
+                            set.push(String::new());
+                        }
                         _ => {}
                     }
                 }
@@ -471,6 +502,7 @@ mod tests {
             ("app=web,tier=back", false),
             ("missing notin (x)", true),
             ("app in (db,,web)", true),
+            ("app in (,,web)", true),
             ("app notin (,)", true),
             ("in", false),
             ("tier in (in,notin,front)", true),
@@ -478,6 +510,8 @@ mod tests {
             ("n>2", true),
             ("n<3", false),
             ("n>0,n<10", true),
+            ("\0app=db", true),
+            ("tier\0", true),
             ("app>1", false),
             ("missing<1", false),
         ] {
@@ -508,6 +542,8 @@ mod tests {
             ("a=(", "unable to parse requirement: found '(', expected: identifier".to_owned()),
             ("!=a", "found '!=', expected: !, identifier, or 'end of string'".to_owned()),
             ("!!a", "unable to parse requirement: found '!', expected: identifier".to_owned()),
+            ("a in (x,,)", "unable to parse requirement: found ')', expected: ',', or identifier".to_owned()),
+            ("a\0b", "unable to parse requirement: found 'b', expected: in, notin, =, ==, !=, gt, lt".to_owned()),
             ("a>x", "unable to parse requirement: values[0]: Invalid value: \"x\": for 'Gt', 'Lt' operators, the value must be an integer".to_owned()),
             ("a=-b", format!("unable to parse requirement: values[0][a]: Invalid value: \"-b\": {rule}")),
             ("-a=b", format!("unable to parse requirement: <nil>: Invalid value: \"-a\": {key_rule}")),

@@ -88,7 +88,7 @@ pub fn qualified_name_errors(value: &str) -> Vec<String> {
     } else if name.len() > 63 {
         errors.push("name part must be no more than 63 characters".to_owned());
     }
-    if !name.is_empty() && !is_name_part(name) {
+    if !is_name_part(name) {
         errors.push(NAME_PART_RULE.to_owned());
     }
     errors
@@ -119,7 +119,13 @@ mod tests {
             ("bad key", vec![NAME_PART_RULE.to_owned()]),
             ("-a", vec![NAME_PART_RULE.to_owned()]),
             ("/a", vec!["prefix part must be non-empty".to_owned()]),
-            ("a/", vec!["name part must be non-empty".to_owned()]),
+            (
+                "a/",
+                vec![
+                    "name part must be non-empty".to_owned(),
+                    NAME_PART_RULE.to_owned(),
+                ],
+            ),
             ("a/b/c", vec![QUALIFIED_NAME_RULE.to_owned()]),
             (
                 "Example.com/a",

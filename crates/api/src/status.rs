@@ -326,6 +326,12 @@ impl StatusCause {
         )
     }
 
+    /// `FieldValueInvalid` of a list of strings, printed as Go's `%#v` prints it
+    /// (`[]string{"a", "b"}`), as kube-apiserver 1.33 prints such a value.
+    pub fn invalid_strings(field: &str, items: &[&str], detail: &str) -> Self {
+        Self::invalid_rendered(field, &go_strings(items), detail)
+    }
+
     /// `FieldValueRequired`: `Required value`.
     pub fn required(field: &str, detail: &str) -> Self {
         let msg = if detail.is_empty() {
@@ -372,6 +378,12 @@ impl StatusCause {
             format!("Duplicate value: {value:?}"),
         )
     }
+}
+
+/// A list of strings as Go's `%#v` prints it: `[]string{"10.96.0.1"}`.
+pub fn go_strings(items: &[&str]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
+    format!("[]string{{{}}}", quoted.join(", "))
 }
 
 #[cfg(test)]

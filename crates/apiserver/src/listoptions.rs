@@ -88,7 +88,10 @@ pub fn write_options(verb: &str, q: &Query) -> Result<(), Status> {
         causes.push(StatusCause::new(
             "FieldValueNotSupported",
             "dryRun",
-            format!("Unsupported value: []string{{{dry_run:?}}}: supported values: \"All\""),
+            format!(
+                "Unsupported value: {}: supported values: \"All\"",
+                kubeboot_api::status::go_strings(&[dry_run])
+            ),
         ));
     }
     let validation = q

@@ -132,9 +132,7 @@ impl RequestInfo {
         let watch = watch_segment || (info.name.is_empty() && is_watch(query));
         info.verb = verb(method, info.name.is_empty(), watch);
         if matches!(info.verb.as_str(), "list" | "watch")
-            && let Some(name) = query
-                .get("fieldSelector")
-                .and_then(|fs| single_name_selector(fs))
+            && let Some(name) = single_name_selector(query)
         {
             info.name = name;
         }
@@ -160,10 +158,15 @@ fn verb(method: &str, collection: bool, watch: bool) -> String {
 }
 
 /// The name a list's or a watch's field selector requires (`metadata.name=x`: its first
-/// such term in the selector's order, as `RequiresExactMatch` finds it), if the selector
-/// reads and the name could name an object.
-fn single_name_selector(fs: &str) -> Option<String> {
-    let terms = crate::selectors::field_terms(fs).ok()?;
+/// such term in the selector's order, as `RequiresExactMatch` finds it), if all of the
+/// list's options decode (kube-apiserver takes no name from options it cannot read) and
+/// the name could name an object.
+fn single_name_selector(query: &Query) -> Option<String> {
+    crate::listoptions::list_numbers(query).ok()?;
+    if let Some(labels) = query.get("labelSelector") {
+        crate::selectors::LabelSelector::parse(labels).ok()?;
+    }
+    let terms = crate::selectors::field_terms(query.get("fieldSelector")?).ok()?;
     let (_, name, _) = terms
         .into_iter()
         .find(|(field, _, equal)| *equal && field == "metadata.name")?;
@@ -195,6 +198,8 @@ mod tests {
             ("GET", "/api/v1/nodes?fieldSelector=metadata.name!%3Da,metadata.name%3D%3Db", "list", "", "nodes", "", "b"),
             ("GET", "/api/v1/nodes?fieldSelector=metadata.name%3Da%3Db", "list", "", "nodes", "", ""),
             ("GET", "/api/v1/nodes?fieldSelector=metadata.name%3D..", "list", "", "nodes", "", ""),
+            ("GET", "/api/v1/nodes?fieldSelector=metadata.name%3Dn1&limit=x", "list", "", "nodes", "", ""),
+            ("GET", "/api/v1/nodes?fieldSelector=metadata.name%3Dn1&labelSelector=a%3Db%3Dc", "list", "", "nodes", "", ""),
             ("GET", "/api/v1/namespaces/default/configmaps?watch=", "watch", "default", "configmaps", "", ""),
             ("GET", "/api/v1/namespaces/default/configmaps?watch=FALSE", "list", "default", "configmaps", "", ""),
             ("PUT", "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-1/approval", "update", "", "certificatesigningrequests", "approval", "csr-1"),

@@ -301,7 +301,7 @@ fn roles_bindings_and_leases_are_held_to_kubernetes_validation() {
     refused(
         "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: c}\nrules:\n- {verbs: [get], nonResourceURLs: [/healthz], resources: [pods]}\n",
         &[
-            r#"rules[0].nonResourceURLs: Invalid value: ["/healthz"]: rules cannot apply to both regular resources and non-resource URLs"#,
+            r#"rules[0].nonResourceURLs: Invalid value: []string{"/healthz"}: rules cannot apply to both regular resources and non-resource URLs"#,
         ],
     );
     refused(

@@ -250,7 +250,7 @@ fn an_event_is_listed_by_its_object_and_gone_after_the_event_ttl() {
 
 /// A Node's pod CIDRs and taints are held to `ValidateNode`, in kube-apiserver's words.
 /// Seen before: a Node with the pod CIDR `not-a-cidr`, a taint of effect `Sometimes` and
-/// a taint twice was stored.
+/// a taint twice was stored, and a pod CIDR once set could be changed.
 #[test]
 fn a_nodes_pod_cidrs_and_taints_are_validated() {
     let s = Server::start();
@@ -264,8 +264,8 @@ fn a_nodes_pod_cidrs_and_taints_are_validated() {
     assert!(!out.status.success(), "{}", stdout(&out));
     for want in [
         r#"spec.podCIDRs[0]: Invalid value: "not-a-cidr": must be a valid CIDR value"#,
-        r#"spec.taints[0].effect: Unsupported value: "Sometimes""#,
-        "spec.taints[2]: Duplicate value:",
+        r#"metadata.taints[0].effect: Unsupported value: "Sometimes""#,
+        "metadata.taints[2]: Duplicate value: core.Taint{",
         "taints must be unique by key and effect pair",
     ] {
         assert!(stderr(&out).contains(want), "{want}: {}", stderr(&out));
@@ -276,4 +276,16 @@ fn a_nodes_pod_cidrs_and_taints_are_validated() {
         ),
         "a valid node",
     );
+    let args = [
+        "patch",
+        "node",
+        "n1",
+        "-p",
+        r#"{"spec":{"podCIDR":"10.244.9.0/24","podCIDRs":["10.244.9.0/24"]}}"#,
+    ];
+    let out = s.kubectl("kubectl", &args);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let want =
+        r#"spec.podCIDRs: Forbidden: node updates may not change podCIDR except from "" to valid"#;
+    assert!(stderr(&out).contains(want), "{}", stderr(&out));
 }

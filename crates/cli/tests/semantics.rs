@@ -415,7 +415,7 @@ fn labels_annotations_and_finalizers_follow_kubernetes_rules() {
         ),
         (
             r#"{"metadata":{"ownerReferences":[{"apiVersion":"v1","kind":"Node","name":"n","uid":""}]}}"#,
-            r#"metadata.ownerReferences[0].uid: Required value: must not be empty"#,
+            r#"metadata.ownerReferences.uid: Invalid value: "": uid must not be empty"#,
         ),
         (
             r#"{"metadata":{"ownerReferences":[{"apiVersion":"v1","kind":"Node","name":"a","uid":"1","controller":true},{"apiVersion":"v1","kind":"Node","name":"b","uid":"2","controller":true}]}}"#,
@@ -423,7 +423,7 @@ fn labels_annotations_and_finalizers_follow_kubernetes_rules() {
         ),
         (
             r#"{"metadata":{"ownerReferences":[{"apiVersion":"v1","kind":"Event","name":"e","uid":"1"}]}}"#,
-            r#"metadata.ownerReferences[0]: Invalid value: {"apiVersion":"v1","kind":"Event","name":"e","uid":"1"}: /v1, Kind=Event is disallowed from being an owner"#,
+            r#"metadata.ownerReferences: Invalid value: v1.OwnerReference{APIVersion:"v1", Kind:"Event", Name:"e", UID:"1", Controller:(*bool)(nil), BlockOwnerDeletion:(*bool)(nil)}: /v1, Kind=Event is disallowed from being an owner"#,
         ),
     ] {
         let args = ["patch", "configmap", "tagged", "--type=merge", "-p", patch];
@@ -432,7 +432,7 @@ fn labels_annotations_and_finalizers_follow_kubernetes_rules() {
     for (meta, want) in [
         (
             "finalizers: [orphan, foregroundDeletion]",
-            r#"metadata.finalizers: Invalid value: ["orphan","foregroundDeletion"]: finalizer orphan and foregroundDeletion cannot be both set"#,
+            r#"metadata.finalizers: Invalid value: []string{"orphan", "foregroundDeletion"}: finalizer orphan and foregroundDeletion cannot be both set"#,
         ),
         (
             "generation: -1",

@@ -126,7 +126,7 @@ impl Held {
         let (field, value) = match self {
             Held::ClusterIp(ip) => (
                 "spec.clusterIPs".to_owned(),
-                format!("[]string{{{:?}}}", ip.to_string()),
+                kubeboot_api::status::go_strings(&[&ip.to_string()]),
             ),
             Held::NodePort(port) => (node_port_field(svc, port), port.to_string()),
         };

@@ -86,14 +86,10 @@ impl Handlers {
                 self.release(&reserved).await;
             }
             match written {
-                Ok((rev, removed)) => {
-                    self.release_dropped(def, &old, (!removed).then_some(&new))
-                        .await;
-                    set_resource_version(&mut new, rev);
-                    if deletion::is_finalized(&new) {
-                        self.finish_after_finalizers(def, ns, name).await;
-                    }
-                    return Ok(self.output(def, new));
+                Ok(done) => {
+                    return Ok(self
+                        .after_write(def, (ns, name), (old, new), done, &reserved)
+                        .await);
                 }
                 Err(StoreError::Conflict { .. }) if sent_rv.is_empty() => continue,
                 Err(e) => return Err(from_store(e, def, name)),
@@ -103,6 +99,34 @@ impl Handlers {
             def.subject(name),
             "the object is being modified too often; try again",
         ))
+    }
+
+    /// The answer to a written update (its revision, and whether it removed the object),
+    /// once what the old object held and the new one does not is released.
+    async fn after_write(
+        &self,
+        def: &ResourceDef,
+        (ns, name): (&str, &str),
+        (old, mut new): (Value, Value),
+        (rev, removed): (Revision, bool),
+        reserved: &[String],
+    ) -> Value {
+        if removed {
+            // As kube-apiserver answers it: the object as it was stored, at the revision
+            // that removed it.
+            self.release(reserved).await;
+            self.release_dropped(def, &old, None).await;
+            let mut gone = old;
+            set_resource_version(&mut gone, rev);
+            self.finish_after_finalizers(def, ns, name).await;
+            return self.output(def, gone);
+        }
+        self.release_dropped(def, &old, Some(&new)).await;
+        set_resource_version(&mut new, rev);
+        if deletion::is_finalized(&new) {
+            self.finish_after_finalizers(def, ns, name).await;
+        }
+        self.output(def, new)
     }
 
     /// Writes an update at revision `expected`, or, when it took the last finalizer from

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::object::meta_mut;
 
 /// The object's finalizers.
-fn finalizers(obj: &Value) -> Vec<&str> {
+pub(super) fn finalizers(obj: &Value) -> Vec<&str> {
     obj.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
         .into_iter()
@@ -75,7 +75,7 @@ pub fn new_finalizer_causes(new: &Value, old: &Value) -> Vec<StatusCause> {
         "metadata.finalizers",
         &format!(
             "no new finalizers can be added if the object is being deleted, found new finalizers {}",
-            super::service::validation::go_strings(&extra)
+            kubeboot_api::status::go_strings(&extra)
         ),
     )]
 }

@@ -21,17 +21,7 @@ use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f, rep};
 /// `ValidateNode`'s pod CIDRs (`spec.podCIDR` is the first of `spec.podCIDRs`): each a
 /// CIDR, and at most one of each IP family.
 fn pod_cidr_causes(node: &Value) -> Vec<StatusCause> {
-    let mut cidrs: Vec<&str> = node
-        .pointer("/spec/podCIDRs")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    let legacy = str_at(node, &["spec", "podCIDR"]);
-    if cidrs.is_empty() && !legacy.is_empty() {
-        cidrs.push(legacy);
-    }
+    let cidrs = pod_cidrs(node);
     let mut causes = Vec::new();
     let mut families = Vec::new();
     for (i, cidr) in cidrs.iter().enumerate() {
@@ -46,13 +36,62 @@ fn pod_cidr_causes(node: &Value) -> Vec<StatusCause> {
     }
     let dual_stack = families.len() == 2 && families[0] != families[1];
     if causes.is_empty() && cidrs.len() > 1 && !dual_stack {
-        causes.push(StatusCause::invalid_rendered(
+        causes.push(StatusCause::invalid_strings(
             "spec.podCIDRs",
-            &super::service::validation::go_strings(&cidrs),
+            &cidrs,
             "may specify no more than one CIDR for each IP family",
         ));
     }
     causes
+}
+
+/// `ValidateNodeUpdate`: pod CIDRs and the provider ID, once set, stay as they are.
+fn update_causes(new: &Value, old: &Value) -> Vec<StatusCause> {
+    let mut causes = Vec::new();
+    let (new_cidrs, old_cidrs) = (pod_cidrs(new), pod_cidrs(old));
+    // kube-apiserver refuses a change of their number once, and each changed CIDR once.
+    let changes = match (old_cidrs.len(), new_cidrs.len()) {
+        (0, _) => 0,
+        (o, n) if o != n => 1,
+        _ => old_cidrs
+            .iter()
+            .zip(&new_cidrs)
+            .filter(|(o, n)| o != n)
+            .count(),
+    };
+    for _ in 0..changes {
+        causes.push(StatusCause::forbidden(
+            "spec.podCIDRs",
+            "node updates may not change podCIDR except from \"\" to valid",
+        ));
+    }
+    let (new_id, old_id) = (
+        str_at(new, &["spec", "providerID"]),
+        str_at(old, &["spec", "providerID"]),
+    );
+    if !old_id.is_empty() && new_id != old_id {
+        causes.push(StatusCause::forbidden(
+            "spec.providerID",
+            "node updates may not change providerID except from \"\" to valid",
+        ));
+    }
+    causes
+}
+
+/// A Node's pod CIDRs: `spec.podCIDRs`, or `spec.podCIDR` alone as the first.
+fn pod_cidrs(node: &Value) -> Vec<&str> {
+    let mut cidrs: Vec<&str> = node
+        .pointer("/spec/podCIDRs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let legacy = str_at(node, &["spec", "podCIDR"]);
+    if cidrs.is_empty() && !legacy.is_empty() {
+        cidrs.push(legacy);
+    }
+    cidrs
 }
 
 /// `validateNodeTaints`: each taint's key a qualified name, its value a label value, its
@@ -63,7 +102,8 @@ fn taint_causes(node: &Value) -> Vec<StatusCause> {
     let mut causes = Vec::new();
     let mut seen: Vec<(&str, &str)> = Vec::new();
     for (i, taint) in taints.into_iter().flatten().enumerate() {
-        let path = format!("spec.taints[{i}]");
+        // kube-apiserver names a taint's path from `metadata`, as `ValidateNode` builds it.
+        let path = format!("metadata.taints[{i}]");
         let text = |f: &str| taint.get(f).and_then(Value::as_str).unwrap_or_default();
         let (key, value, effect) = (text("key"), text("value"), text("effect"));
         for e in qualified_name_errors(key) {
@@ -87,9 +127,9 @@ fn taint_causes(node: &Value) -> Vec<StatusCause> {
             ));
         }
         if seen.contains(&(key, effect)) {
-            // Go prints the internal Taint type's fields by their Go names.
+            // As Go's `%#v` prints the internal Taint, as kube-apiserver 1.33 does.
             let printed = format!(
-                "{{\"Key\":{key:?},\"Value\":{value:?},\"Effect\":{effect:?},\"TimeAdded\":null}}"
+                "core.Taint{{Key:{key:?}, Value:{value:?}, Effect:{effect:?}, TimeAdded:(*v1.Time)(nil)}}"
             );
             causes.push(StatusCause::new(
                 "FieldValueDuplicate",
@@ -165,9 +205,12 @@ impl Strategy for NodeStrategy {
         }
     }
 
-    fn validate(&self, _def: &ResourceDef, obj: &Value, _old: Option<&Value>) -> Vec<StatusCause> {
+    fn validate(&self, _def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
         let mut causes = pod_cidr_causes(obj);
         causes.extend(taint_causes(obj));
+        if let Some(old) = old {
+            causes.extend(update_causes(obj, old));
+        }
         causes
     }
 
@@ -424,6 +467,28 @@ mod tests {
     }
 
     #[test]
+    fn pod_cidrs_and_the_provider_id_once_set_stay() {
+        let node = |spec: Value| json!({"spec": spec});
+        let set = node(json!({"podCIDR": "10.244.1.0/24", "providerID": "aws:///a"}));
+        assert!(
+            update_causes(&set, &node(json!({}))).is_empty(),
+            "set from nothing"
+        );
+        assert!(update_causes(&set, &set).is_empty());
+        let moved = node(json!({"podCIDRs": ["10.244.2.0/24"], "providerID": "aws:///b"}));
+        assert_eq!(
+            messages(update_causes(&moved, &set)),
+            [
+                "spec.podCIDRs: Forbidden: node updates may not change podCIDR except from \"\" to valid",
+                "spec.providerID: Forbidden: node updates may not change providerID except from \"\" to valid",
+            ]
+        );
+        let more =
+            node(json!({"podCIDRs": ["10.244.1.0/24", "fd00::/64"], "providerID": "aws:///a"}));
+        assert_eq!(update_causes(&more, &set).len(), 1);
+    }
+
+    #[test]
     fn taints_have_a_key_a_known_effect_and_are_unique() {
         let node = |taints: Value| json!({"spec": {"taints": taints}});
         let good = node(json!([
@@ -439,23 +504,22 @@ mod tests {
         ]));
         let got = messages(taint_causes(&bad));
         assert_eq!(got.len(), 5, "{got:#?}");
-        assert!(
-            got[0].starts_with(
-                "spec.taints[0].key: Invalid value: \"bad key\": name part must consist"
-            )
-        );
+        assert!(got[0].starts_with(
+            "metadata.taints[0].key: Invalid value: \"bad key\": name part must consist"
+        ));
         assert_eq!(
             got[1],
-            "spec.taints[0].effect: Unsupported value: \"Sometimes\": supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\""
+            "metadata.taints[0].effect: Unsupported value: \"Sometimes\": supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\""
         );
         assert!(
-            got[2]
-                .starts_with("spec.taints[1].value: Invalid value: \"bad value!\": a valid label")
+            got[2].starts_with(
+                "metadata.taints[1].value: Invalid value: \"bad value!\": a valid label"
+            )
         );
-        assert_eq!(got[3], "spec.taints[1].effect: Required value");
+        assert_eq!(got[3], "metadata.taints[1].effect: Required value");
         assert_eq!(
             got[4],
-            "spec.taints[3]: Duplicate value: {\"Key\":\"b\",\"Value\":\"\",\"Effect\":\"NoSchedule\",\"TimeAdded\":null}: taints must be unique by key and effect pair"
+            "metadata.taints[3]: Duplicate value: core.Taint{Key:\"b\", Value:\"\", Effect:\"NoSchedule\", TimeAdded:(*v1.Time)(nil)}: taints must be unique by key and effect pair"
         );
     }
 }

@@ -14,8 +14,8 @@ use kubeboot_api::names::{label_value_errors, qualified_name_errors};
 /// All annotations of an object together, keys and values, at most (`TotalAnnotationSizeLimitB`).
 const ANNOTATIONS_LIMIT: usize = 256 * 1024;
 
-/// Everything wrong with `obj`'s metadata, on a create (`old` none) or an update of `old`.
-pub(super) fn causes(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
+/// Everything wrong with `obj`'s metadata, on a create or an update.
+pub(super) fn causes(def: &ResourceDef, obj: &Value) -> Vec<StatusCause> {
     let meta = obj.get("metadata");
     let map = |field: &str| meta.and_then(|m| m.get(field)).and_then(Value::as_object);
     let mut causes = Vec::new();
@@ -43,16 +43,10 @@ pub(super) fn causes(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec
         .and_then(|m| m.get("ownerReferences"))
         .and_then(Value::as_array);
     causes.extend(owner_references_causes(owners.map_or(&[], Vec::as_slice)));
-    let finalizers: Vec<&str> = meta
-        .and_then(|m| m.get("finalizers"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    if old.is_none() {
-        causes.extend(finalizers_causes(&finalizers));
-    }
+    let finalizers = super::deletion::finalizers(obj);
+    // Kubernetes' kinds validate an update as a create too (`ValidateConfigMapUpdate` calls
+    // `ValidateConfigMap`), so the finalizers are held to this on every write.
+    causes.extend(finalizers_causes(&finalizers));
     if is_core_validated(def) {
         causes.extend(kube_finalizer_causes(&finalizers));
     }
@@ -67,8 +61,8 @@ fn invalid(field: &str, value: &str, errors: Vec<String>) -> Vec<StatusCause> {
         .collect()
 }
 
-/// The finalizers no kind may have (`ValidateFinalizers`, on a create): each a qualified
-/// name, and not both the orphaning and the foreground deletion of dependents.
+/// The finalizers no kind may have (`ValidateFinalizers`): each a qualified name, and not
+/// both the orphaning and the foreground deletion of dependents.
 fn finalizers_causes(finalizers: &[&str]) -> Vec<StatusCause> {
     let field = "metadata.finalizers";
     let mut causes: Vec<StatusCause> = finalizers
@@ -76,20 +70,20 @@ fn finalizers_causes(finalizers: &[&str]) -> Vec<StatusCause> {
         .flat_map(|f| invalid(field, f, qualified_name_errors(f)))
         .collect();
     if finalizers.contains(&"orphan") && finalizers.contains(&"foregroundDeletion") {
-        causes.push(StatusCause::invalid_rendered(
+        causes.push(StatusCause::invalid_strings(
             field,
-            &serde_json::to_string(finalizers).unwrap_or_default(),
+            finalizers,
             "finalizer orphan and foregroundDeletion cannot be both set",
         ));
     }
     causes
 }
 
-/// Whether the kind is one of Kubernetes' core API (`pkg/apis/core`, the Events of
-/// events.k8s.io included), whose metadata is held to core validation's extra rule on
-/// finalizer names.
+/// Whether the kind's metadata is validated by core validation's `ValidateObjectMeta`,
+/// with its extra rule on finalizer names: every kind served here but the Lease, whose
+/// validation calls apimachinery's directly.
 fn is_core_validated(def: &ResourceDef) -> bool {
-    def.group.is_empty() || def.group == "events.k8s.io"
+    def.group != "coordination.k8s.io"
 }
 
 /// Core validation's `validateKubeFinalizerName`, on a create and an update: a finalizer
@@ -110,16 +104,14 @@ fn kube_finalizer_causes(finalizers: &[&str]) -> Vec<StatusCause> {
         .collect()
 }
 
-/// `ValidateOwnerReferences`: each reference whole, none to an owner that may not own,
-/// and at most one the controller.
+/// `ValidateOwnerReferences` (apimachinery 0.33): each reference whole, none to an owner
+/// that may not own, and at most one the controller.
 fn owner_references_causes(owners: &[Value]) -> Vec<StatusCause> {
+    let path = "metadata.ownerReferences";
     let mut causes = Vec::new();
     let mut first_controller: Option<String> = None;
-    for (i, owner) in owners.iter().enumerate() {
-        causes.extend(owner_reference_causes(
-            owner,
-            &format!("metadata.ownerReferences[{i}]"),
-        ));
+    for owner in owners {
+        causes.extend(owner_reference_causes(owner, path));
         if owner.get("controller").and_then(Value::as_bool) != Some(true) {
             continue;
         }
@@ -127,11 +119,14 @@ fn owner_references_causes(owners: &[Value]) -> Vec<StatusCause> {
         let this = format!("{}/{}", field("kind"), field("name"));
         match &first_controller {
             None => first_controller = Some(this),
-            Some(first) => causes.push(StatusCause::invalid_rendered(
-                "metadata.ownerReferences",
-                &owner_references_json(owners),
-                &format!("Only one reference can have Controller set to true. Found \"true\" in references for {first} and {this}"),
-            )),
+            Some(first) => {
+                let printed: Vec<String> = owners.iter().map(printed_owner).collect();
+                causes.push(StatusCause::invalid_rendered(
+                    path,
+                    &format!("[]v1.OwnerReference{{{}}}", printed.join(", ")),
+                    &format!("Only one reference can have Controller set to true. Found \"true\" in references for {first} and {this}"),
+                ));
+            }
         }
     }
     causes
@@ -143,28 +138,27 @@ fn owner_reference_causes(owner: &Value, path: &str) -> Vec<StatusCause> {
     let field = |k: &str| owner.get(k).and_then(Value::as_str).unwrap_or_default();
     let api_version = field("apiVersion");
     let mut causes = Vec::new();
-    let group_version = parse_group_version(api_version);
-    if api_version.is_empty() {
-        causes.push(StatusCause::required(
-            &format!("{path}.apiVersion"),
-            "must not be empty",
-        ));
-    } else if group_version.is_none_or(|(_, version)| version.is_empty()) {
+    // `FromAPIVersionAndKind`: an apiVersion that does not parse has no version.
+    let version = parse_group_version(api_version).map_or("", |(_, v)| v);
+    if version.is_empty() {
+        let at = format!("{path}.apiVersion");
         causes.push(StatusCause::invalid(
-            &format!("{path}.apiVersion"),
+            &at,
             api_version,
-            "must be <group>/<version> or <version>",
+            "version must not be empty",
         ));
     }
     for k in ["kind", "name", "uid"] {
         if field(k).is_empty() {
-            causes.push(StatusCause::required(
-                &format!("{path}.{k}"),
-                "must not be empty",
+            let at = format!("{path}.{k}");
+            causes.push(StatusCause::invalid(
+                &at,
+                "",
+                &format!("{k} must not be empty"),
             ));
         }
     }
-    if group_version == Some(("", "v1")) && field("kind") == "Event" {
+    if parse_group_version(api_version) == Some(("", "v1")) && field("kind") == "Event" {
         causes.push(StatusCause::invalid_rendered(
             path,
             &printed_owner(owner),
@@ -184,27 +178,24 @@ fn parse_group_version(api_version: &str) -> Option<(&str, &str)> {
     }
 }
 
-/// Owner references as kube-apiserver prints them in a cause: JSON.
-fn owner_references_json(owners: &[Value]) -> String {
-    let printed: Vec<String> = owners.iter().map(printed_owner).collect();
-    format!("[{}]", printed.join(","))
-}
-
-/// An owner reference as JSON in the order of its Go type's fields, the optional ones if
-/// set.
+/// An owner reference as Go's `%#v` prints a `v1.OwnerReference`, as kube-apiserver 1.33
+/// prints it in a cause; where Go prints the address of a set `controller` or
+/// `blockOwnerDeletion`, which no one can reproduce, the value stands.
 fn printed_owner(owner: &Value) -> String {
-    let empty = Value::from("");
-    let fields = ["apiVersion", "kind", "name", "uid"]
-        .map(|k| (k, Some(owner.get(k).unwrap_or(&empty))))
-        .into_iter()
-        .chain(
-            ["controller", "blockOwnerDeletion"]
-                .map(|k| (k, owner.get(k).filter(|v| !v.is_null()))),
-        );
-    let printed: Vec<String> = fields
-        .filter_map(|(k, v)| Some(format!("{k:?}:{}", v?)))
-        .collect();
-    format!("{{{}}}", printed.join(","))
+    let text = |k: &str| owner.get(k).and_then(Value::as_str).unwrap_or_default();
+    let flag = |k: &str| match owner.get(k).and_then(Value::as_bool) {
+        Some(b) => format!("(*bool)({b})"),
+        None => "(*bool)(nil)".to_owned(),
+    };
+    format!(
+        "v1.OwnerReference{{APIVersion:{:?}, Kind:{:?}, Name:{:?}, UID:{:?}, Controller:{}, BlockOwnerDeletion:{}}}",
+        text("apiVersion"),
+        text("kind"),
+        text("name"),
+        text("uid"),
+        flag("controller"),
+        flag("blockOwnerDeletion")
+    )
 }
 
 /// `ValidateAnnotations`: each key a qualified name once lowercased, and all of them
@@ -257,7 +248,7 @@ mod tests {
             "annotations": {"Example.com/Upper": "v", "a/b/c": "v"},
             "finalizers": ["kubernetes.io/pv-protection", "bad finalizer"],
         }});
-        let got = messages(&causes(def("", "configmaps"), &obj, None));
+        let got = messages(&causes(def("", "configmaps"), &obj));
         let starts = [
             "metadata.annotations: Invalid value: \"a/b/c\": a qualified name",
             "metadata.labels: Invalid value: \"bad key\": name part must consist",
@@ -272,66 +263,71 @@ mod tests {
     }
 
     #[test]
-    fn finalizers_on_create_and_on_update() {
+    fn finalizers_on_every_write() {
         let obj = |f: Value| json!({"metadata": {"finalizers": f}});
-        let (cms, roles) = (
+        let (cms, roles, leases) = (
             def("", "configmaps"),
             def("rbac.authorization.k8s.io", "roles"),
+            def("coordination.k8s.io", "leases"),
         );
         let standard = obj(json!(["kubernetes", "orphan", "example.com/x"]));
-        assert!(causes(cms, &standard, None).is_empty());
-        // Core validation's rule, on create and update; not for other groups' kinds.
+        assert!(causes(cms, &standard).is_empty());
+        // Core validation's rule, for every kind but the Lease.
         let bare = obj(json!(["example.com/x", "mine"]));
-        for old in [None, Some(&standard)] {
+        for kind in [cms, roles] {
             assert_eq!(
-                messages(&causes(cms, &bare, old)),
+                messages(&causes(kind, &bare)),
                 [
                     "metadata.finalizers[1]: Invalid value: \"mine\": name is neither a standard finalizer name nor is it fully qualified"
                 ]
             );
         }
-        assert!(causes(roles, &bare, None).is_empty());
-        // Both ways of deleting dependents at once, refused on create only.
+        assert!(causes(leases, &bare).is_empty());
         let both = obj(json!(["orphan", "foregroundDeletion"]));
         assert_eq!(
-            messages(&causes(roles, &both, None)),
+            messages(&causes(leases, &both)),
             [
-                "metadata.finalizers: Invalid value: [\"orphan\",\"foregroundDeletion\"]: finalizer orphan and foregroundDeletion cannot be both set"
+                "metadata.finalizers: Invalid value: []string{\"orphan\", \"foregroundDeletion\"}: finalizer orphan and foregroundDeletion cannot be both set"
             ]
         );
-        assert!(causes(roles, &both, Some(&standard)).is_empty());
         let negative = json!({"metadata": {"generation": -2}});
         assert_eq!(
-            messages(&causes(cms, &negative, None)),
+            messages(&causes(cms, &negative)),
             ["metadata.generation: Invalid value: -2: must be greater than or equal to 0"]
         );
     }
 
     #[test]
     fn owner_references_name_their_owner_whole() {
-        let at = "metadata.ownerReferences[0]";
+        let at = "metadata.ownerReferences";
         let whole = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "r", "uid": "u"});
         assert!(owner_reference_causes(&whole, at).is_empty());
         let core = json!({"apiVersion": "v1", "kind": "Node", "name": "n", "uid": "u"});
         assert!(owner_reference_causes(&core, at).is_empty());
         let empty = json!({"apiVersion": "", "kind": "", "name": "", "uid": ""});
-        let want = ["apiVersion", "kind", "name", "uid"]
-            .map(|k| format!("{at}.{k}: Required value: must not be empty"));
-        assert_eq!(messages(&owner_reference_causes(&empty, at)), want);
+        assert_eq!(
+            messages(&owner_reference_causes(&empty, at)),
+            [
+                format!("{at}.apiVersion: Invalid value: \"\": version must not be empty"),
+                format!("{at}.kind: Invalid value: \"\": kind must not be empty"),
+                format!("{at}.name: Invalid value: \"\": name must not be empty"),
+                format!("{at}.uid: Invalid value: \"\": uid must not be empty"),
+            ]
+        );
         for bad in ["apps/", "a/b/c"] {
             let owner = json!({"apiVersion": bad, "kind": "K", "name": "n", "uid": "u"});
             assert_eq!(
                 messages(&owner_reference_causes(&owner, at)),
                 [format!(
-                    "{at}.apiVersion: Invalid value: {bad:?}: must be <group>/<version> or <version>"
+                    "{at}.apiVersion: Invalid value: {bad:?}: version must not be empty"
                 )]
             );
         }
-        let event = json!({"apiVersion": "v1", "kind": "Event", "name": "e", "uid": "u", "controller": true});
+        let event = json!({"apiVersion": "v1", "kind": "Event", "name": "e", "uid": "u"});
         assert_eq!(
             messages(&owner_reference_causes(&event, at)),
             [format!(
-                "{at}: Invalid value: {{\"apiVersion\":\"v1\",\"kind\":\"Event\",\"name\":\"e\",\"uid\":\"u\",\"controller\":true}}: /v1, Kind=Event is disallowed from being an owner"
+                "{at}: Invalid value: v1.OwnerReference{{APIVersion:\"v1\", Kind:\"Event\", Name:\"e\", UID:\"u\", Controller:(*bool)(nil), BlockOwnerDeletion:(*bool)(nil)}}: /v1, Kind=Event is disallowed from being an owner"
             )]
         );
         let events_v1 =
@@ -356,7 +352,7 @@ mod tests {
         let got = messages(&owner_references_causes(&three));
         assert_eq!(got.len(), 2, "{got:#?}");
         assert!(
-            got[0].starts_with("metadata.ownerReferences: Invalid value: [{\"apiVersion\":\"v1\""),
+            got[0].starts_with("metadata.ownerReferences: Invalid value: []v1.OwnerReference{v1.OwnerReference{APIVersion:\"v1\", Kind:\"Node\", Name:\"a\", UID:\"a\", Controller:(*bool)(true), BlockOwnerDeletion:(*bool)(nil)}, "),
             "{got:#?}"
         );
         assert!(
@@ -374,9 +370,9 @@ mod tests {
         let half = "v".repeat(ANNOTATIONS_LIMIT / 2);
         let fits = json!({"metadata": {"annotations": {"a": &half[1..], "b": &half[1..]}}});
         let cms = def("", "configmaps");
-        assert!(causes(cms, &fits, None).is_empty());
+        assert!(causes(cms, &fits).is_empty());
         let over = json!({"metadata": {"annotations": {"a": half, "b": half}}});
-        let got = causes(cms, &over, None);
+        let got = causes(cms, &over);
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!(got[0].reason, "FieldValueTooLong");
     }

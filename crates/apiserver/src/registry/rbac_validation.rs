@@ -58,11 +58,10 @@ fn policy_rule_causes(rule: &Value, namespaced: bool, path: &str) -> Vec<StatusC
     let urls = strings(rule, "nonResourceURLs");
     if !urls.is_empty() {
         let field = format!("{path}.nonResourceURLs");
-        let printed = serde_json::to_string(&urls).unwrap_or_default();
         if namespaced {
-            causes.push(StatusCause::invalid_rendered(
+            causes.push(StatusCause::invalid_strings(
                 &field,
-                &printed,
+                &urls,
                 "namespaced rules cannot apply to non-resource URLs",
             ));
         }
@@ -70,9 +69,9 @@ fn policy_rule_causes(rule: &Value, namespaced: bool, path: &str) -> Vec<StatusC
             .iter()
             .any(|f| !strings(rule, f).is_empty())
         {
-            causes.push(StatusCause::invalid_rendered(
+            causes.push(StatusCause::invalid_strings(
                 &field,
-                &printed,
+                &urls,
                 "rules cannot apply to both regular resources and non-resource URLs",
             ));
         }
@@ -145,9 +144,9 @@ pub(super) fn binding_causes(
     if let Some(old) = old
         && old.get("roleRef") != binding.get("roleRef")
     {
-        // Printed as Go prints the RoleRef struct: its fields in order.
+        // Printed as Go's `%#v` prints the internal RoleRef, as kube-apiserver 1.33 does.
         let printed = format!(
-            "{{\"apiGroup\":{:?},\"kind\":{:?},\"name\":{:?}}}",
+            "rbac.RoleRef{{APIGroup:{:?}, Kind:{:?}, Name:{:?}}}",
             text(role_ref, "apiGroup"),
             text(role_ref, "kind"),
             name
@@ -240,7 +239,7 @@ mod tests {
         assert_eq!(
             messages(role_causes(&urls, true)),
             [
-                "rules[0].nonResourceURLs: Invalid value: [\"/healthz\"]: namespaced rules cannot apply to non-resource URLs"
+                "rules[0].nonResourceURLs: Invalid value: []string{\"/healthz\"}: namespaced rules cannot apply to non-resource URLs"
             ]
         );
         let bare = role(json!([{"verbs": []}]));
@@ -257,7 +256,7 @@ mod tests {
         assert_eq!(
             messages(role_causes(&both, false)),
             [
-                "rules[0].nonResourceURLs: Invalid value: [\"/x\"]: rules cannot apply to both regular resources and non-resource URLs"
+                "rules[0].nonResourceURLs: Invalid value: []string{\"/x\"}: rules cannot apply to both regular resources and non-resource URLs"
             ]
         );
         let aggregated = json!({"aggregationRule": {"clusterRoleSelectors": []}});
@@ -336,7 +335,7 @@ mod tests {
                 true
             )),
             [
-                "roleRef: Invalid value: {\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":\"Role\",\"name\":\"other\"}: cannot change roleRef"
+                "roleRef: Invalid value: rbac.RoleRef{APIGroup:\"rbac.authorization.k8s.io\", Kind:\"Role\", Name:\"other\"}: cannot change roleRef"
             ]
         );
     }

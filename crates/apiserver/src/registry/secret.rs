@@ -130,20 +130,39 @@ fn validate_secret(obj: &Value, old: Option<&Value>, causes: &mut Vec<StatusCaus
     }
 }
 
+/// Why a docker config does not read as Go's `json.Unmarshal` into a map reads it: `null`
+/// and any object do (invalid UTF-8 is replaced, as Go replaces it); another JSON value is
+/// refused in Go's words, and text that is not JSON in serde's.
+fn docker_config_error(bytes: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let value: Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => return Some(e.to_string()),
+    };
+    let kind = match value {
+        Value::Null | Value::Object(_) => return None,
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+    };
+    Some(format!(
+        "json: cannot unmarshal {kind} into Go value of type map[string]interface {{}}"
+    ))
+}
+
 /// What each built-in type of Secret must hold (`ValidateSecret`).
 fn type_causes(obj: &Value, ty: &str, data: &BTreeMap<String, Vec<u8>>) -> Vec<StatusCause> {
     let required = |key: &str| StatusCause::required(&format!("data[{key}]"), "");
     let json_object = |key: &str| match data.get(key) {
         None => Some(required(key)),
-        Some(bytes) => serde_json::from_slice::<serde_json::Map<String, Value>>(bytes)
-            .err()
-            .map(|e| {
-                StatusCause::invalid_rendered(
-                    &format!("data[{key}]"),
-                    "\"<secret contents redacted>\"",
-                    &e.to_string(),
-                )
-            }),
+        Some(bytes) => docker_config_error(bytes).map(|e| {
+            StatusCause::invalid_rendered(
+                &format!("data[{key}]"),
+                "\"<secret contents redacted>\"",
+                &e,
+            )
+        }),
     };
     match ty {
         "kubernetes.io/service-account-token" => {
@@ -258,6 +277,17 @@ mod tests {
             "kubernetes.io/dockercfg",
             json!({".dockercfg": b64("[1]")}),
         ));
+        assert_eq!(
+            bad,
+            [
+                "data[.dockercfg]: Invalid value: \"<secret contents redacted>\": json: cannot unmarshal array into Go value of type map[string]interface {}"
+            ]
+        );
+        let null = secret(
+            "kubernetes.io/dockercfg",
+            json!({".dockercfg": b64("null")}),
+        );
+        assert!(causes_of(&null).is_empty());
         assert_eq!(bad.len(), 1);
         assert!(
             bad[0].starts_with("data[.dockercfg]: Invalid value: \"<secret contents redacted>\": "),

@@ -124,7 +124,7 @@ pub trait Strategy: Debug + Sync {
 /// Everything wrong with an object about to be written: its metadata, as for every kind
 /// (`ValidateObjectMeta`, `ValidateObjectMetaUpdate`), then what its kind checks.
 pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
-    let mut causes = super::object_meta::causes(def, obj, old);
+    let mut causes = super::object_meta::causes(def, obj);
     if let Some(old) = old {
         causes.extend(super::deletion::new_finalizer_causes(obj, old));
     }

@@ -6,7 +6,7 @@
 //! them; the rules of what a Service wants and holds are here).
 
 mod allocated;
-pub(crate) mod validation;
+mod validation;
 
 pub(crate) use validation::{port_number_error, protocol_error};
 

@@ -243,16 +243,16 @@ fn validate_cluster_ips(svc: &Value) -> Vec<StatusCause> {
     if let Some(first) = ips.first()
         && *first != ip
     {
-        out.push(StatusCause::invalid_rendered(
+        out.push(StatusCause::invalid_strings(
             "spec.clusterIPs",
-            &go_strings(&ips),
+            &ips,
             "first value must match `clusterIP`",
         ));
     }
     if ips.len() > 1 {
-        out.push(StatusCause::invalid_rendered(
+        out.push(StatusCause::invalid_strings(
             "spec.clusterIPs",
-            &go_strings(&ips),
+            &ips,
             "may specify no more than one IP for each IP family",
         ));
     }
@@ -277,19 +277,13 @@ pub(super) fn validate_update(new: &Value, old: &Value) -> Vec<StatusCause> {
         str_at(old, &["spec", "clusterIP"]),
     );
     if !old_ip.is_empty() && new_ip != old_ip {
-        return vec![StatusCause::invalid_rendered(
+        return vec![StatusCause::invalid_strings(
             "spec.clusterIPs[0]",
-            &go_strings(&[new_ip]),
+            &[new_ip],
             "may not change once set",
         )];
     }
     Vec::new()
-}
-
-/// A list of strings as Go's `%#v` prints it: `[]string{"10.96.0.1"}`.
-pub(crate) fn go_strings(items: &[&str]) -> String {
-    let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
-    format!("[]string{{{}}}", quoted.join(", "))
 }
 
 /// `Invalid value: 70000: …` (numbers are printed bare).
