@@ -165,16 +165,7 @@ impl Status {
         } else {
             format!("{kind}.{group}")
         };
-        let summary = causes
-            .iter()
-            .map(|c| {
-                if c.field.is_empty() {
-                    c.message.clone()
-                } else {
-                    format!("{}: {}", c.field, c.message)
-                }
-            })
-            .collect::<Vec<_>>();
+        let summary = causes.iter().map(StatusCause::summary).collect::<Vec<_>>();
         let summary = if summary.len() == 1 {
             summary[0].clone()
         } else {
@@ -304,6 +295,15 @@ impl StatusCause {
             reason: reason.to_owned(),
             message: message.into(),
             field: field.to_owned(),
+        }
+    }
+
+    /// The cause as an `Invalid` status's message lists it: `<field>: <message>`.
+    pub fn summary(&self) -> String {
+        if self.field.is_empty() {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.field, self.message)
         }
     }
 

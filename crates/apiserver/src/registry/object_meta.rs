@@ -235,10 +235,7 @@ mod tests {
     }
 
     fn messages(causes: &[StatusCause]) -> Vec<String> {
-        causes
-            .iter()
-            .map(|c| format!("{}: {}", c.field, c.message))
-            .collect()
+        causes.iter().map(StatusCause::summary).collect()
     }
 
     #[test]

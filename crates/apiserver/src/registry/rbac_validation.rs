@@ -223,10 +223,7 @@ mod tests {
     use super::*;
 
     fn messages(causes: Vec<StatusCause>) -> Vec<String> {
-        causes
-            .into_iter()
-            .map(|c| format!("{}: {}", c.field, c.message))
-            .collect()
+        causes.iter().map(StatusCause::summary).collect()
     }
 
     #[test]
