@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::registry::{CREATE_SUBRESOURCES, RESOURCES, REVIEWS, VERBS, group_versions};
+use crate::registry::{
+    CREATE_SUBRESOURCES, Kind, RESOURCES, REVIEWS, ResourceDef, VERBS, group_versions,
+};
 
 /// The aggregated discovery version a client asked for in `Accept`, if any.
 pub fn aggregated_version(accept: &str) -> Option<&'static str> {
@@ -64,6 +66,23 @@ fn group_json((group, versions): (&str, Vec<&str>)) -> Value {
     json!({"name": group, "versions": versions.iter().map(|v| gv(v)).collect::<Vec<_>>(), "preferredVersion": gv(versions[0])})
 }
 
+/// The categories a resource belongs to, as kube-apiserver's storage declares them
+/// (`CategoriesProvider`): `all` for pods and services, so `kubectl get all` lists them.
+fn categories(r: &ResourceDef) -> &'static [&'static str] {
+    match r.kind_id {
+        Kind::Pod | Kind::Service => &["all"],
+        _ => &[],
+    }
+}
+
+/// A discovery entry with its resource's categories, when it has any (`omitempty`).
+fn with_categories(entry: &mut Value, r: &ResourceDef) {
+    let categories = categories(r);
+    if !categories.is_empty() {
+        entry["categories"] = json!(categories);
+    }
+}
+
 /// Legacy `GET /api/v1` or `/apis/<g>/<v>`.
 pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
     if !group_versions().contains(&(group, version)) {
@@ -74,10 +93,10 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
         .iter()
         .filter(|r| r.group == group && r.version == version)
     {
-        resources.push(
-            json!({"name": r.plural, "singularName": r.singular(), "namespaced": r.namespaced,
-            "kind": r.kind, "verbs": VERBS, "shortNames": r.short_names}),
-        );
+        let mut resource = json!({"name": r.plural, "singularName": r.singular(), "namespaced": r.namespaced,
+            "kind": r.kind, "verbs": VERBS, "shortNames": r.short_names});
+        with_categories(&mut resource, r);
+        resources.push(resource);
         for s in r.subresources {
             resources.push(json!({"name": format!("{}/{s}", r.plural), "singularName": "", "namespaced": r.namespaced,
                 "kind": r.kind, "verbs": ["get", "patch", "update"]}));
@@ -123,13 +142,15 @@ pub fn aggregated(core: bool, v: &str) -> Value {
                     .filter(|r| r.group == g && r.version == *ver)
                     .map(|r| {
                         let kind = json!({"group": g, "version": ver, "kind": r.kind});
-                        json!({"resource": r.plural, "responseKind": kind,
+                        let mut resource = json!({"resource": r.plural, "responseKind": kind,
                             "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
                             "singularResource": r.singular(), "shortNames": r.short_names, "verbs": VERBS,
                             "subresources": r.subresources.iter().map(|s| json!({"subresource": s, "responseKind": kind, "verbs": ["get", "patch", "update"]}))
                                 .chain(CREATE_SUBRESOURCES.iter().filter(|c| c.plural == r.plural).map(|c| json!({"subresource": c.subresource,
                                     "responseKind": {"group": c.group, "version": c.version, "kind": c.kind}, "verbs": ["create"]})))
-                                .collect::<Vec<_>>()})
+                                .collect::<Vec<_>>()});
+                        with_categories(&mut resource, r);
+                        resource
                     })
                     .collect();
                 resources.extend(REVIEWS.iter().filter(|r| r.group == g && r.version == *ver).map(|r| {
@@ -301,6 +322,24 @@ mod tests {
             Some("v2")
         );
         assert_eq!(aggregated_version("application/json, */*"), None);
+    }
+
+    #[test]
+    fn pods_and_services_are_in_the_all_category_in_both_discoveries() {
+        let legacy = api_resource_list("", "v1").unwrap();
+        let core = aggregated(true, "v2");
+        let aggregated_resources = core["items"][0]["versions"][0]["resources"].clone();
+        for resources in [&legacy["resources"], &aggregated_resources] {
+            let mut in_all: Vec<&str> = resources
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["categories"] == json!(["all"]))
+                .map(|r| r["name"].as_str().or(r["resource"].as_str()).unwrap())
+                .collect();
+            in_all.sort_unstable();
+            assert_eq!(in_all, ["pods", "services"]);
+        }
     }
 
     #[test]

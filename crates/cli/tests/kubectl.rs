@@ -485,3 +485,26 @@ fn label_and_field_selectors_read_as_kubernetes_reads_them() {
         assert!(err.contains(message), "{query}: {err}");
     }
 }
+
+/// `kubectl get all` lists the pods and services, the resources kube-apiserver puts in the
+/// `all` category of its discovery. Seen before: "the server doesn't have a resource type
+/// \"all\"", as no resource named a category.
+#[test]
+fn kubectl_get_all_lists_pods_and_services() {
+    let s = Server::start();
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: default}\nspec:\n  containers: [{name: web, image: nginx}]\n";
+    let args = ["create", "-f", "-"];
+    ok(
+        s.kubectl_as("kubectl", &s.kubeconfig(), &args, Some(pod)),
+        "create pod",
+    );
+    for k in kubectls() {
+        let out = ok(
+            s.kubectl(&k, &["get", "all", "-o", "name"]),
+            &format!("{k}: get all"),
+        );
+        let mut names: Vec<&str> = out.lines().collect();
+        names.sort_unstable();
+        assert_eq!(names, ["pod/web", "service/kubernetes"], "{k}");
+    }
+}
