@@ -106,6 +106,34 @@ pub fn label_value_errors(value: &str) -> Vec<String> {
     errors
 }
 
+/// `IsValidPathSegmentName`'s messages: the name of a role or binding (and its
+/// `generateName`, which RBAC checks the same way).
+pub fn path_segment_errors(name: &str) -> Vec<&'static str> {
+    let mut errors = Vec::new();
+    match name {
+        "." => errors.push("may not be '.'"),
+        ".." => errors.push("may not be '..'"),
+        _ => {}
+    }
+    if name.contains('/') {
+        errors.push("may not contain '/'");
+    }
+    if name.contains('%') {
+        errors.push("may not contain '%'");
+    }
+    errors
+}
+
+/// A `generateName` as apimachinery's name validators read it (`maskTrailingDash`): a
+/// trailing dash, to which a suffix will be added, masked with the two characters before
+/// it as `a`.
+pub fn mask_trailing_dash(name: &str) -> String {
+    match name.strip_suffix('-') {
+        Some(_) if name.len() > 1 => format!("{}a", &name[..name.len() - 2]),
+        _ => name.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +166,19 @@ mod tests {
         ] {
             assert_eq!(qualified_name_errors(name), want, "{name:?}");
         }
+    }
+
+    #[test]
+    fn path_segments_and_prefixes() {
+        assert!(path_segment_errors("system:node-bootstrapper").is_empty());
+        assert_eq!(path_segment_errors(".."), ["may not be '..'"]);
+        assert_eq!(
+            path_segment_errors("a/b%"),
+            ["may not contain '/'", "may not contain '%'"]
+        );
+        assert_eq!(mask_trailing_dash("web-"), "wea");
+        assert_eq!(mask_trailing_dash("-"), "-");
+        assert_eq!(mask_trailing_dash("web"), "web");
     }
 
     #[test]

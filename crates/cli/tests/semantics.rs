@@ -383,7 +383,7 @@ fn secrets_hold_what_their_type_needs_and_data_is_bounded() {
 /// nothing. Seen before: a ConfigMap took the label key `bad key`, the label value
 /// `bad value!`, the annotation key `a/b/c`, the finalizer `bad finalizer` and an owner
 /// reference without a uid; and then two controllers, an Event as owner, both `orphan` and
-/// `foregroundDeletion`, and the generation -1.
+/// `foregroundDeletion`, the generation -1, and a `generateName` that names nothing.
 #[test]
 fn labels_annotations_and_finalizers_follow_kubernetes_rules() {
     let s = Server::start();
@@ -430,6 +430,10 @@ fn labels_annotations_and_finalizers_follow_kubernetes_rules() {
         refused(&s, &args, None, want);
     }
     for (meta, want) in [
+        (
+            "generateName: Bad_",
+            r#"metadata.generateName: Invalid value: "Bad_": a lowercase RFC 1123 subdomain"#,
+        ),
         (
             "finalizers: [orphan, foregroundDeletion]",
             r#"metadata.finalizers: Invalid value: []string{"orphan", "foregroundDeletion"}: finalizer orphan and foregroundDeletion cannot be both set"#,

@@ -164,11 +164,12 @@ impl Handlers {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
+        let generate = meta
+            .get("generateName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         if name.is_empty() {
-            let generate = meta
-                .get("generateName")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
             if generate.is_empty() {
                 return Err(Status::invalid(
                     def.kind,
@@ -182,7 +183,7 @@ impl Handlers {
             }
             name = format!("{generate}{}", object::random_suffix());
         }
-        validate_name(def, &name)?;
+        validate_name(def, &name, &generate)?;
         meta.insert("name".into(), json!(name));
         meta.insert("uid".into(), json!(object::random_uid()));
         meta.insert(

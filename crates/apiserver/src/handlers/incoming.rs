@@ -67,40 +67,68 @@ pub(super) fn normalize(
     Ok((kept, unknown))
 }
 
-pub(super) fn validate_name(def: &ResourceDef, name: &str) -> Result<(), Status> {
-    // As Kubernetes' validators do: the length and the pattern, each its own cause.
-    let (max, pattern_ok, rule) = match def.name_rule {
-        NameRule::Dns1123Label => (
-            Some(63),
-            object::matches_label_pattern(name),
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
-        ),
-        NameRule::Dns1123Subdomain => (
-            Some(253),
-            object::matches_subdomain_pattern(name),
-            object::SUBDOMAIN_RULE,
-        ),
-        NameRule::Dns1035Label => (
-            Some(63),
-            object::matches_dns1035_pattern(name),
-            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')",
-        ),
-        NameRule::PathSegment => (
-            None,
-            object::is_path_segment(name),
-            "may not contain '/' or '%', and may not be '.' or '..'",
-        ),
-    };
+pub(super) fn validate_name(
+    def: &ResourceDef,
+    name: &str,
+    generate_name: &str,
+) -> Result<(), Status> {
+    // As apimachinery's ValidateObjectMeta: the generateName (its trailing dash masked by
+    // the DNS name rules), then the name.
     let mut causes = Vec::new();
-    if let Some(max) = max.filter(|m| name.len() > *m) {
-        let detail = format!("must be no more than {max} characters");
-        causes.push(StatusCause::invalid("metadata.name", name, &detail));
+    if !generate_name.is_empty() {
+        let masked = match def.name_rule {
+            NameRule::PathSegment => generate_name.to_owned(),
+            _ => kubeboot_api::names::mask_trailing_dash(generate_name),
+        };
+        for e in name_errors(def, &masked) {
+            causes.push(StatusCause::invalid(
+                "metadata.generateName",
+                generate_name,
+                &e,
+            ));
+        }
     }
-    if !pattern_ok {
-        causes.push(StatusCause::invalid("metadata.name", name, rule));
+    for e in name_errors(def, name) {
+        causes.push(StatusCause::invalid("metadata.name", name, &e));
     }
     match causes.is_empty() {
         true => Ok(()),
         false => Err(Status::invalid(def.kind, def.group, name, causes)),
     }
+}
+
+/// What the kind's name rule finds wrong with `name`: the length and the pattern, each its
+/// own message, as Kubernetes' validators give them.
+fn name_errors(def: &ResourceDef, name: &str) -> Vec<String> {
+    let (max, pattern_ok, rule) = match def.name_rule {
+        NameRule::Dns1123Label => (
+            63,
+            object::matches_label_pattern(name),
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')",
+        ),
+        NameRule::Dns1123Subdomain => (
+            253,
+            object::matches_subdomain_pattern(name),
+            object::SUBDOMAIN_RULE,
+        ),
+        NameRule::Dns1035Label => (
+            63,
+            object::matches_dns1035_pattern(name),
+            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')",
+        ),
+        NameRule::PathSegment => {
+            return kubeboot_api::names::path_segment_errors(name)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+        }
+    };
+    let mut errors = Vec::new();
+    if name.len() > max {
+        errors.push(format!("must be no more than {max} characters"));
+    }
+    if !pattern_ok {
+        errors.push(rule.to_owned());
+    }
+    errors
 }

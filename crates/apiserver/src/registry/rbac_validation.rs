@@ -4,7 +4,7 @@
 //! rbac.authorization.k8s.io that never changes, and subjects of known kinds with names.
 
 use kubeboot_api::StatusCause;
-use kubeboot_api::names::subdomain_errors;
+use kubeboot_api::names::{path_segment_errors, subdomain_errors};
 use serde_json::Value;
 
 const GROUP: &str = "rbac.authorization.k8s.io";
@@ -197,23 +197,6 @@ fn subject_causes(subject: &Value, namespaced: bool, path: &str) -> Vec<StatusCa
         )),
     }
     causes
-}
-
-/// `IsValidPathSegmentName`'s messages (a role's name in a roleRef).
-fn path_segment_errors(name: &str) -> Vec<&'static str> {
-    let mut errors = Vec::new();
-    match name {
-        "." => errors.push("may not be '.'"),
-        ".." => errors.push("may not be '..'"),
-        _ => {}
-    }
-    if name.contains('/') {
-        errors.push("may not contain '/'");
-    }
-    if name.contains('%') {
-        errors.push("may not contain '%'");
-    }
-    errors
 }
 
 #[cfg(test)]
