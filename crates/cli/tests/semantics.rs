@@ -456,6 +456,21 @@ fn labels_annotations_and_finalizers_follow_kubernetes_rules() {
     for field in ["labels", "annotations", "finalizers", "ownerReferences"] {
         assert!(cm["metadata"].get(field).is_none(), "{cm}");
     }
+    // An update may not change the uid: a replace of another object of the same name is
+    // refused (seen before: a PUT naming another uid replaced the object).
+    refused(
+        &s,
+        &[
+            "patch",
+            "configmap",
+            "tagged",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"uid":"x"}}"#,
+        ],
+        None,
+        r#"metadata.uid: Invalid value: "x": field is immutable"#,
+    );
     let good = r#"{"metadata":{"labels":{"example.com/tier":"web_1"},"annotations":{"Example.com/Note":"any text!"}}}"#;
     ok(
         kubectl(

@@ -347,6 +347,13 @@ fn same_entries(a: Option<&Value>, b: Option<&Value>) -> bool {
 fn carry_server_metadata(new: &mut Value, old: &Value, def: &ResourceDef, ns: &str) {
     let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
     let meta = meta_mut(new);
+    // A uid the update names is its to keep: one that is not the object's is refused by
+    // the validation that follows (`ValidateObjectMetaUpdate`), as a replace of another
+    // object of the same name must be.
+    let keeps_uid = meta
+        .get("uid")
+        .and_then(Value::as_str)
+        .is_some_and(|u| !u.is_empty());
     for k in [
         "uid",
         "creationTimestamp",
@@ -355,6 +362,9 @@ fn carry_server_metadata(new: &mut Value, old: &Value, def: &ResourceDef, ns: &s
         "deletionTimestamp",
         "deletionGracePeriodSeconds",
     ] {
+        if k == "uid" && keeps_uid {
+            continue;
+        }
         match old_meta.get(k) {
             Some(v) => {
                 meta.insert(k.into(), v.clone());

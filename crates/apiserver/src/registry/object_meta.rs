@@ -53,6 +53,26 @@ pub(super) fn causes(def: &ResourceDef, obj: &Value) -> Vec<StatusCause> {
     causes
 }
 
+/// What an update may not change of the metadata (`ValidateObjectMetaUpdate`): the uid.
+/// (The name, namespace, creation and deletion times are the server's, carried over.)
+pub(super) fn update_causes(new: &Value, old: &Value) -> Vec<StatusCause> {
+    let uid = |o: &Value| {
+        o.pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (new_uid, old_uid) = (uid(new), uid(old));
+    if new_uid == old_uid {
+        return Vec::new();
+    }
+    vec![StatusCause::invalid(
+        "metadata.uid",
+        &new_uid,
+        "field is immutable",
+    )]
+}
+
 /// One `Invalid value` cause for each error found in `value`.
 fn invalid(field: &str, value: &str, errors: Vec<String>) -> Vec<StatusCause> {
     errors
@@ -359,6 +379,16 @@ mod tests {
         assert!(
             got[1].ends_with("Found \"true\" in references for Node/a and Node/c"),
             "{got:#?}"
+        );
+    }
+
+    #[test]
+    fn an_update_keeps_the_uid() {
+        let cm = |uid: &str| json!({"metadata": {"name": "a", "uid": uid}});
+        assert!(update_causes(&cm("u1"), &cm("u1")).is_empty());
+        assert_eq!(
+            messages(&update_causes(&cm("u2"), &cm("u1"))),
+            ["metadata.uid: Invalid value: \"u2\": field is immutable"]
         );
     }
 

@@ -126,6 +126,7 @@ pub trait Strategy: Debug + Sync {
 pub fn validate(def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
     let mut causes = super::object_meta::causes(def, obj);
     if let Some(old) = old {
+        causes.extend(super::object_meta::update_causes(obj, old));
         causes.extend(super::deletion::new_finalizer_causes(obj, old));
     }
     causes.extend(def.strategy.validate(def, obj, old));
