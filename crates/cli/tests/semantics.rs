@@ -20,9 +20,14 @@ fn apply(s: &Server, k: &str, manifest: &str) -> String {
     )
 }
 
+/// `kubectl args` as the admin, `stdin` its input.
+fn as_admin(s: &Server, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    s.kubectl_as("kubectl", &s.kubeconfig(), args, stdin)
+}
+
 /// Asserts `kubectl args` (as the admin, `stdin` its input) failed, saying `want`.
 fn refused(s: &Server, args: &[&str], stdin: Option<&str>, want: &str) {
-    let out = s.kubectl_as("kubectl", &s.kubeconfig(), args, stdin);
+    let out = as_admin(s, args, stdin);
     assert!(!out.status.success(), "{args:?}: {}", stdout(&out));
     assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
 }
@@ -243,12 +248,7 @@ fn only_a_delete_begins_a_namespaces_deletion() {
     );
     let manifest = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kept\n  deletionTimestamp: \"2026-01-01T00:00:00Z\"\n";
     ok(
-        s.kubectl_as(
-            "kubectl",
-            &s.kubeconfig(),
-            &["replace", "-f", "-"],
-            Some(manifest),
-        ),
+        as_admin(&s, &["replace", "-f", "-"], Some(manifest)),
         "kubectl replace",
     );
     let ns: serde_json::Value = serde_json::from_str(&ok(
@@ -271,8 +271,7 @@ fn only_a_delete_begins_a_namespaces_deletion() {
 #[test]
 fn immutable_configmaps_and_secrets_stay_as_they_are() {
     let s = Server::start();
-    let kubectl =
-        |args: &[&str], stdin: Option<&str>| s.kubectl_as("kubectl", &s.kubeconfig(), args, stdin);
+    let kubectl = |args: &[&str], stdin: Option<&str>| as_admin(&s, args, stdin);
     let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settled\n  namespace: default\nimmutable: true\ndata:\n  a: b\n";
     ok(kubectl(&["create", "-f", "-"], Some(manifest)), "create cm");
     let patch =
@@ -387,8 +386,7 @@ fn secrets_hold_what_their_type_needs_and_data_is_bounded() {
 #[test]
 fn labels_annotations_and_finalizers_follow_kubernetes_rules() {
     let s = Server::start();
-    let kubectl =
-        |args: &[&str], stdin: Option<&str>| s.kubectl_as("kubectl", &s.kubeconfig(), args, stdin);
+    let kubectl = |args: &[&str], stdin: Option<&str>| as_admin(&s, args, stdin);
     let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tagged\n  namespace: default\n  labels:\n    bad key: v\n";
     refused(
         &s,
@@ -501,10 +499,7 @@ fn finalizers_hold_a_deletion_until_they_are_gone() {
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  finalizers: [example.com/hold]\n"
         );
         let args = ["create", "-f", "-"];
-        ok(
-            s.kubectl_as("kubectl", &s.kubeconfig(), &args, Some(&manifest)),
-            "create held",
-        );
+        ok(as_admin(&s, &args, Some(&manifest)), "create held");
     };
     let release = |name: &str, ns: &str| {
         let args = [

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::read::selector;
 use super::update::strip_rv;
-use super::{Handlers, Res};
+use super::{Handlers, Res, stored_form};
 use crate::admission::namespace_lifecycle;
 use crate::object::{meta_str, set_resource_version};
 use crate::registry::{self, ResourceDef, deletion};
@@ -98,9 +98,10 @@ impl Handlers {
             let now = format_rfc3339(self.now());
             if deletion::mark_deleting(&mut obj, &now) {
                 strip_rv(&mut obj);
-                let value =
-                    serde_json::to_vec(&obj).map_err(|e| StoreError::Backend(e.to_string()))?;
-                let kv = self.store.update(key, value.into(), Some(read_at)).await?;
+                let kv = self
+                    .store
+                    .update(key, stored_form(&obj)?, Some(read_at))
+                    .await?;
                 set_resource_version(&mut obj, kv.mod_revision);
             }
             return Ok(obj);

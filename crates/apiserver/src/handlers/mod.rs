@@ -211,9 +211,15 @@ fn with_field_manager(q: &Query, headers: &HeaderMap) -> Query {
 /// An object's stored form. Every object here was built from JSON, so this fails only on
 /// a broken invariant — and then refuses the write rather than storing something empty.
 fn encode(obj: &Value) -> Result<Bytes, Status> {
+    stored_form(obj).map_err(|e| Status::internal(e.to_string()))
+}
+
+/// [`encode`] for a write whose store errors its caller tells apart (a conflict, a
+/// missing key).
+fn stored_form(obj: &Value) -> Result<Bytes, kubeboot_store::StoreError> {
     serde_json::to_vec(obj)
         .map(Bytes::from)
-        .map_err(|e| Status::internal(format!("encoding the object: {e}")))
+        .map_err(|e| kubeboot_store::StoreError::Backend(format!("encoding the object: {e}")))
 }
 
 /// What the client wants back, from `Accept` and the query.

@@ -8,8 +8,8 @@ use kubeboot_api::clock::format_rfc3339;
 use kubeboot_store::{Revision, StoreError};
 use serde_json::{Map, Value, json};
 
-use super::Handlers;
 use super::incoming::{check_type, normalize};
+use super::{Handlers, stored_form};
 use crate::authn::UserInfo;
 use crate::fieldmanager;
 use crate::object::{meta_mut, meta_str, set_resource_version};
@@ -144,10 +144,9 @@ impl Handlers {
             let kv = self.store.delete(&key, Some(expected)).await?;
             return Ok((kv.mod_revision, true));
         }
-        let value = serde_json::to_vec(new).map_err(|e| StoreError::Backend(e.to_string()))?;
         let kv = self
             .store
-            .update(&key, value.into(), Some(expected))
+            .update(&key, stored_form(new)?, Some(expected))
             .await?;
         Ok((kv.mod_revision, false))
     }
@@ -349,22 +348,21 @@ fn carry_server_metadata(new: &mut Value, old: &Value, def: &ResourceDef, ns: &s
     let meta = meta_mut(new);
     // A uid the update names is its to keep: one that is not the object's is refused by
     // the validation that follows (`ValidateObjectMetaUpdate`), as a replace of another
-    // object of the same name must be.
-    let keeps_uid = meta
+    // object of the same name must be. Only an update that names none takes the stored one.
+    let names_uid = meta
         .get("uid")
         .and_then(Value::as_str)
         .is_some_and(|u| !u.is_empty());
+    if !names_uid && let Some(uid) = old_meta.get("uid") {
+        meta.insert("uid".into(), uid.clone());
+    }
     for k in [
-        "uid",
         "creationTimestamp",
         "name",
         "generation",
         "deletionTimestamp",
         "deletionGracePeriodSeconds",
     ] {
-        if k == "uid" && keeps_uid {
-            continue;
-        }
         match old_meta.get(k) {
             Some(v) => {
                 meta.insert(k.into(), v.clone());

@@ -175,14 +175,21 @@ pub const VERBS: &[&str] = &[
     "watch",
 ];
 
+/// apimachinery's `ParseGroupVersion`: `<group>/<version>` or `<version>` (of the core
+/// group); none for more than one `/`.
+pub(crate) fn parse_group_version(api_version: &str) -> Option<(&str, &str)> {
+    match api_version.split('/').count() {
+        1 => Some(("", api_version)),
+        2 => api_version.split_once('/'),
+        _ => None,
+    }
+}
+
 impl ResourceDef {
     /// Whether `api_version` (`<group>/<version>`, or `<version>` of the core group) names
     /// this kind's group and version.
     pub fn is_api_version(&self, api_version: &str) -> bool {
-        match api_version.split_once('/') {
-            Some((group, version)) => group == self.group && version == self.version,
-            None => self.group.is_empty() && api_version == self.version,
-        }
+        parse_group_version(api_version) == Some((self.group, self.version))
     }
 
     /// `group/version`, or `version` for core.

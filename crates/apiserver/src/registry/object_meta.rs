@@ -8,7 +8,7 @@
 use kubeboot_api::StatusCause;
 use serde_json::{Map, Value};
 
-use super::ResourceDef;
+use super::{ResourceDef, parse_group_version};
 use kubeboot_api::names::{label_value_errors, qualified_name_errors};
 
 /// All annotations of an object together, keys and values, at most (`TotalAnnotationSizeLimitB`).
@@ -186,16 +186,6 @@ fn owner_reference_causes(owner: &Value, path: &str) -> Vec<StatusCause> {
         ));
     }
     causes
-}
-
-/// apimachinery's `ParseGroupVersion`: `<group>/<version>` or `<version>`; none for more
-/// than one `/`.
-fn parse_group_version(api_version: &str) -> Option<(&str, &str)> {
-    match api_version.split('/').count() {
-        1 => Some(("", api_version)),
-        2 => api_version.split_once('/'),
-        _ => None,
-    }
 }
 
 /// An owner reference as Go's `%#v` prints a `v1.OwnerReference`, as kube-apiserver 1.33
