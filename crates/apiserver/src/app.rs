@@ -8,11 +8,10 @@ use tokio::time::Instant;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, header};
-use hyper::body::Incoming;
 
 use crate::audit::{Auditor, Trail};
 use crate::authn::{Conn, PeerCert};
-use crate::body::read_body;
+use crate::body::{RequestBody, read_body};
 use crate::gate::Gate;
 use crate::handlers::nonresource::NonResource;
 use crate::handlers::{Handlers, Res, Sent};
@@ -77,7 +76,7 @@ impl App {
     /// Serves one request.
     pub async fn handle(
         self: Arc<Self>,
-        req: Request<Incoming>,
+        req: Request<impl RequestBody>,
         peer: Arc<Conn>,
     ) -> Response<Body> {
         let started = Instant::now();
@@ -97,7 +96,7 @@ impl App {
 
     async fn serve(
         &self,
-        req: Request<Incoming>,
+        req: Request<impl RequestBody>,
         info: &RequestInfo,
         q: &Query,
         conn: &Conn,

@@ -6,7 +6,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, header};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use kubeboot_api::Status;
 use serde_json::Value;
 use serde_saphyr::DuplicateKeyPolicy;
@@ -14,8 +13,20 @@ use serde_saphyr::DuplicateKeyPolicy;
 /// The largest request body accepted (kube-apiserver's limit).
 pub const MAX_BODY: usize = crate::object::MAX_OBJECT_BYTES;
 
+/// What a request's body may be: hyper's, from a connection, or one handed over in this
+/// process (`crate::in_process`).
+pub trait RequestBody:
+    hyper::body::Body<Data = Bytes, Error: std::fmt::Display> + Send + Sync + Unpin + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: hyper::body::Body<Data = Bytes, Error: std::fmt::Display> + Send + Sync + Unpin + 'static
+{
+}
+
 /// Reads a request's body (at most [`MAX_BODY`], within 60 s) and its content type.
-pub async fn read_body(req: Request<Incoming>) -> Result<(String, Bytes), Status> {
+pub async fn read_body(req: Request<impl RequestBody>) -> Result<(String, Bytes), Status> {
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -136,7 +147,7 @@ const SMALL_UPLOAD: usize = 64 * 1024;
 /// Reads and drops what remains of a refused request's body, when it is small (at most 64
 /// KiB, within a second): the client's upload then ends normally and it reads the answer.
 /// A larger or slower one is left unread — refusing it cheaply is the point.
-pub async fn discard_small(req: Request<Incoming>) {
+pub async fn discard_small(req: Request<impl RequestBody>) {
     if !worth_draining(req.headers()) {
         return;
     }

@@ -21,6 +21,7 @@ pub mod fieldmanager;
 pub mod gate;
 pub mod handlers;
 pub mod impersonation;
+pub mod in_process;
 pub mod inflight;
 pub mod kubernetes_service;
 pub mod listoptions;

@@ -380,32 +380,18 @@ where
 }
 
 impl RunningServer {
-    /// Connections to this server from inside its process — for its own controllers —
-    /// without TCP or TLS: each is served on the server's runtime (where this is called), on
-    /// behalf of whoever `client_cert` (DER) names, exactly as a TLS connection presenting that
-    /// certificate would be (authenticated per connection, authorized per request; the
-    /// certificate read again when its kubeconfig changes). Not on
-    /// the dialler's runtime: the controllers' runtime ends with each term as leader, and
-    /// what a request opens on the way (an etcd connection, pooled for every request) must
-    /// outlive it. Fails, saying why, when the certificate does not authenticate now.
-    pub fn in_process_dial(
+    /// Requests to this server from inside its process — for its own controllers — handed
+    /// to its request path without TCP, TLS or HTTP encoding (`crate::in_process`), on
+    /// behalf of whoever `client_cert` (DER) names, exactly as a TLS connection presenting
+    /// that certificate would be (the certificate read again when its kubeconfig changes).
+    /// Served on the server's runtime, where this is called. Fails, saying why, when the
+    /// certificate does not authenticate now.
+    pub fn in_process(
         &self,
         client_cert: Arc<Reloading<Vec<u8>>>,
-    ) -> Result<Arc<dyn Fn() -> tokio::io::DuplexStream + Send + Sync>, String> {
+    ) -> Result<crate::in_process::Serve, String> {
         self.app.check_client_cert(&client_cert.get())?;
-        let app = self.app.clone();
-        let runtime = tokio::runtime::Handle::current();
-        Ok(Arc::new(move || {
-            // Big enough for a watch event or a CSR in one write.
-            let (client, server) = tokio::io::duplex(64 * 1024);
-            // The certificate of the moment: a CA rotation gives the controllers a new one.
-            let conn = Conn {
-                cert: app.peer_cert(Some(&client_cert.get())),
-                remote: std::net::Ipv4Addr::LOCALHOST.into(),
-            };
-            runtime.spawn(serve_connection(app.clone(), server, conn, Protocol::Http1));
-            client
-        }))
+        Ok(crate::in_process::serve(self.app.clone(), client_cert))
     }
 }
 

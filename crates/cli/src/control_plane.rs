@@ -302,13 +302,13 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
     let identity = format!("{}_{identity}", hostname());
     let counters = Arc::new(Counters::default());
     // The controllers reach this server in process, as the controller-manager kubeconfig's
-    // user, with no TCP or TLS between them.
-    let dial = running
-        .in_process_dial(reloading_client_cert(dir.controller_manager_conf())?)
+    // user, with no TCP, TLS or HTTP encoding between them.
+    let in_process = running
+        .in_process(reloading_client_cert(dir.controller_manager_conf())?)
         .map_err(|e| anyhow::anyhow!("{}: {e}", dir.controller_manager_conf().display()))?;
     let controllers = run_controllers(
         &kc,
-        Some(dial),
+        Some(in_process),
         &controllers,
         &signing,
         election.election(identity)?,

@@ -299,10 +299,10 @@ pub(crate) fn reloading_client_cert(path: PathBuf) -> Result<Arc<Reloading<Vec<u
 }
 
 /// Runs the selected controllers (`crates/controllers/src/manager.rs`), as `kc`'s user:
-/// with `dial`, through an API server in this process; otherwise at the server `kc` names.
+/// with `in_process`, through an API server in this process; otherwise at the server `kc` names.
 pub(crate) fn run_controllers(
     kc: &Kubeconfig,
-    dial: Option<kubeboot_client::Dial>,
+    in_process: Option<kubeboot_client::InProcess>,
     spec: &[String],
     signing: &SigningArgs,
     election: Option<LeaderElection>,
@@ -312,10 +312,10 @@ pub(crate) fn run_controllers(
     let kc = kc.clone();
     let agent = kubeboot_client::user_agent("kubeboot-controller-manager");
     let connect = move || -> Result<kubeboot_client::Client, String> {
-        let client = match &dial {
-            Some(dial) => {
+        let client = match &in_process {
+            Some(serve) => {
                 let (cluster, _) = kc.current().map_err(|e| e.to_string())?;
-                kubeboot_client::Client::in_process(&cluster.server, dial.clone())
+                kubeboot_client::Client::in_process(&cluster.server, serve.clone())
             }
             None => kubeboot_client::Client::from_kubeconfig(&kc).map_err(|e| e.to_string())?,
         };

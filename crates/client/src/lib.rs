@@ -6,8 +6,8 @@
 //! ([`CertSource`]), keeps connections alive and speaks JSON. Errors from the server come
 //! back as the `Status` it sent.
 
-mod connect;
 mod tls;
+mod transport;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,17 +24,17 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
-pub use connect::Dial;
 pub use http::Method;
 pub use kubeboot_api::Status;
 pub use tls::{
     CertSource, DeferredTrust, RotatingTrust, Trust, client_config as tls_client_config,
 };
+pub use transport::{InProcess, ResponseBody};
 
 /// A client of one API server.
 #[derive(Clone)]
 pub struct Client {
-    http: HyperClient<connect::Connector, Full<Bytes>>,
+    transport: transport::Transport,
     server: Arc<str>,
     token: Option<HeaderValue>,
     timeout: Duration,
@@ -125,26 +125,26 @@ impl Client {
             .https_only()
             .enable_http1()
             .wrap_connector(tcp);
-        let client = Self::with_connector(server, connect::Connector::Https(connector));
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
+        let client = Self::with_transport(server, transport::Transport::Https(Arc::new(http)));
         match identity {
             Identity::Token(t) => client.with_token(&t),
             _ => Ok(client),
         }
     }
 
-    /// A client of the API server running in this process, reached through `dial` instead
-    /// of the network; it is whoever the server takes the dialled connections to be.
+    /// A client of the API server running in this process, its requests handed to `serve`
+    /// instead of sent over the network; it is whoever the server takes them to be.
     /// `server` names the server in errors.
-    pub fn in_process(server: &str, dial: Dial) -> Self {
-        Self::with_connector(server, connect::Connector::InProcess(dial))
+    pub fn in_process(server: &str, serve: InProcess) -> Self {
+        Self::with_transport(server, transport::Transport::InProcess(serve))
     }
 
-    fn with_connector(server: &str, connector: connect::Connector) -> Self {
-        let http = HyperClient::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector);
+    fn with_transport(server: &str, transport: transport::Transport) -> Self {
         Self {
-            http,
+            transport,
             server: server.trim_end_matches('/').into(),
             token: None,
             timeout: Duration::from_secs(30),
@@ -252,10 +252,10 @@ impl Client {
             for retry in 0..=MAX_RETRIES {
                 let req = self.request(method.clone(), path, body.clone())?;
                 let resp = self
-                    .http
-                    .request(req)
+                    .transport
+                    .exchange(req)
                     .await
-                    .map_err(|e| transport(&error_chain(&e)))?;
+                    .map_err(|e| transport(&e))?;
                 let (parts, body) = resp.into_parts();
                 if let Some(wait) = retry_after(parts.status, &parts.headers)
                     && retry < MAX_RETRIES
@@ -382,15 +382,15 @@ impl Client {
     ) -> Result<mpsc::Receiver<Result<serde_json::Value, ClientError>>, ClientError> {
         let sep = if path.contains('?') { '&' } else { '?' };
         let req = self.request(Method::GET, &format!("{path}{sep}watch=1"), None)?;
-        let resp = tokio::time::timeout(self.timeout, self.http.request(req))
+        let resp = tokio::time::timeout(self.timeout, self.transport.exchange(req))
             .await
             .map_err(|_| ClientError::Transport {
                 server: self.server.to_string(),
                 message: "no answer to the watch".into(),
             })?
-            .map_err(|e| ClientError::Transport {
+            .map_err(|message| ClientError::Transport {
                 server: self.server.to_string(),
-                message: error_chain(&e),
+                message,
             })?;
         if !resp.status().is_success() {
             let status = resp.status();

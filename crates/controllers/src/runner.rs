@@ -368,7 +368,10 @@ pub fn run<R: Reconciler>(tasks: &Tasks, reconciler: Arc<R>, queue: Arc<Queue>, 
         tasks.spawn(async move {
             loop {
                 let key = q.next().await;
+                let started = tokio::time::Instant::now();
                 let result = r.reconcile(key.clone()).await;
+                // As kube-controller-manager's controllers log each sync at -v 4.
+                tracing::debug!(controller = r.name(), key = %key, elapsed = ?started.elapsed(), "Finished syncing");
                 q.done(&key);
                 match result {
                     Ok(action) => {
