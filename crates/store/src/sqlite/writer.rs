@@ -53,6 +53,8 @@ pub(super) struct WriteOp {
     pub(super) reply: oneshot::Sender<Result<KeyValue, StoreError>>,
 }
 
+/// Commits the writes handed over, as many together as have queued (group commit): each
+/// commit is one `fdatasync`, whatever it holds.
 pub(super) fn writer_loop(
     mut conn: Connection,
     rx: std_mpsc::Receiver<WriteOp>,
@@ -60,6 +62,13 @@ pub(super) fn writer_loop(
     history: i64,
 ) {
     while let Ok(first) = rx.recv() {
+        // Woken by a write, the writer first lets the threads waiting for this CPU run (on
+        // an idle machine there are none, and this returns at once): requests in progress
+        // hand over their writes meanwhile, and one commit takes them all. Without it, on a
+        // busy machine each write woke the writer ahead of the request that sent it: `bench
+        // join` of 10,000 nodes on 2 CPUs made 15,300 commits of its 40,000 writes, and
+        // makes 2,500 with it.
+        std::thread::yield_now();
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
