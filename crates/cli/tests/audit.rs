@@ -150,10 +150,22 @@ fn approvals_signatures_denials_and_tokens_are_recorded_with_their_users() {
         e["objectRef"]["name"] == "node-a" && e["objectRef"]["subresource"] == "approval"
     })
     .expect("the approval is recorded");
-    let approver = approval["user"]["username"].as_str().expect("a user");
+    // The controllers' requests reach the request path inside the process, and are
+    // recorded as a connection presenting their certificate from loopback would be.
+    assert_eq!(
+        approval["user"]["username"], "system:kube-controller-manager",
+        "the controllers approved it: {approval}"
+    );
+    assert_eq!(approval["sourceIPs"], serde_json::json!(["127.0.0.1"]));
+    assert_eq!(
+        approval["requestURI"],
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests/node-a/approval"
+    );
     assert!(
-        approver.starts_with("system:"),
-        "the controllers approved it: {approver}"
+        approval["userAgent"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("kubeboot-controller-manager/v")),
+        "{approval}"
     );
     let denial = find(&all, |e| {
         is(
