@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Empty, Full};
 use kubeboot_pki::reload::Reloading;
 use tokio::time::Instant;
 
@@ -49,6 +49,8 @@ pub fn serve(app: Arc<App>, client_cert: Arc<Reloading<Vec<u8>>>) -> Serve {
     });
     Arc::new(move |req| {
         let conn = caller.conn(&app);
+        // A HEAD answer has the headers of a GET and no body, as over a connection.
+        let head = req.method() == http::Method::HEAD;
         let handling = runtime.spawn(app.clone().handle(req, conn));
         Box::pin(async move {
             let answer = handling.await.unwrap_or_else(|e| {
@@ -56,7 +58,10 @@ pub fn serve(app: Arc<App>, client_cert: Arc<Reloading<Vec<u8>>>) -> Serve {
                     "the request's handler failed: {e}"
                 )))
             });
-            answer.map(|body| body.map_err(|never| match never {}).boxed_unsync())
+            answer.map(|body| match head {
+                true => Empty::new().map_err(|never| match never {}).boxed_unsync(),
+                false => body.map_err(|never| match never {}).boxed_unsync(),
+            })
         })
     })
 }
@@ -78,22 +83,26 @@ impl Caller {
     fn conn(&self, app: &App) -> Arc<Conn> {
         let cert = self.cert.get();
         let now = Instant::now();
-        let mut verdict = self.verdict.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*verdict {
-            Some(v) if still_valid(v, &cert, now) => v.conn.clone(),
-            _ => {
-                let conn = Arc::new(Conn {
-                    cert: app.peer_cert(Some(&cert)),
-                    remote: std::net::Ipv4Addr::LOCALHOST.into(),
-                });
-                *verdict = Some(Verdict {
-                    cert,
-                    conn: conn.clone(),
-                    taken: now,
-                });
-                conn
-            }
+        if let Some(v) = &*self.lock()
+            && still_valid(v, &cert, now)
+        {
+            return v.conn.clone();
         }
+        // Taken outside the lock: the other requests of the moment wait for nothing.
+        let conn = Arc::new(Conn {
+            cert: app.peer_cert(Some(&cert)),
+            remote: std::net::Ipv4Addr::LOCALHOST.into(),
+        });
+        *self.lock() = Some(Verdict {
+            cert,
+            conn: conn.clone(),
+            taken: now,
+        });
+        conn
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Verdict>> {
+        self.verdict.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
