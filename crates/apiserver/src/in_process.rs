@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Full};
 use kubeboot_pki::reload::Reloading;
 use tokio::time::Instant;
 
@@ -49,7 +49,6 @@ pub fn serve(app: Arc<App>, client_cert: Arc<Reloading<Vec<u8>>>) -> Serve {
     });
     Arc::new(move |req| {
         let conn = caller.conn(&app);
-        // A HEAD answer has the headers of a GET and no body, as over a connection.
         let head = req.method() == http::Method::HEAD;
         let handling = runtime.spawn(app.clone().handle(req, conn));
         Box::pin(async move {
@@ -58,9 +57,10 @@ pub fn serve(app: Arc<App>, client_cert: Arc<Reloading<Vec<u8>>>) -> Serve {
                     "the request's handler failed: {e}"
                 )))
             });
-            answer.map(|body| match head {
-                true => Empty::new().map_err(|never| match never {}).boxed_unsync(),
-                false => body.map_err(|never| match never {}).boxed_unsync(),
+            answer.map(|body| {
+                crate::response::body_for(head, body)
+                    .map_err(|never| match never {})
+                    .boxed_unsync()
             })
         })
     })

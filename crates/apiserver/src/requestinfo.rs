@@ -162,11 +162,12 @@ fn verb(method: &str, collection: bool, watch: bool) -> String {
 /// list's options decode (kube-apiserver takes no name from options it cannot read) and
 /// the name could name an object.
 fn single_name_selector(query: &Query) -> Option<String> {
+    let fields = query.get("fieldSelector")?;
     crate::listoptions::list_numbers(query).ok()?;
     if let Some(labels) = query.get("labelSelector") {
         crate::selectors::LabelSelector::parse(labels).ok()?;
     }
-    let terms = crate::selectors::field_terms(query.get("fieldSelector")?).ok()?;
+    let terms = crate::selectors::field_terms(fields).ok()?;
     let (_, name, _) = terms
         .into_iter()
         .find(|(field, _, equal)| *equal && field == "metadata.name")?;

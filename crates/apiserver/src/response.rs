@@ -19,6 +19,18 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed()
 }
 
+/// What an answer's body is, given whether it answers a HEAD request: a HEAD answer has
+/// the headers of a GET and no body (HTTP/1.1 would drop one by itself, but DATA frames on
+/// an HTTP/2 HEAD stream break it).
+pub fn body_for(head: bool, body: Body) -> Body {
+    match head {
+        true => http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed(),
+        false => body,
+    }
+}
+
 /// A JSON response.
 pub fn json(code: StatusCode, v: &impl serde::Serialize) -> Response<Body> {
     json_as(code, v, "application/json")

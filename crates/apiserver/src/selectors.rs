@@ -57,8 +57,8 @@ impl FieldSelector {
     }
 }
 
-/// A field selector's terms, `(field, value, equal?)`, in the order of their text, as
-/// `fields.ParseSelector` reads them: refused in its words when one does not read.
+/// A field selector's terms, `(field, value, equal?)`, sorted by their text as
+/// `fields.ParseSelector` sorts them: refused in its words when one does not read.
 pub fn field_terms(s: &str) -> Result<Vec<(String, String, bool)>, Status> {
     let mut parts = split_terms(s);
     parts.sort_unstable();

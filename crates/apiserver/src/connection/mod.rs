@@ -63,15 +63,9 @@ where
             async move {
                 let response = response.await;
                 Ok::<_, Infallible>(response.map(|body| {
-                    // A HEAD answer has the headers of a GET and no body: HTTP/1.1 drops
-                    // it by itself, but DATA frames on an HTTP/2 HEAD stream break it.
-                    let body = match head {
-                        true => empty(),
-                        false => body,
-                    };
                     stream.handed(Instant::now());
                     Delivered {
-                        inner: body,
+                        inner: crate::response::body_for(head, body),
                         stream,
                     }
                     .boxed()
@@ -105,12 +99,6 @@ where
     }
     // The GOAWAY is sent; a client that does not close is not waited for long.
     let _ = tokio::time::timeout(GOAWAY_GRACE, conn).await;
-}
-
-fn empty() -> Body {
-    http_body_util::Empty::new()
-        .map_err(|never| match never {})
-        .boxed()
 }
 
 /// How long a client may take to send its HTTP/1.1 request headers.

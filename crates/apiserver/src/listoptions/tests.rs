@@ -5,14 +5,16 @@ fn query(k: &str, v: &str) -> Query {
     Query::from([(k.to_owned(), v.to_owned())])
 }
 
+/// A query of these parameters.
+fn q(pairs: &[(&str, &str)]) -> Query {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 #[test]
 fn a_read_waits_for_the_resource_version_it_names() {
-    let q = |pairs: &[(&str, &str)]| -> Query {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    };
     type Pairs<'a> = &'a [(&'a str, &'a str)];
     let cases: [(Pairs, Option<u64>); 5] = [
         (&[], None),
@@ -196,12 +198,6 @@ fn list_numbers_and_booleans_decode_as_apimachinery_converts_them() {
 
 #[test]
 fn watch_options_are_read_as_kube_apiserver_reads_them() {
-    let q = |pairs: &[(&str, &str)]| -> Query {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    };
     let initial = |not_older_than| WatchStart::InitialState { not_older_than };
     type Pairs<'a> = &'a [(&'a str, &'a str)];
     type Want = Result<(WatchStart, bool), &'static str>;

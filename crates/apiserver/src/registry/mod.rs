@@ -175,6 +175,16 @@ pub const VERBS: &[&str] = &[
     "watch",
 ];
 
+/// Each cause as an `Invalid` status lists it, for the validation tests.
+#[cfg(test)]
+pub(crate) fn messages(causes: impl AsRef<[kubeboot_api::StatusCause]>) -> Vec<String> {
+    causes
+        .as_ref()
+        .iter()
+        .map(kubeboot_api::StatusCause::summary)
+        .collect()
+}
+
 /// apimachinery's `ParseGroupVersion`: `<group>/<version>` or `<version>` (of the core
 /// group); none for more than one `/`.
 pub(crate) fn parse_group_version(api_version: &str) -> Option<(&str, &str)> {

@@ -432,10 +432,7 @@ static TAINT: &[Pb] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn messages(causes: Vec<StatusCause>) -> Vec<String> {
-        causes.iter().map(StatusCause::summary).collect()
-    }
+    use crate::registry::messages;
 
     #[test]
     fn pod_cidrs_are_cidrs_one_per_family() {

@@ -239,13 +239,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::registry::messages;
 
     fn def(group: &str, plural: &str) -> &'static ResourceDef {
         super::super::find(group, "v1", plural).unwrap()
-    }
-
-    fn messages(causes: &[StatusCause]) -> Vec<String> {
-        causes.iter().map(StatusCause::summary).collect()
     }
 
     #[test]
@@ -255,7 +252,7 @@ mod tests {
             "annotations": {"Example.com/Upper": "v", "a/b/c": "v"},
             "finalizers": ["kubernetes.io/pv-protection", "bad finalizer"],
         }});
-        let got = messages(&causes(def("", "configmaps"), &obj));
+        let got = messages(causes(def("", "configmaps"), &obj));
         let starts = [
             "metadata.annotations: Invalid value: \"a/b/c\": a qualified name",
             "metadata.labels: Invalid value: \"bad key\": name part must consist",
@@ -283,7 +280,7 @@ mod tests {
         let bare = obj(json!(["example.com/x", "mine"]));
         for kind in [cms, roles] {
             assert_eq!(
-                messages(&causes(kind, &bare)),
+                messages(causes(kind, &bare)),
                 [
                     "metadata.finalizers[1]: Invalid value: \"mine\": name is neither a standard finalizer name nor is it fully qualified"
                 ]
@@ -292,14 +289,14 @@ mod tests {
         assert!(causes(leases, &bare).is_empty());
         let both = obj(json!(["orphan", "foregroundDeletion"]));
         assert_eq!(
-            messages(&causes(leases, &both)),
+            messages(causes(leases, &both)),
             [
                 "metadata.finalizers: Invalid value: []string{\"orphan\", \"foregroundDeletion\"}: finalizer orphan and foregroundDeletion cannot be both set"
             ]
         );
         let negative = json!({"metadata": {"generation": -2}});
         assert_eq!(
-            messages(&causes(cms, &negative)),
+            messages(causes(cms, &negative)),
             ["metadata.generation: Invalid value: -2: must be greater than or equal to 0"]
         );
     }
@@ -313,7 +310,7 @@ mod tests {
         assert!(owner_reference_causes(&core, at).is_empty());
         let empty = json!({"apiVersion": "", "kind": "", "name": "", "uid": ""});
         assert_eq!(
-            messages(&owner_reference_causes(&empty, at)),
+            messages(owner_reference_causes(&empty, at)),
             [
                 format!("{at}.apiVersion: Invalid value: \"\": version must not be empty"),
                 format!("{at}.kind: Invalid value: \"\": kind must not be empty"),
@@ -324,7 +321,7 @@ mod tests {
         for bad in ["apps/", "a/b/c"] {
             let owner = json!({"apiVersion": bad, "kind": "K", "name": "n", "uid": "u"});
             assert_eq!(
-                messages(&owner_reference_causes(&owner, at)),
+                messages(owner_reference_causes(&owner, at)),
                 [format!(
                     "{at}.apiVersion: Invalid value: {bad:?}: version must not be empty"
                 )]
@@ -332,7 +329,7 @@ mod tests {
         }
         let event = json!({"apiVersion": "v1", "kind": "Event", "name": "e", "uid": "u"});
         assert_eq!(
-            messages(&owner_reference_causes(&event, at)),
+            messages(owner_reference_causes(&event, at)),
             [format!(
                 "{at}: Invalid value: v1.OwnerReference{{APIVersion:\"v1\", Kind:\"Event\", Name:\"e\", UID:\"u\", Controller:(*bool)(nil), BlockOwnerDeletion:(*bool)(nil)}}: /v1, Kind=Event is disallowed from being an owner"
             )]
@@ -356,7 +353,7 @@ mod tests {
             owner("b", json!(true)),
             owner("c", json!(true)),
         ];
-        let got = messages(&owner_references_causes(&three));
+        let got = messages(owner_references_causes(&three));
         assert_eq!(got.len(), 2, "{got:#?}");
         assert!(
             got[0].starts_with("metadata.ownerReferences: Invalid value: []v1.OwnerReference{v1.OwnerReference{APIVersion:\"v1\", Kind:\"Node\", Name:\"a\", UID:\"a\", Controller:(*bool)(true), BlockOwnerDeletion:(*bool)(nil)}, "),
@@ -377,7 +374,7 @@ mod tests {
         let cm = |uid: &str| json!({"metadata": {"name": "a", "uid": uid}});
         assert!(update_causes(&cm("u1"), &cm("u1")).is_empty());
         assert_eq!(
-            messages(&update_causes(&cm("u2"), &cm("u1"))),
+            messages(update_causes(&cm("u2"), &cm("u1"))),
             ["metadata.uid: Invalid value: \"u2\": field is immutable"]
         );
     }

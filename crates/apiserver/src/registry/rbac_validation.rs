@@ -204,10 +204,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    fn messages(causes: Vec<StatusCause>) -> Vec<String> {
-        causes.iter().map(StatusCause::summary).collect()
-    }
+    use crate::registry::messages;
 
     #[test]
     fn rules_name_verbs_and_what_they_apply_to() {
