@@ -461,7 +461,7 @@ fn content_types_patches_and_methods_are_answered_as_kube_apiserver_answers_them
         ("a patch sent as plain JSON", "PATCH", x(), json, text(r#"{"metadata":{"labels":{"a":"b"}}}"#), 415, unknown_format),
         ("a patch sent as text/plain", "PATCH", x(), "text/plain", text("{}"), 415, unknown_format),
         ("a JSON patch that is not a list", "PATCH", x(), jp, text(r#"{"op":"add"}"#), 400, not_patch),
-        ("a JSON patch with an unknown op", "PATCH", x(), jp, text(r#"[{"op":"frob","path":"/a"}]"#), 400, not_patch),
+        ("a JSON patch with an unknown op (kube-apiserver finds it as it applies the patch)", "PATCH", x(), jp, text(r#"[{"op":"frob","path":"/a"}]"#), 422, Some("Unexpected kind: frob")),
         ("a JSON patch removing what is not there", "PATCH", x(), jp, text(r#"[{"op":"remove","path":"/data/nope"}]"#), 422, Some("the server rejected our request due to an error in our request")),
         ("a JSON patch whose test fails", "PATCH", x(), jp, text(r#"[{"op":"test","path":"/metadata/name","value":"y"}]"#), 422, None),
         ("a merge patch that is an array", "PATCH", x(), mp, text("[1]"), 400, not_patch),

@@ -589,3 +589,33 @@ fn finalizers_hold_a_deletion_until_they_are_gone() {
         "the namespace went after what held it"
     );
 }
+
+#[test]
+fn a_json_patch_with_an_unknown_operation_is_unprocessable_and_changes_nothing() {
+    // Seen before the fix: 400 "the body of the request was not a valid patch", where
+    // kube-apiserver reads each operation as it applies it and answers 422 "Unexpected
+    // kind: frob".
+    let s = Server::start();
+    ok(
+        s.kubectl(
+            "kubectl",
+            &["create", "configmap", "jp", "--from-literal=a=1"],
+        ),
+        "create",
+    );
+    let patch = r#"[{"op":"add","path":"/data/b","value":"2"},{"op":"frob","path":"/data/a"}]"#;
+    refused(
+        &s,
+        &["patch", "configmap", "jp", "--type=json", "-p", patch],
+        None,
+        "Unexpected kind: frob",
+    );
+    let data = ok(
+        s.kubectl(
+            "kubectl",
+            &["get", "configmap", "jp", "-o", "jsonpath={.data}"],
+        ),
+        "get",
+    );
+    assert_eq!(data, r#"{"a":"1"}"#);
+}

@@ -56,28 +56,25 @@ pub fn apply(
             json_patch::merge(&mut out, &patch);
         }
         PatchType::Json => {
-            let p: json_patch::Patch = serde_json::from_value(patch).map_err(|e| bad(&e))?;
-            if p.0.len() > MAX_JSON_PATCH_OPS {
+            // A list of objects is a patch (400 otherwise); what each object says is read
+            // as it is applied, so an unknown or incomplete operation is 422, as
+            // kube-apiserver's JSON patch library finds it only then.
+            let ops: Vec<serde_json::Map<String, Value>> =
+                serde_json::from_value(patch).map_err(|e| bad(&e))?;
+            if ops.len() > MAX_JSON_PATCH_OPS {
                 return Err(Status::too_large(format!(
                     "the JSON patch has more than {MAX_JSON_PATCH_OPS} operations"
                 )));
             }
             // Applied one operation at a time so that copies cannot grow the object past
             // the size a request may have.
-            for op in p.0 {
+            for op in ops {
+                let op = json_operation(op).map_err(unprocessable)?;
                 let grows = matches!(
                     op,
                     json_patch::PatchOperation::Copy(_) | json_patch::PatchOperation::Add(_)
                 );
-                json_patch::patch(&mut out, &[op]).map_err(|e| {
-                    Status::failure(
-                        422,
-                        "Invalid",
-                        format!(
-                            "the server rejected our request due to an error in our request: {e}"
-                        ),
-                    )
-                })?;
+                json_patch::patch(&mut out, &[op]).map_err(|e| unprocessable(e.to_string()))?;
                 if grows
                     && serde_json::to_vec(&out).map_or(usize::MAX, |v| v.len())
                         > crate::object::MAX_OBJECT_BYTES
@@ -102,6 +99,29 @@ pub fn apply(
         }
     }
     Ok(out)
+}
+
+/// One operation of a JSON patch, or why it is none: an `op` that is not one of RFC 6902's
+/// six names is refused in the words of Kubernetes' JSON patch library.
+fn json_operation(
+    op: serde_json::Map<String, Value>,
+) -> Result<json_patch::PatchOperation, String> {
+    const KINDS: [&str; 6] = ["add", "remove", "replace", "move", "copy", "test"];
+    let kind = op.get("op").and_then(Value::as_str).unwrap_or("unknown");
+    if !KINDS.contains(&kind) {
+        return Err(format!("Unexpected kind: {kind}"));
+    }
+    let kind = kind.to_owned();
+    serde_json::from_value(Value::Object(op)).map_err(|e| format!("{kind} operation: {e}"))
+}
+
+/// The 422 of a JSON patch that does not apply to the object.
+fn unprocessable(why: String) -> Status {
+    Status::failure(
+        422,
+        "Invalid",
+        format!("the server rejected our request due to an error in our request: {why}"),
+    )
 }
 
 /// The `Status` of a strategic merge patch that cannot be applied: 400 for a directive of
@@ -199,5 +219,33 @@ mod tests {
             .code,
             400
         );
+    }
+
+    #[test]
+    fn a_json_patch_operation_is_read_when_it_is_applied() {
+        let orig = json!({"data": {"a": "1"}});
+        #[rustfmt::skip]
+        let rows: [(&str, u16, &str); 6] = [
+            (r#"{"op":"add"}"#, 400, "not a valid patch"),
+            (r#"[1]"#, 400, "not a valid patch"),
+            (r#"[{"op":"frob","path":"/a"}]"#, 422, "Unexpected kind: frob"),
+            (r#"[{"path":"/a"}]"#, 422, "Unexpected kind: unknown"),
+            (r#"[{"op":"add","value":"1"}]"#, 422, "add operation: missing field `path`"),
+            (r#"[{"op":"add","path":"/data/b","value":"2"},{"op":"frob"}]"#, 422, "Unexpected kind: frob"),
+        ];
+        for (patch, code, why) in rows {
+            let e = apply(
+                &orig,
+                patch.as_bytes(),
+                PatchType::Json,
+                &strategic::Schema::UNTAGGED,
+            )
+            .unwrap_err();
+            assert_eq!(
+                (e.code, e.message.contains(why)),
+                (code, true),
+                "{patch}: {e:?}"
+            );
+        }
     }
 }
