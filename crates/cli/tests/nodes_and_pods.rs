@@ -276,6 +276,20 @@ fn a_nodes_pod_cidrs_and_taints_are_validated() {
         ),
         "a valid node",
     );
+    // Seen before the fix: refused as "not a valid CIDR". kube-apiserver reads a Node's pod
+    // CIDRs as Go read them before 1.17 (`ParseCIDRSloppy`): leading zeros are decimal. And
+    // `spec.podCIDRs` stayed empty: the v1 Node's conversion fills it from `spec.podCIDR`.
+    ok(
+        create(
+            "apiVersion: v1\nkind: Node\nmetadata: {name: n2}\nspec:\n  podCIDR: 010.244.2.0/24\n",
+        ),
+        "a pod CIDR with leading zeros",
+    );
+    let stored = s.kubectl(
+        "kubectl",
+        &["get", "node", "n2", "-o", "jsonpath={.spec.podCIDRs[0]}"],
+    );
+    assert_eq!(ok(stored, "get n2"), "010.244.2.0/24", "kept as written");
     let args = [
         "patch",
         "node",

@@ -25,7 +25,7 @@ fn pod_cidr_causes(node: &Value) -> Vec<StatusCause> {
     let mut causes = Vec::new();
     let mut families = Vec::new();
     for (i, cidr) in cidrs.iter().enumerate() {
-        match kubeboot_api::cidr::parse(cidr) {
+        match kubeboot_api::cidr::parse_sloppy(cidr) {
             Some((ip, _)) => families.push(ip.is_ipv4()),
             None => causes.push(StatusCause::invalid(
                 &format!("spec.podCIDRs[{i}]"),
@@ -76,6 +76,20 @@ fn update_causes(new: &Value, old: &Value) -> Vec<StatusCause> {
         ));
     }
     causes
+}
+
+/// The v1 Node's two pod CIDR fields made one, as its conversion through the internal
+/// version makes them (`Convert_v1_NodeSpec_To_core_NodeSpec` and back): `podCIDRs` from
+/// a `podCIDR` alone, and `podCIDR` the first of `podCIDRs`.
+fn join_pod_cidr_fields(node: &mut Value) {
+    let cidrs: Vec<Value> = pod_cidrs(node).into_iter().map(Value::from).collect();
+    let Some(spec) = node.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if let Some(first) = cidrs.first() {
+        spec.insert("podCIDR".into(), first.clone());
+        spec.insert("podCIDRs".into(), Value::Array(cidrs));
+    }
 }
 
 /// A Node's pod CIDRs: `spec.podCIDRs`, or `spec.podCIDR` alone as the first.
@@ -168,6 +182,10 @@ pub(super) static NODES: ResourceDef = ResourceDef {
 struct NodeStrategy;
 
 impl Strategy for NodeStrategy {
+    fn set_defaults(&self, obj: &mut Value) {
+        join_pod_cidr_fields(obj);
+    }
+
     fn prepare_create(&self, def: &ResourceDef, obj: &mut Value, adm: &Admission) -> Admitted {
         let name = meta_str(obj, "name");
         let Some(node) = node_name(adm.user) else {
@@ -441,6 +459,7 @@ mod tests {
             json!({}),
             json!({"podCIDR": "10.244.1.0/24"}),
             json!({"podCIDRs": ["10.244.1.0/24", "fd00::/64"]}),
+            json!({"podCIDR": "010.244.1.0/24"}),
         ] {
             assert!(pod_cidr_causes(&node(ok.clone())).is_empty(), "{ok}");
         }
@@ -458,6 +477,24 @@ mod tests {
                 "spec.podCIDRs: Invalid value: []string{\"10.0.0.0/24\", \"10.1.0.0/24\"}: may specify no more than one CIDR for each IP family"
             ]
         );
+    }
+
+    #[test]
+    fn the_two_pod_cidr_fields_are_one_as_conversion_makes_them() {
+        let spec = |spec: Value| {
+            let mut node = json!({"spec": spec});
+            join_pod_cidr_fields(&mut node);
+            node["spec"].clone()
+        };
+        let both = json!({"podCIDR": "10.0.0.0/24", "podCIDRs": ["10.0.0.0/24"]});
+        assert_eq!(spec(json!({"podCIDR": "10.0.0.0/24"})), both);
+        assert_eq!(spec(json!({"podCIDRs": ["10.0.0.0/24"]})), both);
+        assert_eq!(
+            spec(json!({"podCIDR": "10.9.0.0/24", "podCIDRs": ["10.0.0.0/24", "fd00::/64"]})),
+            json!({"podCIDR": "10.0.0.0/24", "podCIDRs": ["10.0.0.0/24", "fd00::/64"]})
+        );
+        assert_eq!(spec(json!({"podCIDR": ""})), json!({"podCIDR": ""}));
+        assert_eq!(spec(json!({})), json!({}));
     }
 
     #[test]
