@@ -311,6 +311,14 @@ fn roles_bindings_and_leases_are_held_to_kubernetes_validation() {
             r#"subjects[1].kind: Unsupported value: "Bogus": supported values: "ServiceAccount", "User", "Group""#,
         ],
     );
+    // Seen before the fix: an aggregation rule selecting with operator `Bogus` was stored.
+    refused(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: agg}\naggregationRule:\n  clusterRoleSelectors:\n  - matchExpressions:\n    - {key: example.com/aggregate, operator: Bogus}\n",
+        &[
+            r#"aggregationRule.clusterRoleSelectors[0].matchExpressions[0].operator: Invalid value: "Bogus": not a valid selector operator"#,
+            r#"aggregationRule.clusterRoleSelectors[0]: Invalid value: "null": invalid label selector."#,
+        ],
+    );
     refused(
         "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: l, namespace: default}\nspec: {leaseDurationSeconds: 0}\n",
         &["spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0"],

@@ -14,6 +14,7 @@ mod endpoints;
 mod event;
 mod events_v1;
 mod ipaddress;
+mod label_selector;
 mod lease;
 mod namespace;
 mod node;

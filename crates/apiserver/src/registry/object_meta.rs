@@ -8,8 +8,9 @@
 use kubeboot_api::StatusCause;
 use serde_json::{Map, Value};
 
+use super::label_selector::{invalid, labels_causes};
 use super::{ResourceDef, parse_group_version};
-use kubeboot_api::names::{label_value_errors, qualified_name_errors};
+use kubeboot_api::names::qualified_name_errors;
 
 /// All annotations of an object together, keys and values, at most (`TotalAnnotationSizeLimitB`).
 const ANNOTATIONS_LIMIT: usize = 256 * 1024;
@@ -19,11 +20,8 @@ pub(super) fn causes(def: &ResourceDef, obj: &Value) -> Vec<StatusCause> {
     let meta = obj.get("metadata");
     let map = |field: &str| meta.and_then(|m| m.get(field)).and_then(Value::as_object);
     let mut causes = Vec::new();
-    for (key, value) in map("labels").into_iter().flatten() {
-        let field = "metadata.labels";
-        causes.extend(invalid(field, key, qualified_name_errors(key)));
-        let value = value.as_str().unwrap_or_default();
-        causes.extend(invalid(field, value, label_value_errors(value)));
+    if let Some(labels) = map("labels") {
+        causes.extend(labels_causes(labels, "metadata.labels"));
     }
     if let Some(annotations) = map("annotations") {
         causes.extend(annotation_causes(annotations));
@@ -71,14 +69,6 @@ pub(super) fn update_causes(new: &Value, old: &Value) -> Vec<StatusCause> {
         &new_uid,
         "field is immutable",
     )]
-}
-
-/// One `Invalid value` cause for each error found in `value`.
-fn invalid(field: &str, value: &str, errors: Vec<String>) -> Vec<StatusCause> {
-    errors
-        .into_iter()
-        .map(|e| StatusCause::invalid(field, value, &e))
-        .collect()
 }
 
 /// The finalizers no kind may have (`ValidateFinalizers`): each a qualified name, and not

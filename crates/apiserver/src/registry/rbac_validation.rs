@@ -1,6 +1,6 @@
 //! What RBAC's roles and bindings must be (`pkg/apis/rbac/validation`): each rule with
 //! verbs and either resources of API groups or non-resource URLs (these only cluster-wide),
-//! an aggregation rule with selectors, a binding's roleRef to a Role or ClusterRole of
+//! an aggregation rule with valid label selectors, a binding's roleRef to a Role or ClusterRole of
 //! rbac.authorization.k8s.io that never changes, and subjects of known kinds with names.
 
 use kubeboot_api::StatusCause;
@@ -41,6 +41,10 @@ pub(super) fn role_causes(role: &Value, namespaced: bool) -> Vec<StatusCause> {
                 "aggregationRule.clusterRoleSelectors",
                 "at least one clusterRoleSelector required if aggregationRule is non-nil",
             ));
+        }
+        for (i, selector) in selectors.into_iter().flatten().enumerate() {
+            let path = format!("aggregationRule.clusterRoleSelectors[{i}]");
+            causes.extend(super::label_selector::causes(selector, &path));
         }
     }
     causes
