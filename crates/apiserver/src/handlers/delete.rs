@@ -29,31 +29,8 @@ impl Handlers {
         opts: Option<Value>,
     ) -> Result<Value, Status> {
         let (old, old_rev) = self.read_object(def, ns, name).await?;
-        let dry_run = opts.as_ref().is_some_and(asks_dry_run);
-        if let Some(opts) = opts {
-            if let Some(uid) = opts.pointer("/preconditions/uid").and_then(Value::as_str)
-                && uid != meta_str(&old, "uid")
-            {
-                return Err(Status::conflict(
-                    def.subject(name),
-                    &format!(
-                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                        meta_str(&old, "uid")
-                    ),
-                ));
-            }
-            if let Some(rv) = opts
-                .pointer("/preconditions/resourceVersion")
-                .and_then(Value::as_str)
-                && rv != old_rev.to_string()
-            {
-                return Err(Status::conflict(
-                    def.subject(name),
-                    &format!(
-                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {old_rev}"
-                    ),
-                ));
-            }
+        if let Some(failed) = failed_precondition(def, opts.as_ref(), &old, old_rev) {
+            return Err(failed);
         }
         let mut old_rev = old_rev;
         if def.kind_id == registry::Kind::Namespace
@@ -62,7 +39,7 @@ impl Handlers {
             return Err(denial);
         }
         // A dry run is checked like the real delete, and changes nothing.
-        if dry_run {
+        if opts.as_ref().is_some_and(asks_dry_run) {
             return Ok(self.output(def, old));
         }
         if def.kind_id == registry::Kind::Namespace {
@@ -76,23 +53,25 @@ impl Handlers {
                 return Ok(self.output(def, namespace));
             }
         }
-        let obj = self
-            .remove_or_mark(def, &def.key(ns, name), old, (old_rev, true))
-            .await
-            .map_err(|e| from_store(e, def, name))?;
-        Ok(self.output(def, obj))
+        let key = def.key(ns, name);
+        match self
+            .remove_or_mark_latest(def, &key, (old, old_rev), opts.as_ref())
+            .await?
+        {
+            Some(obj) => Ok(self.output(def, obj)),
+            None => Err(Status::not_found(def.subject(name))),
+        }
     }
 
-    /// Removes an object read at revision `read_at` from the store (only if it is still at
-    /// that revision, when `only_as_read`), or, when it has finalizers, marks it as being
-    /// deleted (only if it is still as read); the object as it is then, with its
-    /// resourceVersion.
-    pub(super) async fn remove_or_mark(
+    /// Removes an object read at revision `read_at` from the store if it is still at that
+    /// revision, or, when it has finalizers, marks it as being deleted (if it is still as
+    /// read); the object as it is then, with its resourceVersion.
+    async fn remove_or_mark(
         &self,
         def: &ResourceDef,
         key: &str,
         mut obj: Value,
-        (read_at, only_as_read): (Revision, bool),
+        read_at: Revision,
     ) -> Result<Value, StoreError> {
         if deletion::waits_for_finalizers(&obj) {
             let now = format_rfc3339(self.now());
@@ -106,13 +85,52 @@ impl Handlers {
             }
             return Ok(obj);
         }
-        let kv = self
-            .store
-            .delete(key, only_as_read.then_some(read_at))
-            .await?;
+        let kv = self.store.delete(key, Some(read_at)).await?;
         self.release_dropped(def, &obj, None).await;
         set_resource_version(&mut obj, kv.mod_revision);
         Ok(obj)
+    }
+
+    /// [`Self::remove_or_mark`] of the object at `key`, read as `read`, and again of the
+    /// object as it is now each time it changed in between, as kube-apiserver's deletes
+    /// retry (`GuaranteedUpdate`, `conditionalDelete`); the DeleteOptions' preconditions
+    /// `opts` are held each time. None when the object is gone.
+    pub(super) async fn remove_or_mark_latest(
+        &self,
+        def: &ResourceDef,
+        key: &str,
+        read: (Value, Revision),
+        opts: Option<&Value>,
+    ) -> Result<Option<Value>, Status> {
+        let (mut obj, mut read_at) = read;
+        let name = meta_str(&obj, "name").to_owned();
+        for _ in 0..DELETE_ATTEMPTS {
+            match self.remove_or_mark(def, key, obj, read_at).await {
+                Ok(obj) => return Ok(Some(obj)),
+                Err(StoreError::NotFound(_)) => return Ok(None),
+                Err(StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(from_store(e, def, &name)),
+            }
+            let Some(kv) = self
+                .store
+                .get(key)
+                .await
+                .map_err(|e| from_store(e, def, &name))?
+            else {
+                return Ok(None);
+            };
+            obj = serde_json::from_slice(&kv.value)
+                .map_err(|e| Status::internal(format!("stored object is not JSON: {e}")))?;
+            read_at = kv.mod_revision;
+            set_resource_version(&mut obj, read_at);
+            if let Some(failed) = failed_precondition(def, opts, &obj, read_at) {
+                return Err(failed);
+            }
+        }
+        Err(Status::conflict(
+            def.subject(&name),
+            "the object kept changing while it was being deleted; please try again",
+        ))
     }
 
     /// Deletes the selected objects of a collection; the list of what went.
@@ -134,7 +152,7 @@ impl Handlers {
             if !selector.matches(&obj) {
                 continue;
             }
-            let mut at = (kv.mod_revision, false);
+            let mut at = kv.mod_revision;
             if def.kind_id == registry::Kind::Namespace
                 && let Some(denial) = namespace_lifecycle::delete_denial(meta_str(&obj, "name"))
             {
@@ -156,12 +174,13 @@ impl Handlers {
                     deleted.push(obj);
                     continue;
                 }
-                at = (rev, true);
+                at = rev;
             }
-            match self.remove_or_mark(def, &kv.key, obj, at).await {
-                Ok(obj) => deleted.push(obj),
-                Err(StoreError::NotFound(_)) => {}
-                Err(e) => return Err(from_store(e, def, "")),
+            if let Some(obj) = self
+                .remove_or_mark_latest(def, &kv.key, (obj, at), None)
+                .await?
+            {
+                deleted.push(obj);
             }
         }
         if let Some(refused) = refused {
@@ -176,6 +195,39 @@ impl Handlers {
             StatusCode::OK,
             &json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": {"resourceVersion": rev.to_string()}, "items": deleted}),
         ))
+    }
+}
+
+/// How many times a delete reads the object again when it changed since it was read.
+const DELETE_ATTEMPTS: usize = 16;
+
+/// The `Precondition failed` of DeleteOptions `opts` whose uid or resourceVersion the
+/// object `obj` at revision `rev` does not have.
+fn failed_precondition(
+    def: &ResourceDef,
+    opts: Option<&Value>,
+    obj: &Value,
+    rev: Revision,
+) -> Option<Status> {
+    let opts = opts?;
+    let name = meta_str(obj, "name");
+    let uid = meta_str(obj, "uid");
+    let failed = |detail: String| Some(Status::conflict(def.subject(name), &detail));
+    if let Some(want) = opts.pointer("/preconditions/uid").and_then(Value::as_str)
+        && want != uid
+    {
+        return failed(format!(
+            "Precondition failed: UID in precondition: {want}, UID in object meta: {uid}"
+        ));
+    }
+    match opts
+        .pointer("/preconditions/resourceVersion")
+        .and_then(Value::as_str)
+    {
+        Some(want) if want != rev.to_string() => failed(format!(
+            "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {rev}"
+        )),
+        _ => None,
     }
 }
 

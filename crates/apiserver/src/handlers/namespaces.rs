@@ -145,15 +145,10 @@ impl Handlers {
                     .map_err(|e| from_store(e, def, ""))?;
                 for kv in &page.items {
                     let obj = serde_json::from_slice(&kv.value).unwrap_or_default();
-                    match self
-                        .remove_or_mark(def, &kv.key, obj, (kv.mod_revision, false))
-                        .await
-                    {
-                        Ok(left) if deletion::waits_for_finalizers(&left) => waiting += 1,
-                        Ok(_) | Err(StoreError::NotFound(_)) => {}
-                        // Changed since it was listed: looked at again at the next try.
-                        Err(StoreError::Conflict { .. }) => waiting += 1,
-                        Err(e) => return Err(from_store(e, def, "")),
+                    let read = (obj, kv.mod_revision);
+                    let left = self.remove_or_mark_latest(def, &kv.key, read, None).await?;
+                    if left.is_some_and(|left| deletion::waits_for_finalizers(&left)) {
+                        waiting += 1;
                     }
                 }
                 if !page.more {

@@ -291,3 +291,51 @@ async fn namespaces_stored_unlabelled_are_labelled_at_start_unless_being_deleted
     // deleted is left as it is, not written again, until its deletion is finished.
     assert_eq!(name_label(&h, "going").await, Value::Null);
 }
+
+#[tokio::test]
+async fn a_delete_of_an_object_changed_since_it_was_read_deletes_it_as_it_is_now() {
+    // Seen before the fix: a deletecollection of ConfigMaps holding a finalizer answered
+    // 409 when one changed between the list and its marking; kube-apiserver's delete reads
+    // it again and retries (`GuaranteedUpdate`), holding only the DeleteOptions'
+    // preconditions.
+    let (h, _dir) = handlers().await;
+    let cm = by_kind(Kind::ConfigMap);
+    let held = json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}});
+    h.create(cm, "default", held, &Query::default(), &admin())
+        .await
+        .unwrap();
+    let key = cm.key("default", "held");
+    let (stale, stale_rev) = h.read_object(cm, "default", "held").await.unwrap();
+    let mut changed = stale.clone();
+    changed["metadata"]["labels"] = json!({"changed": "meanwhile"});
+    super::update::strip_rv(&mut changed);
+    let bytes = stored_form(&changed).unwrap();
+    h.store.update(&key, bytes, Some(stale_rev)).await.unwrap();
+
+    let pinned = json!({"preconditions": {"resourceVersion": stale_rev.to_string()}});
+    let refused = h
+        .remove_or_mark_latest(cm, &key, (stale.clone(), stale_rev), Some(&pinned))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, 409, "{refused:?}");
+    assert!(
+        refused.message.contains("Precondition failed"),
+        "{refused:?}"
+    );
+
+    let marked = h
+        .remove_or_mark_latest(cm, &key, (stale, stale_rev), None)
+        .await
+        .unwrap()
+        .expect("still there, held by its finalizer");
+    assert!(
+        marked["metadata"]["deletionTimestamp"].is_string(),
+        "{marked}"
+    );
+    assert_eq!(marked["metadata"]["labels"]["changed"], "meanwhile");
+    let (stored, _) = h.read_object(cm, "default", "held").await.unwrap();
+    assert_eq!(
+        stored["metadata"]["deletionTimestamp"],
+        marked["metadata"]["deletionTimestamp"]
+    );
+}
