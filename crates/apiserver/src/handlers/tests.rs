@@ -260,7 +260,7 @@ async fn no_write_removes_a_namespaces_name_label() {
         ),
         (
             "",
-            Update::Replace(json!({"metadata": {"labels": {"a": "b"}}})),
+            Update::Replace(json!({"metadata": {"name": "default", "labels": {"a": "b"}}})),
         ),
         (
             "",

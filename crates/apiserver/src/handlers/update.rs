@@ -196,8 +196,10 @@ impl Handlers {
             }
         };
         check_type(def, &sent)?;
+        // kube-apiserver's checkName: the object names itself as the URL does (a body or
+        // patch that drops the name is refused, as one that changes it).
         let sent_name = meta_str(&sent, "name");
-        if !sent_name.is_empty() && sent_name != name {
+        if sent_name != name {
             return Err(Status::bad_request(format!(
                 "the name of the object ({sent_name}) does not match the name on the URL ({name})"
             )));
