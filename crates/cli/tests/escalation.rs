@@ -826,7 +826,7 @@ fn a_user_may_grant_or_approve_only_what_it_holds() {
     let esc_role = format!(r#"{{"metadata":{{"name":"esc-role"}},"rules":{secrets}}}"#);
     let more =
         format!(r#"{{"metadata":{{"name":"rb-writer","namespace":"default"}},"rules":{secrets}}}"#);
-    let grant = r#"user "{user}" (groups=["grp-a", "system:authenticated"]) is attempting to grant RBAC permissions not currently held"#;
+    let grant = r#"user "{user}" (groups=["grp-a" "system:authenticated"]) is attempting to grant RBAC permissions not currently held"#;
     let grant = |object: &str| format!("{object} is forbidden: {grant}");
     #[rustfmt::skip]
     let rows: &[Row] = &[
@@ -848,6 +848,149 @@ fn a_user_may_grant_or_approve_only_what_it_holds() {
     assert!(
         !conditions(&v).contains(&"Approved".to_owned()) && !issued(&v),
         "B181 approve-test is neither approved nor issued: {v}"
+    );
+}
+
+#[test]
+fn a_namespace_admin_grants_what_it_holds_and_nothing_more() {
+    // Seen before the fix: a user bound to `admin` in a namespace could create no Role and
+    // no RoleBinding there ("escalate on roles ... is required"), where kube-apiserver lets
+    // a writer grant what it already holds (ConfirmNoEscalation); and an `escalate` limited
+    // to one role's name let a user create that role over anything, where kube-apiserver
+    // holds a create to the URL's name, which is empty.
+    let s = Server::start();
+    let k = |args: &[&str]| s.kubectl("kubectl", args);
+    let refused = |args: &[&str], want: &str| {
+        let out = k(args);
+        assert!(!out.status.success(), "{args:?} was allowed");
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    };
+    ok(k(&["create", "namespace", "t2"]), "namespace");
+    let bob_admin = ["--clusterrole=admin", "--user=bob"];
+    ok(
+        k(&[
+            &["create", "rolebinding", "bob-admin", "-n", "t2"][..],
+            &bob_admin,
+        ]
+        .concat()),
+        "bind bob",
+    );
+    let hank = [
+        [
+            "create",
+            "role",
+            "esc-foo",
+            "-n",
+            "t2",
+            "--verb=escalate",
+            "--resource=roles",
+            "--resource-name=foo",
+        ]
+        .as_slice(),
+        &[
+            "create",
+            "role",
+            "mk",
+            "-n",
+            "t2",
+            "--verb=create",
+            "--resource=roles",
+        ],
+        &[
+            "create",
+            "rolebinding",
+            "h1",
+            "-n",
+            "t2",
+            "--role=esc-foo",
+            "--user=hank",
+        ],
+        &[
+            "create",
+            "rolebinding",
+            "h2",
+            "-n",
+            "t2",
+            "--role=mk",
+            "--user=hank",
+        ],
+    ];
+    for args in hank {
+        ok(k(args), "hank's roles");
+    }
+    let can = |who: &str| {
+        let out = k(&["auth", "can-i", "create", "roles", "-n", "t2", "--as", who]);
+        String::from_utf8_lossy(&out.stdout).trim() == "yes"
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || can("bob") && can("hank")),
+        "the authorizer follows the bindings within moments"
+    );
+
+    fn as_bob<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        [args, &["--as", "bob"]].concat()
+    }
+    ok(
+        k(&as_bob(&[
+            "create",
+            "role",
+            "cm-reader",
+            "-n",
+            "t2",
+            "--verb=get,list",
+            "--resource=configmaps",
+        ])),
+        "bob grants what he holds",
+    );
+    ok(
+        k(&as_bob(&[
+            "create",
+            "rolebinding",
+            "carol-view",
+            "-n",
+            "t2",
+            "--clusterrole=view",
+            "--user=carol",
+        ])),
+        "bob binds view, which admin holds",
+    );
+    refused(
+        &as_bob(&[
+            "create",
+            "role",
+            "everything",
+            "-n",
+            "t2",
+            "--verb=*",
+            "--resource=secrets",
+        ]),
+        "roles.rbac.authorization.k8s.io \"everything\" is forbidden: user \"bob\" (groups=[\"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"*\"]}",
+    );
+    refused(
+        &as_bob(&[
+            "create",
+            "rolebinding",
+            "x",
+            "-n",
+            "t2",
+            "--role=nope",
+            "--user=carol",
+        ]),
+        "roles.rbac.authorization.k8s.io \"nope\" not found",
+    );
+    refused(
+        &[
+            "create",
+            "role",
+            "foo",
+            "-n",
+            "t2",
+            "--verb=*",
+            "--resource=secrets",
+            "--as",
+            "hank",
+        ],
+        "roles.rbac.authorization.k8s.io \"foo\" is forbidden: user \"hank\"",
     );
 }
 

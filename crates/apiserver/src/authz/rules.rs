@@ -67,6 +67,31 @@ impl Authorizer {
     }
 }
 
+impl Authorizer {
+    /// The rules RBAC grants `user` in `namespace` (cluster-wide ones included), and the
+    /// errors met finding them: what RBAC escalation prevention holds a write of a role or
+    /// binding against (kube-apiserver's RBAC rule resolver; the other modes play no part).
+    pub fn rbac_rules_for(
+        &self,
+        user: &UserInfo,
+        namespace: &str,
+    ) -> (Vec<PolicyRule>, Vec<String>) {
+        let snap = self
+            .rbac
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let (mut rules, mut errors) = (Vec::new(), Vec::new());
+        for grant in snap.grants(user, namespace) {
+            match grant.rules {
+                Ok(granted) => rules.extend_from_slice(granted),
+                Err(e) => errors.push(e),
+            }
+        }
+        (rules, errors)
+    }
+}
+
 impl Rules {
     /// Files a rule under what it names (a rule may name both resources and URLs).
     fn add(&mut self, rule: PolicyRule) {

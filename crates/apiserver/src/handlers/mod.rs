@@ -8,6 +8,7 @@
 mod apply;
 mod create;
 mod delete;
+mod escalation;
 mod eviction;
 mod get;
 mod incoming;

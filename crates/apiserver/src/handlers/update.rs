@@ -53,6 +53,8 @@ impl Handlers {
                 authz: &self.authz,
             };
             strategy::prepare_update(def, &mut new, &old, sub, &adm)?;
+            self.confirm_no_escalation(def, &new, Some(&old), name, user)
+                .await?;
             carry_server_metadata(&mut new, &old, def, ns);
             def.strategy.canonicalize(&mut new);
             let causes = strategy::validate(def, &new, Some(&old));

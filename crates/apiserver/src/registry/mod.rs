@@ -11,6 +11,7 @@ mod configmap;
 mod csr;
 pub mod deletion;
 mod endpoints;
+pub(crate) mod escalation;
 mod event;
 mod events_v1;
 mod ipaddress;

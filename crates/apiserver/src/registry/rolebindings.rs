@@ -9,8 +9,7 @@ use kubeboot_api::{StatusCause, TableColumn};
 use serde_json::{Value, json};
 
 use super::columns::{AGE, NAME, name_and_age, str_at};
-use super::roles::check_escalation;
-use super::strategy::{Admission, Admitted, Change, Strategy};
+use super::strategy::Strategy;
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f, rep};
 
@@ -56,14 +55,6 @@ struct BindingStrategy;
 impl Strategy for BindingStrategy {
     fn set_defaults(&self, obj: &mut Value) {
         default_subject_groups(obj);
-    }
-
-    fn prepare_create(&self, def: &ResourceDef, obj: &mut Value, adm: &Admission) -> Admitted {
-        check_escalation(def, obj, adm)
-    }
-
-    fn prepare_update(&self, def: &ResourceDef, c: Change<'_>) -> Admitted {
-        check_escalation(def, c.new, c.adm)
     }
 
     fn validate(&self, def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {

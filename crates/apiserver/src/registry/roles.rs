@@ -1,17 +1,16 @@
 //! rbac.authorization.k8s.io/v1 Role and ClusterRole (`pkg/registry/rbac/role`,
-//! `clusterrole`): held to RBAC's validation, and writing one needs `escalate` on it, as
-//! binding one needs `bind` — RBAC escalation prevention, shared with the bindings here.
+//! `clusterrole`): held to RBAC's validation; what their writers may grant is
+//! `handlers::escalation`'s.
 
 use std::time::SystemTime;
 
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role};
-use kubeboot_api::{Status, StatusCause, TableColumn};
+use kubeboot_api::{StatusCause, TableColumn};
 use serde_json::{Value, json};
 
 use super::columns::NAME;
-use super::strategy::{Admission, Admitted, Change, Strategy};
+use super::strategy::Strategy;
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
-use crate::authz::Attributes;
 use crate::object::meta_str;
 use crate::protobuf::schema::{Field as Pb, LABEL_SELECTOR, OBJECT_META, Ty, f, rep};
 
@@ -55,15 +54,6 @@ const ROLES_BASE: ResourceDef = ResourceDef {
 struct RoleStrategy;
 
 impl Strategy for RoleStrategy {
-    fn prepare_create(&self, def: &ResourceDef, obj: &mut Value, adm: &Admission) -> Admitted {
-        check_escalation(def, obj, adm)
-    }
-
-    fn prepare_update(&self, def: &ResourceDef, c: Change<'_>) -> Admitted {
-        let Change { new, adm, .. } = c;
-        check_escalation(def, new, adm)
-    }
-
     fn validate(&self, def: &ResourceDef, obj: &Value, _old: Option<&Value>) -> Vec<StatusCause> {
         super::rbac_validation::role_causes(obj, def.namespaced)
     }
@@ -81,65 +71,6 @@ impl Strategy for RoleStrategy {
             json!(meta_str(obj, "creationTimestamp")),
         ]
     }
-}
-
-/// RBAC escalation prevention: writing a role needs `escalate` on it, and binding a role
-/// needs `bind` on the role it refers to (`system:masters` holds both). Kubernetes also
-/// allows these when the writer already holds every permission granted; kubeboot asks for
-/// the explicit verb, which is never more permissive.
-pub(super) fn check_escalation(
-    def: &ResourceDef,
-    obj: &Value,
-    adm: &Admission,
-) -> Result<(), Status> {
-    let ns = meta_str(obj, "namespace").to_owned();
-    let name = meta_str(obj, "name").to_owned();
-    let (verb, resource, target) = match def.kind_id {
-        Kind::Role => ("escalate", "roles", name.clone()),
-        Kind::ClusterRole => ("escalate", "clusterroles", name.clone()),
-        _ => {
-            let kind = obj
-                .pointer("/roleRef/kind")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let resource = if kind == "Role" {
-                "roles"
-            } else {
-                "clusterroles"
-            };
-            (
-                "bind",
-                resource,
-                obj.pointer("/roleRef/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-            )
-        }
-    };
-    let allowed = adm.can(&Attributes {
-        is_resource: true,
-        verb: verb.into(),
-        group: "rbac.authorization.k8s.io".into(),
-        namespace: if resource == "roles" || def.namespaced {
-            ns
-        } else {
-            String::new()
-        },
-        resource: resource.into(),
-        name: target.clone(),
-        ..Default::default()
-    });
-    if allowed {
-        return Ok(());
-    }
-    Err(Status::forbidden(
-        Some(def.subject(&name)),
-        &format!(
-            "user {:?} (groups={:?}) is attempting to grant RBAC permissions not currently held: {verb} on {resource} {target:?} is required",
-            adm.user.name, adm.user.groups
-        ),
-    ))
 }
 
 /// rbac/v1 PolicyRule.
