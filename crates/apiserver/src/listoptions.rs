@@ -38,17 +38,31 @@ pub fn must_have_reached(q: &Query) -> Result<Option<u64>, Status> {
     Ok(resource_version(q)?.filter(|rv| *rv > 0))
 }
 
-/// The revision a list asks to be read at exactly (`resourceVersionMatch=Exact`).
+/// The revision a list asks to be read at exactly: `resourceVersionMatch=Exact`, or the
+/// older form kube-apiserver still reads so (`ValidateListOptions`' legacy case): a
+/// resourceVersion above 0 with a `limit` and no match, continuing nothing.
 pub fn exact_revision(q: &Query) -> Result<Option<Revision>, Status> {
-    if q.get("resourceVersionMatch").map(String::as_str) != Some("Exact") {
-        return Ok(None);
-    }
-    match resource_version(q)? {
+    let exact = match q.get("resourceVersionMatch").map(String::as_str) {
+        Some("Exact") => true,
+        None | Some("") => {
+            let (limit, _) = list_numbers(q)?;
+            limit.is_some() && q.get("continue").is_none_or(|c| c.is_empty())
+        }
+        Some(_) => false,
+    };
+    match resource_version(q)?.filter(|rv| exact && *rv > 0) {
         Some(rv) => Revision::try_from(rv).map(Some).map_err(|_| {
             Status::bad_request(format!("invalid resource version: {rv} is out of range"))
         }),
         None => Ok(None),
     }
+}
+
+/// The `limit` of a list: none at resourceVersion 0, which kube-apiserver serves whole
+/// from its watch cache (`computeListLimit`).
+pub fn list_limit(q: &Query) -> Result<Option<usize>, Status> {
+    let (limit, _) = list_numbers(q)?;
+    Ok(limit.filter(|_| resource_version(q).ok().flatten() != Some(0)))
 }
 
 /// kube-apiserver's 410 for a list at a revision whose history is gone.
@@ -174,6 +188,9 @@ pub enum WatchStart {
     },
     /// After this revision: the changes since.
     After(u64),
+    /// From the current revision on, nothing before: `sendInitialEvents=false` without a
+    /// resourceVersion (or at 0).
+    Now,
 }
 
 /// A watch's options (`metav1.ListOptions` with `watch=true`).
@@ -204,7 +221,7 @@ impl WatchOptions {
             },
             (Some(false) | None, Some(rv)) if rv > 0 => WatchStart::After(rv),
             // Without initial events and without a resourceVersion: from now on.
-            (Some(false), _) => WatchStart::After(0),
+            (Some(false), _) => WatchStart::Now,
             (None, _) => WatchStart::InitialState {
                 not_older_than: None,
             },

@@ -131,7 +131,11 @@ impl RequestInfo {
         }
         let watch = watch_segment || (info.name.is_empty() && is_watch(query));
         info.verb = verb(method, info.name.is_empty(), watch);
+        // The name a list's or watch's field selector pins, as kube-apiserver authorizes
+        // it; a name in the path (`/watch/<resource>/<name>`) stays, for the handler to
+        // hold the selector to.
         if matches!(info.verb.as_str(), "list" | "watch")
+            && info.name.is_empty()
             && let Some(name) = single_name_selector(query)
         {
             info.name = name;

@@ -272,3 +272,77 @@ fn streaming_list_options_are_checked_as_kube_apiserver_checks_them() {
         );
     }
 }
+
+#[test]
+fn list_and_watch_versions_are_read_as_kube_apiserver_reads_them() {
+    // Each seen before the fix: a list at a resourceVersion with a limit was read at the
+    // latest version; a list at 0 was paged; a continue token was taken with a version; the
+    // older `/watch/<resource>/<name>` path watched every object; a watch without initial
+    // events replayed the whole history.
+    let s = Server::start();
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let raw = |path: &str| s.kubectl("kubectl", &["get", "--raw", path]);
+    let json = |path: &str| -> serde_json::Value {
+        let out = raw(path);
+        assert!(out.status.success(), "{path}: {}", common::stderr(&out));
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    };
+    let names = |list: &serde_json::Value| -> Vec<String> {
+        let items = list["items"].as_array().expect("items");
+        items
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = create_cm(&s, "a");
+    create_cm(&s, "b");
+
+    let at_first = json(&format!("{cms}?resourceVersion={first}&limit=500"));
+    assert_eq!(at_first["metadata"]["resourceVersion"], first.as_str());
+    assert_eq!(names(&at_first), ["a"], "exactly as it was at {first}");
+
+    let at_zero = json(&format!("{cms}?resourceVersion=0&limit=1"));
+    assert_eq!(names(&at_zero), ["a", "b"], "a list at 0 is whole");
+    assert!(at_zero["metadata"]["continue"].is_null(), "{at_zero}");
+
+    let page = json(&format!("{cms}?limit=1"));
+    let token = page["metadata"]["continue"]
+        .as_str()
+        .expect("a continue token");
+    let out = raw(&format!(
+        "{cms}?limit=1&continue={token}&resourceVersion={first}"
+    ));
+    assert!(!out.status.success());
+    let said = common::stderr(&out);
+    assert!(
+        said.contains("specifying resource version is not allowed when using continue"),
+        "{said}"
+    );
+
+    let watch = |path: &str| -> Vec<serde_json::Value> {
+        let out = raw(path);
+        assert!(out.status.success(), "{path}: {}", common::stderr(&out));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("an event"))
+            .collect()
+    };
+    let named = watch("/api/v1/watch/namespaces/default/configmaps/a?timeoutSeconds=1");
+    let seen: Vec<&str> = named
+        .iter()
+        .map(|e| e["object"]["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(seen, ["a"], "{named:?}");
+    let out = raw("/api/v1/watch/namespaces/default/configmaps/a?fieldSelector=metadata.name%3Db");
+    assert!(
+        common::stderr(&out).contains("fieldSelector metadata.name doesn't match requested name")
+    );
+
+    let from_now = watch(&format!(
+        "{cms}?watch=1&sendInitialEvents=false&resourceVersionMatch=NotOlderThan&timeoutSeconds=1"
+    ));
+    assert!(
+        from_now.is_empty(),
+        "nothing from before it began: {from_now:?}"
+    );
+}

@@ -24,7 +24,7 @@ use crate::watch::resource_version::with_resource_version;
 
 impl Handlers {
     pub(super) async fn list(&self, def: &ResourceDef, ns: &str, q: &Query, want: &Want) -> Res {
-        let (limit, _) = listoptions::list_numbers(q)?;
+        let limit = listoptions::list_limit(q)?;
         listoptions::validate_list(q)?;
         if let Some(rv) = listoptions::must_have_reached(q)? {
             self.fresh_enough(rv).await?;
@@ -82,6 +82,12 @@ impl Handlers {
             Some(c) => Some(decode_continue(c)?),
             None => None,
         };
+        let rv = q.get("resourceVersion").map_or("", String::as_str);
+        if cont.is_some() && !matches!(rv, "" | "0") {
+            return Err(Status::bad_request(
+                "specifying resource version is not allowed when using continue",
+            ));
+        }
         if cont
             .as_ref()
             .is_some_and(|(key, _)| !key.starts_with(&def.ns_prefix(ns)))

@@ -139,7 +139,7 @@ impl Handlers {
         match verb {
             Verb::Get => self.get(def, ns, name, q, &want).await,
             Verb::List => self.list(def, ns, q, &want).await,
-            Verb::Watch => self.watch(def, ns, q, &want).await,
+            Verb::Watch => self.watch(def, (ns, name), q, &want).await,
             Verb::Create => {
                 let obj = self
                     .create(def, ns, decode(&content_type, &body)?, q, user)

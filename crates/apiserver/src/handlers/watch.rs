@@ -18,19 +18,31 @@ use crate::listoptions;
 use crate::object::set_resource_version;
 use crate::registry::ResourceDef;
 use crate::requestinfo::Query;
+use crate::selectors::FieldSelector;
 use crate::status::from_store;
 use crate::watch::ClientWatch;
 use crate::watch::frames::Frames;
 
 impl Handlers {
+    /// A watch of a collection, or of the object `name` names (the older
+    /// `/watch/<resource>/<name>` path, which the field selector, if any, must agree with).
     pub(super) async fn watch(
         &self,
         def: &'static ResourceDef,
-        ns: &str,
+        (ns, name): (&str, &str),
         q: &Query,
         want: &Want,
     ) -> Res {
-        let selector = selector(def, q)?;
+        let mut selector = selector(def, q)?;
+        if !name.is_empty() {
+            if selector.fields.is_empty() {
+                selector.fields = FieldSelector::parse(&format!("metadata.name={name}"), &[])?;
+            } else if selector.fields.name() != Some(name) {
+                return Err(Status::bad_request(
+                    "fieldSelector metadata.name doesn't match requested name",
+                ));
+            }
+        }
         let opts = listoptions::WatchOptions::parse(q)?;
         let prefix = def.ns_prefix(ns);
         let key = selector
@@ -43,6 +55,11 @@ impl Handlers {
             listoptions::WatchStart::After(rv) => Revision::try_from(rv).map_err(|_| {
                 Status::bad_request(format!("invalid resource version: {rv} is out of range"))
             })?,
+            listoptions::WatchStart::Now => self
+                .store
+                .revision()
+                .await
+                .map_err(|e| from_store(e, def, ""))?,
             listoptions::WatchStart::InitialState { not_older_than } => {
                 if let Some(rv) = not_older_than {
                     self.fresh_enough(rv).await?;

@@ -242,7 +242,7 @@ fn watch_options_are_read_as_kube_apiserver_reads_them() {
                 ("sendInitialEvents", "false"),
                 ("resourceVersionMatch", "NotOlderThan"),
             ],
-            Ok((WatchStart::After(0), false)),
+            Ok((WatchStart::Now, false)),
         ),
         (
             "initial events without the match",
