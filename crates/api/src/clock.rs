@@ -45,8 +45,13 @@ pub fn format_micro_time(t: SystemTime) -> String {
     )
 }
 
-/// Parses an RFC 3339 time (offsets and fractional seconds accepted, as Go's parser does).
+/// Parses an RFC 3339 time as Go's `time.Parse(time.RFC3339, …)` does: offsets and
+/// fractional seconds accepted, but only an upper-case `T` and `Z` (RFC 3339 allows `t` and
+/// `z`; Go, and so Kubernetes, does not: a bootstrap token expiring `…t…z` is expired).
 pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    if s.contains(['t', 'z']) {
+        return None;
+    }
     let t = OffsetDateTime::parse(s, &Rfc3339).ok()?;
     let nanos = t.unix_timestamp_nanos();
     if nanos < 0 {
@@ -144,6 +149,12 @@ mod tests {
             "offsets are accepted"
         );
         assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(
+            parse_rfc3339("2024-05-02t12:00:00Z"),
+            None,
+            "Go's parser wants T"
+        );
+        assert_eq!(parse_rfc3339("2024-05-02T12:00:00z"), None, "and Z");
     }
 
     #[test]

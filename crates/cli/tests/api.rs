@@ -587,11 +587,19 @@ fn requests_cannot_reach_beyond_what_was_authorized() {
         ],
         "/apis/certificates.k8s.io/v1/certificatesigningrequests/via-status/status",
     );
-    assert_eq!(code, 200, "{out}");
+    // Seen before the fix: 200, the condition dropped and the client told it succeeded.
+    assert_eq!(code, 422, "{out}");
     assert!(
-        !out.contains("Sneaky"),
-        "an Approved condition sent to /status is dropped: {out}"
+        out.contains(
+            r#"status.conditions: Forbidden: updates may not add a condition of type \"Approved\""#
+        ),
+        "{out}"
     );
+    let (_, now) = s.admin_curl(
+        &[],
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests/via-status",
+    );
+    assert!(!now.contains("Sneaky"), "nothing was written: {now}");
 }
 
 #[test]

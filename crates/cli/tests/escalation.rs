@@ -840,8 +840,8 @@ fn a_user_may_grant_or_approve_only_what_it_holds() {
          r#"certificatesigningrequests.certificates.k8s.io "approve-test" is forbidden: user not permitted to approve requests with signerName "kubernetes.io/kube-apiserver"#),
         ("B179 tester writes a certificate without sign", "PUT", &format!("{approve_test}/status"), &certificate, 403,
          r#"certificatesigningrequests.certificates.k8s.io "approve-test" is forbidden: user not permitted to sign requests with signerName "kubernetes.io/kube-apiserver-cl"#),
-        ("B180 tester adds Approved through /status", "PUT", &format!("{approve_test}/status"), &approved, 200,
-         r#""name":"approve-test""#),
+        ("B180 tester adds Approved through /status", "PUT", &format!("{approve_test}/status"), &approved, 422,
+         r#"status.conditions: Forbidden: updates may not add a condition of type "Approved""#),
     ];
     check(&s, &tester, "tester", rows);
     let v = get_csr(&s, "approve-test");

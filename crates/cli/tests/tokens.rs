@@ -585,6 +585,15 @@ fn token_secrets_that_may_not_authenticate_are_refused_when_written_or_when_used
             422,
             r#"data[expiration]: \"soon\" is not an RFC 3339 time"#,
         ),
+        // Seen before the fix: stored, and the token authenticated; Go's RFC 3339 parser
+        // (and so Kubernetes) reads only an upper-case T and Z, so the token never could.
+        (
+            "an expiration in lower case",
+            "expiration",
+            Some("2999-01-01t00:00:00z"),
+            422,
+            r#"data[expiration]: \"2999-01-01t00:00:00z\" is not an RFC 3339 time"#,
+        ),
         (
             "A28 no usage-bootstrap-authentication",
             "usage-bootstrap-authentication",

@@ -8,7 +8,6 @@ use kubeboot_api::clock::format_rfc3339;
 use serde_json::Value;
 
 use super::Handlers;
-use super::incoming::check_type;
 use super::update::Update;
 use crate::authn::UserInfo;
 use crate::object::meta_str;
@@ -63,7 +62,13 @@ fn applied_configuration(def: &ResourceDef, name: &str, body: &[u8]) -> Result<V
             "the applied configuration must be an object",
         ));
     }
-    check_type(def, &config)?;
+    check_applied_type(def, &config)?;
+    if config
+        .pointer("/metadata/managedFields")
+        .is_some_and(Value::is_array)
+    {
+        return Err(Status::bad_request("metadata.managedFields must be nil"));
+    }
     let sent = meta_str(&config, "name");
     if !sent.is_empty() && sent != name {
         return Err(Status::bad_request(format!(
@@ -71,4 +76,21 @@ fn applied_configuration(def: &ResourceDef, name: &str, body: &[u8]) -> Result<V
         )));
     }
     Ok(config)
+}
+
+/// An applied configuration names the group, version and kind it is of, exactly those of
+/// the URL (the field manager's `versionCheckManager`, in its words).
+fn check_applied_type(def: &ResourceDef, config: &Value) -> Result<(), Status> {
+    let text = |f: &str| config.get(f).and_then(Value::as_str).unwrap_or_default();
+    let (group, version) = match text("apiVersion").split_once('/') {
+        Some((group, version)) => (group, version),
+        None => ("", text("apiVersion")),
+    };
+    let kind = text("kind");
+    if (group, version, kind) == (def.group, def.version, def.kind) {
+        return Ok(());
+    }
+    Err(Status::bad_request(format!(
+        "invalid object type: {group}/{version}, Kind={kind}"
+    )))
 }

@@ -3,8 +3,8 @@
 //! deleted, until they are gone.
 
 use http::StatusCode;
-use kubeboot_api::Status;
 use kubeboot_api::clock::format_rfc3339;
+use kubeboot_api::{Status, StatusCause};
 use kubeboot_store::{Revision, StoreError};
 use serde_json::{Value, json};
 
@@ -28,9 +28,12 @@ impl Handlers {
         name: &str,
         opts: Option<Value>,
     ) -> Result<Value, Status> {
+        if let Some(opts) = opts.as_ref() {
+            validate_delete_options(opts)?;
+        }
         let (old, old_rev) = self.read_object(def, ns, name).await?;
-        if let Some(failed) = failed_precondition(def, opts.as_ref(), &old, old_rev) {
-            return Err(failed);
+        if let Some(failed) = failed_precondition(opts.as_ref(), &old, old_rev) {
+            return Err(before_delete_wording(def, name, failed));
         }
         let mut old_rev = old_rev;
         if def.kind_id == registry::Kind::Namespace
@@ -123,8 +126,9 @@ impl Handlers {
                 .map_err(|e| Status::internal(format!("stored object is not JSON: {e}")))?;
             read_at = kv.mod_revision;
             set_resource_version(&mut obj, read_at);
-            if let Some(failed) = failed_precondition(def, opts, &obj, read_at) {
-                return Err(failed);
+            if let Some(failed) = failed_precondition(opts, &obj, read_at) {
+                let detail = failed.in_storage_words();
+                return Err(storage_precondition_failed(def, &name, key, &detail));
             }
         }
         Err(Status::conflict(
@@ -135,6 +139,9 @@ impl Handlers {
 
     /// Deletes the selected objects of a collection; the list of what went.
     pub(super) async fn delete_collection(&self, def: &ResourceDef, ns: &str, q: &Query) -> Res {
+        if let Some(opts) = query_delete_options(q) {
+            validate_delete_options(&opts)?;
+        }
         let selector = selector(def, q)?;
         let dry_run = crate::listoptions::is_dry_run(q);
         let page = self
@@ -201,33 +208,118 @@ impl Handlers {
 /// How many times a delete reads the object again when it changed since it was read.
 const DELETE_ATTEMPTS: usize = 16;
 
-/// The `Precondition failed` of DeleteOptions `opts` whose uid or resourceVersion the
-/// object `obj` at revision `rev` does not have.
+/// A DeleteOptions precondition the object does not meet.
+enum FailedPrecondition {
+    /// `(wanted, had)` uids.
+    Uid(String, String),
+    /// `(wanted, had)` resourceVersions.
+    ResourceVersion(String, Revision),
+}
+
+impl FailedPrecondition {
+    /// As the store's preconditions word it (`Preconditions.Check`).
+    fn in_storage_words(&self) -> String {
+        match self {
+            Self::Uid(want, had) => {
+                format!(
+                    "Precondition failed: UID in precondition: {want}, UID in object meta: {had}"
+                )
+            }
+            Self::ResourceVersion(want, had) => format!(
+                "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {had}"
+            ),
+        }
+    }
+}
+
+/// The precondition of DeleteOptions `opts` (uid, then resourceVersion) that the object
+/// `obj` at revision `rev` does not meet.
 fn failed_precondition(
-    def: &ResourceDef,
     opts: Option<&Value>,
     obj: &Value,
     rev: Revision,
-) -> Option<Status> {
+) -> Option<FailedPrecondition> {
     let opts = opts?;
-    let name = meta_str(obj, "name");
     let uid = meta_str(obj, "uid");
-    let failed = |detail: String| Some(Status::conflict(def.subject(name), &detail));
     if let Some(want) = opts.pointer("/preconditions/uid").and_then(Value::as_str)
         && want != uid
     {
-        return failed(format!(
-            "Precondition failed: UID in precondition: {want}, UID in object meta: {uid}"
-        ));
+        return Some(FailedPrecondition::Uid(want.into(), uid.into()));
     }
     match opts
         .pointer("/preconditions/resourceVersion")
         .and_then(Value::as_str)
     {
-        Some(want) if want != rev.to_string() => failed(format!(
-            "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {rev}"
-        )),
+        Some(want) if want != rev.to_string() => {
+            Some(FailedPrecondition::ResourceVersion(want.into(), rev))
+        }
         _ => None,
+    }
+}
+
+/// A failed precondition as a delete first finds it (`rest.BeforeDelete`): a conflict on
+/// the object's kind, naming what it might mean.
+fn before_delete_wording(def: &ResourceDef, name: &str, failed: FailedPrecondition) -> Status {
+    let detail = match failed {
+        FailedPrecondition::Uid(want, had) => format!(
+            "the UID in the precondition ({want}) does not match the UID in record ({had}). The object might have been deleted and then recreated"
+        ),
+        FailedPrecondition::ResourceVersion(want, had) => format!(
+            "the ResourceVersion in the precondition ({want}) does not match the ResourceVersion in record ({had}). The object might have been modified"
+        ),
+    };
+    let kind = kubeboot_api::status::Subject {
+        resource: def.kind,
+        group: def.group,
+        name,
+    };
+    Status::conflict(kind, &detail)
+}
+
+/// A precondition the store found failed, as kube-apiserver reports its storage error: a
+/// conflict on the resource, quoting the `StorageError`.
+pub(super) fn storage_precondition_failed(
+    def: &ResourceDef,
+    name: &str,
+    key: &str,
+    detail: &str,
+) -> Status {
+    Status::conflict(
+        def.subject(name),
+        &format!(
+            "StorageError: invalid object, Code: 4, Key: {key}, ResourceVersion: 0, AdditionalErrorMsg: {detail}"
+        ),
+    )
+}
+
+/// `ValidateDeleteOptions`: a known propagation policy, and not both it and the older
+/// `orphanDependents` (the dry run is checked with the query).
+fn validate_delete_options(opts: &Value) -> Result<(), Status> {
+    const POLICIES: [&str; 3] = ["Foreground", "Background", "Orphan"];
+    let policy = opts.get("propagationPolicy").filter(|p| !p.is_null());
+    let mut causes = Vec::new();
+    let printed = |p: &Value| p.as_str().map_or_else(|| p.to_string(), str::to_owned);
+    if let Some(p) = policy
+        && opts.get("orphanDependents").is_some_and(|o| !o.is_null())
+    {
+        causes.push(StatusCause::invalid(
+            "propagationPolicy",
+            &printed(p),
+            "orphanDependents and deletionPropagation cannot be both set",
+        ));
+    }
+    if let Some(p) = policy
+        && !p.as_str().is_some_and(|p| POLICIES.contains(&p))
+    {
+        causes.push(StatusCause::not_supported(
+            "propagationPolicy",
+            &printed(p),
+            &["Foreground", "Background", "Orphan", "nil"],
+        ));
+    }
+    match causes.is_empty() {
+        true => Ok(()),
+        false => Err(Status::invalid("DeleteOptions", "meta.k8s.io", "", causes)),
     }
 }
 
@@ -248,4 +340,20 @@ pub(super) fn with_query_dry_run(opts: Option<Value>, q: &Query) -> Option<Value
         o.insert("dryRun".into(), json!(["All"]));
     }
     Some(opts)
+}
+
+/// The DeleteOptions of a delete without a body, from its query, as kube-apiserver decodes
+/// them (`propagationPolicy`, `orphanDependents`); none when the query sets neither.
+pub(super) fn query_delete_options(q: &Query) -> Option<Value> {
+    let mut opts = serde_json::Map::new();
+    if let Some(p) = q.get("propagationPolicy") {
+        opts.insert("propagationPolicy".into(), json!(p));
+    }
+    if let Some(o) = q.get("orphanDependents") {
+        opts.insert(
+            "orphanDependents".into(),
+            json!(crate::listoptions::query_bool(o)),
+        );
+    }
+    (!opts.is_empty()).then_some(Value::Object(opts))
 }

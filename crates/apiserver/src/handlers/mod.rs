@@ -173,7 +173,7 @@ impl Handlers {
             }
             Verb::Delete => {
                 let opts = match body.is_empty() {
-                    true => None,
+                    true => delete::query_delete_options(q),
                     false => Some(decode(&content_type, &body)?),
                 };
                 let opts = delete::with_query_dry_run(opts, q);

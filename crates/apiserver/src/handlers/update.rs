@@ -44,6 +44,9 @@ impl Handlers {
                 None => self.read_object(def, ns, name).await?,
             };
             let mut new = self.sent_object(def, (ns, name, sub), &mut change, &old, q)?;
+            if matches!(change, Update::Replace(_)) {
+                uid_precondition(def, (ns, name), &new, &old)?;
+            }
             def.strategy.set_defaults(&mut new);
             let sent_rv = meta_str(&new, "resourceVersion").to_owned();
             let expected = expected_revision(def, name, &sent_rv, old_rev)?;
@@ -231,6 +234,27 @@ impl Handlers {
         }
         Ok(def.to_storage(new))
     }
+}
+
+/// The uid a replacing object names, if any, is a precondition of its write, as
+/// kube-apiserver makes it (`defaultUpdatedObjectInfo.Preconditions`): 409 when the stored
+/// object has another, such as one deleted and made again since the sender read it.
+fn uid_precondition(
+    def: &ResourceDef,
+    (ns, name): (&str, &str),
+    new: &Value,
+    old: &Value,
+) -> Result<(), Status> {
+    let (want, had) = (meta_str(new, "uid"), meta_str(old, "uid"));
+    if want.is_empty() || want == had {
+        return Ok(());
+    }
+    Err(super::delete::storage_precondition_failed(
+        def,
+        name,
+        &def.key(ns, name),
+        &format!("Precondition failed: UID in precondition: {want}, UID in object meta: {had}"),
+    ))
 }
 
 /// The resourceVersion a replacing object names, if it is a revision.

@@ -145,8 +145,9 @@ fn update_approval(
     Ok(())
 }
 
-/// `/status`: the status changes but Approved and Denied (kept as stored, Kubernetes'
-/// preserveConditionInstances); only a user allowed to sign for the signer may set the
+/// `/status`: the status changes but Approved and Denied, which it may neither add nor
+/// remove (422); those it keeps are kept as stored (Kubernetes'
+/// `preserveConditionInstances`). Only a user allowed to sign for the signer may set the
 /// certificate.
 fn update_status(
     def: &ResourceDef,
@@ -155,29 +156,37 @@ fn update_status(
     adm: &Admission,
 ) -> Result<(), Status> {
     let mut status = new.get("status").cloned().unwrap_or(json!({}));
-    let decided = |c: &Value| {
-        matches!(
-            c.get("type").and_then(Value::as_str),
-            Some("Approved" | "Denied")
-        )
-    };
-    let mut conds: Vec<Value> = old
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|c| decided(c))
-        .cloned()
-        .collect();
-    conds.extend(
-        status
-            .get("conditions")
+    let conditions = |v: &Value| -> Vec<Value> {
+        v.pointer("/status/conditions")
             .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|c| !decided(c))
-            .cloned(),
-    );
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (old_conds, mut conds) = (conditions(old), conditions(new));
+    for t in ["Approved", "Denied"] {
+        let of_type = |list: &[Value]| -> Vec<usize> {
+            (0..list.len())
+                .filter(|i| list[*i].get("type").and_then(Value::as_str) == Some(t))
+                .collect()
+        };
+        let (was, is) = (of_type(&old_conds), of_type(&conds));
+        if is.len() > was.len() {
+            return Err(Status::invalid(
+                def.kind,
+                def.group,
+                meta_str(old, "name"),
+                vec![kubeboot_api::StatusCause::forbidden(
+                    "status.conditions",
+                    &format!("updates may not add a condition of type {t:?}"),
+                )],
+            ));
+        }
+        if is.len() == was.len() {
+            for (i, o) in is.into_iter().zip(was) {
+                conds[i] = old_conds[o].clone();
+            }
+        }
+    }
     if !status.is_object() {
         status = json!({});
     }
