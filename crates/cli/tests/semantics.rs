@@ -619,3 +619,79 @@ fn a_json_patch_with_an_unknown_operation_is_unprocessable_and_changes_nothing()
     );
     assert_eq!(data, r#"{"a":"1"}"#);
 }
+
+#[test]
+fn a_namespaces_spec_finalizers_hold_its_deletion_until_finalize_removes_them() {
+    // Seen before the fix: a namespace had no `spec.finalizers` (kube-apiserver gives it
+    // `kubernetes`), an update changed them, one holding `example.com/x` went at once, and
+    // `/finalize`, the usual cure for a namespace stuck Terminating, was 404.
+    let s = Server::start();
+    let kubectl = |args: &[&str]| s.kubectl("kubectl", args);
+    let finalizers = |ns: &str| {
+        let out = kubectl(&["get", "ns", ns, "-o", "jsonpath={.spec.finalizers}"]);
+        ok(out, "get the finalizers")
+    };
+    ok(kubectl(&["create", "namespace", "plain"]), "create");
+    assert_eq!(finalizers("plain"), r#"["kubernetes"]"#);
+    let patch = r#"{"spec":{"finalizers":["example.com/x"]}}"#;
+    ok(kubectl(&["patch", "ns", "plain", "-p", patch]), "patch");
+    assert_eq!(
+        finalizers("plain"),
+        r#"["kubernetes"]"#,
+        "changed only by finalize"
+    );
+
+    let held = "apiVersion: v1\nkind: Namespace\nmetadata: {name: held}\nspec: {finalizers: [kubernetes, example.com/x]}\n";
+    ok(
+        as_admin(&s, &["create", "-f", "-"], Some(held)),
+        "create held",
+    );
+    ok(kubectl(&["delete", "ns", "held", "--wait=false"]), "delete");
+    let phase = ok(
+        kubectl(&["get", "ns", "held", "-o", "jsonpath={.status.phase}"]),
+        "get",
+    );
+    assert_eq!(phase, "Terminating");
+    assert_eq!(
+        finalizers("held"),
+        r#"["example.com/x"]"#,
+        "kubernetes is done"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = |list: &str| {
+        let path = dir.path().join("finalize.json");
+        let ns = format!(
+            r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"held"}},"spec":{{"finalizers":{list}}}}}"#
+        );
+        std::fs::write(&path, ns).expect("write");
+        path
+    };
+    let finalize = |list: &str| {
+        let path = body(list);
+        let file = path.to_str().expect("utf-8");
+        kubectl(&[
+            "replace",
+            "--raw",
+            "/api/v1/namespaces/held/finalize",
+            "-f",
+            file,
+        ])
+    };
+    let out = finalize(r#"["bogus"]"#);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(r#"spec.finalizers[0]: Invalid value: "bogus": name is neither a standard finalizer name nor is it fully qualified"#),
+        "{}",
+        stderr(&out)
+    );
+    ok(finalize("[]"), "finalize");
+    let gone = || {
+        let out = kubectl(&["get", "ns", "held"]);
+        !out.status.success() && stderr(&out).contains("NotFound")
+    };
+    assert!(
+        eventually(Duration::from_secs(10), gone),
+        "the namespace goes once its finalizers are gone"
+    );
+}

@@ -35,7 +35,6 @@ impl Handlers {
         if let Some(failed) = failed_precondition(opts.as_ref(), &old, old_rev) {
             return Err(before_delete_wording(def, name, failed));
         }
-        let mut old_rev = old_rev;
         if def.kind_id == registry::Kind::Namespace
             && let Some(denial) = namespace_lifecycle::delete_denial(name)
         {
@@ -46,15 +45,12 @@ impl Handlers {
             return Ok(self.output(def, old));
         }
         if def.kind_id == registry::Kind::Namespace {
-            old_rev = self
-                .mark_terminating(def, name, old.clone(), old_rev)
-                .await?;
-            let waiting = self.delete_namespace_contents(name).await?;
-            if waiting > 0 || deletion::waits_for_finalizers(&old) {
-                // What is left goes as its finalizers do; the namespace after it.
-                let (namespace, _) = self.read_object(def, ns, name).await?;
-                return Ok(self.output(def, namespace));
-            }
+            self.mark_terminating(def, name, old, old_rev).await?;
+            // Its contents go now; what is left goes as its finalizers do, and the
+            // namespace after it, as its finalizers do.
+            let (namespace, _) = self.read_object(def, ns, name).await?;
+            self.finish_namespace_deletion(name).await?;
+            return Ok(self.output(def, namespace));
         }
         let key = def.key(ns, name);
         match self
@@ -159,7 +155,6 @@ impl Handlers {
             if !selector.matches(&obj) {
                 continue;
             }
-            let mut at = kv.mod_revision;
             if def.kind_id == registry::Kind::Namespace
                 && let Some(denial) = namespace_lifecycle::delete_denial(meta_str(&obj, "name"))
             {
@@ -172,19 +167,14 @@ impl Handlers {
             }
             if def.kind_id == registry::Kind::Namespace {
                 let name = meta_str(&obj, "name").to_owned();
-                let rev = self
-                    .mark_terminating(def, &name, obj.clone(), kv.mod_revision)
+                self.mark_terminating(def, &name, obj.clone(), kv.mod_revision)
                     .await?;
-                if self.delete_namespace_contents(&name).await? > 0
-                    || deletion::waits_for_finalizers(&obj)
-                {
-                    deleted.push(obj);
-                    continue;
-                }
-                at = rev;
+                self.finish_namespace_deletion(&name).await?;
+                deleted.push(obj);
+                continue;
             }
             if let Some(obj) = self
-                .remove_or_mark_latest(def, &kv.key, (obj, at), None)
+                .remove_or_mark_latest(def, &kv.key, (obj, kv.mod_revision), None)
                 .await?
             {
                 deleted.push(obj);

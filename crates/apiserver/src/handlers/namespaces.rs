@@ -115,16 +115,54 @@ impl Handlers {
         if !namespace_lifecycle::is_terminating(&namespace) {
             return Ok(false);
         }
-        let waiting = self.delete_namespace_contents(name).await?;
-        if waiting > 0 || deletion::waits_for_finalizers(&namespace) {
+        if self.delete_namespace_contents(name).await? > 0 {
             return Ok(false);
         }
-        match self
-            .store
-            .delete(&def.key("", name), Some(kv.mod_revision))
+        self.finalize_namespace(def, name, namespace, kv.mod_revision)
             .await
+    }
+
+    /// The namespace controller's last step, once nothing is left in namespace `name`
+    /// (read as `namespace` at `rev`): `kubernetes` leaves its spec's finalizers, then the
+    /// namespace goes, unless other finalizers, of its spec (which `finalize` removes) or
+    /// its metadata, hold it. Whether it is gone; a namespace that changed meanwhile is
+    /// looked at again later.
+    async fn finalize_namespace(
+        &self,
+        def: &ResourceDef,
+        name: &str,
+        mut namespace: Value,
+        mut rev: Revision,
+    ) -> Result<bool, Status> {
+        let key = def.key("", name);
+        let finalizers = registry::spec_finalizers(&namespace);
+        if finalizers.contains(&registry::KUBERNETES_FINALIZER) {
+            let rest: Vec<String> = finalizers
+                .into_iter()
+                .filter(|f| *f != registry::KUBERNETES_FINALIZER)
+                .map(str::to_owned)
+                .collect();
+            let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+            registry::set_spec_finalizers(&mut namespace, &rest);
+            strip_rv(&mut namespace);
+            match self
+                .store
+                .update(&key, encode(&namespace)?, Some(rev))
+                .await
+            {
+                Ok(kv) => rev = kv.mod_revision,
+                Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) => return Ok(false),
+                Err(e) => return Err(from_store(e, def, name)),
+            }
+        }
+        if !registry::spec_finalizers(&namespace).is_empty()
+            || deletion::waits_for_finalizers(&namespace)
         {
+            return Ok(false);
+        }
+        match self.store.delete(&key, Some(rev)).await {
             Ok(_) | Err(StoreError::NotFound(_)) => Ok(true),
+            Err(StoreError::Conflict { .. }) => Ok(false),
             Err(e) => Err(from_store(e, def, name)),
         }
     }

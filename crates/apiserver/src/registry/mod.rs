@@ -31,7 +31,9 @@ pub mod strategy;
 use serde_json::Value;
 
 pub use self::csr::validate_signer_name;
-pub use self::namespace::has_name_label;
+pub use self::namespace::{
+    KUBERNETES_FINALIZER, has_name_label, set_spec_finalizers, spec_finalizers,
+};
 use self::strategy::Strategy;
 use crate::patch::strategic::{Field, Schema, Strategy as Merge};
 use crate::protobuf::schema::Field as ProtobufField;

@@ -1,6 +1,7 @@
 //! core/v1 Namespace (`pkg/registry/core/namespace/strategy.go`): cluster-scoped, named
 //! as a DNS label, labelled `kubernetes.io/metadata.name` with its name whatever a client
-//! sends, its status set Active on create and changed only through `status`;
+//! sends, its status set Active on create and changed only through `status`, its
+//! `spec.finalizers` given `kubernetes` on create and changed only through `finalize`;
 //! NamespaceLifecycle and the cascade on delete are the handlers' (`handlers::namespaces`).
 
 use std::time::SystemTime;
@@ -10,7 +11,7 @@ use kubeboot_api::{StatusCause, TableColumn};
 use serde_json::{Value, json};
 
 use super::columns::{AGE, NAME, name_and_age, str_at};
-use super::strategy::{Admission, Admitted, Strategy};
+use super::strategy::{Admission, Admitted, Change, Strategy, carry_metadata_from, with_status_of};
 use super::{Kind, NameRule, ResourceDef, normalize, schema};
 use crate::patch::strategic::{Field, Schema as PatchSchema, Strategy as Merge};
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f, rep};
@@ -25,7 +26,7 @@ pub(super) static NAMESPACES: ResourceDef = ResourceDef {
     short_names: &["ns"],
     namespaced: false,
     storage: "namespaces",
-    subresources: &["status"],
+    subresources: &["status", "finalize"],
     field_selectors: &["status.phase"],
     name_rule: NameRule::Dns1123Label,
     normalize: normalize::<Namespace>,
@@ -110,6 +111,60 @@ fn validate_phase(obj: &Value) -> Vec<StatusCause> {
     vec![StatusCause::invalid("status.Phase", phase, why)]
 }
 
+/// The finalizer the namespace controller removes once a namespace's contents are gone.
+pub const KUBERNETES_FINALIZER: &str = "kubernetes";
+
+/// A namespace's `spec.finalizers`.
+pub fn spec_finalizers(obj: &Value) -> Vec<&str> {
+    obj.pointer("/spec/finalizers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+/// Sets `spec.finalizers` (removed when empty).
+pub fn set_spec_finalizers(obj: &mut Value, finalizers: &[&str]) {
+    let Some(o) = obj.as_object_mut() else {
+        return;
+    };
+    let spec = o.entry("spec").or_insert_with(|| json!({}));
+    if !spec.is_object() {
+        *spec = json!({});
+    }
+    match finalizers.is_empty() {
+        true => spec.as_object_mut().map(|s| s.remove("finalizers")),
+        false => spec
+            .as_object_mut()
+            .map(|s| s.insert("finalizers".into(), json!(finalizers))),
+    };
+}
+
+/// `validateFinalizerName` of each spec finalizer: a qualified name, one of Kubernetes'
+/// own where it has no `/`; at `spec.finalizers` on a create, at its index otherwise.
+fn spec_finalizer_causes(obj: &Value, indexed: bool) -> Vec<StatusCause> {
+    const STANDARD: [&str; 3] = ["kubernetes", "orphan", "foregroundDeletion"];
+    let mut causes = Vec::new();
+    for (i, f) in spec_finalizers(obj).into_iter().enumerate() {
+        let field = match indexed {
+            true => format!("spec.finalizers[{i}]"),
+            false => "spec.finalizers".to_owned(),
+        };
+        for e in kubeboot_api::names::qualified_name_errors(f) {
+            causes.push(StatusCause::invalid(&field, f, &e));
+        }
+        if !f.contains('/') && !STANDARD.contains(&f) {
+            causes.push(StatusCause::invalid(
+                &field,
+                f,
+                "name is neither a standard finalizer name nor is it fully qualified",
+            ));
+        }
+    }
+    causes
+}
+
 impl Strategy for NamespaceStrategy {
     fn set_defaults(&self, obj: &mut Value) {
         set_name_label(obj);
@@ -118,6 +173,51 @@ impl Strategy for NamespaceStrategy {
 
     fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value, _adm: &Admission) -> Admitted {
         obj["status"] = json!({"phase": "Active"});
+        let mut finalizers = spec_finalizers(obj);
+        if !finalizers.contains(&KUBERNETES_FINALIZER) {
+            finalizers.push(KUBERNETES_FINALIZER);
+            let finalizers: Vec<String> = finalizers.into_iter().map(str::to_owned).collect();
+            obj["spec"]["finalizers"] = json!(finalizers);
+        }
+        Ok(())
+    }
+
+    fn prepare_update(&self, _def: &ResourceDef, c: Change<'_>) -> Admitted {
+        // The finalizers change only through `finalize`.
+        let kept: Vec<String> = spec_finalizers(c.old)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let kept: Vec<&str> = kept.iter().map(String::as_str).collect();
+        set_spec_finalizers(c.new, &kept);
+        Ok(())
+    }
+
+    fn prepare_subresource(&self, def: &ResourceDef, sub: &str, c: Change<'_>) -> Admitted {
+        let Change { new, old, .. } = c;
+        match sub {
+            "status" => *new = with_status_of(old, new),
+            "finalize" => {
+                // The finalizers, and the metadata a client may change; not the status.
+                let sent: Vec<String> = spec_finalizers(new)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect();
+                let mut merged = old.clone();
+                set_spec_finalizers(
+                    &mut merged,
+                    &sent.iter().map(String::as_str).collect::<Vec<_>>(),
+                );
+                carry_metadata_from(&mut merged, new);
+                *new = merged;
+            }
+            other => {
+                return Err(kubeboot_api::Status::not_found(def.subject(&format!(
+                    "{}/{other}",
+                    crate::object::meta_str(old, "name")
+                ))));
+            }
+        }
         Ok(())
     }
 
@@ -126,10 +226,11 @@ impl Strategy for NamespaceStrategy {
     }
 
     fn validate(&self, _def: &ResourceDef, obj: &Value, old: Option<&Value>) -> Vec<StatusCause> {
-        match old {
-            Some(_) => validate_phase(obj),
-            None => Vec::new(),
+        let mut causes = spec_finalizer_causes(obj, old.is_some());
+        if old.is_some() {
+            causes.extend(validate_phase(obj));
         }
+        causes
     }
 
     fn columns(&self) -> Vec<TableColumn> {
