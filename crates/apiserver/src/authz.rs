@@ -65,8 +65,12 @@ pub enum Decision {
         /// Why.
         reason: String,
     },
-    /// No mode allowed it.
-    Denied,
+    /// No mode allowed it; the reason gathers what the modes said (as kube-apiserver's
+    /// union authorizer joins them), empty when none said anything.
+    Denied {
+        /// Why, or nothing.
+        reason: String,
+    },
 }
 
 /// An authorization mode (`--authorization-mode`).
@@ -134,10 +138,14 @@ impl Authorizer {
                 reason: String::new(),
             };
         }
+        let mut reasons = Vec::new();
         for mode in &self.modes {
-            let allowed = match mode {
-                Mode::AlwaysAllow => Some(String::new()),
-                Mode::Node => node_allows(user, a).then(|| "allowed by the Node authorizer".into()),
+            let decided = match mode {
+                Mode::AlwaysAllow => Ok(String::new()),
+                Mode::Node => match node_allows(user, a) {
+                    true => Ok(String::new()),
+                    false => Err(node_denial_reason(user, a)),
+                },
                 Mode::Rbac => {
                     let snap = self
                         .rbac
@@ -147,11 +155,15 @@ impl Authorizer {
                     snap.allows(user, a)
                 }
             };
-            if let Some(reason) = allowed {
-                return Decision::Allowed { reason };
+            match decided {
+                Ok(reason) => return Decision::Allowed { reason },
+                Err(reason) if !reason.is_empty() => reasons.push(reason),
+                Err(_) => {}
             }
         }
-        Decision::Denied
+        Decision::Denied {
+            reason: reasons.join("\n"),
+        }
     }
 }
 
@@ -191,14 +203,22 @@ impl RbacSnapshot {
         s
     }
 
-    fn allows(&self, user: &UserInfo, a: &Attributes) -> Option<String> {
-        self.grants(user, &a.namespace)
-            .find(|g| {
-                g.rules
-                    .as_ref()
-                    .is_ok_and(|rules| rules.iter().any(|r| rule_allows(r, a)))
-            })
-            .map(|g| g.reason())
+    /// The allow's reason, or why not: the roles its bindings name that are missing, as
+    /// kube-apiserver's RBAC authorizer reports them (`RBAC: ` and Go's aggregate error).
+    fn allows(&self, user: &UserInfo, a: &Attributes) -> Result<String, String> {
+        let mut errors: Vec<String> = Vec::new();
+        for g in self.grants(user, &a.namespace) {
+            match &g.rules {
+                Ok(rules) if rules.iter().any(|r| rule_allows(r, a)) => return Ok(g.reason()),
+                Ok(_) => {}
+                Err(e) => errors.push(e.clone()),
+            }
+        }
+        Err(match errors.as_slice() {
+            [] => String::new(),
+            [one] => format!("RBAC: {one}"),
+            many => format!("RBAC: [{}]", many.join(", ")),
+        })
     }
 
     /// Every binding that names `user` (cluster role bindings, then role bindings in
@@ -415,6 +435,42 @@ fn node_allows(user: &UserInfo, a: &Attributes) -> bool {
             matches!(a.verb.as_str(), "get" | "list" | "watch")
         }
         _ => false,
+    }
+}
+
+/// Why the Node authorizer has no opinion on what a node asks of Secrets, ConfigMaps and
+/// PersistentVolumeClaims, in its words (reads of objects a pod on the node refers to;
+/// here no pod refers to any); nothing for other users and resources.
+fn node_denial_reason(user: &UserInfo, a: &Attributes) -> String {
+    let Some(node) = node_name(user) else {
+        return String::new();
+    };
+    let relationship = || match a.name.is_empty() {
+        true => "No Object name found".to_owned(),
+        false => format!("no relationship found between node '{node}' and this object"),
+    };
+    match (a.is_resource, a.group.as_str(), a.resource.as_str()) {
+        (true, "", "secrets" | "configmaps") => {
+            if !matches!(a.verb.as_str(), "get" | "list" | "watch") {
+                "can only read resources of this type".into()
+            } else if !a.subresource.is_empty() {
+                "cannot read subresource".into()
+            } else if a.namespace.is_empty() {
+                "can only read namespaced object of this type".into()
+            } else {
+                relationship()
+            }
+        }
+        (true, "", "persistentvolumeclaims" | "persistentvolumes") => {
+            if a.verb != "get" {
+                "can only get individual resources of this type".into()
+            } else if !a.subresource.is_empty() {
+                "cannot get subresource".into()
+            } else {
+                relationship()
+            }
+        }
+        _ => String::new(),
     }
 }
 

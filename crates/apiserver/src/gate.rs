@@ -71,16 +71,17 @@ impl Gate {
             .admit(inflight::classify(&info.verb, &info.subresource), &user)?;
         let decision = self.authz.authorize(&user, &attrs);
         trail.decided(&decision);
-        if decision == Decision::Denied {
+        if let Decision::Denied { reason } = decision {
             let subject = info.is_resource.then(|| kubeboot_api::status::Subject {
                 resource: &info.resource,
                 group: &info.group,
                 name: &info.name,
             });
-            return Err(Status::forbidden(
-                subject,
-                &forbidden_message(&user, &attrs),
-            ));
+            let mut message = forbidden_message(&user, &attrs);
+            if !reason.is_empty() {
+                message = format!("{message}: {reason}");
+            }
+            return Err(Status::forbidden(subject, &message));
         }
         Ok((user, slot))
     }
@@ -99,7 +100,7 @@ impl Gate {
         }
         for a in &asked {
             let attrs = a.attributes();
-            if self.authz.authorize(&requester, &attrs) == Decision::Denied {
+            if let Decision::Denied { .. } = self.authz.authorize(&requester, &attrs) {
                 return Err(impersonation::forbidden(&requester, &attrs));
             }
         }

@@ -994,6 +994,36 @@ fn a_namespace_admin_grants_what_it_holds_and_nothing_more() {
     );
 }
 
+#[test]
+fn a_refusal_says_why_as_kube_apiserver_says_it() {
+    // Seen before the fix: the 403 ended after the namespace, where kube-apiserver adds
+    // what its authorizers said: the Node authorizer's reason, and RBAC's roles not found.
+    let s = Server::start();
+    let k = |args: &[&str]| s.kubectl("kubectl", args);
+    let node = ["--as", "system:node:n1", "--as-group", "system:nodes"];
+    let out = k(&[&["get", "secret", "s1", "-n", "default"][..], &node].concat());
+    assert!(
+        stderr(&out).contains(r#"User "system:node:n1" cannot get resource "secrets" in API group "" in the namespace "default": no relationship found between node 'n1' and this object"#),
+        "{}",
+        stderr(&out)
+    );
+    let ghost = [
+        "create",
+        "clusterrolebinding",
+        "ghost",
+        "--clusterrole=does-not-exist",
+        "--user=zed",
+    ];
+    ok(k(&ghost), "a binding to a missing role");
+    let want = r#"cannot list resource "configmaps" in API group "" in the namespace "default": RBAC: clusterrole.rbac.authorization.k8s.io "does-not-exist" not found"#;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            stderr(&k(&["get", "configmaps", "-n", "default", "--as", "zed"])).contains(want)
+        }),
+        "RBAC says the role is missing"
+    );
+}
+
 /// Sends each row as `who` (curl flags) and checks its code and message.
 fn check(s: &Server, who: &[&str], user: &str, rows: &[Row]) {
     for &(case, method, path, body, code, needle) in rows {

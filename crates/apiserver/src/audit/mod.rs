@@ -268,7 +268,7 @@ impl Trail {
         if let Some((auditor, record)) = &mut self.0 {
             match decision {
                 Decision::Allowed { reason } => auditor.decided(record, true, reason),
-                Decision::Denied => auditor.decided(record, false, ""),
+                Decision::Denied { reason } => auditor.decided(record, false, reason),
             }
         }
     }

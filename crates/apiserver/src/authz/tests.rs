@@ -188,3 +188,52 @@ fn forbidden_messages_word_for_word() {
         r#"User "system:bootstrap:abcdef" cannot update resource "certificatesigningrequests/approval" in API group "certificates.k8s.io" at the cluster scope"#
     );
 }
+
+#[test]
+fn a_denial_says_why_as_the_node_and_rbac_authorizers_say_it() {
+    let node = UserInfo {
+        name: "system:node:n1".into(),
+        groups: vec!["system:nodes".into()],
+        ..Default::default()
+    };
+    let at = |verb: &str, resource: &str, sub: &str, ns: &str, name: &str| {
+        Attributes::resource(verb, "", resource, sub, ns, name)
+    };
+    #[rustfmt::skip]
+    let rows = [
+        (at("get", "secrets", "", "default", "s"), "no relationship found between node 'n1' and this object"),
+        (at("list", "configmaps", "", "default", ""), "No Object name found"),
+        (at("delete", "secrets", "", "default", "s"), "can only read resources of this type"),
+        (at("get", "secrets", "", "", "s"), "can only read namespaced object of this type"),
+        (at("list", "persistentvolumeclaims", "", "default", ""), "can only get individual resources of this type"),
+        (at("get", "pods", "", "default", "p"), ""),
+    ];
+    let authz = Authorizer::new(vec![Mode::Node, Mode::Rbac]);
+    for (a, want) in rows {
+        assert_eq!(
+            authz.authorize(&node, &a),
+            Decision::Denied {
+                reason: want.into()
+            },
+            "{a:?}"
+        );
+    }
+    let zed = UserInfo {
+        name: "zed".into(),
+        ..Default::default()
+    };
+    let ghost: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "ghost"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "does-not-exist"},
+        "subjects": [{"kind": "User", "name": "zed"}],
+    }))
+    .unwrap();
+    authz.set_rbac(RbacSnapshot::new(vec![], vec![ghost], vec![], vec![]));
+    assert_eq!(
+        authz.authorize(&zed, &at("get", "configmaps", "", "default", "c")),
+        Decision::Denied {
+            reason: "RBAC: clusterrole.rbac.authorization.k8s.io \"does-not-exist\" not found"
+                .into()
+        }
+    );
+}

@@ -86,7 +86,8 @@ impl Handlers {
                 match self.authz.authorize(&subject, &a) {
                     Decision::Allowed { reason } if reason.is_empty() => json!({"allowed": true}),
                     Decision::Allowed { reason } => json!({"allowed": true, "reason": reason}),
-                    Decision::Denied => json!({"allowed": false}),
+                    Decision::Denied { reason } if reason.is_empty() => json!({"allowed": false}),
+                    Decision::Denied { reason } => json!({"allowed": false, "reason": reason}),
                 }
             }
         };
