@@ -327,3 +327,85 @@ fn a_pods_containers_merge_by_name() {
         ok(s.kubectl(&k, &["delete", "pod", "web"]), "delete");
     }
 }
+
+#[test]
+fn an_apply_to_a_csrs_status_owns_its_conditions_by_type() {
+    // Seen before the fix: the conditions were owned whole, so an apply of one condition
+    // conflicted with the manager of another, and an apply through `status` kept no record
+    // of its own (kube-apiserver: `+listType=map`, `+listMapKey=type`).
+    use base64::Engine;
+    let s = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pem = common::csr_pem(dir.path(), "ssa", "/CN=ssa");
+    let request = base64::engine::general_purpose::STANDARD.encode(pem);
+    let csr = format!(
+        "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata: {{name: ssa}}\nspec:\n  request: {request}\n  signerName: example.com/foo\n  usages: [client auth]\n"
+    );
+    ok(
+        s.kubectl_as(
+            "kubectl",
+            &s.kubeconfig(),
+            &["create", "-f", "-"],
+            Some(&csr),
+        ),
+        "create",
+    );
+    let custom = r#"{"status":{"conditions":[{"type":"Custom","status":"True"}]}}"#;
+    let patch = [
+        "patch",
+        "csr",
+        "ssa",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        custom,
+    ];
+    ok(s.kubectl("kubectl", &patch), "patch");
+    let condition = |ty: &str, status: &str| {
+        format!(
+            "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata: {{name: ssa}}\nstatus:\n  conditions:\n  - {{type: {ty}, status: \"{status}\"}}\n"
+        )
+    };
+    ok(
+        apply(
+            &s,
+            "kubectl",
+            &condition("Custom2", "True"),
+            &["--subresource=status"],
+        ),
+        "an apply of another condition does not conflict",
+    );
+    let got = get(&s, "kubectl", "csr/ssa");
+    let types: Vec<&str> = got["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .filter_map(|c| c["type"].as_str())
+        .collect();
+    assert_eq!(types, ["Custom", "Custom2"]);
+    let applied = got["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields")
+        .iter()
+        .find(|e| e["operation"] == "Apply")
+        .expect("the apply's own record");
+    assert_eq!(applied["subresource"], "status");
+    assert!(
+        applied["fieldsV1"]["f:status"]["f:conditions"]
+            .get(r#"k:{"type":"Custom2"}"#)
+            .is_some(),
+        "{applied}"
+    );
+    let out = apply(
+        &s,
+        "kubectl",
+        &condition("Custom", "False"),
+        &["--subresource=status"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(r#"conflict with "kubectl-patch" with subresource "status" using certificates.k8s.io/v1: .status.conditions[type="Custom"].status"#),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -93,7 +93,7 @@ impl Node {
             Strategy::Merge => ListKind::Set,
             Strategy::MergeByKey("port") => ListKind::Map(&["port", "protocol"]),
             Strategy::MergeByKey("containerPort") => ListKind::Map(&["containerPort", "protocol"]),
-            Strategy::MergeByKey(k) => ListKind::Map(key_fields(k)),
+            Strategy::MergeByKey(k) | Strategy::MapByKey(k) => ListKind::Map(key_fields(k)),
             _ => ListKind::Atomic,
         };
         Self {

@@ -55,7 +55,15 @@ impl Handlers {
                 now: self.now(),
                 authz: &self.authz,
             };
+            // An apply's record of who set what is the field manager's, whatever the
+            // subresource's merge keeps of the stored metadata.
+            let applied_record = matches!(change, Update::Apply { .. })
+                .then(|| new.pointer("/metadata/managedFields").cloned())
+                .flatten();
             strategy::prepare_update(def, &mut new, &old, sub, &adm)?;
+            if let Some(record) = applied_record {
+                meta_mut(&mut new).insert("managedFields".into(), record);
+            }
             self.confirm_no_escalation(def, &new, Some(&old), name, user)
                 .await?;
             carry_server_metadata(&mut new, &old, def, ns);

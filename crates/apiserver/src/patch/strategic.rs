@@ -33,6 +33,9 @@ pub enum Strategy {
     Merge,
     /// `merge` with `patchMergeKey`: items matched by that key and merged.
     MergeByKey(&'static str),
+    /// No tag, but `listType=map` with that key: a strategic merge patch replaces the list
+    /// whole, while the record of who set what (server-side apply) owns its items by key.
+    MapByKey(&'static str),
     /// `replace`: the patch's value replaces the field's.
     Replace,
 }

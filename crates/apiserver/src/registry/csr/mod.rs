@@ -17,10 +17,11 @@ pub use self::validation::validate_signer_name;
 use self::validation::{condition_types, csr_request, csr_request_unverified, validate_csr};
 use super::columns::{AGE, NAME, name_and_age, non_empty, str_at};
 use super::strategy::{Admission, Admitted, Change, Strategy, carry_metadata_from};
-use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
+use super::{Kind, NameRule, OBJECT_META_PATCH, ResourceDef, normalize, schema};
 use crate::authn::UserInfo;
 use crate::authz::node_name;
 use crate::object::meta_str;
+use crate::patch::strategic::{Field, Schema as PatchSchema, Strategy as Merge};
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f, rep};
 
 /// The resource.
@@ -47,7 +48,7 @@ const CSRS_BASE: ResourceDef = ResourceDef {
     name_rule: NameRule::PathSegment,
     normalize: normalize::<CertificateSigningRequest>,
     schema: schema::<CertificateSigningRequest>,
-    patch_schema: &METADATA_PATCH,
+    patch_schema: &PATCH,
     protobuf: Some(PROTOBUF),
     conversion: None,
     strategy: &CsrStrategy,
@@ -120,6 +121,22 @@ impl Strategy for CsrStrategy {
         ]
     }
 }
+
+/// A strategic merge patch replaces `status.conditions` whole (no patch strategy), while
+/// server-side apply owns its items by `type` (`+listType=map`, `+listMapKey=type`).
+static PATCH: PatchSchema = PatchSchema {
+    fields: &[
+        (
+            "metadata",
+            Field::nested(Merge::Untagged, &OBJECT_META_PATCH),
+        ),
+        ("status", Field::nested(Merge::Untagged, &STATUS_PATCH)),
+    ],
+};
+
+static STATUS_PATCH: PatchSchema = PatchSchema {
+    fields: &[("conditions", Field::of(Merge::MapByKey("type")))],
+};
 
 /// `/approval`: the conditions change, and only a user allowed to approve for the signer
 /// may add or change Approved or Denied.
