@@ -61,8 +61,10 @@ impl Handlers {
                 .await
                 .map_err(|e| from_store(e, def, ""))?,
             listoptions::WatchStart::InitialState { not_older_than } => {
-                if let Some(rv) = not_older_than {
-                    self.fresh_enough(rv).await?;
+                if let Some(rv) = not_older_than
+                    && let Err(too_new) = self.fresh_enough(rv).await
+                {
+                    return Ok(error_event(&too_new));
                 }
                 // ADDED events for the current state, then changes after it.
                 let request = PageRequest {
@@ -87,9 +89,8 @@ impl Handlers {
         let handle = match self.cache.watch(&prefix, key, start) {
             Ok(h) => h,
             Err(oldest) => {
-                return Err(Status::expired(format!(
-                    "too old resource version: {start} ({oldest})"
-                )));
+                let gone = Status::expired(format!("too old resource version: {start} ({oldest})"));
+                return Ok(error_event(&gone));
             }
         };
         let watch = ClientWatch {
@@ -115,4 +116,14 @@ impl Handlers {
             .body(BodyExt::boxed(StreamBody::new(stream)))
             .expect("static headers are valid"))
     }
+}
+
+/// A watch that ends with one `ERROR` event carrying `status`: once a watch's options are
+/// read and allowed, kube-apiserver reports what keeps it from starting so (a version too
+/// old for the history kept, or not reached in time), with a 200.
+fn error_event(status: &Status) -> http::Response<crate::response::Body> {
+    let mut line = serde_json::to_vec(&serde_json::json!({"type": "ERROR", "object": status}))
+        .unwrap_or_default();
+    line.push(b'\n');
+    crate::response::text(StatusCode::OK, line, "application/json")
 }
