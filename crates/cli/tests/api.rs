@@ -600,6 +600,28 @@ fn requests_cannot_reach_beyond_what_was_authorized() {
         "/apis/certificates.k8s.io/v1/certificatesigningrequests/via-status",
     );
     assert!(!now.contains("Sneaky"), "nothing was written: {now}");
+    // Both decisions at once: refused at the second, as validateConditions reports it
+    // (seen before the fix: at `status.conditions`, with an empty value).
+    let both = with_approval.replace(
+        r#"{"type":"Approved","status":"True","reason":"Sneaky"}"#,
+        r#"{"type":"Approved","status":"True"},{"type":"Denied","status":"True"}"#,
+    );
+    let (code, said) = s.admin_curl(
+        &[
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &both,
+        ],
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests/via-status/approval",
+    );
+    assert_eq!(code, 422, "{said}");
+    assert!(
+        said.contains(r#"status.conditions[1].type: Invalid value: \"Denied\": Approved and Denied conditions are mutually exclusive"#),
+        "{said}"
+    );
 }
 
 #[test]

@@ -85,20 +85,30 @@ pub(super) fn validate_csr(
         None => causes.push(StatusCause::required("spec.usages", "")),
         Some(u) if u.is_empty() => causes.push(StatusCause::required("spec.usages", "")),
         Some(usages) => {
-            let mut seen = Vec::new();
-            let supported: Vec<&str> = kubeboot_pki::Usage::ALL
+            // Kubernetes lists the supported usages sorted (`sets.List`), and reports the
+            // unsupported ones before the duplicates.
+            let mut supported: Vec<&str> = kubeboot_pki::Usage::ALL
                 .iter()
                 .map(|u| u.k8s_name())
                 .collect();
-            for (i, u) in usages.iter().enumerate() {
-                let s = u.as_str().unwrap_or_default();
-                let field = format!("spec.usages[{i}]");
+            supported.sort_unstable();
+            let names: Vec<&str> = usages
+                .iter()
+                .map(|u| u.as_str().unwrap_or_default())
+                .collect();
+            for (i, s) in names.iter().enumerate() {
                 if kubeboot_pki::Usage::from_k8s_name(s).is_none() {
-                    causes.push(StatusCause::not_supported(&field, s, &supported));
-                } else if seen.contains(&s) {
-                    causes.push(StatusCause::duplicate(&field, s));
+                    causes.push(StatusCause::not_supported(
+                        &format!("spec.usages[{i}]"),
+                        s,
+                        &supported,
+                    ));
                 }
-                seen.push(s);
+            }
+            for (i, s) in names.iter().enumerate() {
+                if names[..i].contains(s) {
+                    causes.push(StatusCause::duplicate(&format!("spec.usages[{i}]"), s));
+                }
             }
         }
     }
@@ -118,18 +128,16 @@ pub(super) fn validate_csr(
 
 pub(super) fn validate_csr_status(obj: &Value, old: Option<&Value>, causes: &mut Vec<StatusCause>) {
     let conds = condition_types(obj);
+    let (mut approved, mut denied) = (false, false);
     let mut seen: Vec<&str> = Vec::new();
+    // Each condition as `validateConditions` checks it: its type, its status, Approved
+    // and Denied not both (reported at the second), no type twice.
     for (i, (ty, c)) in conds.iter().enumerate() {
         let field = format!("status.conditions[{i}]");
         let status = c.get("status").and_then(Value::as_str).unwrap_or_default();
         if ty.is_empty() {
             causes.push(StatusCause::required(&format!("{field}.type"), ""));
-            continue;
         }
-        if seen.contains(&ty.as_str()) {
-            causes.push(StatusCause::duplicate(&format!("{field}.type"), ty));
-        }
-        seen.push(ty);
         let fixed = matches!(ty.as_str(), "Approved" | "Denied" | "Failed");
         if status.is_empty() {
             causes.push(StatusCause::required(&format!("{field}.status"), ""));
@@ -146,13 +154,28 @@ pub(super) fn validate_csr_status(obj: &Value, old: Option<&Value>, causes: &mut
                 &["False", "True", "Unknown"],
             ));
         }
-    }
-    if seen.contains(&"Approved") && seen.contains(&"Denied") {
-        causes.push(StatusCause::invalid(
-            "status.conditions",
-            "",
-            "Approved and Denied conditions are mutually exclusive",
-        ));
+        let both = match ty.as_str() {
+            "Approved" => {
+                approved = true;
+                denied
+            }
+            "Denied" => {
+                denied = true;
+                approved
+            }
+            _ => false,
+        };
+        if both {
+            causes.push(StatusCause::invalid(
+                &format!("{field}.type"),
+                ty,
+                "Approved and Denied conditions are mutually exclusive",
+            ));
+        }
+        if !ty.is_empty() && seen.contains(&ty.as_str()) {
+            causes.push(StatusCause::duplicate(&format!("{field}.type"), ty));
+        }
+        seen.push(ty);
     }
     let cert = obj
         .pointer("/status/certificate")
