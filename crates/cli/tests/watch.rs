@@ -353,3 +353,32 @@ fn list_and_watch_versions_are_read_as_kube_apiserver_reads_them() {
         "nothing from before it began: {from_now:?}"
     );
 }
+
+#[test]
+fn a_table_watch_sends_the_column_definitions_once() {
+    // Seen before the fix: every event's Table repeated them; kube-apiserver's watch encoder
+    // sends them with the first and `null` after (`NoHeaders`).
+    let s = Server::start();
+    create_cm(&s, "t1");
+    create_cm(&s, "t2");
+    let accept = "Accept: application/json;as=Table;v=v1;g=meta.k8s.io";
+    let (code, body) = s.admin_curl(
+        &["-H", accept],
+        "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1",
+    );
+    assert_eq!(code, 200, "{body}");
+    let events: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("an event"))
+        .collect();
+    assert_eq!(events.len(), 2, "{body}");
+    let columns = |e: &serde_json::Value| e["object"]["columnDefinitions"].clone();
+    assert!(
+        columns(&events[0])
+            .as_array()
+            .is_some_and(|c| !c.is_empty()),
+        "{body}"
+    );
+    assert!(columns(&events[1]).is_null(), "{body}");
+    assert_eq!(events[1]["object"]["rows"][0]["cells"][0], "t2", "{body}");
+}

@@ -100,6 +100,7 @@ impl Handlers {
                 table: want.table,
                 include_object: want.include_object.clone(),
                 clock: self.clock.clone(),
+                headers_sent: Default::default(),
             },
             bookmarks: opts.bookmarks,
             streaming_list: opts.streaming_list,

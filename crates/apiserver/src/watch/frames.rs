@@ -2,6 +2,7 @@
 //! object as stored (its shared bytes spliced, never parsed again) or as a one-row Table.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use kubeboot_api::clock::Clock;
@@ -25,6 +26,9 @@ pub struct Frames {
     pub include_object: String,
     /// Ages in table cells.
     pub clock: Arc<dyn Clock>,
+    /// Whether a Table has gone out: only the first carries the column definitions (the
+    /// rest `null`), as kube-apiserver's watch encoder sends them.
+    pub headers_sent: AtomicBool,
 }
 
 impl Frames {
@@ -56,13 +60,14 @@ impl Frames {
         let mut obj = self.def.to_version(obj);
         set_type(&mut obj, &self.def.api_version(), self.def.kind);
         let object = match self.table {
-            true => serde_json::to_value(tables::of_one(
-                self.def,
-                obj,
-                self.clock.now(),
-                &self.include_object,
-            ))
-            .unwrap_or(Value::Null),
+            true => {
+                let table = tables::of_one(self.def, obj, self.clock.now(), &self.include_object);
+                let mut table = serde_json::to_value(table).unwrap_or(Value::Null);
+                if self.headers_sent.swap(true, Ordering::Relaxed) {
+                    table["columnDefinitions"] = Value::Null;
+                }
+                table
+            }
             false => obj,
         };
         line(&json!({"type": ty, "object": object}))
