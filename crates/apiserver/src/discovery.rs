@@ -3,9 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::registry::{
-    CREATE_SUBRESOURCES, Kind, RESOURCES, REVIEWS, ResourceDef, VERBS, group_versions,
-};
+use crate::registry::{CREATE_SUBRESOURCES, Kind, RESOURCES, REVIEWS, ResourceDef, group_versions};
 
 /// The aggregated discovery version a client asked for in `Accept`, if any.
 pub fn aggregated_version(accept: &str) -> Option<&'static str> {
@@ -94,12 +92,12 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
         .filter(|r| r.group == group && r.version == version)
     {
         let mut resource = json!({"name": r.plural, "singularName": r.singular(), "namespaced": r.namespaced,
-            "kind": r.kind, "verbs": VERBS, "shortNames": r.short_names});
+            "kind": r.kind, "verbs": r.verbs(), "shortNames": r.short_names});
         with_categories(&mut resource, r);
         resources.push(resource);
         for s in r.subresources {
             resources.push(json!({"name": format!("{}/{s}", r.plural), "singularName": "", "namespaced": r.namespaced,
-                "kind": r.kind, "verbs": ["get", "patch", "update"]}));
+                "kind": r.kind, "verbs": ResourceDef::subresource_verbs(s)}));
         }
         for c in CREATE_SUBRESOURCES.iter().filter(|c| c.plural == r.plural) {
             resources.push(json!({"name": format!("{}/{}", r.plural, c.subresource), "singularName": "",
@@ -144,8 +142,8 @@ pub fn aggregated(core: bool, v: &str) -> Value {
                         let kind = json!({"group": g, "version": ver, "kind": r.kind});
                         let mut resource = json!({"resource": r.plural, "responseKind": kind,
                             "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
-                            "singularResource": r.singular(), "shortNames": r.short_names, "verbs": VERBS,
-                            "subresources": r.subresources.iter().map(|s| json!({"subresource": s, "responseKind": kind, "verbs": ["get", "patch", "update"]}))
+                            "singularResource": r.singular(), "shortNames": r.short_names, "verbs": r.verbs(),
+                            "subresources": r.subresources.iter().map(|s| json!({"subresource": s, "responseKind": kind, "verbs": ResourceDef::subresource_verbs(s)}))
                                 .chain(CREATE_SUBRESOURCES.iter().filter(|c| c.plural == r.plural).map(|c| json!({"subresource": c.subresource,
                                     "responseKind": {"group": c.group, "version": c.version, "kind": c.kind}, "verbs": ["create"]})))
                                 .collect::<Vec<_>>()});

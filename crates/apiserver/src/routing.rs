@@ -123,7 +123,7 @@ pub fn route(info: &RequestInfo, method: &Method) -> Result<Route, Status> {
         Verb::Update | Verb::Patch => !named,
         Verb::Delete | Verb::DeleteCollection => sub,
         Verb::Get | Verb::List | Verb::Watch => false,
-    };
+    } || !def.serves(&info.verb, &info.subresource);
     if refused {
         return Err(Status::method_not_allowed(
             "the server does not allow this method on the requested resource",

@@ -475,6 +475,10 @@ fn content_types_patches_and_methods_are_answered_as_kube_apiserver_answers_them
         ("an update renaming the object", "PUT", x(), json, text(r#"{"metadata":{"name":"y"}}"#), 400, Some("the name of the object (y) does not match the name on the URL (x)")),
         ("a create in another namespace than the URL's", "POST", CONFIGMAPS.into(), json, text(r#"{"metadata":{"name":"n","namespace":"kube-system"}}"#), 400, Some("the namespace of the provided object does not match the namespace sent on the request")),
         ("a create on an object's URL", "POST", x(), json, text(r#"{"metadata":{"name":"x"}}"#), 405, Some("MethodNotAllowed")),
+        // Seen before the fix: namespaces deleted as a collection (kube-apiserver's storage
+        // deletes them one at a time), and finalize read.
+        ("a deletecollection of namespaces", "DELETE", "/api/v1/namespaces?labelSelector=nothing%3Dhere".into(), "", vec![], 405, Some("MethodNotAllowed")),
+        ("a get of a namespace's finalize", "GET", "/api/v1/namespaces/default/finalize".into(), "", vec![], 405, Some("MethodNotAllowed")),
         ("a delete whose precondition fails", "DELETE", x(), json, text(r#"{"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":"nope"}}"#), 409,
             Some(r#"Operation cannot be fulfilled on ConfigMap \"x\": the UID in the precondition (nope) does not match the UID in record"#)),
         // Each seen before the fix: the object deleted, or the update refused as invalid.

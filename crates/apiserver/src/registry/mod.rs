@@ -168,7 +168,7 @@ impl Conversion {
 }
 
 /// The verbs every stored resource serves.
-pub const VERBS: &[&str] = &[
+const VERBS: &[&str] = &[
     "create",
     "delete",
     "deletecollection",
@@ -178,6 +178,35 @@ pub const VERBS: &[&str] = &[
     "update",
     "watch",
 ];
+
+impl ResourceDef {
+    /// The verbs it serves: all of them, but for a namespace, which is deleted one at a
+    /// time (kube-apiserver's namespace storage has no `deletecollection`).
+    pub fn verbs(&self) -> &'static [&'static str] {
+        match self.kind_id {
+            Kind::Namespace => &[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ],
+            _ => VERBS,
+        }
+    }
+
+    /// The verbs of its subresource `sub`: `finalize` only takes an update.
+    pub fn subresource_verbs(sub: &str) -> &'static [&'static str] {
+        match sub {
+            "finalize" => &["update"],
+            _ => &["get", "patch", "update"],
+        }
+    }
+
+    /// Whether it serves `verb` (on subresource `sub`, if not empty).
+    pub fn serves(&self, verb: &str, sub: &str) -> bool {
+        match sub {
+            "" => self.verbs().contains(&verb),
+            sub => Self::subresource_verbs(sub).contains(&verb),
+        }
+    }
+}
 
 /// Each cause as an `Invalid` status lists it, for the validation tests.
 #[cfg(test)]
