@@ -64,6 +64,22 @@ impl TableColumn {
         }
     }
 
+    /// A column of names (`format: name`).
+    pub const fn named(self) -> Self {
+        Self {
+            format: "name",
+            ..self
+        }
+    }
+
+    /// A column of times (`type: date`), as the default table of a kind without a printer.
+    pub const fn date(name: &'static str, description: &'static str) -> Self {
+        Self {
+            type_: "date",
+            ..Self::text(name, description)
+        }
+    }
+
     /// An integer column.
     pub const fn integer(name: &'static str, description: &'static str) -> Self {
         Self {

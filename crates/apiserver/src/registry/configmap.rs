@@ -73,7 +73,7 @@ impl Strategy for ConfigMapStrategy {
     fn columns(&self) -> Vec<TableColumn> {
         vec![
             NAME,
-            TableColumn::integer("Data", "The number of entries in the data"),
+            TableColumn::text("Data", "The number of entries in the data"),
             AGE,
         ]
     }

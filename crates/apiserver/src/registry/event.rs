@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Event;
 use kubeboot_api::{StatusCause, TableColumn};
 use serde_json::{Value, json};
 
-use super::columns::{age, non_empty, str_at};
+use super::columns::{age, str_at};
 use super::strategy::Strategy;
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
 use crate::object::meta_str;
@@ -98,33 +98,39 @@ impl Strategy for EventStrategy {
             t("Source", "The source of this event.").wide(),
             t("Message", "The description of this event."),
             t("First Seen", "Time when the first event occurred").wide(),
-            TableColumn::integer("Count", "Number of times this event has occurred").wide(),
-            t("Name", "Name of this event").wide(),
+            t("Count", "Number of times this event has occurred").wide(),
+            t("Name", "Name of this event").named().wide(),
         ]
     }
 
+    /// kubectl's `printEvent` (server-side tables are wide): a series' last time and count,
+    /// the first time from `eventTime` when there is no `firstTimestamp`.
     fn cells(&self, obj: &Value, now: SystemTime) -> Vec<Value> {
-        let time = |field: &str| {
-            let t = str_at(obj, &[field]);
-            if t.is_empty() {
-                "<unknown>".to_owned()
-            } else {
-                age(t, now)
-            }
-        };
-        let last = match str_at(obj, &["lastTimestamp"]) {
-            "" => age(str_at(obj, &["eventTime"]), now),
+        let since = |t: &str| match t {
+            "" => "<unknown>".to_owned(),
             t => age(t, now),
         };
+        let first = match str_at(obj, &["firstTimestamp"]) {
+            "" => since(str_at(obj, &["eventTime"])),
+            t => since(t),
+        };
+        let mut last = match str_at(obj, &["lastTimestamp"]) {
+            "" => first.clone(),
+            t => since(t),
+        };
+        let mut count = obj.get("count").and_then(Value::as_i64).unwrap_or(0);
+        match obj.get("series").filter(|s| s.is_object()) {
+            Some(series) => {
+                last = since(str_at(series, &["lastObservedTime"]));
+                count = series.get("count").and_then(Value::as_i64).unwrap_or(0);
+            }
+            None if count == 0 => count = 1,
+            None => {}
+        }
         let kind = str_at(obj, &["involvedObject", "kind"]).to_ascii_lowercase();
-        let object = format!("{kind}/{}", str_at(obj, &["involvedObject", "name"]));
-        let source = match (
-            str_at(obj, &["source", "component"]),
-            str_at(obj, &["source", "host"]),
-        ) {
-            ("", _) => str_at(obj, &["reportingComponent"]).to_owned(),
-            (c, "") => c.to_owned(),
-            (c, h) => format!("{c}, {h}"),
+        let object = match str_at(obj, &["involvedObject", "name"]) {
+            "" => kind,
+            name => format!("{kind}/{name}"),
         };
         vec![
             json!(last),
@@ -132,12 +138,26 @@ impl Strategy for EventStrategy {
             json!(str_at(obj, &["reason"])),
             json!(object),
             json!(str_at(obj, &["involvedObject", "fieldPath"])),
-            json!(non_empty(&source)),
-            json!(str_at(obj, &["message"])),
-            json!(time("firstTimestamp")),
-            json!(obj.get("count").and_then(Value::as_i64).unwrap_or(1)),
+            json!(event_source(obj)),
+            json!(str_at(obj, &["message"]).trim()),
+            json!(first),
+            json!(count),
             json!(meta_str(obj, "name")),
         ]
+    }
+}
+
+/// `formatEventSource`: the component (or reporting controller), then `, ` and the host (or
+/// reporting instance) when there is one.
+fn event_source(obj: &Value) -> String {
+    let first = |a: &[&str], b: &[&str]| match str_at(obj, a) {
+        "" => str_at(obj, b),
+        v => v,
+    };
+    let component = first(&["source", "component"], &["reportingComponent"]);
+    match first(&["source", "host"], &["reportingInstance"]) {
+        "" => component.to_owned(),
+        instance => format!("{component}, {instance}"),
     }
 }
 
@@ -177,6 +197,49 @@ fn validate_event(obj: &Value) -> Vec<StatusCause> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_events_row_is_kubectls_print_event() {
+        let now = kubeboot_api::clock::parse_rfc3339("2026-01-01T00:10:00Z").unwrap();
+        let cells = |ev: Value| EventStrategy.cells(&ev, now);
+        let series = json!({"metadata": {"name": "s"}, "involvedObject": {"kind": "Node"},
+            "eventTime": "2026-01-01T00:05:00.000000Z", "reportingComponent": "example.com/ctl",
+            "reportingInstance": "inst-1", "message": "  age x  ",
+            "series": {"count": 7, "lastObservedTime": "2026-01-01T00:09:30.000000Z"}});
+        assert_eq!(
+            cells(series),
+            [
+                json!("30s"),
+                json!(""),
+                json!(""),
+                json!("node"),
+                json!(""),
+                json!("example.com/ctl, inst-1"),
+                json!("age x"),
+                json!("5m"),
+                json!(7),
+                json!("s")
+            ]
+        );
+        let plain = json!({"metadata": {"name": "p"}, "involvedObject": {"kind": "Pod", "name": "a"},
+            "firstTimestamp": "2026-01-01T00:00:00Z", "source": {"component": "kubelet", "host": "n1"}});
+        let got = cells(plain);
+        assert_eq!(
+            (&got[0], &got[3], &got[5], &got[7], &got[8]),
+            (
+                &json!("10m"),
+                &json!("pod/a"),
+                &json!("kubelet, n1"),
+                &json!("10m"),
+                &json!(1)
+            )
+        );
+        assert_eq!(
+            cells(json!({"metadata": {"name": "q"}}))[5],
+            json!(""),
+            "no source: empty"
+        );
+    }
 
     #[test]
     fn an_event_names_its_object_in_its_namespace() {

@@ -22,7 +22,7 @@ pub(super) static IP_ADDRESSES: ResourceDef = ResourceDef {
     version: "v1",
     kind: "IPAddress",
     plural: "ipaddresses",
-    short_names: &[],
+    short_names: &["ip"],
     namespaced: false,
     storage: "ipaddresses",
     subresources: &[],

@@ -315,12 +315,17 @@ fn node_cells(obj: &Value, name: Value, age: Value) -> Vec<Value> {
         .and_then(Value::as_object)
         .into_iter()
         .flatten()
-        .filter_map(|(k, _)| {
-            k.strip_prefix("node-role.kubernetes.io/")
-                .map(str::to_owned)
+        .filter_map(|(k, v)| match k.strip_prefix("node-role.kubernetes.io/") {
+            // `findNodeRoles`: a role label's suffix, or the older `kubernetes.io/role`.
+            Some(role) if !role.is_empty() => Some(role.to_owned()),
+            _ if k == "kubernetes.io/role" => {
+                v.as_str().filter(|v| !v.is_empty()).map(str::to_owned)
+            }
+            _ => None,
         })
         .collect();
     roles.sort();
+    roles.dedup();
     let roles = if roles.is_empty() {
         "<none>".to_owned()
     } else {
@@ -451,6 +456,27 @@ static TAINT: &[Pb] = &[
 mod tests {
     use super::*;
     use crate::registry::messages;
+
+    #[test]
+    fn roles_are_read_from_role_labels_as_kubectl_finds_them() {
+        let roles = |labels: Value| {
+            node_cells(
+                &json!({"metadata": {"labels": labels}}),
+                json!("n"),
+                json!("1m"),
+            )[2]
+            .clone()
+        };
+        assert_eq!(roles(json!({})), json!("<none>"));
+        assert_eq!(
+            roles(
+                json!({"node-role.kubernetes.io/worker": "", "node-role.kubernetes.io/": "x",
+                          "kubernetes.io/role": "worker", "node-role.kubernetes.io/edge": ""})
+            ),
+            json!("edge,worker")
+        );
+        assert_eq!(roles(json!({"kubernetes.io/role": ""})), json!("<none>"));
+    }
 
     #[test]
     fn pod_cidrs_are_cidrs_one_per_family() {

@@ -135,9 +135,9 @@ impl Strategy for PodStrategy {
                 "Status",
                 "The aggregate status of the containers in this pod.",
             ),
-            TableColumn::integer(
+            t(
                 "Restarts",
-                "The number of times the containers in this pod have been restarted.",
+                "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
             ),
             AGE,
             t("IP", "The IP address assigned to the pod").wide(),
@@ -153,43 +153,127 @@ impl Strategy for PodStrategy {
 
     fn cells(&self, obj: &Value, now: SystemTime) -> Vec<Value> {
         let (name, age) = name_and_age(obj, now);
-        let statuses = obj
-            .pointer("/status/containerStatuses")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let containers = obj
-            .pointer("/spec/containers")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
-        let ready = statuses.iter().filter(|s| s["ready"] == true).count();
-        let restarts: i64 = statuses
-            .iter()
-            .filter_map(|s| s["restartCount"].as_i64())
-            .sum();
-        let reason = str_at(obj, &["status", "reason"]);
-        let phase = str_at(obj, &["status", "phase"]);
-        let status = if reason.is_empty() { phase } else { reason };
-        let gates = obj
-            .pointer("/spec/readinessGates")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
+        let row = PodRow::of(obj);
+        let restarts = match row.last_restart {
+            Some(at) if row.restarts != 0 => {
+                format!("{} ({} ago)", row.restarts, super::columns::age(at, now))
+            }
+            _ => row.restarts.to_string(),
+        };
         vec![
             name,
-            json!(format!("{ready}/{containers}")),
-            json!(status),
+            json!(format!("{}/{}", row.ready, row.containers)),
+            json!(row.reason),
             json!(restarts),
             age,
             json!(non_empty(str_at(obj, &["status", "podIP"]))),
             json!(non_empty(str_at(obj, &["spec", "nodeName"]))),
             json!(non_empty(str_at(obj, &["status", "nominatedNodeName"]))),
-            json!(if gates == 0 {
-                "<none>".to_owned()
-            } else {
-                format!("0/{gates}")
-            }),
+            json!(readiness_gates(obj)),
         ]
     }
+}
+
+/// What `kubectl get pods` says of a pod's containers (kubectl's `printPod`, its init
+/// containers aside): the reason a container waits or ended, else the pod's.
+struct PodRow<'a> {
+    ready: usize,
+    containers: usize,
+    reason: String,
+    restarts: i64,
+    /// When a container last ended before its restart.
+    last_restart: Option<&'a str>,
+}
+
+impl<'a> PodRow<'a> {
+    fn of(pod: &'a Value) -> Self {
+        let list = |p: &str| {
+            pod.pointer(p)
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice)
+        };
+        let mut row = PodRow {
+            ready: 0,
+            containers: list("/spec/containers").len(),
+            reason: match str_at(pod, &["status", "reason"]) {
+                "" => str_at(pod, &["status", "phase"]).to_owned(),
+                reason => reason.to_owned(),
+            },
+            restarts: 0,
+            last_restart: None,
+        };
+        let mut running = false;
+        for c in list("/status/containerStatuses").iter().rev() {
+            row.restarts += c["restartCount"].as_i64().unwrap_or(0);
+            if let Some(at) = c
+                .pointer("/lastState/terminated/finishedAt")
+                .and_then(Value::as_str)
+                && row.last_restart.is_none_or(|last| at > last)
+            {
+                row.last_restart = Some(at);
+            }
+            let (waiting, ended) = (c.pointer("/state/waiting"), c.pointer("/state/terminated"));
+            let text = |v: Option<&Value>, f: &str| {
+                v.and_then(|v| v[f].as_str()).unwrap_or_default().to_owned()
+            };
+            if !text(waiting, "reason").is_empty() {
+                row.reason = text(waiting, "reason");
+            } else if let Some(ended) = ended {
+                row.reason = match (text(Some(ended), "reason"), ended["signal"].as_i64()) {
+                    (reason, _) if !reason.is_empty() => reason,
+                    (_, Some(signal)) if signal != 0 => format!("Signal:{signal}"),
+                    _ => format!("ExitCode:{}", ended["exitCode"].as_i64().unwrap_or(0)),
+                };
+            } else if c["ready"] == true && c.pointer("/state/running").is_some() {
+                running = true;
+                row.ready += 1;
+            }
+        }
+        if row.reason == "Completed" && running {
+            row.reason = match condition_true(pod, "Ready") {
+                true => "Running".into(),
+                false => "NotReady".into(),
+            };
+        }
+        let terminal = matches!(str_at(pod, &["status", "phase"]), "Succeeded" | "Failed");
+        if pod
+            .pointer("/metadata/deletionTimestamp")
+            .is_some_and(|t| !t.is_null())
+        {
+            if str_at(pod, &["status", "reason"]) == "NodeLost" {
+                row.reason = "Unknown".into();
+            } else if !terminal {
+                row.reason = "Terminating".into();
+            }
+        }
+        row
+    }
+}
+
+/// Whether the pod's condition `ty` is `True`.
+fn condition_true(pod: &Value, ty: &str) -> bool {
+    pod.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == ty)
+        .is_some_and(|c| c["status"] == "True")
+}
+
+/// `<true gates>/<gates>`, or `<none>`.
+fn readiness_gates(pod: &Value) -> String {
+    let gates: Vec<&str> = pod
+        .pointer("/spec/readinessGates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g["conditionType"].as_str())
+        .collect();
+    if gates.is_empty() {
+        return "<none>".into();
+    }
+    let met = gates.iter().filter(|g| condition_true(pod, g)).count();
+    format!("{met}/{}", gates.len())
 }
 
 /// Kubernetes' defaults for a pod (`SetDefaults_PodSpec`, `SetDefaults_Container`).

@@ -61,7 +61,7 @@ impl Strategy for RoleStrategy {
     fn columns(&self) -> Vec<TableColumn> {
         vec![
             NAME,
-            TableColumn::text("Created At", "Time the object was created"),
+            TableColumn::date("Created At", "Time the object was created"),
         ]
     }
 

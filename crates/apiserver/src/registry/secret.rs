@@ -55,7 +55,7 @@ impl Strategy for SecretStrategy {
         vec![
             NAME,
             TableColumn::text("Type", "The type of the secret"),
-            TableColumn::integer("Data", "The number of entries in the data"),
+            TableColumn::text("Data", "The number of entries in the data"),
             AGE,
         ]
     }

@@ -96,3 +96,39 @@ fn defaults_then_validation() {
             .starts_with("Forbidden: pod updates may not change fields other than")
     );
 }
+
+#[test]
+fn a_pods_row_is_kubectls_print_pod() {
+    let now = kubeboot_api::clock::parse_rfc3339("2026-01-01T00:10:00Z").unwrap();
+    let pod = json!({
+        "metadata": {"name": "p2", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"nodeName": "node-a", "containers": [{"name": "c"}, {"name": "d"}],
+                 "readinessGates": [{"conditionType": "example.com/x"}]},
+        "status": {"phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}, {"type": "example.com/x", "status": "True"}],
+            "containerStatuses": [
+                {"name": "c", "ready": true, "restartCount": 3, "state": {"running": {}},
+                 "lastState": {"terminated": {"finishedAt": "2026-01-01T00:05:00Z"}}},
+                {"name": "d", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "CrashLoopBackOff"}}},
+            ]},
+    });
+    let cells = PodStrategy.cells(&pod, now);
+    assert_eq!(
+        (&cells[1], &cells[2], &cells[3], &cells[8]),
+        (
+            &json!("1/2"),
+            &json!("CrashLoopBackOff"),
+            &json!("3 (5m ago)"),
+            &json!("1/1")
+        )
+    );
+    let mut gone = pod;
+    gone["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:09:00Z");
+    gone["status"]["containerStatuses"] = json!([]);
+    let cells = PodStrategy.cells(&gone, now);
+    assert_eq!((&cells[2], &cells[3]), (&json!("Terminating"), &json!("0")));
+    let ended = json!({"metadata": {"name": "e"}, "spec": {"containers": [{"name": "c"}]},
+        "status": {"phase": "Failed", "containerStatuses": [{"name": "c", "restartCount": 0,
+            "state": {"terminated": {"exitCode": 2}}}]}});
+    assert_eq!(PodStrategy.cells(&ended, now)[2], json!("ExitCode:2"));
+}
