@@ -307,3 +307,43 @@ fn auth_can_i_list_shows_what_the_user_may_do() {
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("no namespace on request"), "{body}");
 }
+
+#[test]
+fn a_client_certificate_names_its_credential_as_kube_apiserver_names_it() {
+    // Seen before the fix: no `extra`; kube-apiserver (CommonNameUserConversion) records the
+    // certificate's SHA-256 as the credential id, which `kubectl auth whoami` shows.
+    let s = Server::start();
+    let (cert, _) = s.admin_cert_files();
+    let der = std::process::Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(der.status.success());
+    let digest = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(&der.stdout)?;
+            child.wait_with_output()
+        })
+        .expect("sha256sum");
+    let hex = String::from_utf8_lossy(&digest.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest")
+        .to_owned();
+    let me = whoami(&s, "kubectl", &[]);
+    assert_eq!(
+        me["extra"]["authentication.kubernetes.io/credential-id"],
+        serde_json::json!([format!("X509SHA256={hex}")]),
+        "{me}"
+    );
+    let as_jane = whoami(&s, "kubectl", &["--as", "jane"]);
+    assert!(
+        as_jane["extra"].is_null(),
+        "an impersonated user has only what it is given: {as_jane}"
+    );
+}

@@ -102,8 +102,19 @@ impl ClientCa {
             name: name.common_name,
             uid: String::new(),
             groups,
-            extra: BTreeMap::new(),
+            extra: BTreeMap::from([(CREDENTIAL_ID.to_owned(), vec![credential_id(leaf_der)])]),
         };
         Ok((user, not_after))
     }
+}
+
+/// The extra key naming the credential a user authenticated with (`user.CredentialIDKey`).
+pub const CREDENTIAL_ID: &str = "authentication.kubernetes.io/credential-id";
+
+/// A client certificate's credential id, as kube-apiserver's `CommonNameUserConversion`
+/// records it: `X509SHA256=` and the hex SHA-256 of its DER.
+fn credential_id(leaf_der: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, leaf_der);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("X509SHA256={hex}")
 }
