@@ -1,8 +1,8 @@
 //! What kubectl and informers rely on beyond the wire format, each seen wrong once with
 //! the real kubectl or curl: a strategic merge that follows Kubernetes' patch tags (a list
 //! without a strategy is replaced), dry-run answers that carry the object's version,
-//! `generation` only where Kubernetes sets it, lists at an exact version, a namespace's
-//! deletion begun by a DELETE alone, ConfigMaps and Secrets made `immutable` kept so,
+//! `generation` only where Kubernetes sets it, lists at an exact version (a namespace's
+//! deletion is `namespaces.rs`'), ConfigMaps and Secrets made `immutable` kept so,
 //! every object's labels, annotations and finalizers held to Kubernetes' rules, and a
 //! deletion held by finalizers until they are gone.
 
@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Server, eventually, kubectls, ok, stderr, stdout};
+use common::{Server, as_admin, eventually, kubectls, ok, refused, stderr, stdout};
 
 fn apply(s: &Server, k: &str, manifest: &str) -> String {
     let admin = s.kubeconfig();
@@ -18,18 +18,6 @@ fn apply(s: &Server, k: &str, manifest: &str) -> String {
         s.kubectl_as(k, &admin, &["apply", "-f", "-"], Some(manifest)),
         &format!("{k}: apply"),
     )
-}
-
-/// `kubectl args` as the admin, `stdin` its input.
-fn as_admin(s: &Server, args: &[&str], stdin: Option<&str>) -> std::process::Output {
-    s.kubectl_as("kubectl", &s.kubeconfig(), args, stdin)
-}
-
-/// Asserts `kubectl args` (as the admin, `stdin` its input) failed, saying `want`.
-fn refused(s: &Server, args: &[&str], stdin: Option<&str>, want: &str) {
-    let out = as_admin(s, args, stdin);
-    assert!(!out.status.success(), "{args:?}: {}", stdout(&out));
-    assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
 }
 
 #[test]
@@ -227,43 +215,6 @@ fn a_list_at_an_exact_version_is_that_state_never_the_present() {
 /// `kubectl patch ns --subresource=status` marked a namespace Terminating, after which it
 /// took no new content, and the next start deleted it with all it held as an interrupted
 /// deletion.
-#[test]
-fn only_a_delete_begins_a_namespaces_deletion() {
-    let s = Server::start();
-    let kubectl = |args: &[&str]| s.kubectl("kubectl", args);
-    ok(kubectl(&["create", "namespace", "kept"]), "create ns");
-    refused(
-        &s,
-        &[
-            "patch",
-            "namespace",
-            "kept",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            r#"{"status":{"phase":"Terminating"}}"#,
-        ],
-        None,
-        r#"status.Phase: Invalid value: "Terminating": may only be 'Active' if `deletionTimestamp` is empty"#,
-    );
-    let manifest = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kept\n  deletionTimestamp: \"2026-01-01T00:00:00Z\"\n";
-    ok(
-        as_admin(&s, &["replace", "-f", "-"], Some(manifest)),
-        "kubectl replace",
-    );
-    let ns: serde_json::Value = serde_json::from_str(&ok(
-        kubectl(&["get", "namespace", "kept", "-o", "json"]),
-        "get ns",
-    ))
-    .expect("JSON");
-    assert!(ns["metadata"].get("deletionTimestamp").is_none(), "{ns}");
-    assert_eq!(ns["status"]["phase"], "Active", "{ns}");
-    ok(
-        kubectl(&["create", "configmap", "more", "-n", "kept"]),
-        "a create in the namespace",
-    );
-}
-
 /// A ConfigMap or Secret made `immutable` keeps its data and stays immutable, as kube-apiserver
 /// keeps it (`ValidateConfigMapUpdate`, `ValidateSecretUpdate`); a ConfigMap's keys must be
 /// able to name a file. Seen before: a ConfigMap's data changed and its `immutable` was unset
@@ -618,80 +569,4 @@ fn a_json_patch_with_an_unknown_operation_is_unprocessable_and_changes_nothing()
         "get",
     );
     assert_eq!(data, r#"{"a":"1"}"#);
-}
-
-#[test]
-fn a_namespaces_spec_finalizers_hold_its_deletion_until_finalize_removes_them() {
-    // Seen before the fix: a namespace had no `spec.finalizers` (kube-apiserver gives it
-    // `kubernetes`), an update changed them, one holding `example.com/x` went at once, and
-    // `/finalize`, the usual cure for a namespace stuck Terminating, was 404.
-    let s = Server::start();
-    let kubectl = |args: &[&str]| s.kubectl("kubectl", args);
-    let finalizers = |ns: &str| {
-        let out = kubectl(&["get", "ns", ns, "-o", "jsonpath={.spec.finalizers}"]);
-        ok(out, "get the finalizers")
-    };
-    ok(kubectl(&["create", "namespace", "plain"]), "create");
-    assert_eq!(finalizers("plain"), r#"["kubernetes"]"#);
-    let patch = r#"{"spec":{"finalizers":["example.com/x"]}}"#;
-    ok(kubectl(&["patch", "ns", "plain", "-p", patch]), "patch");
-    assert_eq!(
-        finalizers("plain"),
-        r#"["kubernetes"]"#,
-        "changed only by finalize"
-    );
-
-    let held = "apiVersion: v1\nkind: Namespace\nmetadata: {name: held}\nspec: {finalizers: [kubernetes, example.com/x]}\n";
-    ok(
-        as_admin(&s, &["create", "-f", "-"], Some(held)),
-        "create held",
-    );
-    ok(kubectl(&["delete", "ns", "held", "--wait=false"]), "delete");
-    let phase = ok(
-        kubectl(&["get", "ns", "held", "-o", "jsonpath={.status.phase}"]),
-        "get",
-    );
-    assert_eq!(phase, "Terminating");
-    assert_eq!(
-        finalizers("held"),
-        r#"["example.com/x"]"#,
-        "kubernetes is done"
-    );
-
-    let dir = tempfile::tempdir().expect("tempdir");
-    let body = |list: &str| {
-        let path = dir.path().join("finalize.json");
-        let ns = format!(
-            r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"held"}},"spec":{{"finalizers":{list}}}}}"#
-        );
-        std::fs::write(&path, ns).expect("write");
-        path
-    };
-    let finalize = |list: &str| {
-        let path = body(list);
-        let file = path.to_str().expect("utf-8");
-        kubectl(&[
-            "replace",
-            "--raw",
-            "/api/v1/namespaces/held/finalize",
-            "-f",
-            file,
-        ])
-    };
-    let out = finalize(r#"["bogus"]"#);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains(r#"spec.finalizers[0]: Invalid value: "bogus": name is neither a standard finalizer name nor is it fully qualified"#),
-        "{}",
-        stderr(&out)
-    );
-    ok(finalize("[]"), "finalize");
-    let gone = || {
-        let out = kubectl(&["get", "ns", "held"]);
-        !out.status.success() && stderr(&out).contains("NotFound")
-    };
-    assert!(
-        eventually(Duration::from_secs(10), gone),
-        "the namespace goes once its finalizers are gone"
-    );
 }

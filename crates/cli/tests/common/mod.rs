@@ -691,3 +691,15 @@ pub fn control_plane(dir: &Path, etcd: &str, join: Option<&Path>, extra: &[&str]
     flags.extend_from_slice(extra);
     Server::start_on(dir, 0, &flags)
 }
+
+/// `kubectl args` as the admin, `stdin` its input.
+pub fn as_admin(s: &Server, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    s.kubectl_as("kubectl", &s.kubeconfig(), args, stdin)
+}
+
+/// Asserts `kubectl args` (as the admin, `stdin` its input) failed, saying `want`.
+pub fn refused(s: &Server, args: &[&str], stdin: Option<&str>, want: &str) {
+    let out = as_admin(s, args, stdin);
+    assert!(!out.status.success(), "{args:?}: {}", stdout(&out));
+    assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+}

@@ -1,0 +1,183 @@
+//! What RBAC lets a user grant, and why a request is refused, with the real kubectl: a
+//! namespace admin delegates what it holds and nothing more (escalation prevention by the
+//! rules the writer holds, as kube-apiserver's ConfirmNoEscalation), and a 403 carries
+//! what the Node and RBAC authorizers said.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Server, eventually, ok, stderr};
+
+#[test]
+fn a_namespace_admin_grants_what_it_holds_and_nothing_more() {
+    // Seen before the fix: a user bound to `admin` in a namespace could create no Role and
+    // no RoleBinding there ("escalate on roles ... is required"), where kube-apiserver lets
+    // a writer grant what it already holds (ConfirmNoEscalation); and an `escalate` limited
+    // to one role's name let a user create that role over anything, where kube-apiserver
+    // holds a create to the URL's name, which is empty.
+    let s = Server::start();
+    let k = |args: &[&str]| s.kubectl("kubectl", args);
+    let refused = |args: &[&str], want: &str| {
+        let out = k(args);
+        assert!(!out.status.success(), "{args:?} was allowed");
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    };
+    ok(k(&["create", "namespace", "t2"]), "namespace");
+    let bob_admin = ["--clusterrole=admin", "--user=bob"];
+    ok(
+        k(&[
+            &["create", "rolebinding", "bob-admin", "-n", "t2"][..],
+            &bob_admin,
+        ]
+        .concat()),
+        "bind bob",
+    );
+    let hank = [
+        [
+            "create",
+            "role",
+            "esc-foo",
+            "-n",
+            "t2",
+            "--verb=escalate",
+            "--resource=roles",
+            "--resource-name=foo",
+        ]
+        .as_slice(),
+        &[
+            "create",
+            "role",
+            "mk",
+            "-n",
+            "t2",
+            "--verb=create",
+            "--resource=roles",
+        ],
+        &[
+            "create",
+            "rolebinding",
+            "h1",
+            "-n",
+            "t2",
+            "--role=esc-foo",
+            "--user=hank",
+        ],
+        &[
+            "create",
+            "rolebinding",
+            "h2",
+            "-n",
+            "t2",
+            "--role=mk",
+            "--user=hank",
+        ],
+    ];
+    for args in hank {
+        ok(k(args), "hank's roles");
+    }
+    let can = |who: &str| {
+        let out = k(&["auth", "can-i", "create", "roles", "-n", "t2", "--as", who]);
+        String::from_utf8_lossy(&out.stdout).trim() == "yes"
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || can("bob") && can("hank")),
+        "the authorizer follows the bindings within moments"
+    );
+
+    fn as_bob<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        [args, &["--as", "bob"]].concat()
+    }
+    ok(
+        k(&as_bob(&[
+            "create",
+            "role",
+            "cm-reader",
+            "-n",
+            "t2",
+            "--verb=get,list",
+            "--resource=configmaps",
+        ])),
+        "bob grants what he holds",
+    );
+    ok(
+        k(&as_bob(&[
+            "create",
+            "rolebinding",
+            "carol-view",
+            "-n",
+            "t2",
+            "--clusterrole=view",
+            "--user=carol",
+        ])),
+        "bob binds view, which admin holds",
+    );
+    refused(
+        &as_bob(&[
+            "create",
+            "role",
+            "everything",
+            "-n",
+            "t2",
+            "--verb=*",
+            "--resource=secrets",
+        ]),
+        "roles.rbac.authorization.k8s.io \"everything\" is forbidden: user \"bob\" (groups=[\"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"*\"]}",
+    );
+    refused(
+        &as_bob(&[
+            "create",
+            "rolebinding",
+            "x",
+            "-n",
+            "t2",
+            "--role=nope",
+            "--user=carol",
+        ]),
+        "roles.rbac.authorization.k8s.io \"nope\" not found",
+    );
+    refused(
+        &[
+            "create",
+            "role",
+            "foo",
+            "-n",
+            "t2",
+            "--verb=*",
+            "--resource=secrets",
+            "--as",
+            "hank",
+        ],
+        "roles.rbac.authorization.k8s.io \"foo\" is forbidden: user \"hank\"",
+    );
+}
+
+#[test]
+fn a_refusal_says_why_as_kube_apiserver_says_it() {
+    // Seen before the fix: the 403 ended after the namespace, where kube-apiserver adds
+    // what its authorizers said: the Node authorizer's reason, and RBAC's roles not found.
+    let s = Server::start();
+    let k = |args: &[&str]| s.kubectl("kubectl", args);
+    let node = ["--as", "system:node:n1", "--as-group", "system:nodes"];
+    let out = k(&[&["get", "secret", "s1", "-n", "default"][..], &node].concat());
+    assert!(
+        stderr(&out).contains(r#"User "system:node:n1" cannot get resource "secrets" in API group "" in the namespace "default": no relationship found between node 'n1' and this object"#),
+        "{}",
+        stderr(&out)
+    );
+    let ghost = [
+        "create",
+        "clusterrolebinding",
+        "ghost",
+        "--clusterrole=does-not-exist",
+        "--user=zed",
+    ];
+    ok(k(&ghost), "a binding to a missing role");
+    let want = r#"cannot list resource "configmaps" in API group "" in the namespace "default": RBAC: clusterrole.rbac.authorization.k8s.io "does-not-exist" not found"#;
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            stderr(&k(&["get", "configmaps", "-n", "default", "--as", "zed"])).contains(want)
+        }),
+        "RBAC says the role is missing"
+    );
+}
