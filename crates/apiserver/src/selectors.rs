@@ -28,6 +28,11 @@ impl FieldSelector {
         Ok(Self(terms))
     }
 
+    /// The selector of one name (`metadata.name=<name>`, the name taken whole).
+    pub fn name_is(name: &str) -> Self {
+        Self(vec![("metadata.name".into(), name.into(), true)])
+    }
+
     /// Whether the object's field values satisfy every term; `field` reads a field.
     pub fn matches(&self, field: impl Fn(&str) -> String) -> bool {
         self.0.iter().all(|(f, v, eq)| (field(f) == *v) == *eq)

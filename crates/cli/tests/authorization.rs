@@ -100,6 +100,18 @@ fn a_namespace_admin_grants_what_it_holds_and_nothing_more() {
         ])),
         "bob grants what he holds",
     );
+    // A replace whose body names no namespace is held to the URL's (seen in review: it was
+    // checked cluster-wide, and refused).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let body = dir.path().join("role.json");
+    let role = r#"{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"Role","metadata":{"name":"cm-reader"},"rules":[{"apiGroups":[""],"resources":["configmaps"],"verbs":["get"]}]}"#;
+    std::fs::write(&body, role).expect("write");
+    let path = "/apis/rbac.authorization.k8s.io/v1/namespaces/t2/roles/cm-reader";
+    let file = body.to_str().expect("utf-8");
+    ok(
+        k(&as_bob(&["replace", "--raw", path, "-f", file])),
+        "bob replaces his role without naming its namespace",
+    );
     ok(
         k(&as_bob(&[
             "create",

@@ -85,7 +85,12 @@ impl Authorizer {
         for grant in snap.grants(user, namespace) {
             match grant.rules {
                 Ok(granted) => rules.extend_from_slice(granted),
-                Err(e) => errors.push(e),
+                // The escalation check reads roles through their storage, whose NotFound
+                // names the resource in the plural.
+                Err(e) => errors.push(
+                    e.replacen("clusterrole.", "clusterroles.", 1)
+                        .replacen("role.", "roles.", 1),
+                ),
             }
         }
         (rules, errors)

@@ -35,7 +35,8 @@ impl Handlers {
                 force,
             };
             match self.update(def, ns, name, sub, change, q, user).await {
-                Err(s) if s.code == 404 && sub.is_empty() && s.reason == "NotFound" => {}
+                // Nothing to apply to (not another object the update looked up).
+                Err(s) if sub.is_empty() && is_not_found(&s, def, name) => {}
                 other => return other.map(|obj| (obj, false)),
             }
             // Nothing to apply to: the configuration makes the object.
@@ -93,4 +94,12 @@ fn check_applied_type(def: &ResourceDef, config: &Value) -> Result<(), Status> {
     Err(Status::bad_request(format!(
         "invalid object type: {group}/{version}, Kind={kind}"
     )))
+}
+
+/// Whether `s` is the 404 of the object `name` of `def` itself.
+fn is_not_found(s: &Status, def: &ResourceDef, name: &str) -> bool {
+    let details = s.details.as_ref();
+    s.code == 404
+        && s.reason == "NotFound"
+        && details.is_some_and(|d| d.name == name && d.kind == def.plural)
 }

@@ -49,7 +49,7 @@ impl Handlers {
             let manager = crate::fieldmanager::Manager::of(q, "", &time);
             crate::fieldmanager::track_update(def, None, &mut obj, &manager);
         }
-        self.confirm_no_escalation(def, &obj, None, "", user)
+        self.confirm_no_escalation(def, (ns, ""), (&obj, None), user)
             .await?;
         self.admit_new(def, &mut obj, user)?;
         let name = meta_str(&obj, "name").to_owned();

@@ -47,9 +47,13 @@ impl Handlers {
         if def.kind_id == registry::Kind::Namespace {
             self.mark_terminating(def, name, old, old_rev).await?;
             // Its contents go now; what is left goes as its finalizers do, and the
-            // namespace after it, as its finalizers do.
+            // namespace after it. Once it is Terminating the delete has been done: what
+            // stops the rest for now is retried (the finisher, a minute on), as
+            // kube-apiserver's namespace controller retries.
             let (namespace, _) = self.read_object(def, ns, name).await?;
-            self.finish_namespace_deletion(name).await?;
+            if let Err(e) = self.finish_namespace_deletion(name).await {
+                tracing::warn!(namespace = %name, error = %e.message, "cannot finish deleting the namespace yet; retrying in a minute");
+            }
             return Ok(self.output(def, namespace));
         }
         let key = def.key(ns, name);
@@ -110,18 +114,10 @@ impl Handlers {
                 Err(StoreError::Conflict { .. }) => {}
                 Err(e) => return Err(from_store(e, def, &name)),
             }
-            let Some(kv) = self
-                .store
-                .get(key)
-                .await
-                .map_err(|e| from_store(e, def, &name))?
-            else {
+            let Some(now) = self.read_key(def, key, &name).await? else {
                 return Ok(None);
             };
-            obj = serde_json::from_slice(&kv.value)
-                .map_err(|e| Status::internal(format!("stored object is not JSON: {e}")))?;
-            read_at = kv.mod_revision;
-            set_resource_version(&mut obj, read_at);
+            (obj, read_at) = now;
             if let Some(failed) = failed_precondition(opts, &obj, read_at) {
                 let detail = failed.in_storage_words();
                 return Err(storage_precondition_failed(def, &name, key, &detail));
@@ -146,8 +142,6 @@ impl Handlers {
             .await
             .map_err(|e| from_store(e, def, ""))?;
         let mut deleted = Vec::new();
-        // Kubernetes deletes what it may and answers with the first refusal.
-        let mut refused = None;
         for kv in page.items {
             let Ok(obj) = serde_json::from_slice::<Value>(&kv.value) else {
                 continue;
@@ -155,21 +149,7 @@ impl Handlers {
             if !selector.matches(&obj) {
                 continue;
             }
-            if def.kind_id == registry::Kind::Namespace
-                && let Some(denial) = namespace_lifecycle::delete_denial(meta_str(&obj, "name"))
-            {
-                refused.get_or_insert(denial);
-                continue;
-            }
             if dry_run {
-                deleted.push(obj);
-                continue;
-            }
-            if def.kind_id == registry::Kind::Namespace {
-                let name = meta_str(&obj, "name").to_owned();
-                self.mark_terminating(def, &name, obj.clone(), kv.mod_revision)
-                    .await?;
-                self.finish_namespace_deletion(&name).await?;
                 deleted.push(obj);
                 continue;
             }
@@ -179,9 +159,6 @@ impl Handlers {
             {
                 deleted.push(obj);
             }
-        }
-        if let Some(refused) = refused {
-            return Err(refused);
         }
         let rev = self
             .store

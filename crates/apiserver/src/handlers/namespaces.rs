@@ -135,15 +135,13 @@ impl Handlers {
         mut rev: Revision,
     ) -> Result<bool, Status> {
         let key = def.key("", name);
-        let finalizers = registry::spec_finalizers(&namespace);
-        if finalizers.contains(&registry::KUBERNETES_FINALIZER) {
-            let rest: Vec<String> = finalizers
-                .into_iter()
-                .filter(|f| *f != registry::KUBERNETES_FINALIZER)
-                .map(str::to_owned)
-                .collect();
-            let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-            registry::set_spec_finalizers(&mut namespace, &rest);
+        let mut finalizers = registry::spec_finalizers(&namespace);
+        if finalizers
+            .iter()
+            .any(|f| f == registry::KUBERNETES_FINALIZER)
+        {
+            finalizers.retain(|f| f != registry::KUBERNETES_FINALIZER);
+            registry::set_spec_finalizers(&mut namespace, finalizers);
             strip_rv(&mut namespace);
             match self
                 .store
@@ -184,9 +182,12 @@ impl Handlers {
                 for kv in &page.items {
                     let obj = serde_json::from_slice(&kv.value).unwrap_or_default();
                     let read = (obj, kv.mod_revision);
-                    let left = self.remove_or_mark_latest(def, &kv.key, read, None).await?;
-                    if left.is_some_and(|left| deletion::waits_for_finalizers(&left)) {
-                        waiting += 1;
+                    match self.remove_or_mark_latest(def, &kv.key, read, None).await {
+                        Ok(Some(left)) if deletion::waits_for_finalizers(&left) => waiting += 1,
+                        Ok(_) => {}
+                        // Kept changing: looked at again at the next try.
+                        Err(busy) if busy.code == 409 => waiting += 1,
+                        Err(e) => return Err(e),
                     }
                 }
                 if !page.more {

@@ -48,22 +48,39 @@ impl Handlers {
             .collect())
     }
 
+    /// The stored object `name` of `def` in `ns`, with its resourceVersion, and that
+    /// revision; 404 when there is none.
     pub(super) async fn read_object(
         &self,
         def: &ResourceDef,
         ns: &str,
         name: &str,
     ) -> Result<(Value, Revision), Status> {
-        let kv = self
+        self.read_key(def, &def.key(ns, name), name)
+            .await?
+            .ok_or_else(|| Status::not_found(def.subject(name)))
+    }
+
+    /// The object stored at `key` (named `name`), with its resourceVersion, and that
+    /// revision; none when there is none.
+    pub(super) async fn read_key(
+        &self,
+        def: &ResourceDef,
+        key: &str,
+        name: &str,
+    ) -> Result<Option<(Value, Revision)>, Status> {
+        let Some(kv) = self
             .store
-            .get(&def.key(ns, name))
+            .get(key)
             .await
             .map_err(|e| from_store(e, def, name))?
-            .ok_or_else(|| Status::not_found(def.subject(name)))?;
+        else {
+            return Ok(None);
+        };
         let mut obj: Value = serde_json::from_slice(&kv.value)
             .map_err(|e| Status::internal(format!("stored object is not JSON: {e}")))?;
         set_resource_version(&mut obj, kv.mod_revision);
-        Ok((obj, kv.mod_revision))
+        Ok(Some((obj, kv.mod_revision)))
     }
 
     /// Waits (at most 3 s) until the store has reached the revision a read asks for, or

@@ -55,16 +55,9 @@ impl Handlers {
                 now: self.now(),
                 authz: &self.authz,
             };
-            // An apply's record of who set what is the field manager's, whatever the
-            // subresource's merge keeps of the stored metadata.
-            let applied_record = matches!(change, Update::Apply { .. })
-                .then(|| new.pointer("/metadata/managedFields").cloned())
-                .flatten();
-            strategy::prepare_update(def, &mut new, &old, sub, &adm)?;
-            if let Some(record) = applied_record {
-                meta_mut(&mut new).insert("managedFields".into(), record);
-            }
-            self.confirm_no_escalation(def, &new, Some(&old), name, user)
+            let applied = matches!(change, Update::Apply { .. });
+            prepare_keeping_apply_record(def, (&mut new, &old, sub), &adm, applied)?;
+            self.confirm_no_escalation(def, (ns, name), (&new, Some(&old)), user)
                 .await?;
             carry_server_metadata(&mut new, &old, def, ns);
             def.strategy.canonicalize(&mut new);
@@ -72,7 +65,6 @@ impl Handlers {
             if !causes.is_empty() {
                 return Err(Status::invalid(def.kind, def.group, name, causes));
             }
-            let applied = matches!(change, Update::Apply { .. });
             if !applied {
                 // The server keeps the record of who set what, not the client.
                 keep_managed_fields(&mut new, &old);
@@ -244,6 +236,25 @@ impl Handlers {
     }
 }
 
+/// The kind's update-time preparation of `new` (`strategy::prepare_update`); an apply's
+/// record of who set what is the field manager's, whatever the subresource's merge keeps
+/// of the stored metadata.
+fn prepare_keeping_apply_record(
+    def: &ResourceDef,
+    (new, old, sub): (&mut Value, &Value, &str),
+    adm: &Admission,
+    applied: bool,
+) -> Result<(), Status> {
+    let record = applied
+        .then(|| new.pointer("/metadata/managedFields").cloned())
+        .flatten();
+    strategy::prepare_update(def, new, old, sub, adm)?;
+    if let Some(record) = record {
+        meta_mut(new).insert("managedFields".into(), record);
+    }
+    Ok(())
+}
+
 /// The uid a replacing object names, if any, is a precondition of its write, as
 /// kube-apiserver makes it (`defaultUpdatedObjectInfo.Preconditions`): 409 when the stored
 /// object has another, such as one deleted and made again since the sender read it.
@@ -382,9 +393,9 @@ fn same_entries(a: Option<&Value>, b: Option<&Value>) -> bool {
 fn carry_server_metadata(new: &mut Value, old: &Value, def: &ResourceDef, ns: &str) {
     let old_meta = old.get("metadata").cloned().unwrap_or(json!({}));
     let meta = meta_mut(new);
-    // A uid the update names is its to keep: one that is not the object's is refused by
-    // the validation that follows (`ValidateObjectMetaUpdate`), as a replace of another
-    // object of the same name must be. Only an update that names none takes the stored one.
+    // A uid the update names is its to keep: one that is not the object's is refused (a
+    // replace is held to it as a precondition, `uid_precondition`; a patch that changes it
+    // by `ValidateObjectMetaUpdate`). Only an update that names none takes the stored one.
     let names_uid = meta
         .get("uid")
         .and_then(Value::as_str)

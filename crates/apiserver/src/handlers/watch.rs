@@ -18,7 +18,7 @@ use crate::listoptions;
 use crate::object::set_resource_version;
 use crate::registry::ResourceDef;
 use crate::requestinfo::Query;
-use crate::selectors::FieldSelector;
+use crate::selectors::{FieldSelector, Selector};
 use crate::status::from_store;
 use crate::watch::ClientWatch;
 use crate::watch::frames::Frames;
@@ -33,16 +33,7 @@ impl Handlers {
         q: &Query,
         want: &Want,
     ) -> Res {
-        let mut selector = selector(def, q)?;
-        if !name.is_empty() {
-            if selector.fields.is_empty() {
-                selector.fields = FieldSelector::parse(&format!("metadata.name={name}"), &[])?;
-            } else if selector.fields.name() != Some(name) {
-                return Err(Status::bad_request(
-                    "fieldSelector metadata.name doesn't match requested name",
-                ));
-            }
-        }
+        let selector = named_selector(def, q, name)?;
         let opts = listoptions::WatchOptions::parse(q)?;
         let prefix = def.ns_prefix(ns);
         let key = selector
@@ -50,41 +41,15 @@ impl Handlers {
             .name()
             .map(|n| def.key(ns, n))
             .filter(|_| !def.namespaced || !ns.is_empty());
-        let mut initial: Vec<Value> = Vec::new();
-        let start: Revision = match opts.start {
-            listoptions::WatchStart::After(rv) => Revision::try_from(rv).map_err(|_| {
-                Status::bad_request(format!("invalid resource version: {rv} is out of range"))
-            })?,
-            listoptions::WatchStart::Now => self
-                .store
-                .revision()
-                .await
-                .map_err(|e| from_store(e, def, ""))?,
-            listoptions::WatchStart::InitialState { not_older_than } => {
-                if let Some(rv) = not_older_than
-                    && let Err(too_new) = self.fresh_enough(rv).await
-                {
-                    return Ok(error_event(&too_new));
-                }
-                // ADDED events for the current state, then changes after it.
-                let request = PageRequest {
-                    prefix: &prefix,
-                    key: key.as_deref(),
-                    after: None,
-                    limit: None,
-                };
-                let page = self
-                    .read_page(request, None)
-                    .await
-                    .map_err(|e| from_store(e, def, ""))?;
-                for kv in page.items {
-                    if let Ok(mut obj) = serde_json::from_slice::<Value>(&kv.value) {
-                        set_resource_version(&mut obj, kv.mod_revision);
-                        initial.push(obj);
-                    }
-                }
-                page.revision
-            }
+        let request = PageRequest {
+            prefix: &prefix,
+            key: key.as_deref(),
+            after: None,
+            limit: None,
+        };
+        let (start, initial) = match self.watch_start(def, opts.start, request).await? {
+            Ok(started) => started,
+            Err(refused) => return Ok(error_event(&refused)),
         };
         let handle = match self.cache.watch(&prefix, key, start) {
             Ok(h) => h,
@@ -117,6 +82,70 @@ impl Handlers {
             .body(BodyExt::boxed(StreamBody::new(stream)))
             .expect("static headers are valid"))
     }
+}
+
+impl Handlers {
+    /// Where a watch starts, and the objects it sends first: after a revision, from the
+    /// current one, or with the state read now (once the store has reached the version a
+    /// streaming list names). A refusal the watch itself carries (an ERROR event) is the
+    /// inner error.
+    async fn watch_start(
+        &self,
+        def: &ResourceDef,
+        start: listoptions::WatchStart,
+        request: PageRequest<'_>,
+    ) -> Result<Result<(Revision, Vec<Value>), Status>, Status> {
+        let revision = match start {
+            listoptions::WatchStart::After(rv) => Revision::try_from(rv).map_err(|_| {
+                Status::bad_request(format!("invalid resource version: {rv} is out of range"))
+            })?,
+            listoptions::WatchStart::Now => self
+                .store
+                .revision()
+                .await
+                .map_err(|e| from_store(e, def, ""))?,
+            listoptions::WatchStart::InitialState { not_older_than } => {
+                if let Some(rv) = not_older_than
+                    && let Err(too_new) = self.fresh_enough(rv).await
+                {
+                    return Ok(Err(too_new));
+                }
+                // ADDED events for the current state, then changes after it.
+                let page = self
+                    .read_page(request, None)
+                    .await
+                    .map_err(|e| from_store(e, def, ""))?;
+                let initial = page
+                    .items
+                    .iter()
+                    .filter_map(|kv| {
+                        let mut obj = serde_json::from_slice::<Value>(&kv.value).ok()?;
+                        set_resource_version(&mut obj, kv.mod_revision);
+                        Some(obj)
+                    })
+                    .collect();
+                return Ok(Ok((page.revision, initial)));
+            }
+        };
+        Ok(Ok((revision, Vec::new())))
+    }
+}
+
+/// A watch's selector; on the older `/watch/<resource>/<name>` path, the name as its field
+/// selector, which one given must agree with (kube-apiserver's `ListResource`).
+fn named_selector(def: &ResourceDef, q: &Query, name: &str) -> Result<Selector, Status> {
+    let mut selector = selector(def, q)?;
+    if name.is_empty() {
+        return Ok(selector);
+    }
+    if selector.fields.is_empty() {
+        selector.fields = FieldSelector::name_is(name);
+    } else if selector.fields.name() != Some(name) {
+        return Err(Status::bad_request(
+            "fieldSelector metadata.name doesn't match requested name",
+        ));
+    }
+    Ok(selector)
 }
 
 /// A watch that ends with one `ERROR` event carrying `status`: once a watch's options are

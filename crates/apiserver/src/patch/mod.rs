@@ -112,6 +112,23 @@ fn json_operation(
         return Err(format!("Unexpected kind: {kind}"));
     }
     let kind = kind.to_owned();
+    let mut op = op;
+    // As the library reads an operation: a path (and a `from` to move or copy) it must
+    // have, a value it takes as null when there is none.
+    let has = |f: &str| op.get(f).is_some_and(Value::is_string);
+    if matches!(kind.as_str(), "move" | "copy") && !has("from") {
+        return Err(format!(
+            "{kind} operation failed to decode from: missing value"
+        ));
+    }
+    if !has("path") {
+        return Err(format!(
+            "{kind} operation failed to decode path: missing value"
+        ));
+    }
+    if matches!(kind.as_str(), "add" | "replace" | "test") {
+        op.entry("value").or_insert(Value::Null);
+    }
     serde_json::from_value(Value::Object(op)).map_err(|e| format!("{kind} operation: {e}"))
 }
 
@@ -230,7 +247,7 @@ mod tests {
             (r#"[1]"#, 400, "not a valid patch"),
             (r#"[{"op":"frob","path":"/a"}]"#, 422, "Unexpected kind: frob"),
             (r#"[{"path":"/a"}]"#, 422, "Unexpected kind: unknown"),
-            (r#"[{"op":"add","value":"1"}]"#, 422, "add operation: missing field `path`"),
+            (r#"[{"op":"add","value":"1"}]"#, 422, "add operation failed to decode path: missing value"),
             (r#"[{"op":"add","path":"/data/b","value":"2"},{"op":"frob"}]"#, 422, "Unexpected kind: frob"),
         ];
         for (patch, code, why) in rows {

@@ -8,13 +8,6 @@ use serde_json::Value;
 
 use crate::authn::UserInfo;
 
-/// The rules a role grants (`rules`), as its typed form reads them.
-pub(crate) fn rules_of(role: &Value) -> Vec<PolicyRule> {
-    role.get("rules")
-        .and_then(|r| serde_json::from_value(r.clone()).ok())
-        .unwrap_or_default()
-}
-
 /// Whether a ClusterRole has an aggregation rule with selectors (`hasAggregationRule`).
 pub(crate) fn has_aggregation_rule(role: Option<&Value>) -> bool {
     role.and_then(|r| r.pointer("/aggregationRule/clusterRoleSelectors"))
@@ -66,8 +59,11 @@ pub(crate) fn not_held_message(
         go_quoted_list(&user.groups),
         lines.join("\n")
     );
-    if !errors.is_empty() {
-        msg.push_str(&format!("; resolution errors: [{}]", errors.join(" ")));
+    // Go's `%v` of a list holding the resolver's aggregate error.
+    match errors {
+        [] => {}
+        [one] => msg.push_str(&format!("; resolution errors: [{one}]")),
+        many => msg.push_str(&format!("; resolution errors: [[{}]]", many.join(", "))),
     }
     msg
 }
@@ -275,10 +271,10 @@ mod tests {
              {APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\" \"list\"]}\n\
              {NonResourceURLs:[\"/metrics\"], Verbs:[\"get\"]}"
         );
-        let errors = ["clusterrole.rbac.authorization.k8s.io \"gone\" not found".to_owned()];
+        let errors = ["clusterroles.rbac.authorization.k8s.io \"gone\" not found".to_owned()];
         assert!(
             not_held_message(&user, uncovered(&held, &granted), &errors).ends_with(
-                "; resolution errors: [clusterrole.rbac.authorization.k8s.io \"gone\" not found]"
+                "; resolution errors: [clusterroles.rbac.authorization.k8s.io \"gone\" not found]"
             )
         );
     }

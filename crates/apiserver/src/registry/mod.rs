@@ -378,8 +378,8 @@ pub(crate) static OBJECT_META_PATCH: Schema = Schema {
     ],
 };
 
-/// A kind whose only tagged fields are its metadata's (Secret, ConfigMap, Lease, CSR —
-/// its `status.conditions` has no patch strategy — and the RBAC kinds).
+/// A kind whose only tagged fields are its metadata's (Secret, ConfigMap, Lease and the
+/// RBAC kinds; a CSR has its own, for server-side apply's `status.conditions`).
 pub(crate) static METADATA_PATCH: Schema = Schema {
     fields: &[(
         "metadata",

@@ -115,17 +115,18 @@ fn validate_phase(obj: &Value) -> Vec<StatusCause> {
 pub const KUBERNETES_FINALIZER: &str = "kubernetes";
 
 /// A namespace's `spec.finalizers`.
-pub fn spec_finalizers(obj: &Value) -> Vec<&str> {
+pub fn spec_finalizers(obj: &Value) -> Vec<String> {
     obj.pointer("/spec/finalizers")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
+        .map(str::to_owned)
         .collect()
 }
 
 /// Sets `spec.finalizers` (removed when empty).
-pub fn set_spec_finalizers(obj: &mut Value, finalizers: &[&str]) {
+pub fn set_spec_finalizers(obj: &mut Value, finalizers: Vec<String>) {
     let Some(o) = obj.as_object_mut() else {
         return;
     };
@@ -146,7 +147,7 @@ pub fn set_spec_finalizers(obj: &mut Value, finalizers: &[&str]) {
 fn spec_finalizer_causes(obj: &Value, indexed: bool) -> Vec<StatusCause> {
     const STANDARD: [&str; 3] = ["kubernetes", "orphan", "foregroundDeletion"];
     let mut causes = Vec::new();
-    for (i, f) in spec_finalizers(obj).into_iter().enumerate() {
+    for (i, f) in spec_finalizers(obj).iter().map(String::as_str).enumerate() {
         let field = match indexed {
             true => format!("spec.finalizers[{i}]"),
             false => "spec.finalizers".to_owned(),
@@ -174,22 +175,16 @@ impl Strategy for NamespaceStrategy {
     fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value, _adm: &Admission) -> Admitted {
         obj["status"] = json!({"phase": "Active"});
         let mut finalizers = spec_finalizers(obj);
-        if !finalizers.contains(&KUBERNETES_FINALIZER) {
-            finalizers.push(KUBERNETES_FINALIZER);
-            let finalizers: Vec<String> = finalizers.into_iter().map(str::to_owned).collect();
-            obj["spec"]["finalizers"] = json!(finalizers);
+        if !finalizers.iter().any(|f| f == KUBERNETES_FINALIZER) {
+            finalizers.push(KUBERNETES_FINALIZER.to_owned());
+            set_spec_finalizers(obj, finalizers);
         }
         Ok(())
     }
 
     fn prepare_update(&self, _def: &ResourceDef, c: Change<'_>) -> Admitted {
         // The finalizers change only through `finalize`.
-        let kept: Vec<String> = spec_finalizers(c.old)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        let kept: Vec<&str> = kept.iter().map(String::as_str).collect();
-        set_spec_finalizers(c.new, &kept);
+        set_spec_finalizers(c.new, spec_finalizers(c.old));
         Ok(())
     }
 
@@ -199,15 +194,8 @@ impl Strategy for NamespaceStrategy {
             "status" => *new = with_status_of(old, new),
             "finalize" => {
                 // The finalizers, and the metadata a client may change; not the status.
-                let sent: Vec<String> = spec_finalizers(new)
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect();
                 let mut merged = old.clone();
-                set_spec_finalizers(
-                    &mut merged,
-                    &sent.iter().map(String::as_str).collect::<Vec<_>>(),
-                );
+                set_spec_finalizers(&mut merged, spec_finalizers(new));
                 carry_metadata_from(&mut merged, new);
                 *new = merged;
             }

@@ -205,10 +205,13 @@ impl<'a> PodRow<'a> {
         let mut running = false;
         for c in list("/status/containerStatuses").iter().rev() {
             row.restarts += c["restartCount"].as_i64().unwrap_or(0);
+            // Times compared as times (texts of other precisions or offsets misorder).
+            let time = |t: &str| kubeboot_api::clock::parse_rfc3339(t);
             if let Some(at) = c
                 .pointer("/lastState/terminated/finishedAt")
                 .and_then(Value::as_str)
-                && row.last_restart.is_none_or(|last| at > last)
+                .filter(|at| time(at).is_some())
+                && row.last_restart.is_none_or(|last| time(at) > time(last))
             {
                 row.last_restart = Some(at);
             }

@@ -126,6 +126,19 @@ pub(super) fn validate_csr(
     validate_csr_status(obj, old, causes);
 }
 
+/// What a condition's `status` may be: `True` alone for Approved, Denied and Failed.
+fn condition_status_cause(field: &str, ty: &str, status: &str) -> Option<StatusCause> {
+    let allowed: &[&str] = match ty {
+        "Approved" | "Denied" | "Failed" => &["True"],
+        _ => &["False", "True", "Unknown"],
+    };
+    match status {
+        "" => Some(StatusCause::required(field, "")),
+        s if !allowed.contains(&s) => Some(StatusCause::not_supported(field, s, allowed)),
+        _ => None,
+    }
+}
+
 pub(super) fn validate_csr_status(obj: &Value, old: Option<&Value>, causes: &mut Vec<StatusCause>) {
     let conds = condition_types(obj);
     let (mut approved, mut denied) = (false, false);
@@ -138,22 +151,11 @@ pub(super) fn validate_csr_status(obj: &Value, old: Option<&Value>, causes: &mut
         if ty.is_empty() {
             causes.push(StatusCause::required(&format!("{field}.type"), ""));
         }
-        let fixed = matches!(ty.as_str(), "Approved" | "Denied" | "Failed");
-        if status.is_empty() {
-            causes.push(StatusCause::required(&format!("{field}.status"), ""));
-        } else if fixed && status != "True" {
-            causes.push(StatusCause::not_supported(
-                &format!("{field}.status"),
-                status,
-                &["True"],
-            ));
-        } else if !matches!(status, "True" | "False" | "Unknown") {
-            causes.push(StatusCause::not_supported(
-                &format!("{field}.status"),
-                status,
-                &["False", "True", "Unknown"],
-            ));
-        }
+        causes.extend(condition_status_cause(
+            &format!("{field}.status"),
+            ty,
+            status,
+        ));
         let both = match ty.as_str() {
             "Approved" => {
                 approved = true;
