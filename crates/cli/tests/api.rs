@@ -576,17 +576,20 @@ fn requests_cannot_reach_beyond_what_was_authorized() {
         r#""status":{}"#,
         r#""status":{"conditions":[{"type":"Approved","status":"True","reason":"Sneaky"}]}"#,
     );
-    let (code, out) = s.admin_curl(
-        &[
+    let put = |body: &str, sub: &str| {
+        let flags = [
             "-X",
             "PUT",
             "-H",
             "Content-Type: application/json",
             "--data-binary",
-            &with_approval,
-        ],
-        "/apis/certificates.k8s.io/v1/certificatesigningrequests/via-status/status",
-    );
+            body,
+        ];
+        let path =
+            format!("/apis/certificates.k8s.io/v1/certificatesigningrequests/via-status/{sub}");
+        s.admin_curl(&flags, &path)
+    };
+    let (code, out) = put(&with_approval, "status");
     // Seen before the fix: 200, the condition dropped and the client told it succeeded.
     assert_eq!(code, 422, "{out}");
     assert!(
@@ -606,17 +609,7 @@ fn requests_cannot_reach_beyond_what_was_authorized() {
         r#"{"type":"Approved","status":"True","reason":"Sneaky"}"#,
         r#"{"type":"Approved","status":"True"},{"type":"Denied","status":"True"}"#,
     );
-    let (code, said) = s.admin_curl(
-        &[
-            "-X",
-            "PUT",
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-            &both,
-        ],
-        "/apis/certificates.k8s.io/v1/certificatesigningrequests/via-status/approval",
-    );
+    let (code, said) = put(&both, "approval");
     assert_eq!(code, 422, "{said}");
     assert!(
         said.contains(r#"status.conditions[1].type: Invalid value: \"Denied\": Approved and Denied conditions are mutually exclusive"#),

@@ -1,12 +1,13 @@
-//! RBAC escalation prevention's rules (`pkg/registry/rbac/validation`): whether the rules a
-//! user holds cover the rules a role or binding grants (`Covers`, each granted rule broken
-//! down to one verb, group, resource and name), and the refusal that lists what is missing
-//! (`ConfirmNoEscalation`, its rules compacted and printed as `CompactString` prints them).
+//! RBAC escalation prevention's rules (`pkg/registry/rbac/validation`): the refusal that
+//! lists what a user may not grant (`ConfirmNoEscalation`, the rules missing, as
+//! `reconcile::uncovered` finds them, compacted and printed as `CompactString` prints
+//! them), and what an aggregation rule needs.
 
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde_json::Value;
 
 use crate::authn::UserInfo;
+pub(crate) use crate::reconcile::uncovered;
 
 /// Whether a ClusterRole has an aggregation rule with selectors (`hasAggregationRule`).
 pub(crate) fn has_aggregation_rule(role: Option<&Value>) -> bool {
@@ -31,16 +32,6 @@ pub(crate) fn full_authority() -> Vec<PolicyRule> {
             ..Default::default()
         },
     ]
-}
-
-/// The rules of `granted` that no rule of `held` covers, each of one verb, group,
-/// resource and resource name (or URL): empty when `held` covers everything.
-pub(crate) fn uncovered(held: &[PolicyRule], granted: &[PolicyRule]) -> Vec<PolicyRule> {
-    granted
-        .iter()
-        .flat_map(breakdown)
-        .filter(|sub| !held.iter().any(|owner| rule_covers(owner, sub)))
-        .collect()
 }
 
 /// Why a user may not grant `missing`, in kube-apiserver's words: the rules compacted and
@@ -70,85 +61,6 @@ pub(crate) fn not_held_message(
 
 fn list(l: &Option<Vec<String>>) -> &[String] {
     l.as_deref().unwrap_or_default()
-}
-
-/// `BreakdownRule`: one rule per group, resource, verb and resource name (in that order of
-/// nesting), and per URL and verb.
-fn breakdown(rule: &PolicyRule) -> Vec<PolicyRule> {
-    let one = |s: &String| Some(vec![s.clone()]);
-    let mut out = Vec::new();
-    for group in list(&rule.api_groups) {
-        for resource in list(&rule.resources) {
-            for verb in &rule.verbs {
-                let sub = |names| PolicyRule {
-                    api_groups: one(group),
-                    resources: one(resource),
-                    verbs: vec![verb.clone()],
-                    resource_names: names,
-                    ..Default::default()
-                };
-                match list(&rule.resource_names) {
-                    [] => out.push(sub(None)),
-                    names => out.extend(names.iter().map(|n| sub(one(n)))),
-                }
-            }
-        }
-    }
-    for url in list(&rule.non_resource_urls) {
-        for verb in &rule.verbs {
-            out.push(PolicyRule {
-                non_resource_urls: one(url),
-                verbs: vec![verb.clone()],
-                ..Default::default()
-            });
-        }
-    }
-    out
-}
-
-fn has(set: &[String], item: &str) -> bool {
-    set.iter().any(|s| s == item)
-}
-
-fn has_all(set: &[String], items: &[String]) -> bool {
-    items.iter().all(|i| has(set, i))
-}
-
-/// `resourceCoversAll`: `*`, the resources themselves, or `*/<subresource>`.
-fn resource_covers_all(set: &[String], covers: &[String]) -> bool {
-    has(set, "*")
-        || covers.iter().all(|path| {
-            has(set, path)
-                || path
-                    .split_once('/')
-                    .is_some_and(|(_, sub)| has(set, &format!("*/{sub}")))
-        })
-}
-
-/// `nonResourceURLCovers`: the same URL, or a prefix ending in `*`.
-fn url_covers(owner: &str, path: &str) -> bool {
-    owner == path
-        || owner
-            .strip_suffix('*')
-            .is_some_and(|_| path.starts_with(owner.trim_end_matches('*')))
-}
-
-/// `ruleCovers`: whether `owner` covers `sub`, a rule of one verb, resource and name.
-fn rule_covers(owner: &PolicyRule, sub: &PolicyRule) -> bool {
-    let verbs = has(&owner.verbs, "*") || has_all(&owner.verbs, &sub.verbs);
-    let owner_groups = list(&owner.api_groups);
-    let groups = has(owner_groups, "*") || has_all(owner_groups, list(&sub.api_groups));
-    let resources = resource_covers_all(list(&owner.resources), list(&sub.resources));
-    let urls = list(&sub.non_resource_urls).iter().all(|path| {
-        list(&owner.non_resource_urls)
-            .iter()
-            .any(|o| url_covers(o, path))
-    });
-    let owner_names = list(&owner.resource_names);
-    let names = owner_names.is_empty()
-        || (!list(&sub.resource_names).is_empty()
-            && has_all(owner_names, list(&sub.resource_names)));
-    verbs && groups && resources && names && urls
 }
 
 /// `CompactRules`: rules of one group and one resource (and at most one name), nothing
