@@ -211,7 +211,7 @@ impl RbacSnapshot {
             match &g.rules {
                 Ok(rules) if rules.iter().any(|r| rule_allows(r, a)) => return Ok(g.reason()),
                 Ok(_) => {}
-                Err(e) => errors.push(e.clone()),
+                Err(e) => errors.push(e.words(Wording::Lister)),
             }
         }
         Err(match errors.as_slice() {
@@ -233,7 +233,7 @@ impl RbacSnapshot {
             let subject = matching_subject(b.subjects.as_deref(), user, "")?;
             let rules = match b.role_ref.kind.as_str() {
                 "ClusterRole" => self.cluster_role(&b.role_ref.name),
-                kind => Err(format!("unsupported role reference kind: {kind:?}")),
+                kind => Err(Unresolved::Kind(kind.to_owned())),
             };
             Some(Grant {
                 binding: Binding::Cluster(b),
@@ -255,10 +255,8 @@ impl RbacSnapshot {
                         .roles
                         .get(&(namespace.to_owned(), name.clone()))
                         .map(Vec::as_slice)
-                        .ok_or_else(|| {
-                            format!("role.rbac.authorization.k8s.io {name:?} not found")
-                        }),
-                    kind => Err(format!("unsupported role reference kind: {kind:?}")),
+                        .ok_or_else(|| Unresolved::Missing("role", name.clone())),
+                    kind => Err(Unresolved::Kind(kind.to_owned())),
                 };
                 Some(Grant {
                     binding: Binding::Namespaced(b, namespace),
@@ -269,11 +267,43 @@ impl RbacSnapshot {
         cluster.chain(namespaced)
     }
 
-    fn cluster_role(&self, name: &str) -> Result<&[PolicyRule], String> {
+    fn cluster_role(&self, name: &str) -> Result<&[PolicyRule], Unresolved> {
         self.cluster_roles
             .get(name)
             .map(Vec::as_slice)
-            .ok_or_else(|| format!("clusterrole.rbac.authorization.k8s.io {name:?} not found"))
+            .ok_or_else(|| Unresolved::Missing("clusterrole", name.to_owned()))
+    }
+}
+
+/// Why a binding's rules cannot be had.
+#[derive(Clone, Debug)]
+enum Unresolved {
+    /// The role it names (`clusterrole` or `role`, and its name) does not exist.
+    Missing(&'static str, String),
+    /// It names a kind that is no role.
+    Kind(String),
+}
+
+/// Who reports an unresolved binding: the RBAC authorizer, through its listers (the
+/// resource singular), or escalation prevention, through the storage (plural).
+#[derive(Clone, Copy)]
+enum Wording {
+    Lister,
+    Storage,
+}
+
+impl Unresolved {
+    /// The error as kube-apiserver words it in that place.
+    fn words(&self, by: Wording) -> String {
+        match (self, by) {
+            (Self::Missing(resource, name), Wording::Lister) => {
+                format!("{resource}.rbac.authorization.k8s.io {name:?} not found")
+            }
+            (Self::Missing(resource, name), Wording::Storage) => {
+                format!("{resource}s.rbac.authorization.k8s.io {name:?} not found")
+            }
+            (Self::Kind(kind), _) => format!("unsupported role reference kind: {kind:?}"),
+        }
     }
 }
 
@@ -288,7 +318,7 @@ struct Grant<'a> {
     binding: Binding<'a>,
     subject: &'a Subject,
     /// The role's rules, or why they cannot be had (a missing role).
-    rules: Result<&'a [PolicyRule], String>,
+    rules: Result<&'a [PolicyRule], Unresolved>,
 }
 
 impl Grant<'_> {

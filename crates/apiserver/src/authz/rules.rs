@@ -7,7 +7,7 @@
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde_json::{Value, json};
 
-use super::{Authorizer, Mode, node_name};
+use super::{Authorizer, Mode, Wording, node_name};
 use crate::authn::UserInfo;
 
 /// The rules found for a user in a namespace.
@@ -38,7 +38,7 @@ impl Authorizer {
                     for grant in snap.grants(user, namespace) {
                         match grant.rules {
                             Ok(rules) => rules.iter().cloned().for_each(|r| out.add(r)),
-                            Err(e) => out.errors.push(e),
+                            Err(e) => out.errors.push(e.words(Wording::Lister)),
                         }
                     }
                 }
@@ -85,12 +85,8 @@ impl Authorizer {
         for grant in snap.grants(user, namespace) {
             match grant.rules {
                 Ok(granted) => rules.extend_from_slice(granted),
-                // The escalation check reads roles through their storage, whose NotFound
-                // names the resource in the plural.
-                Err(e) => errors.push(
-                    e.replacen("clusterrole.", "clusterroles.", 1)
-                        .replacen("role.", "roles.", 1),
-                ),
+                // The escalation check reads roles through their storage.
+                Err(e) => errors.push(e.words(Wording::Storage)),
             }
         }
         (rules, errors)

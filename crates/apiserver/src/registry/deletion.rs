@@ -10,12 +10,7 @@ use crate::object::meta_mut;
 
 /// The object's finalizers.
 pub(super) fn finalizers(obj: &Value) -> Vec<&str> {
-    obj.pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect()
+    crate::object::str_list(obj, "/metadata/finalizers")
 }
 
 /// Whether the object is being deleted (a DELETE marked it).

@@ -57,13 +57,7 @@ fn requirement_causes(requirement: &Value, path: &str) -> Vec<StatusCause> {
             .and_then(Value::as_str)
             .unwrap_or_default()
     };
-    let values: Vec<&str> = requirement
-        .get("values")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let values = crate::object::str_list(requirement, "/values");
     let mut causes = Vec::new();
     match text("operator") {
         "In" | "NotIn" if values.is_empty() => causes.push(StatusCause::required(

@@ -116,13 +116,8 @@ pub const KUBERNETES_FINALIZER: &str = "kubernetes";
 
 /// A namespace's `spec.finalizers`.
 pub fn spec_finalizers(obj: &Value) -> Vec<String> {
-    obj.pointer("/spec/finalizers")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_owned)
-        .collect()
+    let finalizers = crate::object::str_list(obj, "/spec/finalizers");
+    finalizers.into_iter().map(str::to_owned).collect()
 }
 
 /// Sets `spec.finalizers` (removed when empty).

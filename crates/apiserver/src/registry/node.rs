@@ -94,13 +94,7 @@ fn join_pod_cidr_fields(node: &mut Value) {
 
 /// A Node's pod CIDRs: `spec.podCIDRs`, or `spec.podCIDR` alone as the first.
 fn pod_cidrs(node: &Value) -> Vec<&str> {
-    let mut cidrs: Vec<&str> = node
-        .pointer("/spec/podCIDRs")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let mut cidrs = crate::object::str_list(node, "/spec/podCIDRs");
     let legacy = str_at(node, &["spec", "podCIDR"]);
     if cidrs.is_empty() && !legacy.is_empty() {
         cidrs.push(legacy);

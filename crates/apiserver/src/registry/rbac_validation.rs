@@ -11,12 +11,7 @@ const GROUP: &str = "rbac.authorization.k8s.io";
 
 /// The strings of a list field of `v`.
 fn strings<'a>(v: &'a Value, field: &str) -> Vec<&'a str> {
-    v.get(field)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect()
+    crate::object::str_list(v, &format!("/{field}"))
 }
 
 fn text<'a>(v: &'a Value, field: &str) -> &'a str {
