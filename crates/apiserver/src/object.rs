@@ -56,20 +56,18 @@ pub fn labels(obj: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// Reads a dotted field path (`spec.signerName`) as text, for field selectors.
-pub fn field_text(obj: &Value, path: &str) -> String {
+/// Reads a dotted field path (`spec.signerName`) as text, for field selectors: `None`
+/// when it is unset or not a string, boolean or number.
+pub fn field_scalar(obj: &Value, path: &str) -> Option<String> {
     let mut cur = obj;
     for part in path.split('.') {
-        match cur.get(part) {
-            Some(v) => cur = v,
-            None => return String::new(),
-        }
+        cur = cur.get(part)?;
     }
     match cur {
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        _ => String::new(),
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 

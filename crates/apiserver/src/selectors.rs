@@ -6,54 +6,145 @@ use serde_json::Value;
 
 use crate::object;
 
-/// A parsed field selector: `(field, value, equal?)` terms, all of which must hold.
+/// A field a field selector may name (a kind's field label conversion lists them): where
+/// the stored object holds it, and what it reads as when the object leaves it out.
+/// kube-apiserver selects on the object's typed form (its `GetAttrs`), where an unset
+/// field holds its zero value: `spec.unschedulable=false` selects every Node not cordoned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldLabel {
+    /// The name a selector gives it.
+    pub label: &'static str,
+    /// The stored object's field it reads (dotted).
+    pub path: &'static str,
+    /// The field read instead when `path` is unset or empty (`""`: none).
+    pub fallback: &'static str,
+    /// What it reads as when neither is set.
+    pub absent: &'static str,
+}
+
+impl FieldLabel {
+    /// A field read where its label says, empty when unset.
+    pub const fn at(label: &'static str) -> Self {
+        Self {
+            label,
+            path: label,
+            fallback: "",
+            absent: "",
+        }
+    }
+
+    /// The same label, read at another path of the stored object.
+    pub const fn reading(self, path: &'static str) -> Self {
+        Self { path, ..self }
+    }
+
+    /// The same label, reading `fallback` when its path is unset or empty.
+    pub const fn else_reading(self, fallback: &'static str) -> Self {
+        Self { fallback, ..self }
+    }
+
+    /// The same label, reading as `absent` when unset (a typed zero value: `false`).
+    pub const fn unset_as(self, absent: &'static str) -> Self {
+        Self { absent, ..self }
+    }
+
+    /// Its value in `obj`.
+    fn read(&self, obj: &Value) -> String {
+        [self.path, self.fallback]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .find_map(|p| object::field_scalar(obj, p).filter(|v| !v.is_empty()))
+            .unwrap_or_else(|| self.absent.to_owned())
+    }
+}
+
+/// The fields a kind's field selectors may name.
+#[derive(Clone, Copy, Debug)]
+pub enum FieldLabels {
+    /// apimachinery's default (`DefaultMetaV1FieldSelectorConversion`): `metadata.name`
+    /// and `metadata.namespace`, for a kind that declares no list of its own.
+    Metadata,
+    /// The kind's own list (its `AddFieldLabelConversionFunc`), metadata ones included:
+    /// a cluster-scoped kind's leaves `metadata.namespace` out.
+    Own(&'static [FieldLabel]),
+}
+
+/// apimachinery's default field labels.
+const METADATA_LABELS: &[FieldLabel] = &[
+    FieldLabel::at("metadata.name"),
+    FieldLabel::at("metadata.namespace"),
+];
+
+impl FieldLabels {
+    /// The field a selector's label names, if the kind has it.
+    pub fn find(&self, label: &str) -> Option<FieldLabel> {
+        let labels = match self {
+            Self::Metadata => METADATA_LABELS,
+            Self::Own(labels) => labels,
+        };
+        labels.iter().find(|f| f.label == label).copied()
+    }
+}
+
+/// One term of a field selector: the field, the value and whether it must equal it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Term {
+    field: FieldLabel,
+    value: String,
+    equal: bool,
+}
+
+/// A parsed field selector: terms all of which must hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FieldSelector(Vec<(String, String, bool)>);
+pub struct FieldSelector(Vec<Term>);
 
 impl FieldSelector {
     /// Parses `a=b,c!=d` (`\\,`, `\\=` and `\\\\` escaping a value's characters) as
-    /// apimachinery's `fields.ParseSelector` does, then allows only `allowed` fields (plus
-    /// the metadata ones); refusals in kube-apiserver's words.
-    pub fn parse(s: &str, allowed: &[&str]) -> Result<Self, Status> {
+    /// apimachinery's `fields.ParseSelector` does, then allows only the kind's field
+    /// labels; refusals in kube-apiserver's words.
+    pub fn parse(s: &str, labels: &FieldLabels) -> Result<Self, Status> {
         let terms = field_terms(s)?;
-        for (field, _, _) in &terms {
-            let field = field.as_str();
-            if !matches!(field, "metadata.name" | "metadata.namespace") && !allowed.contains(&field)
-            {
-                return Err(Status::bad_request(format!(
-                    "field label not supported: {field}"
-                )));
-            }
+        let mut out = Vec::with_capacity(terms.len());
+        for (label, value, equal) in terms {
+            let field = labels.find(&label).ok_or_else(|| {
+                Status::bad_request(format!("field label not supported: {label}"))
+            })?;
+            out.push(Term {
+                field,
+                value,
+                equal,
+            });
         }
-        Ok(Self(terms))
+        Ok(Self(out))
     }
 
     /// The selector of one name (`metadata.name=<name>`, the name taken whole).
     pub fn name_is(name: &str) -> Self {
-        Self(vec![("metadata.name".into(), name.into(), true)])
+        Self(vec![Term {
+            field: FieldLabel::at("metadata.name"),
+            value: name.into(),
+            equal: true,
+        }])
     }
 
-    /// Whether the object's field values satisfy every term; `field` reads a field.
-    pub fn matches(&self, field: impl Fn(&str) -> String) -> bool {
-        self.0.iter().all(|(f, v, eq)| (field(f) == *v) == *eq)
+    /// Whether the object's field values satisfy every term; `read` reads a field.
+    fn holds(&self, read: impl Fn(&FieldLabel) -> String) -> bool {
+        self.0
+            .iter()
+            .all(|t| (read(&t.field) == t.value) == t.equal)
     }
 
-    /// The selector with its fields named as `rename` says (a version's names as stored).
-    pub fn renamed(self, rename: impl Fn(&str) -> String) -> Self {
-        Self(
-            self.0
-                .into_iter()
-                .map(|(f, v, eq)| (rename(&f), v, eq))
-                .collect(),
-        )
+    /// Whether `obj` satisfies every term.
+    pub fn matches(&self, obj: &Value) -> bool {
+        self.holds(|f| f.read(obj))
     }
 
     /// The name this selector pins (`metadata.name=x`), if any.
     pub fn name(&self) -> Option<&str> {
         self.0
             .iter()
-            .find(|(f, _, eq)| *eq && f == "metadata.name")
-            .map(|(_, v, _)| v.as_str())
+            .find(|t| t.equal && t.field.label == "metadata.name")
+            .map(|t| t.value.as_str())
     }
 
     /// True when it selects everything.
@@ -148,9 +239,8 @@ pub struct Selector {
 }
 
 impl Selector {
-    /// Parses `labelSelector` and `fieldSelector`, the latter over the metadata fields and
-    /// `selectable` ones.
-    pub fn parse(labels: &str, fields: &str, selectable: &[&str]) -> Result<Self, Status> {
+    /// Parses `labelSelector` and `fieldSelector`, the latter over the kind's field labels.
+    pub fn parse(labels: &str, fields: &str, selectable: &FieldLabels) -> Result<Self, Status> {
         Ok(Self {
             labels: LabelSelector::parse(labels)?,
             fields: FieldSelector::parse(fields, selectable)?,
@@ -172,14 +262,14 @@ impl Selector {
                 .fields
                 .0
                 .iter()
-                .all(|(field, _, _)| field == "metadata.name");
-        name_only.then(|| self.fields.matches(|_| name.to_owned()))
+                .all(|t| t.field.label == "metadata.name");
+        name_only.then(|| self.fields.holds(|_| name.to_owned()))
     }
 
     /// Whether an object is selected.
     pub fn matches(&self, obj: &Value) -> bool {
         (self.labels.is_empty() || self.labels.matches(&object::labels(obj)))
-            && (self.fields.is_empty() || self.fields.matches(|f| object::field_text(obj, f)))
+            && (self.fields.is_empty() || self.fields.matches(obj))
     }
 }
 
@@ -187,22 +277,92 @@ impl Selector {
 mod tests {
     use super::*;
 
+    use serde_json::json;
+
+    const CSR: FieldLabels = FieldLabels::Own(&[
+        FieldLabel::at("metadata.name"),
+        FieldLabel::at("spec.signerName"),
+    ]);
+
     #[test]
-    fn field_selectors_accept_only_known_fields() {
-        let f = FieldSelector::parse("metadata.name=x,spec.signerName!=y", &["spec.signerName"])
-            .unwrap();
+    fn field_selectors_accept_only_the_kinds_labels() {
+        let f = FieldSelector::parse("metadata.name=x,spec.signerName!=y", &CSR).unwrap();
         assert_eq!(f.name(), Some("x"));
-        assert!(f.matches(|k| if k == "metadata.name" {
-            "x".into()
-        } else {
-            "z".into()
-        }));
-        assert!(FieldSelector::parse("spec.foo=1", &[]).is_err());
+        let csr = |signer: &str| json!({"metadata": {"name": "x"}, "spec": {"signerName": signer}});
+        assert!(f.matches(&csr("z")));
+        assert!(!f.matches(&csr("y")));
+        // (labels, selector, accepted): a cluster-scoped kind with a list of its own leaves
+        // `metadata.namespace` out; the default list has it.
+        for (labels, selector, accepted) in [
+            (&CSR, "metadata.namespace=a", false),
+            (&CSR, "spec.nodeName=a", false),
+            (&FieldLabels::Metadata, "metadata.namespace=a", true),
+            (&FieldLabels::Metadata, "spec.foo=1", false),
+        ] {
+            let parsed = FieldSelector::parse(selector, labels);
+            assert_eq!(parsed.is_ok(), accepted, "{selector}");
+            if let Err(e) = parsed {
+                let label = selector.split('=').next().unwrap();
+                assert_eq!(e.message, format!("field label not supported: {label}"));
+            }
+        }
+    }
+
+    #[test]
+    fn an_unset_field_reads_as_its_typed_zero_value_or_its_fallback() {
+        const LABELS: FieldLabels = FieldLabels::Own(&[
+            FieldLabel::at("spec.unschedulable").unset_as("false"),
+            FieldLabel::at("source")
+                .reading("source.component")
+                .else_reading("reportingComponent"),
+        ]);
+        // (selector, object, selected)
+        let cases = [
+            ("spec.unschedulable=false", json!({"spec": {}}), true),
+            (
+                "spec.unschedulable=false",
+                json!({"spec": {"unschedulable": true}}),
+                false,
+            ),
+            (
+                "spec.unschedulable=true",
+                json!({"spec": {"unschedulable": true}}),
+                true,
+            ),
+            ("spec.unschedulable!=true", json!({}), true),
+            (
+                "source=kubelet",
+                json!({"source": {"component": "kubelet"}}),
+                true,
+            ),
+            ("source=sched", json!({"reportingComponent": "sched"}), true),
+            (
+                "source=sched",
+                json!({"source": {"component": ""}, "reportingComponent": "sched"}),
+                true,
+            ),
+            (
+                "source=sched",
+                json!({"source": {"component": "kubelet"}, "reportingComponent": "sched"}),
+                false,
+            ),
+            ("source=", json!({}), true),
+        ];
+        for (selector, obj, selected) in cases {
+            let f = FieldSelector::parse(selector, &LABELS).unwrap();
+            assert_eq!(f.matches(&obj), selected, "{selector} on {obj}");
+        }
     }
 
     #[test]
     fn field_selectors_read_as_apimachinery_reads_them() {
-        let parsed = |s: &str| FieldSelector::parse(s, &[]).map(|f| f.0);
+        let parsed = |s: &str| {
+            FieldSelector::parse(s, &FieldLabels::Metadata).map(|f| {
+                f.0.into_iter()
+                    .map(|t| (t.field.label.to_owned(), t.value, t.equal))
+                    .collect::<Vec<_>>()
+            })
+        };
         let term = |v: &str, eq: bool| vec![("metadata.name".to_owned(), v.to_owned(), eq)];
         for (s, want) in [
             ("metadata.name=a", term("a", true)),
@@ -242,6 +402,11 @@ mod tests {
 
     #[test]
     fn a_selector_of_names_alone_is_decided_by_the_name() {
+        const SECRETS_OF_A_SIGNER: FieldLabels = FieldLabels::Own(&[
+            FieldLabel::at("metadata.name"),
+            FieldLabel::at("metadata.namespace"),
+            FieldLabel::at("spec.signerName"),
+        ]);
         // (label selector, field selector, name, decided by the name alone)
         let cases: &[(&str, &str, &str, Option<bool>)] = &[
             ("", "", "a", Some(true)),
@@ -254,7 +419,7 @@ mod tests {
             ("app=x", "metadata.name=a", "a", None),
         ];
         for (labels, fields, name, decided) in cases {
-            let s = Selector::parse(labels, fields, &["spec.signerName"]).unwrap();
+            let s = Selector::parse(labels, fields, &SECRETS_OF_A_SIGNER).unwrap();
             assert_eq!(
                 s.matches_name(name),
                 *decided,

@@ -486,6 +486,65 @@ fn label_and_field_selectors_read_as_kubernetes_reads_them() {
     }
 }
 
+/// Field selectors name each kind's own fields, read as kube-apiserver reads its typed
+/// objects: an unset field is its zero value, a core/v1 Event's `source` falls back to
+/// its reporting component, and a cluster-scoped kind with a list of its own has no
+/// `metadata.namespace`. Seen before: `spec.unschedulable=false` selected no Node that
+/// left the field out, `source=` read nothing but `source`'s object, `spec.hostNetwork`
+/// was refused, and `kubectl get csr --field-selector metadata.namespace=x` was a list.
+#[test]
+fn field_selectors_read_each_kinds_fields_as_kubernetes_reads_them() {
+    let s = Server::start();
+    let kubectl =
+        |args: &[&str], stdin: Option<&str>| s.kubectl_as("kubectl", &s.kubeconfig(), args, stdin);
+    let objects = "apiVersion: v1\nkind: Node\nmetadata: {name: ready}\n---\n\
+        apiVersion: v1\nkind: Node\nmetadata: {name: cordoned}\nspec: {unschedulable: true}\n---\n\
+        apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: default}\n\
+        spec: {containers: [{name: web, image: nginx}]}\n---\n\
+        apiVersion: v1\nkind: Event\nmetadata: {name: e1, namespace: default}\n\
+        involvedObject: {kind: Node, name: ready}\nreason: Started\ntype: Normal\n\
+        eventTime: '2026-12-07T00:00:00.000000Z'\nreportingComponent: example.com/ctl\n\
+        reportingInstance: ctl-1\naction: Start\n";
+    ok(kubectl(&["create", "-f", "-"], Some(objects)), "create");
+    let names = |kind: &str, selector: &str| {
+        let args = [
+            "get",
+            kind,
+            "-A",
+            "-o",
+            "name",
+            "--field-selector",
+            selector,
+        ];
+        ok(kubectl(&args, None), selector)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let nodes = names("nodes", "spec.unschedulable=false");
+    assert!(nodes.contains(&"node/ready".to_owned()), "{nodes:?}");
+    assert!(!nodes.contains(&"node/cordoned".to_owned()), "{nodes:?}");
+    assert_eq!(names("nodes", "spec.unschedulable=true"), ["node/cordoned"]);
+    assert_eq!(names("pods", "spec.hostNetwork=false"), ["pod/web"]);
+    assert_eq!(names("events", "source=example.com/ctl"), ["event/e1"]);
+    for kind in ["csr", "nodes", "namespaces"] {
+        let out = kubectl(
+            &["get", kind, "--field-selector", "metadata.namespace=x"],
+            None,
+        );
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{kind}: {}", stdout(&out));
+        assert!(
+            err.contains("field label not supported: metadata.namespace"),
+            "{kind}: {err}"
+        );
+    }
+    // A kind with no list of its own takes apimachinery's: a cluster-scoped object has no
+    // namespace, so it is selected by an empty one.
+    let roles = names("clusterroles", "metadata.namespace=,metadata.name=admin");
+    assert_eq!(roles, ["clusterrole.rbac.authorization.k8s.io/admin"]);
+}
+
 /// `kubectl get all` lists the pods and services, the resources kube-apiserver puts in the
 /// `all` category of its discovery. Seen before: "the server doesn't have a resource type
 /// \"all\"", as no resource named a category.

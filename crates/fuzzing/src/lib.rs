@@ -11,7 +11,7 @@ pub mod driver;
 use std::time::{Duration, SystemTime};
 
 use kubeboot_apiserver::patch::{self, PatchType};
-use kubeboot_apiserver::selectors::{FieldSelector, LabelSelector};
+use kubeboot_apiserver::selectors::{FieldLabel, FieldLabels, FieldSelector, LabelSelector};
 use kubeboot_bootstrap::BootstrapToken;
 
 /// A fuzz target: a name and its entry point.
@@ -139,14 +139,18 @@ pub fn patch(data: &[u8]) {
     let _ = patch::apply(&original, body, ty, node.patch_schema);
 }
 
+/// The field labels the fuzzed field selectors are checked against.
+const SELECTABLE: FieldLabels = FieldLabels::Own(&[
+    FieldLabel::at("metadata.name"),
+    FieldLabel::at("metadata.namespace"),
+    FieldLabel::at("spec.signerName"),
+]);
+
 /// A label selector (before the first NUL) and a field selector (after it).
 pub fn selectors(data: &[u8]) {
     let (labels, fields) = split(data);
     let _ = LabelSelector::parse(&String::from_utf8_lossy(labels));
-    let _ = FieldSelector::parse(
-        &String::from_utf8_lossy(fields),
-        &["metadata.name", "metadata.namespace", "spec.signerName"],
-    );
+    let _ = FieldSelector::parse(&String::from_utf8_lossy(fields), &SELECTABLE);
 }
 
 /// A list's `continue` token.

@@ -173,11 +173,9 @@ pub(super) struct PageRequest<'a> {
 /// The label and field selectors of a list, watch or deletecollection.
 pub(super) fn selector(def: &ResourceDef, q: &Query) -> Result<Selector, Status> {
     let param = |k: &str| q.get(k).map(String::as_str).unwrap_or_default();
-    let mut selector = Selector::parse(
+    Selector::parse(
         param("labelSelector"),
         param("fieldSelector"),
-        def.field_selectors,
-    )?;
-    selector.fields = selector.fields.renamed(|f| def.stored_field(f));
-    Ok(selector)
+        &def.field_selectors,
+    )
 }

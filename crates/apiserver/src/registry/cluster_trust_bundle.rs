@@ -16,6 +16,7 @@ use super::columns::{NAME, non_empty, str_at};
 use super::strategy::{Admission, Admitted, Change, Strategy, only_gc_fields_change};
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
 use crate::object::{self, meta_str};
+use crate::selectors::{FieldLabel, FieldLabels};
 
 /// The largest `spec.trustBundle` (`MaxTrustBundleSize`).
 pub(crate) const MAX_TRUST_BUNDLE_SIZE: usize = 1024 * 1024;
@@ -39,7 +40,10 @@ const BASE: ResourceDef = ResourceDef {
     namespaced: false,
     storage: "clustertrustbundles",
     subresources: &[],
-    field_selectors: &["spec.signerName"],
+    field_selectors: FieldLabels::Own(&[
+        FieldLabel::at("metadata.name"),
+        FieldLabel::at("spec.signerName"),
+    ]),
     // Signer-linked names hold ':'; the strategy validates names as Kubernetes does.
     name_rule: NameRule::PathSegment,
     normalize: normalize::<ClusterTrustBundle>,

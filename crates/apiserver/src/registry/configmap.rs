@@ -12,6 +12,7 @@ use super::columns::{AGE, NAME, name_and_age};
 use super::strategy::Strategy;
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, config_data, normalize, schema};
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f};
+use crate::selectors::FieldLabels;
 
 /// The resource.
 pub(super) static CONFIGMAPS: ResourceDef = ResourceDef {
@@ -24,7 +25,7 @@ pub(super) static CONFIGMAPS: ResourceDef = ResourceDef {
     namespaced: true,
     storage: "configmaps",
     subresources: &[],
-    field_selectors: &[],
+    field_selectors: FieldLabels::Metadata,
     name_rule: NameRule::Dns1123Subdomain,
     normalize: normalize::<ConfigMap>,
     schema: schema::<ConfigMap>,

@@ -14,6 +14,7 @@ use super::service::{port_number_error, protocol_error};
 use super::strategy::Strategy;
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, OBJECT_REFERENCE, Ty, f, rep};
+use crate::selectors::FieldLabels;
 
 /// The resource.
 pub(super) static ENDPOINTS: ResourceDef = ResourceDef {
@@ -26,7 +27,7 @@ pub(super) static ENDPOINTS: ResourceDef = ResourceDef {
     namespaced: true,
     storage: "services/endpoints",
     subresources: &[],
-    field_selectors: &[],
+    field_selectors: FieldLabels::Metadata,
     name_rule: NameRule::Dns1123Subdomain,
     normalize: normalize::<Endpoints>,
     schema: schema::<Endpoints>,

@@ -16,6 +16,7 @@ use crate::object::meta_str;
 use crate::protobuf::schema::{
     EVENT_SERIES, EVENT_SOURCE, Field as Pb, OBJECT_META, OBJECT_REFERENCE, Ty, f,
 };
+use crate::selectors::{FieldLabel, FieldLabels};
 
 /// The resource.
 pub(super) static EVENTS: ResourceDef = ResourceDef {
@@ -28,19 +29,23 @@ pub(super) static EVENTS: ResourceDef = ResourceDef {
     namespaced: true,
     storage: "events",
     subresources: &[],
-    field_selectors: &[
-        "involvedObject.kind",
-        "involvedObject.namespace",
-        "involvedObject.name",
-        "involvedObject.uid",
-        "involvedObject.apiVersion",
-        "involvedObject.resourceVersion",
-        "involvedObject.fieldPath",
-        "reason",
-        "reportingComponent",
-        "source",
-        "type",
-    ],
+    field_selectors: FieldLabels::Own(&[
+        FieldLabel::at("metadata.name"),
+        FieldLabel::at("metadata.namespace"),
+        FieldLabel::at("involvedObject.kind"),
+        FieldLabel::at("involvedObject.namespace"),
+        FieldLabel::at("involvedObject.name"),
+        FieldLabel::at("involvedObject.uid"),
+        FieldLabel::at("involvedObject.apiVersion"),
+        FieldLabel::at("involvedObject.resourceVersion"),
+        FieldLabel::at("involvedObject.fieldPath"),
+        FieldLabel::at("reason"),
+        FieldLabel::at("reportingComponent"),
+        FieldLabel::at("source")
+            .reading("source.component")
+            .else_reading("reportingComponent"),
+        FieldLabel::at("type"),
+    ]),
     // core/v1 Event names are only path segments (`rest.BeforeCreate`): client-go names an
     // Event after its object (`node-csr-Ab_C….<time>`).
     name_rule: NameRule::PathSegment,

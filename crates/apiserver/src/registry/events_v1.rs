@@ -16,6 +16,7 @@ use super::{Conversion, Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, 
 use crate::protobuf::schema::{
     EVENT_SERIES, EVENT_SOURCE, Field as Pb, OBJECT_META, OBJECT_REFERENCE, Ty, f,
 };
+use crate::selectors::{FieldLabel, FieldLabels};
 
 /// The resource.
 pub(super) static EVENTS_V1: ResourceDef = ResourceDef {
@@ -28,18 +29,20 @@ pub(super) static EVENTS_V1: ResourceDef = ResourceDef {
     namespaced: true,
     storage: "events",
     subresources: &[],
-    field_selectors: &[
-        "regarding.kind",
-        "regarding.namespace",
-        "regarding.name",
-        "regarding.uid",
-        "regarding.apiVersion",
-        "regarding.resourceVersion",
-        "regarding.fieldPath",
-        "reason",
-        "reportingController",
-        "type",
-    ],
+    field_selectors: FieldLabels::Own(&[
+        FieldLabel::at("metadata.name"),
+        FieldLabel::at("metadata.namespace"),
+        FieldLabel::at("regarding.kind").reading("involvedObject.kind"),
+        FieldLabel::at("regarding.namespace").reading("involvedObject.namespace"),
+        FieldLabel::at("regarding.name").reading("involvedObject.name"),
+        FieldLabel::at("regarding.uid").reading("involvedObject.uid"),
+        FieldLabel::at("regarding.apiVersion").reading("involvedObject.apiVersion"),
+        FieldLabel::at("regarding.resourceVersion").reading("involvedObject.resourceVersion"),
+        FieldLabel::at("regarding.fieldPath").reading("involvedObject.fieldPath"),
+        FieldLabel::at("reason"),
+        FieldLabel::at("reportingController").reading("reportingComponent"),
+        FieldLabel::at("type"),
+    ]),
     name_rule: NameRule::Dns1123Subdomain,
     normalize: normalize::<Event>,
     schema: schema::<Event>,
@@ -158,6 +161,16 @@ mod tests {
             "involvedObject.name"
         );
         assert_eq!(EVENTS_V1.stored_field("type"), "type");
+    }
+
+    #[test]
+    fn field_selectors_read_the_fields_their_labels_are_stored_as() {
+        let crate::selectors::FieldLabels::Own(labels) = EVENTS_V1.field_selectors else {
+            panic!("events.k8s.io/v1 Events declare their field labels");
+        };
+        for f in labels {
+            assert_eq!(f.path, EVENTS_V1.stored_field(f.label), "{}", f.label);
+        }
     }
 
     #[test]

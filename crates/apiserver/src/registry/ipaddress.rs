@@ -14,6 +14,7 @@ use super::columns::{AGE, NAME, name_and_age, str_at};
 use super::strategy::Strategy;
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
 use crate::object::meta_str;
+use crate::selectors::FieldLabels;
 
 /// The resource.
 pub(super) static IP_ADDRESSES: ResourceDef = ResourceDef {
@@ -26,7 +27,7 @@ pub(super) static IP_ADDRESSES: ResourceDef = ResourceDef {
     namespaced: false,
     storage: "ipaddresses",
     subresources: &[],
-    field_selectors: &[],
+    field_selectors: FieldLabels::Metadata,
     name_rule: NameRule::PathSegment,
     normalize: normalize::<IPAddress>,
     schema: schema::<IPAddress>,

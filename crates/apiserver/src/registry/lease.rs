@@ -14,6 +14,7 @@ use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
 use crate::authz::node_name;
 use crate::object::meta_str;
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f};
+use crate::selectors::FieldLabels;
 
 /// The resource.
 pub(super) static LEASES: ResourceDef = ResourceDef {
@@ -26,7 +27,7 @@ pub(super) static LEASES: ResourceDef = ResourceDef {
     namespaced: true,
     storage: "leases",
     subresources: &[],
-    field_selectors: &[],
+    field_selectors: FieldLabels::Metadata,
     name_rule: NameRule::Dns1123Subdomain,
     normalize: normalize::<Lease>,
     schema: schema::<Lease>,

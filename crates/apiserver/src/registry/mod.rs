@@ -37,6 +37,7 @@ pub use self::namespace::{
 use self::strategy::Strategy;
 use crate::patch::strategic::{Field, Schema, Strategy as Merge};
 use crate::protobuf::schema::Field as ProtobufField;
+use crate::selectors::FieldLabels;
 
 /// The kinds this server stores; `strategy` and `tables` match on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -109,8 +110,8 @@ pub struct ResourceDef {
     pub storage: &'static str,
     /// Subresources served (`status`, `approval`).
     pub subresources: &'static [&'static str],
-    /// Fields usable in field selectors besides `metadata.name`/`metadata.namespace`.
-    pub field_selectors: &'static [&'static str],
+    /// The fields its field selectors may name.
+    pub field_selectors: FieldLabels,
     /// How names are validated.
     pub name_rule: NameRule,
     /// Round-trips an object through its typed form: drops unknown fields, checks types.

@@ -15,6 +15,7 @@ use super::strategy::{Admission, Admitted, Change, Strategy, carry_metadata_from
 use super::{Kind, NameRule, ResourceDef, normalize, schema};
 use crate::patch::strategic::{Field, Schema as PatchSchema, Strategy as Merge};
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f, rep};
+use crate::selectors::{FieldLabel, FieldLabels};
 
 /// The resource.
 pub(super) static NAMESPACES: ResourceDef = ResourceDef {
@@ -27,7 +28,10 @@ pub(super) static NAMESPACES: ResourceDef = ResourceDef {
     namespaced: false,
     storage: "namespaces",
     subresources: &["status", "finalize"],
-    field_selectors: &["status.phase"],
+    field_selectors: FieldLabels::Own(&[
+        FieldLabel::at("metadata.name"),
+        FieldLabel::at("status.phase"),
+    ]),
     name_rule: NameRule::Dns1123Label,
     normalize: normalize::<Namespace>,
     schema: schema::<Namespace>,

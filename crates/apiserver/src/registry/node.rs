@@ -17,6 +17,7 @@ use crate::authz::node_name;
 use crate::object::meta_str;
 use crate::patch::strategic::{Field, Schema as PatchSchema, Strategy as Merge};
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f, rep};
+use crate::selectors::{FieldLabel, FieldLabels};
 
 /// `ValidateNode`'s pod CIDRs (`spec.podCIDR` is the first of `spec.podCIDRs`): each a
 /// CIDR, and at most one of each IP family.
@@ -162,7 +163,10 @@ pub(super) static NODES: ResourceDef = ResourceDef {
     namespaced: false,
     storage: "minions",
     subresources: &["status"],
-    field_selectors: &["spec.unschedulable"],
+    field_selectors: FieldLabels::Own(&[
+        FieldLabel::at("metadata.name"),
+        FieldLabel::at("spec.unschedulable").unset_as("false"),
+    ]),
     name_rule: NameRule::Dns1123Subdomain,
     normalize: normalize::<Node>,
     schema: schema::<Node>,

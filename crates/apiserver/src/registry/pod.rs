@@ -14,6 +14,7 @@ use super::columns::{AGE, NAME, name_and_age, non_empty, str_at};
 use super::strategy::{Admission, Admitted, Strategy};
 use super::{Kind, NameRule, ResourceDef, normalize, schema};
 use crate::patch::strategic::{Field, Schema as PatchSchema, Strategy as Merge};
+use crate::selectors::{FieldLabel, FieldLabels};
 
 /// The resource.
 pub(super) static PODS: ResourceDef = ResourceDef {
@@ -26,15 +27,20 @@ pub(super) static PODS: ResourceDef = ResourceDef {
     namespaced: true,
     storage: "pods",
     subresources: &["status"],
-    field_selectors: &[
-        "spec.nodeName",
-        "spec.restartPolicy",
-        "spec.schedulerName",
-        "spec.serviceAccountName",
-        "status.phase",
-        "status.podIP",
-        "status.nominatedNodeName",
-    ],
+    field_selectors: FieldLabels::Own(&[
+        FieldLabel::at("metadata.name"),
+        FieldLabel::at("metadata.namespace"),
+        FieldLabel::at("spec.nodeName"),
+        FieldLabel::at("spec.host").reading("spec.nodeName"),
+        FieldLabel::at("spec.restartPolicy"),
+        FieldLabel::at("spec.schedulerName"),
+        FieldLabel::at("spec.serviceAccountName"),
+        FieldLabel::at("spec.hostNetwork").unset_as("false"),
+        FieldLabel::at("status.phase"),
+        FieldLabel::at("status.podIP"),
+        FieldLabel::at("status.podIPs"),
+        FieldLabel::at("status.nominatedNodeName"),
+    ]),
     name_rule: NameRule::Dns1123Subdomain,
     normalize: normalize::<Pod>,
     schema: schema::<Pod>,

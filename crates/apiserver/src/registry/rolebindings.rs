@@ -12,6 +12,7 @@ use super::columns::{AGE, NAME, name_and_age, str_at};
 use super::strategy::Strategy;
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f, rep};
+use crate::selectors::FieldLabels;
 
 /// The resource.
 pub(super) static ROLE_BINDINGS: ResourceDef = ROLE_BINDINGS_BASE;
@@ -39,7 +40,7 @@ const ROLE_BINDINGS_BASE: ResourceDef = ResourceDef {
     namespaced: true,
     storage: "rolebindings",
     subresources: &[],
-    field_selectors: &[],
+    field_selectors: FieldLabels::Metadata,
     name_rule: NameRule::PathSegment,
     normalize: normalize::<RoleBinding>,
     schema: schema::<RoleBinding>,

@@ -13,6 +13,7 @@ use super::strategy::Strategy;
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, normalize, schema};
 use crate::object::meta_str;
 use crate::protobuf::schema::{Field as Pb, LABEL_SELECTOR, OBJECT_META, Ty, f, rep};
+use crate::selectors::FieldLabels;
 
 /// The resource.
 pub(super) static ROLES: ResourceDef = ROLES_BASE;
@@ -40,7 +41,7 @@ const ROLES_BASE: ResourceDef = ResourceDef {
     namespaced: true,
     storage: "roles",
     subresources: &[],
-    field_selectors: &[],
+    field_selectors: FieldLabels::Metadata,
     name_rule: NameRule::PathSegment,
     normalize: normalize::<Role>,
     schema: schema::<Role>,

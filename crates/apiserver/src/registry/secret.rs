@@ -15,6 +15,7 @@ use super::strategy::Strategy;
 use super::{Kind, METADATA_PATCH, NameRule, ResourceDef, config_data, normalize, schema};
 use crate::object::meta_str;
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f};
+use crate::selectors::{FieldLabel, FieldLabels};
 
 /// The resource.
 pub(super) static SECRETS: ResourceDef = ResourceDef {
@@ -27,7 +28,11 @@ pub(super) static SECRETS: ResourceDef = ResourceDef {
     namespaced: true,
     storage: "secrets",
     subresources: &[],
-    field_selectors: &["type"],
+    field_selectors: FieldLabels::Own(&[
+        FieldLabel::at("metadata.name"),
+        FieldLabel::at("metadata.namespace"),
+        FieldLabel::at("type"),
+    ]),
     name_rule: NameRule::Dns1123Subdomain,
     normalize: normalize::<Secret>,
     schema: schema::<Secret>,

@@ -23,6 +23,7 @@ use crate::authz::node_name;
 use crate::object::meta_str;
 use crate::patch::strategic::{Field, Schema as PatchSchema, Strategy as Merge};
 use crate::protobuf::schema::{Field as Pb, OBJECT_META, Ty, f, rep};
+use crate::selectors::{FieldLabel, FieldLabels};
 
 /// The resource.
 pub(super) static CSRS: ResourceDef = CSRS_BASE;
@@ -44,7 +45,10 @@ const CSRS_BASE: ResourceDef = ResourceDef {
     namespaced: false,
     storage: "certificatesigningrequests",
     subresources: &["approval", "status"],
-    field_selectors: &["spec.signerName"],
+    field_selectors: FieldLabels::Own(&[
+        FieldLabel::at("metadata.name"),
+        FieldLabel::at("spec.signerName"),
+    ]),
     name_rule: NameRule::PathSegment,
     normalize: normalize::<CertificateSigningRequest>,
     schema: schema::<CertificateSigningRequest>,

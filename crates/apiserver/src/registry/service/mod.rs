@@ -26,6 +26,7 @@ use super::strategy::{Admission, Admitted, Change, Strategy};
 use super::{Kind, NameRule, ResourceDef, normalize, schema};
 use crate::patch::strategic::{Field, Schema as PatchSchema, Strategy as Merge};
 use crate::protobuf::schema::{CONDITION, Field as Pb, OBJECT_META, Ty, f, rep};
+use crate::selectors::{FieldLabel, FieldLabels};
 
 /// The resource.
 pub(super) static SERVICES: ResourceDef = ResourceDef {
@@ -38,7 +39,12 @@ pub(super) static SERVICES: ResourceDef = ResourceDef {
     namespaced: true,
     storage: "services/specs",
     subresources: &["status"],
-    field_selectors: &["spec.clusterIP", "spec.type"],
+    field_selectors: FieldLabels::Own(&[
+        FieldLabel::at("metadata.name"),
+        FieldLabel::at("metadata.namespace"),
+        FieldLabel::at("spec.clusterIP"),
+        FieldLabel::at("spec.type"),
+    ]),
     name_rule: NameRule::Dns1035Label,
     normalize: normalize::<Service>,
     schema: schema::<Service>,
