@@ -10,7 +10,10 @@ use k8s_openapi::api::rbac::v1::{
 
 use crate::authn::UserInfo;
 
+mod node;
 pub mod rules;
+
+pub use self::node::node_name;
 
 /// What is being asked, as Kubernetes' `authorizer.Attributes`.
 #[derive(Clone, Debug, Default)]
@@ -31,6 +34,8 @@ pub struct Attributes {
     pub subresource: String,
     /// Object name.
     pub name: String,
+    /// A list's or watch's field selector terms, `(field, value, equal?)`.
+    pub field_selector: Vec<(String, String, bool)>,
 }
 
 impl Attributes {
@@ -53,6 +58,7 @@ impl Attributes {
             namespace: ns.into(),
             name: name.into(),
             path: String::new(),
+            field_selector: Vec::new(),
         }
     }
 }
@@ -142,10 +148,7 @@ impl Authorizer {
         for mode in &self.modes {
             let decided = match mode {
                 Mode::AlwaysAllow => Ok(String::new()),
-                Mode::Node => match node_allows(user, a) {
-                    true => Ok(String::new()),
-                    false => Err(node_denial_reason(user, a)),
-                },
+                Mode::Node => node::authorize(user, a).map(|()| String::new()),
                 Mode::Rbac => {
                     let snap = self
                         .rbac
@@ -420,87 +423,6 @@ pub fn rule_allows(rule: &PolicyRule, a: &Attributes) -> bool {
     match &rule.resource_names {
         Some(names) if !names.is_empty() => names.contains(&a.name),
         _ => true,
-    }
-}
-
-/// The node a user is, if it is one (`system:node:<name>` in `system:nodes`).
-pub fn node_name(user: &UserInfo) -> Option<&str> {
-    let name = user.name.strip_prefix("system:node:")?;
-    (user.in_group("system:nodes") && !name.is_empty()).then_some(name)
-}
-
-/// The Node authorizer: a node may read and write its own Node and Lease, create and read
-/// CSRs, and read ClusterTrustBundles; nothing of other nodes.
-fn node_allows(user: &UserInfo, a: &Attributes) -> bool {
-    let Some(node) = node_name(user) else {
-        return false;
-    };
-    if !a.is_resource {
-        return false;
-    }
-    let own = a.name == node;
-    match (
-        a.group.as_str(),
-        a.resource.as_str(),
-        a.subresource.as_str(),
-    ) {
-        ("", "nodes", "") => match a.verb.as_str() {
-            "create" => true,
-            "get" | "list" | "watch" | "update" | "patch" => own,
-            _ => false,
-        },
-        ("", "nodes", "status") => own && matches!(a.verb.as_str(), "get" | "update" | "patch"),
-        ("coordination.k8s.io", "leases", "") if a.namespace == "kube-node-lease" => {
-            match a.verb.as_str() {
-                "create" => true,
-                "get" | "list" | "watch" | "update" | "patch" | "delete" => own,
-                _ => false,
-            }
-        }
-        ("certificates.k8s.io", "certificatesigningrequests", "") => {
-            matches!(a.verb.as_str(), "create" | "get" | "list" | "watch")
-        }
-        // The trust anchors a kubelet projects into pods, and the CAs the node trusts.
-        ("certificates.k8s.io", "clustertrustbundles", "") => {
-            matches!(a.verb.as_str(), "get" | "list" | "watch")
-        }
-        _ => false,
-    }
-}
-
-/// Why the Node authorizer has no opinion on what a node asks of Secrets, ConfigMaps and
-/// PersistentVolumeClaims, in its words (reads of objects a pod on the node refers to;
-/// here no pod refers to any); nothing for other users and resources.
-fn node_denial_reason(user: &UserInfo, a: &Attributes) -> String {
-    let Some(node) = node_name(user) else {
-        return String::new();
-    };
-    let relationship = || match a.name.is_empty() {
-        true => "No Object name found".to_owned(),
-        false => format!("no relationship found between node '{node}' and this object"),
-    };
-    match (a.is_resource, a.group.as_str(), a.resource.as_str()) {
-        (true, "", "secrets" | "configmaps") => {
-            if !matches!(a.verb.as_str(), "get" | "list" | "watch") {
-                "can only read resources of this type".into()
-            } else if !a.subresource.is_empty() {
-                "cannot read subresource".into()
-            } else if a.namespace.is_empty() {
-                "can only read namespaced object of this type".into()
-            } else {
-                relationship()
-            }
-        }
-        (true, "", "persistentvolumeclaims" | "persistentvolumes") => {
-            if a.verb != "get" {
-                "can only get individual resources of this type".into()
-            } else if !a.subresource.is_empty() {
-                "cannot get subresource".into()
-            } else {
-                relationship()
-            }
-        }
-        _ => String::new(),
     }
 }
 

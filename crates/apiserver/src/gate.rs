@@ -122,5 +122,6 @@ fn attributes(info: &RequestInfo) -> Attributes {
         resource: info.resource.clone(),
         subresource: info.subresource.clone(),
         name: info.name.clone(),
+        field_selector: info.field_selector.clone(),
     }
 }

@@ -76,6 +76,7 @@ impl Asked {
             resource: resource.into(),
             subresource: subresource.into(),
             name: name.into(),
+            field_selector: Vec::new(),
         }
     }
 

@@ -151,6 +151,28 @@ fn kubernetes_policy() -> Vec<(Kind, Value)> {
         .collect()
 }
 
+/// The static rules the Node authorizer applies to a kubelet for what it does not
+/// subdivide (its `NodeRules()`, which `system:node` records), and reading the
+/// ClusterTrustBundles a kubelet projects into pods (kube adds it with the API).
+pub fn node_rules() -> Vec<k8s_openapi::api::rbac::v1::PolicyRule> {
+    let policy: Policy =
+        serde_saphyr::from_str(KUBERNETES).expect("the embedded default RBAC policy reads");
+    let role = policy
+        .cluster_roles
+        .into_iter()
+        .find(|r| r.name == "system:node")
+        .expect("the default policy has system:node");
+    role.rules
+        .into_iter()
+        .chain([rule(
+            &["certificates.k8s.io"],
+            &["clustertrustbundles"],
+            &["get", "list", "watch"],
+        )])
+        .map(|r| serde_json::from_value(r).expect("system:node's rules read as PolicyRules"))
+        .collect()
+}
+
 /// Every default object, in creation order, as `(kind, object without apiVersion/kind)`:
 /// the namespaces, Kubernetes' default RBAC policy, what kubeboot's controllers need, and
 /// kubeadm's objects for TLS bootstrapping.

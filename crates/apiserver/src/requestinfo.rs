@@ -26,6 +26,10 @@ pub struct RequestInfo {
     pub subresource: String,
     /// Object name (from the URL, or a `metadata.name=` field selector on list/watch).
     pub name: String,
+    /// A list's, watch's or deletecollection's field selector terms, `(field, value,
+    /// equal?)`, when it reads (kube-apiserver's `AuthorizeWithSelectors`): the Node
+    /// authorizer lets a kubelet list the pods `spec.nodeName=<its name>` selects.
+    pub field_selector: Vec<(String, String, bool)>,
 }
 
 /// Parsed query parameters (last value wins).
@@ -88,6 +92,7 @@ impl RequestInfo {
             resource: String::new(),
             subresource: String::new(),
             name: String::new(),
+            field_selector: Vec::new(),
         };
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
         let rest = match parts.as_slice() {
@@ -139,6 +144,11 @@ impl RequestInfo {
             && let Some(name) = single_name_selector(query)
         {
             info.name = name;
+        }
+        if matches!(info.verb.as_str(), "list" | "watch" | "deletecollection")
+            && let Some(fields) = query.get("fieldSelector")
+        {
+            info.field_selector = crate::selectors::field_terms(fields).unwrap_or_default();
         }
         info
     }

@@ -1,13 +1,13 @@
 //! What RBAC lets a user grant, and why a request is refused, with the real kubectl: a
 //! namespace admin delegates what it holds and nothing more (escalation prevention by the
 //! rules the writer holds, as kube-apiserver's ConfirmNoEscalation), and a 403 carries
-//! what the Node and RBAC authorizers said.
+//! what the Node and RBAC authorizers said; a kubelet does what the Node authorizer allows.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{Server, eventually, ok, stderr};
+use common::{Server, eventually, ok, stderr, stdout};
 
 #[test]
 fn a_namespace_admin_grants_what_it_holds_and_nothing_more() {
@@ -192,4 +192,67 @@ fn a_refusal_says_why_as_kube_apiserver_says_it() {
         }),
         "RBAC says the role is missing"
     );
+}
+
+/// A kubelet reads and writes what kube-apiserver's Node authorizer lets it: the pods a
+/// `spec.nodeName=<its name>` field selector lists, Services, Events, token and access
+/// reviews; not every pod, nor a Lease list. Seen before: its pod watch, its Service
+/// list and its Events were all refused, so a kubelet never saw its pods.
+#[test]
+fn a_kubelet_lists_its_pods_and_posts_events_as_the_node_authorizer_allows() {
+    let s = Server::start();
+    let pods = "apiVersion: v1\nkind: Pod\nmetadata: {name: on-n1, namespace: default}\n\
+        spec: {nodeName: n1, containers: [{name: c, image: nginx}]}\n---\n\
+        apiVersion: v1\nkind: Pod\nmetadata: {name: on-n2, namespace: default}\n\
+        spec: {nodeName: n2, containers: [{name: c, image: nginx}]}\n";
+    ok(
+        s.kubectl_as(
+            "kubectl",
+            &s.kubeconfig(),
+            &["create", "-f", "-"],
+            Some(pods),
+        ),
+        "create pods",
+    );
+    let as_node = |args: &[&str], stdin: Option<&str>| {
+        let node = ["--as", "system:node:n1", "--as-group", "system:nodes"];
+        s.kubectl_as("kubectl", &s.kubeconfig(), &[args, &node].concat(), stdin)
+    };
+    let mine = [
+        "get",
+        "pods",
+        "-A",
+        "-o",
+        "name",
+        "--field-selector",
+        "spec.nodeName=n1",
+    ];
+    assert_eq!(ok(as_node(&mine, None), "its pods").trim(), "pod/on-n1");
+    ok(as_node(&["get", "services", "-A"], None), "services");
+    let event = "apiVersion: v1\nkind: Event\nmetadata: {name: n1.started, namespace: default}\n\
+        involvedObject: {kind: Node, name: n1}\nreason: Starting\ntype: Normal\n\
+        source: {component: kubelet, host: n1}\nfirstTimestamp: '2026-12-07T00:00:00Z'\n";
+    ok(as_node(&["create", "-f", "-"], Some(event)), "an event");
+    for (args, reason) in [
+        (
+            &["get", "pods", "-A"][..],
+            "can only list/watch pods with spec.nodeName field selector",
+        ),
+        (
+            &["get", "pods", "-A", "--field-selector", "spec.nodeName=n2"][..],
+            "can only list/watch pods with spec.nodeName field selector",
+        ),
+        (
+            &["get", "leases", "-n", "kube-node-lease"][..],
+            "can only get, create, update, patch, or delete a node lease",
+        ),
+        (
+            &["get", "node", "n2"][..],
+            "node 'n1' cannot read 'n2', only its own Node object",
+        ),
+    ] {
+        let out = as_node(args, None);
+        assert!(!out.status.success(), "{args:?}: {}", stdout(&out));
+        assert!(stderr(&out).contains(reason), "{args:?}: {}", stderr(&out));
+    }
 }

@@ -118,44 +118,6 @@ fn non_resource_urls_with_trailing_star() {
 }
 
 #[test]
-fn node_authorizer_scopes_to_own_objects() {
-    let n1 = UserInfo {
-        name: "system:node:n1".into(),
-        groups: vec!["system:nodes".into(), "system:authenticated".into()],
-        ..Default::default()
-    };
-    assert!(node_allows(&n1, &res("get", "", "nodes", "", "n1")));
-    assert!(!node_allows(&n1, &res("get", "", "nodes", "", "n2")));
-    assert!(node_allows(&n1, &res("patch", "", "nodes", "status", "n1")));
-    assert!(!node_allows(&n1, &res("delete", "", "nodes", "", "n1")));
-    let mut lease = res("update", "coordination.k8s.io", "leases", "", "n1");
-    lease.namespace = "kube-node-lease".into();
-    assert!(node_allows(&n1, &lease));
-    lease.name = "n2".into();
-    assert!(!node_allows(&n1, &lease));
-    assert!(node_allows(
-        &n1,
-        &res(
-            "create",
-            "certificates.k8s.io",
-            "certificatesigningrequests",
-            "",
-            ""
-        )
-    ));
-    let ctb = |verb| res(verb, "certificates.k8s.io", "clustertrustbundles", "", "");
-    assert!(node_allows(&n1, &ctb("watch")) && !node_allows(&n1, &ctb("create")));
-    let not_node = UserInfo {
-        name: "system:node:n1".into(),
-        ..Default::default()
-    };
-    assert!(
-        !node_allows(&not_node, &res("get", "", "nodes", "", "n1")),
-        "needs the group too"
-    );
-}
-
-#[test]
 fn forbidden_messages_word_for_word() {
     let u = UserInfo {
         name: "system:bootstrap:abcdef".into(),
@@ -206,7 +168,8 @@ fn a_denial_says_why_as_the_node_and_rbac_authorizers_say_it() {
         (at("delete", "secrets", "", "default", "s"), "can only read resources of this type"),
         (at("get", "secrets", "", "", "s"), "can only read namespaced object of this type"),
         (at("list", "persistentvolumeclaims", "", "default", ""), "can only get individual resources of this type"),
-        (at("get", "pods", "", "default", "p"), ""),
+        (at("get", "pods", "", "default", "p"), "no relationship found between node 'n1' and this object"),
+        (at("delete", "nodes", "", "", "n1"), ""),
     ];
     let authz = Authorizer::new(vec![Mode::Node, Mode::Rbac]);
     for (a, want) in rows {

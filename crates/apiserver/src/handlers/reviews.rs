@@ -115,6 +115,12 @@ fn review_attributes(spec: &Value) -> Option<Attributes> {
             subresource: s(r, "subresource"),
             name: s(r, "name"),
             path: String::new(),
+            // `fieldSelector.rawSelector`, as a request's own `fieldSelector` reads.
+            field_selector: r
+                .pointer("/fieldSelector/rawSelector")
+                .and_then(Value::as_str)
+                .and_then(|raw| crate::selectors::field_terms(raw).ok())
+                .unwrap_or_default(),
         });
     }
     spec.get("nonResourceAttributes").map(|n| Attributes {
