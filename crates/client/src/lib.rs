@@ -16,8 +16,6 @@ use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::rt::TokioExecutor;
 
 use kubeboot_pki::Kubeconfig;
 use serde::Serialize;
@@ -114,7 +112,7 @@ impl Client {
             Identity::Cert(c) => Some(c.clone()),
             _ => None,
         };
-        let tls = tls::client_config(&trust, cert)?;
+        let tls = tls::client_config(&trust, cert.clone())?;
         // As Go's clients do: a request written right after the handshake's last flight is
         // not held back by Nagle's algorithm waiting for that flight's ACK.
         let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -125,10 +123,8 @@ impl Client {
             .https_only()
             .enable_http1()
             .wrap_connector(tcp);
-        let http = HyperClient::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector);
-        let client = Self::with_transport(server, transport::Transport::Https(Arc::new(http)));
+        let pool = transport::Pool::new(connector, cert);
+        let client = Self::with_transport(server, transport::Transport::Https(Arc::new(pool)));
         match identity {
             Identity::Token(t) => client.with_token(&t),
             _ => Ok(client),

@@ -1,5 +1,6 @@
 //! The client's TLS: which server certificates to trust and which client certificate to show.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use rustls::client::ResolvesClientCert;
@@ -197,11 +198,15 @@ impl Trust {
     }
 }
 
-/// The client certificate to present; replacing it affects new connections at once.
+/// The client certificate to present; replacing it affects new connections at once, and a
+/// [`crate::Client`] presenting it closes its kept-alive connections (as the kubelet does on
+/// a rotation), so no request goes on under a certificate that was replaced.
 #[derive(Clone, Debug)]
 pub struct CertSource {
     /// Guarded by the lock; replaced whole on rotation.
     current: Arc<RwLock<Option<Arc<CertifiedKey>>>>,
+    /// How many times the certificate was set.
+    generation: Arc<AtomicU64>,
 }
 
 impl CertSource {
@@ -216,6 +221,7 @@ impl CertSource {
     pub fn empty() -> Self {
         Self {
             current: Arc::new(RwLock::new(None)),
+            generation: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -237,7 +243,13 @@ impl CertSource {
             ));
         }
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(certified));
+        self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
+    }
+
+    /// Which certificate it holds: a number that changes each time one is set.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     fn get(&self) -> Option<Arc<CertifiedKey>> {

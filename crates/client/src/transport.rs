@@ -6,7 +6,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -15,6 +16,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::CertSource;
 
 /// An answer's body, read as it comes: from a connection, it can fail as hyper's do; from
 /// this process, it cannot fail.
@@ -31,10 +35,55 @@ pub type InProcess = Arc<
 /// Where a client's requests go.
 #[derive(Clone)]
 pub(crate) enum Transport {
-    /// TCP and TLS (hyper's client, shared by the clones of a client with its pool).
-    Https(Arc<HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>>),
+    /// TCP and TLS (shared by the clones of a client with its pool).
+    Https(Arc<Pool>),
     /// A server in this process.
     InProcess(InProcess),
+}
+
+/// hyper's client over TCP and TLS.
+type Hyper = HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// hyper's client and its pool of kept-alive connections, made anew when the client
+/// certificate they present is replaced: the old connections close once no request uses
+/// them, as the kubelet closes its connections on a rotation. Kept, they would go on under
+/// the old certificate, refused once it expires.
+pub(crate) struct Pool {
+    connector: HttpsConnector<HttpConnector>,
+    /// The certificate the connections present, when there is one.
+    cert: Option<CertSource>,
+    /// The certificate's generation the current client's connections present, and it.
+    current: Mutex<(u64, Arc<Hyper>)>,
+}
+
+impl Pool {
+    /// A pool of connections made by `connector`, presenting `cert`.
+    pub(crate) fn new(connector: HttpsConnector<HttpConnector>, cert: Option<CertSource>) -> Self {
+        let generation = cert.as_ref().map_or(0, CertSource::generation);
+        let client = Arc::new(hyper_client(connector.clone()));
+        Self {
+            connector,
+            cert,
+            current: Mutex::new((generation, client)),
+        }
+    }
+
+    /// The client whose connections present the current certificate.
+    fn client(&self) -> Arc<Hyper> {
+        let generation = self.cert.as_ref().map_or(0, CertSource::generation);
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if current.0 != generation {
+            *current = (generation, Arc::new(hyper_client(self.connector.clone())));
+        }
+        Arc::clone(&current.1)
+    }
+}
+
+/// hyper's client, its idle connections kept 90 s (as Go's transport keeps them).
+fn hyper_client(connector: HttpsConnector<HttpConnector>) -> Hyper {
+    HyperClient::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(connector)
 }
 
 impl Transport {
@@ -44,7 +93,7 @@ impl Transport {
         req: Request<Full<Bytes>>,
     ) -> Result<Response<ResponseBody>, String> {
         match self {
-            Transport::Https(http) => match http.request(req).await {
+            Transport::Https(pool) => match pool.client().request(req).await {
                 Ok(resp) => Ok(resp.map(BodyExt::boxed_unsync)),
                 Err(e) => Err(crate::error_chain(&e)),
             },
