@@ -86,8 +86,8 @@ pub(crate) struct JoinArgs {
     /// The token for the TLS bootstrap (default --token).
     #[arg(long)]
     tls_bootstrap_token: Option<String>,
-    /// A pin of the cluster CA's public key (sha256:<hex>); may be repeated, any one matching is enough.
-    #[arg(long)]
+    /// A pin of the cluster CA's public key (sha256:<hex>); may be repeated or comma-separated, any one matching is enough.
+    #[arg(long, value_delimiter = ',')]
     discovery_token_ca_cert_hash: Vec<String>,
     /// Trust the cluster on the token's signature alone, without pinning its CA.
     #[arg(long)]
@@ -182,6 +182,9 @@ impl JoinArgs {
                 let endpoint = self.endpoint.clone().context(
                     "the API server endpoint (host:port) is required for token discovery",
                 )?;
+                if let Some(e) = kubeboot_node::discovery::endpoint_errors(&endpoint) {
+                    bail!(e);
+                }
                 let trust = if self.discovery_token_unsafe_skip_ca_verification {
                     CaTrust::InsecureUnpinned
                 } else if self.discovery_token_ca_cert_hash.is_empty() {

@@ -94,8 +94,8 @@ pub(crate) async fn run(args: TokenArgs) -> Result<()> {
                 None => new_token(),
             };
             let ttl = parse_go_duration(&ttl).map_err(anyhow::Error::msg)?;
-            let usages: Vec<&str> = usages.iter().map(String::as_str).collect();
-            let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+            let usages = string_slice(&usages);
+            let groups = string_slice(&groups);
             let options = TokenOptions {
                 description: &description,
                 ttl: (!ttl.is_zero()).then_some(ttl),
@@ -201,6 +201,15 @@ pub(crate) async fn run(args: TokenArgs) -> Result<()> {
     }
 }
 
+/// A list flag's values as pflag's `StringSlice` reads them: `--groups ""` is no group
+/// (kubeadm's way to make a signing-only token), not one empty group.
+fn string_slice(values: &[String]) -> Vec<&str> {
+    match values {
+        [only] if only.is_empty() => Vec::new(),
+        _ => values.iter().map(String::as_str).collect(),
+    }
+}
+
 fn new_token() -> BootstrapToken {
     BootstrapToken::random(&kubeboot_api::random::OsRandom)
 }
@@ -270,4 +279,17 @@ fn serde_saphyr_free_yaml(v: &Value) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_list_flag_is_no_value_as_pflag_reads_it() {
+        let v = |s: &[&str]| s.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        assert!(string_slice(&v(&[""])).is_empty());
+        assert_eq!(string_slice(&v(&["a", "b"])), ["a", "b"]);
+        assert_eq!(string_slice(&v(&["a", ""])), ["a", ""]);
+    }
 }

@@ -63,9 +63,45 @@ pub fn node_name(
     }
 }
 
+/// Why a name cannot be a node's, in kubeadm's words (`ValidateNodeRegistrationOptions`):
+/// none, or not a lowercase RFC 1123 subdomain. A node is not asked a certificate for
+/// a name its Node could never have.
+pub fn name_errors(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("nodeRegistration: Required value: --node-name or .nodeRegistration.name in the config file is a required value. It seems like this value couldn't be automatically detected in your environment, please specify the desired value using the CLI or config file.".to_owned());
+    }
+    let errors: Vec<String> = kubeboot_api::names::subdomain_errors(name)
+        .into_iter()
+        .map(|e| format!("nodeRegistration.name: Invalid value: {name:?}: {e}"))
+        .collect();
+    (!errors.is_empty()).then(|| errors.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_name_is_a_lowercase_rfc_1123_subdomain() {
+        for ok in ["worker-1", "w1.example.com", "a"] {
+            assert_eq!(name_errors(ok), None, "{ok}");
+        }
+        for (bad, says) in [
+            ("", "nodeRegistration: Required value: --node-name"),
+            (
+                "Bad_Name",
+                "nodeRegistration.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain",
+            ),
+            (
+                "a/b",
+                "nodeRegistration.name: Invalid value: \"a/b\": a lowercase RFC 1123 subdomain",
+            ),
+            (&"a".repeat(300), "must be no more than 253 characters"),
+        ] {
+            let err = name_errors(bad).unwrap_or_default();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn a_node_is_who_its_certificate_says() {

@@ -88,6 +88,9 @@ pub enum JoinError {
     /// A file could not be read or written.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The join's configuration is invalid (nothing was sent).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl From<ClientError> for JoinError {
@@ -316,6 +319,9 @@ pub async fn join(
     now: SystemTime,
     log: &(dyn Fn(&str) + Sync),
 ) -> Result<Joined, JoinError> {
+    if let Some(e) = crate::identity::name_errors(&spec.node_name) {
+        return Err(JoinError::Invalid(e));
+    }
     let boot = discover(
         &spec.discovery,
         spec.tls_bootstrap_token.as_ref(),

@@ -74,7 +74,7 @@ pub enum BootstrapError {
     },
     /// Not approved and issued in time.
     #[error(
-        "certificate signing request {name} was not approved and issued within {timeout:?}; approve it with `kubectl certificate approve {name}` or check the controllers"
+        "certificate signing request {name} was not approved and issued within {timeout:?}; approve it with `kubectl certificate approve {name}` while the node waits for it (run again, the node asks anew with a new key, under another name, so give it a longer timeout rather than approve the old one), or check the controllers"
     )]
     Timeout {
         /// CSR name.
