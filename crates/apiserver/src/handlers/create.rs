@@ -41,6 +41,7 @@ impl Handlers {
         applied: bool,
     ) -> Result<Value, Status> {
         let generated = meta_str(&sent, "name").is_empty();
+        let versioned = names_a_version(&sent);
         let mut obj = self.prepare_new(def, ns, sent, strict::is_strict(q))?;
         if !applied {
             // As kube-apiserver records it: what the request sent, with the kind's
@@ -60,6 +61,16 @@ impl Handlers {
         let reserved = self.reserve_for(def, &mut obj, None, dry_run).await?;
         if dry_run {
             return Ok(self.output(def, obj));
+        }
+        if versioned && !applied {
+            // The store refuses it (etcd3's `Create`), after everything else, as an error
+            // that is no API status: a 500 in its own words.
+            self.release(&reserved).await;
+            return Err(Status::failure(
+                500,
+                "",
+                "resourceVersion should not be set on objects to be created",
+            ));
         }
         match self.store_new(def, ns, &mut obj, generated).await {
             Ok(()) => Ok(self.output(def, obj)),
@@ -224,4 +235,12 @@ impl Handlers {
         }
         Ok(())
     }
+}
+
+/// Whether a new object names a resourceVersion (a number above 0, as the storage's
+/// versioner reads it; anything else it takes for none).
+fn names_a_version(sent: &Value) -> bool {
+    meta_str(sent, "resourceVersion")
+        .parse::<u64>()
+        .is_ok_and(|v| v > 0)
 }

@@ -42,7 +42,7 @@ impl Handlers {
         }
         // A dry run is checked like the real delete, and changes nothing.
         if opts.as_ref().is_some_and(asks_dry_run) {
-            return Ok(self.output(def, old));
+            return Ok(self.deleted(def, old));
         }
         if def.kind_id == registry::Kind::Namespace {
             self.mark_terminating(def, name, old, old_rev).await?;
@@ -61,9 +61,20 @@ impl Handlers {
             .remove_or_mark_latest(def, &key, (old, old_rev), opts.as_ref())
             .await?
         {
-            Some(obj) => Ok(self.output(def, obj)),
+            Some(obj) => Ok(self.deleted(def, obj)),
             None => Err(Status::not_found(def.subject(name))),
         }
+    }
+
+    /// What a delete answers (kube-apiserver's `finalizeDelete`): an object its finalizers
+    /// keep, as it is now; one that is gone, as itself for pods and services (their
+    /// stores' `ReturnDeletedObject`), else a Success Status naming it.
+    fn deleted(&self, def: &ResourceDef, obj: Value) -> Value {
+        let returned = matches!(def.kind_id, registry::Kind::Pod | registry::Kind::Service);
+        if returned || deletion::waits_for_finalizers(&obj) {
+            return self.output(def, obj);
+        }
+        success_status(def, &obj)
     }
 
     /// Removes an object read at revision `read_at` from the store if it is still at that
@@ -323,4 +334,14 @@ pub(super) fn query_delete_options(q: &Query) -> Option<Value> {
         );
     }
     (!opts.is_empty()).then_some(Value::Object(opts))
+}
+/// The Success Status of an object that is gone, as `finalizeDelete` writes it (the
+/// resource in `details.kind`, as Kubernetes puts it there).
+fn success_status(def: &ResourceDef, obj: &Value) -> Value {
+    let mut details =
+        json!({"name": meta_str(obj, "name"), "kind": def.plural, "uid": meta_str(obj, "uid")});
+    if !def.group.is_empty() {
+        details["group"] = def.group.into();
+    }
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details})
 }

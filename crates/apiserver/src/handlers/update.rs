@@ -37,6 +37,11 @@ impl Handlers {
         // The version the client replaces, when the watch cache holds it: no store read.
         let mut cached = sent_revision(&change)
             .and_then(|rv| Some((self.cache.object_at(&def.key(ns, name), rv)?.object(), rv)));
+        // A replacement names itself as the URL does before anything is read (an object
+        // that is not there is a 404 only for a body that names it).
+        if let Update::Replace(sent) = &change {
+            check_name(def, (ns, name), sent)?;
+        }
         // Retry on conflicts the client did not cause (it sent no resourceVersion).
         for _ in 0..16 {
             let (old, old_rev) = match cached.take() {
@@ -201,20 +206,7 @@ impl Handlers {
             }
         };
         check_type(def, &sent)?;
-        // kube-apiserver's checkName: the object names itself as the URL does (a body or
-        // patch that drops the name is refused, as one that changes it).
-        let sent_name = meta_str(&sent, "name");
-        if sent_name != name {
-            return Err(Status::bad_request(format!(
-                "the name of the object ({sent_name}) does not match the name on the URL ({name})"
-            )));
-        }
-        let sent_ns = meta_str(&sent, "namespace");
-        if def.namespaced && !sent_ns.is_empty() && sent_ns != ns {
-            return Err(Status::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
-        }
+        check_name(def, (ns, name), &sent)?;
         let strict = strict::is_strict(q);
         let patched = matches!(change, Update::Patch(..)).then(|| sent.clone());
         let (new, unknown) = normalize(def, sent, strict)?;
@@ -426,4 +418,22 @@ fn carry_server_metadata(new: &mut Value, old: &Value, def: &ResourceDef, ns: &s
 
 pub(super) fn strip_rv(obj: &mut Value) {
     meta_mut(obj).remove("resourceVersion");
+}
+
+/// kube-apiserver's `checkName`: the object names itself as the URL does (a body or patch
+/// that drops the name is refused, as one that changes it), and its namespace, if any.
+fn check_name(def: &ResourceDef, (ns, name): (&str, &str), sent: &Value) -> Result<(), Status> {
+    let sent_name = meta_str(sent, "name");
+    if sent_name != name {
+        return Err(Status::bad_request(format!(
+            "the name of the object ({sent_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    let sent_ns = meta_str(sent, "namespace");
+    if def.namespaced && !sent_ns.is_empty() && sent_ns != ns {
+        return Err(Status::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    Ok(())
 }
