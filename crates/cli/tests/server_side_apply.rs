@@ -409,3 +409,59 @@ fn an_apply_to_a_csrs_status_owns_its_conditions_by_type() {
         stderr(&out)
     );
 }
+
+/// A client-side applied object moves to server-side apply as the docs say it does: kubectl
+/// sends the migrated `managedFields` (a JSON patch), the server takes them, and its
+/// applies then change and drop what client-side apply set, keeping the client-side apply
+/// annotation current; `[{}]` clears the record. Seen before: the server ignored the
+/// `managedFields` a write sent, so the first server-side apply was a 409 with
+/// `kubectl-client-side-apply`, a key dropped stayed, and the annotation went stale.
+#[test]
+fn a_client_side_applied_object_moves_to_server_side_apply() {
+    let s = Server::start();
+    let k = kubectls().pop().expect("kubectl");
+    let cm = |data: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: mig, namespace: default}}\ndata: {{{data}}}\n"
+        )
+    };
+    let csa = s.kubectl_as(
+        &k,
+        &s.kubeconfig(),
+        &["apply", "-f", "-"],
+        Some(&cm("a: '1', b: '2'")),
+    );
+    ok(csa, "client-side apply");
+    ok(
+        apply(&s, &k, &cm("a: 'one', b: '2'"), &[]),
+        "the first server-side apply",
+    );
+    let obj = ok(apply(&s, &k, &cm("a: 'one'"), &[]), "an apply dropping b");
+    assert!(obj.contains("serverside-applied"), "{obj}");
+    let obj = get(&s, &k, "configmap/mig");
+    assert_eq!(obj["data"], serde_json::json!({"a": "one"}), "{obj}");
+    let last: Value = serde_json::from_str(
+        obj["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .as_str()
+            .expect("the annotation"),
+    )
+    .expect("JSON");
+    assert_eq!(last["data"], serde_json::json!({"a": "one"}), "{last}");
+    assert!(
+        !managers(&obj)
+            .iter()
+            .any(|(m, _)| m == "kubectl-client-side-apply"),
+        "{:?}",
+        managers(&obj)
+    );
+    let clear = r#"[{"op": "replace", "path": "/metadata/managedFields", "value": [{}]}]"#;
+    ok(
+        s.kubectl(
+            &k,
+            &["patch", "configmap", "mig", "--type=json", "-p", clear],
+        ),
+        "clear the record",
+    );
+    let obj = get(&s, &k, "configmap/mig");
+    assert!(obj["metadata"].get("managedFields").is_none(), "{obj}");
+}

@@ -49,6 +49,8 @@ impl<'a> Manager<'a> {
 pub const SERVER_MANAGER: &str = "kube-apiserver";
 
 const APPLY: &str = "Apply";
+/// The annotation client-side apply keeps the applied configuration in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 const UPDATE: &str = "Update";
 /// The longest field manager name kube-apiserver accepts.
 pub const MAX_MANAGER_LENGTH: usize = 128;
@@ -140,12 +142,75 @@ fn node(def: &ResourceDef, subresource: &str) -> Node {
     Node::root(def.patch_schema, scope)
 }
 
-/// Records a create, update or patch by `m`: it owns what it changed, and no one owns
-/// what it changed or removed any more. `old` is `None` on a create. (The managed fields
-/// a client sent are not taken: the server keeps them.)
+/// The record a write starts from, settled in `new` (kube-apiserver's `decodeLiveOrNew`):
+/// the managed fields the client sent when it sent a list that reads — `[]` or `[{}]`
+/// clearing them, as the docs' "Clearing managedFields" does, and a list of entries
+/// replacing them, as kubectl's move from client-side to server-side apply does — else
+/// those of `live` (none on a create). A write through a subresource keeps `live`'s.
+pub fn settle_sent_record(new: &mut Value, live: Option<&Value>, subresource: &str) {
+    let live_record = || {
+        live.and_then(|o| o.pointer("/metadata/managedFields"))
+            .cloned()
+    };
+    let sent = new
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array);
+    let settled = match sent {
+        _ if !subresource.is_empty() => live_record(),
+        Some(list) if is_reset(list) => None,
+        Some(list) if list.iter().all(reads_as_entry) => Some(Value::Array(list.clone())),
+        _ => live_record(),
+    };
+    let meta = crate::object::meta_mut(new);
+    match settled {
+        Some(record) => meta.insert("managedFields".into(), record),
+        None => meta.remove("managedFields"),
+    };
+}
+
+/// `isResetManagedFields`: no entry, or one empty entry.
+fn is_reset(list: &[Value]) -> bool {
+    let empty = |v: &Value| match v {
+        Value::Object(o) => o.values().all(|f| matches!(f, Value::Null) || f == ""),
+        _ => false,
+    };
+    match list {
+        [] => true,
+        [only] => empty(only),
+        _ => false,
+    }
+}
+
+/// Whether a sent entry decodes as the field manager decodes one (`FieldsV1`, of fields).
+fn reads_as_entry(v: &Value) -> bool {
+    v.get("fieldsType").and_then(Value::as_str) == Some("FieldsV1")
+        && v.get("fieldsV1").is_some_and(Value::is_object)
+}
+
+/// After an apply by `kubectl`, the client-side apply annotation the object carries says
+/// what was applied (kube-apiserver's `lastAppliedUpdater`), so a later client-side apply
+/// starts from it: the applied configuration without that annotation, as JSON.
+pub fn sync_last_applied(applied: &mut Value, config: &Value, m: &Manager) {
+    let annotations = applied.pointer_mut("/metadata/annotations");
+    let Some(Value::Object(annotations)) = annotations else {
+        return;
+    };
+    if m.name != "kubectl" || !m.subresource.is_empty() || !annotations.contains_key(LAST_APPLIED) {
+        return;
+    }
+    let mut config = config.clone();
+    if let Some(Value::Object(sent)) = config.pointer_mut("/metadata/annotations") {
+        sent.remove(LAST_APPLIED);
+    }
+    annotations.insert(LAST_APPLIED.into(), Value::String(config.to_string()));
+}
+
+/// Records a create, update or patch by `m` over the record settled in `new`
+/// ([`settle_sent_record`]): it owns what it changed, and no one owns what it changed or
+/// removed any more. `old` is `None` on a create.
 pub fn track_update(def: &ResourceDef, old: Option<&Value>, new: &mut Value, m: &Manager) {
     let node = node(def, m.subresource);
-    let mut list = entries(old);
+    let mut list = entries(Some(new));
     let changed = walk::changed(old, new, node);
     let removed = match old {
         Some(before) => walk::removed(before, new, node),
@@ -205,7 +270,7 @@ pub fn apply(
     let current = live.unwrap_or(&empty);
     let changing = changing(&applied_set, current, config, node);
     let conflicts = conflicts(&list, m, &changing);
-    if !conflicts.is_empty() && !force {
+    if !conflicts.is_empty() && !force && !last_applied_allows(live, &list, m, &changing, node) {
         return Err(conflict_status(&conflicts));
     }
     // Forced, the applier takes the fields it changes; those it sets to the value they
@@ -234,6 +299,43 @@ pub fn apply(
     mine.time = m.time.to_owned();
     set_entries(&mut merged, &list);
     Ok(merged)
+}
+
+/// kube-apiserver's `lastAppliedManager`: `kubectl`'s server-side apply of an object it
+/// applied client-side before may change the fields that still hold what its client-side
+/// apply annotation says, as if forced: how an object moves from client-side to
+/// server-side apply without conflicts (kubectl moves the rest of the record after).
+fn last_applied_allows(
+    live: Option<&Value>,
+    list: &[Entry],
+    m: &Manager,
+    changing: &FieldSet,
+    node: Node,
+) -> bool {
+    if m.name != "kubectl" || !m.subresource.is_empty() {
+        return false;
+    }
+    let Some(live) = live else {
+        return false;
+    };
+    let last = live
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(LAST_APPLIED))
+        .and_then(Value::as_str)
+        .and_then(|text| serde_json::from_str::<Value>(text).ok());
+    let Some(last) = last else {
+        return false;
+    };
+    let last_set = walk::field_set(&last, node);
+    let conflicting = list
+        .iter()
+        .filter(|e| !e.is(m, APPLY))
+        .fold(FieldSet::default(), |acc, e| {
+            acc.union(&e.fields.intersection(changing))
+        });
+    conflicting.paths().iter().all(|p| {
+        last_set.contains(p) && walk::value_at(live, p, node) == walk::value_at(&last, p, node)
+    })
 }
 
 /// Whether `set` owns anything below `path`.

@@ -211,3 +211,78 @@ fn the_default_manager_is_the_user_agents_first_word() {
         MAX_MANAGER_LENGTH
     );
 }
+
+#[test]
+fn a_write_starts_from_the_record_it_sent_when_that_reads() {
+    let entry = |m: &str| json!({"manager": m, "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {}}});
+    let live = json!({"metadata": {"managedFields": [entry("live")]}});
+    let record = |sent: Option<Value>, sub: &str| {
+        let mut new = json!({"metadata": {}});
+        if let Some(sent) = sent {
+            new["metadata"]["managedFields"] = sent;
+        }
+        settle_sent_record(&mut new, Some(&live), sub);
+        new["metadata"].get("managedFields").cloned()
+    };
+    let live_record = Some(json!([entry("live")]));
+    // (what the write sent, through a subresource?, the record it starts from)
+    let cases = [
+        (None, "", live_record.clone()),
+        (Some(json!(null)), "", live_record.clone()),
+        (Some(json!([])), "", None),
+        (Some(json!([{}])), "", None),
+        (Some(json!([{"manager": ""}])), "", None),
+        (
+            Some(json!([entry("sent")])),
+            "",
+            Some(json!([entry("sent")])),
+        ),
+        (Some(json!([entry("sent")])), "status", live_record.clone()),
+        (
+            Some(json!([{"manager": "x", "fieldsType": "FieldsV2", "fieldsV1": {}}])),
+            "",
+            live_record.clone(),
+        ),
+        (
+            Some(json!([entry("sent"), {"manager": "x"}])),
+            "",
+            live_record.clone(),
+        ),
+    ];
+    for (sent, sub, want) in cases {
+        assert_eq!(record(sent.clone(), sub), want, "{sent:?} {sub}");
+    }
+}
+
+#[test]
+fn kubectl_takes_from_client_side_apply_what_its_annotation_still_says() {
+    let csa = |data: Value| {
+        json!({"metadata": {"name": "c", "annotations": {LAST_APPLIED: json!({"data": data}).to_string()},
+               "managedFields": [{"manager": "kubectl-client-side-apply", "operation": "Update", "apiVersion": "v1",
+                                  "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {".": {}, "f:a": {}}}}]},
+               "data": {"a": "1"}})
+    };
+    let config = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "2"}});
+    // (annotation's data, manager, allowed)
+    let cases = [
+        (json!({"a": "1"}), "kubectl", true),
+        (json!({"a": "1"}), "other", false),
+        (json!({"a": "0"}), "kubectl", false),
+        (json!({}), "kubectl", false),
+    ];
+    for (data, name, allowed) in cases {
+        let live = csa(data.clone());
+        let applied = apply(cm(), Some(&live), &config, &manager(name), false);
+        assert_eq!(applied.is_ok(), allowed, "{data} by {name}");
+        if let Ok(mut applied) = applied {
+            sync_last_applied(&mut applied, &config, &manager(name));
+            let last: Value = serde_json::from_str(
+                applied["metadata"]["annotations"][LAST_APPLIED]
+                    .as_str()
+                    .unwrap(),
+            )
+            .unwrap();
+            assert_eq!(last["data"], json!({"a": "2"}));
+        }
+    }
+}

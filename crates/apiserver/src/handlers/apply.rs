@@ -42,7 +42,8 @@ impl Handlers {
             // Nothing to apply to: the configuration makes the object.
             let time = format_rfc3339(self.now());
             let manager = crate::fieldmanager::Manager::of(q, "", &time);
-            let new = crate::fieldmanager::apply(def, None, &config, &manager, force)?;
+            let mut new = crate::fieldmanager::apply(def, None, &config, &manager, force)?;
+            crate::fieldmanager::sync_last_applied(&mut new, &config, &manager);
             match self.create_owned(def, ns, new, q, user, true).await {
                 Err(s) if s.code == 409 && s.reason == "AlreadyExists" => continue,
                 other => return other.map(|obj| (obj, true)),

@@ -48,6 +48,7 @@ impl Handlers {
             // defaults, before the server sets its own fields (a CSR's requester).
             let time = format_rfc3339(self.now());
             let manager = crate::fieldmanager::Manager::of(q, "", &time);
+            crate::fieldmanager::settle_sent_record(&mut obj, None, "");
             crate::fieldmanager::track_update(def, None, &mut obj, &manager);
         }
         self.confirm_no_escalation(def, (ns, ""), (&obj, None), user)

@@ -71,8 +71,7 @@ impl Handlers {
                 return Err(Status::invalid(def.kind, def.group, name, causes));
             }
             if !applied {
-                // The server keeps the record of who set what, not the client.
-                keep_managed_fields(&mut new, &old);
+                fieldmanager::settle_sent_record(&mut new, Some(&old), sub);
             }
             if unchanged(&new, &old) {
                 return Ok(self.output(def, old));
@@ -196,13 +195,15 @@ impl Handlers {
             Update::Apply { config, force } => {
                 let time = format_rfc3339(self.now());
                 let manager = fieldmanager::Manager::of(q, sub, &time);
-                fieldmanager::apply(
+                let mut applied = fieldmanager::apply(
                     def,
                     Some(&self.output(def, old.clone())),
                     config,
                     &manager,
                     *force,
-                )?
+                )?;
+                fieldmanager::sync_last_applied(&mut applied, config, &manager);
+                applied
             }
         };
         check_type(def, &sent)?;
@@ -317,19 +318,6 @@ pub enum Update {
         /// `force=true`: take over the fields other managers own.
         force: bool,
     },
-}
-
-/// `new` with `old`'s managed fields.
-fn keep_managed_fields(new: &mut Value, old: &Value) {
-    let meta = meta_mut(new);
-    match old.pointer("/metadata/managedFields") {
-        Some(m) => {
-            meta.insert("managedFields".into(), m.clone());
-        }
-        None => {
-            meta.remove("managedFields");
-        }
-    }
 }
 
 /// Whether an update changes nothing: the same object, resourceVersion and the times of
