@@ -246,7 +246,7 @@ fn a_write_starts_from_the_record_it_sent_when_that_reads() {
         (
             Some(json!([entry("sent"), {"manager": "x"}])),
             "",
-            live_record.clone(),
+            live_record,
         ),
     ];
     for (sent, sub, want) in cases {
