@@ -134,9 +134,18 @@ impl App {
         trail.request_body(&info.verb, &content_type, &body);
         let sent = Sent { content_type, body };
         match route? {
+            Route::Review(review) if review.plural == "tokenreviews" => {
+                let obj = crate::body::decode(&sent.content_type, &sent.body)?;
+                let token = obj.pointer("/spec/token").and_then(|t| t.as_str());
+                let reviewed = match token.filter(|t| !t.is_empty()) {
+                    Some(t) => self.gate.authenticator().authenticate_token(t).await,
+                    None => None,
+                };
+                self.handlers.token_review(review, obj, reviewed)
+            }
             Route::Review(review) => {
                 let obj = crate::body::decode(&sent.content_type, &sent.body)?;
-                self.handlers.review(review, &user, obj)
+                self.handlers.review(review, &info.namespace, &user, obj)
             }
             Route::Resource(target) => self.handlers.serve(&target, q, &headers, sent, &user).await,
             Route::Subresource(sub, target) => {

@@ -108,7 +108,7 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
         .iter()
         .filter(|r| r.group == group && r.version == version)
     {
-        resources.push(json!({"name": r.plural, "singularName": r.kind.to_lowercase(), "namespaced": false, "kind": r.kind, "verbs": ["create"]}));
+        resources.push(json!({"name": r.plural, "singularName": r.kind.to_lowercase(), "namespaced": r.namespaced, "kind": r.kind, "verbs": ["create"]}));
     }
     let gv = if group.is_empty() {
         version.to_owned()
@@ -153,7 +153,7 @@ pub fn aggregated(core: bool, v: &str) -> Value {
                     .collect();
                 resources.extend(REVIEWS.iter().filter(|r| r.group == g && r.version == *ver).map(|r| {
                     json!({"resource": r.plural, "responseKind": {"group": g, "version": ver, "kind": r.kind},
-                        "scope": "Cluster", "singularResource": r.kind.to_lowercase(), "verbs": ["create"]})
+                        "scope": if r.namespaced { "Namespaced" } else { "Cluster" }, "singularResource": r.kind.to_lowercase(), "verbs": ["create"]})
                 }));
                 json!({"version": ver, "freshness": "Current", "resources": resources})
             })

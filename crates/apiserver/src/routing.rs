@@ -83,6 +83,9 @@ pub fn route(info: &RequestInfo, method: &Method) -> Result<Route, Status> {
                 review.plural
             )));
         }
+        if review.namespaced == info.namespace.is_empty() {
+            return Err(not_found());
+        }
         return Ok(Route::Review(review));
     }
     let def = registry::find(&info.group, &info.version, &info.resource).ok_or_else(not_found)?;

@@ -131,6 +131,11 @@ impl Authenticator {
             .map_err(|e| format!("the client certificate does not authenticate: {e}"))
     }
 
+    /// The user a bearer token is, if a token authenticator knows it (a TokenReview).
+    pub async fn authenticate_token(&self, token: &str) -> Option<UserInfo> {
+        self.tokens.as_ref()?.authenticate(token).await
+    }
+
     /// Who sent a request with these headers over a connection whose certificate gave
     /// `peer`; 401 when nobody.
     pub async fn authenticate(

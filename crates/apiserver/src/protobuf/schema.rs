@@ -315,6 +315,24 @@ pub static SELF_SUBJECT_REVIEW: &[Field] = &[
 /// authentication/v1 SelfSubjectReviewStatus.
 pub static SELF_SUBJECT_REVIEW_STATUS: &[Field] = &[f(1, "userInfo", Ty::Msg(USER_INFO))];
 
+/// authentication/v1 TokenReview.
+pub static TOKEN_REVIEW: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "spec", Ty::Msg(TOKEN_REVIEW_SPEC)),
+    f(3, "status", Ty::Msg(TOKEN_REVIEW_STATUS)),
+];
+
+/// authentication/v1 TokenReviewSpec.
+pub static TOKEN_REVIEW_SPEC: &[Field] = &[f(1, "token", Ty::Str), rep(2, "audiences", Ty::Str)];
+
+/// authentication/v1 TokenReviewStatus.
+pub static TOKEN_REVIEW_STATUS: &[Field] = &[
+    f(1, "authenticated", Ty::Bool),
+    f(2, "user", Ty::Msg(USER_INFO)),
+    f(3, "error", Ty::Str),
+    rep(4, "audiences", Ty::Str),
+];
+
 /// authentication/v1 UserInfo.
 pub static USER_INFO: &[Field] = &[
     f(1, "username", Ty::Str),

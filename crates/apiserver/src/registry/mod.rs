@@ -403,6 +403,8 @@ pub struct ReviewDef {
     pub plural: &'static str,
     /// Kind.
     pub kind: &'static str,
+    /// Asked in a namespace (LocalSubjectAccessReview) or cluster-wide.
+    pub namespaced: bool,
     /// Its protobuf field numbers.
     pub protobuf: &'static [ProtobufField],
 }
@@ -414,6 +416,7 @@ pub static REVIEWS: &[ReviewDef] = &[
         version: "v1",
         plural: "selfsubjectaccessreviews",
         kind: "SelfSubjectAccessReview",
+        namespaced: false,
         protobuf: crate::protobuf::schema::SELF_SUBJECT_ACCESS_REVIEW,
     },
     ReviewDef {
@@ -421,13 +424,31 @@ pub static REVIEWS: &[ReviewDef] = &[
         version: "v1",
         plural: "subjectaccessreviews",
         kind: "SubjectAccessReview",
+        namespaced: false,
         protobuf: crate::protobuf::schema::SUBJECT_ACCESS_REVIEW,
+    },
+    ReviewDef {
+        group: "authorization.k8s.io",
+        version: "v1",
+        plural: "localsubjectaccessreviews",
+        kind: "LocalSubjectAccessReview",
+        namespaced: true,
+        protobuf: crate::protobuf::schema::SUBJECT_ACCESS_REVIEW,
+    },
+    ReviewDef {
+        group: "authentication.k8s.io",
+        version: "v1",
+        plural: "tokenreviews",
+        kind: "TokenReview",
+        namespaced: false,
+        protobuf: crate::protobuf::schema::TOKEN_REVIEW,
     },
     ReviewDef {
         group: "authorization.k8s.io",
         version: "v1",
         plural: "selfsubjectrulesreviews",
         kind: "SelfSubjectRulesReview",
+        namespaced: false,
         protobuf: crate::protobuf::schema::SELF_SUBJECT_RULES_REVIEW,
     },
     ReviewDef {
@@ -435,6 +456,7 @@ pub static REVIEWS: &[ReviewDef] = &[
         version: "v1",
         plural: "selfsubjectreviews",
         kind: "SelfSubjectReview",
+        namespaced: false,
         protobuf: crate::protobuf::schema::SELF_SUBJECT_REVIEW,
     },
     // kubectl 1.27 asks the beta and alpha versions for `auth whoami`.
@@ -443,6 +465,7 @@ pub static REVIEWS: &[ReviewDef] = &[
         version: "v1beta1",
         plural: "selfsubjectreviews",
         kind: "SelfSubjectReview",
+        namespaced: false,
         protobuf: crate::protobuf::schema::SELF_SUBJECT_REVIEW,
     },
     ReviewDef {
@@ -450,6 +473,7 @@ pub static REVIEWS: &[ReviewDef] = &[
         version: "v1alpha1",
         plural: "selfsubjectreviews",
         kind: "SelfSubjectReview",
+        namespaced: false,
         protobuf: crate::protobuf::schema::SELF_SUBJECT_REVIEW,
     },
 ];
