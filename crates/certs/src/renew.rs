@@ -114,7 +114,25 @@ pub(crate) fn leaf_files(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>
     Ok(out)
 }
 
-/// kubeadm's `certs check-expiration` tables for the certificates in `dir`.
+/// The leaves whose key (`<name>-key.pem`) is in `dir` without their certificate.
+fn missing_leaves(dir: &Path) -> Result<Vec<String>, GenError> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| io(dir, e))?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix("-key.pem")?.to_owned();
+            let is_leaf = stem != "ca" && stem != "ca-next";
+            (is_leaf && !dir.join(format!("{stem}.pem")).exists()).then_some(stem)
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// kubeadm's `certs check-expiration` tables for the certificates in `dir`: a key whose
+/// certificate is gone is a `!MISSING!` row, and a certificate that does not read is an
+/// error (as kubeadm's `TryLoadCertFromDisk` makes it).
 pub fn check_expiration(dir: &Path, now: SystemTime) -> Result<String, GenError> {
     let external = if dir.join("ca-key.pem").exists() {
         "no"
@@ -145,9 +163,30 @@ pub fn check_expiration(dir: &Path, now: SystemTime) -> Result<String, GenError>
         "CERTIFICATE AUTHORITY".into(),
         "EXTERNALLY MANAGED".into(),
     ]];
-    for (stem, path) in leaf_files(dir)? {
-        let Some((issuer, end)) = std::fs::read(&path).ok().as_deref().and_then(parse) else {
+    let mut leaves: Vec<(String, Option<std::path::PathBuf>)> = leaf_files(dir)?
+        .into_iter()
+        .map(|(stem, path)| (stem, Some(path)))
+        .chain(missing_leaves(dir)?.into_iter().map(|stem| (stem, None)))
+        .collect();
+    leaves.sort();
+    for (stem, path) in leaves {
+        // A key without its certificate: kubeadm's `!MISSING!` row.
+        let Some(path) = path else {
+            rows.push([
+                format!("!MISSING! {stem}"),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
             continue;
+        };
+        let text = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        let Some((issuer, end)) = parse(&text) else {
+            return Err(GenError::Unusable(format!(
+                "{}: not a PEM certificate; renew it with `kubeboot certs renew`, or generate it again",
+                path.display()
+            )));
         };
         let ca = if issuer == ca_subject { "ca" } else { "" };
         rows.push([

@@ -431,3 +431,55 @@ fn spec_errors_name_the_line() {
         "nothing is written for a bad spec"
     );
 }
+
+/// `check-expiration` names what it cannot show, as kubeadm's does: a key whose certificate
+/// is gone is a `!MISSING!` row, and a certificate that does not read fails the command.
+/// Seen before: both were left out of the table silently, and the command succeeded.
+#[test]
+fn check_expiration_names_a_missing_or_unreadable_certificate() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = tmp.path().join("cluster.yaml");
+    std::fs::write(&spec, SPEC).expect("spec");
+    let auth = tmp.path().join("auth");
+    let generate = Command::new(bin())
+        .args(["certs", "generate", "--spec"])
+        .arg(&spec)
+        .arg("--cert-dir")
+        .arg(&auth)
+        .output()
+        .expect("generate");
+    assert!(
+        generate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generate.stderr)
+    );
+    let check = || {
+        Command::new(bin())
+            .args(["certs", "check-expiration", "--cert-dir"])
+            .arg(&auth)
+            .output()
+            .expect("check-expiration")
+    };
+    std::fs::remove_file(auth.join("worker-0.pem")).expect("remove");
+    let out = check();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        table.lines().any(|l| l.trim() == "!MISSING! worker-0"),
+        "{table}"
+    );
+    assert!(table.contains("\nworker-1 "), "{table}");
+    std::fs::write(auth.join("admin.pem"), "garbage\n").expect("write");
+    let out = check();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(err.contains("admin.pem: not a PEM certificate"), "{err}");
+}
