@@ -303,3 +303,50 @@ fn a_nodes_pod_cidrs_and_taints_are_validated() {
         r#"spec.podCIDRs: Forbidden: node updates may not change podCIDR except from "" to valid"#;
     assert!(stderr(&out).contains(want), "{}", stderr(&out));
 }
+
+/// A new Node is tainted `node.kubernetes.io/not-ready:NoSchedule` (TaintNodesByCondition,
+/// on by default in kube-apiserver), and the node lifecycle controller takes the taint off
+/// once the node reports Ready. Seen before: a new Node had no taint at all.
+#[test]
+fn a_new_node_is_not_ready_until_it_reports_ready() {
+    let s = Server::start();
+    let k = "kubectl";
+    let node = r#"{"apiVersion": "v1", "kind": "Node", "metadata": {"name": "fresh"},
+      "spec": {"taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]}}"#;
+    apply(&s, k, node);
+    let taints = || {
+        let args = [
+            "get",
+            "node",
+            "fresh",
+            "-o",
+            "jsonpath={range .spec.taints[*]}{.key}:{.effect} {end}",
+        ];
+        ok(s.kubectl(k, &args), "taints").trim().to_owned()
+    };
+    assert_eq!(
+        taints(),
+        "dedicated:NoSchedule node.kubernetes.io/not-ready:NoSchedule"
+    );
+    let now = "2026-12-07T00:00:00Z";
+    let ready = format!(
+        r#"{{"status": {{"conditions": [{{"type": "Ready", "status": "True", "reason": "KubeletReady",
+          "message": "ready", "lastHeartbeatTime": "{now}", "lastTransitionTime": "{now}"}}]}}}}"#
+    );
+    let patch = [
+        "patch",
+        "node",
+        "fresh",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &ready,
+    ];
+    ok(s.kubectl(k, &patch), "report Ready");
+    assert!(
+        eventually(Duration::from_secs(20), || taints()
+            == "dedicated:NoSchedule"),
+        "the not-ready taint goes once the node is Ready: {}",
+        taints()
+    );
+}

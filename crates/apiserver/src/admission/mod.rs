@@ -1,7 +1,9 @@
 //! Kubernetes' built-in admission plugins that kubeboot enforces, each a pure decision over
 //! the request's user and objects: `NodeRestriction` (what a kubelet may change of its own
-//! Node) and `NamespaceLifecycle` (which namespaces live forever, and no new content in one
-//! being deleted). The handlers call them; they call nothing.
+//! Node), `TaintNodesByCondition` (a new Node is not ready until it says so) and
+//! `NamespaceLifecycle` (which namespaces live forever, and no new content in one being
+//! deleted). The handlers call them; they call nothing.
 
 pub mod namespace_lifecycle;
 pub mod node_restriction;
+pub mod node_taint;

@@ -185,8 +185,10 @@ impl Strategy for NodeStrategy {
     }
 
     fn prepare_create(&self, def: &ResourceDef, obj: &mut Value, adm: &Admission) -> Admitted {
+        // NodeRestriction, then TaintNodesByCondition, in kube-apiserver's plugin order.
         let name = meta_str(obj, "name");
         let Some(node) = node_name(adm.user) else {
+            crate::admission::node_taint::add_not_ready_taint(obj);
             return Ok(());
         };
         let denial = match node == name {
@@ -195,10 +197,11 @@ impl Strategy for NodeStrategy {
                 "node {node:?} is not allowed to modify node {name:?}"
             )),
         };
-        match denial {
-            Some(denial) => Err(Status::forbidden(Some(def.subject(name)), &denial)),
-            None => Ok(()),
+        if let Some(denial) = denial {
+            return Err(Status::forbidden(Some(def.subject(name)), &denial));
         }
+        crate::admission::node_taint::add_not_ready_taint(obj);
+        Ok(())
     }
 
     fn prepare_update(&self, def: &ResourceDef, c: Change<'_>) -> Admitted {
