@@ -42,6 +42,7 @@ pub mod seed;
 pub mod selectors;
 pub mod server;
 pub mod serving;
+pub mod shape;
 pub mod status;
 pub mod strict;
 pub mod tables;

@@ -113,3 +113,63 @@ fn a_create_naming_a_version_and_a_misnamed_replacement_are_refused() {
         "the name of the object (a) does not match the name on the URL (b)"
     );
 }
+
+/// Reads asked for metadata alone (`Accept: …;as=PartialObjectMetadata[List]`, client-go's
+/// metadata client, a garbage collector's informers) answer `PartialObjectMetadata`, in a
+/// get, a list and a watch. Seen before: the whole objects came back, which a metadata
+/// watch cannot decode.
+#[test]
+fn metadata_alone_is_answered_when_asked() {
+    let s = Server::start();
+    let body =
+        json!({"metadata": {"name": "m", "labels": {"app": "x"}}, "data": {"secretish": "v"}})
+            .to_string();
+    let args = [
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &body,
+    ];
+    assert_eq!(s.admin_curl(&args, CONFIGMAPS).0, 201);
+    let metadata_of = |list: bool| {
+        let kind = if list {
+            "PartialObjectMetadataList"
+        } else {
+            "PartialObjectMetadata"
+        };
+        format!(
+            "Accept: application/vnd.kubernetes.protobuf;as={kind};g=meta.k8s.io;v=v1,application/json;as={kind};g=meta.k8s.io;v=v1,application/json"
+        )
+    };
+    let (code, text) = s.admin_curl(&["-H", &metadata_of(false)], &format!("{CONFIGMAPS}/m"));
+    assert_eq!(code, 200, "{text}");
+    let one = parsed(&text);
+    assert_eq!(
+        (one["kind"].as_str(), one["apiVersion"].as_str()),
+        (Some("PartialObjectMetadata"), Some("meta.k8s.io/v1")),
+        "{text}"
+    );
+    assert_eq!(one["metadata"]["labels"]["app"], "x");
+    assert!(one.get("data").is_none(), "{text}");
+    let (_, text) = s.admin_curl(&["-H", &metadata_of(true)], CONFIGMAPS);
+    let list = parsed(&text);
+    assert_eq!(list["kind"], "PartialObjectMetadataList", "{text}");
+    let items = list["items"].as_array().expect("items");
+    assert!(
+        items
+            .iter()
+            .all(|i| i["kind"] == "PartialObjectMetadata" && i.get("data").is_none()),
+        "{text}"
+    );
+    assert!(items.iter().any(|i| i["metadata"]["name"] == "m"), "{text}");
+    let watch = format!("{CONFIGMAPS}?watch=1&timeoutSeconds=1&fieldSelector=metadata.name%3Dm");
+    let (_, text) = s.admin_curl(&["-H", &metadata_of(false)], &watch);
+    let events: Vec<Value> = text.lines().map(parsed).collect();
+    assert!(!events.is_empty(), "{text}");
+    for e in &events {
+        assert_eq!(e["object"]["kind"], "PartialObjectMetadata", "{e}");
+        assert!(e["object"].get("data").is_none(), "{e}");
+    }
+}

@@ -7,6 +7,7 @@ use crate::listoptions;
 use crate::registry::ResourceDef;
 use crate::requestinfo::Query;
 use crate::response;
+use crate::shape::Shape;
 use crate::tables;
 
 impl Handlers {
@@ -23,12 +24,14 @@ impl Handlers {
         }
         let (obj, _) = self.read_object(def, ns, name).await?;
         let obj = self.output(def, obj);
-        if want.table {
-            return Ok(response::json(
-                StatusCode::OK,
-                &tables::of_one(def, obj, self.now(), &want.include_object),
-            ));
-        }
-        Ok(response::json(StatusCode::OK, &obj))
+        let answer = match want.shape {
+            Shape::Table => {
+                let table = tables::of_one(def, obj, self.now(), &want.include_object);
+                return Ok(response::json(StatusCode::OK, &table));
+            }
+            Shape::Metadata => crate::shape::partial(&obj),
+            Shape::Object => obj,
+        };
+        Ok(response::json(StatusCode::OK, &answer))
     }
 }

@@ -18,6 +18,7 @@ use crate::registry::ResourceDef;
 use crate::requestinfo::Query;
 use crate::response::{self, Body};
 use crate::selectors::Selector;
+use crate::shape::{META_API_VERSION, Shape};
 use crate::status::from_store;
 use crate::tables;
 use crate::watch::resource_version::with_resource_version;
@@ -37,7 +38,7 @@ impl Handlers {
             .name()
             .map(|n| def.key(ns, n))
             .filter(|_| !def.namespaced || !ns.is_empty());
-        let mut out = Collected::new(want.table, self.now(), &want.include_object);
+        let mut out = Collected::new(want.shape, self.now(), &want.include_object);
         let mut after = start.after.clone();
         let mut revision = start.revision;
         let mut next: Option<String> = None;
@@ -149,7 +150,7 @@ impl Start {
 /// is never parsed into a `Value`, so a list of 100,000 objects holds their text once, not
 /// a tree of each.
 struct Collected<'a> {
-    table: bool,
+    shape: Shape,
     now: SystemTime,
     include_object: &'a str,
     rows: Vec<TableRow>,
@@ -158,9 +159,9 @@ struct Collected<'a> {
 }
 
 impl<'a> Collected<'a> {
-    fn new(table: bool, now: SystemTime, include_object: &'a str) -> Self {
+    fn new(shape: Shape, now: SystemTime, include_object: &'a str) -> Self {
         Self {
-            table,
+            shape,
             now,
             include_object,
             rows: Vec::new(),
@@ -173,7 +174,8 @@ impl<'a> Collected<'a> {
     fn add(&mut self, h: &Handlers, def: &ResourceDef, selector: &Selector, kv: &KeyValue) {
         // Selectors and tables read the object; a plain list only copies its text (unless
         // this version is not the stored one).
-        if selector.is_everything() && !self.table && def.conversion.is_none() {
+        let as_stored = self.shape == Shape::Object && def.conversion.is_none();
+        if selector.is_everything() && as_stored {
             self.push_text(kv);
             return;
         }
@@ -183,20 +185,21 @@ impl<'a> Collected<'a> {
         if !selector.matches(&obj) {
             return;
         }
-        if !self.table && def.conversion.is_none() {
+        if as_stored {
             self.push_text(kv);
             return;
         }
         let mut obj = h.output(def, obj);
-        if !self.table {
-            set_resource_version(&mut obj, kv.mod_revision);
-            self.push_value(&obj);
-            return;
-        }
         set_resource_version(&mut obj, kv.mod_revision);
-        self.rows
-            .push(tables::row(def, obj, self.now, self.include_object));
-        self.found += 1;
+        match self.shape {
+            Shape::Table => {
+                let row = tables::row(def, obj, self.now, self.include_object);
+                self.rows.push(row);
+                self.found += 1;
+            }
+            Shape::Metadata => self.push_value(&crate::shape::partial(&obj)),
+            Shape::Object => self.push_value(&obj),
+        }
     }
 
     fn push_value(&mut self, obj: &Value) {
@@ -220,10 +223,17 @@ impl<'a> Collected<'a> {
 
     /// The list (or Table) with `meta` as its list metadata.
     fn response(self, def: &ResourceDef, meta: Value) -> Response<Body> {
-        if self.table {
-            return response::json(StatusCode::OK, &tables::table(def, self.rows, meta));
-        }
-        let head = json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": meta});
+        let head = match self.shape {
+            Shape::Table => {
+                return response::json(StatusCode::OK, &tables::table(def, self.rows, meta));
+            }
+            Shape::Metadata => {
+                json!({"kind": "PartialObjectMetadataList", "apiVersion": META_API_VERSION, "metadata": meta})
+            }
+            Shape::Object => {
+                json!({"kind": format!("{}List", def.kind), "apiVersion": def.api_version(), "metadata": meta})
+            }
+        };
         response::text(
             StatusCode::OK,
             response::list_body(&head, &self.items),

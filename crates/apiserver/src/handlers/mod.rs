@@ -42,6 +42,7 @@ use crate::registry::ResourceDef;
 use crate::requestinfo::Query;
 use crate::response::Body;
 use crate::routing::{Target, Verb};
+use crate::shape::Shape;
 use crate::strict;
 use crate::watch::cache::WatchCache;
 
@@ -225,7 +226,7 @@ fn stored_form(obj: &Value) -> Result<Bytes, kubeboot_store::StoreError> {
 
 /// What the client wants back, from `Accept` and the query.
 struct Want {
-    table: bool,
+    shape: Shape,
     include_object: String,
 }
 
@@ -236,10 +237,7 @@ impl Want {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         Self {
-            table: accept
-                .split(',')
-                .next()
-                .is_some_and(|first| first.contains("as=Table")),
+            shape: Shape::of(accept),
             include_object: q
                 .get("includeObject")
                 .cloned()

@@ -62,7 +62,7 @@ impl Handlers {
             selector,
             frames: Frames {
                 def,
-                table: want.table,
+                shape: want.shape,
                 include_object: want.include_object.clone(),
                 clock: self.clock.clone(),
                 headers_sent: Default::default(),

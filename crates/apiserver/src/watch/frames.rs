@@ -14,14 +14,15 @@ use super::cache::{CachedEvent, EventType};
 use super::selection::State;
 use crate::object::set_type;
 use crate::registry::ResourceDef;
+use crate::shape::{META_API_VERSION, Shape};
 use crate::tables;
 
 /// Turns events into watch frames for one watch.
 pub struct Frames {
     /// The resource watched.
     pub def: &'static ResourceDef,
-    /// Objects as one-row Tables (`Accept: ...;as=Table`).
-    pub table: bool,
+    /// Objects as themselves, one-row Tables or their metadata alone (`Accept`'s `as=`).
+    pub shape: Shape,
     /// `includeObject` of those tables.
     pub include_object: String,
     /// Ages in table cells.
@@ -38,7 +39,10 @@ impl Frames {
             let replaced = e.prev_object().unwrap_or_else(|| e.object());
             return self.object(ty.as_str(), replaced);
         }
-        if self.table || self.def.conversion.is_some() || !e.json.starts_with(b"{\"") {
+        if self.shape != Shape::Object
+            || self.def.conversion.is_some()
+            || !e.json.starts_with(b"{\"")
+        {
             return self.object(ty.as_str(), e.object());
         }
         // Splice the shared bytes: {"type":T,"object":{"kind":K,"apiVersion":V, <rest>}
@@ -59,8 +63,8 @@ impl Frames {
     pub fn object(&self, ty: &str, obj: Value) -> Bytes {
         let mut obj = self.def.to_version(obj);
         set_type(&mut obj, &self.def.api_version(), self.def.kind);
-        let object = match self.table {
-            true => {
+        let object = match self.shape {
+            Shape::Table => {
                 let table = tables::of_one(self.def, obj, self.clock.now(), &self.include_object);
                 let mut table = serde_json::to_value(table).unwrap_or(Value::Null);
                 if self.headers_sent.swap(true, Ordering::Relaxed) {
@@ -68,7 +72,8 @@ impl Frames {
                 }
                 table
             }
-            false => obj,
+            Shape::Metadata => crate::shape::partial(&obj),
+            Shape::Object => obj,
         };
         line(&json!({"type": ty, "object": object}))
     }
@@ -80,7 +85,14 @@ impl Frames {
         if ends_initial_events {
             metadata["annotations"] = json!({INITIAL_EVENTS_END: "true"});
         }
-        let object = json!({"kind": self.def.kind, "apiVersion": self.def.api_version(), "metadata": metadata});
+        let object = match self.shape {
+            Shape::Metadata => {
+                json!({"kind": "PartialObjectMetadata", "apiVersion": META_API_VERSION, "metadata": metadata})
+            }
+            Shape::Object | Shape::Table => {
+                json!({"kind": self.def.kind, "apiVersion": self.def.api_version(), "metadata": metadata})
+            }
+        };
         line(&json!({"type": "BOOKMARK", "object": object}))
     }
 }
