@@ -148,22 +148,20 @@ fn node(def: &ResourceDef, subresource: &str) -> Node {
 /// replacing them, as kubectl's move from client-side to server-side apply does — else
 /// those of `live` (none on a create). A write through a subresource keeps `live`'s.
 pub fn settle_sent_record(new: &mut Value, live: Option<&Value>, subresource: &str) {
-    let live_record = || {
-        live.and_then(|o| o.pointer("/metadata/managedFields"))
-            .cloned()
-    };
+    let live_record = live.and_then(|o| o.pointer("/metadata/managedFields"));
     let sent = new
         .pointer("/metadata/managedFields")
         .and_then(Value::as_array);
     let settled = match sent {
-        _ if !subresource.is_empty() => live_record(),
+        _ if !subresource.is_empty() => live_record,
         Some(list) if is_reset(list) => None,
-        Some(list) if list.iter().all(reads_as_entry) => Some(Value::Array(list.clone())),
-        _ => live_record(),
+        // Kept where it is: no copy on the writes that send back what they read.
+        Some(list) if list.iter().all(reads_as_entry) => return,
+        _ => live_record,
     };
     let meta = crate::object::meta_mut(new);
     match settled {
-        Some(record) => meta.insert("managedFields".into(), record),
+        Some(record) => meta.insert("managedFields".into(), record.clone()),
         None => meta.remove("managedFields"),
     };
 }
