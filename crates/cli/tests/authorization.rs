@@ -256,3 +256,29 @@ fn a_kubelet_lists_its_pods_and_posts_events_as_the_node_authorizer_allows() {
         assert!(stderr(&out).contains(reason), "{args:?}: {}", stderr(&out));
     }
 }
+
+/// A ServiceAccount subject has no `apiGroup` on the wire (its default is `""`, which
+/// Kubernetes leaves out), a User's is RBAC's. Seen before: `"apiGroup": ""` was written
+/// out for a ServiceAccount.
+#[test]
+fn a_service_account_subject_has_no_api_group() {
+    let s = Server::start();
+    let create = [
+        "create",
+        "rolebinding",
+        "sa-view",
+        "--clusterrole=view",
+        "--serviceaccount=default:robot",
+        "--user=ann",
+    ];
+    ok(s.kubectl("kubectl", &create), "create rolebinding");
+    let out = ok(
+        s.kubectl("kubectl", &["get", "rolebinding", "sa-view", "-o", "json"]),
+        "get",
+    );
+    let binding: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let subjects = binding["subjects"].as_array().expect("subjects");
+    let of = |kind: &str| subjects.iter().find(|s| s["kind"] == kind).expect(kind);
+    assert!(of("ServiceAccount").get("apiGroup").is_none(), "{out}");
+    assert_eq!(of("User")["apiGroup"], "rbac.authorization.k8s.io", "{out}");
+}

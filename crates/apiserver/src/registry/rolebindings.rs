@@ -110,8 +110,8 @@ impl Strategy for BindingStrategy {
     }
 }
 
-/// A User or Group subject's `apiGroup` defaults to RBAC's (`SetDefaults_Subject`, as the
-/// object is decoded: the sender owns it).
+/// A User or Group subject's `apiGroup` defaults to RBAC's, a ServiceAccount's to none
+/// (`SetDefaults_Subject`, as the object is decoded: the sender owns it).
 fn default_subject_groups(obj: &mut Value) {
     for s in obj
         .get_mut("subjects")
@@ -129,8 +129,12 @@ fn default_subject_groups(obj: &mut Value) {
         {
             s["apiGroup"] = json!("rbac.authorization.k8s.io");
         }
-        if kind == "ServiceAccount" && s.get("apiGroup").is_none() {
-            s["apiGroup"] = json!("");
+        // A ServiceAccount's is `""`, which the wire leaves out (`omitempty`).
+        if kind == "ServiceAccount"
+            && s.get("apiGroup").is_some_and(|g| g.as_str() == Some(""))
+            && let Some(subject) = s.as_object_mut()
+        {
+            subject.remove("apiGroup");
         }
     }
 }
