@@ -350,3 +350,65 @@ fn a_new_node_is_not_ready_until_it_reports_ready() {
         taints()
     );
 }
+
+/// A new pod gets kube-apiserver's admission defaults: DefaultTolerationSeconds (five
+/// minutes of a not-ready or unreachable node) and Priority (0 with no class, a system
+/// class's value; an unknown class refused). Seen before: `kubectl describe pod` showed
+/// `Tolerations: <none>` and no priority.
+#[test]
+fn a_new_pod_gets_its_default_tolerations_and_priority() {
+    let s = Server::start();
+    let k = "kubectl";
+    apply(&s, k, &POD.replace("NAME", "w0"));
+    let described = ok(s.kubectl(k, &["describe", "pod", "web"]), "describe");
+    for line in [
+        "node.kubernetes.io/not-ready:NoExecute op=Exists for 300s",
+        "node.kubernetes.io/unreachable:NoExecute op=Exists for 300s",
+    ] {
+        assert!(described.contains(line), "{line} in {described}");
+    }
+    let priority = ok(
+        s.kubectl(
+            k,
+            &[
+                "get",
+                "pod",
+                "web",
+                "-o",
+                "jsonpath={.spec.priority} {.spec.preemptionPolicy}",
+            ],
+        ),
+        "priority",
+    );
+    assert_eq!(priority.trim(), "0 PreemptLowerPriority");
+    let critical = POD.replace("\"web\"", "\"critical\"").replace(
+        "\"spec\": {",
+        "\"spec\": {\"priorityClassName\": \"system-node-critical\", ",
+    );
+    apply(&s, k, &critical.replace("NAME", "w0"));
+    let priority = ok(
+        s.kubectl(
+            k,
+            &["get", "pod", "critical", "-o", "jsonpath={.spec.priority}"],
+        ),
+        "priority",
+    );
+    assert_eq!(priority.trim(), "2000001000");
+    let gold = POD.replace("\"web\"", "\"gold\"").replace(
+        "\"spec\": {",
+        "\"spec\": {\"priorityClassName\": \"gold\", ",
+    );
+    let out = s.kubectl_as(
+        k,
+        &s.kubeconfig(),
+        &["create", "-f", "-"],
+        Some(&gold.replace("NAME", "w0")),
+    );
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out)
+            .contains("pods \"gold\" is forbidden: no PriorityClass with name gold was found"),
+        "{}",
+        stderr(&out)
+    );
+}

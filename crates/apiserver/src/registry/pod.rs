@@ -7,12 +7,14 @@
 use std::time::SystemTime;
 
 use k8s_openapi::api::core::v1::Pod;
-use kubeboot_api::{StatusCause, TableColumn};
+use kubeboot_api::{Status, StatusCause, TableColumn};
 use serde_json::{Value, json};
 
 use super::columns::{AGE, NAME, name_and_age, non_empty, str_at};
-use super::strategy::{Admission, Admitted, Strategy};
+use super::strategy::{Admission, Admitted, Change, Strategy};
 use super::{Kind, NameRule, ResourceDef, normalize, schema};
+use crate::admission::pod_defaults;
+use crate::object::meta_str;
 use crate::patch::strategic::{Field, Schema as PatchSchema, Strategy as Merge};
 use crate::selectors::{FieldLabel, FieldLabels};
 
@@ -116,9 +118,22 @@ impl Strategy for PodStrategy {
         set_defaults(obj);
     }
 
-    fn prepare_create(&self, _def: &ResourceDef, obj: &mut Value, _adm: &Admission) -> Admitted {
+    fn prepare_create(&self, def: &ResourceDef, obj: &mut Value, _adm: &Admission) -> Admitted {
+        // kube-apiserver's plugin order: DefaultTolerationSeconds, then Priority.
+        pod_defaults::default_toleration_seconds(obj);
+        if let Err(refused) = pod_defaults::priority(obj) {
+            return Err(Status::forbidden(
+                Some(def.subject(meta_str(obj, "name"))),
+                &refused,
+            ));
+        }
         let qos = qos_class(obj);
         obj["status"] = json!({"phase": "Pending", "qosClass": qos});
+        Ok(())
+    }
+
+    fn prepare_update(&self, _def: &ResourceDef, c: Change<'_>) -> Admitted {
+        pod_defaults::default_toleration_seconds(c.new);
         Ok(())
     }
 
@@ -426,9 +441,22 @@ fn validate_spec_update(new: &Value, old: &Value) -> Vec<StatusCause> {
                 c.remove("image");
             }
         }
+        if let Some(spec) = spec.as_object_mut() {
+            spec.remove("tolerations");
+        }
         spec
     };
-    if without_images(new) != without_images(old) {
+    // Tolerations may be added, none taken away.
+    let tolerations = |v: &Value| {
+        v.pointer("/spec/tolerations")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let kept = tolerations(old)
+        .iter()
+        .all(|t| tolerations(new).contains(t));
+    if without_images(new) != without_images(old) || !kept {
         out.push(StatusCause::forbidden(
             "spec",
             "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
