@@ -121,3 +121,72 @@ fn a_namespaces_spec_finalizers_hold_its_deletion_until_finalize_removes_them() 
         "the namespace goes once its finalizers are gone"
     );
 }
+
+/// A namespace held by what is left in it says so in its conditions, as the namespace
+/// deleter writes them, and `kubectl describe` shows them. Seen before: `status.conditions`
+/// stayed empty, so nothing said why the namespace stayed Terminating.
+#[test]
+fn a_held_namespace_says_what_holds_it() {
+    let s = Server::start();
+    let kubectl = |args: &[&str]| s.kubectl("kubectl", args);
+    ok(kubectl(&["create", "namespace", "held"]), "create ns");
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: held, finalizers: [example.com/block]}\n";
+    ok(as_admin(&s, &["create", "-f", "-"], Some(cm)), "create cm");
+    ok(
+        kubectl(&["delete", "namespace", "held", "--wait=false"]),
+        "delete ns",
+    );
+    let condition = |ty: &str| {
+        let path = format!(
+            "jsonpath={{.status.conditions[?(@.type==\"{ty}\")].status}}:{{.status.conditions[?(@.type==\"{ty}\")].message}}"
+        );
+        ok(
+            kubectl(&["get", "namespace", "held", "-o", &path]),
+            "conditions",
+        )
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || condition(
+            "NamespaceFinalizersRemaining"
+        ) == "True:Some content in the namespace has finalizers remaining: example.com/block in 1 resource instances"),
+        "{}",
+        condition("NamespaceFinalizersRemaining")
+    );
+    assert_eq!(
+        condition("NamespaceContentRemaining"),
+        "True:Some resources are remaining: configmaps. has 1 resource instances"
+    );
+    assert_eq!(
+        condition("NamespaceDeletionDiscoveryFailure"),
+        "False:All resources successfully discovered"
+    );
+    let described = ok(kubectl(&["describe", "namespace", "held"]), "describe");
+    assert!(
+        described.contains("NamespaceFinalizersRemaining"),
+        "{described}"
+    );
+    let release = r#"[{"op":"remove","path":"/metadata/finalizers"}]"#;
+    ok(
+        kubectl(&[
+            "patch",
+            "configmap",
+            "c",
+            "-n",
+            "held",
+            "--type=json",
+            "-p",
+            release,
+        ]),
+        "release",
+    );
+    assert!(
+        eventually(Duration::from_secs(90), || !kubectl(&[
+            "get",
+            "namespace",
+            "held"
+        ])
+        .status
+        .success()),
+        "the namespace goes once nothing holds it"
+    );
+}

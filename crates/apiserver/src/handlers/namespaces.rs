@@ -12,6 +12,7 @@ use super::update::strip_rv;
 use super::{Handlers, encode};
 use crate::admission::namespace_lifecycle;
 use crate::object::meta_mut;
+use crate::registry::namespace_conditions::{self, Remaining};
 use crate::registry::{self, ResourceDef, deletion};
 use crate::status::from_store;
 
@@ -115,11 +116,52 @@ impl Handlers {
         if !namespace_lifecycle::is_terminating(&namespace) {
             return Ok(false);
         }
-        if self.delete_namespace_contents(name).await? > 0 {
+        let remaining = self.delete_namespace_contents(name).await?;
+        let (namespace, rev) = self
+            .record_deletion_conditions(def, name, (namespace, kv.mod_revision), &remaining)
+            .await?;
+        if remaining.total() > 0 {
             return Ok(false);
         }
-        self.finalize_namespace(def, name, namespace, kv.mod_revision)
+        self.finalize_namespace(def, name, namespace, rev).await
+    }
+
+    /// Writes what a pass over namespace `name` (read as `namespace` at its revision) left
+    /// behind into its conditions, as the namespace deleter does; the namespace and
+    /// revision as they are after (unchanged when nothing is to say, or when it changed
+    /// meanwhile: the next pass says it).
+    async fn record_deletion_conditions(
+        &self,
+        def: &ResourceDef,
+        name: &str,
+        (mut namespace, rev): (Value, Revision),
+        remaining: &Remaining,
+    ) -> Result<(Value, Revision), Status> {
+        let existing = namespace
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        // Nothing left and nothing said: the namespace goes now, unchanged.
+        let said = existing.iter().any(|c| c["status"] == "True");
+        if remaining.total() == 0 && !said {
+            return Ok((namespace, rev));
+        }
+        let now = format_rfc3339(self.now());
+        let Some(conditions) = namespace_conditions::after_pass(&existing, remaining, &now) else {
+            return Ok((namespace, rev));
+        };
+        namespace["status"]["conditions"] = Value::Array(conditions);
+        strip_rv(&mut namespace);
+        match self
+            .store
+            .update(&def.key("", name), encode(&namespace)?, Some(rev))
             .await
+        {
+            Ok(kv) => Ok((namespace, kv.mod_revision)),
+            Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) => Ok((namespace, rev)),
+            Err(e) => Err(from_store(e, def, name)),
+        }
     }
 
     /// The namespace controller's last step, once nothing is left in namespace `name`
@@ -165,8 +207,8 @@ impl Handlers {
         }
     }
 
-    pub(super) async fn delete_namespace_contents(&self, ns: &str) -> Result<usize, Status> {
-        let mut waiting = 0;
+    pub(super) async fn delete_namespace_contents(&self, ns: &str) -> Result<Remaining, Status> {
+        let mut waiting = Remaining::default();
         for def in registry::RESOURCES
             .iter()
             .filter(|d| d.namespaced && d.version == "v1" && d.conversion.is_none())
@@ -183,10 +225,13 @@ impl Handlers {
                     let obj = serde_json::from_slice(&kv.value).unwrap_or_default();
                     let read = (obj, kv.mod_revision);
                     match self.remove_or_mark_latest(def, &kv.key, read, None).await {
-                        Ok(Some(left)) if deletion::waits_for_finalizers(&left) => waiting += 1,
+                        Ok(Some(left)) if deletion::waits_for_finalizers(&left) => {
+                            let finalizers = crate::object::str_list(&left, "/metadata/finalizers");
+                            waiting.add(def.plural, def.group, &finalizers);
+                        }
                         Ok(_) => {}
                         // Kept changing: looked at again at the next try.
-                        Err(busy) if busy.code == 409 => waiting += 1,
+                        Err(busy) if busy.code == 409 => waiting.add(def.plural, def.group, &[]),
                         Err(e) => return Err(e),
                     }
                 }

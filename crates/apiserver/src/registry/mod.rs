@@ -18,6 +18,7 @@ mod ipaddress;
 mod label_selector;
 mod lease;
 mod namespace;
+pub mod namespace_conditions;
 mod node;
 mod object_meta;
 mod pod;
