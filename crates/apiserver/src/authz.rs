@@ -110,14 +110,35 @@ pub struct RbacSnapshot {
 pub const MASTERS: &str = "system:masters";
 
 impl Mode {
+    /// The modes of `--authorization-mode`, refused as kube-apiserver refuses them: one that
+    /// is no mode, or one given twice (`%q` of the list, as Go prints it).
+    pub fn parse_all(modes: &[String]) -> Result<Vec<Self>, String> {
+        let parsed = modes
+            .iter()
+            .map(|m| Self::parse(m))
+            .collect::<Result<Vec<_>, _>>()?;
+        let distinct: std::collections::HashSet<&String> = modes.iter().collect();
+        if distinct.len() != modes.len() {
+            let quoted: Vec<String> = modes.iter().map(|m| format!("{m:?}")).collect();
+            return Err(format!(
+                "authorization-mode [{}] has mode specified more than once",
+                quoted.join(" ")
+            ));
+        }
+        Ok(parsed)
+    }
+
     /// Parses one `--authorization-mode` entry.
     pub fn parse(s: &str) -> Result<Self, String> {
         match s {
             "RBAC" => Ok(Mode::Rbac),
             "Node" => Ok(Mode::Node),
             "AlwaysAllow" => Ok(Mode::AlwaysAllow),
+            "AlwaysDeny" | "ABAC" | "Webhook" => Err(format!(
+                "authorization-mode {s:?} is not served by kubeboot (supported: RBAC, Node, AlwaysAllow)"
+            )),
             other => Err(format!(
-                "unknown authorization mode {other:?} (supported: RBAC, Node, AlwaysAllow)"
+                "authorization-mode {other:?} is not a valid mode (supported: RBAC, Node, AlwaysAllow)"
             )),
         }
     }

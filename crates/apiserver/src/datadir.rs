@@ -40,6 +40,9 @@ pub struct InitOptions {
     pub advertise_address: Option<IpAddr>,
     /// Extra SANs (IPs or DNS names) for the serving certificate.
     pub extra_sans: Vec<String>,
+    /// The `kubernetes` Service's ClusterIP (the first address of the service range), which
+    /// in-cluster clients dial, so a SAN of the serving certificate, as kubeadm makes it.
+    pub service_ip: Option<IpAddr>,
     /// The port written into kubeconfigs.
     pub port: u16,
     /// How long the serving certificate and the kubeconfigs' client certificates are
@@ -55,6 +58,7 @@ impl Default for InitOptions {
         Self {
             advertise_address: None,
             extra_sans: Vec::new(),
+            service_ip: Some(IpAddr::from([10, 96, 0, 1])),
             port: 6443,
             certificate_validity: YEAR,
             ca_certificate_validity: 10 * YEAR,
@@ -90,6 +94,9 @@ pub enum DataDirError {
     /// Disk trouble.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The options cannot make a data dir.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl DataDir {
@@ -124,6 +131,9 @@ impl DataDir {
         opts: &InitOptions,
         now: SystemTime,
     ) -> Result<CertificateAuthority, DataDirError> {
+        if let Some(e) = opts.extra_sans.iter().find_map(|s| san_error(s)) {
+            return Err(DataDirError::Invalid(e));
+        }
         self.make_private()?;
         std::fs::create_dir_all(self.root.join("pki"))?;
         let ca = match self.read_pair("ca.crt", "ca.key")? {
@@ -363,10 +373,13 @@ fn serving_sans(opts: &InitOptions) -> (Vec<String>, Vec<IpAddr>) {
             dns.push(host);
         }
     }
-    if let Some(a) = opts.advertise_address
-        && !ips.contains(&a)
+    for a in [opts.service_ip, opts.advertise_address]
+        .into_iter()
+        .flatten()
     {
-        ips.push(a);
+        if !ips.contains(&a) {
+            ips.push(a);
+        }
     }
     for san in &opts.extra_sans {
         match san.parse::<IpAddr>() {
@@ -377,6 +390,23 @@ fn serving_sans(opts: &InitOptions) -> (Vec<String>, Vec<IpAddr>) {
         }
     }
     (dns, ips)
+}
+
+/// Why a Subject Alternative Name cannot be one, in kubeadm's words (`ValidateCertSANs`):
+/// it is an IP address, a DNS subdomain, or one with a leading wildcard (`*.example.com`).
+fn san_error(san: &str) -> Option<String> {
+    let subdomain = kubeboot_api::names::subdomain_errors(san);
+    let wildcard_ok = san
+        .strip_prefix("*.")
+        .is_some_and(|rest| kubeboot_api::names::subdomain_errors(rest).is_empty());
+    if subdomain.is_empty() || wildcard_ok || san.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    const WILDCARD: &str = "a wildcard DNS-1123 subdomain must start with '*.', followed by a valid DNS subdomain, which must consist of lower case alphanumeric characters, '-' or '.' and end with an alphanumeric character (e.g. '*.example.com', regex used for validation is '\\*\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+    Some(format!(
+        "apiServer.certSANs: Invalid value: {san:?}: altname is not a valid IP address, DNS label or a DNS label with subdomain wildcards: {}; {WILDCARD}",
+        subdomain.join("; ")
+    ))
 }
 
 fn kubeboot_api_dns_ok(h: &str) -> bool {
@@ -451,4 +481,36 @@ fn new_leaf(
     };
     let cert = ca.issue_for_key(&spec, &key).map_err(|e| e.to_string())?;
     Ok((key, cert))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_san_is_an_ip_a_dns_name_or_a_wildcard_of_one() {
+        for ok in [
+            "10.0.0.1",
+            "::1",
+            "api.example.com",
+            "*.example.com",
+            "localhost",
+        ] {
+            assert_eq!(san_error(ok), None, "{ok}");
+        }
+        for bad in ["bad_name!", "*.", "a.*.b", "Upper.example.com"] {
+            let e = san_error(bad).unwrap_or_default();
+            assert!(
+                e.starts_with(&format!("apiServer.certSANs: Invalid value: {bad:?}: altname is not a valid IP address, DNS label or a DNS label with subdomain wildcards: ")),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_serving_certificate_names_the_kubernetes_service_address() {
+        let (dns, ips) = serving_sans(&InitOptions::default());
+        assert!(ips.contains(&IpAddr::from([10, 96, 0, 1])), "{ips:?}");
+        assert!(dns.contains(&"kubernetes.default.svc".to_owned()));
+    }
 }

@@ -132,6 +132,12 @@ async fn rotate(args: RotateArgs) -> Result<()> {
                     "[ca] switched: the new CA signs the serving certificate, the kubeconfigs and every new certificate; nodes renew theirs"
                 );
             }
+            PhaseArg::Finish
+                if target.is_none() && states.iter().all(|s| s.phase == Phase::Idle) =>
+            {
+                // Finished already, or never begun: nothing to say it did.
+                kubeboot_api::outln!("[ca] no CA rotation is under way: nothing to finish");
+            }
             PhaseArg::Finish => {
                 check_finish(&dirs, &states, target.as_deref())?;
                 let left = wait_for_renewals(&dirs, timeout).await?;

@@ -87,12 +87,15 @@ fn storage(s: &EtcdArgs, embedded: PathBuf) -> Result<Storage> {
     })
 }
 
-pub(crate) fn init(args: &InitArgs) -> Result<DataDir> {
+/// Initialises the data dir of `args` (what is missing of it); `service_ip` is the
+/// `kubernetes` Service's address (kubeadm's default range's when `None`).
+pub(crate) fn init(args: &InitArgs, service_ip: Option<std::net::IpAddr>) -> Result<DataDir> {
     let dir = DataDir::new(&args.data_dir);
     let defaults = InitOptions::default();
     let opts = InitOptions {
         advertise_address: args.advertise_address,
         extra_sans: args.apiserver_cert_extra_sans.clone(),
+        service_ip: service_ip.or(defaults.service_ip),
         port: args.secure_port,
         certificate_validity: args
             .certificate_validity
@@ -239,7 +242,7 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
             tracing::info!(file = %f.display(), "took the shared key material of the control plane");
         }
     }
-    let dir = init(&init_args)?;
+    let dir = init(&init_args, service_network.cidr.at(0))?;
     let cfg = ServerConfig {
         bind_address: serving.bind_address,
         secure_port: init_args.secure_port,
@@ -347,11 +350,7 @@ pub(crate) async fn server(args: ServerArgs) -> Result<()> {
 }
 
 pub(crate) async fn apiserver(args: ApiserverArgs) -> Result<()> {
-    let modes = args
-        .authorization_mode
-        .iter()
-        .map(|m| Mode::parse(m).map_err(anyhow::Error::msg))
-        .collect::<Result<Vec<_>>>()?;
+    let modes = Mode::parse_all(&args.authorization_mode).map_err(anyhow::Error::msg)?;
     if modes.is_empty() {
         bail!("--authorization-mode needs at least one mode");
     }

@@ -288,7 +288,7 @@ fn run(cli: Cli, unused: Vec<String>) -> Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Init(args) => control_plane::init(&args).map(|_| ()),
+        Command::Init(args) => control_plane::init(&args, None).map(|_| ()),
         Command::Server(args) => runtime.block_on(control_plane::server(*args)),
         Command::Apiserver(args) => runtime.block_on(control_plane::apiserver(args)),
         Command::ControllerManager(args) => runtime.block_on(controllers::controller_manager(args)),

@@ -173,3 +173,51 @@ fn metadata_alone_is_answered_when_asked() {
         assert!(e["object"].get("data").is_none(), "{e}");
     }
 }
+
+/// A Lease is replaced only naming the version it replaces (its strategy allows no
+/// unconditional update), and a ConfigMap key may not name a directory. Seen before: both
+/// were accepted.
+#[test]
+fn a_lease_names_its_version_and_a_key_no_directory() {
+    let s = Server::start();
+    let leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
+    let lease = json!({"metadata": {"name": "l"}, "spec": {"holderIdentity": "a"}}).to_string();
+    let post = [
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &lease,
+    ];
+    assert_eq!(s.admin_curl(&post, leases).0, 201);
+    let put = [
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &lease,
+    ];
+    let (code, text) = s.admin_curl(&put, &format!("{leases}/l"));
+    assert_eq!(code, 422, "{text}");
+    assert_eq!(
+        parsed(&text)["message"],
+        r#"leases.coordination.k8s.io "l" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"#
+    );
+    let cm = json!({"metadata": {"name": "dots"}, "data": {"..": "x"}}).to_string();
+    let post = [
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &cm,
+    ];
+    let (code, text) = s.admin_curl(&post, CONFIGMAPS);
+    assert_eq!(code, 422, "{text}");
+    assert!(
+        text.contains(r#"data[..]: Invalid value: \"..\": must not be '..'"#),
+        "{text}"
+    );
+}

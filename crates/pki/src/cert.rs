@@ -315,12 +315,19 @@ fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
     }
 }
 
-fn serial_number(mut b: [u8; 16]) -> SerialNumber {
-    b[0] &= 0x7f; // a positive INTEGER
+/// The serial number a certificate issued with the 16 random bytes `b` carries: a positive
+/// INTEGER of the full 16 bytes (the top bit cleared, a zero first byte made 1), as the
+/// certificate and its logs name it.
+pub fn issued_serial(mut b: [u8; 16]) -> [u8; 16] {
+    b[0] &= 0x7f;
     if b[0] == 0 {
-        b[0] = 1; // keep the full 16-byte length
+        b[0] = 1;
     }
-    SerialNumber::from_slice(&b)
+    b
+}
+
+fn serial_number(b: [u8; 16]) -> SerialNumber {
+    SerialNumber::from_slice(&issued_serial(b))
 }
 
 fn offset(t: SystemTime) -> OffsetDateTime {

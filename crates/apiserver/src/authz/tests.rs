@@ -200,3 +200,21 @@ fn a_denial_says_why_as_the_node_and_rbac_authorizers_say_it() {
         }
     );
 }
+
+#[test]
+fn authorization_modes_are_refused_in_kube_apiservers_words() {
+    let modes =
+        |m: &[&str]| Mode::parse_all(&m.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+    assert_eq!(modes(&["Node", "RBAC"]), Ok(vec![Mode::Node, Mode::Rbac]));
+    assert_eq!(
+        modes(&["RBAC", "RBAC"]),
+        Err(r#"authorization-mode ["RBAC" "RBAC"] has mode specified more than once"#.to_owned())
+    );
+    let bogus = modes(&["Bogus"]).unwrap_err();
+    assert!(
+        bogus.starts_with(r#"authorization-mode "Bogus" is not a valid mode"#),
+        "{bogus}"
+    );
+    let webhook = modes(&["Webhook"]).unwrap_err();
+    assert!(webhook.contains("is not served by kubeboot"), "{webhook}");
+}

@@ -3,8 +3,8 @@
 //! when another write crossed it and the client named no resourceVersion.
 
 use bytes::Bytes;
-use kubeboot_api::Status;
 use kubeboot_api::clock::format_rfc3339;
+use kubeboot_api::{Status, StatusCause};
 use kubeboot_store::{Revision, StoreError};
 use serde_json::{Map, Value, json};
 
@@ -290,6 +290,15 @@ fn expected_revision(
     sent_rv: &str,
     stored: Revision,
 ) -> Result<Revision, Status> {
+    if sent_rv.is_empty() && !def.strategy.allows_unconditional_update() {
+        // As the generic store words it: the resource and group as the kind.
+        let cause = StatusCause::invalid_rendered(
+            "metadata.resourceVersion",
+            "0x0",
+            "must be specified for an update",
+        );
+        return Err(Status::invalid(def.plural, def.group, name, vec![cause]));
+    }
     if sent_rv.is_empty() {
         return Ok(stored);
     }

@@ -19,24 +19,34 @@ pub(super) fn size_causes(total: usize, field: &str) -> Vec<StatusCause> {
     vec![StatusCause::too_long(field, MAX_SIZE)]
 }
 
-/// Whether `key` may name an entry of a ConfigMap's or a Secret's data.
-fn is_config_key(key: &str) -> bool {
-    !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+/// What `IsConfigMapKey` says of a key of a ConfigMap's or a Secret's data: its length,
+/// its characters, and no `.`, `..` or `..` prefix (which would name a directory of the
+/// volume it is mounted in).
+fn config_key_errors(key: &str) -> Vec<&'static str> {
+    let mut errors = Vec::new();
+    if key.len() > 253 {
+        errors.push("must be no more than 253 characters");
+    }
+    let charset = |b: u8| b.is_ascii_alphanumeric() || b"-._".contains(&b);
+    if key.is_empty() || !key.bytes().all(charset) {
+        errors.push("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')");
+    }
+    match key {
+        "." => errors.push("must not be '.'"),
+        ".." => errors.push("must not be '..'"),
+        _ if key.starts_with("..") => errors.push("must not start with '..'"),
+        _ => {}
+    }
+    errors
 }
 
 /// What is wrong with the keys of the map at `field` (`data`, `binaryData`).
 pub(super) fn key_causes(obj: &Value, field: &str) -> Vec<StatusCause> {
     entries(obj, field)
-        .filter(|key| !is_config_key(key))
-        .map(|key| {
-            StatusCause::invalid(
-                &format!("{field}[{key}]"),
-                key,
-                "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
-            )
+        .flat_map(|key| {
+            config_key_errors(key)
+                .into_iter()
+                .map(move |e| StatusCause::invalid(&format!("{field}[{key}]"), key, e))
         })
         .collect()
 }
@@ -96,12 +106,23 @@ mod tests {
             ("a b", false),
             ("a/b", false),
             ("é", false),
+            (".", false),
+            ("..", false),
+            ("..a", false),
+            ("a..", true),
+            (&"a".repeat(253), true),
+            (&"a".repeat(254), false),
         ] {
-            assert_eq!(is_config_key(key), ok, "{key:?}");
+            assert_eq!(config_key_errors(key).is_empty(), ok, "{key:?}");
         }
         let cm = json!({"data": {"ok": "1", "a b": "2"}, "binaryData": {"c/d": "AA=="}});
         assert_eq!(fields(&key_causes(&cm, "data")), ["data[a b]"]);
         assert_eq!(fields(&key_causes(&cm, "binaryData")), ["binaryData[c/d]"]);
+        let dots = json!({"data": {"..": "x"}});
+        assert_eq!(
+            key_causes(&dots, "data")[0].message,
+            r#"Invalid value: "..": must not be '..'"#
+        );
     }
 
     #[test]

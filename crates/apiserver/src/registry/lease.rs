@@ -41,6 +41,10 @@ pub(super) static LEASES: ResourceDef = ResourceDef {
 struct LeaseStrategy;
 
 impl Strategy for LeaseStrategy {
+    fn allows_unconditional_update(&self) -> bool {
+        false
+    }
+
     fn prepare_create(&self, def: &ResourceDef, obj: &mut Value, adm: &Admission) -> Admitted {
         let name = meta_str(obj, "name");
         match node_name(adm.user) {

@@ -76,6 +76,12 @@ pub trait Strategy: Debug + Sync {
     /// the stored one): the strategy's `Canonicalize`.
     fn canonicalize(&self, _obj: &mut Value) {}
 
+    /// Whether an update that names no resourceVersion is taken (`AllowUnconditionalUpdate`):
+    /// most kinds; a Lease must say which version it replaces.
+    fn allows_unconditional_update(&self) -> bool {
+        true
+    }
+
     /// Sets what the server owns on a new object and runs create-time admission.
     fn prepare_create(&self, _def: &ResourceDef, _obj: &mut Value, _adm: &Admission) -> Admitted {
         Ok(())

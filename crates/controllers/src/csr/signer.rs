@@ -142,8 +142,10 @@ impl Reconciler for Signer {
             {
                 Ok(_) => {
                     Counters::inc(&self.counters.signed);
-                    let serial: String =
-                        spec_for_log.0.iter().map(|b| format!("{b:02x}")).collect();
+                    let serial: String = kubeboot_pki::cert::issued_serial(spec_for_log.0)
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect();
                     let not_after = kubeboot_api::clock::format_rfc3339(spec_for_log.1);
                     tracing::info!(csr = %view.name, requester = %view.username, signer = %view.signer, %serial,
                         %not_after, "signed");
