@@ -401,6 +401,15 @@ mod tests {
         assert_eq!(x.subject().to_string(), "O=system:nodes, CN=system:node:n1");
         assert_eq!(x.issuer().to_string(), "CN=kubernetes");
         assert_eq!(x.raw_serial().len(), 16);
+        assert_eq!(x.raw_serial(), issued_serial(spec.serial), "the serial logs name");
+        let high = LeafSpec {
+            serial: [0xff; 16],
+            ..spec.clone()
+        };
+        let cert = ca.issue_for_key(&high, &key).unwrap();
+        let (_, hx) = X509Certificate::from_der(&cert.der).unwrap();
+        assert_eq!(hx.raw_serial(), issued_serial([0xff; 16]));
+        assert_eq!(issued_serial([0xff; 16])[0], 0x7f);
         let eku = x.extended_key_usage().unwrap().unwrap().value;
         assert!(eku.client_auth && !eku.server_auth);
         assert!(!x.is_ca());
