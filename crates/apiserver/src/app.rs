@@ -119,7 +119,7 @@ impl App {
                 .get(header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default();
-            return self.nonresource.serve(&info.path, accept);
+            return self.nonresource.serve(&info.path, q, accept).await;
         }
         let route = routing::route(info, req.method());
         let headers = req.headers().clone();

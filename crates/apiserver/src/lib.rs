@@ -20,6 +20,7 @@ pub mod event_ttl;
 pub mod fieldmanager;
 pub mod gate;
 pub mod handlers;
+pub mod health;
 pub mod impersonation;
 pub mod in_process;
 pub mod inflight;

@@ -214,7 +214,12 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, StartError> {
         )
         .with_service_network(cfg.service_network),
     );
-    let nonresource = NonResource::new(VersionInfo::default(), metrics.clone(), cache.clone());
+    let nonresource = NonResource::new(
+        VersionInfo::default(),
+        metrics.clone(),
+        cache.clone(),
+        store.clone(),
+    );
     let app = Arc::new(App::new(
         gate,
         handlers.clone(),

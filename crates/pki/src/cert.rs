@@ -401,7 +401,11 @@ mod tests {
         assert_eq!(x.subject().to_string(), "O=system:nodes, CN=system:node:n1");
         assert_eq!(x.issuer().to_string(), "CN=kubernetes");
         assert_eq!(x.raw_serial().len(), 16);
-        assert_eq!(x.raw_serial(), issued_serial(spec.serial), "the serial logs name");
+        assert_eq!(
+            x.raw_serial(),
+            issued_serial(spec.serial),
+            "the serial logs name"
+        );
         let high = LeafSpec {
             serial: [0xff; 16],
             ..spec.clone()

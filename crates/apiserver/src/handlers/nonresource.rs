@@ -6,9 +6,13 @@ use std::sync::Arc;
 use http::StatusCode;
 use serde_json::{Value, json};
 
+use kubeboot_store::Store;
+
 use super::Res;
 use crate::discovery;
+use crate::health;
 use crate::metrics::Metrics;
+use crate::requestinfo::Query;
 use crate::response;
 use crate::routing::not_found;
 use crate::watch::cache::WatchCache;
@@ -33,28 +37,64 @@ pub struct NonResource {
     version: VersionInfo,
     metrics: Arc<Metrics>,
     cache: Arc<WatchCache>,
+    store: Arc<dyn Store>,
 }
 
 impl NonResource {
-    /// Endpoints answering `version`, and the metrics with the cache's watcher count.
-    pub fn new(version: VersionInfo, metrics: Arc<Metrics>, cache: Arc<WatchCache>) -> Self {
+    /// Endpoints answering `version`, the metrics with the cache's watcher count, and the
+    /// health of `store`.
+    pub fn new(
+        version: VersionInfo,
+        metrics: Arc<Metrics>,
+        cache: Arc<WatchCache>,
+        store: Arc<dyn Store>,
+    ) -> Self {
         Self {
             version,
             metrics,
             cache,
+            store,
         }
     }
 
-    /// Serves `path` to a client that accepts `accept`.
-    pub fn serve(&self, path: &str, accept: &str) -> Res {
+    /// Serves `path` (with its `query`) to a client that accepts `accept`.
+    pub async fn serve(&self, path: &str, query: &Query, accept: &str) -> Res {
         let path = path.trim_end_matches('/');
+        if let Some(answer) = self.health(path, query).await {
+            return answer;
+        }
+        self.serve_static(path, accept)
+    }
+
+    /// A health endpoint's answer (`/readyz`, `/readyz/etcd`…), if `path` is one.
+    async fn health(&self, path: &str, query: &Query) -> Option<Res> {
+        let endpoint = health::ENDPOINTS
+            .into_iter()
+            .find(|e| path.starts_with(e))?;
+        let text = |(code, body): (StatusCode, String)| {
+            Ok(response::text(code, body, "text/plain; charset=utf-8"))
+        };
+        match &path[endpoint.len()..] {
+            "" => {
+                let results = health::run(&self.store, None).await?;
+                let verbose = query.contains_key("verbose");
+                Some(text(health::answer(&endpoint[1..], &results, verbose)))
+            }
+            one => {
+                let name = one.strip_prefix('/')?;
+                let results = health::run(&self.store, Some(name)).await;
+                Some(match results {
+                    Some(r) => text(health::answer_one(name, r[0].1)),
+                    None => Err(not_found()),
+                })
+            }
+        }
+    }
+
+    /// Everything else, which needs nothing but what the server holds.
+    fn serve_static(&self, path: &str, accept: &str) -> Res {
         let ok = |v: Value| Ok(response::json(StatusCode::OK, &v));
         match path {
-            "/healthz" | "/livez" | "/readyz" => Ok(response::text(
-                StatusCode::OK,
-                "ok",
-                "text/plain; charset=utf-8",
-            )),
             "/version" => ok(self.version.json.clone()),
             "/metrics" => Ok(response::text(
                 StatusCode::OK,
