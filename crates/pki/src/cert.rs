@@ -408,7 +408,7 @@ mod tests {
         );
         let high = LeafSpec {
             serial: [0xff; 16],
-            ..spec.clone()
+            ..spec
         };
         let cert = ca.issue_for_key(&high, &key).unwrap();
         let (_, hx) = X509Certificate::from_der(&cert.der).unwrap();
