@@ -23,20 +23,51 @@ const CHECKS: [&str; 3] = ["ping", "log", "etcd"];
 /// What each check said: `(name, passed)`.
 type Results = Vec<(&'static str, bool)>;
 
-/// Runs the checks (`only`: one of them) against `store`; `None` when `only` is no check.
-pub async fn run(store: &Arc<dyn Store>, only: Option<&str>) -> Option<Results> {
-    let mut out = Vec::new();
-    for name in CHECKS.into_iter().filter(|c| only.is_none_or(|o| o == *c)) {
-        let passed = match name {
-            "etcd" => matches!(
-                tokio::time::timeout(STORE_TIMEOUT, store.revision()).await,
-                Ok(Ok(_))
-            ),
-            _ => true,
-        };
-        out.push((name, passed));
+/// The store's health, asked at most once per half its timeout (kube-apiserver's etcd
+/// check is rate-limited so): probes in between, and those waiting while one runs, take
+/// its verdict, so anonymous probes cost the store nothing more.
+pub struct StoreProbe {
+    store: Arc<dyn Store>,
+    last: tokio::sync::Mutex<Option<(tokio::time::Instant, bool)>>,
+}
+
+impl StoreProbe {
+    /// A probe of `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            last: tokio::sync::Mutex::new(None),
+        }
     }
-    (!out.is_empty()).then_some(out)
+
+    /// Whether the store answers, as of at most half a timeout ago.
+    async fn answers(&self) -> bool {
+        let mut last = self.last.lock().await;
+        if let Some((at, verdict)) = *last
+            && at.elapsed() < STORE_TIMEOUT / 2
+        {
+            return verdict;
+        }
+        let verdict = matches!(
+            tokio::time::timeout(STORE_TIMEOUT, self.store.revision()).await,
+            Ok(Ok(_))
+        );
+        *last = Some((tokio::time::Instant::now(), verdict));
+        verdict
+    }
+
+    /// Runs the checks (`only`: one of them); `None` when `only` is no check.
+    pub async fn run(&self, only: Option<&str>) -> Option<Results> {
+        let mut out = Vec::new();
+        for name in CHECKS.into_iter().filter(|c| only.is_none_or(|o| o == *c)) {
+            let passed = match name {
+                "etcd" => self.answers().await,
+                _ => true,
+            };
+            out.push((name, passed));
+        }
+        (!out.is_empty()).then_some(out)
+    }
 }
 
 /// The answer of `endpoint` (`healthz`, `livez`, `readyz`) for `results`: `ok`, or the

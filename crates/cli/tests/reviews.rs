@@ -148,6 +148,17 @@ fn access_reviews_are_held_to_kubernetes_validation() {
         let message = answer["message"].as_str().unwrap_or_default();
         assert!(message.contains(says), "{path} {spec}: {message}");
     }
+    // A `null` kind of attributes is none: the review asks what the other one says.
+    let healthz_only = json!({"spec": {"user": "zed", "groups": ["system:authenticated"],
+        "resourceAttributes": null, "nonResourceAttributes": healthz}});
+    let (code, answer) = post(&s, sar, &healthz_only);
+    assert_eq!(
+        (code, &answer["status"]["allowed"]),
+        (201, &json!(true)),
+        "{answer}"
+    );
+    let not_an_object = json!({"spec": {"user": "zed", "resourceAttributes": "x"}});
+    assert_eq!(post(&s, sar, &not_an_object).0, 400);
     // A cluster-wide review has no namespaced URL, a namespaced one no cluster-wide one.
     let (code, _) = s.admin_curl(
         &["-X", "POST"],

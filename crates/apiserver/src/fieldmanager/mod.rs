@@ -179,10 +179,16 @@ fn is_reset(list: &[Value]) -> bool {
     }
 }
 
-/// Whether a sent entry decodes as the field manager decodes one (`FieldsV1`, of fields).
+/// Whether a sent entry decodes as the field manager decodes one (`DecodeManagedFields`):
+/// of `FieldsV1` fields, by an `Apply` or an `Update` of a version, by a manager of a name
+/// Kubernetes takes.
 fn reads_as_entry(v: &Value) -> bool {
-    v.get("fieldsType").and_then(Value::as_str) == Some("FieldsV1")
+    let text = |f: &str| v.get(f).and_then(Value::as_str).unwrap_or_default();
+    text("fieldsType") == "FieldsV1"
         && v.get("fieldsV1").is_some_and(Value::is_object)
+        && matches!(text("operation"), APPLY | UPDATE)
+        && !text("apiVersion").is_empty()
+        && text("manager").len() <= MAX_MANAGER_LENGTH
 }
 
 /// After an apply by `kubectl`, the client-side apply annotation the object carries says
@@ -193,7 +199,7 @@ pub fn sync_last_applied(applied: &mut Value, config: &Value, m: &Manager) {
     let Some(Value::Object(annotations)) = annotations else {
         return;
     };
-    if m.name != "kubectl" || !m.subresource.is_empty() || !annotations.contains_key(LAST_APPLIED) {
+    if !is_kubectl_apply(m) || !annotations.contains_key(LAST_APPLIED) {
         return;
     }
     let mut config = config.clone();
@@ -310,7 +316,7 @@ fn last_applied_allows(
     changing: &FieldSet,
     node: Node,
 ) -> bool {
-    if m.name != "kubectl" || !m.subresource.is_empty() {
+    if !is_kubectl_apply(m) {
         return false;
     }
     let Some(live) = live else {
@@ -334,6 +340,12 @@ fn last_applied_allows(
     conflicting.paths().iter().all(|p| {
         last_set.contains(p) && walk::value_at(live, p, node) == walk::value_at(&last, p, node)
     })
+}
+
+/// Whether an apply is kubectl's own of the object (`kubectl apply --server-side`), which
+/// the client-side apply annotation follows.
+fn is_kubectl_apply(m: &Manager) -> bool {
+    m.name == "kubectl" && m.subresource.is_empty()
 }
 
 /// Whether `set` owns anything below `path`.

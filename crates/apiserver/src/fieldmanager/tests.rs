@@ -214,6 +214,10 @@ fn the_default_manager_is_the_user_agents_first_word() {
 
 #[test]
 fn a_write_starts_from_the_record_it_sent_when_that_reads() {
+    let with = |mut e: Value, field: &str, value: &str| {
+        e[field] = json!(value);
+        e
+    };
     let entry = |m: &str| json!({"manager": m, "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {}}});
     let live = json!({"metadata": {"managedFields": [entry("live")]}});
     let record = |sent: Option<Value>, sub: &str| {
@@ -245,6 +249,21 @@ fn a_write_starts_from_the_record_it_sent_when_that_reads() {
         ),
         (
             Some(json!([entry("sent"), {"manager": "x"}])),
+            "",
+            live_record.clone(),
+        ),
+        (
+            Some(json!([with(entry("x"), "operation", "Bogus")])),
+            "",
+            live_record.clone(),
+        ),
+        (
+            Some(json!([with(entry("x"), "apiVersion", "")])),
+            "",
+            live_record.clone(),
+        ),
+        (
+            Some(json!([with(entry("x"), "manager", &"m".repeat(129))])),
             "",
             live_record,
         ),

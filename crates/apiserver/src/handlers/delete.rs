@@ -67,10 +67,13 @@ impl Handlers {
     }
 
     /// What a delete answers (kube-apiserver's `finalizeDelete`): an object its finalizers
-    /// keep, as it is now; one that is gone, as itself for pods and services (their
-    /// stores' `ReturnDeletedObject`), else a Success Status naming it.
+    /// keep, as it is now; one that is gone, as itself for pods, services and namespaces
+    /// (their stores' `ReturnDeletedObject`), else a Success Status naming it.
     fn deleted(&self, def: &ResourceDef, obj: Value) -> Value {
-        let returned = matches!(def.kind_id, registry::Kind::Pod | registry::Kind::Service);
+        let returned = matches!(
+            def.kind_id,
+            registry::Kind::Pod | registry::Kind::Service | registry::Kind::Namespace
+        );
         if returned || deletion::waits_for_finalizers(&obj) {
             return self.output(def, obj);
         }

@@ -37,7 +37,7 @@ pub struct NonResource {
     version: VersionInfo,
     metrics: Arc<Metrics>,
     cache: Arc<WatchCache>,
-    store: Arc<dyn Store>,
+    health: health::StoreProbe,
 }
 
 impl NonResource {
@@ -53,7 +53,7 @@ impl NonResource {
             version,
             metrics,
             cache,
-            store,
+            health: health::StoreProbe::new(store),
         }
     }
 
@@ -76,13 +76,13 @@ impl NonResource {
         };
         match &path[endpoint.len()..] {
             "" => {
-                let results = health::run(&self.store, None).await?;
+                let results = self.health.run(None).await?;
                 let verbose = query.contains_key("verbose");
                 Some(text(health::answer(&endpoint[1..], &results, verbose)))
             }
             one => {
                 let name = one.strip_prefix('/')?;
-                let results = health::run(&self.store, Some(name)).await;
+                let results = self.health.run(Some(name)).await;
                 Some(match results {
                     Some(r) => text(health::answer_one(name, r[0].1)),
                     None => Err(not_found()),

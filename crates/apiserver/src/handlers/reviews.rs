@@ -2,7 +2,7 @@
 //! SelfSubjectAccessReview, SubjectAccessReview and LocalSubjectAccessReview (may I / may
 //! they), SelfSubjectRulesReview (what may I do).
 
-use http::StatusCode;
+use http::{Response, StatusCode};
 use kubeboot_api::{Status, StatusCause};
 use serde_json::{Value, json};
 
@@ -12,7 +12,6 @@ use crate::authz::{Attributes, Decision};
 use crate::object::{meta_mut, set_type};
 use crate::registry;
 use crate::response::{self, Body};
-use http::Response;
 
 /// The audience a token is for when a TokenReview names none, and the only one a bootstrap
 /// token is good for (kube-apiserver's `--api-audiences`, which defaults to the service
@@ -94,7 +93,8 @@ impl Handlers {
             meta_mut(obj).insert("namespace".into(), json!(ns));
         }
         let spec = obj.get("spec").cloned().unwrap_or(json!({}));
-        let causes = access_review_errors(review, ns, &spec);
+        let given = attributes_of(&spec)?;
+        let causes = access_review_errors(review, ns, &spec, given);
         if !causes.is_empty() {
             return Err(Status::invalid(review.kind, review.group, "", causes));
         }
@@ -102,7 +102,7 @@ impl Handlers {
             "selfsubjectaccessreviews" => user.clone(),
             _ => subject_of(&spec),
         };
-        let a = review_attributes(&spec)
+        let a = review_attributes(given)
             .ok_or_else(|| Status::internal("an access review without attributes"))?;
         Ok(match self.authz.authorize(&subject, &a) {
             Decision::Allowed { reason } if reason.is_empty() => json!({"allowed": true}),
@@ -165,11 +165,32 @@ fn subject_of(spec: &Value) -> UserInfo {
     }
 }
 
+/// A review's resource and non-resource attributes, each when it is given (`null` is not);
+/// one that is not an object does not decode, as in kube-apiserver.
+fn attributes_of(spec: &Value) -> Result<(Option<&Value>, Option<&Value>), Status> {
+    let given = |k: &str| -> Result<Option<&Value>, Status> {
+        match spec.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v @ Value::Object(_)) => Ok(Some(v)),
+            Some(_) => Err(Status::bad_request(format!(
+                "the body of the request could not be decoded: spec.{k} must be an object"
+            ))),
+        }
+    };
+    Ok((
+        given("resourceAttributes")?,
+        given("nonResourceAttributes")?,
+    ))
+}
+
 /// What kube-apiserver's validation says of an access review's spec
 /// (`pkg/apis/authorization/validation`), in its words.
-fn access_review_errors(review: &registry::ReviewDef, ns: &str, spec: &Value) -> Vec<StatusCause> {
-    let resource = spec.get("resourceAttributes").filter(|v| !v.is_null());
-    let non_resource = spec.get("nonResourceAttributes").filter(|v| !v.is_null());
+fn access_review_errors(
+    review: &registry::ReviewDef,
+    ns: &str,
+    spec: &Value,
+    (resource, non_resource): (Option<&Value>, Option<&Value>),
+) -> Vec<StatusCause> {
     let mut causes = Vec::new();
     if let (Some(_), Some(n)) = (resource, non_resource) {
         causes.push(StatusCause::invalid_rendered(
@@ -233,14 +254,16 @@ fn go_non_resource_attributes(n: &Value) -> String {
     )
 }
 
-fn review_attributes(spec: &Value) -> Option<Attributes> {
+fn review_attributes(
+    (resource, non_resource): (Option<&Value>, Option<&Value>),
+) -> Option<Attributes> {
     let s = |v: &Value, k: &str| {
         v.get(k)
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned()
     };
-    if let Some(r) = spec.get("resourceAttributes") {
+    if let Some(r) = resource {
         return Some(Attributes {
             is_resource: true,
             verb: s(r, "verb"),
@@ -258,7 +281,7 @@ fn review_attributes(spec: &Value) -> Option<Attributes> {
                 .unwrap_or_default(),
         });
     }
-    spec.get("nonResourceAttributes").map(|n| Attributes {
+    non_resource.map(|n| Attributes {
         is_resource: false,
         verb: s(n, "verb"),
         path: s(n, "path"),

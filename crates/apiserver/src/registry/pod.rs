@@ -446,16 +446,23 @@ fn validate_spec_update(new: &Value, old: &Value) -> Vec<StatusCause> {
         }
         spec
     };
-    // Tolerations may be added, none taken away.
+    // Tolerations may be added, none taken away (a NoExecute one's seconds may change:
+    // `validateOnlyAddedTolerations`).
     let tolerations = |v: &Value| {
-        v.pointer("/spec/tolerations")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
+        let list = v.pointer("/spec/tolerations").and_then(Value::as_array);
+        list.into_iter()
+            .flatten()
+            .map(|t| {
+                let mut t = t.clone();
+                if let Some(o) = t.as_object_mut() {
+                    o.remove("tolerationSeconds");
+                }
+                t
+            })
+            .collect::<Vec<Value>>()
     };
-    let kept = tolerations(old)
-        .iter()
-        .all(|t| tolerations(new).contains(t));
+    let (before, after) = (tolerations(old), tolerations(new));
+    let kept = before.iter().all(|t| after.contains(t));
     if without_images(new) != without_images(old) || !kept {
         out.push(StatusCause::forbidden(
             "spec",

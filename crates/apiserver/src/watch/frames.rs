@@ -14,7 +14,7 @@ use super::cache::{CachedEvent, EventType};
 use super::selection::State;
 use crate::object::set_type;
 use crate::registry::ResourceDef;
-use crate::shape::{META_API_VERSION, Shape};
+use crate::shape::Shape;
 use crate::tables;
 
 /// Turns events into watch frames for one watch.
@@ -85,14 +85,12 @@ impl Frames {
         if ends_initial_events {
             metadata["annotations"] = json!({INITIAL_EVENTS_END: "true"});
         }
+        let object = json!({"kind": self.def.kind, "apiVersion": self.def.api_version(), "metadata": metadata});
         let object = match self.shape {
-            Shape::Metadata => {
-                json!({"kind": "PartialObjectMetadata", "apiVersion": META_API_VERSION, "metadata": metadata})
-            }
-            Shape::Object | Shape::Table => {
-                json!({"kind": self.def.kind, "apiVersion": self.def.api_version(), "metadata": metadata})
-            }
+            Shape::Metadata => crate::shape::partial(&object),
+            Shape::Object | Shape::Table => object,
         };
+
         line(&json!({"type": "BOOKMARK", "object": object}))
     }
 }

@@ -132,3 +132,23 @@ fn a_pods_row_is_kubectls_print_pod() {
             "state": {"terminated": {"exitCode": 2}}}]}});
     assert_eq!(PodStrategy.cells(&ended, now)[2], json!("ExitCode:2"));
 }
+
+#[test]
+fn an_update_may_add_tolerations_and_change_their_seconds_but_take_none_away() {
+    let pod = |tolerations: serde_json::Value| json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}], "tolerations": tolerations}});
+    let t = |key: &str, seconds: u64| json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds});
+    let old = pod(json!([t("a", 300)]));
+    // (the new tolerations, allowed)
+    let cases = [
+        (json!([t("a", 300)]), true),
+        (json!([t("a", 300), t("b", 10)]), true),
+        (json!([t("a", 60)]), true),
+        (json!([]), false),
+        (json!([t("b", 300)]), false),
+    ];
+    for (tolerations, allowed) in cases {
+        let causes = validate_spec_update(&pod(tolerations.clone()), &old);
+        let refused = causes.iter().any(|c| c.field == "spec");
+        assert_eq!(!refused, allowed, "{tolerations}: {causes:?}");
+    }
+}
