@@ -10,16 +10,7 @@ use common::{Server, ok};
 use serde_json::{Value, json};
 
 fn post(s: &Server, path: &str, body: &Value) -> (u16, Value) {
-    let body = body.to_string();
-    let args = [
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/json",
-        "--data-binary",
-        &body,
-    ];
-    let (code, text) = s.admin_curl(&args, path);
+    let (code, text) = s.admin_send("POST", path, body);
     (
         code,
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")),

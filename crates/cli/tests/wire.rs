@@ -20,14 +20,7 @@ fn parsed(body: &str) -> Value {
 fn a_delete_answers_a_success_status_unless_the_kind_returns_the_object() {
     let s = Server::start();
     let post = |path: &str, body: Value| {
-        let args = [
-            "-X",
-            "POST",
-            "-H",
-            "Content-Type: application/json",
-            "--data-binary",
-        ];
-        let (code, text) = s.admin_curl(&[&args[..], &[&body.to_string()]].concat(), path);
+        let (code, text) = s.admin_send("POST", path, &body);
         assert_eq!(code, 201, "{text}");
         parsed(&text)
     };
@@ -75,16 +68,8 @@ fn a_delete_answers_a_success_status_unless_the_kind_returns_the_object() {
 #[test]
 fn a_create_naming_a_version_and_a_misnamed_replacement_are_refused() {
     let s = Server::start();
-    let body = json!({"metadata": {"name": "rv", "resourceVersion": "5"}}).to_string();
-    let args = [
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/json",
-        "--data-binary",
-        &body,
-    ];
-    let (code, text) = s.admin_curl(&args, CONFIGMAPS);
+    let body = json!({"metadata": {"name": "rv", "resourceVersion": "5"}});
+    let (code, text) = s.admin_send("POST", CONFIGMAPS, &body);
     assert_eq!(code, 500, "{text}");
     assert_eq!(
         parsed(&text),
@@ -94,19 +79,11 @@ fn a_create_naming_a_version_and_a_misnamed_replacement_are_refused() {
     let (code, _) = s.admin_curl(&[], &format!("{CONFIGMAPS}/rv"));
     assert_eq!(code, 404, "nothing was created");
     // A dry run is not stored, and not refused.
-    let (code, text) = s.admin_curl(&args, &format!("{CONFIGMAPS}?dryRun=All"));
+    let (code, text) = s.admin_send("POST", &format!("{CONFIGMAPS}?dryRun=All"), &body);
     assert_eq!(code, 201, "{text}");
 
-    let body = json!({"metadata": {"name": "a"}}).to_string();
-    let args = [
-        "-X",
-        "PUT",
-        "-H",
-        "Content-Type: application/json",
-        "--data-binary",
-        &body,
-    ];
-    let (code, text) = s.admin_curl(&args, &format!("{CONFIGMAPS}/b"));
+    let body = json!({"metadata": {"name": "a"}});
+    let (code, text) = s.admin_send("PUT", &format!("{CONFIGMAPS}/b"), &body);
     assert_eq!(code, 400, "{text}");
     assert_eq!(
         parsed(&text)["message"],
@@ -122,17 +99,8 @@ fn a_create_naming_a_version_and_a_misnamed_replacement_are_refused() {
 fn metadata_alone_is_answered_when_asked() {
     let s = Server::start();
     let body =
-        json!({"metadata": {"name": "m", "labels": {"app": "x"}}, "data": {"secretish": "v"}})
-            .to_string();
-    let args = [
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/json",
-        "--data-binary",
-        &body,
-    ];
-    assert_eq!(s.admin_curl(&args, CONFIGMAPS).0, 201);
+        json!({"metadata": {"name": "m", "labels": {"app": "x"}}, "data": {"secretish": "v"}});
+    assert_eq!(s.admin_send("POST", CONFIGMAPS, &body).0, 201);
     let metadata_of = |list: bool| {
         let kind = if list {
             "PartialObjectMetadataList"
@@ -181,40 +149,16 @@ fn metadata_alone_is_answered_when_asked() {
 fn a_lease_names_its_version_and_a_key_no_directory() {
     let s = Server::start();
     let leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
-    let lease = json!({"metadata": {"name": "l"}, "spec": {"holderIdentity": "a"}}).to_string();
-    let post = [
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/json",
-        "--data-binary",
-        &lease,
-    ];
-    assert_eq!(s.admin_curl(&post, leases).0, 201);
-    let put = [
-        "-X",
-        "PUT",
-        "-H",
-        "Content-Type: application/json",
-        "--data-binary",
-        &lease,
-    ];
-    let (code, text) = s.admin_curl(&put, &format!("{leases}/l"));
+    let lease = json!({"metadata": {"name": "l"}, "spec": {"holderIdentity": "a"}});
+    assert_eq!(s.admin_send("POST", leases, &lease).0, 201);
+    let (code, text) = s.admin_send("PUT", &format!("{leases}/l"), &lease);
     assert_eq!(code, 422, "{text}");
     assert_eq!(
         parsed(&text)["message"],
         r#"leases.coordination.k8s.io "l" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"#
     );
-    let cm = json!({"metadata": {"name": "dots"}, "data": {"..": "x"}}).to_string();
-    let post = [
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/json",
-        "--data-binary",
-        &cm,
-    ];
-    let (code, text) = s.admin_curl(&post, CONFIGMAPS);
+    let cm = json!({"metadata": {"name": "dots"}, "data": {"..": "x"}});
+    let (code, text) = s.admin_send("POST", CONFIGMAPS, &cm);
     assert_eq!(code, 422, "{text}");
     assert!(
         text.contains(r#"data[..]: Invalid value: \"..\": must not be '..'"#),

@@ -239,6 +239,20 @@ impl Server {
         (code.trim().parse().unwrap_or(0), body.to_owned())
     }
 
+    /// `method` of a JSON `body` to `path` as the admin: the code and the answer.
+    pub fn admin_send(&self, method: &str, path: &str, body: &serde_json::Value) -> (u16, String) {
+        let body = body.to_string();
+        let args = [
+            "-X",
+            method,
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            &body,
+        ];
+        self.admin_curl(&args, path)
+    }
+
     /// curl as the admin (client certificate).
     pub fn admin_curl(&self, args: &[&str], path: &str) -> (u16, String) {
         let (cert, key) = self.admin_cert_files();
