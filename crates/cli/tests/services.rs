@@ -479,3 +479,66 @@ fn each_api_server_lists_itself_in_the_kubernetes_endpoints() {
         );
     }
 }
+
+/// A Service's IP families are held to this single-stack cluster, as kube-apiserver holds
+/// them. Seen before: `RequireDualStack`, `ipFamilies: [IPv6]` (an IPv4 address labelled
+/// IPv6), two families under `SingleStack` and unknown values were all created.
+#[test]
+fn ip_families_are_held_to_the_cluster() {
+    let s = Server::start();
+    let svc = |name: &str, spec: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec: {{ports: [{{port: 80}}], {spec}}}\n"
+        )
+    };
+    let create = |manifest: &str| {
+        s.kubectl_as(
+            "kubectl",
+            &s.kubeconfig(),
+            &["create", "-f", "-"],
+            Some(manifest),
+        )
+    };
+    for (name, spec, says) in [
+        (
+            "dual",
+            "ipFamilyPolicy: RequireDualStack",
+            r#"spec.ipFamilyPolicy: Invalid value: "RequireDualStack": this cluster is not configured for dual-stack services"#,
+        ),
+        (
+            "six",
+            "ipFamilies: [IPv6]",
+            r#"spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster"#,
+        ),
+        (
+            "two",
+            "ipFamilies: [IPv4, IPv6]",
+            r#"spec.ipFamilyPolicy: Invalid value: "SingleStack": must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are specified"#,
+        ),
+        (
+            "foo",
+            "ipFamilyPolicy: Foo",
+            r#"spec.ipFamilyPolicy: Unsupported value: "Foo""#,
+        ),
+    ] {
+        let out = create(&svc(name, spec));
+        assert!(!out.status.success(), "{name} was created");
+        assert!(stderr(&out).contains(says), "{name}: {}", stderr(&out));
+    }
+    ok(
+        create(&svc("prefer", "ipFamilyPolicy: PreferDualStack")),
+        "PreferDualStack",
+    );
+    let prefer = json_of(&s, "kubectl", &["get", "service", "prefer"]);
+    assert_eq!(prefer["spec"]["ipFamilies"], serde_json::json!(["IPv4"]));
+    ok(
+        create(&svc("open", "clusterIP: None, ipFamilyPolicy: SingleStack")),
+        "headless",
+    );
+    let open = json_of(&s, "kubectl", &["get", "service", "open"]);
+    assert_eq!(
+        open["spec"]["ipFamilies"],
+        serde_json::json!(["IPv4"]),
+        "{open}"
+    );
+}

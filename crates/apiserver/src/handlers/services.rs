@@ -253,8 +253,13 @@ impl Handlers {
                 reserved.push(held.key());
             }
         };
-        let held_ips = old.map(service::held_ips).unwrap_or_default();
         let family = self.network.cidr.family();
+        let causes = service::ip_family_causes(svc, old, family);
+        if !causes.is_empty() {
+            let name = crate::object::meta_str(svc, "name");
+            return Err(Status::invalid("Service", "", name, causes));
+        }
+        let held_ips = old.map(service::held_ips).unwrap_or_default();
         let ip = match service::cluster_ip_wanted(svc) {
             ClusterIpWanted::Nothing => None,
             ClusterIpWanted::Headless => {

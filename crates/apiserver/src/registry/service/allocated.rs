@@ -39,16 +39,16 @@ pub fn cluster_ip_wanted(svc: &Value) -> ClusterIpWanted {
 /// (`initIPFamilyFields`): the cluster's single family, but both, `RequireDualStack`, for a
 /// headless Service without a selector, as Kubernetes defaults it.
 pub fn set_cluster_ip(svc: &mut Value, ip: Option<IpAddr>, family: &str) {
-    let no_selector = svc
-        .pointer("/spec/selector")
-        .and_then(Value::as_object)
-        .is_none_or(serde_json::Map::is_empty);
+    let open_headless = super::families::is_open_headless(svc);
+    let asked = svc.pointer("/spec/ipFamilyPolicy").and_then(Value::as_str);
+    let dual = asked.is_none_or(|p| p == "RequireDualStack");
     let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
     };
     let (ip, families, policy) = match ip {
         Some(ip) => (ip.to_string(), json!([family]), "SingleStack"),
-        None if no_selector => {
+        // Both families unless it asks for less (this cluster has one).
+        None if open_headless && dual => {
             let other = if family == "IPv4" { "IPv6" } else { "IPv4" };
             (
                 "None".to_owned(),

@@ -6,6 +6,7 @@
 //! them; the rules of what a Service wants and holds are here).
 
 mod allocated;
+mod families;
 mod validation;
 
 pub(crate) use validation::{port_number_error, protocol_error};
@@ -14,6 +15,7 @@ pub use allocated::{
     ClusterIpWanted, cluster_ip_wanted, held_ips, held_node_ports, ports_without_node_port,
     set_cluster_ip, wants_node_ports,
 };
+pub use families::ip_family_causes;
 
 use std::time::SystemTime;
 
