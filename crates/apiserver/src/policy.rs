@@ -126,11 +126,15 @@ impl BindingData {
     }
 }
 
+/// Kubernetes' default RBAC policy, read from `policy/kubernetes-1.33.yaml`.
+fn embedded_policy() -> Policy {
+    serde_saphyr::from_str(KUBERNETES).expect("the embedded default RBAC policy reads")
+}
+
 /// Kubernetes' default RBAC objects, as `(kind, object)`: roles before the bindings that
 /// name them.
 fn kubernetes_policy() -> Vec<(Kind, Value)> {
-    let policy: Policy =
-        serde_saphyr::from_str(KUBERNETES).expect("the embedded default RBAC policy reads");
+    let policy = embedded_policy();
     let roles = policy
         .cluster_roles
         .into_iter()
@@ -155,8 +159,7 @@ fn kubernetes_policy() -> Vec<(Kind, Value)> {
 /// subdivide (its `NodeRules()`, which `system:node` records), and reading the
 /// ClusterTrustBundles a kubelet projects into pods (kube adds it with the API).
 pub fn node_rules() -> Vec<k8s_openapi::api::rbac::v1::PolicyRule> {
-    let policy: Policy =
-        serde_saphyr::from_str(KUBERNETES).expect("the embedded default RBAC policy reads");
+    let policy = embedded_policy();
     let role = policy
         .cluster_roles
         .into_iter()

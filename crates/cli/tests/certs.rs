@@ -79,6 +79,15 @@ fn fingerprint(cert: &Path) -> (String, Vec<String>, String, String) {
     )
 }
 
+/// A temporary dir holding the cluster's spec (`cluster.yaml`), and where its PKI goes.
+fn spec_dir() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let spec = tmp.path().join("cluster.yaml");
+    std::fs::write(&spec, SPEC).expect("spec");
+    let auth = tmp.path().join("auth");
+    (tmp, spec, auth)
+}
+
 /// `kubeboot certs generate --spec S --cert-dir D`, which must succeed.
 fn generate(spec: &Path, auth: &Path) -> std::process::Output {
     let out = Command::new(bin())
@@ -98,10 +107,7 @@ fn generate(spec: &Path, auth: &Path) -> std::process::Output {
 
 #[test]
 fn a_hand_built_cluster_pki_from_one_spec() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let spec = tmp.path().join("cluster.yaml");
-    std::fs::write(&spec, SPEC).expect("spec");
-    let auth = tmp.path().join("auth");
+    let (tmp, spec, auth) = spec_dir();
     let out = generate(&spec, &auth);
     let first = String::from_utf8_lossy(&out.stdout).into_owned();
     let written = first
@@ -443,10 +449,7 @@ fn spec_errors_name_the_line() {
 /// Seen before: both were left out of the table silently, and the command succeeded.
 #[test]
 fn check_expiration_names_a_missing_or_unreadable_certificate() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let spec = tmp.path().join("cluster.yaml");
-    std::fs::write(&spec, SPEC).expect("spec");
-    let auth = tmp.path().join("auth");
+    let (_tmp, spec, auth) = spec_dir();
     generate(&spec, &auth);
     let check = || {
         Command::new(bin())
